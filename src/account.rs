@@ -1,0 +1,514 @@
+//! An account: one device's identity and prekeys. It starts sessions and
+//! opens first messages; it holds no sessions itself.
+
+use core::fmt;
+
+use rand_core::CryptoRng;
+
+use crate::bundle::PreKeyBundle;
+use crate::error::{AcceptError, FirstMessageError, PreKeyError, StartError};
+use crate::identity::{IdentityKeyPair, PublicIdentity};
+use crate::message::{Envelope, PreKeyMessage};
+use crate::prekeys::{
+    MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, OneTimePreKeyPublic, OneTimePreKeys, SignedPreKeyPublic, SignedPreKeys,
+};
+use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
+use crate::primitives::rng::os_rng;
+use crate::ratchet::DoubleRatchet;
+use crate::session::{Role, Session};
+use crate::x3dh::{self, MAX_CONTEXT_LEN};
+
+/// One device's long-term keys: identity, signed prekeys, one-time
+/// prekeys, and the replay record of first messages.
+///
+/// Persist it (see [`Account::pickle`]) after every call that takes
+/// `&mut self`: those are the calls that change it.
+pub struct Account {
+    pub(crate) identity: IdentityKeyPair,
+    pub(crate) signed_prekeys: SignedPreKeys,
+    pub(crate) one_time_prekeys: OneTimePreKeys,
+}
+
+impl Default for Account {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Account {
+    /// A new account with a fresh identity and signed prekey, from the OS
+    /// RNG. It has no one-time prekeys yet.
+    pub fn new() -> Self {
+        Self::new_with_rng(&mut os_rng())
+    }
+
+    /// [`Account::new`] with a caller-supplied RNG.
+    pub fn new_with_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let identity = IdentityKeyPair::generate(rng);
+        let signed_prekeys = SignedPreKeys::new(&identity, rng);
+        Self { identity, signed_prekeys, one_time_prekeys: OneTimePreKeys { next_id: 1, ..Default::default() } }
+    }
+
+    /// This account's public identity.
+    pub fn identity(&self) -> &PublicIdentity {
+        self.identity.public()
+    }
+
+    /// The current signed prekey, to publish.
+    pub fn signed_prekey(&self) -> SignedPreKeyPublic {
+        self.signed_prekeys.current.public()
+    }
+
+    /// The signed prekey with this id, current or retired within its grace
+    /// period.
+    pub fn signed_prekey_by_id(&self, id: u32) -> Option<SignedPreKeyPublic> {
+        self.signed_prekeys.get(id).map(|k| k.public())
+    }
+
+    /// Makes a new current signed prekey. The previous one stays usable
+    /// for `grace_secs` after `now` (seconds since the Unix epoch), then
+    /// [`Account::expire_signed_prekeys`] deletes it. Publish the returned
+    /// key.
+    ///
+    /// # Errors
+    ///
+    /// [`PreKeyError::GracePeriodTooLong`] past
+    /// [`crate::MAX_SIGNED_PREKEY_GRACE_SECS`]; [`PreKeyError::IdsExhausted`].
+    pub fn rotate_signed_prekey(&mut self, now: u64, grace_secs: u64) -> Result<SignedPreKeyPublic, PreKeyError> {
+        self.rotate_signed_prekey_with_rng(&mut os_rng(), now, grace_secs)
+    }
+
+    /// [`Account::rotate_signed_prekey`] with a caller-supplied RNG.
+    ///
+    /// # Errors
+    ///
+    /// As [`Account::rotate_signed_prekey`].
+    pub fn rotate_signed_prekey_with_rng<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now: u64,
+        grace_secs: u64,
+    ) -> Result<SignedPreKeyPublic, PreKeyError> {
+        self.signed_prekeys.rotate(&self.identity, now, grace_secs, rng)?;
+        Ok(self.signed_prekey())
+    }
+
+    /// Deletes retired signed prekeys whose grace period ended at or before
+    /// `now`, zeroizing their private keys and dropping their replay
+    /// records. Returns how many were deleted. Call it periodically.
+    pub fn expire_signed_prekeys(&mut self, now: u64) -> usize {
+        self.signed_prekeys.expire(now)
+    }
+
+    /// Generates `count` one-time prekeys with the OS RNG and returns their
+    /// public halves. They are unpublished until
+    /// [`Account::mark_one_time_prekeys_published`].
+    ///
+    /// # Errors
+    ///
+    /// [`PreKeyError::TooManyOneTimePreKeys`] past
+    /// [`crate::MAX_ONE_TIME_PREKEYS`] (nothing is generated).
+    pub fn generate_one_time_prekeys(&mut self, count: usize) -> Result<Vec<OneTimePreKeyPublic>, PreKeyError> {
+        self.generate_one_time_prekeys_with_rng(&mut os_rng(), count)
+    }
+
+    /// [`Account::generate_one_time_prekeys`] with a caller-supplied RNG.
+    ///
+    /// # Errors
+    ///
+    /// As [`Account::generate_one_time_prekeys`].
+    pub fn generate_one_time_prekeys_with_rng<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        count: usize,
+    ) -> Result<Vec<OneTimePreKeyPublic>, PreKeyError> {
+        self.one_time_prekeys.generate(count, rng)
+    }
+
+    /// The one-time prekeys not yet marked published: upload these.
+    pub fn unpublished_one_time_prekeys(&self) -> Vec<OneTimePreKeyPublic> {
+        self.one_time_prekeys.unpublished()
+    }
+
+    /// Marks one-time prekeys as published (uploaded to the server).
+    ///
+    /// # Errors
+    ///
+    /// [`PreKeyError::UnknownOneTimePreKey`] if any id is not stored; then
+    /// none is marked.
+    pub fn mark_one_time_prekeys_published(&mut self, ids: &[u32]) -> Result<(), PreKeyError> {
+        self.one_time_prekeys.mark_published(ids)
+    }
+
+    /// How many published one-time prekeys are still unused. When this runs
+    /// low, generate and upload more.
+    pub fn unused_published_one_time_prekeys(&self) -> usize {
+        self.one_time_prekeys.unused_published()
+    }
+
+    /// The public half of a stored one-time prekey.
+    pub fn one_time_prekey(&self, id: u32) -> Option<OneTimePreKeyPublic> {
+        self.one_time_prekeys.public(id)
+    }
+
+    /// A bundle of this account's current keys, with the given one-time
+    /// prekey (or none).
+    ///
+    /// # Errors
+    ///
+    /// [`PreKeyError::UnknownOneTimePreKey`] if that id is not stored.
+    pub fn prekey_bundle(&self, one_time_prekey: Option<u32>) -> Result<PreKeyBundle, PreKeyError> {
+        let otk = match one_time_prekey {
+            Some(id) => Some(self.one_time_prekeys.public(id).ok_or(PreKeyError::UnknownOneTimePreKey { id })?),
+            None => None,
+        };
+        Ok(PreKeyBundle::new(self.identity().clone(), self.signed_prekey(), otk))
+    }
+
+    /// Starts a session from someone's bundle and encrypts a first message
+    /// to them. `context` binds the conversation (for instance both
+    /// parties' user and device ids, in an order both sides agree on); the
+    /// responder must pass the same bytes. The account is not changed.
+    ///
+    /// Returns the session and the first message's bytes.
+    ///
+    /// # Errors
+    ///
+    /// A [`StartError`]; checks run in this order: context length, own
+    /// bundle, signed prekey signature, key agreement.
+    pub fn start_session(
+        &self,
+        bundle: &PreKeyBundle,
+        context: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(Session, Vec<u8>), StartError> {
+        self.start_session_with_rng(&mut os_rng(), bundle, context, plaintext)
+    }
+
+    /// [`Account::start_session`] with a caller-supplied RNG.
+    ///
+    /// # Errors
+    ///
+    /// As [`Account::start_session`].
+    pub fn start_session_with_rng<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        bundle: &PreKeyBundle,
+        context: &[u8],
+        plaintext: &[u8],
+    ) -> Result<(Session, Vec<u8>), StartError> {
+        if context.len() > MAX_CONTEXT_LEN {
+            return Err(StartError::ContextTooLong { len: context.len(), max: MAX_CONTEXT_LEN });
+        }
+        let responder = bundle.identity();
+        if responder == self.identity() {
+            return Err(StartError::OwnBundle);
+        }
+        let spk = bundle.signed_prekey();
+        if !spk.verify(responder) {
+            return Err(StartError::BadSignedPreKeySignature);
+        }
+        let otk = bundle.one_time_prekey();
+        let base = X25519KeyPair::generate(rng);
+        let ratchet_key = X25519KeyPair::generate(rng);
+        let prefix = PreKeyMessage::prefix(self.identity(), spk.id(), &base.public(), otk.map(|k| k.id()));
+        let otk_key = otk.map(|k| k.key());
+        let transcript = x3dh::transcript_hash(&prefix, responder, &spk.key(), otk_key.as_ref(), context);
+        let (root, chain) =
+            x3dh::initiator(&self.identity, &base, responder, &spk.key(), otk_key.as_ref(), &transcript)?;
+        let mut session = Session {
+            ratchet: DoubleRatchet::initiator(root, chain, ratchet_key),
+            role: Role::Initiator,
+            peer_identity: responder.clone(),
+            base_key: base.public(),
+            session_ad: x3dh::session_ad(self.identity(), responder, context),
+            pending_prefix: Some(prefix),
+        };
+        // The first message of a fresh chain cannot exhaust it.
+        let first = session.encrypt_with_rng(rng, plaintext).map_err(|_| StartError::InvalidKey(crate::KeyError::NonContributory))?;
+        Ok((session, first))
+    }
+
+    /// Decrypts a first message that matched no existing session. Nothing
+    /// in the account changes: the result is a [`PendingSession`] holding
+    /// the plaintext and the now authenticated peer identity, which the
+    /// caller passes to [`Account::accept`] or [`Account::decline`].
+    ///
+    /// # Errors
+    ///
+    /// A [`FirstMessageError`]; checks run in this order: context length,
+    /// own identity, signed prekey known, one-time prekey available or
+    /// replay record, key agreement, decryption.
+    pub fn open_first_message(
+        &self,
+        message: &PreKeyMessage,
+        context: &[u8],
+    ) -> Result<PendingSession, FirstMessageError> {
+        if context.len() > MAX_CONTEXT_LEN {
+            return Err(FirstMessageError::ContextTooLong { len: context.len(), max: MAX_CONTEXT_LEN });
+        }
+        let initiator = message.initiator_identity();
+        if initiator == self.identity() {
+            return Err(FirstMessageError::OwnIdentity);
+        }
+        let spk_id = message.signed_prekey_id();
+        let spk = self.signed_prekeys.get(spk_id).ok_or(FirstMessageError::UnknownSignedPreKey { id: spk_id })?;
+        let otk = match message.one_time_prekey_id() {
+            Some(id) => Some(
+                self.one_time_prekeys.keys.get(&id).ok_or(FirstMessageError::OneTimePreKeyUnavailable { id })?,
+            ),
+            None => {
+                check_replay_record(spk, &message.base_key())
+                    .map_err(|e| match e {
+                        AcceptError::ReplayRecordFull { signed_prekey_id } => {
+                            FirstMessageError::ReplayRecordFull { signed_prekey_id }
+                        }
+                        _ => FirstMessageError::Replay,
+                    })?;
+                None
+            }
+        };
+        let otk_public = otk.map(|k| k.pair.public());
+        let transcript = x3dh::transcript_hash(
+            message.prefix_bytes(),
+            self.identity(),
+            &spk.pair.public(),
+            otk_public.as_ref(),
+            context,
+        );
+        let (root, chain) = x3dh::responder(
+            &self.identity,
+            &spk.pair,
+            otk.map(|k| &k.pair),
+            initiator,
+            &message.base_key(),
+            &transcript,
+        )?;
+        let mut session = Session {
+            ratchet: DoubleRatchet::responder(root, chain, message.inner().ratchet_key()),
+            role: Role::Responder,
+            peer_identity: initiator.clone(),
+            base_key: message.base_key(),
+            session_ad: x3dh::session_ad(initiator, self.identity(), context),
+            pending_prefix: None,
+        };
+        let plaintext = session
+            .decrypt_envelope(&Envelope::PreKey(Box::new(message.clone())))
+            .map_err(FirstMessageError::Message)?;
+        Ok(PendingSession {
+            session,
+            plaintext,
+            account: self.identity().key_bytes(),
+            signed_prekey_id: spk_id,
+            one_time_prekey_id: message.one_time_prekey_id(),
+        })
+    }
+
+    /// Accepts a pending session: consumes its one-time prekey, or records
+    /// its base key if it used none, and returns the session.
+    ///
+    /// # Errors
+    ///
+    /// An [`AcceptError`]; the account is unchanged.
+    pub fn accept(&mut self, pending: PendingSession) -> Result<Session, AcceptError> {
+        self.commit(&pending)?;
+        Ok(pending.session)
+    }
+
+    /// Declines a pending session (a message request the user refused):
+    /// commits the same consumption as [`Account::accept`], so the message
+    /// cannot be opened again, and drops the session.
+    ///
+    /// # Errors
+    ///
+    /// As [`Account::accept`].
+    pub fn decline(&mut self, pending: PendingSession) -> Result<(), AcceptError> {
+        self.commit(&pending)
+    }
+
+    fn commit(&mut self, pending: &PendingSession) -> Result<(), AcceptError> {
+        if pending.account != self.identity().key_bytes() {
+            return Err(AcceptError::WrongAccount);
+        }
+        let spk_id = pending.signed_prekey_id;
+        let spk = self
+            .signed_prekeys
+            .get_mut(spk_id)
+            .ok_or(AcceptError::UnknownSignedPreKey { id: spk_id })?;
+        match pending.one_time_prekey_id {
+            Some(id) => {
+                if self.one_time_prekeys.keys.remove(&id).is_none() {
+                    return Err(AcceptError::Replay);
+                }
+            }
+            None => {
+                let base = pending.session.base_key;
+                check_replay_record(spk, &base)?;
+                spk.replay_record.insert(base.to_bytes());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_replay_record(spk: &crate::prekeys::SignedPreKey, base: &X25519PublicKey) -> Result<(), AcceptError> {
+    if spk.replay_record.contains(base.as_bytes()) {
+        return Err(AcceptError::Replay);
+    }
+    if spk.replay_record.len() >= MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY {
+        return Err(AcceptError::ReplayRecordFull { signed_prekey_id: spk.id });
+    }
+    Ok(())
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("identity", self.identity())
+            .field("signed_prekey_id", &self.signed_prekeys.current.id)
+            .field("one_time_prekeys", &self.one_time_prekeys.keys.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A decrypted first message awaiting the caller's decision. The peer
+/// identity is authenticated; the account has not changed yet. Pass it to
+/// [`Account::accept`] or [`Account::decline`]; dropping it leaves the
+/// first message openable again.
+pub struct PendingSession {
+    session: Session,
+    plaintext: Vec<u8>,
+    account: [u8; 64],
+    signed_prekey_id: u32,
+    one_time_prekey_id: Option<u32>,
+}
+
+impl PendingSession {
+    /// The peer's identity, authenticated by the decryption.
+    pub fn peer_identity(&self) -> &PublicIdentity {
+        self.session.peer_identity()
+    }
+
+    /// The first message's plaintext.
+    pub fn plaintext(&self) -> &[u8] {
+        &self.plaintext
+    }
+
+    /// The initiator's base key (names the session).
+    pub fn base_key(&self) -> X25519PublicKey {
+        self.session.base_key
+    }
+}
+
+impl fmt::Debug for PendingSession {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingSession")
+            .field("peer_identity", self.peer_identity())
+            .field("plaintext_len", &self.plaintext.len())
+            .finish_non_exhaustive()
+    }
+}
+
+mod pickling {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::Account;
+    use crate::error::PickleError;
+    use crate::identity::IdentityKeyPair;
+    use crate::pickle::{AccountPickle, OneTimePreKeyPickle, PICKLE_VERSION, SignedPreKeyPickle};
+    use crate::prekeys::{
+        MAX_ONE_TIME_PREKEYS, MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, MAX_RETIRED_SIGNED_PREKEYS, OneTimePreKey,
+        OneTimePreKeys, SignedPreKey, SignedPreKeys,
+    };
+    use crate::primitives::dh::X25519KeyPair;
+    use crate::primitives::signature::Ed25519KeyPair;
+
+    fn spk_to(k: &SignedPreKey) -> SignedPreKeyPickle {
+        SignedPreKeyPickle {
+            id: k.id,
+            secret: *k.pair.secret_bytes(),
+            signature: k.signature.to_vec(),
+            expires_at: k.expires_at,
+            replay_record: k.replay_record.iter().copied().collect(),
+        }
+    }
+
+    fn spk_from(p: &SignedPreKeyPickle, current: bool) -> Result<SignedPreKey, PickleError> {
+        if current != p.expires_at.is_none() || p.replay_record.len() > MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY {
+            return Err(PickleError::Invalid);
+        }
+        let signature = p.signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?;
+        Ok(SignedPreKey {
+            id: p.id,
+            pair: X25519KeyPair::from_secret_bytes(p.secret),
+            signature,
+            expires_at: p.expires_at,
+            replay_record: p.replay_record.iter().copied().collect::<BTreeSet<_>>(),
+        })
+    }
+
+    impl Account {
+        /// A versioned snapshot of this account, to persist. See
+        /// [`AccountPickle::encrypt`].
+        pub fn pickle(&self) -> AccountPickle {
+            let spks = &self.signed_prekeys;
+            AccountPickle {
+                version: PICKLE_VERSION,
+                signing_key: *self.identity.signing().secret_bytes(),
+                agreement_key: *self.identity.agreement().secret_bytes(),
+                signed_prekeys: core::iter::once(&spks.current).chain(spks.retired.iter()).map(spk_to).collect(),
+                next_signed_prekey_id: spks.next_id,
+                one_time_prekeys: self
+                    .one_time_prekeys
+                    .keys
+                    .iter()
+                    .map(|(id, k)| OneTimePreKeyPickle { id: *id, secret: *k.pair.secret_bytes(), published: k.published })
+                    .collect(),
+                next_one_time_prekey_id: self.one_time_prekeys.next_id,
+            }
+        }
+
+        /// Restores an account from a snapshot, checking every limit.
+        ///
+        /// Restoring an older snapshot than the account's latest state is
+        /// unsafe: consumed one-time prekeys and replay records come back.
+        ///
+        /// # Errors
+        ///
+        /// [`PickleError::UnsupportedVersion`] or [`PickleError::Invalid`].
+        pub fn from_pickle(pickle: &AccountPickle) -> Result<Self, PickleError> {
+            if pickle.version != PICKLE_VERSION {
+                return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
+            }
+            let identity = IdentityKeyPair::from_parts(
+                Ed25519KeyPair::from_secret_bytes(&pickle.signing_key),
+                X25519KeyPair::from_secret_bytes(pickle.agreement_key),
+            );
+            let (current, retired) = pickle.signed_prekeys.split_first().ok_or(PickleError::Invalid)?;
+            if retired.len() > MAX_RETIRED_SIGNED_PREKEYS {
+                return Err(PickleError::Invalid);
+            }
+            let current = spk_from(current, true)?;
+            let retired = retired.iter().map(|p| spk_from(p, false)).collect::<Result<Vec<_>, _>>()?;
+            let mut ids: BTreeSet<u32> = retired.iter().map(|k| k.id).collect();
+            if !ids.insert(current.id) || ids.len() != retired.len() + 1 {
+                return Err(PickleError::Invalid);
+            }
+            if pickle.one_time_prekeys.len() > MAX_ONE_TIME_PREKEYS {
+                return Err(PickleError::Invalid);
+            }
+            let mut keys = BTreeMap::new();
+            for p in &pickle.one_time_prekeys {
+                let k = OneTimePreKey { pair: X25519KeyPair::from_secret_bytes(p.secret), published: p.published };
+                if keys.insert(p.id, k).is_some() {
+                    return Err(PickleError::Invalid);
+                }
+            }
+            Ok(Self {
+                identity,
+                signed_prekeys: SignedPreKeys { current, retired, next_id: pickle.next_signed_prekey_id },
+                one_time_prekeys: OneTimePreKeys { keys, next_id: pickle.next_one_time_prekey_id },
+            })
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The prekey bundle a server stores and hands out (X3DH §3.2).
+
+use crate::error::DecodeError;
+use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
+use crate::prekeys::{OneTimePreKeyPublic, SignedPreKeyPublic};
+use crate::wire::{Reader, TYPE_BUNDLE, Writer};
+
+/// Flag bit: a one-time prekey follows.
+const FLAG_ONE_TIME_PREKEY: u8 = 0x01;
+
+/// What an initiator needs to start a session with someone offline: their
+/// identity, signed prekey and, if the server has one left, a one-time
+/// prekey. Built by the owner with [`crate::Account::prekey_bundle`], or
+/// by a server from published parts with [`PreKeyBundle::new`].
+///
+/// A bundle is public and unauthenticated in transit: the initiator
+/// checks the identity binding (when decoding) and the signed prekey's
+/// signature (when starting the session) before using it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PreKeyBundle {
+    identity: PublicIdentity,
+    signed_prekey: SignedPreKeyPublic,
+    one_time_prekey: Option<OneTimePreKeyPublic>,
+}
+
+impl PreKeyBundle {
+    /// Assembles a bundle from published parts (what a server does).
+    pub fn new(
+        identity: PublicIdentity,
+        signed_prekey: SignedPreKeyPublic,
+        one_time_prekey: Option<OneTimePreKeyPublic>,
+    ) -> Self {
+        Self { identity, signed_prekey, one_time_prekey }
+    }
+
+    /// The owner's identity.
+    pub fn identity(&self) -> &PublicIdentity {
+        &self.identity
+    }
+
+    /// The signed prekey.
+    pub fn signed_prekey(&self) -> &SignedPreKeyPublic {
+        &self.signed_prekey
+    }
+
+    /// The one-time prekey, if the bundle has one.
+    pub fn one_time_prekey(&self) -> Option<&OneTimePreKeyPublic> {
+        self.one_time_prekey.as_ref()
+    }
+
+    /// The byte encoding (docs/PROTOCOL.md §4.2).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::with_header(TYPE_BUNDLE, 3 + PUBLIC_IDENTITY_LEN + 100 + 36);
+        w.u8(if self.one_time_prekey.is_some() { FLAG_ONE_TIME_PREKEY } else { 0 })
+            .bytes(&self.identity.encode())
+            .u32(self.signed_prekey.id())
+            .bytes(self.signed_prekey.key().as_bytes())
+            .bytes(self.signed_prekey.signature());
+        if let Some(otk) = &self.one_time_prekey {
+            w.u32(otk.id()).bytes(otk.key().as_bytes());
+        }
+        w.finish()
+    }
+
+    /// Decodes a bundle, checking every key and the identity binding. The
+    /// signed prekey signature is checked when a session is started.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] for any malformed or invalid field.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.header(TYPE_BUNDLE)?;
+        let flags = r.flags(FLAG_ONE_TIME_PREKEY)?;
+        let identity = PublicIdentity::read(&mut r)?;
+        let signed_prekey = SignedPreKeyPublic::new(r.u32()?, r.x25519()?, r.array()?);
+        let one_time_prekey = if flags & FLAG_ONE_TIME_PREKEY != 0 {
+            Some(OneTimePreKeyPublic::new(r.u32()?, r.x25519()?))
+        } else {
+            None
+        };
+        r.finish()?;
+        Ok(Self { identity, signed_prekey, one_time_prekey })
+    }
+}

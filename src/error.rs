@@ -1,0 +1,433 @@
+//! Error types, one small enum per operation.
+//!
+//! No error carries key bytes or plaintext, and none says more than its
+//! documentation. Each variant's documentation says what the caller should
+//! do next.
+
+use core::fmt;
+
+/// A public key failed validation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum KeyError {
+    /// The encoding is not canonical (X25519: bit 255 set or u >= p;
+    /// Ed25519: y >= p). Refuse the input that carried it.
+    NonCanonical,
+    /// The key is a point of small order. Refuse the input that carried it.
+    LowOrder,
+    /// No Ed25519 point has this encoding. Refuse the input that carried it.
+    NotOnCurve,
+    /// An X25519 result was all zeros (the peer's key is of small order).
+    /// Refuse the input that carried the key.
+    NonContributory,
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NonCanonical => "public key encoding is not canonical",
+            Self::LowOrder => "public key is a point of small order",
+            Self::NotOnCurve => "public key is not a curve point",
+            Self::NonContributory => "key agreement result is not contributory",
+        })
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+/// Bytes could not be decoded as the expected wire type. The input is
+/// malformed or hostile: drop it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The input ends before the encoding does.
+    Truncated,
+    /// Bytes follow the end of the encoding.
+    TrailingBytes,
+    /// The version byte is not one this crate reads. A newer peer may have
+    /// sent it: upgrade, or drop the input.
+    UnsupportedVersion {
+        /// The version byte found.
+        found: u8,
+        /// The version this crate reads.
+        supported: u8,
+    },
+    /// The type byte names a different kind of encoding (for instance a
+    /// bundle where a message was expected).
+    WrongType {
+        /// The type byte found.
+        found: u8,
+        /// The type byte expected.
+        expected: u8,
+    },
+    /// A flags byte has bits this version does not define.
+    UnknownFlags {
+        /// The flags byte found.
+        flags: u8,
+    },
+    /// A key in the encoding is invalid.
+    InvalidKey(KeyError),
+    /// An identity's Ed25519 key did not sign its X25519 key: the identity
+    /// is forged or corrupted.
+    BadIdentityBinding,
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Truncated => f.write_str("input is truncated"),
+            Self::TrailingBytes => f.write_str("input has trailing bytes"),
+            Self::UnsupportedVersion { found, supported } => {
+                write!(f, "unsupported wire version {found} (this crate reads {supported})")
+            }
+            Self::WrongType { found, expected } => write!(f, "wrong type byte {found:#04x}, expected {expected:#04x}"),
+            Self::UnknownFlags { flags } => write!(f, "unknown flag bits in {flags:#04x}"),
+            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
+            Self::BadIdentityBinding => f.write_str("identity binding signature is invalid"),
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidKey(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<KeyError> for DecodeError {
+    fn from(e: KeyError) -> Self {
+        Self::InvalidKey(e)
+    }
+}
+
+/// Managing prekeys failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PreKeyError {
+    /// Generating would store more one-time prekeys than the cap. Nothing
+    /// was generated. Wait until published ones are used, or remove some.
+    TooManyOneTimePreKeys {
+        /// How many are stored now.
+        stored: usize,
+        /// How many were asked for.
+        requested: usize,
+        /// The cap, [`crate::MAX_ONE_TIME_PREKEYS`].
+        max: usize,
+    },
+    /// The requested grace period is longer than allowed.
+    GracePeriodTooLong {
+        /// The grace period asked for, in seconds.
+        got: u64,
+        /// The maximum, [`crate::MAX_SIGNED_PREKEY_GRACE_SECS`].
+        max: u64,
+    },
+    /// Prekey ids are exhausted (2^32 ids used). Create a new account.
+    IdsExhausted,
+    /// No one-time prekey with this id is stored.
+    UnknownOneTimePreKey {
+        /// The id asked for.
+        id: u32,
+    },
+}
+
+impl fmt::Display for PreKeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooManyOneTimePreKeys { stored, requested, max } => {
+                write!(f, "{stored} one-time prekeys stored, {requested} more would pass the cap of {max}")
+            }
+            Self::GracePeriodTooLong { got, max } => write!(f, "grace period {got} s is longer than the maximum {max} s"),
+            Self::IdsExhausted => f.write_str("prekey ids are exhausted"),
+            Self::UnknownOneTimePreKey { id } => write!(f, "no one-time prekey with id {id}"),
+        }
+    }
+}
+
+impl std::error::Error for PreKeyError {}
+
+/// Starting a session from a bundle failed. Nothing changed; the bundle
+/// should not be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The signed prekey's signature is invalid: the bundle is forged or
+    /// corrupted. Fetch it again; report the server if it repeats.
+    BadSignedPreKeySignature,
+    /// A key agreement result was not contributory.
+    InvalidKey(KeyError),
+    /// The context is longer than [`crate::MAX_CONTEXT_LEN`].
+    ContextTooLong {
+        /// The context length given.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The bundle is this account's own.
+    OwnBundle,
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::BadSignedPreKeySignature => f.write_str("signed prekey signature is invalid"),
+            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
+            Self::ContextTooLong { len, max } => write!(f, "context is {len} bytes, the maximum is {max}"),
+            Self::OwnBundle => f.write_str("the bundle belongs to this account"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {}
+
+impl From<KeyError> for StartError {
+    fn from(e: KeyError) -> Self {
+        Self::InvalidKey(e)
+    }
+}
+
+/// Opening a first (prekey) message failed. The account is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FirstMessageError {
+    /// The bytes are not a valid prekey message.
+    Decode(DecodeError),
+    /// The context is longer than [`crate::MAX_CONTEXT_LEN`].
+    ContextTooLong {
+        /// The context length given.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The message names a signed prekey this account does not hold
+    /// (never existed, or expired after its grace period). The sender
+    /// should fetch a fresh bundle.
+    UnknownSignedPreKey {
+        /// The signed prekey id named by the message.
+        id: u32,
+    },
+    /// The message names a one-time prekey this account does not hold:
+    /// already consumed (a replay) or never issued. Drop the message.
+    OneTimePreKeyUnavailable {
+        /// The one-time prekey id named by the message.
+        id: u32,
+    },
+    /// A first message without a one-time prekey, with this base key, was
+    /// already accepted or declined: this is a replay. Drop it.
+    Replay,
+    /// The replay record of this signed prekey is full
+    /// ([`crate::MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`]); first messages
+    /// without a one-time prekey are refused for it. Rotate the signed
+    /// prekey and publish more one-time prekeys.
+    ReplayRecordFull {
+        /// The signed prekey whose record is full.
+        signed_prekey_id: u32,
+    },
+    /// The message was sent to this account's own identity by itself.
+    OwnIdentity,
+    /// Key agreement failed.
+    InvalidKey(KeyError),
+    /// The embedded message failed to decrypt (tampered, wrong context,
+    /// wrong recipient). Drop it.
+    Message(DecryptError),
+}
+
+impl fmt::Display for FirstMessageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decode(e) => write!(f, "malformed prekey message: {e}"),
+            Self::ContextTooLong { len, max } => write!(f, "context is {len} bytes, the maximum is {max}"),
+            Self::UnknownSignedPreKey { id } => write!(f, "unknown signed prekey {id}"),
+            Self::OneTimePreKeyUnavailable { id } => write!(f, "one-time prekey {id} is not available"),
+            Self::Replay => f.write_str("replayed first message"),
+            Self::ReplayRecordFull { signed_prekey_id } => {
+                write!(f, "replay record of signed prekey {signed_prekey_id} is full; rotate it")
+            }
+            Self::OwnIdentity => f.write_str("first message from this account's own identity"),
+            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
+            Self::Message(e) => write!(f, "first message did not decrypt: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for FirstMessageError {}
+
+impl From<DecodeError> for FirstMessageError {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}
+
+impl From<KeyError> for FirstMessageError {
+    fn from(e: KeyError) -> Self {
+        Self::InvalidKey(e)
+    }
+}
+
+/// Accepting or declining a pending session failed. The account is
+/// unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AcceptError {
+    /// The pending session was opened by a different account.
+    WrongAccount,
+    /// Since the message was opened, its one-time prekey was consumed or
+    /// its first message recorded (the same message was accepted or
+    /// declined already): a replay. Drop it.
+    Replay,
+    /// See [`FirstMessageError::ReplayRecordFull`].
+    ReplayRecordFull {
+        /// The signed prekey whose record is full.
+        signed_prekey_id: u32,
+    },
+    /// The signed prekey expired between opening and accepting.
+    UnknownSignedPreKey {
+        /// The signed prekey id.
+        id: u32,
+    },
+}
+
+impl fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::WrongAccount => f.write_str("pending session belongs to another account"),
+            Self::Replay => f.write_str("first message was already accepted or declined"),
+            Self::ReplayRecordFull { signed_prekey_id } => {
+                write!(f, "replay record of signed prekey {signed_prekey_id} is full; rotate it")
+            }
+            Self::UnknownSignedPreKey { id } => write!(f, "signed prekey {id} expired"),
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {}
+
+/// Encrypting failed. The session is unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EncryptError {
+    /// The sending chain used every counter and no new chain can be
+    /// started until the peer replies (only possible before any reply).
+    /// Wait for a message from the peer.
+    ChainExhausted,
+    /// Key agreement with the peer's ratchet key failed. Keys this crate
+    /// stored were checked when received, so this indicates a corrupted
+    /// session: discard it and start a new one.
+    InvalidKey(KeyError),
+}
+
+impl fmt::Display for EncryptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::ChainExhausted => f.write_str("sending chain exhausted; wait for a reply"),
+            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for EncryptError {}
+
+/// Decrypting failed. The session is exactly as it was before the call:
+/// drop the message and go on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DecryptError {
+    /// The bytes are not a valid message.
+    Decode(DecodeError),
+    /// A prekey message that belongs to no session of this pair (different
+    /// initiator identity or base key), or one sent by this side. Route it
+    /// to [`crate::Account::open_first_message`] if it matches no session.
+    NotForThisSession,
+    /// The message claims a counter (or previous-chain length) further
+    /// ahead than [`crate::MAX_CHAIN_JUMP`]. Refused before any chain work.
+    TooFarAhead {
+        /// How far ahead the message claims to be.
+        got: u32,
+        /// The limit.
+        max: u32,
+    },
+    /// This message's key is gone: it was decrypted already, or its key
+    /// was evicted (too old, see [`crate::MAX_SKIPPED_KEYS_PER_CHAIN`] and
+    /// [`crate::MAX_RECEIVING_CHAINS`]). Unauthenticated: a forgery naming
+    /// an old counter looks the same. Drop it.
+    DuplicateOrExpired,
+    /// Authentication failed: tampered, forged, from another session, or
+    /// under another context.
+    AuthenticationFailed,
+    /// A ratchet key failed validation or key agreement.
+    InvalidKey(KeyError),
+}
+
+impl fmt::Display for DecryptError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decode(e) => write!(f, "malformed message: {e}"),
+            Self::NotForThisSession => f.write_str("prekey message does not belong to this session"),
+            Self::TooFarAhead { got, max } => write!(f, "message is {got} steps ahead, the limit is {max}"),
+            Self::DuplicateOrExpired => f.write_str("message key already used or expired"),
+            Self::AuthenticationFailed => f.write_str("message failed authentication"),
+            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for DecryptError {}
+
+impl From<DecodeError> for DecryptError {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}
+
+impl From<KeyError> for DecryptError {
+    fn from(e: KeyError) -> Self {
+        Self::InvalidKey(e)
+    }
+}
+
+/// Restoring a pickle failed. Nothing was restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PickleError {
+    /// The bytes are not a pickle (bad magic, truncated, malformed).
+    Malformed,
+    /// The pickle is of another type (an account where a session was
+    /// expected, or the reverse).
+    WrongType {
+        /// The type byte found.
+        found: u8,
+        /// The type byte expected.
+        expected: u8,
+    },
+    /// The pickle's version is not one this crate reads.
+    UnsupportedVersion {
+        /// The version found.
+        found: u32,
+        /// The version this crate writes and reads.
+        supported: u32,
+    },
+    /// Decryption failed: the key is wrong or the pickle is corrupted (an
+    /// AEAD cannot tell which).
+    WrongKeyOrCorrupted,
+    /// The pickle decoded but its contents break an invariant (a limit
+    /// exceeded, an invalid key). It was not produced by this crate.
+    Invalid,
+}
+
+impl fmt::Display for PickleError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Malformed => f.write_str("pickle is malformed"),
+            Self::WrongType { found, expected } => write!(f, "pickle type {found} where {expected} was expected"),
+            Self::UnsupportedVersion { found, supported } => {
+                write!(f, "pickle version {found} is not supported (this crate reads {supported})")
+            }
+            Self::WrongKeyOrCorrupted => f.write_str("pickle key is wrong or the pickle is corrupted"),
+            Self::Invalid => f.write_str("pickle contents are invalid"),
+        }
+    }
+}
+
+impl std::error::Error for PickleError {}

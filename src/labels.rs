@@ -1,0 +1,76 @@
+//! Every domain-separation label dmseal uses, in one place.
+//!
+//! Each signature and each KDF use has its own label. No label equals or is
+//! a prefix of another (checked by a test below), so an input built for one
+//! use can never be read as an input for another. The exact bytes are
+//! listed in `docs/PROTOCOL.md` §2; change both together.
+
+/// Ed25519 signature by an identity over its own X25519 identity key.
+pub(crate) const SIG_IDENTITY_BINDING: &[u8] = b"dmseal:v1:sig:identity-binding";
+/// Ed25519 signature by an identity over a signed prekey (id and key).
+pub(crate) const SIG_SIGNED_PREKEY: &[u8] = b"dmseal:v1:sig:signed-prekey";
+
+/// SHA-256 over the whole first-message transcript (X3DH).
+pub(crate) const HASH_TRANSCRIPT: &[u8] = b"dmseal:v1:hash:x3dh-transcript";
+/// SHA-256 giving the per-session associated data (identities, context).
+pub(crate) const HASH_SESSION_AD: &[u8] = b"dmseal:v1:hash:session-ad";
+/// Iterated SHA-512 giving one party's half of a safety number.
+pub(crate) const HASH_SAFETY_NUMBER: &[u8] = b"dmseal:v1:hash:safety-number";
+
+/// HKDF info for the X3DH shared secret (followed by the transcript hash).
+pub(crate) const KDF_X3DH: &[u8] = b"dmseal:v1:kdf:x3dh";
+/// HKDF info for a root-key step of the Double Ratchet.
+pub(crate) const KDF_ROOT: &[u8] = b"dmseal:v1:kdf:root";
+/// HKDF info expanding a message-key seed into an AEAD key and nonce.
+pub(crate) const KDF_MESSAGE_KEYS: &[u8] = b"dmseal:v1:kdf:message-keys";
+/// HKDF info for the key of an encrypted account pickle.
+pub(crate) const KDF_PICKLE_ACCOUNT: &[u8] = b"dmseal:v1:kdf:pickle-account";
+/// HKDF info for the key of an encrypted session pickle.
+pub(crate) const KDF_PICKLE_SESSION: &[u8] = b"dmseal:v1:kdf:pickle-session";
+
+/// HMAC-SHA256 input deriving a message-key seed from a chain key.
+pub(crate) const CHAIN_MESSAGE: &[u8] = b"dmseal:v1:chain:message";
+/// HMAC-SHA256 input deriving the next chain key from a chain key.
+pub(crate) const CHAIN_NEXT: &[u8] = b"dmseal:v1:chain:next";
+
+/// Every label, for the uniqueness test and for documentation checks.
+#[cfg(test)]
+pub(crate) const ALL: &[&[u8]] = &[
+    SIG_IDENTITY_BINDING,
+    SIG_SIGNED_PREKEY,
+    HASH_TRANSCRIPT,
+    HASH_SESSION_AD,
+    HASH_SAFETY_NUMBER,
+    KDF_X3DH,
+    KDF_ROOT,
+    KDF_MESSAGE_KEYS,
+    KDF_PICKLE_ACCOUNT,
+    KDF_PICKLE_SESSION,
+    CHAIN_MESSAGE,
+    CHAIN_NEXT,
+];
+
+#[cfg(test)]
+mod tests {
+    use super::ALL;
+
+    #[test]
+    fn no_label_equals_or_prefixes_another() {
+        for (i, a) in ALL.iter().enumerate() {
+            for (j, b) in ALL.iter().enumerate() {
+                if i != j {
+                    assert!(!b.starts_with(a), "{:?} prefixes {:?}", String::from_utf8_lossy(a), String::from_utf8_lossy(b));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_label_is_written_in_the_protocol_document() {
+        let doc = include_str!("../docs/PROTOCOL.md");
+        for label in ALL {
+            let text = core::str::from_utf8(label).unwrap();
+            assert!(doc.contains(&format!("`{text}`")), "docs/PROTOCOL.md does not list {text}");
+        }
+    }
+}

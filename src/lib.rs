@@ -1,0 +1,127 @@
+//! # dmseal: end-to-end encrypted direct messages
+//!
+//! dmseal turns plaintext into ciphertext and back for 1:1 conversations,
+//! and keeps the keys. Session setup follows Signal's X3DH, messages
+//! follow the Double Ratchet, and the application moves the bytes however
+//! it likes: dmseal does no I/O and reads no clock (time enters as a
+//! `now` argument, seconds since the Unix epoch).
+//!
+//! ## Quickstart: Alice and Bob
+//!
+//! ```
+//! use dmseal::{Account, PreKeyBundle, PreKeyMessage};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // Bob creates an account and publishes a bundle through his server.
+//! let mut bob = Account::new();
+//! let otks = bob.generate_one_time_prekeys(10)?;
+//! let ids: Vec<u32> = otks.iter().map(|k| k.id()).collect();
+//! bob.mark_one_time_prekeys_published(&ids)?;
+//! let bundle_bytes = bob.prekey_bundle(Some(ids[0]))?.encode();
+//!
+//! // Both sides bind the conversation to the same context bytes.
+//! let context = b"alice/phone|bob/laptop";
+//!
+//! // Alice fetches the bundle, starts a session and sends a first message.
+//! let alice = Account::new();
+//! let bundle = PreKeyBundle::decode(&bundle_bytes)?;
+//! let (mut alice_session, first) = alice.start_session(&bundle, context, b"hi Bob")?;
+//!
+//! // Bob opens it: the account does not change until he decides.
+//! let first = PreKeyMessage::decode(&first)?;
+//! let pending = bob.open_first_message(&first, context)?;
+//! assert_eq!(pending.peer_identity(), alice.identity()); // authenticated now
+//! assert_eq!(pending.plaintext(), b"hi Bob");
+//! let mut bob_session = bob.accept(pending)?; // consumes the one-time prekey
+//!
+//! // From here on, both sides encrypt and decrypt.
+//! let reply = bob_session.encrypt(b"hello Alice")?;
+//! assert_eq!(alice_session.decrypt(&reply)?, b"hello Alice");
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! ## Delivering messages
+//!
+//! Decode incoming bytes with [`Envelope::decode`]. A normal message goes
+//! to the session with that peer. A prekey message goes to the session
+//! that [`Session::matches`] it (the initiator keeps sending prekey
+//! messages until it reads a reply); only one that matches no session
+//! goes to [`Account::open_first_message`], which refuses replays.
+//!
+//! ## Persistence
+//!
+//! Every call that changes an [`Account`] or a [`Session`] must be
+//! followed by persisting it ([`Account::pickle`], [`Session::pickle`],
+//! then [`SessionPickle::encrypt`]) **before** a ciphertext leaves the
+//! process or a plaintext is shown. Restoring an older state re-uses
+//! message keys and re-opens replays.
+//!
+//! ## Limits
+//!
+//! | constant | value | bounds |
+//! |---|---|---|
+//! | [`MAX_CHAIN_JUMP`] | 25,000 | how far ahead a message may claim to be |
+//! | [`MAX_SKIPPED_KEYS_PER_CHAIN`] | 2,000 | stored keys for out-of-order messages, per chain |
+//! | [`MAX_RECEIVING_CHAINS`] | 5 | old receiving chains kept |
+//! | [`MAX_ONE_TIME_PREKEYS`] | 1,000 | one-time prekeys stored |
+//! | [`MAX_SIGNED_PREKEY_GRACE_SECS`] | 30 days | how long a retired signed prekey stays usable |
+//! | [`MAX_RETIRED_SIGNED_PREKEYS`] | 8 | retired signed prekeys kept |
+//! | [`MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`] | 4,096 | first messages without a one-time prekey, per signed prekey |
+//! | [`MAX_CONTEXT_LEN`] | 1,024 bytes | conversation context |
+//!
+//! One forged message costs at most one X25519, [`MAX_CHAIN_JUMP`] +
+//! [`MAX_SKIPPED_KEYS_PER_CHAIN`] HMAC-SHA256 steps and one AEAD check,
+//! and changes nothing.
+//!
+//! ## What dmseal does not do
+//!
+//! No transport, no server, no key directory, no clock. It does not hide
+//! metadata (who talks to whom, when, how much) from the server, and it
+//! does not back up history across reinstalls. See `SECURITY.md` for the
+//! threat model and `docs/PROTOCOL.md` for the exact bytes.
+
+#![forbid(unsafe_code)]
+
+mod account;
+mod bundle;
+mod error;
+mod identity;
+mod labels;
+mod message;
+mod pickle;
+mod prekeys;
+mod primitives;
+mod ratchet;
+mod safety_number;
+mod session;
+mod wire;
+mod x3dh;
+
+#[cfg(test)]
+mod work;
+
+// The public interface is:
+pub use crate::account::{Account, PendingSession};
+pub use crate::bundle::PreKeyBundle;
+pub use crate::error::{
+    AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, KeyError, PickleError, PreKeyError,
+    StartError,
+};
+pub use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
+pub use crate::message::{Envelope, NormalMessage, PreKeyMessage};
+pub use crate::pickle::{AccountPickle, PICKLE_VERSION, SessionPickle};
+pub use crate::prekeys::{
+    DEFAULT_SIGNED_PREKEY_GRACE_SECS, MAX_ONE_TIME_PREKEYS, MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY,
+    MAX_RETIRED_SIGNED_PREKEYS, MAX_SIGNED_PREKEY_GRACE_SECS, OneTimePreKeyPublic, SignedPreKeyPublic,
+};
+pub use crate::primitives::dh::X25519PublicKey;
+pub use crate::primitives::signature::Ed25519PublicKey;
+pub use crate::ratchet::{MAX_CHAIN_JUMP, MAX_COUNTER, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
+pub use crate::safety_number::{SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_VERSION, SCANNABLE_LEN, SafetyNumber};
+pub use crate::session::{Role, Session};
+pub use crate::x3dh::MAX_CONTEXT_LEN;
+
+/// The wire format version written in the first byte of every bundle and
+/// message.
+pub const WIRE_VERSION: u8 = wire::VERSION;

@@ -1,0 +1,231 @@
+//! Wire messages: the normal Double Ratchet message and the prekey
+//! (first) message that wraps one (docs/PROTOCOL.md §4.3, §4.4).
+
+use crate::error::DecodeError;
+use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
+use crate::primitives::aead::TAG_LEN;
+use crate::primitives::dh::X25519PublicKey;
+use crate::wire::{Reader, TYPE_MESSAGE, TYPE_PREKEY_MESSAGE, Writer};
+
+/// Length of a normal message header: version, type, ratchet key,
+/// previous-chain length, counter.
+pub(crate) const MESSAGE_HEADER_LEN: usize = 2 + 32 + 4 + 4;
+
+/// Flag bit of a prekey message: a one-time prekey id follows.
+const FLAG_ONE_TIME_PREKEY: u8 = 0x01;
+
+/// A Double Ratchet message: header and ciphertext.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NormalMessage {
+    ratchet_key: X25519PublicKey,
+    previous_counter: u32,
+    counter: u32,
+    /// The full encoding; the header is its first `MESSAGE_HEADER_LEN`
+    /// bytes and the ciphertext the rest.
+    bytes: Vec<u8>,
+}
+
+impl NormalMessage {
+    pub(crate) fn build(ratchet_key: X25519PublicKey, previous_counter: u32, counter: u32) -> Writer {
+        let mut w = Writer::with_header(TYPE_MESSAGE, MESSAGE_HEADER_LEN + 64);
+        w.bytes(ratchet_key.as_bytes()).u32(previous_counter).u32(counter);
+        w
+    }
+
+    /// Decodes a normal message.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] for a malformed header, an invalid ratchet key or
+    /// a ciphertext shorter than the tag.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.header(TYPE_MESSAGE)?;
+        let ratchet_key = r.x25519()?;
+        let previous_counter = r.u32()?;
+        let counter = r.u32()?;
+        if r.rest().len() < TAG_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        Ok(Self { ratchet_key, previous_counter, counter, bytes: bytes.to_vec() })
+    }
+
+    /// The sender's current ratchet public key.
+    pub fn ratchet_key(&self) -> X25519PublicKey {
+        self.ratchet_key
+    }
+
+    /// The number of messages in the sender's previous sending chain.
+    pub fn previous_counter(&self) -> u32 {
+        self.previous_counter
+    }
+
+    /// This message's index in its chain.
+    pub fn counter(&self) -> u32 {
+        self.counter
+    }
+
+    /// The encoding.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn header(&self) -> &[u8] {
+        self.bytes.get(..MESSAGE_HEADER_LEN).unwrap_or_default()
+    }
+
+    pub(crate) fn ciphertext(&self) -> &[u8] {
+        self.bytes.get(MESSAGE_HEADER_LEN..).unwrap_or_default()
+    }
+}
+
+impl core::fmt::Debug for NormalMessage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("NormalMessage")
+            .field("ratchet_key", &self.ratchet_key)
+            .field("previous_counter", &self.previous_counter)
+            .field("counter", &self.counter)
+            .field("ciphertext_len", &self.ciphertext().len())
+            .finish()
+    }
+}
+
+/// A first message: what the initiator sends until it has read a reply.
+/// It carries the session-setup fields and a [`NormalMessage`].
+///
+/// Nothing in it is authenticated until it decrypts: use
+/// [`PreKeyMessage::initiator_identity`] only to refuse early (a blocked
+/// sender), never to trust.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PreKeyMessage {
+    initiator: PublicIdentity,
+    signed_prekey_id: u32,
+    base_key: X25519PublicKey,
+    one_time_prekey_id: Option<u32>,
+    /// Length of the setup prefix (everything before the inner message).
+    prefix_len: usize,
+    inner: NormalMessage,
+    bytes: Vec<u8>,
+}
+
+impl PreKeyMessage {
+    /// The setup prefix for these fields (everything before the inner
+    /// message). It is part of the transcript and of every inner message's
+    /// associated data.
+    pub(crate) fn prefix(
+        initiator: &PublicIdentity,
+        signed_prekey_id: u32,
+        base_key: &X25519PublicKey,
+        one_time_prekey_id: Option<u32>,
+    ) -> Vec<u8> {
+        let mut w = Writer::with_header(TYPE_PREKEY_MESSAGE, 3 + PUBLIC_IDENTITY_LEN + 40);
+        w.u8(if one_time_prekey_id.is_some() { FLAG_ONE_TIME_PREKEY } else { 0 })
+            .bytes(&initiator.encode())
+            .u32(signed_prekey_id)
+            .bytes(base_key.as_bytes());
+        if let Some(id) = one_time_prekey_id {
+            w.u32(id);
+        }
+        w.finish()
+    }
+
+    /// Decodes a prekey message, checking every key and the initiator's
+    /// identity binding (one signature check).
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`] for any malformed or invalid field.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.header(TYPE_PREKEY_MESSAGE)?;
+        let flags = r.flags(FLAG_ONE_TIME_PREKEY)?;
+        // Cheap fields first: the binding signature is checked last.
+        let identity_bytes = r.bytes(PUBLIC_IDENTITY_LEN)?;
+        let signed_prekey_id = r.u32()?;
+        let base_key = r.x25519()?;
+        let one_time_prekey_id = if flags & FLAG_ONE_TIME_PREKEY != 0 { Some(r.u32()?) } else { None };
+        let prefix_len = r.consumed(bytes);
+        let inner = NormalMessage::decode(r.rest())?;
+        let initiator = PublicIdentity::decode(identity_bytes)?;
+        Ok(Self {
+            initiator,
+            signed_prekey_id,
+            base_key,
+            one_time_prekey_id,
+            prefix_len,
+            inner,
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The initiator's identity as claimed. **Unauthenticated** until the
+    /// message decrypts: use it only to refuse early.
+    pub fn initiator_identity(&self) -> &PublicIdentity {
+        &self.initiator
+    }
+
+    /// The initiator's ephemeral base key. With the initiator identity it
+    /// names the session this message belongs to.
+    pub fn base_key(&self) -> X25519PublicKey {
+        self.base_key
+    }
+
+    /// The signed prekey this message was sent to.
+    pub fn signed_prekey_id(&self) -> u32 {
+        self.signed_prekey_id
+    }
+
+    /// The one-time prekey this message consumes, if any.
+    pub fn one_time_prekey_id(&self) -> Option<u32> {
+        self.one_time_prekey_id
+    }
+
+    /// The encoding.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub(crate) fn prefix_bytes(&self) -> &[u8] {
+        self.bytes.get(..self.prefix_len).unwrap_or_default()
+    }
+
+    pub(crate) fn inner(&self) -> &NormalMessage {
+        &self.inner
+    }
+}
+
+impl core::fmt::Debug for PreKeyMessage {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PreKeyMessage")
+            .field("initiator", &self.initiator)
+            .field("signed_prekey_id", &self.signed_prekey_id)
+            .field("base_key", &self.base_key)
+            .field("one_time_prekey_id", &self.one_time_prekey_id)
+            .field("inner", &self.inner)
+            .finish()
+    }
+}
+
+/// Either kind of 1:1 message, as read off the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Envelope {
+    /// A first message (session setup plus a message).
+    PreKey(Box<PreKeyMessage>),
+    /// A message in an established session.
+    Normal(NormalMessage),
+}
+
+impl Envelope {
+    /// Decodes either kind, by its type byte.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecodeError`]; `WrongType` names the normal message type when
+    /// the type byte is neither.
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        match bytes.get(1) {
+            Some(&TYPE_PREKEY_MESSAGE) => PreKeyMessage::decode(bytes).map(|m| Self::PreKey(Box::new(m))),
+            _ => NormalMessage::decode(bytes).map(Self::Normal),
+        }
+    }
+}

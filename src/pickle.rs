@@ -1,0 +1,256 @@
+//! Pickles: versioned snapshots of live state, plain or encrypted
+//! (docs/PROTOCOL.md §8).
+//!
+//! Live types are not `Serialize`; only these snapshots are, so plaintext
+//! state is never written by accident. Plain pickle bytes are a header
+//! (magic, type, version) and the postcard encoding. Encrypted pickles
+//! never use the caller's key directly:
+//!
+//! ```text
+//! header = "DMSP" || type (1) || version (u32 BE) || salt (32, fresh)
+//! key || nonce = HKDF(salt, caller_key, info = KDF_PICKLE_<type>), 44 bytes
+//! pickle = header || ChaCha20-Poly1305(key, nonce, ad = header, postcard)
+//! ```
+
+use rand_core::CryptoRng;
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
+
+use crate::error::PickleError;
+use crate::labels;
+use crate::primitives::aead::{AeadKey, TAG_LEN};
+use crate::primitives::kdf::hkdf_sha256;
+use crate::primitives::rng::os_rng;
+
+/// The pickle format version this crate writes and reads.
+pub const PICKLE_VERSION: u32 = 1;
+
+const MAGIC: &[u8; 4] = b"DMSP";
+const TYPE_ACCOUNT: u8 = 1;
+const TYPE_SESSION: u8 = 2;
+const HEADER_LEN: usize = 4 + 1 + 4;
+const SALT_LEN: usize = 32;
+
+/// A pickle kind: its type byte and KDF label.
+pub(crate) trait PickleKind: Serialize + for<'de> Deserialize<'de> {
+    const TYPE: u8;
+    const LABEL: &'static [u8];
+    fn version(&self) -> u32;
+}
+
+fn header(kind: u8) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    let (m, rest) = h.split_at_mut(4);
+    m.copy_from_slice(MAGIC);
+    let (t, v) = rest.split_at_mut(1);
+    t.copy_from_slice(&[kind]);
+    v.copy_from_slice(&PICKLE_VERSION.to_be_bytes());
+    h
+}
+
+/// Checks a header and returns what follows it.
+fn check_header(bytes: &[u8], kind: u8) -> Result<&[u8], PickleError> {
+    let (head, rest) = bytes.split_at_checked(HEADER_LEN).ok_or(PickleError::Malformed)?;
+    let (magic, tail) = head.split_at(4);
+    if magic != MAGIC {
+        return Err(PickleError::Malformed);
+    }
+    let (found, version) = tail.split_at(1);
+    let found = found.first().copied().unwrap_or_default();
+    if found != kind {
+        return Err(PickleError::WrongType { found, expected: kind });
+    }
+    let mut v = [0u8; 4];
+    v.copy_from_slice(version);
+    let version = u32::from_be_bytes(v);
+    if version != PICKLE_VERSION {
+        return Err(PickleError::UnsupportedVersion { found: version, supported: PICKLE_VERSION });
+    }
+    Ok(rest)
+}
+
+fn pickle_key(kind_label: &[u8], key: &[u8; 32], salt: &[u8]) -> AeadKey {
+    AeadKey::from_okm(&hkdf_sha256::<44>(salt, key, &[kind_label]))
+}
+
+pub(crate) fn to_bytes<P: PickleKind>(pickle: &P) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(header(P::TYPE).to_vec());
+    // postcard only fails on writer errors; a Vec writer cannot fail.
+    let body = Zeroizing::new(postcard::to_allocvec(pickle).unwrap_or_default());
+    out.extend_from_slice(&body);
+    out
+}
+
+pub(crate) fn from_bytes<P: PickleKind>(bytes: &[u8]) -> Result<P, PickleError> {
+    let body = check_header(bytes, P::TYPE)?;
+    let (pickle, rest): (P, &[u8]) = postcard::take_from_bytes(body).map_err(|_| PickleError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(PickleError::Malformed);
+    }
+    if pickle.version() != PICKLE_VERSION {
+        return Err(PickleError::UnsupportedVersion { found: pickle.version(), supported: PICKLE_VERSION });
+    }
+    Ok(pickle)
+}
+
+pub(crate) fn encrypt<P: PickleKind, R: CryptoRng + ?Sized>(pickle: &P, key: &[u8; 32], rng: &mut R) -> Vec<u8> {
+    let mut salt = [0u8; SALT_LEN];
+    rng.fill_bytes(&mut salt);
+    let mut head = header(P::TYPE).to_vec();
+    head.extend_from_slice(&salt);
+    let body = Zeroizing::new(postcard::to_allocvec(pickle).unwrap_or_default());
+    let ciphertext = pickle_key(P::LABEL, key, &salt).seal(&head, &body);
+    head.extend_from_slice(&ciphertext);
+    head
+}
+
+pub(crate) fn decrypt<P: PickleKind>(bytes: &[u8], key: &[u8; 32]) -> Result<P, PickleError> {
+    let rest = check_header(bytes, P::TYPE)?;
+    let (salt, ciphertext) = rest.split_at_checked(SALT_LEN).ok_or(PickleError::Malformed)?;
+    if ciphertext.len() < TAG_LEN {
+        return Err(PickleError::Malformed);
+    }
+    let ad = bytes.get(..HEADER_LEN + SALT_LEN).ok_or(PickleError::Malformed)?;
+    let body = Zeroizing::new(
+        pickle_key(P::LABEL, key, salt).open(ad, ciphertext).map_err(|_| PickleError::WrongKeyOrCorrupted)?,
+    );
+    let (pickle, rest): (P, &[u8]) = postcard::take_from_bytes(&body).map_err(|_| PickleError::Malformed)?;
+    if !rest.is_empty() {
+        return Err(PickleError::Malformed);
+    }
+    Ok(pickle)
+}
+
+macro_rules! pickle_api {
+    ($ty:ident, $kind:expr, $label:expr) => {
+        impl PickleKind for $ty {
+            const TYPE: u8 = $kind;
+            const LABEL: &'static [u8] = $label;
+            fn version(&self) -> u32 {
+                self.version
+            }
+        }
+
+        impl $ty {
+            /// The plain (unencrypted) bytes: header and postcard encoding.
+            /// They hold private keys: store them only somewhere as safe as
+            /// the keys themselves, or use [`Self::encrypt`].
+            pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+                to_bytes(self)
+            }
+
+            /// Reads plain bytes written by [`Self::to_bytes`].
+            ///
+            /// # Errors
+            ///
+            /// A [`PickleError`] for a wrong header or malformed body.
+            pub fn from_bytes(bytes: &[u8]) -> Result<Self, PickleError> {
+                from_bytes(bytes)
+            }
+
+            /// Encrypts under a 32-byte key, with a fresh salt from the OS RNG.
+            pub fn encrypt(&self, key: &[u8; 32]) -> Vec<u8> {
+                encrypt(self, key, &mut os_rng())
+            }
+
+            /// [`Self::encrypt`] with a caller-supplied RNG.
+            pub fn encrypt_with_rng<R: CryptoRng + ?Sized>(&self, rng: &mut R, key: &[u8; 32]) -> Vec<u8> {
+                encrypt(self, key, rng)
+            }
+
+            /// Decrypts bytes written by [`Self::encrypt`].
+            ///
+            /// # Errors
+            ///
+            /// [`PickleError::WrongKeyOrCorrupted`] for a wrong key or any
+            /// change to the bytes; `WrongType` or `UnsupportedVersion` for
+            /// a pickle of another kind or version.
+            pub fn from_encrypted(bytes: &[u8], key: &[u8; 32]) -> Result<Self, PickleError> {
+                decrypt(bytes, key)
+            }
+        }
+
+        impl core::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct(stringify!($ty)).field("version", &self.version).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+/// A chain key in a pickle.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct ChainKeyPickle {
+    pub(crate) key: [u8; 32],
+    pub(crate) index: u32,
+}
+
+/// A skipped message key in a pickle.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct SkippedKeyPickle {
+    pub(crate) index: u32,
+    pub(crate) seed: [u8; 32],
+}
+
+/// A receiving chain in a pickle.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct ReceiverChainPickle {
+    pub(crate) ratchet_key: [u8; 32],
+    pub(crate) chain_key: Option<ChainKeyPickle>,
+    pub(crate) skipped: Vec<SkippedKeyPickle>,
+}
+
+/// A versioned snapshot of a [`crate::Session`], from
+/// [`crate::Session::pickle`]. Holds private keys: zeroized on drop, and
+/// its `Debug` shows only the version.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub struct SessionPickle {
+    pub(crate) version: u32,
+    pub(crate) initiator: bool,
+    pub(crate) peer_identity: Vec<u8>,
+    pub(crate) base_key: [u8; 32],
+    pub(crate) session_ad: [u8; 32],
+    pub(crate) pending_prefix: Option<Vec<u8>>,
+    pub(crate) root_key: [u8; 32],
+    pub(crate) our_ratchet: Option<[u8; 32]>,
+    pub(crate) sending: Option<ChainKeyPickle>,
+    pub(crate) previous_counter: u32,
+    pub(crate) receiving: Vec<ReceiverChainPickle>,
+}
+
+pickle_api!(SessionPickle, TYPE_SESSION, labels::KDF_PICKLE_SESSION);
+
+/// A signed prekey in a pickle.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct SignedPreKeyPickle {
+    pub(crate) id: u32,
+    pub(crate) secret: [u8; 32],
+    pub(crate) signature: Vec<u8>,
+    pub(crate) expires_at: Option<u64>,
+    pub(crate) replay_record: Vec<[u8; 32]>,
+}
+
+/// A one-time prekey in a pickle.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct OneTimePreKeyPickle {
+    pub(crate) id: u32,
+    pub(crate) secret: [u8; 32],
+    pub(crate) published: bool,
+}
+
+/// A versioned snapshot of an [`crate::Account`], from
+/// [`crate::Account::pickle`]. Holds private keys: zeroized on drop, and
+/// its `Debug` shows only the version.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub struct AccountPickle {
+    pub(crate) version: u32,
+    pub(crate) signing_key: [u8; 32],
+    pub(crate) agreement_key: [u8; 32],
+    /// The current signed prekey first, then the retired ones, oldest first.
+    pub(crate) signed_prekeys: Vec<SignedPreKeyPickle>,
+    pub(crate) next_signed_prekey_id: u32,
+    pub(crate) one_time_prekeys: Vec<OneTimePreKeyPickle>,
+    pub(crate) next_one_time_prekey_id: u32,
+}
+
+pickle_api!(AccountPickle, TYPE_ACCOUNT, labels::KDF_PICKLE_ACCOUNT);

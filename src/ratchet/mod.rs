@@ -1,0 +1,245 @@
+//! The Double Ratchet (Signal's specification, revision 4).
+//!
+//! The DH ratchet is taken lazily, as in Olm: a new ratchet key from the
+//! peer creates a receiving chain at once; our own new ratchet key and
+//! sending chain are created when we next send. The result is the same
+//! sequence of root keys as the specification's.
+//!
+//! Decryption is transactional: every change is computed first and applied
+//! only after the AEAD accepts the message, so a failed decrypt leaves the
+//! state exactly as it was, without cloning the state.
+
+mod keys;
+
+use std::collections::VecDeque;
+
+use rand_core::CryptoRng;
+
+pub(crate) use self::keys::{ChainKey, MessageKey, RootKey, split_root_and_chain};
+use crate::error::{DecryptError, EncryptError};
+use crate::message::NormalMessage;
+use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
+
+/// How far ahead of the next expected counter a message may claim to be,
+/// in its chain (counter) or in the previous one (previous-chain length).
+/// Checked before any chain work. One forged message costs at most one
+/// X25519 and this many HMAC-SHA256 chain steps (plus
+/// [`MAX_SKIPPED_KEYS_PER_CHAIN`] message-key steps), about 5 ms here.
+/// libsignal uses the same value; a bot that sends long runs without a
+/// reply should not lose messages to a smaller one.
+pub const MAX_CHAIN_JUMP: u32 = 25_000;
+
+/// The most skipped message keys kept per receiving chain; the oldest is
+/// evicted first. A message whose key was evicted fails with
+/// `DuplicateOrExpired`.
+pub const MAX_SKIPPED_KEYS_PER_CHAIN: usize = 2_000;
+
+/// The most receiving chains kept (the newest ones). Older chains are
+/// dropped with their skipped keys.
+pub const MAX_RECEIVING_CHAINS: usize = 5;
+
+/// The highest counter a sending chain uses: `u32::MAX - 1`, so that the
+/// length of a full chain (`u32::MAX`) fits the previous-chain field. A
+/// full chain starts a new one (a DH ratchet step) when the peer's ratchet
+/// key is known.
+pub const MAX_COUNTER: u32 = u32::MAX - 1;
+
+/// One receiving chain: the peer's ratchet key, the chain key for the next
+/// counter (`None` once the chain is closed: the peer moved on and every
+/// counter up to its announced length was skipped), and skipped keys.
+#[derive(Clone)]
+pub(crate) struct ReceiverChain {
+    pub(crate) ratchet_key: X25519PublicKey,
+    pub(crate) chain_key: Option<ChainKey>,
+    pub(crate) skipped: std::collections::BTreeMap<u32, MessageKey>,
+}
+
+impl ReceiverChain {
+    fn insert_skipped(&mut self, keys: Vec<MessageKey>) {
+        for mk in keys {
+            self.skipped.insert(mk.index, mk);
+        }
+        while self.skipped.len() > MAX_SKIPPED_KEYS_PER_CHAIN {
+            self.skipped.pop_first();
+        }
+    }
+
+    /// Stores the keys up to (not including) `length` and closes the chain.
+    /// Called only with an authenticated length within the jump limit.
+    fn close_at(&mut self, length: u32) {
+        if let Some(ck) = self.chain_key.take()
+            && length > ck.index
+        {
+            // advance_to(length - 1) yields keys up to length - 2 as
+            // skipped and length - 1 as its message key: keep both.
+            if let Some(adv) = ck.advance_to(length.saturating_sub(1), keep_from(length)) {
+                let mut keys = adv.skipped;
+                keys.push(adv.message_key.clone());
+                self.insert_skipped(keys);
+            }
+        }
+    }
+
+    pub(crate) fn skipped_len(&self) -> usize {
+        self.skipped.len()
+    }
+}
+
+/// The ratchet state of one session.
+#[derive(Clone)]
+pub(crate) struct DoubleRatchet {
+    pub(crate) root_key: RootKey,
+    /// Our current ratchet key pair; `None` for a responder that has not
+    /// sent yet.
+    pub(crate) our_ratchet: Option<X25519KeyPair>,
+    /// The sending chain; `None` when a new ratchet key must be made first.
+    pub(crate) sending: Option<ChainKey>,
+    /// The length of our previous sending chain.
+    pub(crate) previous_counter: u32,
+    /// Receiving chains, newest first.
+    pub(crate) receiving: VecDeque<ReceiverChain>,
+}
+
+/// What the session needs to build one outgoing message.
+pub(crate) struct Outgoing {
+    pub(crate) ratchet_key: X25519PublicKey,
+    pub(crate) previous_counter: u32,
+    pub(crate) message_key: MessageKey,
+}
+
+impl DoubleRatchet {
+    /// The initiator's state after X3DH: its first ratchet key and the
+    /// sending chain from the setup output.
+    pub(crate) fn initiator(root_key: RootKey, chain_key: ChainKey, our_ratchet: X25519KeyPair) -> Self {
+        Self {
+            root_key,
+            our_ratchet: Some(our_ratchet),
+            sending: Some(chain_key),
+            previous_counter: 0,
+            receiving: VecDeque::new(),
+        }
+    }
+
+    /// The responder's state after X3DH: a receiving chain for the
+    /// initiator's first ratchet key, and no sending chain yet.
+    pub(crate) fn responder(root_key: RootKey, chain_key: ChainKey, their_ratchet: X25519PublicKey) -> Self {
+        let mut receiving = VecDeque::new();
+        receiving.push_front(ReceiverChain {
+            ratchet_key: their_ratchet,
+            chain_key: Some(chain_key),
+            skipped: Default::default(),
+        });
+        Self { root_key, our_ratchet: None, sending: None, previous_counter: 0, receiving }
+    }
+
+    /// The next message key, taking a DH ratchet step first when needed.
+    /// Commits at once: nothing after this can fail.
+    pub(crate) fn next_sending_key<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<Outgoing, EncryptError> {
+        let usable = self.sending.as_ref().is_some_and(|ck| ck.index <= MAX_COUNTER);
+        if !usable {
+            let theirs = self.receiving.front().map(|c| c.ratchet_key).ok_or(EncryptError::ChainExhausted)?;
+            let ours = X25519KeyPair::generate(rng);
+            let (root, chain) = self.root_key.advance(&ours, &theirs).map_err(EncryptError::InvalidKey)?;
+            if let Some(old) = self.sending.take() {
+                self.previous_counter = old.index;
+            }
+            self.root_key = root;
+            self.our_ratchet = Some(ours);
+            self.sending = Some(chain);
+        }
+        let (Some(chain), Some(ours)) = (self.sending.as_ref(), self.our_ratchet.as_ref()) else {
+            return Err(EncryptError::ChainExhausted);
+        };
+        let (message_key, next) = chain.step().ok_or(EncryptError::ChainExhausted)?;
+        let out = Outgoing { ratchet_key: ours.public(), previous_counter: self.previous_counter, message_key };
+        self.sending = Some(next);
+        Ok(out)
+    }
+
+    /// Decrypts `message` under associated data `ad`. On any error the
+    /// state is unchanged.
+    pub(crate) fn decrypt(&mut self, message: &NormalMessage, ad: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        let counter = message.counter();
+        if counter > MAX_COUNTER {
+            // No sender produces this counter; no key exists for it.
+            return Err(DecryptError::AuthenticationFailed);
+        }
+        let theirs = message.ratchet_key();
+        let ciphertext = message.ciphertext();
+        if let Some(pos) = self.receiving.iter().position(|c| c.ratchet_key == theirs) {
+            let Some(chain) = self.receiving.get_mut(pos) else {
+                return Err(DecryptError::AuthenticationFailed);
+            };
+            if let Some(mk) = chain.skipped.get(&counter) {
+                let plaintext =
+                    mk.aead_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
+                chain.skipped.remove(&counter);
+                return Ok(plaintext);
+            }
+            let Some(ck) = chain.chain_key.as_ref() else {
+                return Err(DecryptError::DuplicateOrExpired);
+            };
+            let Some(jump) = counter.checked_sub(ck.index) else {
+                return Err(DecryptError::DuplicateOrExpired);
+            };
+            check_jump(jump)?;
+                        let adv = ck.advance_to(counter, keep_from(counter)).ok_or(DecryptError::AuthenticationFailed)?;
+            let plaintext =
+                adv.message_key.aead_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
+            // Commit.
+            chain.chain_key = Some(adv.next);
+            chain.insert_skipped(adv.skipped);
+            return Ok(plaintext);
+        }
+
+        // A new ratchet key from the peer: a DH ratchet step.
+        let Some(ours) = self.our_ratchet.as_ref() else {
+            // A responder that has not sent has told the peer no ratchet
+            // key: no genuine message can carry a new one yet.
+            return Err(DecryptError::AuthenticationFailed);
+        };
+        check_jump(counter)?;
+        let previous_jump = match self.receiving.front().and_then(|c| c.chain_key.as_ref()) {
+            Some(ck) => message.previous_counter().saturating_sub(ck.index),
+            None => 0,
+        };
+        check_jump(previous_jump)?;
+        let (root, chain) = self.root_key.advance(ours, &theirs)?;
+                let adv = chain.advance_to(counter, keep_from(counter)).ok_or(DecryptError::AuthenticationFailed)?;
+        let plaintext =
+            adv.message_key.aead_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
+        // Commit. The previous chain is closed only now that its announced
+        // length is authenticated.
+        if let Some(previous) = self.receiving.front_mut() {
+            previous.close_at(message.previous_counter());
+        }
+        let mut fresh = ReceiverChain { ratchet_key: theirs, chain_key: Some(adv.next), skipped: Default::default() };
+        fresh.insert_skipped(adv.skipped);
+        self.receiving.push_front(fresh);
+        self.receiving.truncate(MAX_RECEIVING_CHAINS);
+        self.root_key = root;
+        if let Some(old) = self.sending.take() {
+            self.previous_counter = old.index;
+        }
+        Ok(plaintext)
+    }
+
+    /// How many skipped message keys are stored, over all chains.
+    pub(crate) fn skipped_keys(&self) -> usize {
+        self.receiving.iter().map(ReceiverChain::skipped_len).sum()
+    }
+}
+
+/// The first skipped index worth deriving a key for when advancing to
+/// `counter`: earlier keys would be evicted at once.
+fn keep_from(counter: u32) -> u32 {
+    const CAP: u32 = MAX_SKIPPED_KEYS_PER_CHAIN as u32;
+    counter.saturating_sub(CAP)
+}
+
+fn check_jump(jump: u32) -> Result<(), DecryptError> {
+    if jump > MAX_CHAIN_JUMP {
+        return Err(DecryptError::TooFarAhead { got: jump, max: MAX_CHAIN_JUMP });
+    }
+    Ok(())
+}

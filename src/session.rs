@@ -1,0 +1,291 @@
+//! A 1:1 session: setup output plus the Double Ratchet, with the
+//! associated data that binds every message to both identities and the
+//! context.
+
+use core::fmt;
+
+use rand_core::CryptoRng;
+
+use crate::error::{DecryptError, EncryptError};
+use crate::identity::PublicIdentity;
+use crate::message::{Envelope, NormalMessage, PreKeyMessage};
+use crate::primitives::dh::X25519PublicKey;
+use crate::primitives::rng::os_rng;
+use crate::ratchet::DoubleRatchet;
+
+/// Which side of session setup this session was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Started the session from a bundle.
+    Initiator,
+    /// Accepted a first message.
+    Responder,
+}
+
+/// An end-to-end encrypted 1:1 session.
+///
+/// **Persist before sending.** [`Session::encrypt`] and
+/// [`Session::decrypt`] advance the state. Persist the session (see
+/// [`Session::pickle`]) before a ciphertext leaves the process or a
+/// plaintext is shown: restoring an older state re-uses message keys and
+/// re-opens replays.
+///
+/// A failed [`Session::decrypt`] leaves the session exactly as it was.
+pub struct Session {
+    pub(crate) ratchet: DoubleRatchet,
+    pub(crate) role: Role,
+    pub(crate) peer_identity: PublicIdentity,
+    /// The initiator's base key: with the initiator identity, the name of
+    /// this session for routing first messages.
+    pub(crate) base_key: X25519PublicKey,
+    pub(crate) session_ad: [u8; 32],
+    /// Initiator only, until a reply decrypts: the prekey-message prefix
+    /// every outgoing message is wrapped in.
+    pub(crate) pending_prefix: Option<Vec<u8>>,
+}
+
+impl Session {
+    /// Encrypts `plaintext`, using the OS RNG when a new ratchet key is
+    /// needed. Returns the bytes to send: a prekey message until the
+    /// initiator has read a reply, a normal message after.
+    ///
+    /// # Errors
+    ///
+    /// [`EncryptError::ChainExhausted`] after `2^32 - 1` messages without
+    /// any reply.
+    pub fn encrypt(&mut self, plaintext: &[u8]) -> Result<Vec<u8>, EncryptError> {
+        self.encrypt_with_rng(&mut os_rng(), plaintext)
+    }
+
+    /// [`Session::encrypt`] with a caller-supplied RNG.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::encrypt`].
+    pub fn encrypt_with_rng<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        plaintext: &[u8],
+    ) -> Result<Vec<u8>, EncryptError> {
+        let out = self.ratchet.next_sending_key(rng)?;
+        let header =
+            NormalMessage::build(out.ratchet_key, out.previous_counter, out.message_key.index).finish();
+        let prefix = self.pending_prefix.as_deref().unwrap_or_default();
+        let ad = self.associated_data(prefix, &header);
+        let ciphertext = out.message_key.aead_key().seal(&ad, plaintext);
+        let mut bytes = Vec::with_capacity(prefix.len() + header.len() + ciphertext.len());
+        bytes.extend_from_slice(prefix);
+        bytes.extend_from_slice(&header);
+        bytes.extend_from_slice(&ciphertext);
+        Ok(bytes)
+    }
+
+    /// Decrypts a message of this session: a normal message, or a prekey
+    /// message that [matches](Session::matches) it (the initiator's
+    /// repeated first messages). On any error the session is unchanged.
+    ///
+    /// # Errors
+    ///
+    /// A [`DecryptError`]; see each variant for what to do.
+    pub fn decrypt(&mut self, bytes: &[u8]) -> Result<Vec<u8>, DecryptError> {
+        let envelope = Envelope::decode(bytes)?;
+        self.decrypt_envelope(&envelope)
+    }
+
+    /// [`Session::decrypt`] for an already decoded message.
+    ///
+    /// # Errors
+    ///
+    /// As [`Session::decrypt`].
+    pub fn decrypt_envelope(&mut self, envelope: &Envelope) -> Result<Vec<u8>, DecryptError> {
+        match envelope {
+            Envelope::Normal(message) => {
+                let ad = self.associated_data(&[], message.header());
+                let plaintext = self.ratchet.decrypt(message, &ad)?;
+                // A reply proves the responder holds the session.
+                self.pending_prefix = None;
+                Ok(plaintext)
+            }
+            Envelope::PreKey(message) => {
+                if self.role != Role::Responder || !self.matches(message) {
+                    return Err(DecryptError::NotForThisSession);
+                }
+                let ad = self.associated_data(message.prefix_bytes(), message.inner().header());
+                self.ratchet.decrypt(message.inner(), &ad)
+            }
+        }
+    }
+
+    /// Whether `message` belongs to this session: same initiator identity
+    /// and base key. Use it to route a prekey message to an existing
+    /// session before offering it to the account.
+    pub fn matches(&self, message: &PreKeyMessage) -> bool {
+        let initiator_ok = match self.role {
+            Role::Responder => message.initiator_identity() == &self.peer_identity,
+            Role::Initiator => false,
+        };
+        initiator_ok && message.base_key() == self.base_key
+    }
+
+    /// The peer's identity, authenticated by session setup.
+    pub fn peer_identity(&self) -> &PublicIdentity {
+        &self.peer_identity
+    }
+
+    /// Which side of setup this session was.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// The initiator's base key, which names this session.
+    pub fn base_key(&self) -> X25519PublicKey {
+        self.base_key
+    }
+
+    /// Whether the peer is known to hold this session: always for a
+    /// responder, and for an initiator once a reply has decrypted. Until
+    /// then, outgoing messages are prekey messages.
+    pub fn is_acknowledged(&self) -> bool {
+        self.pending_prefix.is_none()
+    }
+
+    /// How many skipped message keys are stored (messages not yet
+    /// received that arrived out of order around them).
+    pub fn skipped_message_keys(&self) -> usize {
+        self.ratchet.skipped_keys()
+    }
+
+    fn associated_data(&self, prefix: &[u8], header: &[u8]) -> Vec<u8> {
+        let mut ad = Vec::with_capacity(32 + prefix.len() + header.len());
+        ad.extend_from_slice(&self.session_ad);
+        ad.extend_from_slice(prefix);
+        ad.extend_from_slice(header);
+        ad
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("role", &self.role)
+            .field("peer_identity", &self.peer_identity)
+            .field("base_key", &self.base_key)
+            .field("acknowledged", &self.is_acknowledged())
+            .finish_non_exhaustive()
+    }
+}
+
+mod pickling {
+    use std::collections::{BTreeMap, VecDeque};
+
+    use super::{Role, Session};
+    use crate::error::PickleError;
+    use crate::identity::PublicIdentity;
+    use crate::pickle::{ChainKeyPickle, PICKLE_VERSION, ReceiverChainPickle, SessionPickle, SkippedKeyPickle};
+    use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
+    use crate::ratchet::{
+        ChainKey, DoubleRatchet, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN, MessageKey, ReceiverChain, RootKey,
+    };
+
+    /// The longest prekey-message prefix: with a one-time prekey id.
+    const MAX_PREFIX_LEN: usize = 3 + crate::identity::PUBLIC_IDENTITY_LEN + 4 + 32 + 4;
+
+    fn chain_to(ck: &ChainKey) -> ChainKeyPickle {
+        ChainKeyPickle { key: ck.key, index: ck.index }
+    }
+
+    fn chain_from(p: &ChainKeyPickle) -> ChainKey {
+        ChainKey { key: p.key, index: p.index }
+    }
+
+    impl Session {
+        /// A versioned snapshot of this session, to persist. See
+        /// [`SessionPickle::encrypt`].
+        pub fn pickle(&self) -> SessionPickle {
+            let r = &self.ratchet;
+            SessionPickle {
+                version: PICKLE_VERSION,
+                initiator: self.role == Role::Initiator,
+                peer_identity: self.peer_identity.encode().to_vec(),
+                base_key: self.base_key.to_bytes(),
+                session_ad: self.session_ad,
+                pending_prefix: self.pending_prefix.clone(),
+                root_key: r.root_key.0,
+                our_ratchet: r.our_ratchet.as_ref().map(|k| *k.secret_bytes()),
+                sending: r.sending.as_ref().map(chain_to),
+                previous_counter: r.previous_counter,
+                receiving: r
+                    .receiving
+                    .iter()
+                    .map(|c| ReceiverChainPickle {
+                        ratchet_key: c.ratchet_key.to_bytes(),
+                        chain_key: c.chain_key.as_ref().map(chain_to),
+                        skipped: c
+                            .skipped
+                            .values()
+                            .map(|mk| SkippedKeyPickle { index: mk.index, seed: mk.seed })
+                            .collect(),
+                    })
+                    .collect(),
+            }
+        }
+
+        /// Restores a session from a snapshot, checking every limit and key.
+        ///
+        /// Restoring a snapshot older than the session's latest state is
+        /// unsafe: it re-uses message keys and re-opens replays.
+        ///
+        /// # Errors
+        ///
+        /// [`PickleError::UnsupportedVersion`] or [`PickleError::Invalid`].
+        pub fn from_pickle(pickle: &SessionPickle) -> Result<Self, PickleError> {
+            if pickle.version != PICKLE_VERSION {
+                return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
+            }
+            let invalid = |_| PickleError::Invalid;
+            let peer_identity = PublicIdentity::decode(&pickle.peer_identity).map_err(invalid)?;
+            let base_key = X25519PublicKey::from_bytes(pickle.base_key).map_err(|_| PickleError::Invalid)?;
+            let role = if pickle.initiator { Role::Initiator } else { Role::Responder };
+            if let Some(prefix) = &pickle.pending_prefix
+                && (role == Role::Responder || prefix.len() > MAX_PREFIX_LEN)
+            {
+                return Err(PickleError::Invalid);
+            }
+            if pickle.receiving.len() > MAX_RECEIVING_CHAINS {
+                return Err(PickleError::Invalid);
+            }
+            let mut receiving = VecDeque::with_capacity(pickle.receiving.len());
+            for c in &pickle.receiving {
+                if c.skipped.len() > MAX_SKIPPED_KEYS_PER_CHAIN {
+                    return Err(PickleError::Invalid);
+                }
+                let mut skipped = BTreeMap::new();
+                for s in &c.skipped {
+                    if skipped.insert(s.index, MessageKey { seed: s.seed, index: s.index }).is_some() {
+                        return Err(PickleError::Invalid);
+                    }
+                }
+                receiving.push_back(ReceiverChain {
+                    ratchet_key: X25519PublicKey::from_bytes(c.ratchet_key).map_err(|_| PickleError::Invalid)?,
+                    chain_key: c.chain_key.as_ref().map(chain_from),
+                    skipped,
+                });
+            }
+            let ratchet = DoubleRatchet {
+                root_key: RootKey(pickle.root_key),
+                our_ratchet: pickle.our_ratchet.map(X25519KeyPair::from_secret_bytes),
+                sending: pickle.sending.as_ref().map(chain_from),
+                previous_counter: pickle.previous_counter,
+                receiving,
+            };
+            Ok(Self {
+                ratchet,
+                role,
+                peer_identity,
+                base_key,
+                session_ad: pickle.session_ad,
+                pending_prefix: pickle.pending_prefix.clone(),
+            })
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The strict wire codec: fixed-width big-endian integers, fixed-length
+//! keys, a version byte and a type byte in front of every top-level
+//! encoding, flags whose unknown bits are refused, and no trailing bytes.
+//! The layouts themselves are in `docs/PROTOCOL.md` §4.
+
+use crate::error::DecodeError;
+use crate::primitives::dh::X25519PublicKey;
+
+/// The wire format version this crate writes and reads.
+pub(crate) const VERSION: u8 = 1;
+
+/// Type byte of a [`crate::PreKeyBundle`].
+pub(crate) const TYPE_BUNDLE: u8 = 0x01;
+/// Type byte of a [`crate::PreKeyMessage`].
+pub(crate) const TYPE_PREKEY_MESSAGE: u8 = 0x02;
+/// Type byte of a [`crate::NormalMessage`].
+pub(crate) const TYPE_MESSAGE: u8 = 0x03;
+
+/// A cursor over untrusted bytes. Every read is bounds-checked and fails
+/// with [`DecodeError::Truncated`] instead of panicking.
+pub(crate) struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(bytes: &'a [u8]) -> Self {
+        Self { rest: bytes }
+    }
+
+    /// Reads and checks the version and type bytes.
+    pub(crate) fn header(&mut self, expected_type: u8) -> Result<(), DecodeError> {
+        let version = self.u8()?;
+        if version != VERSION {
+            return Err(DecodeError::UnsupportedVersion { found: version, supported: VERSION });
+        }
+        let found = self.u8()?;
+        if found != expected_type {
+            return Err(DecodeError::WrongType { found, expected: expected_type });
+        }
+        Ok(())
+    }
+
+    pub(crate) fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
+        let (head, tail) = self.rest.split_at_checked(n).ok_or(DecodeError::Truncated)?;
+        self.rest = tail;
+        Ok(head)
+    }
+
+    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
+        let head = self.bytes(N)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(head);
+        Ok(out)
+    }
+
+    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
+        Ok(u32::from_be_bytes(self.array()?))
+    }
+
+    /// Reads a flags byte, refusing any bit outside `known`.
+    pub(crate) fn flags(&mut self, known: u8) -> Result<u8, DecodeError> {
+        let flags = self.u8()?;
+        if flags & !known != 0 {
+            return Err(DecodeError::UnknownFlags { flags });
+        }
+        Ok(flags)
+    }
+
+    pub(crate) fn x25519(&mut self) -> Result<X25519PublicKey, DecodeError> {
+        X25519PublicKey::from_bytes(self.array()?).map_err(DecodeError::InvalidKey)
+    }
+
+    /// Everything not read yet.
+    pub(crate) fn rest(&mut self) -> &'a [u8] {
+        core::mem::take(&mut self.rest)
+    }
+
+    /// Bytes consumed so far, relative to `start` (the slice given to `new`).
+    pub(crate) fn consumed(&self, start: &[u8]) -> usize {
+        start.len().saturating_sub(self.rest.len())
+    }
+
+    pub(crate) fn finish(self) -> Result<(), DecodeError> {
+        if self.rest.is_empty() { Ok(()) } else { Err(DecodeError::TrailingBytes) }
+    }
+}
+
+/// Builds an encoding; infallible.
+#[derive(Default)]
+pub(crate) struct Writer {
+    out: Vec<u8>,
+}
+
+impl Writer {
+    pub(crate) fn with_header(message_type: u8, capacity: usize) -> Self {
+        let mut out = Vec::with_capacity(capacity);
+        out.push(VERSION);
+        out.push(message_type);
+        Self { out }
+    }
+
+    pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
+        self.out.push(v);
+        self
+    }
+
+    pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
+        self.out.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub(crate) fn bytes(&mut self, v: &[u8]) -> &mut Self {
+        self.out.extend_from_slice(v);
+        self
+    }
+
+    pub(crate) fn finish(self) -> Vec<u8> {
+        self.out
+    }
+}

@@ -1,0 +1,120 @@
+//! Session setup: X3DH (Signal's X3DH specification, revision 1) with a
+//! transcript hash in the KDF input (docs/PROTOCOL.md §5).
+//!
+//! ```text
+//! DH1 = DH(IK_A, SPK_B)   DH2 = DH(EK_A, IK_B)   DH3 = DH(EK_A, SPK_B)
+//! DH4 = DH(EK_A, OPK_B)   (only with a one-time prekey)
+//! T   = SHA-256(HASH_TRANSCRIPT || prefix || IK_B || SPK_B || [OPK_B]
+//!               || u16(len(context)) || context)
+//! RK0 || CK0 = HKDF(salt = 0^32, ikm = 0xFF^32 || DH1 || DH2 || DH3 || [DH4],
+//!                   info = KDF_X3DH || T)
+//! ```
+//!
+//! `prefix` is the prekey message up to its inner message: version, type,
+//! flags, the initiator's whole identity encoding, the signed prekey id,
+//! the base key and the one-time prekey id. Any change to any of those
+//! bytes, or to the responder's keys or the context, changes RK0 and CK0.
+
+use zeroize::Zeroizing;
+
+use crate::error::KeyError;
+use crate::identity::{IdentityKeyPair, PublicIdentity};
+use crate::labels;
+use crate::primitives::dh::{SharedSecret, X25519KeyPair, X25519PublicKey};
+use crate::primitives::kdf::{hkdf_sha256, sha256};
+use crate::ratchet::{ChainKey, RootKey, split_root_and_chain};
+
+/// The longest context accepted, in bytes. Context is what the app binds
+/// a conversation to (both parties' user and device ids, say); 1 KiB is
+/// far more than that needs.
+pub const MAX_CONTEXT_LEN: usize = 1024;
+
+/// `u16` length prefix of the context; callers check `MAX_CONTEXT_LEN`
+/// first, so the conversion cannot saturate.
+fn context_len(context: &[u8]) -> [u8; 2] {
+    u16::try_from(context.len()).unwrap_or(u16::MAX).to_be_bytes()
+}
+
+/// The transcript hash `T` above.
+pub(crate) fn transcript_hash(
+    prefix: &[u8],
+    responder: &PublicIdentity,
+    signed_prekey: &X25519PublicKey,
+    one_time_prekey: Option<&X25519PublicKey>,
+    context: &[u8],
+) -> [u8; 32] {
+    let responder = responder.encode();
+    let otk = one_time_prekey.map(|k| k.as_bytes().as_slice()).unwrap_or_default();
+    sha256(&[
+        labels::HASH_TRANSCRIPT,
+        prefix,
+        &responder,
+        signed_prekey.as_bytes(),
+        otk,
+        &context_len(context),
+        context,
+    ])
+}
+
+/// The associated-data prefix of every message of a session:
+/// `SHA-256(HASH_SESSION_AD || IK_A || IK_B || u16(len(context)) || context)`
+/// with both identities as their 64 key bytes, initiator first.
+pub(crate) fn session_ad(initiator: &PublicIdentity, responder: &PublicIdentity, context: &[u8]) -> [u8; 32] {
+    sha256(&[
+        labels::HASH_SESSION_AD,
+        &initiator.key_bytes(),
+        &responder.key_bytes(),
+        &context_len(context),
+        context,
+    ])
+}
+
+fn derive(secrets: &[SharedSecret], transcript: &[u8; 32]) -> (RootKey, ChainKey) {
+    let mut ikm = Zeroizing::new(Vec::with_capacity(32 * 5));
+    ikm.extend_from_slice(&[0xff; 32]);
+    for s in secrets {
+        ikm.extend_from_slice(s.as_bytes());
+    }
+    let okm = hkdf_sha256::<64>(&[0u8; 32], &ikm, &[labels::KDF_X3DH, transcript]);
+    split_root_and_chain(&okm)
+}
+
+/// The initiator's side: `ours` and `base` against the bundle's keys.
+pub(crate) fn initiator(
+    ours: &IdentityKeyPair,
+    base: &X25519KeyPair,
+    responder: &PublicIdentity,
+    signed_prekey: &X25519PublicKey,
+    one_time_prekey: Option<&X25519PublicKey>,
+    transcript: &[u8; 32],
+) -> Result<(RootKey, ChainKey), KeyError> {
+    let mut secrets = vec![
+        ours.agreement().diffie_hellman(signed_prekey)?,
+        base.diffie_hellman(&responder.agreement_key())?,
+        base.diffie_hellman(signed_prekey)?,
+    ];
+    if let Some(otk) = one_time_prekey {
+        secrets.push(base.diffie_hellman(otk)?);
+    }
+    Ok(derive(&secrets, transcript))
+}
+
+/// The responder's side, mirroring [`initiator`].
+pub(crate) fn responder(
+    ours: &IdentityKeyPair,
+    signed_prekey: &X25519KeyPair,
+    one_time_prekey: Option<&X25519KeyPair>,
+    initiator: &PublicIdentity,
+    base_key: &X25519PublicKey,
+    transcript: &[u8; 32],
+) -> Result<(RootKey, ChainKey), KeyError> {
+    let mut secrets = vec![
+        signed_prekey.diffie_hellman(&initiator.agreement_key())?,
+        ours.agreement().diffie_hellman(base_key)?,
+        signed_prekey.diffie_hellman(base_key)?,
+    ];
+    if let Some(otk) = one_time_prekey {
+        secrets.push(otk.diffie_hellman(base_key)?);
+    }
+    Ok(derive(&secrets, transcript))
+}
