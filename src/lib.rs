@@ -99,6 +99,10 @@ mod wire;
 mod x3dh;
 
 #[cfg(test)]
+mod secrecy_tests;
+#[cfg(test)]
+mod testing;
+#[cfg(test)]
 mod work;
 
 // The public interface is:

@@ -243,3 +243,6 @@ fn check_jump(jump: u32) -> Result<(), DecryptError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,128 @@
+//! Limits of the ratchet, shown by counting work and stored keys.
+
+use super::*;
+use crate::message::NormalMessage;
+use crate::session::Session;
+use crate::testing::{established, rng};
+use crate::work::measure;
+
+fn send_many(s: &mut Session, n: u32) -> Vec<Vec<u8>> {
+    let mut r = rng(90);
+    (0..n).map(|i| s.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap()).collect()
+}
+
+/// A normal message with its counter (and previous-chain length) replaced.
+fn with_counters(bytes: &[u8], previous: u32, counter: u32) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[34..38].copy_from_slice(&previous.to_be_bytes());
+    b[38..42].copy_from_slice(&counter.to_be_bytes());
+    b
+}
+
+#[test]
+fn a_counter_past_the_jump_limit_fails_before_any_chain_work() {
+    let (mut a, mut b) = established(60);
+    let m = send_many(&mut a, 1).remove(0);
+    let forged = with_counters(&m, 0, MAX_CHAIN_JUMP + 1);
+    let (result, work) = measure(|| b.decrypt(&forged));
+    assert_eq!(result, Err(DecryptError::TooFarAhead { got: MAX_CHAIN_JUMP + 1, max: MAX_CHAIN_JUMP }));
+    assert_eq!((work.hmac, work.dh, work.aead_opens), (0, 0, 0));
+    assert_eq!(b.decrypt(&m).unwrap(), 0u32.to_be_bytes());
+}
+
+#[test]
+fn a_forged_message_costs_at_most_the_documented_bound() {
+    let (mut a, mut b) = established(61);
+    let mut msgs = send_many(&mut a, 2);
+    let m = msgs.remove(1);
+    b.decrypt(&msgs[0]).unwrap(); // B now holds A's current chain
+    // Same chain, counter at the limit, ciphertext forged.
+    let mut forged = with_counters(&m, 0, MAX_CHAIN_JUMP);
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let before = b.ratchet.skipped_keys();
+    let (result, work) = measure(|| b.decrypt(&forged));
+    assert_eq!(result, Err(DecryptError::AuthenticationFailed));
+    let bound = u64::from(MAX_CHAIN_JUMP) + MAX_SKIPPED_KEYS_PER_CHAIN as u64 + 2;
+    assert!(work.hmac <= bound, "{} HMACs > {bound}", work.hmac);
+    assert_eq!(work.dh, 0);
+    assert_eq!(b.ratchet.skipped_keys(), before, "a failed decrypt stored keys");
+    // A forged new ratchet key: one DH more, same chain bound.
+    let mut forged = with_counters(&m, 0, MAX_CHAIN_JUMP);
+    forged[2] ^= 0x02; // a different (still canonical) ratchet key
+    let (result, work) = measure(|| b.decrypt(&forged));
+    assert!(result.is_err());
+    assert!(work.dh <= 1 && work.hmac <= bound);
+    assert_eq!(b.decrypt(&m).unwrap(), 1u32.to_be_bytes());
+}
+
+#[test]
+fn skipped_keys_per_chain_never_exceed_the_cap_and_the_oldest_go_first() {
+    let (mut a, mut b) = established(62);
+    let n = MAX_SKIPPED_KEYS_PER_CHAIN as u32 + 10;
+    let msgs = send_many(&mut a, n + 1);
+    b.decrypt(&msgs[n as usize]).unwrap();
+    let chain = b.ratchet.receiving.front().unwrap();
+    assert_eq!(chain.skipped.len(), MAX_SKIPPED_KEYS_PER_CHAIN);
+    assert_eq!(*chain.skipped.keys().next().unwrap(), 10);
+    // The ten oldest were never stored (only the chain key moved past them).
+    for m in &msgs[..10] {
+        assert_eq!(b.decrypt(m), Err(DecryptError::DuplicateOrExpired));
+    }
+    assert_eq!(b.decrypt(&msgs[10]).unwrap(), 10u32.to_be_bytes());
+}
+
+#[test]
+fn receiving_chains_are_capped_and_close_at_the_announced_length() {
+    let (mut a, mut b) = established(63);
+    let mut r = rng(64);
+    let mut unread = Vec::new();
+    let rounds = MAX_RECEIVING_CHAINS + 2;
+    for round in 0..rounds {
+        let m1 = a.encrypt_with_rng(&mut r, b"x").unwrap();
+        let m2 = a.encrypt_with_rng(&mut r, b"y").unwrap();
+        b.decrypt(&m2).unwrap();
+        unread.push((round, m1));
+        let reply = b.encrypt_with_rng(&mut r, b"r").unwrap();
+        a.decrypt(&reply).unwrap();
+    }
+    assert!(b.ratchet.receiving.len() <= MAX_RECEIVING_CHAINS);
+    // Only the newest chain is open; closed ones keep their skipped keys.
+    assert!(b.ratchet.receiving.iter().skip(1).all(|c| c.chain_key.is_none()));
+    for (round, m) in unread {
+        let result = b.decrypt(&m);
+        // Each round made one chain; the newest MAX_RECEIVING_CHAINS remain.
+        if round >= rounds - MAX_RECEIVING_CHAINS {
+            assert!(result.is_ok(), "round {round}");
+        } else {
+            assert!(result.is_err(), "round {round}: evicted chain still readable");
+        }
+    }
+}
+
+#[test]
+fn counter_max_is_never_valid() {
+    let (mut a, mut b) = established(65);
+    let m = send_many(&mut a, 1).remove(0);
+    let (result, work) = measure(|| b.decrypt(&with_counters(&m, 0, u32::MAX)));
+    assert_eq!(result, Err(DecryptError::AuthenticationFailed));
+    assert_eq!(work.hmac, 0);
+}
+
+#[test]
+fn an_exhausted_sending_chain_starts_a_new_one_or_refuses() {
+    let (mut a, mut b) = established(66);
+    // Acknowledged initiator: knows Bob's ratchet key, so a new chain starts.
+    a.encrypt(b"open a sending chain").unwrap();
+    a.ratchet.sending.as_mut().unwrap().index = MAX_COUNTER;
+    let last = a.encrypt(b"last").unwrap();
+    assert_eq!(NormalMessage::decode(&last).unwrap().counter(), MAX_COUNTER);
+    let next = a.encrypt(b"next").unwrap();
+    let next = NormalMessage::decode(&next).unwrap();
+    assert_eq!((next.counter(), next.previous_counter()), (0, u32::MAX));
+    // With no known peer ratchet key (as for an initiator before any
+    // reply), a full chain cannot be replaced: encrypting refuses.
+    b.ratchet.receiving.clear();
+    b.ratchet.sending.as_mut().unwrap().index = u32::MAX;
+    assert_eq!(b.encrypt(b"x"), Err(EncryptError::ChainExhausted));
+}

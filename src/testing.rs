@@ -1,0 +1,27 @@
+//! Shared helpers for the crate's unit tests.
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use crate::{Account, PreKeyMessage, Session};
+
+pub(crate) const CONTEXT: &[u8] = b"alice/1|bob/1";
+
+pub(crate) fn rng(seed: u8) -> ChaCha20Rng {
+    ChaCha20Rng::from_seed([seed; 32])
+}
+
+/// Alice (initiator) and Bob (responder) with an acknowledged session.
+pub(crate) fn established(seed: u8) -> (Session, Session) {
+    let mut rng = rng(seed);
+    let mut bob = Account::new_with_rng(&mut rng);
+    let otk = bob.generate_one_time_prekeys_with_rng(&mut rng, 1).unwrap()[0];
+    let bundle = bob.prekey_bundle(Some(otk.id())).unwrap();
+    let alice = Account::new_with_rng(&mut rng);
+    let (mut a, first) = alice.start_session_with_rng(&mut rng, &bundle, CONTEXT, b"first").unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT).unwrap();
+    let mut b = bob.accept(pending).unwrap();
+    let reply = b.encrypt_with_rng(&mut rng, b"reply").unwrap();
+    assert_eq!(a.decrypt(&reply).unwrap(), b"reply");
+    (a, b)
+}
