@@ -6,7 +6,7 @@ use core::fmt;
 use rand_core::CryptoRng;
 
 use crate::bundle::PreKeyBundle;
-use crate::error::{AcceptError, FirstMessageError, PreKeyError, StartError};
+use crate::error::{AcceptError, EncryptError, FirstMessageError, KeyError, PreKeyError, StartError};
 use crate::identity::{IdentityKeyPair, PublicIdentity};
 use crate::message::{Envelope, PreKeyMessage};
 use crate::prekeys::{
@@ -46,7 +46,14 @@ impl Account {
     pub fn new_with_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let identity = IdentityKeyPair::generate(rng);
         let signed_prekeys = SignedPreKeys::new(&identity, rng);
-        Self { identity, signed_prekeys, one_time_prekeys: OneTimePreKeys { next_id: 1, ..Default::default() } }
+        Self {
+            identity,
+            signed_prekeys,
+            one_time_prekeys: OneTimePreKeys {
+                next_id: 1,
+                ..Default::default()
+            },
+        }
     }
 
     /// This account's public identity.
@@ -159,7 +166,11 @@ impl Account {
     /// [`PreKeyError::UnknownOneTimePreKey`] if that id is not stored.
     pub fn prekey_bundle(&self, one_time_prekey: Option<u32>) -> Result<PreKeyBundle, PreKeyError> {
         let otk = match one_time_prekey {
-            Some(id) => Some(self.one_time_prekeys.public(id).ok_or(PreKeyError::UnknownOneTimePreKey { id })?),
+            Some(id) => Some(
+                self.one_time_prekeys
+                    .public(id)
+                    .ok_or(PreKeyError::UnknownOneTimePreKey { id })?,
+            ),
             None => None,
         };
         Ok(PreKeyBundle::new(self.identity().clone(), self.signed_prekey(), otk))
@@ -198,7 +209,10 @@ impl Account {
         plaintext: &[u8],
     ) -> Result<(Session, Vec<u8>), StartError> {
         if context.len() > MAX_CONTEXT_LEN {
-            return Err(StartError::ContextTooLong { len: context.len(), max: MAX_CONTEXT_LEN });
+            return Err(StartError::ContextTooLong {
+                len: context.len(),
+                max: MAX_CONTEXT_LEN,
+            });
         }
         let responder = bundle.identity();
         if responder == self.identity() {
@@ -214,8 +228,14 @@ impl Account {
         let prefix = PreKeyMessage::prefix(self.identity(), spk.id(), &base.public(), otk.map(|k| k.id()));
         let otk_key = otk.map(|k| k.key());
         let transcript = x3dh::transcript_hash(&prefix, responder, &spk.key(), otk_key.as_ref(), context);
-        let (root, chain) =
-            x3dh::initiator(&self.identity, &base, responder, &spk.key(), otk_key.as_ref(), &transcript)?;
+        let (root, chain) = x3dh::initiator(
+            &self.identity,
+            &base,
+            responder,
+            &spk.key(),
+            otk_key.as_ref(),
+            &transcript,
+        )?;
         let mut session = Session {
             ratchet: DoubleRatchet::initiator(root, chain, ratchet_key),
             role: Role::Initiator,
@@ -224,8 +244,12 @@ impl Account {
             session_ad: x3dh::session_ad(self.identity(), responder, context),
             pending_prefix: Some(prefix),
         };
-        // The first message of a fresh chain cannot exhaust it.
-        let first = session.encrypt_with_rng(rng, plaintext).map_err(|_| StartError::InvalidKey(crate::KeyError::NonContributory))?;
+        let first = session.encrypt_with_rng(rng, plaintext).map_err(|e| match e {
+            EncryptError::InvalidKey(k) => StartError::InvalidKey(k),
+            // A fresh chain starts at counter 0 and needs no DH step, so
+            // neither error can occur; `InvalidKey` is the closest meaning.
+            _ => StartError::InvalidKey(KeyError::NonContributory),
+        })?;
         Ok((session, first))
     }
 
@@ -245,26 +269,34 @@ impl Account {
         context: &[u8],
     ) -> Result<PendingSession, FirstMessageError> {
         if context.len() > MAX_CONTEXT_LEN {
-            return Err(FirstMessageError::ContextTooLong { len: context.len(), max: MAX_CONTEXT_LEN });
+            return Err(FirstMessageError::ContextTooLong {
+                len: context.len(),
+                max: MAX_CONTEXT_LEN,
+            });
         }
         let initiator = message.initiator_identity();
         if initiator == self.identity() {
             return Err(FirstMessageError::OwnIdentity);
         }
         let spk_id = message.signed_prekey_id();
-        let spk = self.signed_prekeys.get(spk_id).ok_or(FirstMessageError::UnknownSignedPreKey { id: spk_id })?;
+        let spk = self
+            .signed_prekeys
+            .get(spk_id)
+            .ok_or(FirstMessageError::UnknownSignedPreKey { id: spk_id })?;
         let otk = match message.one_time_prekey_id() {
             Some(id) => Some(
-                self.one_time_prekeys.keys.get(&id).ok_or(FirstMessageError::OneTimePreKeyUnavailable { id })?,
+                self.one_time_prekeys
+                    .keys
+                    .get(&id)
+                    .ok_or(FirstMessageError::OneTimePreKeyUnavailable { id })?,
             ),
             None => {
-                check_replay_record(spk, &message.base_key())
-                    .map_err(|e| match e {
-                        AcceptError::ReplayRecordFull { signed_prekey_id } => {
-                            FirstMessageError::ReplayRecordFull { signed_prekey_id }
-                        }
-                        _ => FirstMessageError::Replay,
-                    })?;
+                check_replay_record(spk, &message.base_key()).map_err(|e| match e {
+                    AcceptError::ReplayRecordFull { signed_prekey_id } => {
+                        FirstMessageError::ReplayRecordFull { signed_prekey_id }
+                    }
+                    _ => FirstMessageError::Replay,
+                })?;
                 None
             }
         };
@@ -356,7 +388,9 @@ fn check_replay_record(spk: &crate::prekeys::SignedPreKey, base: &X25519PublicKe
         return Err(AcceptError::Replay);
     }
     if spk.replay_record.len() >= MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY {
-        return Err(AcceptError::ReplayRecordFull { signed_prekey_id: spk.id });
+        return Err(AcceptError::ReplayRecordFull {
+            signed_prekey_id: spk.id,
+        });
     }
     Ok(())
 }
@@ -456,13 +490,20 @@ mod pickling {
                 version: PICKLE_VERSION,
                 signing_key: *self.identity.signing().secret_bytes(),
                 agreement_key: *self.identity.agreement().secret_bytes(),
-                signed_prekeys: core::iter::once(&spks.current).chain(spks.retired.iter()).map(spk_to).collect(),
+                signed_prekeys: core::iter::once(&spks.current)
+                    .chain(spks.retired.iter())
+                    .map(spk_to)
+                    .collect(),
                 next_signed_prekey_id: spks.next_id,
                 one_time_prekeys: self
                     .one_time_prekeys
                     .keys
                     .iter()
-                    .map(|(id, k)| OneTimePreKeyPickle { id: *id, secret: *k.pair.secret_bytes(), published: k.published })
+                    .map(|(id, k)| OneTimePreKeyPickle {
+                        id: *id,
+                        secret: *k.pair.secret_bytes(),
+                        published: k.published,
+                    })
                     .collect(),
                 next_one_time_prekey_id: self.one_time_prekeys.next_id,
             }
@@ -478,7 +519,10 @@ mod pickling {
         /// [`PickleError::UnsupportedVersion`] or [`PickleError::Invalid`].
         pub fn from_pickle(pickle: &AccountPickle) -> Result<Self, PickleError> {
             if pickle.version != PICKLE_VERSION {
-                return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
+                return Err(PickleError::UnsupportedVersion {
+                    found: pickle.version,
+                    supported: PICKLE_VERSION,
+                });
             }
             let identity = IdentityKeyPair::from_parts(
                 Ed25519KeyPair::from_secret_bytes(&pickle.signing_key),
@@ -489,7 +533,10 @@ mod pickling {
                 return Err(PickleError::Invalid);
             }
             let current = spk_from(current, true)?;
-            let retired = retired.iter().map(|p| spk_from(p, false)).collect::<Result<Vec<_>, _>>()?;
+            let retired = retired
+                .iter()
+                .map(|p| spk_from(p, false))
+                .collect::<Result<Vec<_>, _>>()?;
             let mut ids: BTreeSet<u32> = retired.iter().map(|k| k.id).collect();
             if !ids.insert(current.id) || ids.len() != retired.len() + 1 {
                 return Err(PickleError::Invalid);
@@ -497,17 +544,37 @@ mod pickling {
             if pickle.one_time_prekeys.len() > MAX_ONE_TIME_PREKEYS {
                 return Err(PickleError::Invalid);
             }
+            // Ids are handed out upwards: the next ids must lie above every
+            // stored one, or a later generation would overwrite a key.
+            if ids.last().is_some_and(|max| *max >= pickle.next_signed_prekey_id)
+                || pickle
+                    .one_time_prekeys
+                    .iter()
+                    .any(|k| k.id >= pickle.next_one_time_prekey_id)
+            {
+                return Err(PickleError::Invalid);
+            }
             let mut keys = BTreeMap::new();
             for p in &pickle.one_time_prekeys {
-                let k = OneTimePreKey { pair: X25519KeyPair::from_secret_bytes(p.secret), published: p.published };
+                let k = OneTimePreKey {
+                    pair: X25519KeyPair::from_secret_bytes(p.secret),
+                    published: p.published,
+                };
                 if keys.insert(p.id, k).is_some() {
                     return Err(PickleError::Invalid);
                 }
             }
             Ok(Self {
                 identity,
-                signed_prekeys: SignedPreKeys { current, retired, next_id: pickle.next_signed_prekey_id },
-                one_time_prekeys: OneTimePreKeys { keys, next_id: pickle.next_one_time_prekey_id },
+                signed_prekeys: SignedPreKeys {
+                    current,
+                    retired,
+                    next_id: pickle.next_signed_prekey_id,
+                },
+                one_time_prekeys: OneTimePreKeys {
+                    keys,
+                    next_id: pickle.next_one_time_prekey_id,
+                },
             })
         }
     }

@@ -30,7 +30,11 @@ impl PreKeyBundle {
         signed_prekey: SignedPreKeyPublic,
         one_time_prekey: Option<OneTimePreKeyPublic>,
     ) -> Self {
-        Self { identity, signed_prekey, one_time_prekey }
+        Self {
+            identity,
+            signed_prekey,
+            one_time_prekey,
+        }
     }
 
     /// The owner's identity.
@@ -51,11 +55,15 @@ impl PreKeyBundle {
     /// The byte encoding (docs/PROTOCOL.md §4.2).
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::with_header(TYPE_BUNDLE, 3 + PUBLIC_IDENTITY_LEN + 100 + 36);
-        w.u8(if self.one_time_prekey.is_some() { FLAG_ONE_TIME_PREKEY } else { 0 })
-            .bytes(&self.identity.encode())
-            .u32(self.signed_prekey.id())
-            .bytes(self.signed_prekey.key().as_bytes())
-            .bytes(self.signed_prekey.signature());
+        w.u8(if self.one_time_prekey.is_some() {
+            FLAG_ONE_TIME_PREKEY
+        } else {
+            0
+        })
+        .bytes(&self.identity.encode())
+        .u32(self.signed_prekey.id())
+        .bytes(self.signed_prekey.key().as_bytes())
+        .bytes(self.signed_prekey.signature());
         if let Some(otk) = &self.one_time_prekey {
             w.u32(otk.id()).bytes(otk.key().as_bytes());
         }
@@ -80,6 +88,10 @@ impl PreKeyBundle {
             None
         };
         r.finish()?;
-        Ok(Self { identity, signed_prekey, one_time_prekey })
+        Ok(Self {
+            identity,
+            signed_prekey,
+            one_time_prekey,
+        })
     }
 }

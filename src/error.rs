@@ -137,9 +137,14 @@ impl fmt::Display for PreKeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooManyOneTimePreKeys { stored, requested, max } => {
-                write!(f, "{stored} one-time prekeys stored, {requested} more would pass the cap of {max}")
+                write!(
+                    f,
+                    "{stored} one-time prekeys stored, {requested} more would pass the cap of {max}"
+                )
             }
-            Self::GracePeriodTooLong { got, max } => write!(f, "grace period {got} s is longer than the maximum {max} s"),
+            Self::GracePeriodTooLong { got, max } => {
+                write!(f, "grace period {got} s is longer than the maximum {max} s")
+            }
             Self::IdsExhausted => f.write_str("prekey ids are exhausted"),
             Self::UnknownOneTimePreKey { id } => write!(f, "no one-time prekey with id {id}"),
         }
@@ -243,7 +248,10 @@ impl fmt::Display for FirstMessageError {
             Self::OneTimePreKeyUnavailable { id } => write!(f, "one-time prekey {id} is not available"),
             Self::Replay => f.write_str("replayed first message"),
             Self::ReplayRecordFull { signed_prekey_id } => {
-                write!(f, "replay record of signed prekey {signed_prekey_id} is full; rotate it")
+                write!(
+                    f,
+                    "replay record of signed prekey {signed_prekey_id} is full; rotate it"
+                )
             }
             Self::OwnIdentity => f.write_str("first message from this account's own identity"),
             Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
@@ -295,7 +303,10 @@ impl fmt::Display for AcceptError {
             Self::WrongAccount => f.write_str("pending session belongs to another account"),
             Self::Replay => f.write_str("first message was already accepted or declined"),
             Self::ReplayRecordFull { signed_prekey_id } => {
-                write!(f, "replay record of signed prekey {signed_prekey_id} is full; rotate it")
+                write!(
+                    f,
+                    "replay record of signed prekey {signed_prekey_id} is full; rotate it"
+                )
             }
             Self::UnknownSignedPreKey { id } => write!(f, "signed prekey {id} expired"),
         }
@@ -422,7 +433,10 @@ impl fmt::Display for PickleError {
             Self::Malformed => f.write_str("pickle is malformed"),
             Self::WrongType { found, expected } => write!(f, "pickle type {found} where {expected} was expected"),
             Self::UnsupportedVersion { found, supported } => {
-                write!(f, "pickle version {found} is not supported (this crate reads {supported})")
+                write!(
+                    f,
+                    "pickle version {found} is not supported (this crate reads {supported})"
+                )
             }
             Self::WrongKeyOrCorrupted => f.write_str("pickle key is wrong or the pickle is corrupted"),
             Self::Invalid => f.write_str("pickle contents are invalid"),

@@ -60,7 +60,11 @@ impl PublicIdentity {
         signing
             .verify(&binding_message(&agreement), &binding)
             .map_err(|_| DecodeError::BadIdentityBinding)?;
-        Ok(Self { signing, agreement, binding })
+        Ok(Self {
+            signing,
+            agreement,
+            binding,
+        })
     }
 
     /// The Ed25519 key that signs for this identity.
@@ -132,8 +136,16 @@ impl IdentityKeyPair {
 
     pub(crate) fn from_parts(signing: Ed25519KeyPair, agreement: X25519KeyPair) -> Self {
         let binding = signing.sign(&binding_message(&agreement.public()));
-        let public = PublicIdentity { signing: signing.public(), agreement: agreement.public(), binding };
-        Self { signing, agreement, public }
+        let public = PublicIdentity {
+            signing: signing.public(),
+            agreement: agreement.public(),
+            binding,
+        };
+        Self {
+            signing,
+            agreement,
+            public,
+        }
     }
 
     pub(crate) fn public(&self) -> &PublicIdentity {
@@ -151,7 +163,9 @@ impl IdentityKeyPair {
 
 impl fmt::Debug for IdentityKeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdentityKeyPair").field("public", &self.public).finish_non_exhaustive()
+        f.debug_struct("IdentityKeyPair")
+            .field("public", &self.public)
+            .finish_non_exhaustive()
     }
 }
 

@@ -59,7 +59,12 @@ mod tests {
         for (i, a) in ALL.iter().enumerate() {
             for (j, b) in ALL.iter().enumerate() {
                 if i != j {
-                    assert!(!b.starts_with(a), "{:?} prefixes {:?}", String::from_utf8_lossy(a), String::from_utf8_lossy(b));
+                    assert!(
+                        !b.starts_with(a),
+                        "{:?} prefixes {:?}",
+                        String::from_utf8_lossy(a),
+                        String::from_utf8_lossy(b)
+                    );
                 }
             }
         }
@@ -70,7 +75,10 @@ mod tests {
         let doc = include_str!("../docs/PROTOCOL.md");
         for label in ALL {
             let text = core::str::from_utf8(label).unwrap();
-            assert!(doc.contains(&format!("`{text}`")), "docs/PROTOCOL.md does not list {text}");
+            assert!(
+                doc.contains(&format!("`{text}`")),
+                "docs/PROTOCOL.md does not list {text}"
+            );
         }
     }
 }

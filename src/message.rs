@@ -47,7 +47,12 @@ impl NormalMessage {
         if r.rest().len() < TAG_LEN {
             return Err(DecodeError::Truncated);
         }
-        Ok(Self { ratchet_key, previous_counter, counter, bytes: bytes.to_vec() })
+        Ok(Self {
+            ratchet_key,
+            previous_counter,
+            counter,
+            bytes: bytes.to_vec(),
+        })
     }
 
     /// The sender's current ratchet public key.
@@ -119,10 +124,14 @@ impl PreKeyMessage {
         one_time_prekey_id: Option<u32>,
     ) -> Vec<u8> {
         let mut w = Writer::with_header(TYPE_PREKEY_MESSAGE, 3 + PUBLIC_IDENTITY_LEN + 40);
-        w.u8(if one_time_prekey_id.is_some() { FLAG_ONE_TIME_PREKEY } else { 0 })
-            .bytes(&initiator.encode())
-            .u32(signed_prekey_id)
-            .bytes(base_key.as_bytes());
+        w.u8(if one_time_prekey_id.is_some() {
+            FLAG_ONE_TIME_PREKEY
+        } else {
+            0
+        })
+        .bytes(&initiator.encode())
+        .u32(signed_prekey_id)
+        .bytes(base_key.as_bytes());
         if let Some(id) = one_time_prekey_id {
             w.u32(id);
         }
@@ -143,7 +152,11 @@ impl PreKeyMessage {
         let identity_bytes = r.bytes(PUBLIC_IDENTITY_LEN)?;
         let signed_prekey_id = r.u32()?;
         let base_key = r.x25519()?;
-        let one_time_prekey_id = if flags & FLAG_ONE_TIME_PREKEY != 0 { Some(r.u32()?) } else { None };
+        let one_time_prekey_id = if flags & FLAG_ONE_TIME_PREKEY != 0 {
+            Some(r.u32()?)
+        } else {
+            None
+        };
         let prefix_len = r.consumed(bytes);
         let inner = NormalMessage::decode(r.rest())?;
         let initiator = PublicIdentity::decode(identity_bytes)?;

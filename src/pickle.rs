@@ -64,7 +64,10 @@ fn check_header(bytes: &[u8], kind: u8) -> Result<&[u8], PickleError> {
     v.copy_from_slice(version);
     let version = u32::from_be_bytes(v);
     if version != PICKLE_VERSION {
-        return Err(PickleError::UnsupportedVersion { found: version, supported: PICKLE_VERSION });
+        return Err(PickleError::UnsupportedVersion {
+            found: version,
+            supported: PICKLE_VERSION,
+        });
     }
     Ok(rest)
 }
@@ -88,7 +91,10 @@ pub(crate) fn from_bytes<P: PickleKind>(bytes: &[u8]) -> Result<P, PickleError> 
         return Err(PickleError::Malformed);
     }
     if pickle.version() != PICKLE_VERSION {
-        return Err(PickleError::UnsupportedVersion { found: pickle.version(), supported: PICKLE_VERSION });
+        return Err(PickleError::UnsupportedVersion {
+            found: pickle.version(),
+            supported: PICKLE_VERSION,
+        });
     }
     Ok(pickle)
 }
@@ -112,11 +118,19 @@ pub(crate) fn decrypt<P: PickleKind>(bytes: &[u8], key: &[u8; 32]) -> Result<P, 
     }
     let ad = bytes.get(..HEADER_LEN + SALT_LEN).ok_or(PickleError::Malformed)?;
     let body = Zeroizing::new(
-        pickle_key(P::LABEL, key, salt).open(ad, ciphertext).map_err(|_| PickleError::WrongKeyOrCorrupted)?,
+        pickle_key(P::LABEL, key, salt)
+            .open(ad, ciphertext)
+            .map_err(|_| PickleError::WrongKeyOrCorrupted)?,
     );
     let (pickle, rest): (P, &[u8]) = postcard::take_from_bytes(&body).map_err(|_| PickleError::Malformed)?;
     if !rest.is_empty() {
         return Err(PickleError::Malformed);
+    }
+    if pickle.version() != PICKLE_VERSION {
+        return Err(PickleError::UnsupportedVersion {
+            found: pickle.version(),
+            supported: PICKLE_VERSION,
+        });
     }
     Ok(pickle)
 }
@@ -172,7 +186,9 @@ macro_rules! pickle_api {
 
         impl core::fmt::Debug for $ty {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.debug_struct(stringify!($ty)).field("version", &self.version).finish_non_exhaustive()
+                f.debug_struct(stringify!($ty))
+                    .field("version", &self.version)
+                    .finish_non_exhaustive()
             }
         }
     };

@@ -70,13 +70,19 @@ impl SignedPreKeyPublic {
 
     /// Checks the signature under `identity`.
     pub fn verify(&self, identity: &PublicIdentity) -> bool {
-        identity.signing_key().verify(&signed_message(self.id, &self.key), &self.signature).is_ok()
+        identity
+            .signing_key()
+            .verify(&signed_message(self.id, &self.key), &self.signature)
+            .is_ok()
     }
 }
 
 impl core::fmt::Debug for SignedPreKeyPublic {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SignedPreKeyPublic").field("id", &self.id).field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("SignedPreKeyPublic")
+            .field("id", &self.id)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
 }
 
@@ -129,11 +135,21 @@ impl SignedPreKey {
     fn generate<R: CryptoRng + ?Sized>(identity: &IdentityKeyPair, id: u32, rng: &mut R) -> Self {
         let pair = X25519KeyPair::generate(rng);
         let signature = identity.signing().sign(&signed_message(id, &pair.public()));
-        Self { id, pair, signature, expires_at: None, replay_record: BTreeSet::new() }
+        Self {
+            id,
+            pair,
+            signature,
+            expires_at: None,
+            replay_record: BTreeSet::new(),
+        }
     }
 
     pub(crate) fn public(&self) -> SignedPreKeyPublic {
-        SignedPreKeyPublic { id: self.id, key: self.pair.public(), signature: self.signature }
+        SignedPreKeyPublic {
+            id: self.id,
+            key: self.pair.public(),
+            signature: self.signature,
+        }
     }
 }
 
@@ -149,15 +165,23 @@ pub(crate) struct SignedPreKeys {
 
 impl SignedPreKeys {
     pub(crate) fn new<R: CryptoRng + ?Sized>(identity: &IdentityKeyPair, rng: &mut R) -> Self {
-        Self { current: SignedPreKey::generate(identity, 1, rng), retired: Vec::new(), next_id: 2 }
+        Self {
+            current: SignedPreKey::generate(identity, 1, rng),
+            retired: Vec::new(),
+            next_id: 2,
+        }
     }
 
     pub(crate) fn get(&self, id: u32) -> Option<&SignedPreKey> {
-        core::iter::once(&self.current).chain(self.retired.iter()).find(|k| k.id == id)
+        core::iter::once(&self.current)
+            .chain(self.retired.iter())
+            .find(|k| k.id == id)
     }
 
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut SignedPreKey> {
-        core::iter::once(&mut self.current).chain(self.retired.iter_mut()).find(|k| k.id == id)
+        core::iter::once(&mut self.current)
+            .chain(self.retired.iter_mut())
+            .find(|k| k.id == id)
     }
 
     pub(crate) fn rotate<R: CryptoRng + ?Sized>(
@@ -168,7 +192,10 @@ impl SignedPreKeys {
         rng: &mut R,
     ) -> Result<u32, PreKeyError> {
         if grace_secs > MAX_SIGNED_PREKEY_GRACE_SECS {
-            return Err(PreKeyError::GracePeriodTooLong { got: grace_secs, max: MAX_SIGNED_PREKEY_GRACE_SECS });
+            return Err(PreKeyError::GracePeriodTooLong {
+                got: grace_secs,
+                max: MAX_SIGNED_PREKEY_GRACE_SECS,
+            });
         }
         let id = self.next_id;
         let next_id = id.checked_add(1).ok_or(PreKeyError::IdsExhausted)?;
@@ -215,7 +242,11 @@ impl OneTimePreKeys {
     ) -> Result<Vec<OneTimePreKeyPublic>, PreKeyError> {
         let stored = self.keys.len();
         if stored.saturating_add(count) > MAX_ONE_TIME_PREKEYS {
-            return Err(PreKeyError::TooManyOneTimePreKeys { stored, requested: count, max: MAX_ONE_TIME_PREKEYS });
+            return Err(PreKeyError::TooManyOneTimePreKeys {
+                stored,
+                requested: count,
+                max: MAX_ONE_TIME_PREKEYS,
+            });
         }
         let count_u32 = u32::try_from(count).map_err(|_| PreKeyError::IdsExhausted)?;
         let end = self.next_id.checked_add(count_u32).ok_or(PreKeyError::IdsExhausted)?;
@@ -233,7 +264,10 @@ impl OneTimePreKeys {
         self.keys
             .iter()
             .filter(|(_, k)| !k.published)
-            .map(|(id, k)| OneTimePreKeyPublic { id: *id, key: k.pair.public() })
+            .map(|(id, k)| OneTimePreKeyPublic {
+                id: *id,
+                key: k.pair.public(),
+            })
             .collect()
     }
 
@@ -254,6 +288,9 @@ impl OneTimePreKeys {
     }
 
     pub(crate) fn public(&self, id: u32) -> Option<OneTimePreKeyPublic> {
-        self.keys.get(&id).map(|k| OneTimePreKeyPublic { id, key: k.pair.public() })
+        self.keys.get(&id).map(|k| OneTimePreKeyPublic {
+            id,
+            key: k.pair.public(),
+        })
     }
 }

@@ -68,8 +68,7 @@ impl Session {
         plaintext: &[u8],
     ) -> Result<Vec<u8>, EncryptError> {
         let out = self.ratchet.next_sending_key(rng)?;
-        let header =
-            NormalMessage::build(out.ratchet_key, out.previous_counter, out.message_key.index).finish();
+        let header = NormalMessage::build(out.ratchet_key, out.previous_counter, out.message_key.index).finish();
         let prefix = self.pending_prefix.as_deref().unwrap_or_default();
         let ad = self.associated_data(prefix, &header);
         let ciphertext = out.message_key.aead_key().seal(&ad, plaintext);
@@ -191,11 +190,17 @@ mod pickling {
     const MAX_PREFIX_LEN: usize = 3 + crate::identity::PUBLIC_IDENTITY_LEN + 4 + 32 + 4;
 
     fn chain_to(ck: &ChainKey) -> ChainKeyPickle {
-        ChainKeyPickle { key: ck.key, index: ck.index }
+        ChainKeyPickle {
+            key: ck.key,
+            index: ck.index,
+        }
     }
 
     fn chain_from(p: &ChainKeyPickle) -> ChainKey {
-        ChainKey { key: p.key, index: p.index }
+        ChainKey {
+            key: p.key,
+            index: p.index,
+        }
     }
 
     impl Session {
@@ -223,7 +228,10 @@ mod pickling {
                         skipped: c
                             .skipped
                             .values()
-                            .map(|mk| SkippedKeyPickle { index: mk.index, seed: mk.seed })
+                            .map(|mk| SkippedKeyPickle {
+                                index: mk.index,
+                                seed: mk.seed,
+                            })
                             .collect(),
                     })
                     .collect(),
@@ -240,12 +248,19 @@ mod pickling {
         /// [`PickleError::UnsupportedVersion`] or [`PickleError::Invalid`].
         pub fn from_pickle(pickle: &SessionPickle) -> Result<Self, PickleError> {
             if pickle.version != PICKLE_VERSION {
-                return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
+                return Err(PickleError::UnsupportedVersion {
+                    found: pickle.version,
+                    supported: PICKLE_VERSION,
+                });
             }
             let invalid = |_| PickleError::Invalid;
             let peer_identity = PublicIdentity::decode(&pickle.peer_identity).map_err(invalid)?;
             let base_key = X25519PublicKey::from_bytes(pickle.base_key).map_err(|_| PickleError::Invalid)?;
-            let role = if pickle.initiator { Role::Initiator } else { Role::Responder };
+            let role = if pickle.initiator {
+                Role::Initiator
+            } else {
+                Role::Responder
+            };
             if let Some(prefix) = &pickle.pending_prefix
                 && (role == Role::Responder || prefix.len() > MAX_PREFIX_LEN)
             {
@@ -261,7 +276,16 @@ mod pickling {
                 }
                 let mut skipped = BTreeMap::new();
                 for s in &c.skipped {
-                    if skipped.insert(s.index, MessageKey { seed: s.seed, index: s.index }).is_some() {
+                    if skipped
+                        .insert(
+                            s.index,
+                            MessageKey {
+                                seed: s.seed,
+                                index: s.index,
+                            },
+                        )
+                        .is_some()
+                    {
                         return Err(PickleError::Invalid);
                     }
                 }

@@ -18,8 +18,12 @@ pub(crate) fn established(seed: u8) -> (Session, Session) {
     let otk = bob.generate_one_time_prekeys_with_rng(&mut rng, 1).unwrap()[0];
     let bundle = bob.prekey_bundle(Some(otk.id())).unwrap();
     let alice = Account::new_with_rng(&mut rng);
-    let (mut a, first) = alice.start_session_with_rng(&mut rng, &bundle, CONTEXT, b"first").unwrap();
-    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT).unwrap();
+    let (mut a, first) = alice
+        .start_session_with_rng(&mut rng, &bundle, CONTEXT, b"first")
+        .unwrap();
+    let pending = bob
+        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT)
+        .unwrap();
     let mut b = bob.accept(pending).unwrap();
     let reply = b.encrypt_with_rng(&mut rng, b"reply").unwrap();
     assert_eq!(a.decrypt(&reply).unwrap(), b"reply");

@@ -31,11 +31,17 @@ impl<'a> Reader<'a> {
     pub(crate) fn header(&mut self, expected_type: u8) -> Result<(), DecodeError> {
         let version = self.u8()?;
         if version != VERSION {
-            return Err(DecodeError::UnsupportedVersion { found: version, supported: VERSION });
+            return Err(DecodeError::UnsupportedVersion {
+                found: version,
+                supported: VERSION,
+            });
         }
         let found = self.u8()?;
         if found != expected_type {
-            return Err(DecodeError::WrongType { found, expected: expected_type });
+            return Err(DecodeError::WrongType {
+                found,
+                expected: expected_type,
+            });
         }
         Ok(())
     }
@@ -85,7 +91,11 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn finish(self) -> Result<(), DecodeError> {
-        if self.rest.is_empty() { Ok(()) } else { Err(DecodeError::TrailingBytes) }
+        if self.rest.is_empty() {
+            Ok(())
+        } else {
+            Err(DecodeError::TrailingBytes)
+        }
     }
 }
 

@@ -4,7 +4,7 @@
 //! ```text
 //! DH1 = DH(IK_A, SPK_B)   DH2 = DH(EK_A, IK_B)   DH3 = DH(EK_A, SPK_B)
 //! DH4 = DH(EK_A, OPK_B)   (only with a one-time prekey)
-//! T   = SHA-256(HASH_TRANSCRIPT || prefix || IK_B || SPK_B || [OPK_B]
+//! T   = SHA-256(HASH_TRANSCRIPT || prefix || IK_B || SPK_B || [OPK_B]   (IK_B: 64 key bytes)
 //!               || u16(len(context)) || context)
 //! RK0 || CK0 = HKDF(salt = 0^32, ikm = 0xFF^32 || DH1 || DH2 || DH3 || [DH4],
 //!                   info = KDF_X3DH || T)
@@ -43,7 +43,7 @@ pub(crate) fn transcript_hash(
     one_time_prekey: Option<&X25519PublicKey>,
     context: &[u8],
 ) -> [u8; 32] {
-    let responder = responder.encode();
+    let responder = responder.key_bytes();
     let otk = one_time_prekey.map(|k| k.as_bytes().as_slice()).unwrap_or_default();
     sha256(&[
         labels::HASH_TRANSCRIPT,

@@ -15,7 +15,11 @@ use crate::primitives::kdf::{hkdf_expand, hkdf_sha256, hmac_sha256, hmac_sha256_
 pub(crate) struct RootKey(pub(crate) [u8; 32]);
 
 impl RootKey {
-    pub(crate) fn advance(&self, ours: &X25519KeyPair, theirs: &X25519PublicKey) -> Result<(RootKey, ChainKey), KeyError> {
+    pub(crate) fn advance(
+        &self,
+        ours: &X25519KeyPair,
+        theirs: &X25519PublicKey,
+    ) -> Result<(RootKey, ChainKey), KeyError> {
         let dh = ours.diffie_hellman(theirs)?;
         let okm = hkdf_sha256::<64>(&self.0, dh.as_bytes(), &[labels::KDF_ROOT]);
         Ok(split_root_and_chain(&okm))
@@ -54,14 +58,26 @@ impl ChainKey {
     pub(crate) fn step(&self) -> Option<(MessageKey, ChainKey)> {
         let next_index = self.index.checked_add(1)?;
         let (seed, next) = hmac_sha256_pair(&self.key, labels::CHAIN_MESSAGE, labels::CHAIN_NEXT);
-        Some((MessageKey { seed: *seed, index: self.index }, ChainKey { key: *next, index: next_index }))
+        Some((
+            MessageKey {
+                seed: *seed,
+                index: self.index,
+            },
+            ChainKey {
+                key: *next,
+                index: next_index,
+            },
+        ))
     }
 
     /// The chain key after this one, without deriving the message key.
     fn skip(&self) -> Option<ChainKey> {
         let next_index = self.index.checked_add(1)?;
         let next = hmac_sha256(&self.key, labels::CHAIN_NEXT);
-        Some(ChainKey { key: *next, index: next_index })
+        Some(ChainKey {
+            key: *next,
+            index: next_index,
+        })
     }
 
     /// Advances to `counter` (>= `self.index`, < `u32::MAX`), deriving
@@ -81,7 +97,11 @@ impl ChainKey {
             }
         }
         let (message_key, next) = chain.step()?;
-        Some(Advance { skipped, message_key, next })
+        Some(Advance {
+            skipped,
+            message_key,
+            next,
+        })
     }
 }
 

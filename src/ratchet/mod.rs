@@ -1,4 +1,5 @@
-//! The Double Ratchet (Signal's specification, revision 4).
+//! The Double Ratchet (Signal's Double Ratchet specification; section
+//! numbers below are those of revision 1).
 //!
 //! The DH ratchet is taken lazily, as in Olm: a new ratchet key from the
 //! peer creates a receiving chain at once; our own new ratchet key and
@@ -129,7 +130,13 @@ impl DoubleRatchet {
             chain_key: Some(chain_key),
             skipped: Default::default(),
         });
-        Self { root_key, our_ratchet: None, sending: None, previous_counter: 0, receiving }
+        Self {
+            root_key,
+            our_ratchet: None,
+            sending: None,
+            previous_counter: 0,
+            receiving,
+        }
     }
 
     /// The next message key, taking a DH ratchet step first when needed.
@@ -137,9 +144,16 @@ impl DoubleRatchet {
     pub(crate) fn next_sending_key<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<Outgoing, EncryptError> {
         let usable = self.sending.as_ref().is_some_and(|ck| ck.index <= MAX_COUNTER);
         if !usable {
-            let theirs = self.receiving.front().map(|c| c.ratchet_key).ok_or(EncryptError::ChainExhausted)?;
+            let theirs = self
+                .receiving
+                .front()
+                .map(|c| c.ratchet_key)
+                .ok_or(EncryptError::ChainExhausted)?;
             let ours = X25519KeyPair::generate(rng);
-            let (root, chain) = self.root_key.advance(&ours, &theirs).map_err(EncryptError::InvalidKey)?;
+            let (root, chain) = self
+                .root_key
+                .advance(&ours, &theirs)
+                .map_err(EncryptError::InvalidKey)?;
             if let Some(old) = self.sending.take() {
                 self.previous_counter = old.index;
             }
@@ -151,7 +165,11 @@ impl DoubleRatchet {
             return Err(EncryptError::ChainExhausted);
         };
         let (message_key, next) = chain.step().ok_or(EncryptError::ChainExhausted)?;
-        let out = Outgoing { ratchet_key: ours.public(), previous_counter: self.previous_counter, message_key };
+        let out = Outgoing {
+            ratchet_key: ours.public(),
+            previous_counter: self.previous_counter,
+            message_key,
+        };
         self.sending = Some(next);
         Ok(out)
     }
@@ -171,8 +189,10 @@ impl DoubleRatchet {
                 return Err(DecryptError::AuthenticationFailed);
             };
             if let Some(mk) = chain.skipped.get(&counter) {
-                let plaintext =
-                    mk.aead_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
+                let plaintext = mk
+                    .aead_key()
+                    .open(ad, ciphertext)
+                    .map_err(|_| DecryptError::AuthenticationFailed)?;
                 chain.skipped.remove(&counter);
                 return Ok(plaintext);
             }
@@ -183,9 +203,14 @@ impl DoubleRatchet {
                 return Err(DecryptError::DuplicateOrExpired);
             };
             check_jump(jump)?;
-                        let adv = ck.advance_to(counter, keep_from(counter)).ok_or(DecryptError::AuthenticationFailed)?;
-            let plaintext =
-                adv.message_key.aead_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
+            let adv = ck
+                .advance_to(counter, keep_from(counter))
+                .ok_or(DecryptError::AuthenticationFailed)?;
+            let plaintext = adv
+                .message_key
+                .aead_key()
+                .open(ad, ciphertext)
+                .map_err(|_| DecryptError::AuthenticationFailed)?;
             // Commit.
             chain.chain_key = Some(adv.next);
             chain.insert_skipped(adv.skipped);
@@ -205,15 +230,24 @@ impl DoubleRatchet {
         };
         check_jump(previous_jump)?;
         let (root, chain) = self.root_key.advance(ours, &theirs)?;
-                let adv = chain.advance_to(counter, keep_from(counter)).ok_or(DecryptError::AuthenticationFailed)?;
-        let plaintext =
-            adv.message_key.aead_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
+        let adv = chain
+            .advance_to(counter, keep_from(counter))
+            .ok_or(DecryptError::AuthenticationFailed)?;
+        let plaintext = adv
+            .message_key
+            .aead_key()
+            .open(ad, ciphertext)
+            .map_err(|_| DecryptError::AuthenticationFailed)?;
         // Commit. The previous chain is closed only now that its announced
         // length is authenticated.
         if let Some(previous) = self.receiving.front_mut() {
             previous.close_at(message.previous_counter());
         }
-        let mut fresh = ReceiverChain { ratchet_key: theirs, chain_key: Some(adv.next), skipped: Default::default() };
+        let mut fresh = ReceiverChain {
+            ratchet_key: theirs,
+            chain_key: Some(adv.next),
+            skipped: Default::default(),
+        };
         fresh.insert_skipped(adv.skipped);
         self.receiving.push_front(fresh);
         self.receiving.truncate(MAX_RECEIVING_CHAINS);
@@ -239,7 +273,10 @@ fn keep_from(counter: u32) -> u32 {
 
 fn check_jump(jump: u32) -> Result<(), DecryptError> {
     if jump > MAX_CHAIN_JUMP {
-        return Err(DecryptError::TooFarAhead { got: jump, max: MAX_CHAIN_JUMP });
+        return Err(DecryptError::TooFarAhead {
+            got: jump,
+            max: MAX_CHAIN_JUMP,
+        });
     }
     Ok(())
 }

@@ -8,7 +8,9 @@ use crate::work::measure;
 
 fn send_many(s: &mut Session, n: u32) -> Vec<Vec<u8>> {
     let mut r = rng(90);
-    (0..n).map(|i| s.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap()).collect()
+    (0..n)
+        .map(|i| s.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap())
+        .collect()
 }
 
 /// A normal message with its counter (and previous-chain length) replaced.
@@ -25,7 +27,13 @@ fn a_counter_past_the_jump_limit_fails_before_any_chain_work() {
     let m = send_many(&mut a, 1).remove(0);
     let forged = with_counters(&m, 0, MAX_CHAIN_JUMP + 1);
     let (result, work) = measure(|| b.decrypt(&forged));
-    assert_eq!(result, Err(DecryptError::TooFarAhead { got: MAX_CHAIN_JUMP + 1, max: MAX_CHAIN_JUMP }));
+    assert_eq!(
+        result,
+        Err(DecryptError::TooFarAhead {
+            got: MAX_CHAIN_JUMP + 1,
+            max: MAX_CHAIN_JUMP
+        })
+    );
     assert_eq!((work.hmac, work.dh, work.aead_opens), (0, 0, 0));
     assert_eq!(b.decrypt(&m).unwrap(), 0u32.to_be_bytes());
 }
