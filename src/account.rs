@@ -253,7 +253,10 @@ impl Account {
         Ok((session, first))
     }
 
-    /// Decrypts a first message that matched no existing session. Nothing
+    /// Decrypts a first message that matched no existing session, at time
+    /// `now` (seconds since the Unix epoch: a retired signed prekey whose
+    /// grace period has ended is refused even before
+    /// [`Account::expire_signed_prekeys`] deletes it). Nothing
     /// in the account changes: the result is a [`PendingSession`] holding
     /// the plaintext and the now authenticated peer identity, which the
     /// caller passes to [`Account::accept`] or [`Account::decline`].
@@ -267,6 +270,7 @@ impl Account {
         &self,
         message: &PreKeyMessage,
         context: &[u8],
+        now: u64,
     ) -> Result<PendingSession, FirstMessageError> {
         if context.len() > MAX_CONTEXT_LEN {
             return Err(FirstMessageError::ContextTooLong {
@@ -281,7 +285,7 @@ impl Account {
         let spk_id = message.signed_prekey_id();
         let spk = self
             .signed_prekeys
-            .get(spk_id)
+            .get_usable(spk_id, now)
             .ok_or(FirstMessageError::UnknownSignedPreKey { id: spk_id })?;
         let otk = match message.one_time_prekey_id() {
             Some(id) => Some(
@@ -317,7 +321,7 @@ impl Account {
             &transcript,
         )?;
         let mut session = Session {
-            ratchet: DoubleRatchet::responder(root, chain, message.inner().ratchet_key()),
+            ratchet: DoubleRatchet::responder(root, chain, message.message().ratchet_key()),
             role: Role::Responder,
             peer_identity: initiator.clone(),
             base_key: message.base_key(),

@@ -319,9 +319,10 @@ impl std::error::Error for AcceptError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EncryptError {
-    /// The sending chain used every counter and no new chain can be
-    /// started until the peer replies (only possible before any reply).
-    /// Wait for a message from the peer.
+    /// The sending chain used every counter up to [`crate::MAX_COUNTER`]
+    /// (2^32 - 1 messages without a reply). A new chain starts once a
+    /// message under a new ratchet key arrives from the peer; if none will,
+    /// start a new session.
     ChainExhausted,
     /// Key agreement with the peer's ratchet key failed. Keys this crate
     /// stored were checked when received, so this indicates a corrupted
@@ -361,8 +362,9 @@ pub enum DecryptError {
     },
     /// This message's key is gone: it was decrypted already, or its key
     /// was evicted (too old, see [`crate::MAX_SKIPPED_KEYS_PER_CHAIN`] and
-    /// [`crate::MAX_RECEIVING_CHAINS`]). Unauthenticated: a forgery naming
-    /// an old counter looks the same. Drop it.
+    /// [`crate::MAX_RECEIVING_CHAINS`]), or it names a ratchet key the
+    /// peer cannot be using now. Unauthenticated: a forgery looks the
+    /// same. Drop it.
     DuplicateOrExpired,
     /// Authentication failed: tampered, forged, from another session, or
     /// under another context.

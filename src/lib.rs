@@ -29,7 +29,8 @@
 //!
 //! // Bob opens it: the account does not change until he decides.
 //! let first = PreKeyMessage::decode(&first)?;
-//! let pending = bob.open_first_message(&first, context)?;
+//! let now = 1_700_000_000; // seconds since the Unix epoch, from the app
+//! let pending = bob.open_first_message(&first, context, now)?;
 //! assert_eq!(pending.peer_identity(), alice.identity()); // authenticated now
 //! assert_eq!(pending.plaintext(), b"hi Bob");
 //! let mut bob_session = bob.accept(pending)?; // consumes the one-time prekey
@@ -64,6 +65,7 @@
 //! | [`MAX_CHAIN_JUMP`] | 25,000 | how far ahead a message may claim to be |
 //! | [`MAX_SKIPPED_KEYS_PER_CHAIN`] | 2,000 | stored keys for out-of-order messages, per chain |
 //! | [`MAX_RECEIVING_CHAINS`] | 5 | old receiving chains kept |
+//! | [`MAX_EVICTED_CHAIN_RECORDS`] | 64 | evicted chains recognised (8-byte key prefix each) |
 //! | [`MAX_ONE_TIME_PREKEYS`] | 1,000 | one-time prekeys stored |
 //! | [`MAX_SIGNED_PREKEY_GRACE_SECS`] | 30 days | how long a retired signed prekey stays usable |
 //! | [`MAX_RETIRED_SIGNED_PREKEYS`] | 8 | retired signed prekeys kept |
@@ -123,7 +125,9 @@ pub use crate::prekeys::{
 };
 pub use crate::primitives::dh::X25519PublicKey;
 pub use crate::primitives::signature::Ed25519PublicKey;
-pub use crate::ratchet::{MAX_CHAIN_JUMP, MAX_COUNTER, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
+pub use crate::ratchet::{
+    MAX_CHAIN_JUMP, MAX_COUNTER, MAX_EVICTED_CHAIN_RECORDS, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
+};
 pub use crate::safety_number::{SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_VERSION, SCANNABLE_LEN, SafetyNumber};
 pub use crate::session::{Role, Session};
 pub use crate::x3dh::MAX_CONTEXT_LEN;

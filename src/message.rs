@@ -202,7 +202,9 @@ impl PreKeyMessage {
         self.bytes.get(..self.prefix_len).unwrap_or_default()
     }
 
-    pub(crate) fn inner(&self) -> &NormalMessage {
+    /// The embedded normal message (its header is the first ratchet
+    /// header of the session).
+    pub fn message(&self) -> &NormalMessage {
         &self.inner
     }
 }

@@ -232,6 +232,8 @@ pub struct SessionPickle {
     pub(crate) sending: Option<ChainKeyPickle>,
     pub(crate) previous_counter: u32,
     pub(crate) receiving: Vec<ReceiverChainPickle>,
+    pub(crate) expecting_new_chain: bool,
+    pub(crate) evicted_chains: Vec<[u8; 8]>,
 }
 
 pickle_api!(SessionPickle, TYPE_SESSION, labels::KDF_PICKLE_SESSION);

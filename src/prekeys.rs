@@ -178,6 +178,12 @@ impl SignedPreKeys {
             .find(|k| k.id == id)
     }
 
+    /// The signed prekey with this id if it is current, or retired and
+    /// still inside its grace period at `now`.
+    pub(crate) fn get_usable(&self, id: u32, now: u64) -> Option<&SignedPreKey> {
+        self.get(id).filter(|k| k.expires_at.is_none_or(|t| now < t))
+    }
+
     pub(crate) fn get_mut(&mut self, id: u32) -> Option<&mut SignedPreKey> {
         core::iter::once(&mut self.current)
             .chain(self.retired.iter_mut())

@@ -109,8 +109,8 @@ impl Session {
                 if self.role != Role::Responder || !self.matches(message) {
                     return Err(DecryptError::NotForThisSession);
                 }
-                let ad = self.associated_data(message.prefix_bytes(), message.inner().header());
-                self.ratchet.decrypt(message.inner(), &ad)
+                let ad = self.associated_data(message.prefix_bytes(), message.message().header());
+                self.ratchet.decrypt(message.message(), &ad)
             }
         }
     }
@@ -183,7 +183,8 @@ mod pickling {
     use crate::pickle::{ChainKeyPickle, PICKLE_VERSION, ReceiverChainPickle, SessionPickle, SkippedKeyPickle};
     use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
     use crate::ratchet::{
-        ChainKey, DoubleRatchet, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN, MessageKey, ReceiverChain, RootKey,
+        ChainKey, DoubleRatchet, MAX_EVICTED_CHAIN_RECORDS, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
+        MessageKey, ReceiverChain, RootKey,
     };
 
     /// The longest prekey-message prefix: with a one-time prekey id.
@@ -235,6 +236,8 @@ mod pickling {
                             .collect(),
                     })
                     .collect(),
+                expecting_new_chain: r.expecting_new_chain,
+                evicted_chains: r.evicted_chains.iter().copied().collect(),
             }
         }
 
@@ -266,7 +269,8 @@ mod pickling {
             {
                 return Err(PickleError::Invalid);
             }
-            if pickle.receiving.len() > MAX_RECEIVING_CHAINS {
+            if pickle.receiving.len() > MAX_RECEIVING_CHAINS || pickle.evicted_chains.len() > MAX_EVICTED_CHAIN_RECORDS
+            {
                 return Err(PickleError::Invalid);
             }
             let mut receiving = VecDeque::with_capacity(pickle.receiving.len());
@@ -301,6 +305,8 @@ mod pickling {
                 sending: pickle.sending.as_ref().map(chain_from),
                 previous_counter: pickle.previous_counter,
                 receiving,
+                expecting_new_chain: pickle.expecting_new_chain,
+                evicted_chains: pickle.evicted_chains.iter().copied().collect(),
             };
             Ok(Self {
                 ratchet,

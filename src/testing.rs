@@ -22,7 +22,7 @@ pub(crate) fn established(seed: u8) -> (Session, Session) {
         .start_session_with_rng(&mut rng, &bundle, CONTEXT, b"first")
         .unwrap();
     let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT)
+        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
         .unwrap();
     let mut b = bob.accept(pending).unwrap();
     let reply = b.encrypt_with_rng(&mut rng, b"reply").unwrap();

@@ -1,4 +1,5 @@
 //! Session setup: bundles, first messages, replay and routing.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 
@@ -33,7 +34,7 @@ fn every_bit_flip_of_a_bundle_makes_setup_fail_or_the_first_message_undecryptabl
         let Ok((_, first)) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x") else {
             continue;
         };
-        let opened = PreKeyMessage::decode(&first).map(|m| bob.open_first_message(&m, CONTEXT));
+        let opened = PreKeyMessage::decode(&first).map(|m| bob.open_first_message(&m, CONTEXT, 0));
         assert!(!matches!(opened, Ok(Ok(_))), "bundle bit {bit} flip went unnoticed");
     }
 }
@@ -168,7 +169,7 @@ fn adding_each_torsion_point_to_the_base_key_makes_the_first_message_fail() {
             m[base_at..base_at + 32].copy_from_slice(&shifted);
             let Ok(msg) = PreKeyMessage::decode(&m) else { continue };
             tried += 1;
-            assert!(bob.open_first_message(&msg, CONTEXT).is_err());
+            assert!(bob.open_first_message(&msg, CONTEXT, 0).is_err());
         }
     }
     assert!(tried >= 7, "only {tried} torsion variants reached decryption");
@@ -182,10 +183,10 @@ fn a_message_under_another_context_fails() {
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
     let m = PreKeyMessage::decode(&first).unwrap();
     assert!(matches!(
-        bob.open_first_message(&m, b"alice:phone|mallory:laptop"),
+        bob.open_first_message(&m, b"alice:phone|mallory:laptop", 0),
         Err(FirstMessageError::Message(DecryptError::AuthenticationFailed))
     ));
-    assert!(bob.open_first_message(&m, CONTEXT).is_ok());
+    assert!(bob.open_first_message(&m, CONTEXT, 0).is_ok());
 }
 
 #[test]
@@ -201,7 +202,7 @@ fn repeated_prekey_messages_before_the_first_reply_decrypt() {
         assert!(matches!(Envelope::decode(m).unwrap(), Envelope::PreKey(_)));
     }
     let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT)
+        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
         .unwrap();
     let mut b = bob.accept(pending).unwrap();
     // Delivered out of order; routed to the session because it matches.
@@ -226,12 +227,12 @@ fn a_first_message_without_one_time_prekey_never_yields_a_second_session() {
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
     let m = PreKeyMessage::decode(&first).unwrap();
     // Opening twice changes nothing; both pendings exist.
-    let p1 = bob.open_first_message(&m, CONTEXT).unwrap();
-    let p2 = bob.open_first_message(&m, CONTEXT).unwrap();
+    let p1 = bob.open_first_message(&m, CONTEXT, 0).unwrap();
+    let p2 = bob.open_first_message(&m, CONTEXT, 0).unwrap();
     let _session = bob.accept(p1).unwrap();
     // Replayed after the session exists, to the account: refused.
     assert_eq!(
-        bob.open_first_message(&m, CONTEXT).err(),
+        bob.open_first_message(&m, CONTEXT, 0).err(),
         Some(FirstMessageError::Replay)
     );
     assert_eq!(bob.accept(p2).err(), Some(AcceptError::Replay));
@@ -239,10 +240,10 @@ fn a_first_message_without_one_time_prekey_never_yields_a_second_session() {
     // And after a decline.
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"y").unwrap();
     let m = PreKeyMessage::decode(&first).unwrap();
-    let p = bob.open_first_message(&m, CONTEXT).unwrap();
+    let p = bob.open_first_message(&m, CONTEXT, 0).unwrap();
     bob.decline(p).unwrap();
     assert_eq!(
-        bob.open_first_message(&m, CONTEXT).err(),
+        bob.open_first_message(&m, CONTEXT, 0).err(),
         Some(FirstMessageError::Replay)
     );
 }
@@ -256,12 +257,12 @@ fn a_first_message_with_one_time_prekey_is_refused_once_it_is_consumed() {
     let alice = Account::new_with_rng(&mut r);
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
     let m = PreKeyMessage::decode(&first).unwrap();
-    let p = bob.open_first_message(&m, CONTEXT).unwrap();
+    let p = bob.open_first_message(&m, CONTEXT, 0).unwrap();
     let before = bob.unused_published_one_time_prekeys();
     bob.decline(p).unwrap();
     assert_eq!(bob.unused_published_one_time_prekeys(), before - 1);
     assert_eq!(
-        bob.open_first_message(&m, CONTEXT).err(),
+        bob.open_first_message(&m, CONTEXT, 0).err(),
         Some(FirstMessageError::OneTimePreKeyUnavailable { id: 2 })
     );
 }
@@ -274,7 +275,7 @@ fn opening_a_first_message_changes_nothing_until_accepted() {
     let alice = Account::new_with_rng(&mut r);
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
     let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT)
+        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
         .unwrap();
     drop(pending);
     assert_eq!(bob.pickle().to_bytes(), before);
@@ -288,7 +289,7 @@ fn a_pending_session_from_another_account_is_refused() {
     let alice = Account::new_with_rng(&mut r);
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
     let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT)
+        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
         .unwrap();
     assert_eq!(carol.accept(pending).err(), Some(AcceptError::WrongAccount));
 }

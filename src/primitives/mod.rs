@@ -10,3 +10,6 @@ pub(crate) mod dh;
 pub(crate) mod kdf;
 pub(crate) mod rng;
 pub(crate) mod signature;
+
+#[cfg(test)]
+mod kat;

@@ -40,10 +40,14 @@ pub const MAX_SKIPPED_KEYS_PER_CHAIN: usize = 2_000;
 pub const MAX_RECEIVING_CHAINS: usize = 5;
 
 /// The highest counter a sending chain uses: `u32::MAX - 1`, so that the
-/// length of a full chain (`u32::MAX`) fits the previous-chain field. A
-/// full chain starts a new one (a DH ratchet step) when the peer's ratchet
-/// key is known.
+/// length of a full chain (`u32::MAX`) fits the previous-chain field.
+/// After it, encrypting fails until the peer's next ratchet key arrives.
 pub const MAX_COUNTER: u32 = u32::MAX - 1;
+
+/// How many evicted receiving chains are remembered (by the first 8 bytes
+/// of their ratchet key), so that a late message from one fails as
+/// `DuplicateOrExpired` without a DH. 512 bytes at most per session.
+pub const MAX_EVICTED_CHAIN_RECORDS: usize = 64;
 
 /// One receiving chain: the peer's ratchet key, the chain key for the next
 /// counter (`None` once the chain is closed: the peer moved on and every
@@ -99,6 +103,20 @@ pub(crate) struct DoubleRatchet {
     pub(crate) previous_counter: u32,
     /// Receiving chains, newest first.
     pub(crate) receiving: VecDeque<ReceiverChain>,
+    /// Whether a new peer ratchet key can legitimately arrive: true once we
+    /// have sent under a ratchet key the peer has not answered yet. A new
+    /// key while this is false is refused without a DH.
+    pub(crate) expecting_new_chain: bool,
+    /// First 8 bytes of the ratchet keys of evicted receiving chains,
+    /// newest first.
+    pub(crate) evicted_chains: VecDeque<[u8; 8]>,
+}
+
+/// The record kept of an evicted chain's ratchet key.
+pub(crate) fn chain_record(key: &X25519PublicKey) -> [u8; 8] {
+    let mut out = [0u8; 8];
+    out.copy_from_slice(key.as_bytes().get(..8).unwrap_or(&[0; 8]));
+    out
 }
 
 /// What the session needs to build one outgoing message.
@@ -118,6 +136,8 @@ impl DoubleRatchet {
             sending: Some(chain_key),
             previous_counter: 0,
             receiving: VecDeque::new(),
+            expecting_new_chain: true,
+            evicted_chains: VecDeque::new(),
         }
     }
 
@@ -136,14 +156,18 @@ impl DoubleRatchet {
             sending: None,
             previous_counter: 0,
             receiving,
+            expecting_new_chain: false,
+            evicted_chains: VecDeque::new(),
         }
     }
 
     /// The next message key, taking a DH ratchet step first when needed.
     /// Commits at once: nothing after this can fail.
     pub(crate) fn next_sending_key<R: CryptoRng + ?Sized>(&mut self, rng: &mut R) -> Result<Outgoing, EncryptError> {
-        let usable = self.sending.as_ref().is_some_and(|ck| ck.index <= MAX_COUNTER);
-        if !usable {
+        if self.sending.as_ref().is_some_and(|ck| ck.index > MAX_COUNTER) {
+            return Err(EncryptError::ChainExhausted);
+        }
+        if self.sending.is_none() {
             let theirs = self
                 .receiving
                 .front()
@@ -160,6 +184,7 @@ impl DoubleRatchet {
             self.root_key = root;
             self.our_ratchet = Some(ours);
             self.sending = Some(chain);
+            self.expecting_new_chain = true;
         }
         let (Some(chain), Some(ours)) = (self.sending.as_ref(), self.our_ratchet.as_ref()) else {
             return Err(EncryptError::ChainExhausted);
@@ -217,11 +242,15 @@ impl DoubleRatchet {
             return Ok(plaintext);
         }
 
-        // A new ratchet key from the peer: a DH ratchet step.
+        // An unknown ratchet key: a chain we evicted, or the peer's next
+        // key. The peer makes a new key only after reading one of ours, so
+        // a genuine new key can arrive only while we expect one; anything
+        // else is an old chain (or a forgery) and costs no DH.
+        if self.evicted_chains.contains(&chain_record(&theirs)) || !self.expecting_new_chain {
+            return Err(DecryptError::DuplicateOrExpired);
+        }
         let Some(ours) = self.our_ratchet.as_ref() else {
-            // A responder that has not sent has told the peer no ratchet
-            // key: no genuine message can carry a new one yet.
-            return Err(DecryptError::AuthenticationFailed);
+            return Err(DecryptError::DuplicateOrExpired);
         };
         check_jump(counter)?;
         let previous_jump = match self.receiving.front().and_then(|c| c.chain_key.as_ref()) {
@@ -250,7 +279,13 @@ impl DoubleRatchet {
         };
         fresh.insert_skipped(adv.skipped);
         self.receiving.push_front(fresh);
-        self.receiving.truncate(MAX_RECEIVING_CHAINS);
+        while self.receiving.len() > MAX_RECEIVING_CHAINS {
+            if let Some(evicted) = self.receiving.pop_back() {
+                self.evicted_chains.push_front(chain_record(&evicted.ratchet_key));
+            }
+        }
+        self.evicted_chains.truncate(MAX_EVICTED_CHAIN_RECORDS);
+        self.expecting_new_chain = false;
         self.root_key = root;
         if let Some(old) = self.sending.take() {
             self.previous_counter = old.index;

@@ -118,19 +118,57 @@ fn counter_max_is_never_valid() {
 }
 
 #[test]
-fn an_exhausted_sending_chain_starts_a_new_one_or_refuses() {
+fn an_exhausted_sending_chain_refuses_until_the_peer_ratchets() {
     let (mut a, mut b) = established(66);
-    // Acknowledged initiator: knows Bob's ratchet key, so a new chain starts.
-    a.encrypt(b"open a sending chain").unwrap();
+    b.decrypt(&a.encrypt(b"open a sending chain").unwrap()).unwrap();
+    // Jump both ends of the chain to its last counter (same key, relabelled).
     a.ratchet.sending.as_mut().unwrap().index = MAX_COUNTER;
+    b.ratchet.receiving.front_mut().unwrap().chain_key.as_mut().unwrap().index = MAX_COUNTER;
     let last = a.encrypt(b"last").unwrap();
     assert_eq!(NormalMessage::decode(&last).unwrap().counter(), MAX_COUNTER);
-    let next = a.encrypt(b"next").unwrap();
-    let next = NormalMessage::decode(&next).unwrap();
+    assert_eq!(a.encrypt(b"one too many"), Err(EncryptError::ChainExhausted));
+    // Bob reads the last message and replies under a new ratchet key; Alice
+    // then starts a new chain, announcing the full length of the old one.
+    b.ratchet
+        .receiving
+        .front_mut()
+        .unwrap()
+        .chain_key
+        .as_mut()
+        .unwrap()
+        .index = MAX_COUNTER;
+    b.decrypt(&last).unwrap();
+    a.decrypt(&b.encrypt(b"reply").unwrap()).unwrap();
+    let next = NormalMessage::decode(&a.encrypt(b"next").unwrap()).unwrap();
     assert_eq!((next.counter(), next.previous_counter()), (0, u32::MAX));
-    // With no known peer ratchet key (as for an initiator before any
-    // reply), a full chain cannot be replaced: encrypting refuses.
-    b.ratchet.receiving.clear();
-    b.ratchet.sending.as_mut().unwrap().index = u32::MAX;
-    assert_eq!(b.encrypt(b"x"), Err(EncryptError::ChainExhausted));
+}
+
+#[test]
+fn an_unexpected_new_ratchet_key_is_refused_without_a_dh() {
+    let (mut a, mut b) = established(67);
+    // Bob has read Alice's chain and not sent since: he expects no new key.
+    let m = a.encrypt(b"x").unwrap();
+    b.decrypt(&m).unwrap();
+    let mut forged = m.clone();
+    forged[2] ^= 0x02;
+    let (result, work) = measure(|| b.decrypt(&forged));
+    assert_eq!(result, Err(DecryptError::DuplicateOrExpired));
+    assert_eq!((work.dh, work.hmac), (0, 0));
+}
+
+#[test]
+fn a_message_from_an_evicted_chain_is_duplicate_or_expired() {
+    let (mut a, mut b) = established(68);
+    let old = a.encrypt(b"old").unwrap();
+    b.decrypt(&a.encrypt(b"read").unwrap()).unwrap();
+    for _ in 0..MAX_RECEIVING_CHAINS {
+        a.decrypt(&b.encrypt(b"r").unwrap()).unwrap();
+        b.decrypt(&a.encrypt(b"s").unwrap()).unwrap();
+    }
+    // Bob now expects a new chain (he just replied), yet the old key is
+    // recognised as evicted: no DH.
+    a.decrypt(&b.encrypt(b"r").unwrap()).unwrap();
+    let (result, work) = measure(|| b.decrypt(&old));
+    assert_eq!(result, Err(DecryptError::DuplicateOrExpired));
+    assert_eq!(work.dh, 0);
 }

@@ -1,4 +1,5 @@
 //! Helpers shared by the integration tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 #![allow(dead_code, unreachable_pub)]
 
 use dmseal::{Account, PreKeyBundle, PreKeyMessage, Session};
@@ -30,7 +31,7 @@ pub fn pair(seed: u64, with_otk: bool) -> (Account, Session, Account, Session) {
         .start_session_with_rng(&mut r, &bundle, CONTEXT, b"first")
         .unwrap();
     let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT)
+        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
         .unwrap();
     let b = bob.accept(pending).unwrap();
     (alice, a, bob, b)
