@@ -123,7 +123,14 @@ fn an_exhausted_sending_chain_refuses_until_the_peer_ratchets() {
     b.decrypt(&a.encrypt(b"open a sending chain").unwrap()).unwrap();
     // Jump both ends of the chain to its last counter (same key, relabelled).
     a.ratchet.sending.as_mut().unwrap().index = MAX_COUNTER;
-    b.ratchet.receiving.front_mut().unwrap().chain_key.as_mut().unwrap().index = MAX_COUNTER;
+    b.ratchet
+        .receiving
+        .front_mut()
+        .unwrap()
+        .chain_key
+        .as_mut()
+        .unwrap()
+        .index = MAX_COUNTER;
     let last = a.encrypt(b"last").unwrap();
     assert_eq!(NormalMessage::decode(&last).unwrap().counter(), MAX_COUNTER);
     assert_eq!(a.encrypt(b"one too many"), Err(EncryptError::ChainExhausted));
