@@ -107,6 +107,8 @@ mod secrecy_tests;
 #[cfg(test)]
 mod testing;
 #[cfg(test)]
+mod vectors;
+#[cfg(test)]
 mod work;
 
 // The public interface is:
