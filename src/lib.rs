@@ -137,3 +137,7 @@ pub use crate::x3dh::MAX_CONTEXT_LEN;
 /// The wire format version written in the first byte of every bundle and
 /// message.
 pub const WIRE_VERSION: u8 = wire::VERSION;
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -21,7 +21,11 @@ fn h(bytes: &[u8]) -> String {
 
 /// A sent message and what the sender's state was when it was made.
 fn sent(from: &str, session: &Session, bytes: &[u8], plaintext: &[u8]) -> Value {
-    let ratchet = session.ratchet.our_ratchet.as_ref().map(|k| h(k.secret_bytes().as_slice()));
+    let ratchet = session
+        .ratchet
+        .our_ratchet
+        .as_ref()
+        .map(|k| h(k.secret_bytes().as_slice()));
     json!({
         "from": from,
         "plaintext": h(plaintext),
@@ -42,7 +46,9 @@ fn transcript(seed: u8, with_otk: bool) -> Value {
     let mut peek = rng.clone();
     let base = X25519KeyPair::generate(&mut peek);
     let first_ratchet = X25519KeyPair::generate(&mut peek);
-    let (mut a, m0) = alice.start_session_with_rng(&mut rng, &bundle, context, b"Hi Bob, it's Alice.").unwrap();
+    let (mut a, m0) = alice
+        .start_session_with_rng(&mut rng, &bundle, context, b"Hi Bob, it's Alice.")
+        .unwrap();
     assert_eq!(a.base_key, base.public());
     let m0_dec = PreKeyMessage::decode(&m0).unwrap();
     let spk = bob.signed_prekeys.current.clone();
@@ -73,7 +79,9 @@ fn transcript(seed: u8, with_otk: bool) -> Value {
     };
 
     // Bob reads the second prekey message first: it creates the session.
-    let pending = bob.open_first_message(&PreKeyMessage::decode(&m1).unwrap(), context, 0).unwrap();
+    let pending = bob
+        .open_first_message(&PreKeyMessage::decode(&m1).unwrap(), context, 0)
+        .unwrap();
     deliver("bob", 1, pending.plaintext());
     let mut b = bob.accept(pending).unwrap();
     deliver("bob", 0, &b.decrypt(&m0).unwrap());

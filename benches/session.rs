@@ -1,0 +1,84 @@
+//! Criterion benchmarks of the 1:1 path, each beside the primitive floor it
+//! cannot avoid. Run with `cargo bench --bench session`.
+#![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use dmseal::{Account, PreKeyMessage, Session};
+use std::hint::black_box;
+
+const CONTEXT: &[u8] = b"user:alice/device:1|user:bob/device:1";
+
+fn established() -> (Session, Session) {
+    let mut bob = Account::new();
+    let otk = bob.generate_one_time_prekeys(1).unwrap()[0];
+    let bundle = bob.prekey_bundle(Some(otk.id())).unwrap();
+    let alice = Account::new();
+    let (mut a, first) = alice.start_session(&bundle, CONTEXT, b"hi").unwrap();
+    let pending = bob
+        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
+        .unwrap();
+    let mut b = bob.accept(pending).unwrap();
+    a.decrypt(&b.encrypt(b"reply").unwrap()).unwrap();
+    // Open Alice's sending chain so the same-chain numbers exclude a DH step.
+    b.decrypt(&a.encrypt(b"warm").unwrap()).unwrap();
+    (a, b)
+}
+
+fn setup(c: &mut Criterion) {
+    let mut g = c.benchmark_group("setup");
+    let mut bob = Account::new();
+    let bundle = bob.prekey_bundle(None).unwrap();
+    let alice = Account::new();
+    g.bench_function("start_session (no one-time prekey)", |b| {
+        b.iter(|| alice.start_session(black_box(&bundle), CONTEXT, b"hi").unwrap())
+    });
+    let (_, first) = alice.start_session(&bundle, CONTEXT, b"hi").unwrap();
+    g.bench_function("decode + open_first_message", |b| {
+        b.iter(|| {
+            let m = PreKeyMessage::decode(black_box(&first)).unwrap();
+            bob.open_first_message(&m, CONTEXT, 0).unwrap()
+        })
+    });
+    let _ = &mut bob;
+    g.finish();
+}
+
+fn same_chain(c: &mut Criterion) {
+    let mut g = c.benchmark_group("same_chain");
+    for size in [64usize, 1024, 16 * 1024] {
+        let plaintext = vec![0x5a; size];
+        g.throughput(Throughput::Bytes(size as u64));
+        let (mut a, _) = established();
+        g.bench_function(format!("encrypt {size} B"), |b| {
+            b.iter(|| a.encrypt(black_box(&plaintext)).unwrap())
+        });
+        g.bench_function(format!("decrypt {size} B"), |b| {
+            b.iter_batched(
+                || {
+                    let (mut a, b) = established();
+                    let m = a.encrypt(&plaintext).unwrap();
+                    (b, m)
+                },
+                |(mut b, m)| b.decrypt(&m).unwrap(),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+fn ping_pong(c: &mut Criterion) {
+    let (mut a, mut b) = established();
+    let plaintext = vec![0x5a; 1024];
+    c.bench_function("ping_pong 1 KiB (DH ratchet step each way)", |bench| {
+        bench.iter(|| {
+            let m = a.encrypt(&plaintext).unwrap();
+            b.decrypt(&m).unwrap();
+            let r = b.encrypt(&plaintext).unwrap();
+            a.decrypt(&r).unwrap();
+        })
+    });
+}
+
+criterion_group!(benches, setup, same_chain, ping_pong);
+criterion_main!(benches);

@@ -1,0 +1,938 @@
+#!/usr/bin/env python3
+"""Independent verifier of the dmseal test vectors, written from
+docs/PROTOCOL.md alone (no access to the Rust sources).
+
+Run from the repository root:  python3 tests/vectors/verify.py
+Needs the standard library and the `cryptography` package.
+Exits non-zero on any mismatch; prints one line per check and a final
+line "N passed, M failed".
+"""
+
+import copy
+import hashlib
+import hmac
+import json
+import os
+import sys
+
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+from cryptography.hazmat.primitives.asymmetric.x25519 import (
+    X25519PrivateKey,
+    X25519PublicKey,
+)
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+VECTOR_FILES = ["x3dh_with_one_time_prekey.json", "x3dh_without_one_time_prekey.json"]
+
+# ---------------------------------------------------------------- §2 labels
+L_SIG_BINDING = b"dmseal:v1:sig:identity-binding"
+L_SIG_SPK = b"dmseal:v1:sig:signed-prekey"
+L_HASH_T = b"dmseal:v1:hash:x3dh-transcript"
+L_HASH_AD = b"dmseal:v1:hash:session-ad"
+L_HASH_SN = b"dmseal:v1:hash:safety-number"
+L_KDF_X3DH = b"dmseal:v1:kdf:x3dh"
+L_KDF_ROOT = b"dmseal:v1:kdf:root"
+L_KDF_MK = b"dmseal:v1:kdf:message-keys"
+L_CHAIN_MSG = b"dmseal:v1:chain:message"
+L_CHAIN_NEXT = b"dmseal:v1:chain:next"
+
+# ---------------------------------------------------------------- §9 limits
+WIRE_VERSION = 1
+T_BUNDLE, T_PREKEY, T_NORMAL = 1, 2, 3
+PUBLIC_IDENTITY_LEN = 128
+MAX_CONTEXT_LEN = 1024
+MAX_CHAIN_JUMP = 25_000
+MAX_SKIPPED = 2000
+MAX_RECEIVING_CHAINS = 5
+MAX_EVICTED = 64
+MAX_COUNTER = 0xFFFFFFFE
+HEADER_LEN = 42
+TAG_LEN = 16
+SAFETY_NUMBER_VERSION = 1
+SAFETY_NUMBER_ITERATIONS = 5200
+
+
+class ProtoError(Exception):
+    """An error named in PROTOCOL.md, e.g. ProtoError('DuplicateOrExpired')."""
+
+
+def u16(x):
+    return x.to_bytes(2, "big")
+
+
+def u32(x):
+    return x.to_bytes(4, "big")
+
+
+def rd32(b, o):
+    return int.from_bytes(b[o:o + 4], "big")
+
+
+# ---------------------------------------------------------------- primitives (§1)
+def sha256(x):
+    return hashlib.sha256(x).digest()
+
+
+def sha512(x):
+    return hashlib.sha512(x).digest()
+
+
+def hmac256(k, x):
+    return hmac.new(k, x, hashlib.sha256).digest()
+
+
+def hkdf(salt, ikm, info, length):
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(ikm)
+
+
+def hkdf_expand(prk, info, length):
+    assert len(prk) == 32
+    return HKDFExpand(algorithm=hashes.SHA256(), length=length, info=info).derive(prk)
+
+
+def x25519_pub(priv):
+    return X25519PrivateKey.from_private_bytes(priv).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def dh(priv, pub):
+    check_x25519(pub)
+    out = X25519PrivateKey.from_private_bytes(priv).exchange(
+        X25519PublicKey.from_public_bytes(pub)) if any(pub) else bytes(32)
+    if out == bytes(32):
+        raise ProtoError("InvalidKey(NonContributory)")
+    return out
+
+
+def ed_pub(seed):
+    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def ed_sign(seed, msg):
+    return Ed25519PrivateKey.from_private_bytes(seed).sign(msg)
+
+
+def aead_seal(k, n, ad, pt):
+    return ChaCha20Poly1305(k).encrypt(n, pt, ad)
+
+
+def aead_open(k, n, ad, ct):
+    try:
+        return ChaCha20Poly1305(k).decrypt(n, ct, ad)
+    except InvalidTag:
+        raise ProtoError("AuthenticationFailed")
+
+
+# ---------------------------------------------------------------- key validation (§1)
+P = 2**255 - 19
+L_ORDER = 2**252 + 27742317777372353535851937790883648493
+
+X25519_LOW_ORDER = {bytes.fromhex(h) for h in [
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800",
+    "5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+]}
+
+ED25519_LOW_ORDER = {bytes.fromhex(h) for h in [
+    "0100000000000000000000000000000000000000000000000000000000000000",
+    "0100000000000000000000000000000000000000000000000000000000000080",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+    "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+    "0000000000000000000000000000000000000000000000000000000000000000",
+    "0000000000000000000000000000000000000000000000000000000000000080",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+    "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+    "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85",
+]}
+
+
+def check_x25519(u):
+    if len(u) != 32:
+        raise ProtoError("Truncated")
+    if u[31] & 0x80 or int.from_bytes(u, "little") >= P:
+        raise ProtoError("InvalidKey(NonCanonical)")
+    if u in X25519_LOW_ORDER:
+        raise ProtoError("InvalidKey(LowOrder)")
+    return u
+
+
+# Pure-Python Edwards25519, used for the §3.2 rule (cofactored ZIP-215 equation).
+ED_D = (-121665 * pow(121666, P - 2, P)) % P
+SQRT_M1 = pow(2, (P - 1) // 4, P)
+
+
+def ed_decompress(enc):
+    """Decode a point; x = 0 with the sign bit set is accepted (ZIP-215);
+    caller has already checked y < p.  Returns None if not on the curve."""
+    y = int.from_bytes(enc, "little") & ((1 << 255) - 1)
+    sign = enc[31] >> 7
+    if y >= P:
+        return None
+    u = (y * y - 1) % P
+    v = (ED_D * y * y + 1) % P
+    x2 = u * pow(v, P - 2, P) % P
+    x = pow(x2, (P + 3) // 8, P)
+    if (x * x - x2) % P != 0:
+        x = x * SQRT_M1 % P
+    if (x * x - x2) % P != 0:
+        return None
+    if (x & 1) != sign:
+        x = (P - x) % P
+    return (x, y, 1, x * y % P)
+
+
+def ed_add(a, b):
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    A = (y1 - x1) * (y2 - x2) % P
+    B = (y1 + x1) * (y2 + x2) % P
+    C = 2 * t1 * t2 * ED_D % P
+    D = 2 * z1 * z2 % P
+    E, F, G, H = B - A, D - C, D + C, B + A
+    return (E * F % P, G * H % P, F * G % P, E * H % P)
+
+
+def ed_mul(k, pt):
+    acc = (0, 1, 1, 0)
+    while k:
+        if k & 1:
+            acc = ed_add(acc, pt)
+        pt = ed_add(pt, pt)
+        k >>= 1
+    return acc
+
+
+def ed_eq(a, b):
+    return (a[0] * b[2] - b[0] * a[2]) % P == 0 and (a[1] * b[2] - b[1] * a[2]) % P == 0
+
+
+ED_B = ed_decompress(bytes.fromhex(
+    "5866666666666666666666666666666666666666666666666666666666666666"))
+
+
+def check_ed25519_public(a):
+    """§1 canonical Ed25519 public key; returns the decoded point."""
+    if len(a) != 32:
+        raise ProtoError("Truncated")
+    if int.from_bytes(a, "little") & ((1 << 255) - 1) >= P:
+        raise ProtoError("InvalidKey(NonCanonical)")
+    if a in ED25519_LOW_ORDER:
+        raise ProtoError("InvalidKey(LowOrder)")
+    pt = ed_decompress(a)
+    if pt is None:
+        raise ProtoError("InvalidKey(NotOnCurve)")
+    return pt
+
+
+def verify_sig(a, m, sig):
+    """§3.2 signature rule.  Returns True/False."""
+    if len(sig) != 64:
+        return False
+    r, s = sig[:32], sig[32:]
+    if int.from_bytes(s, "little") >= L_ORDER:
+        return False
+    if int.from_bytes(r, "little") & ((1 << 255) - 1) >= P or r in ED25519_LOW_ORDER:
+        return False
+    if int.from_bytes(a, "little") & ((1 << 255) - 1) >= P or a in ED25519_LOW_ORDER:
+        return False
+    A = ed_decompress(a)
+    R = ed_decompress(r)
+    if A is None or R is None:
+        return False
+    k = int.from_bytes(sha512(r + a + m), "little") % L_ORDER
+    lhs = ed_mul(8, ed_mul(int.from_bytes(s, "little"), ED_B))
+    rhs = ed_mul(8, ed_add(R, ed_mul(k, A)))
+    return ed_eq(lhs, rhs)
+
+
+# ---------------------------------------------------------------- wire (§4)
+def decode_identity(b):
+    """§4.1 public identity (128 bytes).  Returns (ed, x, binding)."""
+    if len(b) < PUBLIC_IDENTITY_LEN:
+        raise ProtoError("Truncated")
+    ed, x, sig = b[0:32], b[32:64], b[64:128]
+    check_ed25519_public(ed)
+    check_x25519(x)
+    if not verify_sig(ed, L_SIG_BINDING + x, sig):
+        raise ProtoError("BadIdentityBinding")
+    return ed, x, sig
+
+
+def check_header(b, typ):
+    if len(b) < 1:
+        raise ProtoError("Truncated")
+    if b[0] != WIRE_VERSION:
+        raise ProtoError("UnsupportedVersion")
+    if len(b) < 2:
+        raise ProtoError("Truncated")
+    if b[1] != typ:
+        raise ProtoError("WrongType{expected:%#04x}" % typ)
+
+
+def decode_bundle(b):
+    check_header(b, T_BUNDLE)
+    if len(b) < 3:
+        raise ProtoError("Truncated")
+    flags = b[2]
+    if flags & ~0x01:
+        raise ProtoError("UnknownFlags")
+    if len(b) < 3 + 128:
+        raise ProtoError("Truncated")
+    ident = b[3:131]
+    decode_identity(ident)
+    if len(b) < 135:
+        raise ProtoError("Truncated")
+    spk_id = rd32(b, 131)
+    if len(b) < 167:
+        raise ProtoError("Truncated")
+    spk = check_x25519(b[135:167])
+    if len(b) < 231:
+        raise ProtoError("Truncated")
+    spk_sig = b[167:231]
+    opk_id = opk = None
+    end = 231
+    if flags & 1:
+        if len(b) < 235:
+            raise ProtoError("Truncated")
+        opk_id = rd32(b, 231)
+        if len(b) < 267:
+            raise ProtoError("Truncated")
+        opk = check_x25519(b[235:267])
+        end = 267
+    if len(b) != end:
+        raise ProtoError("TrailingBytes")
+    return dict(identity=ident, spk_id=spk_id, spk=spk, spk_sig=spk_sig,
+                opk_id=opk_id, opk=opk)
+
+
+def decode_normal(b):
+    check_header(b, T_NORMAL)
+    if len(b) < 34:
+        raise ProtoError("Truncated")
+    rk = check_x25519(b[2:34])
+    if len(b) < 42:
+        raise ProtoError("Truncated")
+    pn, n = rd32(b, 34), rd32(b, 38)
+    if len(b) - HEADER_LEN < TAG_LEN:
+        raise ProtoError("Truncated")
+    return dict(header=b[:HEADER_LEN], ratchet_key=rk, pn=pn, n=n, ct=b[HEADER_LEN:])
+
+
+def decode_prekey(b):
+    check_header(b, T_PREKEY)
+    if len(b) < 3:
+        raise ProtoError("Truncated")
+    flags = b[2]
+    if flags & ~0x01:
+        raise ProtoError("UnknownFlags")
+    if len(b) < 131:
+        raise ProtoError("Truncated")
+    ident = b[3:131]                       # taken unchecked for now
+    if len(b) < 135:
+        raise ProtoError("Truncated")
+    spk_id = rd32(b, 131)
+    if len(b) < 167:
+        raise ProtoError("Truncated")
+    base = check_x25519(b[135:167])
+    plen = 167
+    opk_id = None
+    if flags & 1:
+        if len(b) < 171:
+            raise ProtoError("Truncated")
+        opk_id = rd32(b, 167)
+        plen = 171
+    inner = decode_normal(b[plen:])
+    decode_identity(ident)                 # last: the binding check
+    return dict(prefix=b[:plen], identity=ident, spk_id=spk_id, base_key=base,
+                opk_id=opk_id, inner=inner)
+
+
+def decode_message(b):
+    """§4.5: by byte 1."""
+    if len(b) >= 2 and b[1] == T_PREKEY:
+        return "prekey", decode_prekey(b)
+    return "normal", decode_normal(b)
+
+
+def key_bytes(identity_encoding):
+    return identity_encoding[:64]
+
+
+# ---------------------------------------------------------------- X3DH (§5)
+def transcript_hash(prefix, responder_kb, spk, opk, context):
+    return sha256(L_HASH_T + prefix + responder_kb + spk + (opk or b"")
+                  + u16(len(context)) + context)
+
+
+def x3dh_kdf(dhs, t):
+    okm = hkdf(bytes(32), b"\xff" * 32 + b"".join(dhs), L_KDF_X3DH + t, 64)
+    return okm[:32], okm[32:]
+
+
+def session_ad_of(init_kb, resp_kb, context):
+    return sha256(L_HASH_AD + init_kb + resp_kb + u16(len(context)) + context)
+
+
+# ---------------------------------------------------------------- Double Ratchet (§6)
+def kdf_rk(rk, dh_out):
+    okm = hkdf(rk, dh_out, L_KDF_ROOT, 64)
+    return okm[:32], okm[32:]
+
+
+def chain_seed(ck):
+    return hmac256(ck, L_CHAIN_MSG)
+
+
+def chain_next(ck):
+    return hmac256(ck, L_CHAIN_NEXT)
+
+
+def message_keys(seed):
+    m = hkdf_expand(seed, L_KDF_MK, 44)
+    return m[:32], m[32:]
+
+
+def advance(ck, i, n):
+    """§6.6: from chain key ck at index i to counter n.  Returns
+    (seed_n, chain key at index n+1, {skipped index: seed})."""
+    skipped = {}
+    keep_from = max(0, n - MAX_SKIPPED)
+    while i < n:
+        if i >= keep_from:
+            skipped[i] = chain_seed(ck)
+        ck = chain_next(ck)
+        i += 1
+    return chain_seed(ck), chain_next(ck), skipped
+
+
+def store_skipped(chain, new):
+    chain["skipped"].update(new)
+    while len(chain["skipped"]) > MAX_SKIPPED:
+        del chain["skipped"][min(chain["skipped"])]
+
+
+class Session:
+    def __init__(self, initiator, peer_identity, base_key, session_ad, rk):
+        self.initiator = initiator
+        self.peer_identity = peer_identity
+        self.base_key = base_key
+        self.session_ad = session_ad
+        self.pending_prefix = None
+        self.rk = rk
+        self.our_priv = None
+        self.our_pub = None
+        self.sending = None            # [ck, Ns]
+        self.pn = 0
+        self.receiving = []            # newest first: {ratchet_key, chain:[ck,Nr]|None, skipped}
+        self.expecting_new_chain = False
+        self.evicted = []              # 8-byte records, newest first
+
+    # §6.3
+    def encrypt(self, plaintext, fresh_ratchet_private):
+        if self.sending is not None and self.sending[1] > MAX_COUNTER:
+            raise ProtoError("ChainExhausted")
+        made_new_key = False
+        if self.sending is None:
+            if not self.receiving:
+                raise ProtoError("ChainExhausted")
+            peer = self.receiving[0]["ratchet_key"]
+            r = fresh_ratchet_private
+            self.rk, cks = kdf_rk(self.rk, dh(r, peer))
+            self.our_priv, self.our_pub = r, x25519_pub(r)
+            self.sending = [cks, 0]
+            self.expecting_new_chain = True
+            made_new_key = True
+        ck, n = self.sending
+        seed = chain_seed(ck)
+        self.sending = [chain_next(ck), n + 1]
+        header = bytes([WIRE_VERSION, T_NORMAL]) + self.our_pub + u32(self.pn) + u32(n)
+        prefix = self.pending_prefix or b""
+        k, nonce = message_keys(seed)
+        ct = aead_seal(k, nonce, self.session_ad + prefix + header, plaintext)
+        return prefix + header + ct, made_new_key
+
+    def matches(self, pk):
+        return (not self.initiator and key_bytes(self.peer_identity) == key_bytes(pk["identity"])
+                and self.base_key == pk["base_key"])
+
+    # §6.5, session level (step 0)
+    def decrypt(self, data):
+        kind, m = decode_message(data)
+        if kind == "prekey":
+            if not self.matches(m):
+                raise ProtoError("NotForThisSession")
+            pt = self.decrypt_inner(m["inner"], m["prefix"])
+        else:
+            pt = self.decrypt_inner(m, b"")
+            if self.initiator:
+                self.pending_prefix = None     # acknowledged
+        return pt
+
+    def decrypt_inner(self, msg, prefix):
+        trial = copy.deepcopy(self.__dict__)
+        try:
+            pt = self._decrypt(msg, prefix)
+        except Exception:
+            self.__dict__ = trial              # transactional
+            raise
+        return pt
+
+    def _decrypt(self, msg, prefix):
+        n, pn, rkey = msg["n"], msg["pn"], msg["ratchet_key"]
+        ad = self.session_ad + prefix + msg["header"]
+        if n == 0xFFFFFFFF:
+            raise ProtoError("AuthenticationFailed")
+        chain = next((c for c in self.receiving if c["ratchet_key"] == rkey), None)
+        if chain is not None:
+            if n in chain["skipped"]:
+                pt = aead_open(*message_keys(chain["skipped"][n]), ad, msg["ct"])
+                del chain["skipped"][n]
+                return pt
+            if chain["chain"] is None:
+                raise ProtoError("DuplicateOrExpired")
+            ck, nr = chain["chain"]
+            if n < nr:
+                raise ProtoError("DuplicateOrExpired")
+            if n - nr > MAX_CHAIN_JUMP:
+                raise ProtoError("TooFarAhead")
+            seed, ck2, skipped = advance(ck, nr, n)
+            pt = aead_open(*message_keys(seed), ad, msg["ct"])
+            chain["chain"] = [ck2, n + 1]
+            store_skipped(chain, skipped)
+            return pt
+        # new ratchet key: DH ratchet step
+        if rkey[:8] in self.evicted or not self.expecting_new_chain or self.our_priv is None:
+            raise ProtoError("DuplicateOrExpired")
+        if n > MAX_CHAIN_JUMP:
+            raise ProtoError("TooFarAhead")
+        if self.receiving and self.receiving[0]["chain"] is not None:
+            if max(pn - self.receiving[0]["chain"][1], 0) > MAX_CHAIN_JUMP:
+                raise ProtoError("TooFarAhead")
+        try:
+            rk2, ckr = kdf_rk(self.rk, dh(self.our_priv, rkey))
+        except ProtoError:
+            raise ProtoError("InvalidKey")
+        seed, ck2, skipped = advance(ckr, 0, n)
+        pt = aead_open(*message_keys(seed), ad, msg["ct"])
+        # commit
+        if self.receiving:
+            close_chain(self.receiving[0], pn)
+        newc = {"ratchet_key": rkey, "chain": [ck2, n + 1], "skipped": {}}
+        store_skipped(newc, skipped)
+        self.receiving.insert(0, newc)
+        while len(self.receiving) > MAX_RECEIVING_CHAINS:
+            dropped = self.receiving.pop()
+            self.evicted.insert(0, dropped["ratchet_key"][:8])
+            del self.evicted[MAX_EVICTED:]
+        self.expecting_new_chain = False
+        self.rk = rk2
+        if self.sending is not None:
+            self.pn = self.sending[1]
+            self.sending = None
+        return pt
+
+
+def close_chain(chain, pn):
+    if chain["chain"] is None:
+        return
+    ck, nr = chain["chain"]
+    if pn > nr:
+        keep_from = max(nr, pn - MAX_SKIPPED)
+        i, new = nr, {}
+        while i < pn:
+            if i >= keep_from:
+                new[i] = chain_seed(ck)
+            ck = chain_next(ck)
+            i += 1
+        store_skipped(chain, new)
+    chain["chain"] = None
+
+
+# ---------------------------------------------------------------- parties
+def public_identity(ed_seed, x_priv):
+    ed, x = ed_pub(ed_seed), x25519_pub(x_priv)
+    return ed + x + ed_sign(ed_seed, L_SIG_BINDING + x)
+
+
+def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv):
+    """§5.4 (the RNG outputs are passed in)."""
+    if len(context) > MAX_CONTEXT_LEN:
+        raise ProtoError("ContextTooLong")
+    b = decode_bundle(bundle_bytes)
+    if key_bytes(b["identity"]) == key_bytes(me["pub"]):
+        raise ProtoError("OwnBundle")
+    ed_b = b["identity"][:32]
+    if not verify_sig(ed_b, L_SIG_SPK + u32(b["spk_id"]) + b["spk"], b["spk_sig"]):
+        raise ProtoError("BadSignedPreKeySignature")
+    ek_pub = x25519_pub(ek_priv)
+    flags = 1 if b["opk"] is not None else 0
+    prefix = (bytes([WIRE_VERSION, T_PREKEY, flags]) + me["pub"] + u32(b["spk_id"]) + ek_pub
+              + (u32(b["opk_id"]) if flags else b""))
+    t = transcript_hash(prefix, key_bytes(b["identity"]), b["spk"], b["opk"], context)
+    ik_b = b["identity"][32:64]
+    dhs = [dh(me["x"], b["spk"]), dh(ek_priv, ik_b), dh(ek_priv, b["spk"])]
+    if b["opk"] is not None:
+        dhs.append(dh(ek_priv, b["opk"]))
+    rk0, ck0 = x3dh_kdf(dhs, t)
+    s = Session(True, b["identity"], ek_pub, session_ad_of(key_bytes(me["pub"]),
+                                                            key_bytes(b["identity"]), context), rk0)
+    s.our_priv, s.our_pub = ra0_priv, x25519_pub(ra0_priv)
+    s.sending = [ck0, 0]
+    s.pn = 0
+    s.expecting_new_chain = True
+    s.pending_prefix = prefix
+    out, _ = s.encrypt(plaintext, None)
+    return s, out, dict(T=t, RK0=rk0, CK0=ck0)
+
+
+class Responder:
+    """Bob's account: §5.5/§5.6, one current signed prekey, optional one-time prekey."""
+
+    def __init__(self, v):
+        self.ed_seed = bytes.fromhex(v["identity_ed25519_private"])
+        self.x = bytes.fromhex(v["identity_x25519_private"])
+        self.pub = public_identity(self.ed_seed, self.x)
+        spk = v["signed_prekey"]
+        self.spks = {spk["id"]: {"priv": bytes.fromhex(spk["private"]), "replay": set(),
+                                 "expiry": None}}
+        self.opks = {}
+        if v["one_time_prekey"]:
+            o = v["one_time_prekey"]
+            self.opks[o["id"]] = bytes.fromhex(o["private"])
+        self.sessions = []
+
+    def open_first_message(self, data, context, now=0):
+        if len(context) > MAX_CONTEXT_LEN:
+            raise ProtoError("ContextTooLong")
+        m = decode_prekey(data)
+        if key_bytes(m["identity"]) == key_bytes(self.pub):
+            raise ProtoError("OwnIdentity")
+        spk = self.spks.get(m["spk_id"])
+        if spk is None or (spk["expiry"] is not None and not now < spk["expiry"]):
+            raise ProtoError("UnknownSignedPreKey")
+        opk_priv = None
+        if m["opk_id"] is not None:
+            opk_priv = self.opks.get(m["opk_id"])
+            if opk_priv is None:
+                raise ProtoError("OneTimePreKeyUnavailable")
+        elif m["base_key"] in spk["replay"]:
+            raise ProtoError("Replay")
+        spk_pub = x25519_pub(spk["priv"])
+        opk_pub = x25519_pub(opk_priv) if opk_priv else None
+        t = transcript_hash(m["prefix"], key_bytes(self.pub), spk_pub, opk_pub, context)
+        ik_a = m["identity"][32:64]
+        ek = m["base_key"]
+        dhs = [dh(spk["priv"], ik_a), dh(self.x, ek), dh(spk["priv"], ek)]
+        if opk_priv:
+            dhs.append(dh(opk_priv, ek))
+        rk0, ck0 = x3dh_kdf(dhs, t)
+        s = Session(False, m["identity"], ek,
+                    session_ad_of(key_bytes(m["identity"]), key_bytes(self.pub), context), rk0)
+        s.receiving = [{"ratchet_key": m["inner"]["ratchet_key"], "chain": [ck0, 0],
+                        "skipped": {}}]
+        s.expecting_new_chain = False
+        try:
+            pt = s.decrypt_inner(m["inner"], m["prefix"])
+        except ProtoError as e:
+            raise ProtoError("Message(%s)" % e)
+        return dict(session=s, plaintext=pt, spk_id=m["spk_id"], opk_id=m["opk_id"],
+                    base_key=ek, derived=dict(T=t, RK0=rk0, CK0=ck0))
+
+    def accept(self, pending):
+        spk = self.spks.get(pending["spk_id"])
+        if spk is None:
+            raise ProtoError("UnknownSignedPreKey")
+        if pending["opk_id"] is not None:
+            if pending["opk_id"] not in self.opks:
+                raise ProtoError("Replay")
+            del self.opks[pending["opk_id"]]
+        else:
+            if pending["base_key"] in spk["replay"]:
+                raise ProtoError("Replay")
+            spk["replay"].add(pending["base_key"])
+        self.sessions.append(pending["session"])
+        return pending["session"]
+
+    def receive(self, data, context):
+        """§5.6 routing."""
+        kind, m = decode_message(data)
+        if kind == "prekey":
+            for s in self.sessions:
+                if s.matches(m):
+                    return s.decrypt(data), None
+            pend = self.open_first_message(data, context)
+            self.last_derived = pend["derived"]
+            return pend["plaintext"], self.accept(pend)
+        return self.sessions[0].decrypt(data), None
+
+
+# ---------------------------------------------------------------- §7
+def safety_half(kb):
+    h = sha512(L_HASH_SN + bytes([SAFETY_NUMBER_VERSION]) + kb)
+    for _ in range(SAFETY_NUMBER_ITERATIONS - 1):
+        h = sha512(h + kb)
+    return h
+
+
+def safety_digits(h):
+    return "".join("%05d" % (int.from_bytes(h[i:i + 5], "big") % 100000) for i in range(0, 30, 5))
+
+
+def safety_number(kb1, kb2):
+    a, b = safety_digits(safety_half(kb1)), safety_digits(safety_half(kb2))
+    return min(a, b) + max(a, b)
+
+
+# ---------------------------------------------------------------- driver
+class Checker:
+    def __init__(self):
+        self.passed = self.failed = 0
+
+    def check(self, name, ok, detail=""):
+        if ok:
+            self.passed += 1
+            print("ok    %s" % name)
+        else:
+            self.failed += 1
+            print("FAIL  %s%s" % (name, (": " + detail) if detail else ""))
+        return ok
+
+    def eq(self, name, got, want):
+        if isinstance(got, bytes):
+            got = got.hex()
+        if isinstance(want, bytes):
+            want = want.hex()
+        return self.check(name, got == want, "got %s, want %s" % (got, want))
+
+    def raises(self, name, fn, want):
+        try:
+            fn()
+        except ProtoError as e:
+            return self.check(name, str(e) == want, "got %s, want %s" % (e, want))
+        return self.check(name, False, "no error, want %s" % want)
+
+
+def run_file(c, fname):
+    tag = fname.replace(".json", "")
+    v = json.load(open(os.path.join(HERE, fname)))
+    H = bytes.fromhex
+    ck = lambda name, *a: c.eq("%s: %s" % (tag, name), *a)
+    cc = lambda name, *a: c.check("%s: %s" % (tag, name), *a)
+
+    c.eq("%s: wire_version" % tag, v["wire_version"], WIRE_VERSION)
+    context = H(v["context"])
+    alice = {"ed": H(v["alice"]["identity_ed25519_private"]),
+             "x": H(v["alice"]["identity_x25519_private"])}
+    alice["pub"] = public_identity(alice["ed"], alice["x"])
+    bob = Responder(v["bob"])
+
+    # §4.1 / §3.1 public identities
+    for who, mine in (("alice", alice["pub"]), ("bob", bob.pub)):
+        enc = H(v[who]["public_identity"])
+        ck("%s public identity from private keys (§3.1, §4.1)" % who, mine, enc)
+        try:
+            ed, x, sig = decode_identity(enc)
+            cc("%s identity decodes; keys canonical, binding verifies (§3.2)" % who, True)
+        except ProtoError as e:
+            cc("%s identity decodes" % who, False, str(e))
+        cc("%s binding also verifies with cryptography (cofactorless)" % who,
+           _crypto_verify(enc[:32], L_SIG_BINDING + enc[32:64], enc[64:128]))
+
+    # §4.2 bundle, §3.3 signed prekey
+    bv = v["bob"]
+    spk_pub = H(bv["signed_prekey"]["public"])
+    spk_sig = H(bv["signed_prekey"]["signature"])
+    spk_id = bv["signed_prekey"]["id"]
+    opk = bv["one_time_prekey"]
+    bundle = H(v["bundle"])
+    try:
+        b = decode_bundle(bundle)
+        cc("bundle decodes (§4.2)", True)
+    except ProtoError as e:
+        cc("bundle decodes (§4.2)", False, str(e))
+        raise
+    ck("bundle length", len(bundle), 267 if opk else 231)
+    ck("bundle identity", b["identity"], bob.pub)
+    ck("bundle signed prekey id", b["spk_id"], spk_id)
+    ck("signed prekey public from private", x25519_pub(H(bv["signed_prekey"]["private"])), spk_pub)
+    ck("bundle signed prekey", b["spk"], spk_pub)
+    ck("bundle signed prekey signature", b["spk_sig"], spk_sig)
+    ck("signed prekey signature recomputed (§3.3)",
+       ed_sign(bob.ed_seed, L_SIG_SPK + u32(spk_id) + spk_pub), spk_sig)
+    cc("signed prekey signature verifies (§3.2)",
+       verify_sig(bob.pub[:32], L_SIG_SPK + u32(spk_id) + spk_pub, spk_sig))
+    if opk:
+        ck("bundle one-time prekey id", b["opk_id"], opk["id"])
+        ck("one-time prekey public from private", x25519_pub(H(opk["private"])), H(opk["public"]))
+        ck("bundle one-time prekey", b["opk"], H(opk["public"]))
+    else:
+        cc("bundle has no one-time prekey", b["opk"] is None and bundle[2] == 0)
+    ck("bundle re-encodes identically",
+       bytes([1, 1, 1 if opk else 0]) + bob.pub + u32(spk_id) + spk_pub + spk_sig
+       + (u32(opk["id"]) + H(opk["public"]) if opk else b""), bundle)
+
+    # setup (§5)
+    st = v["setup"]
+    msgs = v["messages"]
+    ek_priv = H(st["base_key_private"])
+    ck("base key public from private", x25519_pub(ek_priv), H(st["base_key_public"]))
+    ck("first ratchet key = sender key of message 0", st["first_ratchet_key_private"],
+       msgs[0]["sender_ratchet_private"])
+    sa, first, derived = start_session(alice, bundle, context, H(msgs[0]["plaintext"]), ek_priv,
+                                       H(st["first_ratchet_key_private"]))
+    ck("initiator transcript hash T (§5.2)", derived["T"], H(st["transcript_hash"]))
+    ck("initiator RK0 (§5.1)", derived["RK0"], H(st["root_key"]))
+    ck("initiator CK0 (§5.1)", derived["CK0"], H(st["chain_key"]))
+    ck("initiator session_ad (§5.3)", sa.session_ad, H(st["session_ad"]))
+    ck("prefix length (§4.4)", len(sa.pending_prefix), 171 if opk else 167)
+
+    # conversation: each message is sent as late as possible, i.e. just
+    # before the first delivery that needs it (see the report; §11 does not
+    # give the interleaving of sends and deliveries).
+    sessions = {"alice": sa, "bob": None}
+    sent = 0
+
+    def send_upto(j):
+        nonlocal sent
+        while sent <= j:
+            m = msgs[sent]
+            rpriv = H(m["sender_ratchet_private"])
+            if sent == 0:
+                out, newkey = first, True
+            else:
+                s = sessions[m["from"]]
+                out, newkey = s.encrypt(H(m["plaintext"]), rpriv)
+            s = sessions[m["from"]]
+            ck("message %d (%s) sender ratchet private key is the session's" % (sent, m["from"]),
+               s.our_priv, rpriv)
+            ck("message %d (%s) bytes rebuilt (%s)" % (sent, m["from"],
+               "new ratchet key" if newkey else "same chain"), out, H(m["bytes"]))
+            sent += 1
+
+    for i, d in enumerate(v["deliveries"]):
+        j = d["message"]
+        send_upto(j)
+        m = msgs[j]
+        cc("delivery %d: message %d goes from %s to the other party" % (i, j, m["from"]),
+           d["to"] != m["from"] and d["to"] in ("alice", "bob"))
+        data = H(m["bytes"])
+        try:
+            if d["to"] == "bob":
+                pt, new = bob.receive(data, context)
+                if new is not None:
+                    sessions["bob"] = new
+                    dv = bob.last_derived
+                    ck("responder T on open of message %d (§5.5)" % j, dv["T"], H(st["transcript_hash"]))
+                    ck("responder RK0 on open (§5.1)", dv["RK0"], H(st["root_key"]))
+                    ck("responder CK0 on open (§5.1)", dv["CK0"], H(st["chain_key"]))
+                    ck("responder session_ad on open (§5.3)", new.session_ad, H(st["session_ad"]))
+            else:
+                pt = sessions["alice"].decrypt(data)
+            ck("delivery %d: message %d to %s decrypts to the listed plaintext" % (i, j, d["to"]),
+               pt, H(d["plaintext"]))
+            ck("delivery %d: plaintext equals message %d's" % (i, j), d["plaintext"], m["plaintext"])
+        except ProtoError as e:
+            cc("delivery %d: message %d to %s" % (i, j, d["to"]), False, "error %s" % e)
+    send_upto(len(msgs) - 1)
+    cc("every message delivered exactly once",
+       sorted(d["message"] for d in v["deliveries"]) == list(range(len(msgs))))
+
+    # responder-side derivation, recomputed by a second open of message 0
+    # on a fresh account (nothing consumed yet)
+    fresh = Responder(v["bob"])
+    pend = fresh.open_first_message(H(msgs[0]["bytes"]), context)
+    ck("responder transcript hash T (§5.5)", pend["derived"]["T"], H(st["transcript_hash"]))
+    ck("responder RK0", pend["derived"]["RK0"], H(st["root_key"]))
+    ck("responder CK0", pend["derived"]["CK0"], H(st["chain_key"]))
+    ck("responder session_ad", pend["session"].session_ad, H(st["session_ad"]))
+    ck("responder opens message 0 plaintext", pend["plaintext"], H(msgs[0]["plaintext"]))
+
+    # canonical keys in every message
+    for j, m in enumerate(msgs):
+        try:
+            kind, dm = decode_message(H(m["bytes"]))
+            inner = dm["inner"] if kind == "prekey" else dm
+            ck("message %d ratchet key canonical and matches sender_ratchet_private" % j,
+               inner["ratchet_key"], x25519_pub(H(m["sender_ratchet_private"])))
+        except ProtoError as e:
+            cc("message %d decodes" % j, False, str(e))
+
+    # replays after the conversation (§5.6, §6.5): must fail, change nothing
+    for j, m in enumerate(msgs):
+        to = "alice" if m["from"] == "bob" else "bob"
+        if to == "bob":
+            fn = lambda data=H(m["bytes"]): bob.receive(data, context)
+        else:
+            fn = lambda data=H(m["bytes"]): sessions["alice"].decrypt(data)
+        c.raises("%s: replay of message %d to %s refused" % (tag, j, to), fn,
+                 "DuplicateOrExpired")
+    c.raises("%s: first message reopened after accept refused" % tag,
+             lambda: bob.open_first_message(H(msgs[0]["bytes"]), context),
+             "OneTimePreKeyUnavailable" if opk else "Replay")
+    # a forgery at the next unused counter of Bob's current chain (§6.5 2.5):
+    # AuthenticationFailed, and the state is exactly as before
+    sb = sessions["bob"]
+    before = copy.deepcopy(sb.__dict__)
+    forged = bytearray(H(msgs[-1]["bytes"]))
+    forged[38:42] = u32(rd32(forged, 38) + 1)
+    c.raises("%s: forged message (next counter) refused" % tag,
+             lambda: sb.decrypt(bytes(forged)), "AuthenticationFailed")
+    cc("state unchanged after the failed decryption (§6.5)", sb.__dict__ == before)
+    forged[38:42] = u32(0xFFFFFFFF)
+    c.raises("%s: counter 0xFFFFFFFF refused (§6.7)" % tag,
+             lambda: sb.decrypt(bytes(forged)), "AuthenticationFailed")
+
+    # negative checks of the §1 / §3.2 rules on the vector's own data
+    bad = bytearray(bob.pub)
+    bad[100] ^= 1
+    c.raises("%s: identity with a flipped binding bit refused" % tag,
+             lambda: decode_identity(bytes(bad)), "BadIdentityBinding")
+    s_plus_l = (int.from_bytes(bob.pub[96:128], "little") + L_ORDER).to_bytes(32, "little")
+    cc("non-canonical S (S + l) refused by the pre-check (§3.2)",
+       not verify_sig(bob.pub[:32], L_SIG_BINDING + bob.pub[32:64], bob.pub[64:96] + s_plus_l))
+    hi = bytearray(bob.pub[32:64])
+    hi[31] |= 0x80
+    c.raises("%s: X25519 key with bit 255 set refused (§1)" % tag,
+             lambda: check_x25519(bytes(hi)), "InvalidKey(NonCanonical)")
+    c.raises("%s: bundle with trailing byte refused (§4.2)" % tag,
+             lambda: decode_bundle(bundle + b"\x00"), "TrailingBytes")
+
+    # §7 safety number
+    sn = safety_number(key_bytes(alice["pub"]), key_bytes(bob.pub))
+    ck("safety number (§7)", sn, v["safety_number"])
+
+
+def _crypto_verify(a, m, sig):
+    try:
+        Ed25519PublicKey.from_public_bytes(a).verify(sig, m)
+        return True
+    except InvalidSignature:
+        return False
+
+
+def main():
+    c = Checker()
+    for f in VECTOR_FILES:
+        try:
+            run_file(c, f)
+        except Exception as e:  # any crash is a failure
+            import traceback
+            traceback.print_exc()
+            c.check("%s: completed without exception" % f, False, repr(e))
+    print("%d passed, %d failed" % (c.passed, c.failed))
+    sys.exit(1 if c.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
