@@ -19,19 +19,30 @@ fn h(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
-/// A sent message and what the sender's state was when it was made.
-fn sent(from: &str, session: &Session, bytes: &[u8], plaintext: &[u8]) -> Value {
-    let ratchet = session
-        .ratchet
-        .our_ratchet
-        .as_ref()
-        .map(|k| h(k.secret_bytes().as_slice()));
-    json!({
-        "from": from,
-        "plaintext": h(plaintext),
-        "bytes": h(bytes),
-        "sender_ratchet_private": ratchet,
-    })
+/// The messages sent and the deliveries made, in order.
+#[derive(Default)]
+struct Log {
+    messages: Vec<Value>,
+    deliveries: Vec<Value>,
+}
+
+impl Log {
+    /// A sent message, with the sender's ratchet key and how many
+    /// deliveries had happened when it was sent.
+    fn sent(&mut self, from: &str, session: &Session, bytes: &[u8], plaintext: &[u8]) {
+        let ratchet = session.ratchet.our_ratchet.as_ref().map(|k| h(k.secret_bytes().as_slice()));
+        self.messages.push(json!({
+            "from": from,
+            "plaintext": h(plaintext),
+            "bytes": h(bytes),
+            "sender_ratchet_private": ratchet,
+            "sent_after_deliveries": self.deliveries.len(),
+        }));
+    }
+
+    fn deliver(&mut self, to: &str, index: usize, plaintext: &[u8]) {
+        self.deliveries.push(json!({ "to": to, "message": index, "plaintext": h(plaintext) }));
+    }
 }
 
 fn transcript(seed: u8, with_otk: bool) -> Value {
@@ -70,49 +81,46 @@ fn transcript(seed: u8, with_otk: bool) -> Value {
     )
     .unwrap();
 
-    let mut messages = vec![sent("alice", &a, &m0, b"Hi Bob, it's Alice.")];
+    let mut log = Log::default();
+    log.sent("alice", &a, &m0, b"Hi Bob, it's Alice.");
     let m1 = a.encrypt_with_rng(&mut rng, b"Are you there?").unwrap();
-    messages.push(sent("alice", &a, &m1, b"Are you there?"));
-    let mut deliveries = Vec::new();
-    let mut deliver = |to: &str, index: usize, plaintext: &[u8]| {
-        deliveries.push(json!({ "to": to, "message": index, "plaintext": h(plaintext) }));
-    };
+    log.sent("alice", &a, &m1, b"Are you there?");
 
     // Bob reads the second prekey message first: it creates the session.
     let pending = bob
         .open_first_message(&PreKeyMessage::decode(&m1).unwrap(), context, 0)
         .unwrap();
-    deliver("bob", 1, pending.plaintext());
+    log.deliver("bob", 1, pending.plaintext());
     let mut b = bob.accept(pending).unwrap();
-    deliver("bob", 0, &b.decrypt(&m0).unwrap());
+    log.deliver("bob", 0, &b.decrypt(&m0).unwrap());
 
     // Bob replies three times; Alice reads them out of order.
     let texts: [&[u8]; 3] = [b"Yes!", b"Hello Alice.", b"How are you?"];
     let mut bob_msgs = Vec::new();
     for t in texts {
         let m = b.encrypt_with_rng(&mut rng, t).unwrap();
-        messages.push(sent("bob", &b, &m, t));
+        log.sent("bob", &b, &m, t);
         bob_msgs.push(m);
     }
     for i in [2usize, 0, 1] {
-        deliver("alice", 2 + i, &a.decrypt(&bob_msgs[i]).unwrap());
+        log.deliver("alice", 2 + i, &a.decrypt(&bob_msgs[i]).unwrap());
     }
 
     // Alice answers under a new ratchet key; Bob reads them reversed.
     let a2 = a.encrypt_with_rng(&mut rng, b"Fine, thanks.").unwrap();
-    messages.push(sent("alice", &a, &a2, b"Fine, thanks."));
+    log.sent("alice", &a, &a2, b"Fine, thanks.");
     let a3 = a.encrypt_with_rng(&mut rng, b"And you?").unwrap();
-    messages.push(sent("alice", &a, &a3, b"And you?"));
-    deliver("bob", 6, &b.decrypt(&a3).unwrap());
-    deliver("bob", 5, &b.decrypt(&a2).unwrap());
+    log.sent("alice", &a, &a3, b"And you?");
+    log.deliver("bob", 6, &b.decrypt(&a3).unwrap());
+    log.deliver("bob", 5, &b.decrypt(&a2).unwrap());
 
     // One more step each way.
     let b3 = b.encrypt_with_rng(&mut rng, b"Good.").unwrap();
-    messages.push(sent("bob", &b, &b3, b"Good."));
-    deliver("alice", 7, &a.decrypt(&b3).unwrap());
+    log.sent("bob", &b, &b3, b"Good.");
+    log.deliver("alice", 7, &a.decrypt(&b3).unwrap());
     let a4 = a.encrypt_with_rng(&mut rng, b"Bye!").unwrap();
-    messages.push(sent("alice", &a, &a4, b"Bye!"));
-    deliver("bob", 8, &b.decrypt(&a4).unwrap());
+    log.sent("alice", &a, &a4, b"Bye!");
+    log.deliver("bob", 8, &b.decrypt(&a4).unwrap());
 
     let bob_spk = bob.signed_prekeys.current.clone();
     json!({
@@ -153,8 +161,8 @@ fn transcript(seed: u8, with_otk: bool) -> Value {
             "chain_key": h(&chain.key),
             "session_ad": h(&a.session_ad),
         },
-        "messages": messages,
-        "deliveries": deliveries,
+        "messages": log.messages,
+        "deliveries": log.deliveries,
         "safety_number": SafetyNumber::new(alice.identity(), bob.identity()).digits(),
     })
 }
