@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::error::Error;
 
-use dmseal::{Account, Envelope, PreKeyBundle, SafetyNumber, Session, SessionPickle};
+use dmseal::{Account, Envelope, PreKeyBundle, SafetyNumber, Session, SessionPickle, conversation_context};
 
 /// The untrusted server: a bundle directory and mailboxes of opaque bytes.
 #[derive(Default)]
@@ -44,8 +44,11 @@ struct Device {
     session: Option<Session>,
 }
 
-/// Both sides bind the conversation to the same bytes, in an agreed order.
-const CONTEXT: &[u8] = b"user:alice/device:1|user:bob/device:1";
+/// Both sides bind the conversation to the same bytes: the two addresses,
+/// initiator first (see `dmseal::conversation_context`).
+fn context() -> Vec<u8> {
+    conversation_context(b"user:alice/device:1", b"user:bob/device:1")
+}
 
 /// The app's clock, passed in: dmseal never reads one.
 const NOW: u64 = 1_800_000_000;
@@ -66,7 +69,7 @@ impl Device {
         if let Envelope::PreKey(first) = &envelope {
             let known = self.session.as_ref().is_some_and(|s| s.matches(first));
             if !known {
-                let pending = self.account.open_first_message(first, CONTEXT, NOW)?;
+                let pending = self.account.open_first_message(first, &context(), NOW)?;
                 // A real app would show a message request here and let the
                 // user accept or decline; the identity is authenticated now.
                 let plaintext = pending.plaintext().to_vec();
@@ -111,7 +114,9 @@ fn main() -> Result<(), Box<dyn Error>> {
 
     println!("2. Alice starts a session while Bob is offline");
     let bundle = PreKeyBundle::decode(&server.fetch_bundle("bob").ok_or("no bundle")?)?;
-    let (session, first) = alice.account.start_session(&bundle, CONTEXT, b"Hi Bob, it's Alice.")?;
+    let (session, first) = alice
+        .account
+        .start_session(&bundle, &context(), b"Hi Bob, it's Alice.")?;
     alice.session = Some(session);
     server.send("alice", "bob", first);
     alice.send(&mut server, "bob", "Are you around later?")?;

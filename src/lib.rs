@@ -132,7 +132,7 @@ pub use crate::ratchet::{
 };
 pub use crate::safety_number::{SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_VERSION, SCANNABLE_LEN, SafetyNumber};
 pub use crate::session::{Role, Session};
-pub use crate::x3dh::MAX_CONTEXT_LEN;
+pub use crate::x3dh::{MAX_CONTEXT_LEN, conversation_context};
 
 /// The wire format version written in the first byte of every bundle and
 /// message.

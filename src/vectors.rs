@@ -30,7 +30,11 @@ impl Log {
     /// A sent message, with the sender's ratchet key and how many
     /// deliveries had happened when it was sent.
     fn sent(&mut self, from: &str, session: &Session, bytes: &[u8], plaintext: &[u8]) {
-        let ratchet = session.ratchet.our_ratchet.as_ref().map(|k| h(k.secret_bytes().as_slice()));
+        let ratchet = session
+            .ratchet
+            .our_ratchet
+            .as_ref()
+            .map(|k| h(k.secret_bytes().as_slice()));
         self.messages.push(json!({
             "from": from,
             "plaintext": h(plaintext),
@@ -41,7 +45,8 @@ impl Log {
     }
 
     fn deliver(&mut self, to: &str, index: usize, plaintext: &[u8]) {
-        self.deliveries.push(json!({ "to": to, "message": index, "plaintext": h(plaintext) }));
+        self.deliveries
+            .push(json!({ "to": to, "message": index, "plaintext": h(plaintext) }));
     }
 }
 

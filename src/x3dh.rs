@@ -29,6 +29,28 @@ use crate::ratchet::{ChainKey, RootKey, split_root_and_chain};
 /// far more than that needs.
 pub const MAX_CONTEXT_LEN: usize = 1024;
 
+/// Builds the context for a conversation from the two parties' addresses
+/// (for instance `b"user-id/device-id"`), initiator first:
+/// `u16(len(initiator)) || initiator || u16(len(responder)) || responder`.
+///
+/// Both sides know who initiated (the responder learns it from the first
+/// message), so both build the same bytes, and the length prefixes keep
+/// distinct address pairs from producing the same context. Addresses
+/// longer than `MAX_CONTEXT_LEN` together make a context that session
+/// setup refuses with `ContextTooLong`.
+pub fn conversation_context(initiator: &[u8], responder: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4 + initiator.len() + responder.len());
+    for part in [initiator, responder] {
+        match u16::try_from(part.len()) {
+            Ok(len) => out.extend_from_slice(&len.to_be_bytes()),
+            // Longer than any accepted context: make sure it is refused.
+            Err(_) => out.resize(MAX_CONTEXT_LEN + 1, 0),
+        }
+        out.extend_from_slice(part);
+    }
+    out
+}
+
 /// `u16` length prefix of the context; callers check `MAX_CONTEXT_LEN`
 /// first, so the conversion cannot saturate.
 fn context_len(context: &[u8]) -> [u8; 2] {
@@ -117,4 +139,20 @@ pub(crate) fn responder(
         secrets.push(otk.diffie_hellman(base_key)?);
     }
     Ok(derive(&secrets, transcript))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversation_contexts_of_different_address_pairs_differ() {
+        assert_ne!(conversation_context(b"ab", b"c"), conversation_context(b"a", b"bc"));
+        assert_ne!(conversation_context(b"a", b"b"), conversation_context(b"b", b"a"));
+        assert_eq!(
+            conversation_context(b"alice/1", b"bob/2"),
+            b"\x00\x07alice/1\x00\x05bob/2"
+        );
+        assert!(conversation_context(&[0; 70_000], b"b").len() > MAX_CONTEXT_LEN);
+    }
 }

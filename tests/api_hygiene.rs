@@ -100,3 +100,24 @@ fn safety_numbers_agree_on_both_sides_and_scan() {
         on_alice.digits()
     );
 }
+
+#[test]
+fn per_message_overhead_is_as_documented() {
+    for (with_otk, prekey_overhead) in [(true, 229), (false, 225)] {
+        let (_alice, mut a, _bob, mut b) = pair(63, with_otk);
+        let plaintext = [0u8; 100];
+        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + prekey_overhead);
+        let reply = b.encrypt(&plaintext).unwrap();
+        assert_eq!(reply.len(), 100 + 58);
+        a.decrypt(&reply).unwrap();
+        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 58);
+    }
+}
+
+#[test]
+fn idle_session_state_is_small() {
+    let (a, b) = established(64);
+    let sizes = [a.pickle().to_bytes().len(), b.pickle().to_bytes().len()];
+    println!("plain pickle of an idle session: initiator {} B, responder {} B", sizes[0], sizes[1]);
+    assert!(sizes.iter().all(|s| *s < 512), "{sizes:?}");
+}

@@ -13,3 +13,24 @@ pub(crate) mod signature;
 
 #[cfg(test)]
 mod kat;
+
+#[cfg(test)]
+mod tests {
+    use zeroize::ZeroizeOnDrop;
+
+    fn zeroizes_on_drop<T: ZeroizeOnDrop>() {}
+
+    /// Every type holding secret bytes wipes them when dropped.
+    #[test]
+    fn secret_types_zeroize_on_drop() {
+        zeroizes_on_drop::<super::dh::X25519KeyPair>();
+        zeroizes_on_drop::<super::signature::Ed25519KeyPair>();
+        zeroizes_on_drop::<super::aead::AeadKey>();
+        zeroizes_on_drop::<crate::ratchet::RootKey>();
+        zeroizes_on_drop::<crate::ratchet::ChainKey>();
+        zeroizes_on_drop::<crate::ratchet::MessageKey>();
+        zeroizes_on_drop::<crate::SessionPickle>();
+        zeroizes_on_drop::<crate::AccountPickle>();
+        zeroizes_on_drop::<zeroize::Zeroizing<[u8; 32]>>();
+    }
+}
