@@ -80,5 +80,56 @@ fn ping_pong(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, setup, same_chain, ping_pong);
+/// The primitive work each operation cannot avoid, measured with the same
+/// crates in the same run.
+fn floor(c: &mut Criterion) {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use hmac::Mac;
+    let mut g = c.benchmark_group("floor");
+    let secret = x25519_dalek::StaticSecret::from([7u8; 32]);
+    let public = x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from([9u8; 32]));
+    g.bench_function("x25519 DH", |b| b.iter(|| secret.diffie_hellman(black_box(&public))));
+    g.bench_function("x25519 keygen", |b| {
+        b.iter(|| x25519_dalek::PublicKey::from(&x25519_dalek::StaticSecret::from(black_box([3u8; 32]))))
+    });
+    let key = [1u8; 32];
+    g.bench_function("hmac-sha256 chain step (2 HMACs)", |b| {
+        b.iter(|| {
+            let mac = <hmac::Hmac<sha2::Sha256> as hmac::KeyInit>::new_from_slice(black_box(&key)).unwrap();
+            let mut m1 = mac.clone();
+            m1.update(b"dmseal:v1:chain:message");
+            let mut m2 = mac;
+            m2.update(b"dmseal:v1:chain:next");
+            (m1.finalize(), m2.finalize())
+        })
+    });
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
+    let pt = vec![0u8; 1024];
+    g.bench_function("chacha20poly1305 seal 1 KiB", |b| {
+        b.iter(|| {
+            cipher
+                .encrypt(
+                    &[0u8; 12].into(),
+                    Payload {
+                        msg: black_box(&pt),
+                        aad: &[0u8; 74],
+                    },
+                )
+                .unwrap()
+        })
+    });
+    let sk = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
+    let msg = [0u8; 100];
+    let sig = ed25519_dalek::Signer::sign(&sk, &msg).to_bytes();
+    let vk = sk.verifying_key().to_bytes();
+    g.bench_function("ed25519 verify (zebra, ZIP-215)", |b| {
+        b.iter(|| {
+            let vk = ed25519_zebra::VerificationKey::try_from(black_box(vk)).unwrap();
+            vk.verify(&ed25519_zebra::Signature::from_bytes(&sig), &msg).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, setup, same_chain, ping_pong, floor);
 criterion_main!(benches);

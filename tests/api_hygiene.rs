@@ -118,6 +118,9 @@ fn per_message_overhead_is_as_documented() {
 fn idle_session_state_is_small() {
     let (a, b) = established(64);
     let sizes = [a.pickle().to_bytes().len(), b.pickle().to_bytes().len()];
-    println!("plain pickle of an idle session: initiator {} B, responder {} B", sizes[0], sizes[1]);
+    println!(
+        "plain pickle of an idle session: initiator {} B, responder {} B",
+        sizes[0], sizes[1]
+    );
     assert!(sizes.iter().all(|s| *s < 512), "{sizes:?}");
 }
