@@ -14,7 +14,7 @@ use crate::prekeys::{
 };
 use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
 use crate::primitives::rng::os_rng;
-use crate::ratchet::DoubleRatchet;
+use crate::ratchet::{self, DoubleRatchet};
 use crate::session::{Role, Session};
 use crate::x3dh::{self, MAX_CONTEXT_LEN};
 
@@ -148,9 +148,34 @@ impl Account {
     }
 
     /// How many published one-time prekeys are still unused. When this runs
-    /// low, generate and upload more.
+    /// low, generate and upload more. Keys a server handed out to
+    /// initiators who never wrote still count here: remove those your
+    /// server reports as handed out long ago with
+    /// [`Account::remove_one_time_prekeys`].
     pub fn unused_published_one_time_prekeys(&self) -> usize {
         self.one_time_prekeys.unused_published()
+    }
+
+    /// Ids of the published one-time prekeys still stored, oldest first.
+    pub fn published_one_time_prekey_ids(&self) -> Vec<u32> {
+        self.one_time_prekeys
+            .keys
+            .iter()
+            .filter(|(_, k)| k.published)
+            .map(|(id, _)| *id)
+            .collect()
+    }
+
+    /// Deletes (and zeroizes) one-time prekeys, for instance ones the
+    /// server handed out weeks ago to initiators who never wrote, which
+    /// would otherwise hold places under
+    /// [`crate::MAX_ONE_TIME_PREKEYS`] forever. A first message that names
+    /// a removed key then fails with `OneTimePreKeyUnavailable`. Unknown
+    /// ids are ignored; returns how many keys were removed.
+    pub fn remove_one_time_prekeys(&mut self, ids: &[u32]) -> usize {
+        ids.iter()
+            .filter(|id| self.one_time_prekeys.keys.remove(id).is_some())
+            .count()
     }
 
     /// The public half of a stored one-time prekey.
@@ -304,6 +329,9 @@ impl Account {
                 None
             }
         };
+        // The embedded message's counter is checked before any DH, so a
+        // forged first message claiming a huge counter costs nothing.
+        ratchet::check_first_counter(message.message().counter()).map_err(FirstMessageError::Message)?;
         let otk_public = otk.map(|k| k.pair.public());
         let transcript = x3dh::transcript_hash(
             message.prefix_bytes(),
@@ -342,6 +370,11 @@ impl Account {
 
     /// Accepts a pending session: consumes its one-time prekey, or records
     /// its base key if it used none, and returns the session.
+    ///
+    /// Persist the account and the new session together (in one storage
+    /// transaction): an account saved without its session leaves the
+    /// peer's later first messages refused as replays, and a session saved
+    /// without the account brings the consumed prekey back.
     ///
     /// # Errors
     ///
@@ -471,18 +504,27 @@ mod pickling {
         }
     }
 
-    fn spk_from(p: &SignedPreKeyPickle, current: bool) -> Result<SignedPreKey, PickleError> {
+    fn spk_from(
+        identity: &IdentityKeyPair,
+        p: &SignedPreKeyPickle,
+        current: bool,
+    ) -> Result<SignedPreKey, PickleError> {
         if current != p.expires_at.is_none() || p.replay_record.len() > MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY {
             return Err(PickleError::Invalid);
         }
-        let signature = p.signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?;
-        Ok(SignedPreKey {
+        let key = SignedPreKey {
             id: p.id,
             pair: X25519KeyPair::from_secret_bytes(p.secret),
-            signature,
+            signature: p.signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?,
             expires_at: p.expires_at,
             replay_record: p.replay_record.iter().copied().collect::<BTreeSet<_>>(),
-        })
+        };
+        // Ed25519 signing is deterministic: the stored signature must be the
+        // one this identity makes for this id and key.
+        if !key.public().verify(identity.public()) {
+            return Err(PickleError::Invalid);
+        }
+        Ok(key)
     }
 
     impl Account {
@@ -536,10 +578,10 @@ mod pickling {
             if retired.len() > MAX_RETIRED_SIGNED_PREKEYS {
                 return Err(PickleError::Invalid);
             }
-            let current = spk_from(current, true)?;
+            let current = spk_from(&identity, current, true)?;
             let retired = retired
                 .iter()
-                .map(|p| spk_from(p, false))
+                .map(|p| spk_from(&identity, p, false))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut ids: BTreeSet<u32> = retired.iter().map(|k| k.id).collect();
             if !ids.insert(current.id) || ids.len() != retired.len() + 1 {
@@ -587,6 +629,7 @@ mod pickling {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::DecryptError;
     use crate::prekeys::{MAX_ONE_TIME_PREKEYS, MAX_RETIRED_SIGNED_PREKEYS, MAX_SIGNED_PREKEY_GRACE_SECS};
     use crate::testing::{CONTEXT, rng};
 
@@ -644,6 +687,47 @@ mod tests {
         assert_eq!(bob.expire_signed_prekeys(1_099), 0);
         assert_eq!(bob.expire_signed_prekeys(1_100), 1);
         assert!(bob.signed_prekeys.get(old_id).is_none(), "the private key must be gone");
+    }
+
+    #[test]
+    fn a_first_message_claiming_a_huge_counter_is_refused_before_any_dh() {
+        let mut r = rng(89);
+        let bob = Account::new_with_rng(&mut r);
+        let m = first_without_otk(&bob, 90);
+        let mut bytes = m.as_bytes().to_vec();
+        let counter_at = m.prefix_bytes().len() + 38;
+        for (counter, expected) in [
+            (
+                crate::MAX_CHAIN_JUMP + 1,
+                DecryptError::TooFarAhead {
+                    got: crate::MAX_CHAIN_JUMP + 1,
+                    max: crate::MAX_CHAIN_JUMP,
+                },
+            ),
+            (u32::MAX, DecryptError::AuthenticationFailed),
+        ] {
+            bytes[counter_at..counter_at + 4].copy_from_slice(&counter.to_be_bytes());
+            let forged = PreKeyMessage::decode(&bytes).unwrap();
+            let (result, work) = crate::work::measure(|| bob.open_first_message(&forged, CONTEXT, 0));
+            assert_eq!(result.err(), Some(FirstMessageError::Message(expected)));
+            assert_eq!(work.dh, 0);
+        }
+    }
+
+    #[test]
+    fn removed_one_time_prekeys_free_their_places() {
+        let mut r = rng(91);
+        let mut bob = Account::new_with_rng(&mut r);
+        let keys = bob
+            .generate_one_time_prekeys_with_rng(&mut r, MAX_ONE_TIME_PREKEYS)
+            .unwrap();
+        let ids: Vec<u32> = keys.iter().map(|k| k.id()).collect();
+        bob.mark_one_time_prekeys_published(&ids).unwrap();
+        assert_eq!(bob.published_one_time_prekey_ids().first(), Some(&ids[0]));
+        assert!(bob.generate_one_time_prekeys_with_rng(&mut r, 1).is_err());
+        assert_eq!(bob.remove_one_time_prekeys(&[ids[0], ids[1], 4_000_000]), 2);
+        assert_eq!(bob.unused_published_one_time_prekeys(), MAX_ONE_TIME_PREKEYS - 2);
+        assert!(bob.generate_one_time_prekeys_with_rng(&mut r, 2).is_ok());
     }
 
     #[test]

@@ -214,13 +214,17 @@ pub enum FirstMessageError {
         id: u32,
     },
     /// The message names a one-time prekey this account does not hold:
-    /// already consumed (a replay) or never issued. Drop the message.
+    /// already consumed (a replay), removed, or never issued. If a session
+    /// [matches](crate::Session::matches) it, it is that session's: route
+    /// it there. Otherwise drop it.
     OneTimePreKeyUnavailable {
         /// The one-time prekey id named by the message.
         id: u32,
     },
     /// A first message without a one-time prekey, with this base key, was
-    /// already accepted or declined: this is a replay. Drop it.
+    /// already accepted or declined: a replay, or a later first message of
+    /// a session that exists (route those to the session that
+    /// [matches](crate::Session::matches) them). Otherwise drop it.
     Replay,
     /// The replay record of this signed prekey is full
     /// ([`crate::MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`]); first messages
@@ -354,6 +358,10 @@ pub enum DecryptError {
     NotForThisSession,
     /// The message claims a counter (or previous-chain length) further
     /// ahead than [`crate::MAX_CHAIN_JUMP`]. Refused before any chain work.
+    /// Unauthenticated. If it is genuine, more messages than the limit were
+    /// lost, and every later message on (or after) that chain will fail the
+    /// same way: after repeated `TooFarAhead` from one peer, start a new
+    /// session with a fresh bundle.
     TooFarAhead {
         /// How far ahead the message claims to be.
         got: u32,

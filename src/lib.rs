@@ -45,8 +45,9 @@
 //! ## Delivering messages
 //!
 //! Decode incoming bytes with [`Envelope::decode`]. A normal message goes
-//! to the session with that peer. A prekey message goes to the session
-//! that [`Session::matches`] it (the initiator keeps sending prekey
+//! to the session with that peer (your transport knows who sent it). A
+//! prekey message goes to the session whose [`Session::session_id`] equals
+//! its [`PreKeyMessage::session_id`] (the initiator keeps sending prekey
 //! messages until it reads a reply); only one that matches no session
 //! goes to [`Account::open_first_message`], which refuses replays.
 //!
@@ -131,7 +132,7 @@ pub use crate::ratchet::{
     MAX_CHAIN_JUMP, MAX_COUNTER, MAX_EVICTED_CHAIN_RECORDS, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
 };
 pub use crate::safety_number::{SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_VERSION, SCANNABLE_LEN, SafetyNumber};
-pub use crate::session::{Role, Session};
+pub use crate::session::{Role, Session, SessionId};
 pub use crate::x3dh::{MAX_CONTEXT_LEN, conversation_context};
 
 /// The wire format version written in the first byte of every bundle and

@@ -183,6 +183,12 @@ impl PreKeyMessage {
         self.base_key
     }
 
+    /// The session this message belongs to (initiator identity and base
+    /// key): look it up among your responder sessions first.
+    pub fn session_id(&self) -> crate::SessionId {
+        crate::SessionId::new(&self.initiator, self.base_key)
+    }
+
     /// The signed prekey this message was sent to.
     pub fn signed_prekey_id(&self) -> u32 {
         self.signed_prekey_id

@@ -76,12 +76,21 @@ fn pickle_key(kind_label: &[u8], key: &[u8; 32], salt: &[u8]) -> AeadKey {
     AeadKey::from_okm(&hkdf_sha256::<44>(salt, key, &[kind_label]))
 }
 
-pub(crate) fn to_bytes<P: PickleKind>(pickle: &P) -> Zeroizing<Vec<u8>> {
-    let mut out = Zeroizing::new(header(P::TYPE).to_vec());
-    // postcard only fails on writer errors; a Vec writer cannot fail.
-    let body = Zeroizing::new(postcard::to_allocvec(pickle).unwrap_or_default());
-    out.extend_from_slice(&body);
+/// `prefix || postcard(pickle)` in a buffer sized up front, so no partial
+/// copy of the secrets is left behind by a reallocation.
+fn serialize<P: PickleKind>(prefix: &[u8], pickle: &P) -> Zeroizing<Vec<u8>> {
+    let size = postcard::serialize_with_flavor(pickle, postcard::ser_flavors::Size::default()).unwrap_or_default();
+    let mut out = Zeroizing::new(Vec::with_capacity(prefix.len() + size));
+    out.extend_from_slice(prefix);
+    // Serializing plain data into a Vec cannot fail.
+    if let Ok(filled) = postcard::to_extend(pickle, core::mem::take(&mut *out)) {
+        *out = filled;
+    }
     out
+}
+
+pub(crate) fn to_bytes<P: PickleKind>(pickle: &P) -> Zeroizing<Vec<u8>> {
+    serialize(&header(P::TYPE), pickle)
 }
 
 pub(crate) fn from_bytes<P: PickleKind>(bytes: &[u8]) -> Result<P, PickleError> {
@@ -104,7 +113,7 @@ pub(crate) fn encrypt<P: PickleKind, R: CryptoRng + ?Sized>(pickle: &P, key: &[u
     rng.fill_bytes(&mut salt);
     let mut head = header(P::TYPE).to_vec();
     head.extend_from_slice(&salt);
-    let body = Zeroizing::new(postcard::to_allocvec(pickle).unwrap_or_default());
+    let body = serialize(&[], pickle);
     let ciphertext = pickle_key(P::LABEL, key, &salt).seal(&head, &body);
     head.extend_from_slice(&ciphertext);
     head

@@ -56,7 +56,7 @@ fn keys_that_open(state: &DoubleRatchet, seen: &[X25519PublicKey], session: &Ses
     let mut candidates: Vec<MessageKey> = state
         .receiving
         .iter()
-        .flat_map(|c| c.skipped.values().cloned())
+        .flat_map(|c| c.skipped.values().map(|k| (**k).clone()))
         .collect();
     for chain in reachable_chains(state, seen) {
         candidates.extend(chain_keys(&chain, MAX_CHAIN_JUMP));

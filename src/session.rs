@@ -13,6 +13,35 @@ use crate::primitives::dh::X25519PublicKey;
 use crate::primitives::rng::os_rng;
 use crate::ratchet::DoubleRatchet;
 
+/// The name of a session for routing first messages: the initiator's
+/// identity key bytes and base key. Hashable, so an app can index its
+/// responder sessions by it and route a prekey message in one lookup
+/// ([`PreKeyMessage::session_id`], [`Session::session_id`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SessionId {
+    initiator: [u8; 64],
+    base_key: [u8; 32],
+}
+
+impl SessionId {
+    pub(crate) fn new(initiator: &PublicIdentity, base_key: X25519PublicKey) -> Self {
+        Self {
+            initiator: initiator.key_bytes(),
+            base_key: base_key.to_bytes(),
+        }
+    }
+}
+
+impl fmt::Debug for SessionId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SessionId(")?;
+        for b in self.base_key.iter().take(8) {
+            write!(f, "{b:02x}")?;
+        }
+        write!(f, "..)")
+    }
+}
+
 /// Which side of session setup this session was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -119,11 +148,17 @@ impl Session {
     /// and base key. Use it to route a prekey message to an existing
     /// session before offering it to the account.
     pub fn matches(&self, message: &PreKeyMessage) -> bool {
-        let initiator_ok = match self.role {
-            Role::Responder => message.initiator_identity() == &self.peer_identity,
-            Role::Initiator => false,
-        };
-        initiator_ok && message.base_key() == self.base_key
+        self.session_id() == Some(message.session_id())
+    }
+
+    /// For a responder session, the id its initiator's prekey messages
+    /// carry ([`PreKeyMessage::session_id`]); `None` for an initiator
+    /// session, which never receives prekey messages.
+    pub fn session_id(&self) -> Option<SessionId> {
+        match self.role {
+            Role::Responder => Some(SessionId::new(&self.peer_identity, self.base_key)),
+            Role::Initiator => None,
+        }
     }
 
     /// The peer's identity, authenticated by session setup.
@@ -275,29 +310,28 @@ mod pickling {
             }
             let mut receiving = VecDeque::with_capacity(pickle.receiving.len());
             for c in &pickle.receiving {
-                if c.skipped.len() > MAX_SKIPPED_KEYS_PER_CHAIN {
+                let chain_key = c.chain_key.as_ref().map(chain_from);
+                // Skipped keys lie below the chain's next index, or one
+                // message could decrypt twice (from the store and the chain).
+                let below_chain = |index: u32| chain_key.as_ref().is_none_or(|ck| index < ck.index);
+                if c.skipped.len() > MAX_SKIPPED_KEYS_PER_CHAIN || !c.skipped.iter().all(|s| below_chain(s.index)) {
                     return Err(PickleError::Invalid);
                 }
                 let mut skipped = BTreeMap::new();
                 for s in &c.skipped {
-                    if skipped
-                        .insert(
-                            s.index,
-                            MessageKey {
-                                seed: s.seed,
-                                index: s.index,
-                            },
-                        )
-                        .is_some()
-                    {
+                    let key = Box::new(MessageKey {
+                        seed: s.seed,
+                        index: s.index,
+                    });
+                    if skipped.insert(s.index, key).is_some() {
                         return Err(PickleError::Invalid);
                     }
                 }
-                receiving.push_back(ReceiverChain {
+                receiving.push_back(Box::new(ReceiverChain {
                     ratchet_key: X25519PublicKey::from_bytes(c.ratchet_key).map_err(|_| PickleError::Invalid)?,
-                    chain_key: c.chain_key.as_ref().map(chain_from),
+                    chain_key,
                     skipped,
-                });
+                }));
             }
             let ratchet = DoubleRatchet {
                 root_key: RootKey(pickle.root_key),
@@ -317,5 +351,38 @@ mod pickling {
                 pending_prefix: pickle.pending_prefix.clone(),
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::PickleError;
+    use crate::testing::established;
+
+    #[test]
+    fn a_pickle_with_a_skipped_key_at_or_above_its_chain_index_is_refused() {
+        // A tampered plain pickle must not let one message decrypt twice.
+        let (mut a, mut b) = established(30);
+        let ms: Vec<_> = (0..3u8).map(|i| a.encrypt(&[i]).unwrap()).collect();
+        b.decrypt(&ms[2]).unwrap();
+        let mut pickle = b.pickle();
+        let chain = &mut pickle.receiving[0];
+        assert_eq!(chain.chain_key.as_ref().unwrap().index, 3);
+        assert!(Session::from_pickle(&pickle).is_ok());
+        pickle.receiving[0].skipped[0].index = 3;
+        assert_eq!(Session::from_pickle(&pickle).err(), Some(PickleError::Invalid));
+    }
+
+    #[test]
+    fn session_ids_route_prekey_messages() {
+        let (mut a, b) = crate::testing::established_unacknowledged(31);
+        let m = a.encrypt(b"again").unwrap();
+        let m = PreKeyMessage::decode(&m).unwrap();
+        assert_eq!(b.session_id(), Some(m.session_id()));
+        assert_eq!(a.session_id(), None);
+        let mut index = std::collections::HashMap::new();
+        index.insert(b.session_id().unwrap(), "bob's session with alice");
+        assert_eq!(index.get(&m.session_id()), Some(&"bob's session with alice"));
     }
 }

@@ -122,3 +122,13 @@ fn malformed_pickle_bytes_are_refused_without_panicking() {
         let _ = SessionPickle::from_encrypted(&junk, &KEY);
     }
 }
+
+#[test]
+fn rotations_with_different_grace_periods_survive_a_pickle_round_trip() {
+    let mut r = rng(58);
+    let (mut bob, _) = bob_with_bundle(&mut r, false);
+    bob.rotate_signed_prekey_with_rng(&mut r, 0, 1_000).unwrap();
+    bob.rotate_signed_prekey_with_rng(&mut r, 10, 100).unwrap();
+    let restored = Account::from_pickle(&bob.pickle()).unwrap();
+    assert_eq!(restored.pickle().to_bytes(), bob.pickle().to_bytes());
+}

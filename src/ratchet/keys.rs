@@ -47,7 +47,10 @@ pub(crate) struct ChainKey {
 /// on the way that are kept, the message key for the counter, and the next
 /// chain key.
 pub(crate) struct Advance {
-    pub(crate) skipped: Vec<MessageKey>,
+    /// Boxed so that moving them into the skipped store moves a pointer,
+    /// not the key bytes (which would leave unwiped copies behind).
+    #[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
+    pub(crate) skipped: Vec<Box<MessageKey>>,
     pub(crate) message_key: MessageKey,
     pub(crate) next: ChainKey,
 }
@@ -90,7 +93,7 @@ impl ChainKey {
         while chain.index < counter {
             if chain.index >= keep_from {
                 let (mk, next) = chain.step()?;
-                skipped.push(mk);
+                skipped.push(Box::new(mk));
                 chain = next;
             } else {
                 chain = chain.skip()?;

@@ -15,6 +15,7 @@ mod keys;
 use std::collections::VecDeque;
 
 use rand_core::CryptoRng;
+use zeroize::Zeroize;
 
 pub(crate) use self::keys::{ChainKey, MessageKey, RootKey, split_root_and_chain};
 use crate::error::{DecryptError, EncryptError};
@@ -56,11 +57,14 @@ pub const MAX_EVICTED_CHAIN_RECORDS: usize = 64;
 pub(crate) struct ReceiverChain {
     pub(crate) ratchet_key: X25519PublicKey,
     pub(crate) chain_key: Option<ChainKey>,
-    pub(crate) skipped: std::collections::BTreeMap<u32, MessageKey>,
+    /// Boxed, so eviction and removal drop (and wipe) the key where it
+    /// lies instead of moving its bytes out of the map's nodes.
+    pub(crate) skipped: std::collections::BTreeMap<u32, Box<MessageKey>>,
 }
 
 impl ReceiverChain {
-    fn insert_skipped(&mut self, keys: Vec<MessageKey>) {
+    #[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
+    fn insert_skipped(&mut self, keys: Vec<Box<MessageKey>>) {
         for mk in keys {
             self.skipped.insert(mk.index, mk);
         }
@@ -72,17 +76,19 @@ impl ReceiverChain {
     /// Stores the keys up to (not including) `length` and closes the chain.
     /// Called only with an authenticated length within the jump limit.
     fn close_at(&mut self, length: u32) {
-        if let Some(ck) = self.chain_key.take()
+        if let Some(ck) = self.chain_key.as_ref()
             && length > ck.index
         {
             // advance_to(length - 1) yields keys up to length - 2 as
             // skipped and length - 1 as its message key: keep both.
             if let Some(adv) = ck.advance_to(length.saturating_sub(1), keep_from(length)) {
                 let mut keys = adv.skipped;
-                keys.push(adv.message_key.clone());
+                keys.push(Box::new(adv.message_key.clone()));
                 self.insert_skipped(keys);
             }
         }
+        // Wipe the chain key in place (a `take` would leave its bytes).
+        self.chain_key.zeroize();
     }
 
     pub(crate) fn skipped_len(&self) -> usize {
@@ -101,8 +107,9 @@ pub(crate) struct DoubleRatchet {
     pub(crate) sending: Option<ChainKey>,
     /// The length of our previous sending chain.
     pub(crate) previous_counter: u32,
-    /// Receiving chains, newest first.
-    pub(crate) receiving: VecDeque<ReceiverChain>,
+    /// Receiving chains, newest first. Boxed, so eviction drops (and
+    /// wipes) a chain in place.
+    pub(crate) receiving: VecDeque<Box<ReceiverChain>>,
     /// Whether a new peer ratchet key can legitimately arrive: true once we
     /// have sent under a ratchet key the peer has not answered yet. A new
     /// key while this is false is refused without a DH.
@@ -145,11 +152,11 @@ impl DoubleRatchet {
     /// initiator's first ratchet key, and no sending chain yet.
     pub(crate) fn responder(root_key: RootKey, chain_key: ChainKey, their_ratchet: X25519PublicKey) -> Self {
         let mut receiving = VecDeque::new();
-        receiving.push_front(ReceiverChain {
+        receiving.push_front(Box::new(ReceiverChain {
             ratchet_key: their_ratchet,
             chain_key: Some(chain_key),
             skipped: Default::default(),
-        });
+        }));
         Self {
             root_key,
             our_ratchet: None,
@@ -178,9 +185,6 @@ impl DoubleRatchet {
                 .root_key
                 .advance(&ours, &theirs)
                 .map_err(EncryptError::InvalidKey)?;
-            if let Some(old) = self.sending.take() {
-                self.previous_counter = old.index;
-            }
             self.root_key = root;
             self.our_ratchet = Some(ours);
             self.sending = Some(chain);
@@ -272,11 +276,11 @@ impl DoubleRatchet {
         if let Some(previous) = self.receiving.front_mut() {
             previous.close_at(message.previous_counter());
         }
-        let mut fresh = ReceiverChain {
+        let mut fresh = Box::new(ReceiverChain {
             ratchet_key: theirs,
             chain_key: Some(adv.next),
             skipped: Default::default(),
-        };
+        });
         fresh.insert_skipped(adv.skipped);
         self.receiving.push_front(fresh);
         while self.receiving.len() > MAX_RECEIVING_CHAINS {
@@ -287,15 +291,17 @@ impl DoubleRatchet {
         self.evicted_chains.truncate(MAX_EVICTED_CHAIN_RECORDS);
         self.expecting_new_chain = false;
         self.root_key = root;
-        if let Some(old) = self.sending.take() {
+        if let Some(old) = self.sending.as_ref() {
             self.previous_counter = old.index;
         }
+        // Wipe the old sending chain key in place (a `take` would leave it).
+        self.sending.zeroize();
         Ok(plaintext)
     }
 
     /// How many skipped message keys are stored, over all chains.
     pub(crate) fn skipped_keys(&self) -> usize {
-        self.receiving.iter().map(ReceiverChain::skipped_len).sum()
+        self.receiving.iter().map(|c| c.skipped_len()).sum()
     }
 }
 
@@ -304,6 +310,15 @@ impl DoubleRatchet {
 fn keep_from(counter: u32) -> u32 {
     const CAP: u32 = MAX_SKIPPED_KEYS_PER_CHAIN as u32;
     counter.saturating_sub(CAP)
+}
+
+/// The counter checks a first message's embedded message must pass, run
+/// before the X3DH work that precedes its decryption.
+pub(crate) fn check_first_counter(counter: u32) -> Result<(), DecryptError> {
+    if counter > MAX_COUNTER {
+        return Err(DecryptError::AuthenticationFailed);
+    }
+    check_jump(counter)
 }
 
 fn check_jump(jump: u32) -> Result<(), DecryptError> {
