@@ -232,14 +232,7 @@ impl DoubleRatchet {
                 return Err(DecryptError::DuplicateOrExpired);
             };
             check_jump(jump)?;
-            let adv = ck
-                .advance_to(counter, keep_from(counter))
-                .ok_or(DecryptError::AuthenticationFailed)?;
-            let plaintext = adv
-                .message_key
-                .aead_key()
-                .open(ad, ciphertext)
-                .map_err(|_| DecryptError::AuthenticationFailed)?;
+            let (plaintext, adv) = advance_and_open(ck, counter, ad, ciphertext)?;
             // Commit.
             chain.chain_key = Some(adv.next);
             chain.insert_skipped(adv.skipped);
@@ -263,14 +256,7 @@ impl DoubleRatchet {
         };
         check_jump(previous_jump)?;
         let (root, chain) = self.root_key.advance(ours, &theirs)?;
-        let adv = chain
-            .advance_to(counter, keep_from(counter))
-            .ok_or(DecryptError::AuthenticationFailed)?;
-        let plaintext = adv
-            .message_key
-            .aead_key()
-            .open(ad, ciphertext)
-            .map_err(|_| DecryptError::AuthenticationFailed)?;
+        let (plaintext, adv) = advance_and_open(&chain, counter, ad, ciphertext)?;
         // Commit. The previous chain is closed only now that its announced
         // length is authenticated.
         if let Some(previous) = self.receiving.front_mut() {
@@ -303,6 +289,26 @@ impl DoubleRatchet {
     pub(crate) fn skipped_keys(&self) -> usize {
         self.receiving.iter().map(|c| c.skipped_len()).sum()
     }
+}
+
+/// Advances `chain` to `counter` and opens the message with that key.
+/// Returns the plaintext and the staged chain state, which the caller
+/// applies only now that the message is authentic.
+fn advance_and_open(
+    chain: &ChainKey,
+    counter: u32,
+    ad: &[u8],
+    ciphertext: &[u8],
+) -> Result<(Vec<u8>, keys::Advance), DecryptError> {
+    let adv = chain
+        .advance_to(counter, keep_from(counter))
+        .ok_or(DecryptError::AuthenticationFailed)?;
+    let plaintext = adv
+        .message_key
+        .aead_key()
+        .open(ad, ciphertext)
+        .map_err(|_| DecryptError::AuthenticationFailed)?;
+    Ok((plaintext, adv))
 }
 
 /// The first skipped index worth deriving a key for when advancing to
