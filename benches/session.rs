@@ -11,12 +11,10 @@ const CONTEXT: &[u8] = b"user:alice/device:1|user:bob/device:1";
 fn established() -> (Session, Session) {
     let mut bob = Account::new();
     let otk = bob.generate_one_time_prekeys(1).unwrap()[0];
-    let bundle = bob.prekey_bundle(Some(otk.id())).unwrap();
+    let bundle = bob.prekey_bundle(Some(otk.id()), None).unwrap();
     let alice = Account::new();
     let (mut a, first) = alice.start_session(&bundle, CONTEXT, b"hi").unwrap();
-    let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
-        .unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
     let mut b = bob.accept(pending).unwrap();
     a.decrypt(&b.encrypt(b"reply").unwrap()).unwrap();
     // Open Alice's sending chain so the same-chain numbers exclude a DH step.
@@ -27,7 +25,7 @@ fn established() -> (Session, Session) {
 fn setup(c: &mut Criterion) {
     let mut g = c.benchmark_group("setup");
     let mut bob = Account::new();
-    let bundle = bob.prekey_bundle(None).unwrap();
+    let bundle = bob.prekey_bundle(None, None).unwrap();
     let alice = Account::new();
     g.bench_function("start_session (no one-time prekey)", |b| {
         b.iter(|| alice.start_session(black_box(&bundle), CONTEXT, b"hi").unwrap())
@@ -49,9 +47,7 @@ fn same_chain(c: &mut Criterion) {
         let plaintext = vec![0x5a; size];
         g.throughput(Throughput::Bytes(size as u64));
         let (mut a, _) = established();
-        g.bench_function(format!("encrypt {size} B"), |b| {
-            b.iter(|| a.encrypt(black_box(&plaintext)).unwrap())
-        });
+        g.bench_function(format!("encrypt {size} B"), |b| b.iter(|| a.encrypt(black_box(&plaintext)).unwrap()));
         g.bench_function(format!("decrypt {size} B"), |b| {
             b.iter_batched(
                 || {
@@ -106,17 +102,7 @@ fn floor(c: &mut Criterion) {
     let cipher = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
     let pt = vec![0u8; 1024];
     g.bench_function("chacha20poly1305 seal 1 KiB", |b| {
-        b.iter(|| {
-            cipher
-                .encrypt(
-                    &[0u8; 12].into(),
-                    Payload {
-                        msg: black_box(&pt),
-                        aad: &[0u8; 74],
-                    },
-                )
-                .unwrap()
-        })
+        b.iter(|| cipher.encrypt(&[0u8; 12].into(), Payload { msg: black_box(&pt), aad: &[0u8; 74] }).unwrap())
     });
     let sk = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
     let msg = [0u8; 100];

@@ -30,10 +30,7 @@ impl Server {
     }
 
     fn take(&mut self, user: &'static str) -> Vec<Vec<u8>> {
-        self.mailboxes
-            .get_mut(user)
-            .map(|m| m.drain(..).collect())
-            .unwrap_or_default()
+        self.mailboxes.get_mut(user).map(|m| m.drain(..).collect()).unwrap_or_default()
     }
 }
 
@@ -55,11 +52,7 @@ const NOW: u64 = 1_800_000_000;
 
 impl Device {
     fn new(name: &'static str) -> Self {
-        Self {
-            name,
-            account: Account::new(),
-            session: None,
-        }
+        Self { name, account: Account::new(), session: None }
     }
 
     /// Routes incoming bytes: a message for the existing session goes to
@@ -73,8 +66,9 @@ impl Device {
                 // A real app would show a message request here and let the
                 // user accept or decline; the identity is authenticated now.
                 let plaintext = pending.plaintext().to_vec();
-                self.session = Some(self.account.accept(pending)?);
-                println!("  {}: new session with a verified identity", self.name);
+                let session = self.account.accept(pending)?;
+                println!("  {}: new {:?} session with a verified identity", self.name, session.setup());
+                self.session = Some(session);
                 return Ok(plaintext);
             }
         }
@@ -105,18 +99,19 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut bob = Device::new("bob");
 
     println!("1. Bob publishes prekeys");
+    // One-time X25519 and post-quantum (ML-KEM-768) prekeys; a real server
+    // would also hold the last-resort PQ prekey for when these run out.
     let keys = bob.account.generate_one_time_prekeys(3)?;
-    for key in &keys {
-        server.publish("bob", bob.account.prekey_bundle(Some(key.id()))?.encode());
+    let pq_keys = bob.account.generate_pq_one_time_prekeys(3)?;
+    for (key, pq_key) in keys.iter().zip(&pq_keys) {
+        server.publish("bob", bob.account.prekey_bundle(Some(key.id()), Some(pq_key.id()))?.encode());
     }
-    bob.account
-        .mark_one_time_prekeys_published(&keys.iter().map(|k| k.id()).collect::<Vec<_>>())?;
+    bob.account.mark_one_time_prekeys_published(&keys.iter().map(|k| k.id()).collect::<Vec<_>>())?;
+    bob.account.mark_pq_one_time_prekeys_published(&pq_keys.iter().map(|k| k.id()).collect::<Vec<_>>())?;
 
     println!("2. Alice starts a session while Bob is offline");
     let bundle = PreKeyBundle::decode(&server.fetch_bundle("bob").ok_or("no bundle")?)?;
-    let (session, first) = alice
-        .account
-        .start_session(&bundle, &context(), b"Hi Bob, it's Alice.")?;
+    let (session, first) = alice.account.start_session(&bundle, &context(), b"Hi Bob, it's Alice.")?;
     alice.session = Some(session);
     server.send("alice", "bob", first);
     alice.send(&mut server, "bob", "Are you around later?")?;
@@ -139,10 +134,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let storage_key = [42u8; 32]; // from the platform keystore in a real app
     let stored = bob.session.as_ref().ok_or("no session")?.pickle().encrypt(&storage_key);
     println!("  bob: encrypted session pickle, {} bytes", stored.len());
-    bob.session = Some(Session::from_pickle(&SessionPickle::from_encrypted(
-        &stored,
-        &storage_key,
-    )?)?);
+    bob.session = Some(Session::from_pickle(&SessionPickle::from_encrypted(&stored, &storage_key)?)?);
 
     println!("6. Alice answers under a new ratchet key");
     alice.send(&mut server, "bob", "Perfect, see you at six.")?;
@@ -162,9 +154,6 @@ fn main() -> Result<(), Box<dyn Error>> {
     let on_bob = SafetyNumber::new(bob.account.identity(), peer_of_bob);
     println!("  alice sees: {on_alice}");
     println!("  bob sees:   {on_bob}");
-    println!(
-        "  scanned codes match: {}",
-        on_bob.matches_scanned(&on_alice.scannable())
-    );
+    println!("  scanned codes match: {}", on_bob.matches_scanned(&on_alice.scannable()));
     Ok(())
 }

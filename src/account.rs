@@ -8,25 +8,29 @@ use rand_core::CryptoRng;
 use crate::bundle::PreKeyBundle;
 use crate::error::{AcceptError, EncryptError, FirstMessageError, KeyError, PreKeyError, StartError};
 use crate::identity::{IdentityKeyPair, PublicIdentity};
-use crate::message::{Envelope, PreKeyMessage};
+use crate::message::{Envelope, PqFields, PreKeyMessage};
 use crate::prekeys::{
-    MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, OneTimePreKeyPublic, OneTimePreKeys, SignedPreKeyPublic, SignedPreKeys,
+    MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS, MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, OneTimePreKey,
+    OneTimePreKeyPublic, PqPreKey, PqPreKeyKind, PqPreKeyPublic, PreKeys, ReplayEntry, SignedPreKey,
+    SignedPreKeyPublic,
 };
 use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
 use crate::primitives::rng::os_rng;
 use crate::ratchet::{self, DoubleRatchet};
 use crate::session::{Role, Session};
-use crate::x3dh::{self, MAX_CONTEXT_LEN};
+use crate::x3dh::{self, MAX_CONTEXT_LEN, SessionSetup};
 
 /// One device's long-term keys: identity, signed prekeys, one-time
-/// prekeys, and the replay record of first messages.
+/// prekeys, PQ prekeys, and the replay record of first messages.
 ///
 /// Persist it (see [`Account::pickle`]) after every call that takes
 /// `&mut self`: those are the calls that change it.
 pub struct Account {
     pub(crate) identity: IdentityKeyPair,
-    pub(crate) signed_prekeys: SignedPreKeys,
-    pub(crate) one_time_prekeys: OneTimePreKeys,
+    pub(crate) prekeys: PreKeys,
+    /// Whether classic X3DH (no PQ prekey) is allowed, sending and
+    /// receiving. Off by default.
+    pub(crate) allow_classic_x3dh: bool,
 }
 
 impl Default for Account {
@@ -36,8 +40,8 @@ impl Default for Account {
 }
 
 impl Account {
-    /// A new account with a fresh identity and signed prekey, from the OS
-    /// RNG. It has no one-time prekeys yet.
+    /// A new account with a fresh identity, signed prekey and last-resort
+    /// PQ prekey, from the OS RNG. It has no one-time prekeys yet.
     pub fn new() -> Self {
         Self::new_with_rng(&mut os_rng())
     }
@@ -45,15 +49,8 @@ impl Account {
     /// [`Account::new`] with a caller-supplied RNG.
     pub fn new_with_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let identity = IdentityKeyPair::generate(rng);
-        let signed_prekeys = SignedPreKeys::new(&identity, rng);
-        Self {
-            identity,
-            signed_prekeys,
-            one_time_prekeys: OneTimePreKeys {
-                next_id: 1,
-                ..Default::default()
-            },
-        }
+        let prekeys = PreKeys::generate(&identity, rng);
+        Self { identity, prekeys, allow_classic_x3dh: false }
     }
 
     /// This account's public identity.
@@ -61,21 +58,37 @@ impl Account {
         self.identity.public()
     }
 
+    /// Allows (or, by default, refuses) **weaker** classic X3DH session
+    /// setup, without a post-quantum KEM, in both directions: starting a
+    /// session from a bundle that has no PQ prekey, and accepting a first
+    /// message that used none. A session set up classically is open to
+    /// "harvest now, decrypt later" by a future quantum adversary. Enable
+    /// it only to talk to peers that cannot do PQXDH.
+    pub fn allow_weaker_classic_x3dh(&mut self, allow: bool) {
+        self.allow_classic_x3dh = allow;
+    }
+
+    /// Whether [`Account::allow_weaker_classic_x3dh`] is on.
+    pub fn allows_weaker_classic_x3dh(&self) -> bool {
+        self.allow_classic_x3dh
+    }
+
+    // Signed prekeys.
+
     /// The current signed prekey, to publish.
     pub fn signed_prekey(&self) -> SignedPreKeyPublic {
-        self.signed_prekeys.current.public()
+        self.prekeys.signed.current.public()
     }
 
     /// The signed prekey with this id, current or retired within its grace
     /// period.
     pub fn signed_prekey_by_id(&self, id: u32) -> Option<SignedPreKeyPublic> {
-        self.signed_prekeys.get(id).map(|k| k.public())
+        self.prekeys.signed.get(id).map(SignedPreKey::public)
     }
 
     /// Makes a new current signed prekey. The previous one stays usable
     /// for `grace_secs` after `now` (seconds since the Unix epoch), then
-    /// [`Account::expire_signed_prekeys`] deletes it. Publish the returned
-    /// key.
+    /// [`Account::expire_prekeys`] deletes it. Publish the returned key.
     ///
     /// # Errors
     ///
@@ -96,19 +109,23 @@ impl Account {
         now: u64,
         grace_secs: u64,
     ) -> Result<SignedPreKeyPublic, PreKeyError> {
-        self.signed_prekeys.rotate(&self.identity, now, grace_secs, rng)?;
+        let identity = &self.identity;
+        self.prekeys.signed.rotate(now, grace_secs, |id| SignedPreKey::generate(identity, id, rng))?;
         Ok(self.signed_prekey())
     }
 
-    /// Deletes retired signed prekeys whose grace period ended at or before
-    /// `now`, zeroizing their private keys and dropping their replay
-    /// records. Returns how many were deleted. Call it periodically.
-    pub fn expire_signed_prekeys(&mut self, now: u64) -> usize {
-        self.signed_prekeys.expire(now)
+    /// Deletes retired signed prekeys and retired last-resort PQ prekeys
+    /// whose grace period ended at or before `now`, zeroizing their private
+    /// keys and dropping the replay records that name them. Returns how
+    /// many keys were deleted. Call it periodically.
+    pub fn expire_prekeys(&mut self, now: u64) -> usize {
+        self.prekeys.expire(now)
     }
 
-    /// Generates `count` one-time prekeys with the OS RNG and returns their
-    /// public halves. They are unpublished until
+    // One-time X25519 prekeys.
+
+    /// Generates `count` one-time X25519 prekeys with the OS RNG and
+    /// returns their public halves. They are unpublished until
     /// [`Account::mark_one_time_prekeys_published`].
     ///
     /// # Errors
@@ -129,89 +146,200 @@ impl Account {
         rng: &mut R,
         count: usize,
     ) -> Result<Vec<OneTimePreKeyPublic>, PreKeyError> {
-        self.one_time_prekeys.generate(count, rng)
+        let ids = self.prekeys.one_time.generate(count, MAX_ONE_TIME_PREKEYS, |_| OneTimePreKey {
+            pair: X25519KeyPair::generate(rng),
+            published: false,
+        })?;
+        Ok(ids.into_iter().filter_map(|id| self.one_time_prekey(id)).collect())
     }
 
-    /// The one-time prekeys not yet marked published: upload these.
+    /// The one-time X25519 prekeys not yet marked published: upload these.
     pub fn unpublished_one_time_prekeys(&self) -> Vec<OneTimePreKeyPublic> {
-        self.one_time_prekeys.unpublished()
+        self.prekeys.one_time.unpublished().map(|(id, k)| OneTimePreKeyPublic::new(id, k.pair.public())).collect()
     }
 
-    /// Marks one-time prekeys as published (uploaded to the server).
+    /// Marks one-time X25519 prekeys as published (uploaded).
     ///
     /// # Errors
     ///
     /// [`PreKeyError::UnknownOneTimePreKey`] if any id is not stored; then
     /// none is marked.
     pub fn mark_one_time_prekeys_published(&mut self, ids: &[u32]) -> Result<(), PreKeyError> {
-        self.one_time_prekeys.mark_published(ids)
+        self.prekeys.one_time.mark_published(ids)
     }
 
-    /// How many published one-time prekeys are still unused. When this runs
-    /// low, generate and upload more. Keys a server handed out to
+    /// How many published one-time X25519 prekeys are still unused. When
+    /// this runs low, generate and upload more. Keys a server handed out to
     /// initiators who never wrote still count here: remove those your
     /// server reports as handed out long ago with
     /// [`Account::remove_one_time_prekeys`].
     pub fn unused_published_one_time_prekeys(&self) -> usize {
-        self.one_time_prekeys.unused_published()
+        self.prekeys.one_time.unused_published()
     }
 
-    /// Ids of the published one-time prekeys still stored, oldest first.
+    /// Ids of the published one-time X25519 prekeys still stored, oldest
+    /// first.
     pub fn published_one_time_prekey_ids(&self) -> Vec<u32> {
-        self.one_time_prekeys
-            .keys
-            .iter()
-            .filter(|(_, k)| k.published)
-            .map(|(id, _)| *id)
-            .collect()
+        self.prekeys.one_time.published_ids()
     }
 
-    /// Deletes (and zeroizes) one-time prekeys, for instance ones the
-    /// server handed out weeks ago to initiators who never wrote, which
-    /// would otherwise hold places under
+    /// Deletes (and zeroizes) one-time X25519 prekeys, for instance ones
+    /// the server handed out weeks ago to initiators who never wrote,
+    /// which would otherwise hold places under
     /// [`crate::MAX_ONE_TIME_PREKEYS`] forever. A first message that names
     /// a removed key then fails with `OneTimePreKeyUnavailable`. Unknown
     /// ids are ignored; returns how many keys were removed.
     pub fn remove_one_time_prekeys(&mut self, ids: &[u32]) -> usize {
-        ids.iter()
-            .filter(|id| self.one_time_prekeys.keys.remove(id).is_some())
-            .count()
+        self.prekeys.one_time.remove(ids)
     }
 
-    /// The public half of a stored one-time prekey.
+    /// The public half of a stored one-time X25519 prekey.
     pub fn one_time_prekey(&self, id: u32) -> Option<OneTimePreKeyPublic> {
-        self.one_time_prekeys.public(id)
+        self.prekeys.one_time.keys.get(&id).map(|k| OneTimePreKeyPublic::new(id, k.pair.public()))
     }
 
-    /// A bundle of this account's current keys, with the given one-time
-    /// prekey (or none).
+    // PQ prekeys.
+
+    /// The current last-resort PQ prekey, to publish. Bundles use it when
+    /// the server has no one-time PQ prekey left.
+    pub fn last_resort_pq_prekey(&self) -> PqPreKeyPublic {
+        self.prekeys.last_resort_pq.current.public()
+    }
+
+    /// Makes a new last-resort PQ prekey; the previous one stays usable for
+    /// `grace_secs` after `now`, like a signed prekey. Publish the result.
     ///
     /// # Errors
     ///
-    /// [`PreKeyError::UnknownOneTimePreKey`] if that id is not stored.
-    pub fn prekey_bundle(&self, one_time_prekey: Option<u32>) -> Result<PreKeyBundle, PreKeyError> {
-        let otk = match one_time_prekey {
-            Some(id) => Some(
-                self.one_time_prekeys
-                    .public(id)
-                    .ok_or(PreKeyError::UnknownOneTimePreKey { id })?,
-            ),
-            None => None,
-        };
-        Ok(PreKeyBundle::new(self.identity().clone(), self.signed_prekey(), otk))
+    /// As [`Account::rotate_signed_prekey`].
+    pub fn rotate_last_resort_pq_prekey(&mut self, now: u64, grace_secs: u64) -> Result<PqPreKeyPublic, PreKeyError> {
+        self.rotate_last_resort_pq_prekey_with_rng(&mut os_rng(), now, grace_secs)
     }
 
+    /// [`Account::rotate_last_resort_pq_prekey`] with a caller-supplied RNG.
+    ///
+    /// # Errors
+    ///
+    /// As [`Account::rotate_signed_prekey`].
+    pub fn rotate_last_resort_pq_prekey_with_rng<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        now: u64,
+        grace_secs: u64,
+    ) -> Result<PqPreKeyPublic, PreKeyError> {
+        let identity = &self.identity;
+        let dropped = self
+            .prekeys
+            .last_resort_pq
+            .rotate(now, grace_secs, |id| PqPreKey::generate(identity, PqPreKeyKind::LastResort, id, rng))?;
+        self.prekeys.forget_pq_replays(&dropped);
+        Ok(self.last_resort_pq_prekey())
+    }
+
+    /// Generates `count` one-time PQ prekeys (ML-KEM-768, about 55 µs
+    /// each) and returns their public halves, unpublished.
+    ///
+    /// # Errors
+    ///
+    /// [`PreKeyError::TooManyOneTimePreKeys`] past
+    /// [`crate::MAX_PQ_ONE_TIME_PREKEYS`] (nothing is generated).
+    pub fn generate_pq_one_time_prekeys(&mut self, count: usize) -> Result<Vec<PqPreKeyPublic>, PreKeyError> {
+        self.generate_pq_one_time_prekeys_with_rng(&mut os_rng(), count)
+    }
+
+    /// [`Account::generate_pq_one_time_prekeys`] with a caller-supplied RNG.
+    ///
+    /// # Errors
+    ///
+    /// As [`Account::generate_pq_one_time_prekeys`].
+    pub fn generate_pq_one_time_prekeys_with_rng<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        count: usize,
+    ) -> Result<Vec<PqPreKeyPublic>, PreKeyError> {
+        let identity = &self.identity;
+        let ids = self.prekeys.one_time_pq.generate(count, MAX_PQ_ONE_TIME_PREKEYS, |id| {
+            PqPreKey::generate(identity, PqPreKeyKind::OneTime, id, rng)
+        })?;
+        Ok(ids.into_iter().filter_map(|id| self.pq_prekey(PqPreKeyKind::OneTime, id)).collect())
+    }
+
+    /// The one-time PQ prekeys not yet marked published: upload these.
+    pub fn unpublished_pq_one_time_prekeys(&self) -> Vec<PqPreKeyPublic> {
+        self.prekeys.one_time_pq.unpublished().map(|(_, k)| k.public()).collect()
+    }
+
+    /// Marks one-time PQ prekeys as published.
+    ///
+    /// # Errors
+    ///
+    /// [`PreKeyError::UnknownOneTimePreKey`] if any id is not stored; then
+    /// none is marked.
+    pub fn mark_pq_one_time_prekeys_published(&mut self, ids: &[u32]) -> Result<(), PreKeyError> {
+        self.prekeys.one_time_pq.mark_published(ids)
+    }
+
+    /// How many published one-time PQ prekeys are still unused.
+    pub fn unused_published_pq_one_time_prekeys(&self) -> usize {
+        self.prekeys.one_time_pq.unused_published()
+    }
+
+    /// Ids of the published one-time PQ prekeys still stored, oldest first.
+    pub fn published_pq_one_time_prekey_ids(&self) -> Vec<u32> {
+        self.prekeys.one_time_pq.published_ids()
+    }
+
+    /// Deletes one-time PQ prekeys; see [`Account::remove_one_time_prekeys`].
+    pub fn remove_pq_one_time_prekeys(&mut self, ids: &[u32]) -> usize {
+        self.prekeys.one_time_pq.remove(ids)
+    }
+
+    /// The public half of a stored PQ prekey (a last-resort one: current or
+    /// retired).
+    pub fn pq_prekey(&self, kind: PqPreKeyKind, id: u32) -> Option<PqPreKeyPublic> {
+        match kind {
+            PqPreKeyKind::OneTime => self.prekeys.one_time_pq.keys.get(&id).map(PqPreKey::public),
+            PqPreKeyKind::LastResort => self.prekeys.last_resort_pq.get(id).map(PqPreKey::public),
+        }
+    }
+
+    /// A bundle of this account's current keys: the given one-time X25519
+    /// prekey (or none), and the given one-time PQ prekey or else the
+    /// last-resort PQ prekey.
+    ///
+    /// # Errors
+    ///
+    /// [`PreKeyError::UnknownOneTimePreKey`] if an id is not stored.
+    pub fn prekey_bundle(
+        &self,
+        one_time_prekey: Option<u32>,
+        pq_one_time_prekey: Option<u32>,
+    ) -> Result<PreKeyBundle, PreKeyError> {
+        let otk = match one_time_prekey {
+            Some(id) => Some(self.one_time_prekey(id).ok_or(PreKeyError::UnknownOneTimePreKey { id })?),
+            None => None,
+        };
+        let pq = match pq_one_time_prekey {
+            Some(id) => self.pq_prekey(PqPreKeyKind::OneTime, id).ok_or(PreKeyError::UnknownOneTimePreKey { id })?,
+            None => self.last_resort_pq_prekey(),
+        };
+        Ok(PreKeyBundle::new(self.identity().clone(), self.signed_prekey(), otk, Some(pq)))
+    }
+
+    // Sessions.
+
     /// Starts a session from someone's bundle and encrypts a first message
-    /// to them. `context` binds the conversation (for instance both
-    /// parties' user and device ids, in an order both sides agree on); the
-    /// responder must pass the same bytes. The account is not changed.
+    /// to them. `context` binds the conversation (see
+    /// [`crate::conversation_context`]); the responder must pass the same
+    /// bytes. The account is not changed.
     ///
     /// Returns the session and the first message's bytes.
     ///
     /// # Errors
     ///
     /// A [`StartError`]; checks run in this order: context length, own
-    /// bundle, signed prekey signature, key agreement.
+    /// bundle, signed prekey signature, PQ prekey signature (or its
+    /// absence), key agreement.
     pub fn start_session(
         &self,
         bundle: &PreKeyBundle,
@@ -234,10 +362,7 @@ impl Account {
         plaintext: &[u8],
     ) -> Result<(Session, Vec<u8>), StartError> {
         if context.len() > MAX_CONTEXT_LEN {
-            return Err(StartError::ContextTooLong {
-                len: context.len(),
-                max: MAX_CONTEXT_LEN,
-            });
+            return Err(StartError::ContextTooLong { len: context.len(), max: MAX_CONTEXT_LEN });
         }
         let responder = bundle.identity();
         if responder == self.identity() {
@@ -247,23 +372,31 @@ impl Account {
         if !spk.verify(responder) {
             return Err(StartError::BadSignedPreKeySignature);
         }
+        let pq = bundle.pq_prekey();
+        match pq {
+            Some(pq) if !pq.verify(responder) => return Err(StartError::BadPqPreKeySignature),
+            None if !self.allow_classic_x3dh => return Err(StartError::MissingPqPreKey),
+            _ => {}
+        }
         let otk = bundle.one_time_prekey();
         let base = X25519KeyPair::generate(rng);
         let ratchet_key = X25519KeyPair::generate(rng);
-        let prefix = PreKeyMessage::prefix(self.identity(), spk.id(), &base.public(), otk.map(|k| k.id()));
+        let encapsulated = pq.map(|pq| {
+            let (ciphertext, secret) = pq.key().encapsulate(rng);
+            (PqFields { kind: pq.kind(), id: pq.id(), ciphertext }, secret)
+        });
+        let pq_fields = encapsulated.as_ref().map(|(fields, _)| fields);
+        let prefix = PreKeyMessage::prefix(self.identity(), spk.id(), &base.public(), otk.map(|k| k.id()), pq_fields);
         let otk_key = otk.map(|k| k.key());
-        let transcript = x3dh::transcript_hash(&prefix, responder, &spk.key(), otk_key.as_ref(), context);
-        let (root, chain) = x3dh::initiator(
-            &self.identity,
-            &base,
-            responder,
-            &spk.key(),
-            otk_key.as_ref(),
-            &transcript,
-        )?;
+        let transcript =
+            x3dh::transcript_hash(&prefix, responder, &spk.key(), otk_key.as_ref(), pq.map(|p| p.key()), context);
+        let kem_secret = encapsulated.as_ref().map(|(_, secret)| &**secret);
+        let (root, chain) =
+            x3dh::initiator(&self.identity, &base, responder, &spk.key(), otk_key.as_ref(), kem_secret, &transcript)?;
         let mut session = Session {
             ratchet: DoubleRatchet::initiator(root, chain, ratchet_key),
             role: Role::Initiator,
+            setup: if pq.is_some() { SessionSetup::Pqxdh } else { SessionSetup::ClassicX3dh },
             peer_identity: responder.clone(),
             base_key: base.public(),
             session_ad: x3dh::session_ad(self.identity(), responder, context),
@@ -279,18 +412,19 @@ impl Account {
     }
 
     /// Decrypts a first message that matched no existing session, at time
-    /// `now` (seconds since the Unix epoch: a retired signed prekey whose
-    /// grace period has ended is refused even before
-    /// [`Account::expire_signed_prekeys`] deletes it). Nothing
-    /// in the account changes: the result is a [`PendingSession`] holding
-    /// the plaintext and the now authenticated peer identity, which the
-    /// caller passes to [`Account::accept`] or [`Account::decline`].
+    /// `now` (seconds since the Unix epoch: a retired signed or
+    /// last-resort PQ prekey whose grace period has ended is refused even
+    /// before [`Account::expire_prekeys`] deletes it). Nothing in the
+    /// account changes: the result is a [`PendingSession`] holding the
+    /// plaintext and the now authenticated peer identity, which the caller
+    /// passes to [`Account::accept`] or [`Account::decline`].
     ///
     /// # Errors
     ///
     /// A [`FirstMessageError`]; checks run in this order: context length,
-    /// own identity, signed prekey known, one-time prekey available or
-    /// replay record, key agreement, decryption.
+    /// own identity, classic setup allowed, signed prekey known, one-time
+    /// prekey available, PQ prekey known, replay record, message counter,
+    /// key agreement, decryption.
     pub fn open_first_message(
         &self,
         message: &PreKeyMessage,
@@ -298,46 +432,55 @@ impl Account {
         now: u64,
     ) -> Result<PendingSession, FirstMessageError> {
         if context.len() > MAX_CONTEXT_LEN {
-            return Err(FirstMessageError::ContextTooLong {
-                len: context.len(),
-                max: MAX_CONTEXT_LEN,
-            });
+            return Err(FirstMessageError::ContextTooLong { len: context.len(), max: MAX_CONTEXT_LEN });
         }
         let initiator = message.initiator_identity();
         if initiator == self.identity() {
             return Err(FirstMessageError::OwnIdentity);
         }
+        let pq = message.pq_fields();
+        if pq.is_none() && !self.allow_classic_x3dh {
+            return Err(FirstMessageError::ClassicSetupRefused);
+        }
         let spk_id = message.signed_prekey_id();
-        let spk = self
-            .signed_prekeys
-            .get_usable(spk_id, now)
-            .ok_or(FirstMessageError::UnknownSignedPreKey { id: spk_id })?;
+        let spk =
+            self.prekeys.signed.get_usable(spk_id, now).ok_or(FirstMessageError::UnknownSignedPreKey { id: spk_id })?;
         let otk = match message.one_time_prekey_id() {
-            Some(id) => Some(
-                self.one_time_prekeys
-                    .keys
-                    .get(&id)
-                    .ok_or(FirstMessageError::OneTimePreKeyUnavailable { id })?,
-            ),
-            None => {
-                check_replay_record(spk, &message.base_key()).map_err(|e| match e {
-                    AcceptError::ReplayRecordFull { signed_prekey_id } => {
-                        FirstMessageError::ReplayRecordFull { signed_prekey_id }
-                    }
-                    _ => FirstMessageError::Replay,
-                })?;
-                None
+            Some(id) => {
+                Some(self.prekeys.one_time.keys.get(&id).ok_or(FirstMessageError::OneTimePreKeyUnavailable { id })?)
             }
+            None => None,
         };
-        // The embedded message's counter is checked before any DH, so a
-        // forged first message claiming a huge counter costs nothing.
+        let pq_key = match pq {
+            Some(f) => Some(
+                self.prekeys
+                    .pq_usable(f.kind, f.id, now)
+                    .ok_or(FirstMessageError::UnknownPqPreKey { kind: f.kind, id: f.id })?,
+            ),
+            None => None,
+        };
+        if let Some(entry) = replay_entry(message) {
+            check_replay_record(spk, &entry).map_err(|e| match e {
+                AcceptError::ReplayRecordFull { signed_prekey_id } => {
+                    FirstMessageError::ReplayRecordFull { signed_prekey_id }
+                }
+                _ => FirstMessageError::Replay,
+            })?;
+        }
+        // The embedded message's counter is checked before any DH or KEM
+        // work, so a forged first message claiming a huge counter is cheap.
         ratchet::check_first_counter(message.message().counter()).map_err(FirstMessageError::Message)?;
+        let kem_secret = match (pq, pq_key) {
+            (Some(f), Some(k)) => Some(k.pair.decapsulate(&f.ciphertext)),
+            _ => None,
+        };
         let otk_public = otk.map(|k| k.pair.public());
         let transcript = x3dh::transcript_hash(
             message.prefix_bytes(),
             self.identity(),
             &spk.pair.public(),
             otk_public.as_ref(),
+            pq_key.map(|k| k.pair.public()),
             context,
         );
         let (root, chain) = x3dh::responder(
@@ -346,11 +489,13 @@ impl Account {
             otk.map(|k| &k.pair),
             initiator,
             &message.base_key(),
+            kem_secret.as_deref(),
             &transcript,
         )?;
         let mut session = Session {
             ratchet: DoubleRatchet::responder(root, chain, message.message().ratchet_key()),
             role: Role::Responder,
+            setup: if pq.is_some() { SessionSetup::Pqxdh } else { SessionSetup::ClassicX3dh },
             peer_identity: initiator.clone(),
             base_key: message.base_key(),
             session_ad: x3dh::session_ad(initiator, self.identity(), context),
@@ -365,11 +510,12 @@ impl Account {
             account: self.identity().key_bytes(),
             signed_prekey_id: spk_id,
             one_time_prekey_id: message.one_time_prekey_id(),
+            pq_prekey: message.pq_prekey(),
         })
     }
 
-    /// Accepts a pending session: consumes its one-time prekey, or records
-    /// its base key if it used none, and returns the session.
+    /// Accepts a pending session: consumes its one-time prekeys (X25519
+    /// and PQ), or records it if it used neither, and returns the session.
     ///
     /// Persist the account and the new session together (in one storage
     /// transaction): an account saved without its session leaves the
@@ -400,34 +546,56 @@ impl Account {
             return Err(AcceptError::WrongAccount);
         }
         let spk_id = pending.signed_prekey_id;
-        let spk = self
-            .signed_prekeys
-            .get_mut(spk_id)
-            .ok_or(AcceptError::UnknownSignedPreKey { id: spk_id })?;
-        match pending.one_time_prekey_id {
-            Some(id) => {
-                if self.one_time_prekeys.keys.remove(&id).is_none() {
-                    return Err(AcceptError::Replay);
-                }
-            }
-            None => {
-                let base = pending.session.base_key;
-                check_replay_record(spk, &base)?;
-                spk.replay_record.insert(base.to_bytes());
-            }
+        let otk = pending.one_time_prekey_id;
+        let pq_one_time = match pending.pq_prekey {
+            Some((PqPreKeyKind::OneTime, id)) => Some(id),
+            _ => None,
+        };
+        let entry = pending.replay_entry();
+        let prekeys = &mut self.prekeys;
+        let spk = prekeys.signed.get_mut(spk_id).ok_or(AcceptError::UnknownSignedPreKey { id: spk_id })?;
+        // Check everything first, then change: the account stays as it was
+        // on any error.
+        if otk.is_some_and(|id| !prekeys.one_time.keys.contains_key(&id))
+            || pq_one_time.is_some_and(|id| !prekeys.one_time_pq.keys.contains_key(&id))
+        {
+            return Err(AcceptError::Replay);
+        }
+        if let Some(entry) = &entry {
+            check_replay_record(spk, entry)?;
+            spk.replay_record.insert(*entry);
+        }
+        if let Some(id) = otk {
+            prekeys.one_time.keys.remove(&id);
+        }
+        if let Some(id) = pq_one_time {
+            prekeys.one_time_pq.keys.remove(&id);
         }
         Ok(())
     }
 }
 
-fn check_replay_record(spk: &crate::prekeys::SignedPreKey, base: &X25519PublicKey) -> Result<(), AcceptError> {
-    if spk.replay_record.contains(base.as_bytes()) {
+/// The replay-record entry of a first message that consumes no one-time
+/// prekey of either kind; `None` for one that consumes one (the
+/// consumption itself stops replays).
+fn replay_entry(message: &PreKeyMessage) -> Option<ReplayEntry> {
+    entry_for(message.one_time_prekey_id(), message.pq_prekey(), &message.base_key())
+}
+
+fn entry_for(otk: Option<u32>, pq: Option<(PqPreKeyKind, u32)>, base: &X25519PublicKey) -> Option<ReplayEntry> {
+    match (otk, pq) {
+        (Some(_), _) | (_, Some((PqPreKeyKind::OneTime, _))) => None,
+        (None, Some((PqPreKeyKind::LastResort, id))) => Some((Some(id), base.to_bytes())),
+        (None, None) => Some((None, base.to_bytes())),
+    }
+}
+
+fn check_replay_record(spk: &SignedPreKey, entry: &ReplayEntry) -> Result<(), AcceptError> {
+    if spk.replay_record.contains(entry) {
         return Err(AcceptError::Replay);
     }
     if spk.replay_record.len() >= MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY {
-        return Err(AcceptError::ReplayRecordFull {
-            signed_prekey_id: spk.id,
-        });
+        return Err(AcceptError::ReplayRecordFull { signed_prekey_id: spk.id });
     }
     Ok(())
 }
@@ -436,8 +604,10 @@ impl fmt::Debug for Account {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Account")
             .field("identity", self.identity())
-            .field("signed_prekey_id", &self.signed_prekeys.current.id)
-            .field("one_time_prekeys", &self.one_time_prekeys.keys.len())
+            .field("signed_prekey_id", &self.prekeys.signed.current.id)
+            .field("one_time_prekeys", &self.prekeys.one_time.keys.len())
+            .field("pq_one_time_prekeys", &self.prekeys.one_time_pq.keys.len())
+            .field("allow_weaker_classic_x3dh", &self.allow_classic_x3dh)
             .finish_non_exhaustive()
     }
 }
@@ -452,6 +622,7 @@ pub struct PendingSession {
     account: [u8; 64],
     signed_prekey_id: u32,
     one_time_prekey_id: Option<u32>,
+    pq_prekey: Option<(PqPreKeyKind, u32)>,
 }
 
 impl PendingSession {
@@ -469,12 +640,22 @@ impl PendingSession {
     pub fn base_key(&self) -> X25519PublicKey {
         self.session.base_key
     }
+
+    /// Which key agreement the initiator used.
+    pub fn setup(&self) -> SessionSetup {
+        self.session.setup
+    }
+
+    fn replay_entry(&self) -> Option<ReplayEntry> {
+        entry_for(self.one_time_prekey_id, self.pq_prekey, &self.session.base_key)
+    }
 }
 
 impl fmt::Debug for PendingSession {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PendingSession")
             .field("peer_identity", self.peer_identity())
+            .field("setup", &self.session.setup)
             .field("plaintext_len", &self.plaintext.len())
             .finish_non_exhaustive()
     }
@@ -486,12 +667,16 @@ mod pickling {
     use super::Account;
     use crate::error::PickleError;
     use crate::identity::IdentityKeyPair;
-    use crate::pickle::{AccountPickle, OneTimePreKeyPickle, PICKLE_VERSION, SignedPreKeyPickle};
+    use crate::pickle::{
+        AccountPickle, OneTimePreKeyPickle, PICKLE_VERSION, PqPreKeyPickle, ReplayEntryPickle, SignedPreKeyPickle,
+    };
     use crate::prekeys::{
-        MAX_ONE_TIME_PREKEYS, MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, MAX_RETIRED_SIGNED_PREKEYS, OneTimePreKey,
-        OneTimePreKeys, SignedPreKey, SignedPreKeys,
+        MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS, MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY,
+        MAX_RETIRED_SIGNED_PREKEYS, OneTimePreKey, OneTimeStore, PqPreKey, PqPreKeyKind, PreKeys, Retirable, Rotation,
+        SignedPreKey,
     };
     use crate::primitives::dh::X25519KeyPair;
+    use crate::primitives::kem::MlKemKeyPair;
     use crate::primitives::signature::Ed25519KeyPair;
 
     fn spk_to(k: &SignedPreKey) -> SignedPreKeyPickle {
@@ -500,16 +685,16 @@ mod pickling {
             secret: *k.pair.secret_bytes(),
             signature: k.signature.to_vec(),
             expires_at: k.expires_at,
-            replay_record: k.replay_record.iter().copied().collect(),
+            replay_record: k
+                .replay_record
+                .iter()
+                .map(|(pq, base)| ReplayEntryPickle { pq_prekey_id: *pq, base_key: *base })
+                .collect(),
         }
     }
 
-    fn spk_from(
-        identity: &IdentityKeyPair,
-        p: &SignedPreKeyPickle,
-        current: bool,
-    ) -> Result<SignedPreKey, PickleError> {
-        if current != p.expires_at.is_none() || p.replay_record.len() > MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY {
+    fn spk_from(identity: &IdentityKeyPair, p: &SignedPreKeyPickle) -> Result<SignedPreKey, PickleError> {
+        if p.replay_record.len() > MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY {
             return Err(PickleError::Invalid);
         }
         let key = SignedPreKey {
@@ -517,7 +702,7 @@ mod pickling {
             pair: X25519KeyPair::from_secret_bytes(p.secret),
             signature: p.signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?,
             expires_at: p.expires_at,
-            replay_record: p.replay_record.iter().copied().collect::<BTreeSet<_>>(),
+            replay_record: p.replay_record.iter().map(|e| (e.pq_prekey_id, e.base_key)).collect(),
         };
         // Ed25519 signing is deterministic: the stored signature must be the
         // one this identity makes for this id and key.
@@ -527,22 +712,75 @@ mod pickling {
         Ok(key)
     }
 
+    fn pq_to(k: &PqPreKey) -> PqPreKeyPickle {
+        PqPreKeyPickle {
+            id: k.id,
+            seed: k.pair.seed().to_vec(),
+            signature: k.signature.to_vec(),
+            published: k.published,
+            expires_at: k.expires_at,
+        }
+    }
+
+    fn pq_from(identity: &IdentityKeyPair, kind: PqPreKeyKind, p: &PqPreKeyPickle) -> Result<PqPreKey, PickleError> {
+        let seed: &[u8; 64] = p.seed.as_slice().try_into().map_err(|_| PickleError::Invalid)?;
+        let key = PqPreKey {
+            kind,
+            id: p.id,
+            pair: MlKemKeyPair::from_seed(seed),
+            signature: p.signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?,
+            published: p.published,
+            expires_at: p.expires_at,
+        };
+        if !key.public().verify(identity.public()) || (kind == PqPreKeyKind::OneTime && p.expires_at.is_some()) {
+            return Err(PickleError::Invalid);
+        }
+        Ok(key)
+    }
+
+    /// Restores a rotation (current first, then retired), checking the
+    /// retired cap, expiries, unique ids and the id counter.
+    fn rotation_from<K: Retirable>(items: Vec<K>, next_id: u32) -> Result<Rotation<K>, PickleError> {
+        let mut items = items.into_iter();
+        let current = items.next().ok_or(PickleError::Invalid)?;
+        let retired: Vec<K> = items.collect();
+        let mut ids = BTreeSet::new();
+        let ok = retired.len() <= MAX_RETIRED_SIGNED_PREKEYS
+            && current.expires_at().is_none()
+            && retired.iter().all(|k| k.expires_at().is_some())
+            && core::iter::once(&current).chain(retired.iter()).all(|k| ids.insert(k.id()) && k.id() < next_id);
+        if !ok {
+            return Err(PickleError::Invalid);
+        }
+        Ok(Rotation { current, retired, next_id })
+    }
+
+    fn store_from<K>(items: Vec<(u32, K)>, next_id: u32, max: usize) -> Result<OneTimeStore<K>, PickleError> {
+        if items.len() > max {
+            return Err(PickleError::Invalid);
+        }
+        let mut keys = BTreeMap::new();
+        for (id, k) in items {
+            if id >= next_id || keys.insert(id, k).is_some() {
+                return Err(PickleError::Invalid);
+            }
+        }
+        Ok(OneTimeStore { keys, next_id })
+    }
+
     impl Account {
         /// A versioned snapshot of this account, to persist. See
         /// [`AccountPickle::encrypt`].
         pub fn pickle(&self) -> AccountPickle {
-            let spks = &self.signed_prekeys;
+            let p = &self.prekeys;
             AccountPickle {
                 version: PICKLE_VERSION,
                 signing_key: *self.identity.signing().secret_bytes(),
                 agreement_key: *self.identity.agreement().secret_bytes(),
-                signed_prekeys: core::iter::once(&spks.current)
-                    .chain(spks.retired.iter())
-                    .map(spk_to)
-                    .collect(),
-                next_signed_prekey_id: spks.next_id,
-                one_time_prekeys: self
-                    .one_time_prekeys
+                signed_prekeys: p.signed.all().map(spk_to).collect(),
+                next_signed_prekey_id: p.signed.next_id,
+                one_time_prekeys: p
+                    .one_time
                     .keys
                     .iter()
                     .map(|(id, k)| OneTimePreKeyPickle {
@@ -551,11 +789,18 @@ mod pickling {
                         published: k.published,
                     })
                     .collect(),
-                next_one_time_prekey_id: self.one_time_prekeys.next_id,
+                next_one_time_prekey_id: p.one_time.next_id,
+                last_resort_pq_prekeys: p.last_resort_pq.all().map(pq_to).collect(),
+                next_last_resort_pq_prekey_id: p.last_resort_pq.next_id,
+                one_time_pq_prekeys: p.one_time_pq.keys.values().map(pq_to).collect(),
+                next_one_time_pq_prekey_id: p.one_time_pq.next_id,
+                allow_classic_x3dh: self.allow_classic_x3dh,
             }
         }
 
-        /// Restores an account from a snapshot, checking every limit.
+        /// Restores an account from a snapshot, checking every limit and
+        /// every prekey signature, and re-expanding each PQ prekey from its
+        /// seed (about 55 µs each).
         ///
         /// Restoring an older snapshot than the account's latest state is
         /// unsafe: consumed one-time prekeys and replay records come back.
@@ -565,67 +810,50 @@ mod pickling {
         /// [`PickleError::UnsupportedVersion`] or [`PickleError::Invalid`].
         pub fn from_pickle(pickle: &AccountPickle) -> Result<Self, PickleError> {
             if pickle.version != PICKLE_VERSION {
-                return Err(PickleError::UnsupportedVersion {
-                    found: pickle.version,
-                    supported: PICKLE_VERSION,
-                });
+                return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
             }
             let identity = IdentityKeyPair::from_parts(
                 Ed25519KeyPair::from_secret_bytes(&pickle.signing_key),
                 X25519KeyPair::from_secret_bytes(pickle.agreement_key),
             );
-            let (current, retired) = pickle.signed_prekeys.split_first().ok_or(PickleError::Invalid)?;
-            if retired.len() > MAX_RETIRED_SIGNED_PREKEYS {
-                return Err(PickleError::Invalid);
-            }
-            let current = spk_from(&identity, current, true)?;
-            let retired = retired
-                .iter()
-                .map(|p| spk_from(&identity, p, false))
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut ids: BTreeSet<u32> = retired.iter().map(|k| k.id).collect();
-            if !ids.insert(current.id) || ids.len() != retired.len() + 1 {
-                return Err(PickleError::Invalid);
-            }
-            if pickle.one_time_prekeys.len() > MAX_ONE_TIME_PREKEYS {
-                return Err(PickleError::Invalid);
-            }
-            // Ids are handed out upwards: the next ids must lie above every
-            // stored one, or a later generation would overwrite a key.
-            if ids.last().is_some_and(|max| *max >= pickle.next_signed_prekey_id)
-                || pickle
-                    .one_time_prekeys
-                    .iter()
-                    .any(|k| k.id >= pickle.next_one_time_prekey_id)
+            if pickle.signed_prekeys.len() > MAX_RETIRED_SIGNED_PREKEYS + 1
+                || pickle.last_resort_pq_prekeys.len() > MAX_RETIRED_SIGNED_PREKEYS + 1
             {
                 return Err(PickleError::Invalid);
             }
-            let mut keys = BTreeMap::new();
-            for p in &pickle.one_time_prekeys {
-                let k = OneTimePreKey {
-                    pair: X25519KeyPair::from_secret_bytes(p.secret),
-                    published: p.published,
-                };
-                if keys.insert(p.id, k).is_some() {
-                    return Err(PickleError::Invalid);
-                }
+            let signed = pickle.signed_prekeys.iter().map(|p| spk_from(&identity, p)).collect::<Result<_, _>>()?;
+            let last_resort = pickle
+                .last_resort_pq_prekeys
+                .iter()
+                .map(|p| pq_from(&identity, PqPreKeyKind::LastResort, p))
+                .collect::<Result<_, _>>()?;
+            if pickle.one_time_prekeys.len() > MAX_ONE_TIME_PREKEYS
+                || pickle.one_time_pq_prekeys.len() > MAX_PQ_ONE_TIME_PREKEYS
+            {
+                return Err(PickleError::Invalid);
             }
-            Ok(Self {
-                identity,
-                signed_prekeys: SignedPreKeys {
-                    current,
-                    retired,
-                    next_id: pickle.next_signed_prekey_id,
-                },
-                one_time_prekeys: OneTimePreKeys {
-                    keys,
-                    next_id: pickle.next_one_time_prekey_id,
-                },
-            })
+            let one_time = pickle
+                .one_time_prekeys
+                .iter()
+                .map(|p| {
+                    (p.id, OneTimePreKey { pair: X25519KeyPair::from_secret_bytes(p.secret), published: p.published })
+                })
+                .collect();
+            let one_time_pq = pickle
+                .one_time_pq_prekeys
+                .iter()
+                .map(|p| pq_from(&identity, PqPreKeyKind::OneTime, p).map(|k| (p.id, k)))
+                .collect::<Result<_, _>>()?;
+            let prekeys = PreKeys {
+                signed: rotation_from(signed, pickle.next_signed_prekey_id)?,
+                one_time: store_from(one_time, pickle.next_one_time_prekey_id, MAX_ONE_TIME_PREKEYS)?,
+                last_resort_pq: rotation_from(last_resort, pickle.next_last_resort_pq_prekey_id)?,
+                one_time_pq: store_from(one_time_pq, pickle.next_one_time_pq_prekey_id, MAX_PQ_ONE_TIME_PREKEYS)?,
+            };
+            Ok(Self { identity, prekeys, allow_classic_x3dh: pickle.allow_classic_x3dh })
         }
     }
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -636,7 +864,7 @@ mod tests {
     fn first_without_otk(bob: &Account, seed: u8) -> PreKeyMessage {
         let mut r = rng(seed);
         let alice = Account::new_with_rng(&mut r);
-        let bundle = bob.prekey_bundle(None).unwrap();
+        let bundle = bob.prekey_bundle(None, None).unwrap();
         let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
         PreKeyMessage::decode(&first).unwrap()
     }
@@ -646,20 +874,17 @@ mod tests {
         let mut r = rng(80);
         let mut bob = Account::new_with_rng(&mut r);
         let id = bob.signed_prekey().id();
-        let record = &mut bob.signed_prekeys.current.replay_record;
+        let record = &mut bob.prekeys.signed.current.replay_record;
         for i in 0..(MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY - 1) as u32 {
             let mut k = [0u8; 32];
             k[..4].copy_from_slice(&i.to_be_bytes());
-            record.insert(k);
+            record.insert((None, k));
         }
         // The last free slot is used...
         let m = first_without_otk(&bob, 81);
         let p = bob.open_first_message(&m, CONTEXT, 0).unwrap();
         bob.accept(p).unwrap();
-        assert_eq!(
-            bob.signed_prekeys.current.replay_record.len(),
-            MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY
-        );
+        assert_eq!(bob.prekeys.signed.current.replay_record.len(), MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY);
         // ...and one past it is refused, never silently accepted.
         let m = first_without_otk(&bob, 82);
         assert_eq!(
@@ -684,9 +909,9 @@ mod tests {
             bob.open_first_message(&m, CONTEXT, 1_100).err(),
             Some(FirstMessageError::UnknownSignedPreKey { id: old_id })
         );
-        assert_eq!(bob.expire_signed_prekeys(1_099), 0);
-        assert_eq!(bob.expire_signed_prekeys(1_100), 1);
-        assert!(bob.signed_prekeys.get(old_id).is_none(), "the private key must be gone");
+        assert_eq!(bob.expire_prekeys(1_099), 0);
+        assert_eq!(bob.expire_prekeys(1_100), 1);
+        assert!(bob.prekeys.signed.get(old_id).is_none(), "the private key must be gone");
     }
 
     #[test]
@@ -699,10 +924,7 @@ mod tests {
         for (counter, expected) in [
             (
                 crate::MAX_CHAIN_JUMP + 1,
-                DecryptError::TooFarAhead {
-                    got: crate::MAX_CHAIN_JUMP + 1,
-                    max: crate::MAX_CHAIN_JUMP,
-                },
+                DecryptError::TooFarAhead { got: crate::MAX_CHAIN_JUMP + 1, max: crate::MAX_CHAIN_JUMP },
             ),
             (u32::MAX, DecryptError::AuthenticationFailed),
         ] {
@@ -718,9 +940,7 @@ mod tests {
     fn removed_one_time_prekeys_free_their_places() {
         let mut r = rng(91);
         let mut bob = Account::new_with_rng(&mut r);
-        let keys = bob
-            .generate_one_time_prekeys_with_rng(&mut r, MAX_ONE_TIME_PREKEYS)
-            .unwrap();
+        let keys = bob.generate_one_time_prekeys_with_rng(&mut r, MAX_ONE_TIME_PREKEYS).unwrap();
         let ids: Vec<u32> = keys.iter().map(|k| k.id()).collect();
         bob.mark_one_time_prekeys_published(&ids).unwrap();
         assert_eq!(bob.published_one_time_prekey_ids().first(), Some(&ids[0]));
@@ -734,13 +954,9 @@ mod tests {
     fn the_grace_period_is_capped() {
         let mut r = rng(86);
         let mut bob = Account::new_with_rng(&mut r);
-        assert!(
-            bob.rotate_signed_prekey_with_rng(&mut r, 0, MAX_SIGNED_PREKEY_GRACE_SECS)
-                .is_ok()
-        );
+        assert!(bob.rotate_signed_prekey_with_rng(&mut r, 0, MAX_SIGNED_PREKEY_GRACE_SECS).is_ok());
         assert_eq!(
-            bob.rotate_signed_prekey_with_rng(&mut r, 0, MAX_SIGNED_PREKEY_GRACE_SECS + 1)
-                .err(),
+            bob.rotate_signed_prekey_with_rng(&mut r, 0, MAX_SIGNED_PREKEY_GRACE_SECS + 1).err(),
             Some(PreKeyError::GracePeriodTooLong {
                 got: MAX_SIGNED_PREKEY_GRACE_SECS + 1,
                 max: MAX_SIGNED_PREKEY_GRACE_SECS
@@ -756,10 +972,10 @@ mod tests {
         for _ in 0..MAX_RETIRED_SIGNED_PREKEYS {
             bob.rotate_signed_prekey_with_rng(&mut r, 0, 1_000).unwrap();
         }
-        assert_eq!(bob.signed_prekeys.retired.len(), MAX_RETIRED_SIGNED_PREKEYS);
+        assert_eq!(bob.prekeys.signed.retired.len(), MAX_RETIRED_SIGNED_PREKEYS);
         assert!(bob.signed_prekey_by_id(first_id).is_some());
         bob.rotate_signed_prekey_with_rng(&mut r, 0, 1_000).unwrap();
-        assert_eq!(bob.signed_prekeys.retired.len(), MAX_RETIRED_SIGNED_PREKEYS);
+        assert_eq!(bob.prekeys.signed.retired.len(), MAX_RETIRED_SIGNED_PREKEYS);
         assert!(bob.signed_prekey_by_id(first_id).is_none());
     }
 
@@ -767,9 +983,7 @@ mod tests {
     fn one_time_prekeys_fill_to_the_cap_and_refuse_past_it() {
         let mut r = rng(88);
         let mut bob = Account::new_with_rng(&mut r);
-        let keys = bob
-            .generate_one_time_prekeys_with_rng(&mut r, MAX_ONE_TIME_PREKEYS - 1)
-            .unwrap();
+        let keys = bob.generate_one_time_prekeys_with_rng(&mut r, MAX_ONE_TIME_PREKEYS - 1).unwrap();
         assert_eq!(keys.len(), MAX_ONE_TIME_PREKEYS - 1);
         assert!(bob.generate_one_time_prekeys_with_rng(&mut r, 1).is_ok());
         assert_eq!(

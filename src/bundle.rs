@@ -2,15 +2,18 @@
 
 use crate::error::DecodeError;
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
-use crate::prekeys::{OneTimePreKeyPublic, SignedPreKeyPublic};
-use crate::wire::{Reader, TYPE_BUNDLE, Writer};
+use crate::prekeys::{OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic};
+use crate::wire::{KEY_TYPE_ML_KEM_768, Reader, TYPE_BUNDLE, Writer};
 
 /// Flag bit: a one-time prekey follows.
 const FLAG_ONE_TIME_PREKEY: u8 = 0x01;
+/// Flag bit: a PQ prekey follows.
+const FLAG_PQ_PREKEY: u8 = 0x02;
 
 /// What an initiator needs to start a session with someone offline: their
-/// identity, signed prekey and, if the server has one left, a one-time
-/// prekey. Built by the owner with [`crate::Account::prekey_bundle`], or
+/// identity, signed prekey, a signed PQ prekey (one-time if the server has
+/// one left, else the last-resort one) and, if the server has one left, a
+/// one-time X25519 prekey. Built by the owner with [`crate::Account::prekey_bundle`], or
 /// by a server from published parts with [`PreKeyBundle::new`].
 ///
 /// A bundle is public and unauthenticated in transit: the initiator
@@ -21,20 +24,25 @@ pub struct PreKeyBundle {
     identity: PublicIdentity,
     signed_prekey: SignedPreKeyPublic,
     one_time_prekey: Option<OneTimePreKeyPublic>,
+    pq_prekey: Option<PqPreKeyPublic>,
 }
 
 impl PreKeyBundle {
-    /// Assembles a bundle from published parts (what a server does).
+    /// Assembles a bundle from published parts (what a server does). A
+    /// bundle without a PQ prekey starts only a classic X3DH session, which
+    /// initiators refuse unless they allow the weaker setup.
     pub fn new(
         identity: PublicIdentity,
         signed_prekey: SignedPreKeyPublic,
         one_time_prekey: Option<OneTimePreKeyPublic>,
+        pq_prekey: Option<PqPreKeyPublic>,
     ) -> Self {
-        Self {
-            identity,
-            signed_prekey,
-            one_time_prekey,
-        }
+        Self { identity, signed_prekey, one_time_prekey, pq_prekey }
+    }
+
+    /// The PQ prekey, if the bundle has one.
+    pub fn pq_prekey(&self) -> Option<&PqPreKeyPublic> {
+        self.pq_prekey.as_ref()
     }
 
     /// The owner's identity.
@@ -54,18 +62,28 @@ impl PreKeyBundle {
 
     /// The byte encoding (docs/PROTOCOL.md §4.2).
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_header(TYPE_BUNDLE, 3 + PUBLIC_IDENTITY_LEN + 100 + 36);
-        w.u8(if self.one_time_prekey.is_some() {
-            FLAG_ONE_TIME_PREKEY
-        } else {
-            0
-        })
-        .bytes(&self.identity.encode())
-        .u32(self.signed_prekey.id())
-        .bytes(self.signed_prekey.key().as_bytes())
-        .bytes(self.signed_prekey.signature());
+        let mut w = Writer::with_header(TYPE_BUNDLE, 3 + PUBLIC_IDENTITY_LEN + 100 + 36 + 1254);
+        let mut flags = 0;
+        if self.one_time_prekey.is_some() {
+            flags |= FLAG_ONE_TIME_PREKEY;
+        }
+        if self.pq_prekey.is_some() {
+            flags |= FLAG_PQ_PREKEY;
+        }
+        w.u8(flags)
+            .bytes(&self.identity.encode())
+            .u32(self.signed_prekey.id())
+            .bytes(self.signed_prekey.key().as_bytes())
+            .bytes(self.signed_prekey.signature());
         if let Some(otk) = &self.one_time_prekey {
             w.u32(otk.id()).bytes(otk.key().as_bytes());
+        }
+        if let Some(pq) = &self.pq_prekey {
+            w.u8(pq.kind().to_byte())
+                .u32(pq.id())
+                .u8(KEY_TYPE_ML_KEM_768)
+                .bytes(pq.key().as_bytes())
+                .bytes(pq.signature());
         }
         w.finish()
     }
@@ -79,7 +97,7 @@ impl PreKeyBundle {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(TYPE_BUNDLE)?;
-        let flags = r.flags(FLAG_ONE_TIME_PREKEY)?;
+        let flags = r.flags(FLAG_ONE_TIME_PREKEY | FLAG_PQ_PREKEY)?;
         let identity = PublicIdentity::read(&mut r)?;
         let signed_prekey = SignedPreKeyPublic::new(r.u32()?, r.x25519()?, r.array()?);
         let one_time_prekey = if flags & FLAG_ONE_TIME_PREKEY != 0 {
@@ -87,11 +105,12 @@ impl PreKeyBundle {
         } else {
             None
         };
+        let pq_prekey = if flags & FLAG_PQ_PREKEY != 0 {
+            Some(PqPreKeyPublic::new(r.pq_kind()?, r.u32()?, r.ml_kem_key()?, r.array()?))
+        } else {
+            None
+        };
         r.finish()?;
-        Ok(Self {
-            identity,
-            signed_prekey,
-            one_time_prekey,
-        })
+        Ok(Self { identity, signed_prekey, one_time_prekey, pq_prekey })
     }
 }

@@ -20,6 +20,9 @@ pub enum KeyError {
     /// An X25519 result was all zeros (the peer's key is of small order).
     /// Refuse the input that carried the key.
     NonContributory,
+    /// An ML-KEM-768 encapsulation key has the wrong length or fails the
+    /// FIPS 203 modulus check. Refuse the input that carried it.
+    InvalidKemKey,
 }
 
 impl fmt::Display for KeyError {
@@ -29,6 +32,7 @@ impl fmt::Display for KeyError {
             Self::LowOrder => "public key is a point of small order",
             Self::NotOnCurve => "public key is not a curve point",
             Self::NonContributory => "key agreement result is not contributory",
+            Self::InvalidKemKey => "ML-KEM encapsulation key is invalid",
         })
     }
 }
@@ -65,6 +69,16 @@ pub enum DecodeError {
         /// The flags byte found.
         flags: u8,
     },
+    /// A key-type byte names no key type this version knows.
+    UnknownKeyType {
+        /// The key-type byte found.
+        found: u8,
+    },
+    /// A PQ prekey kind byte is neither one-time nor last-resort.
+    UnknownPqPreKeyKind {
+        /// The kind byte found.
+        found: u8,
+    },
     /// A key in the encoding is invalid.
     InvalidKey(KeyError),
     /// An identity's Ed25519 key did not sign its X25519 key: the identity
@@ -82,6 +96,8 @@ impl fmt::Display for DecodeError {
             }
             Self::WrongType { found, expected } => write!(f, "wrong type byte {found:#04x}, expected {expected:#04x}"),
             Self::UnknownFlags { flags } => write!(f, "unknown flag bits in {flags:#04x}"),
+            Self::UnknownKeyType { found } => write!(f, "unknown key type {found:#04x}"),
+            Self::UnknownPqPreKeyKind { found } => write!(f, "unknown PQ prekey kind {found:#04x}"),
             Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
             Self::BadIdentityBinding => f.write_str("identity binding signature is invalid"),
         }
@@ -137,10 +153,7 @@ impl fmt::Display for PreKeyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::TooManyOneTimePreKeys { stored, requested, max } => {
-                write!(
-                    f,
-                    "{stored} one-time prekeys stored, {requested} more would pass the cap of {max}"
-                )
+                write!(f, "{stored} one-time prekeys stored, {requested} more would pass the cap of {max}")
             }
             Self::GracePeriodTooLong { got, max } => {
                 write!(f, "grace period {got} s is longer than the maximum {max} s")
@@ -161,6 +174,14 @@ pub enum StartError {
     /// The signed prekey's signature is invalid: the bundle is forged or
     /// corrupted. Fetch it again; report the server if it repeats.
     BadSignedPreKeySignature,
+    /// The PQ prekey's signature is invalid (forged, corrupted, or its kind
+    /// or id changed). Fetch the bundle again; report the server if it
+    /// repeats.
+    BadPqPreKeySignature,
+    /// The bundle has no PQ prekey and this account does not allow the
+    /// weaker classic X3DH setup. A server that strips PQ prekeys is
+    /// attempting a downgrade; fetch the bundle again.
+    MissingPqPreKey,
     /// A key agreement result was not contributory.
     InvalidKey(KeyError),
     /// The context is longer than [`crate::MAX_CONTEXT_LEN`].
@@ -178,6 +199,8 @@ impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadSignedPreKeySignature => f.write_str("signed prekey signature is invalid"),
+            Self::BadPqPreKeySignature => f.write_str("PQ prekey signature is invalid"),
+            Self::MissingPqPreKey => f.write_str("bundle has no PQ prekey and classic X3DH is not allowed"),
             Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
             Self::ContextTooLong { len, max } => write!(f, "context is {len} bytes, the maximum is {max}"),
             Self::OwnBundle => f.write_str("the bundle belongs to this account"),
@@ -236,6 +259,20 @@ pub enum FirstMessageError {
     },
     /// The message was sent to this account's own identity by itself.
     OwnIdentity,
+    /// A classic X3DH first message (no PQ prekey) while this account does
+    /// not allow the weaker classic setup. Drop it (a downgrade attempt or
+    /// an outdated peer).
+    ClassicSetupRefused,
+    /// The message names a PQ prekey this account does not hold: a
+    /// one-time one already consumed (a replay) or removed, or a
+    /// last-resort one that expired. Drop it; the sender should fetch a
+    /// fresh bundle.
+    UnknownPqPreKey {
+        /// The kind named by the message.
+        kind: crate::PqPreKeyKind,
+        /// The id named by the message.
+        id: u32,
+    },
     /// Key agreement failed.
     InvalidKey(KeyError),
     /// The embedded message failed to decrypt (tampered, wrong context,
@@ -252,12 +289,11 @@ impl fmt::Display for FirstMessageError {
             Self::OneTimePreKeyUnavailable { id } => write!(f, "one-time prekey {id} is not available"),
             Self::Replay => f.write_str("replayed first message"),
             Self::ReplayRecordFull { signed_prekey_id } => {
-                write!(
-                    f,
-                    "replay record of signed prekey {signed_prekey_id} is full; rotate it"
-                )
+                write!(f, "replay record of signed prekey {signed_prekey_id} is full; rotate it")
             }
             Self::OwnIdentity => f.write_str("first message from this account's own identity"),
+            Self::ClassicSetupRefused => f.write_str("classic X3DH first message refused"),
+            Self::UnknownPqPreKey { kind, id } => write!(f, "unknown PQ prekey {kind:?} {id}"),
             Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
             Self::Message(e) => write!(f, "first message did not decrypt: {e}"),
         }
@@ -307,10 +343,7 @@ impl fmt::Display for AcceptError {
             Self::WrongAccount => f.write_str("pending session belongs to another account"),
             Self::Replay => f.write_str("first message was already accepted or declined"),
             Self::ReplayRecordFull { signed_prekey_id } => {
-                write!(
-                    f,
-                    "replay record of signed prekey {signed_prekey_id} is full; rotate it"
-                )
+                write!(f, "replay record of signed prekey {signed_prekey_id} is full; rotate it")
             }
             Self::UnknownSignedPreKey { id } => write!(f, "signed prekey {id} expired"),
         }
@@ -443,10 +476,7 @@ impl fmt::Display for PickleError {
             Self::Malformed => f.write_str("pickle is malformed"),
             Self::WrongType { found, expected } => write!(f, "pickle type {found} where {expected} was expected"),
             Self::UnsupportedVersion { found, supported } => {
-                write!(
-                    f,
-                    "pickle version {found} is not supported (this crate reads {supported})"
-                )
+                write!(f, "pickle version {found} is not supported (this crate reads {supported})")
             }
             Self::WrongKeyOrCorrupted => f.write_str("pickle key is wrong or the pickle is corrupted"),
             Self::Invalid => f.write_str("pickle contents are invalid"),

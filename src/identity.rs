@@ -1,7 +1,8 @@
 //! Identity keys: an Ed25519 key for signatures and an X25519 key for key
 //! agreement, bound together (docs/PROTOCOL.md §3.1).
 //!
-//! The Ed25519 key signs `SIG_IDENTITY_BINDING || x25519_key`. Every
+//! The Ed25519 key signs `SIG_IDENTITY_BINDING || 0x01 || x25519_key`
+//! (`0x01` is the X25519 key-type byte). Every
 //! [`PublicIdentity`] value in this crate has passed that check: decoding
 //! refuses an identity whose binding fails.
 
@@ -57,14 +58,8 @@ impl PublicIdentity {
         let signing = Ed25519PublicKey::from_bytes(reader.array()?)?;
         let agreement = reader.x25519()?;
         let binding = reader.array()?;
-        signing
-            .verify(&binding_message(&agreement), &binding)
-            .map_err(|_| DecodeError::BadIdentityBinding)?;
-        Ok(Self {
-            signing,
-            agreement,
-            binding,
-        })
+        signing.verify(&binding_message(&agreement), &binding).map_err(|_| DecodeError::BadIdentityBinding)?;
+        Ok(Self { signing, agreement, binding })
     }
 
     /// The Ed25519 key that signs for this identity.
@@ -112,8 +107,9 @@ impl fmt::Debug for PublicIdentity {
 }
 
 fn binding_message(agreement: &X25519PublicKey) -> Vec<u8> {
-    let mut m = Vec::with_capacity(labels::SIG_IDENTITY_BINDING.len() + 32);
+    let mut m = Vec::with_capacity(labels::SIG_IDENTITY_BINDING.len() + 33);
     m.extend_from_slice(labels::SIG_IDENTITY_BINDING);
+    m.push(crate::wire::KEY_TYPE_X25519);
     m.extend_from_slice(agreement.as_bytes());
     m
 }
@@ -136,16 +132,8 @@ impl IdentityKeyPair {
 
     pub(crate) fn from_parts(signing: Ed25519KeyPair, agreement: X25519KeyPair) -> Self {
         let binding = signing.sign(&binding_message(&agreement.public()));
-        let public = PublicIdentity {
-            signing: signing.public(),
-            agreement: agreement.public(),
-            binding,
-        };
-        Self {
-            signing,
-            agreement,
-            public,
-        }
+        let public = PublicIdentity { signing: signing.public(), agreement: agreement.public(), binding };
+        Self { signing, agreement, public }
     }
 
     pub(crate) fn public(&self) -> &PublicIdentity {
@@ -163,9 +151,7 @@ impl IdentityKeyPair {
 
 impl fmt::Debug for IdentityKeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("IdentityKeyPair")
-            .field("public", &self.public)
-            .finish_non_exhaustive()
+        f.debug_struct("IdentityKeyPair").field("public", &self.public).finish_non_exhaustive()
     }
 }
 

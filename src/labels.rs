@@ -9,6 +9,8 @@
 pub(crate) const SIG_IDENTITY_BINDING: &[u8] = b"dmseal:v1:sig:identity-binding";
 /// Ed25519 signature by an identity over a signed prekey (id and key).
 pub(crate) const SIG_SIGNED_PREKEY: &[u8] = b"dmseal:v1:sig:signed-prekey";
+/// Ed25519 signature by an identity over a PQ prekey (kind, id and key).
+pub(crate) const SIG_PQ_PREKEY: &[u8] = b"dmseal:v1:sig:pq-prekey";
 
 /// SHA-256 over the whole first-message transcript (X3DH).
 pub(crate) const HASH_TRANSCRIPT: &[u8] = b"dmseal:v1:hash:x3dh-transcript";
@@ -19,6 +21,9 @@ pub(crate) const HASH_SAFETY_NUMBER: &[u8] = b"dmseal:v1:hash:safety-number";
 
 /// HKDF info for the X3DH shared secret (followed by the transcript hash).
 pub(crate) const KDF_X3DH: &[u8] = b"dmseal:v1:kdf:x3dh";
+/// HKDF info for the PQXDH shared secret (followed by the transcript
+/// hash): distinct from X3DH's, so the setup mode is bound in.
+pub(crate) const KDF_PQXDH: &[u8] = b"dmseal:v1:kdf:pqxdh";
 /// HKDF info for a root-key step of the Double Ratchet.
 pub(crate) const KDF_ROOT: &[u8] = b"dmseal:v1:kdf:root";
 /// HKDF info expanding a message-key seed into an AEAD key and nonce.
@@ -38,10 +43,12 @@ pub(crate) const CHAIN_NEXT: &[u8] = b"dmseal:v1:chain:next";
 pub(crate) const ALL: &[&[u8]] = &[
     SIG_IDENTITY_BINDING,
     SIG_SIGNED_PREKEY,
+    SIG_PQ_PREKEY,
     HASH_TRANSCRIPT,
     HASH_SESSION_AD,
     HASH_SAFETY_NUMBER,
     KDF_X3DH,
+    KDF_PQXDH,
     KDF_ROOT,
     KDF_MESSAGE_KEYS,
     KDF_PICKLE_ACCOUNT,
@@ -75,10 +82,7 @@ mod tests {
         let doc = include_str!("../docs/PROTOCOL.md");
         for label in ALL {
             let text = core::str::from_utf8(label).unwrap();
-            assert!(
-                doc.contains(&format!("`{text}`")),
-                "docs/PROTOCOL.md does not list {text}"
-            );
+            assert!(doc.contains(&format!("`{text}`")), "docs/PROTOCOL.md does not list {text}");
         }
     }
 }

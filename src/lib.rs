@@ -17,7 +17,7 @@
 //! let otks = bob.generate_one_time_prekeys(10)?;
 //! let ids: Vec<u32> = otks.iter().map(|k| k.id()).collect();
 //! bob.mark_one_time_prekeys_published(&ids)?;
-//! let bundle_bytes = bob.prekey_bundle(Some(ids[0]))?.encode();
+//! let bundle_bytes = bob.prekey_bundle(Some(ids[0]), None)?.encode();
 //!
 //! // Both sides bind the conversation to the same context bytes.
 //! let context = b"alice/phone|bob/laptop";
@@ -123,17 +123,19 @@ pub use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 pub use crate::message::{Envelope, NormalMessage, PreKeyMessage};
 pub use crate::pickle::{AccountPickle, PICKLE_VERSION, SessionPickle};
 pub use crate::prekeys::{
-    DEFAULT_SIGNED_PREKEY_GRACE_SECS, MAX_ONE_TIME_PREKEYS, MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY,
-    MAX_RETIRED_SIGNED_PREKEYS, MAX_SIGNED_PREKEY_GRACE_SECS, OneTimePreKeyPublic, SignedPreKeyPublic,
+    DEFAULT_SIGNED_PREKEY_GRACE_SECS, MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS,
+    MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, MAX_RETIRED_SIGNED_PREKEYS, MAX_SIGNED_PREKEY_GRACE_SECS,
+    OneTimePreKeyPublic, PqPreKeyKind, PqPreKeyPublic, SignedPreKeyPublic,
 };
 pub use crate::primitives::dh::X25519PublicKey;
+pub use crate::primitives::kem::{ML_KEM_768_CIPHERTEXT_LEN, ML_KEM_768_PUBLIC_KEY_LEN, MlKemPublicKey};
 pub use crate::primitives::signature::Ed25519PublicKey;
 pub use crate::ratchet::{
     MAX_CHAIN_JUMP, MAX_COUNTER, MAX_EVICTED_CHAIN_RECORDS, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
 };
 pub use crate::safety_number::{SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_VERSION, SCANNABLE_LEN, SafetyNumber};
 pub use crate::session::{Role, Session, SessionId};
-pub use crate::x3dh::{MAX_CONTEXT_LEN, conversation_context};
+pub use crate::x3dh::{MAX_CONTEXT_LEN, SessionSetup, conversation_context};
 
 /// The wire format version written in the first byte of every bundle and
 /// message.

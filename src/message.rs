@@ -3,8 +3,10 @@
 
 use crate::error::DecodeError;
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
+use crate::prekeys::PqPreKeyKind;
 use crate::primitives::aead::TAG_LEN;
 use crate::primitives::dh::X25519PublicKey;
+use crate::primitives::kem::ML_KEM_768_CIPHERTEXT_LEN;
 use crate::wire::{Reader, TYPE_MESSAGE, TYPE_PREKEY_MESSAGE, Writer};
 
 /// Length of a normal message header: version, type, ratchet key,
@@ -13,6 +15,18 @@ pub(crate) const MESSAGE_HEADER_LEN: usize = 2 + 32 + 4 + 4;
 
 /// Flag bit of a prekey message: a one-time prekey id follows.
 const FLAG_ONE_TIME_PREKEY: u8 = 0x01;
+/// Flag bit of a prekey message: PQ prekey kind, id and KEM ciphertext
+/// follow (PQXDH).
+const FLAG_PQ: u8 = 0x02;
+
+/// The PQXDH fields of a first message: which PQ prekey was used, and the
+/// ML-KEM ciphertext encapsulated to it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct PqFields {
+    pub(crate) kind: PqPreKeyKind,
+    pub(crate) id: u32,
+    pub(crate) ciphertext: Box<[u8; ML_KEM_768_CIPHERTEXT_LEN]>,
+}
 
 /// A Double Ratchet message: header and ciphertext.
 #[derive(Clone, PartialEq, Eq)]
@@ -47,12 +61,7 @@ impl NormalMessage {
         if r.rest().len() < TAG_LEN {
             return Err(DecodeError::Truncated);
         }
-        Ok(Self {
-            ratchet_key,
-            previous_counter,
-            counter,
-            bytes: bytes.to_vec(),
-        })
+        Ok(Self { ratchet_key, previous_counter, counter, bytes: bytes.to_vec() })
     }
 
     /// The sender's current ratchet public key.
@@ -107,6 +116,7 @@ pub struct PreKeyMessage {
     signed_prekey_id: u32,
     base_key: X25519PublicKey,
     one_time_prekey_id: Option<u32>,
+    pq: Option<PqFields>,
     /// Length of the setup prefix (everything before the inner message).
     prefix_len: usize,
     inner: NormalMessage,
@@ -122,18 +132,22 @@ impl PreKeyMessage {
         signed_prekey_id: u32,
         base_key: &X25519PublicKey,
         one_time_prekey_id: Option<u32>,
+        pq: Option<&PqFields>,
     ) -> Vec<u8> {
-        let mut w = Writer::with_header(TYPE_PREKEY_MESSAGE, 3 + PUBLIC_IDENTITY_LEN + 40);
-        w.u8(if one_time_prekey_id.is_some() {
-            FLAG_ONE_TIME_PREKEY
-        } else {
-            0
-        })
-        .bytes(&initiator.encode())
-        .u32(signed_prekey_id)
-        .bytes(base_key.as_bytes());
+        let mut w = Writer::with_header(TYPE_PREKEY_MESSAGE, 3 + PUBLIC_IDENTITY_LEN + 45 + ML_KEM_768_CIPHERTEXT_LEN);
+        let mut flags = 0;
+        if one_time_prekey_id.is_some() {
+            flags |= FLAG_ONE_TIME_PREKEY;
+        }
+        if pq.is_some() {
+            flags |= FLAG_PQ;
+        }
+        w.u8(flags).bytes(&initiator.encode()).u32(signed_prekey_id).bytes(base_key.as_bytes());
         if let Some(id) = one_time_prekey_id {
             w.u32(id);
+        }
+        if let Some(pq) = pq {
+            w.u8(pq.kind.to_byte()).u32(pq.id).bytes(pq.ciphertext.as_slice());
         }
         w.finish()
     }
@@ -147,13 +161,14 @@ impl PreKeyMessage {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(TYPE_PREKEY_MESSAGE)?;
-        let flags = r.flags(FLAG_ONE_TIME_PREKEY)?;
+        let flags = r.flags(FLAG_ONE_TIME_PREKEY | FLAG_PQ)?;
         // Cheap fields first: the binding signature is checked last.
         let identity_bytes = r.bytes(PUBLIC_IDENTITY_LEN)?;
         let signed_prekey_id = r.u32()?;
         let base_key = r.x25519()?;
-        let one_time_prekey_id = if flags & FLAG_ONE_TIME_PREKEY != 0 {
-            Some(r.u32()?)
+        let one_time_prekey_id = if flags & FLAG_ONE_TIME_PREKEY != 0 { Some(r.u32()?) } else { None };
+        let pq = if flags & FLAG_PQ != 0 {
+            Some(PqFields { kind: r.pq_kind()?, id: r.u32()?, ciphertext: Box::new(r.array()?) })
         } else {
             None
         };
@@ -165,6 +180,7 @@ impl PreKeyMessage {
             signed_prekey_id,
             base_key,
             one_time_prekey_id,
+            pq,
             prefix_len,
             inner,
             bytes: bytes.to_vec(),
@@ -199,6 +215,16 @@ impl PreKeyMessage {
         self.one_time_prekey_id
     }
 
+    /// The PQ prekey this message was set up with (PQXDH), as (kind, id);
+    /// `None` for a classic X3DH first message.
+    pub fn pq_prekey(&self) -> Option<(PqPreKeyKind, u32)> {
+        self.pq.as_ref().map(|pq| (pq.kind, pq.id))
+    }
+
+    pub(crate) fn pq_fields(&self) -> Option<&PqFields> {
+        self.pq.as_ref()
+    }
+
     /// The encoding.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
@@ -222,6 +248,7 @@ impl core::fmt::Debug for PreKeyMessage {
             .field("signed_prekey_id", &self.signed_prekey_id)
             .field("base_key", &self.base_key)
             .field("one_time_prekey_id", &self.one_time_prekey_id)
+            .field("pq_prekey", &self.pq_prekey())
             .field("inner", &self.inner)
             .finish()
     }

@@ -64,10 +64,7 @@ fn check_header(bytes: &[u8], kind: u8) -> Result<&[u8], PickleError> {
     v.copy_from_slice(version);
     let version = u32::from_be_bytes(v);
     if version != PICKLE_VERSION {
-        return Err(PickleError::UnsupportedVersion {
-            found: version,
-            supported: PICKLE_VERSION,
-        });
+        return Err(PickleError::UnsupportedVersion { found: version, supported: PICKLE_VERSION });
     }
     Ok(rest)
 }
@@ -100,10 +97,7 @@ pub(crate) fn from_bytes<P: PickleKind>(bytes: &[u8]) -> Result<P, PickleError> 
         return Err(PickleError::Malformed);
     }
     if pickle.version() != PICKLE_VERSION {
-        return Err(PickleError::UnsupportedVersion {
-            found: pickle.version(),
-            supported: PICKLE_VERSION,
-        });
+        return Err(PickleError::UnsupportedVersion { found: pickle.version(), supported: PICKLE_VERSION });
     }
     Ok(pickle)
 }
@@ -127,19 +121,14 @@ pub(crate) fn decrypt<P: PickleKind>(bytes: &[u8], key: &[u8; 32]) -> Result<P, 
     }
     let ad = bytes.get(..HEADER_LEN + SALT_LEN).ok_or(PickleError::Malformed)?;
     let body = Zeroizing::new(
-        pickle_key(P::LABEL, key, salt)
-            .open(ad, ciphertext)
-            .map_err(|_| PickleError::WrongKeyOrCorrupted)?,
+        pickle_key(P::LABEL, key, salt).open(ad, ciphertext).map_err(|_| PickleError::WrongKeyOrCorrupted)?,
     );
     let (pickle, rest): (P, &[u8]) = postcard::take_from_bytes(&body).map_err(|_| PickleError::Malformed)?;
     if !rest.is_empty() {
         return Err(PickleError::Malformed);
     }
     if pickle.version() != PICKLE_VERSION {
-        return Err(PickleError::UnsupportedVersion {
-            found: pickle.version(),
-            supported: PICKLE_VERSION,
-        });
+        return Err(PickleError::UnsupportedVersion { found: pickle.version(), supported: PICKLE_VERSION });
     }
     Ok(pickle)
 }
@@ -195,9 +184,7 @@ macro_rules! pickle_api {
 
         impl core::fmt::Debug for $ty {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.debug_struct(stringify!($ty))
-                    .field("version", &self.version)
-                    .finish_non_exhaustive()
+                f.debug_struct(stringify!($ty)).field("version", &self.version).finish_non_exhaustive()
             }
         }
     };
@@ -232,6 +219,7 @@ pub(crate) struct ReceiverChainPickle {
 pub struct SessionPickle {
     pub(crate) version: u32,
     pub(crate) initiator: bool,
+    pub(crate) post_quantum: bool,
     pub(crate) peer_identity: Vec<u8>,
     pub(crate) base_key: [u8; 32],
     pub(crate) session_ad: [u8; 32],
@@ -247,6 +235,13 @@ pub struct SessionPickle {
 
 pickle_api!(SessionPickle, TYPE_SESSION, labels::KDF_PICKLE_SESSION);
 
+/// A replay-record entry in a pickle.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct ReplayEntryPickle {
+    pub(crate) pq_prekey_id: Option<u32>,
+    pub(crate) base_key: [u8; 32],
+}
+
 /// A signed prekey in a pickle.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
 pub(crate) struct SignedPreKeyPickle {
@@ -254,7 +249,18 @@ pub(crate) struct SignedPreKeyPickle {
     pub(crate) secret: [u8; 32],
     pub(crate) signature: Vec<u8>,
     pub(crate) expires_at: Option<u64>,
-    pub(crate) replay_record: Vec<[u8; 32]>,
+    pub(crate) replay_record: Vec<ReplayEntryPickle>,
+}
+
+/// A PQ prekey in a pickle: the 64-byte ML-KEM seed `d || z`; the public
+/// key is recomputed on restore.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct PqPreKeyPickle {
+    pub(crate) id: u32,
+    pub(crate) seed: Vec<u8>,
+    pub(crate) signature: Vec<u8>,
+    pub(crate) published: bool,
+    pub(crate) expires_at: Option<u64>,
 }
 
 /// A one-time prekey in a pickle.
@@ -278,6 +284,12 @@ pub struct AccountPickle {
     pub(crate) next_signed_prekey_id: u32,
     pub(crate) one_time_prekeys: Vec<OneTimePreKeyPickle>,
     pub(crate) next_one_time_prekey_id: u32,
+    /// The current last-resort PQ prekey first, then the retired ones.
+    pub(crate) last_resort_pq_prekeys: Vec<PqPreKeyPickle>,
+    pub(crate) next_last_resort_pq_prekey_id: u32,
+    pub(crate) one_time_pq_prekeys: Vec<PqPreKeyPickle>,
+    pub(crate) next_one_time_pq_prekey_id: u32,
+    pub(crate) allow_classic_x3dh: bool,
 }
 
 pickle_api!(AccountPickle, TYPE_ACCOUNT, labels::KDF_PICKLE_ACCOUNT);

@@ -67,12 +67,7 @@ impl SafetyNumber {
     /// 2 × 5200 SHA-512 blocks; cache it).
     pub fn new(ours: &PublicIdentity, theirs: &PublicIdentity) -> Self {
         let (a, b) = (half(ours), half(theirs));
-        Self {
-            ours: first_32(&a),
-            theirs: first_32(&b),
-            our_digits: digits(&a),
-            their_digits: digits(&b),
-        }
+        Self { ours: first_32(&a), theirs: first_32(&b), our_digits: digits(&a), their_digits: digits(&b) }
     }
 
     /// The 60 digits, identical on both sides: the two 30-digit halves,
@@ -88,11 +83,7 @@ impl SafetyNumber {
     /// The digits in twelve groups of five, for display.
     pub fn display_groups(&self) -> String {
         let d = self.digits();
-        let groups: Vec<&str> = d
-            .as_bytes()
-            .chunks(5)
-            .filter_map(|c| core::str::from_utf8(c).ok())
-            .collect();
+        let groups: Vec<&str> = d.as_bytes().chunks(5).filter_map(|c| core::str::from_utf8(c).ok()).collect();
         groups.join(" ")
     }
 

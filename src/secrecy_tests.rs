@@ -53,22 +53,13 @@ fn keys_that_open(state: &DoubleRatchet, seen: &[X25519PublicKey], session: &Ses
     let message = NormalMessage::decode(bytes).unwrap();
     let mut ad = session.session_ad.to_vec();
     ad.extend_from_slice(message.header());
-    let mut candidates: Vec<MessageKey> = state
-        .receiving
-        .iter()
-        .flat_map(|c| c.skipped.values().map(|k| (**k).clone()))
-        .collect();
+    let mut candidates: Vec<MessageKey> =
+        state.receiving.iter().flat_map(|c| c.skipped.values().map(|k| (**k).clone())).collect();
     for chain in reachable_chains(state, seen) {
         candidates.extend(chain_keys(&chain, MAX_CHAIN_JUMP));
     }
-    assert!(
-        candidates.len() > MAX_CHAIN_JUMP as usize,
-        "the search must cover the jump limit"
-    );
-    candidates
-        .iter()
-        .filter(|mk| mk.aead_key().open(&ad, message.ciphertext()).is_ok())
-        .count()
+    assert!(candidates.len() > MAX_CHAIN_JUMP as usize, "the search must cover the jump limit");
+    candidates.iter().filter(|mk| mk.aead_key().open(&ad, message.ciphertext()).is_ok()).count()
 }
 
 #[test]
@@ -82,10 +73,8 @@ fn state_captured_after_reading_a_message_cannot_open_it() {
     b.decrypt(&later).unwrap(); // leaves keys for early and target skipped
     b.decrypt(&target).unwrap();
     let captured = b.ratchet.clone();
-    let seen: Vec<X25519PublicKey> = [&early, &target, &later]
-        .iter()
-        .map(|m| NormalMessage::decode(m).unwrap().ratchet_key())
-        .collect();
+    let seen: Vec<X25519PublicKey> =
+        [&early, &target, &later].iter().map(|m| NormalMessage::decode(m).unwrap().ratchet_key()).collect();
     assert_eq!(keys_that_open(&captured, &seen, &b, &target), 0);
     // Control: the same search does find the still-unread message.
     assert_eq!(keys_that_open(&captured, &seen, &b, &early), 1);
@@ -112,10 +101,8 @@ fn old_state_cannot_open_messages_after_a_ratchet_round_trip() {
     let m2 = b.encrypt_with_rng(&mut r, b"2").unwrap();
     a.decrypt(&m2).unwrap();
     let m3 = a.encrypt_with_rng(&mut r, b"3").unwrap();
-    let seen: Vec<X25519PublicKey> = [&m1, &m2, &m3]
-        .iter()
-        .map(|m| NormalMessage::decode(m).unwrap().ratchet_key())
-        .collect();
+    let seen: Vec<X25519PublicKey> =
+        [&m1, &m2, &m3].iter().map(|m| NormalMessage::decode(m).unwrap().ratchet_key()).collect();
     assert_eq!(keys_that_open(&old, &seen, &b, &m3), 0);
     // Control: before the round trip completed, the old state could read.
     assert_eq!(keys_that_open(&old, &seen, &b, &m1), 1);

@@ -12,6 +12,7 @@ use crate::message::{Envelope, NormalMessage, PreKeyMessage};
 use crate::primitives::dh::X25519PublicKey;
 use crate::primitives::rng::os_rng;
 use crate::ratchet::DoubleRatchet;
+use crate::x3dh::SessionSetup;
 
 /// The name of a session for routing first messages: the initiator's
 /// identity key bytes and base key. Hashable, so an app can index its
@@ -25,10 +26,7 @@ pub struct SessionId {
 
 impl SessionId {
     pub(crate) fn new(initiator: &PublicIdentity, base_key: X25519PublicKey) -> Self {
-        Self {
-            initiator: initiator.key_bytes(),
-            base_key: base_key.to_bytes(),
-        }
+        Self { initiator: initiator.key_bytes(), base_key: base_key.to_bytes() }
     }
 }
 
@@ -63,6 +61,7 @@ pub enum Role {
 pub struct Session {
     pub(crate) ratchet: DoubleRatchet,
     pub(crate) role: Role,
+    pub(crate) setup: SessionSetup,
     pub(crate) peer_identity: PublicIdentity,
     /// The initiator's base key: with the initiator identity, the name of
     /// this session for routing first messages.
@@ -171,6 +170,12 @@ impl Session {
         self.role
     }
 
+    /// Which key agreement set this session up: PQXDH, or (only where the
+    /// account allowed it) classic X3DH.
+    pub fn setup(&self) -> SessionSetup {
+        self.setup
+    }
+
     /// The initiator's base key, which names this session.
     pub fn base_key(&self) -> X25519PublicKey {
         self.base_key
@@ -202,6 +207,7 @@ impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
             .field("role", &self.role)
+            .field("setup", &self.setup)
             .field("peer_identity", &self.peer_identity)
             .field("base_key", &self.base_key)
             .field("acknowledged", &self.is_acknowledged())
@@ -212,7 +218,7 @@ impl fmt::Debug for Session {
 mod pickling {
     use std::collections::{BTreeMap, VecDeque};
 
-    use super::{Role, Session};
+    use super::{Role, Session, SessionSetup};
     use crate::error::PickleError;
     use crate::identity::PublicIdentity;
     use crate::pickle::{ChainKeyPickle, PICKLE_VERSION, ReceiverChainPickle, SessionPickle, SkippedKeyPickle};
@@ -226,17 +232,11 @@ mod pickling {
     const MAX_PREFIX_LEN: usize = 3 + crate::identity::PUBLIC_IDENTITY_LEN + 4 + 32 + 4;
 
     fn chain_to(ck: &ChainKey) -> ChainKeyPickle {
-        ChainKeyPickle {
-            key: ck.key,
-            index: ck.index,
-        }
+        ChainKeyPickle { key: ck.key, index: ck.index }
     }
 
     fn chain_from(p: &ChainKeyPickle) -> ChainKey {
-        ChainKey {
-            key: p.key,
-            index: p.index,
-        }
+        ChainKey { key: p.key, index: p.index }
     }
 
     impl Session {
@@ -247,6 +247,7 @@ mod pickling {
             SessionPickle {
                 version: PICKLE_VERSION,
                 initiator: self.role == Role::Initiator,
+                post_quantum: self.setup == SessionSetup::Pqxdh,
                 peer_identity: self.peer_identity.encode().to_vec(),
                 base_key: self.base_key.to_bytes(),
                 session_ad: self.session_ad,
@@ -264,10 +265,7 @@ mod pickling {
                         skipped: c
                             .skipped
                             .values()
-                            .map(|mk| SkippedKeyPickle {
-                                index: mk.index,
-                                seed: mk.seed,
-                            })
+                            .map(|mk| SkippedKeyPickle { index: mk.index, seed: mk.seed })
                             .collect(),
                     })
                     .collect(),
@@ -286,19 +284,12 @@ mod pickling {
         /// [`PickleError::UnsupportedVersion`] or [`PickleError::Invalid`].
         pub fn from_pickle(pickle: &SessionPickle) -> Result<Self, PickleError> {
             if pickle.version != PICKLE_VERSION {
-                return Err(PickleError::UnsupportedVersion {
-                    found: pickle.version,
-                    supported: PICKLE_VERSION,
-                });
+                return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
             }
             let invalid = |_| PickleError::Invalid;
             let peer_identity = PublicIdentity::decode(&pickle.peer_identity).map_err(invalid)?;
             let base_key = X25519PublicKey::from_bytes(pickle.base_key).map_err(|_| PickleError::Invalid)?;
-            let role = if pickle.initiator {
-                Role::Initiator
-            } else {
-                Role::Responder
-            };
+            let role = if pickle.initiator { Role::Initiator } else { Role::Responder };
             if let Some(prefix) = &pickle.pending_prefix
                 && (role == Role::Responder || prefix.len() > MAX_PREFIX_LEN)
             {
@@ -319,10 +310,7 @@ mod pickling {
                 }
                 let mut skipped = BTreeMap::new();
                 for s in &c.skipped {
-                    let key = Box::new(MessageKey {
-                        seed: s.seed,
-                        index: s.index,
-                    });
+                    let key = Box::new(MessageKey { seed: s.seed, index: s.index });
                     if skipped.insert(s.index, key).is_some() {
                         return Err(PickleError::Invalid);
                     }
@@ -345,6 +333,7 @@ mod pickling {
             Ok(Self {
                 ratchet,
                 role,
+                setup: if pickle.post_quantum { SessionSetup::Pqxdh } else { SessionSetup::ClassicX3dh },
                 peer_identity,
                 base_key,
                 session_ad: pickle.session_ad,

@@ -16,14 +16,10 @@ pub(crate) fn established_unacknowledged(seed: u8) -> (Session, Session) {
     let mut rng = rng(seed);
     let mut bob = Account::new_with_rng(&mut rng);
     let otk = bob.generate_one_time_prekeys_with_rng(&mut rng, 1).unwrap()[0];
-    let bundle = bob.prekey_bundle(Some(otk.id())).unwrap();
+    let bundle = bob.prekey_bundle(Some(otk.id()), None).unwrap();
     let alice = Account::new_with_rng(&mut rng);
-    let (a, first) = alice
-        .start_session_with_rng(&mut rng, &bundle, CONTEXT, b"first")
-        .unwrap();
-    let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
-        .unwrap();
+    let (a, first) = alice.start_session_with_rng(&mut rng, &bundle, CONTEXT, b"first").unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
     (a, bob.accept(pending).unwrap())
 }
 

@@ -30,11 +30,7 @@ impl Log {
     /// A sent message, with the sender's ratchet key and how many
     /// deliveries had happened when it was sent.
     fn sent(&mut self, from: &str, session: &Session, bytes: &[u8], plaintext: &[u8]) {
-        let ratchet = session
-            .ratchet
-            .our_ratchet
-            .as_ref()
-            .map(|k| h(k.secret_bytes().as_slice()));
+        let ratchet = session.ratchet.our_ratchet.as_ref().map(|k| h(k.secret_bytes().as_slice()));
         self.messages.push(json!({
             "from": from,
             "plaintext": h(plaintext),
@@ -45,35 +41,74 @@ impl Log {
     }
 
     fn deliver(&mut self, to: &str, index: usize, plaintext: &[u8]) {
-        self.deliveries
-            .push(json!({ "to": to, "message": index, "plaintext": h(plaintext) }));
+        self.deliveries.push(json!({ "to": to, "message": index, "plaintext": h(plaintext) }));
     }
 }
 
-fn transcript(seed: u8, with_otk: bool) -> Value {
+/// Which setup a transcript uses.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// PQXDH with a one-time X25519 prekey and a one-time PQ prekey.
+    PqxdhOneTime,
+    /// PQXDH with no one-time X25519 prekey and the last-resort PQ prekey.
+    PqxdhLastResort,
+    /// Classic X3DH (both accounts allow it), with or without a one-time
+    /// prekey.
+    Classic { with_otk: bool },
+}
+
+fn transcript(seed: u8, mode: Mode) -> Value {
     let mut rng = ChaCha20Rng::from_seed([seed; 32]);
     let context = b"user:alice/device:1|user:bob/device:7";
     let mut bob = Account::new_with_rng(&mut rng);
     let otks = bob.generate_one_time_prekeys_with_rng(&mut rng, 2).unwrap();
-    let bundle = bob.prekey_bundle(with_otk.then(|| otks[0].id())).unwrap();
-    let alice = Account::new_with_rng(&mut rng);
+    let pq_otks = bob.generate_pq_one_time_prekeys_with_rng(&mut rng, 1).unwrap();
+    let mut alice = Account::new_with_rng(&mut rng);
+    let with_otk = matches!(mode, Mode::PqxdhOneTime | Mode::Classic { with_otk: true });
+    let otk_id = with_otk.then(|| otks[0].id());
+    let bundle = match mode {
+        Mode::PqxdhOneTime => bob.prekey_bundle(otk_id, Some(pq_otks[0].id())).unwrap(),
+        Mode::PqxdhLastResort => bob.prekey_bundle(otk_id, None).unwrap(),
+        Mode::Classic { .. } => {
+            bob.allow_weaker_classic_x3dh(true);
+            alice.allow_weaker_classic_x3dh(true);
+            let b = bob.prekey_bundle(otk_id, None).unwrap();
+            crate::PreKeyBundle::new(
+                b.identity().clone(),
+                b.signed_prekey().clone(),
+                b.one_time_prekey().copied(),
+                None,
+            )
+        }
+    };
+    let pq_public = bundle.pq_prekey().cloned();
+    let pq_pair = pq_public.as_ref().map(|p| match p.kind() {
+        crate::PqPreKeyKind::OneTime => bob.prekeys.one_time_pq.keys[&p.id()].pair.clone(),
+        crate::PqPreKeyKind::LastResort => bob.prekeys.last_resort_pq.current.pair.clone(),
+    });
 
-    // start_session draws the base key, then the first ratchet key.
+    // start_session draws the base key, then the first ratchet key, then
+    // (PQXDH) the 32-byte ML-KEM encapsulation randomness m.
     let mut peek = rng.clone();
     let base = X25519KeyPair::generate(&mut peek);
     let first_ratchet = X25519KeyPair::generate(&mut peek);
-    let (mut a, m0) = alice
-        .start_session_with_rng(&mut rng, &bundle, context, b"Hi Bob, it's Alice.")
-        .unwrap();
+    let mut m = [0u8; 32];
+    rand_core::Rng::fill_bytes(&mut peek, &mut m);
+    let (mut a, m0) = alice.start_session_with_rng(&mut rng, &bundle, context, b"Hi Bob, it's Alice.").unwrap();
     assert_eq!(a.base_key, base.public());
     let m0_dec = PreKeyMessage::decode(&m0).unwrap();
-    let spk = bob.signed_prekeys.current.clone();
-    let otk = with_otk.then(|| bob.one_time_prekeys.keys[&otks[0].id()].pair.clone());
+    let spk = bob.prekeys.signed.current.clone();
+    let otk = otk_id.map(|id| bob.prekeys.one_time.keys[&id].pair.clone());
+    let kem = m0_dec
+        .pq_fields()
+        .zip(pq_pair.as_ref())
+        .map(|(f, pair)| (f.ciphertext.clone(), pair.decapsulate(&f.ciphertext)));
     let transcript = x3dh::transcript_hash(
         m0_dec.prefix_bytes(),
         bob.identity(),
         &spk.pair.public(),
         otk.as_ref().map(|k| k.public()).as_ref(),
+        pq_public.as_ref().map(|p| p.key()),
         context,
     );
     let (root, chain) = x3dh::initiator(
@@ -82,6 +117,7 @@ fn transcript(seed: u8, with_otk: bool) -> Value {
         bob.identity(),
         &spk.pair.public(),
         otk.as_ref().map(|k| k.public()).as_ref(),
+        kem.as_ref().map(|(_, ss)| &**ss),
         &transcript,
     )
     .unwrap();
@@ -92,9 +128,7 @@ fn transcript(seed: u8, with_otk: bool) -> Value {
     log.sent("alice", &a, &m1, b"Are you there?");
 
     // Bob reads the second prekey message first: it creates the session.
-    let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&m1).unwrap(), context, 0)
-        .unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&m1).unwrap(), context, 0).unwrap();
     log.deliver("bob", 1, pending.plaintext());
     let mut b = bob.accept(pending).unwrap();
     log.deliver("bob", 0, &b.decrypt(&m0).unwrap());
@@ -127,11 +161,13 @@ fn transcript(seed: u8, with_otk: bool) -> Value {
     log.sent("alice", &a, &a4, b"Bye!");
     log.deliver("bob", 8, &b.decrypt(&a4).unwrap());
 
-    let bob_spk = bob.signed_prekeys.current.clone();
+    let bob_spk = bob.prekeys.signed.current.clone();
     json!({
-        "description": "X3DH session setup and a Double Ratchet conversation with out-of-order delivery. \
-                        Private keys are X25519 scalars before clamping and Ed25519 seeds (RFC 8032). \
-                        All bytes are lowercase hex. See docs/PROTOCOL.md §11.",
+        "description": "Session setup (PQXDH or classic X3DH) and a Double Ratchet conversation with \
+                        out-of-order delivery. Private keys are X25519 scalars before clamping, Ed25519 seeds \
+                        (RFC 8032) and ML-KEM-768 seeds d and z (FIPS 203). All bytes are lowercase hex. \
+                        See docs/PROTOCOL.md §11.",
+        "setup_mode": if kem.is_some() { "pqxdh" } else { "x3dh" },
         "wire_version": crate::WIRE_VERSION,
         "seed": h(&[seed; 32]),
         "context": h(context),
@@ -146,9 +182,17 @@ fn transcript(seed: u8, with_otk: bool) -> Value {
                 "signature": h(&bob_spk.signature),
             },
             "one_time_prekey": otk.as_ref().map(|k| json!({
-                "id": otks[0].id(),
+                "id": otk_id,
                 "private": h(k.secret_bytes().as_slice()),
                 "public": h(k.public().as_bytes()),
+            })),
+            "pq_prekey": pq_public.as_ref().zip(pq_pair.as_ref()).map(|(p, pair)| json!({
+                "kind": p.kind().to_byte(),
+                "id": p.id(),
+                "seed_d": h(&pair.seed()[..32]),
+                "seed_z": h(&pair.seed()[32..]),
+                "public": h(p.key().as_bytes()),
+                "signature": h(p.signature()),
             })),
         },
         "alice": {
@@ -161,6 +205,9 @@ fn transcript(seed: u8, with_otk: bool) -> Value {
             "base_key_private": h(base.secret_bytes().as_slice()),
             "base_key_public": h(base.public().as_bytes()),
             "first_ratchet_key_private": h(first_ratchet.secret_bytes().as_slice()),
+            "kem_encapsulation_m": kem.as_ref().map(|_| h(&m)),
+            "kem_ciphertext": kem.as_ref().map(|(ct, _)| h(ct.as_slice())),
+            "kem_shared_secret": kem.as_ref().map(|(_, ss)| h(ss.as_slice())),
             "transcript_hash": h(&transcript),
             "root_key": h(&root.0),
             "chain_key": h(&chain.key),
@@ -189,11 +236,21 @@ fn check(name: &str, value: Value) {
 }
 
 #[test]
+fn vector_pqxdh_with_one_time_prekeys() {
+    check("pqxdh_with_one_time_prekeys.json", transcript(3, Mode::PqxdhOneTime));
+}
+
+#[test]
+fn vector_pqxdh_with_last_resort_prekey() {
+    check("pqxdh_with_last_resort_prekey.json", transcript(4, Mode::PqxdhLastResort));
+}
+
+#[test]
 fn vector_x3dh_with_one_time_prekey() {
-    check("x3dh_with_one_time_prekey.json", transcript(1, true));
+    check("x3dh_with_one_time_prekey.json", transcript(1, Mode::Classic { with_otk: true }));
 }
 
 #[test]
 fn vector_x3dh_without_one_time_prekey() {
-    check("x3dh_without_one_time_prekey.json", transcript(2, false));
+    check("x3dh_without_one_time_prekey.json", transcript(2, Mode::Classic { with_otk: false }));
 }

@@ -16,6 +16,13 @@ pub(crate) const TYPE_PREKEY_MESSAGE: u8 = 0x02;
 /// Type byte of a [`crate::NormalMessage`].
 pub(crate) const TYPE_MESSAGE: u8 = 0x03;
 
+/// Key-type byte of an X25519 public key in signed encodings (PQXDH's
+/// `EncodeEC`): identity bindings and signed prekey signatures.
+pub(crate) const KEY_TYPE_X25519: u8 = 0x01;
+/// Key-type byte of an ML-KEM-768 encapsulation key (PQXDH's
+/// `EncodeKEM`), in PQ prekey signatures and on the wire.
+pub(crate) const KEY_TYPE_ML_KEM_768: u8 = 0x02;
+
 /// A cursor over untrusted bytes. Every read is bounds-checked and fails
 /// with [`DecodeError::Truncated`] instead of panicking.
 pub(crate) struct Reader<'a> {
@@ -31,17 +38,11 @@ impl<'a> Reader<'a> {
     pub(crate) fn header(&mut self, expected_type: u8) -> Result<(), DecodeError> {
         let version = self.u8()?;
         if version != VERSION {
-            return Err(DecodeError::UnsupportedVersion {
-                found: version,
-                supported: VERSION,
-            });
+            return Err(DecodeError::UnsupportedVersion { found: version, supported: VERSION });
         }
         let found = self.u8()?;
         if found != expected_type {
-            return Err(DecodeError::WrongType {
-                found,
-                expected: expected_type,
-            });
+            return Err(DecodeError::WrongType { found, expected: expected_type });
         }
         Ok(())
     }
@@ -80,6 +81,22 @@ impl<'a> Reader<'a> {
         X25519PublicKey::from_bytes(self.array()?).map_err(DecodeError::InvalidKey)
     }
 
+    /// Reads a PQ prekey kind byte.
+    pub(crate) fn pq_kind(&mut self) -> Result<crate::PqPreKeyKind, DecodeError> {
+        let found = self.u8()?;
+        crate::PqPreKeyKind::from_byte(found).ok_or(DecodeError::UnknownPqPreKeyKind { found })
+    }
+
+    /// Reads a typed ML-KEM-768 encapsulation key (`0x02 || key`).
+    pub(crate) fn ml_kem_key(&mut self) -> Result<crate::MlKemPublicKey, DecodeError> {
+        let found = self.u8()?;
+        if found != KEY_TYPE_ML_KEM_768 {
+            return Err(DecodeError::UnknownKeyType { found });
+        }
+        let key = self.bytes(crate::ML_KEM_768_PUBLIC_KEY_LEN)?;
+        crate::MlKemPublicKey::from_bytes(key).map_err(DecodeError::InvalidKey)
+    }
+
     /// Everything not read yet.
     pub(crate) fn rest(&mut self) -> &'a [u8] {
         core::mem::take(&mut self.rest)
@@ -91,11 +108,7 @@ impl<'a> Reader<'a> {
     }
 
     pub(crate) fn finish(self) -> Result<(), DecodeError> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::TrailingBytes)
-        }
+        if self.rest.is_empty() { Ok(()) } else { Err(DecodeError::TrailingBytes) }
     }
 }
 

@@ -1,13 +1,15 @@
-//! Session setup: X3DH (Signal's X3DH specification, revision 1) with a
+//! Session setup: PQXDH (Signal's PQXDH specification, revision 3) and
+//! classic X3DH (Signal's X3DH specification, revision 1), with a
 //! transcript hash in the KDF input (docs/PROTOCOL.md §5).
 //!
 //! ```text
 //! DH1 = DH(IK_A, SPK_B)   DH2 = DH(EK_A, IK_B)   DH3 = DH(EK_A, SPK_B)
 //! DH4 = DH(EK_A, OPK_B)   (only with a one-time prekey)
+//! (CT, SS) = ML-KEM-768.Encaps(PQPK_B)            (PQXDH only)
 //! T   = SHA-256(HASH_TRANSCRIPT || prefix || IK_B || SPK_B || [OPK_B]   (IK_B: 64 key bytes)
-//!               || u16(len(context)) || context)
-//! RK0 || CK0 = HKDF(salt = 0^32, ikm = 0xFF^32 || DH1 || DH2 || DH3 || [DH4],
-//!                   info = KDF_X3DH || T)
+//!               || [0x02 || PQPK_B] || u16(len(context)) || context)
+//! RK0 || CK0 = HKDF(salt = 0^32, ikm = 0xFF^32 || DH1 || DH2 || DH3 || [DH4] || [SS],
+//!                   info = (KDF_PQXDH or KDF_X3DH) || T)
 //! ```
 //!
 //! `prefix` is the prekey message up to its inner message: version, type,
@@ -22,7 +24,9 @@ use crate::identity::{IdentityKeyPair, PublicIdentity};
 use crate::labels;
 use crate::primitives::dh::{SharedSecret, X25519KeyPair, X25519PublicKey};
 use crate::primitives::kdf::{hkdf_sha256, sha256};
+use crate::primitives::kem::MlKemPublicKey;
 use crate::ratchet::{ChainKey, RootKey, split_root_and_chain};
+use crate::wire::KEY_TYPE_ML_KEM_768;
 
 /// The longest context accepted, in bytes. Context is what the app binds
 /// a conversation to (both parties' user and device ids, say); 1 KiB is
@@ -63,41 +67,61 @@ pub(crate) fn transcript_hash(
     responder: &PublicIdentity,
     signed_prekey: &X25519PublicKey,
     one_time_prekey: Option<&X25519PublicKey>,
+    pq_prekey: Option<&MlKemPublicKey>,
     context: &[u8],
 ) -> [u8; 32] {
     let responder = responder.key_bytes();
     let otk = one_time_prekey.map(|k| k.as_bytes().as_slice()).unwrap_or_default();
+    let (pq_type, pq_key): (&[u8], &[u8]) = match pq_prekey {
+        Some(k) => (&[KEY_TYPE_ML_KEM_768], k.as_bytes().as_slice()),
+        None => (&[], &[]),
+    };
     sha256(&[
         labels::HASH_TRANSCRIPT,
         prefix,
         &responder,
         signed_prekey.as_bytes(),
         otk,
+        pq_type,
+        pq_key,
         &context_len(context),
         context,
     ])
+}
+
+/// Which key agreement set a session up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionSetup {
+    /// PQXDH: X3DH plus an ML-KEM-768 shared secret. Confidential against
+    /// a future quantum adversary who recorded the traffic.
+    Pqxdh,
+    /// Classic X3DH only, allowed only where the account opted in with
+    /// [`crate::Account::allow_weaker_classic_x3dh`].
+    ClassicX3dh,
 }
 
 /// The associated-data prefix of every message of a session:
 /// `SHA-256(HASH_SESSION_AD || IK_A || IK_B || u16(len(context)) || context)`
 /// with both identities as their 64 key bytes, initiator first.
 pub(crate) fn session_ad(initiator: &PublicIdentity, responder: &PublicIdentity, context: &[u8]) -> [u8; 32] {
-    sha256(&[
-        labels::HASH_SESSION_AD,
-        &initiator.key_bytes(),
-        &responder.key_bytes(),
-        &context_len(context),
-        context,
-    ])
+    sha256(&[labels::HASH_SESSION_AD, &initiator.key_bytes(), &responder.key_bytes(), &context_len(context), context])
 }
 
-fn derive(secrets: &[SharedSecret], transcript: &[u8; 32]) -> (RootKey, ChainKey) {
-    let mut ikm = Zeroizing::new(Vec::with_capacity(32 * 5));
+/// The KEM shared secret appended after the DH outputs (PQXDH §3.3).
+fn derive(secrets: &[SharedSecret], kem_secret: Option<&[u8; 32]>, transcript: &[u8; 32]) -> (RootKey, ChainKey) {
+    let mut ikm = Zeroizing::new(Vec::with_capacity(32 * 6));
     ikm.extend_from_slice(&[0xff; 32]);
     for s in secrets {
         ikm.extend_from_slice(s.as_bytes());
     }
-    let okm = hkdf_sha256::<64>(&[0u8; 32], &ikm, &[labels::KDF_X3DH, transcript]);
+    let label = match kem_secret {
+        Some(ss) => {
+            ikm.extend_from_slice(ss);
+            labels::KDF_PQXDH
+        }
+        None => labels::KDF_X3DH,
+    };
+    let okm = hkdf_sha256::<64>(&[0u8; 32], &ikm, &[label, transcript]);
     split_root_and_chain(&okm)
 }
 
@@ -108,6 +132,7 @@ pub(crate) fn initiator(
     responder: &PublicIdentity,
     signed_prekey: &X25519PublicKey,
     one_time_prekey: Option<&X25519PublicKey>,
+    kem_secret: Option<&[u8; 32]>,
     transcript: &[u8; 32],
 ) -> Result<(RootKey, ChainKey), KeyError> {
     let mut secrets = vec![
@@ -118,7 +143,7 @@ pub(crate) fn initiator(
     if let Some(otk) = one_time_prekey {
         secrets.push(base.diffie_hellman(otk)?);
     }
-    Ok(derive(&secrets, transcript))
+    Ok(derive(&secrets, kem_secret, transcript))
 }
 
 /// The responder's side, mirroring [`initiator`].
@@ -128,6 +153,7 @@ pub(crate) fn responder(
     one_time_prekey: Option<&X25519KeyPair>,
     initiator: &PublicIdentity,
     base_key: &X25519PublicKey,
+    kem_secret: Option<&[u8; 32]>,
     transcript: &[u8; 32],
 ) -> Result<(RootKey, ChainKey), KeyError> {
     let mut secrets = vec![
@@ -138,7 +164,7 @@ pub(crate) fn responder(
     if let Some(otk) = one_time_prekey {
         secrets.push(otk.diffie_hellman(base_key)?);
     }
-    Ok(derive(&secrets, transcript))
+    Ok(derive(&secrets, kem_secret, transcript))
 }
 
 #[cfg(test)]
@@ -149,10 +175,7 @@ mod tests {
     fn conversation_contexts_of_different_address_pairs_differ() {
         assert_ne!(conversation_context(b"ab", b"c"), conversation_context(b"a", b"bc"));
         assert_ne!(conversation_context(b"a", b"b"), conversation_context(b"b", b"a"));
-        assert_eq!(
-            conversation_context(b"alice/1", b"bob/2"),
-            b"\x00\x07alice/1\x00\x05bob/2"
-        );
+        assert_eq!(conversation_context(b"alice/1", b"bob/2"), b"\x00\x07alice/1\x00\x05bob/2");
         assert!(conversation_context(&[0; 70_000], b"b").len() > MAX_CONTEXT_LEN);
     }
 }

@@ -25,25 +25,17 @@ fn debug_output_never_shows_private_keys_or_plaintext() {
     let mut r = rng(60);
     let (mut bob, bundle) = bob_with_bundle(&mut r, true);
     let alice = Account::new_with_rng(&mut r);
-    let (a, first) = alice
-        .start_session_with_rng(&mut r, &bundle, CONTEXT, b"top secret words")
-        .unwrap();
-    let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
-        .unwrap();
+    let (a, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"top secret words").unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
     let pending_debug = format!("{pending:?}");
     assert!(!pending_debug.contains("top secret"));
     let b = bob.accept(pending).unwrap();
     // Every 32-byte window of every pickle holds secrets; none may appear.
-    let secrets: Vec<Vec<u8>> = [
-        alice.pickle().to_bytes(),
-        bob.pickle().to_bytes(),
-        a.pickle().to_bytes(),
-        b.pickle().to_bytes(),
-    ]
-    .iter()
-    .map(|p| p.to_vec())
-    .collect();
+    let secrets: Vec<Vec<u8>> =
+        [alice.pickle().to_bytes(), bob.pickle().to_bytes(), a.pickle().to_bytes(), b.pickle().to_bytes()]
+            .iter()
+            .map(|p| p.to_vec())
+            .collect();
     let debugs = [
         format!("{alice:?}"),
         format!("{bob:?}"),
@@ -53,10 +45,7 @@ fn debug_output_never_shows_private_keys_or_plaintext() {
         format!("{:?}", bob.pickle()),
     ];
     for d in &debugs {
-        assert!(
-            d.contains("..") || d.contains("version"),
-            "Debug should be non-exhaustive: {d}"
-        );
+        assert!(d.contains("..") || d.contains("version"), "Debug should be non-exhaustive: {d}");
         for s in &secrets {
             for w in s.windows(16).step_by(4) {
                 let h = hex(w);
@@ -64,10 +53,7 @@ fn debug_output_never_shows_private_keys_or_plaintext() {
                 // the pickles, so only flag windows absent from public output.
                 if d.contains(&h) && !hex(&bundle.encode()).contains(&h) && !hex(&first).contains(&h) {
                     let public_parts = [hex(&alice.identity().encode()), hex(&b.base_key().to_bytes())];
-                    assert!(
-                        public_parts.iter().any(|p| p.contains(&h)),
-                        "secret-looking bytes in Debug: {d}"
-                    );
+                    assert!(public_parts.iter().any(|p| p.contains(&h)), "secret-looking bytes in Debug: {d}");
                 }
             }
         }
@@ -78,7 +64,9 @@ fn debug_output_never_shows_private_keys_or_plaintext() {
 fn session_debug_output_is_pinned() {
     let (a, _b) = established(61);
     let d = format!("{a:?}");
-    assert!(d.starts_with("Session { role: Initiator, peer_identity: PublicIdentity { signing: Ed25519PublicKey("));
+    assert!(d.starts_with(
+        "Session { role: Initiator, setup: Pqxdh, peer_identity: PublicIdentity { signing: Ed25519PublicKey("
+    ));
     assert!(d.ends_with(", acknowledged: true, .. }"));
     assert_eq!(format!("{:?}", a.pickle()), "SessionPickle { version: 1, .. }");
 }
@@ -95,15 +83,13 @@ fn safety_numbers_agree_on_both_sides_and_scan() {
     assert!(on_alice.matches_scanned(&on_bob.scannable()));
     assert!(!on_alice.matches_scanned(&on_alice.scannable()));
     let carol = Account::new();
-    assert_ne!(
-        SafetyNumber::new(alice.identity(), carol.identity()).digits(),
-        on_alice.digits()
-    );
+    assert_ne!(SafetyNumber::new(alice.identity(), carol.identity()).digits(), on_alice.digits());
 }
 
 #[test]
 fn per_message_overhead_is_as_documented() {
-    for (with_otk, prekey_overhead) in [(true, 229), (false, 225)] {
+    // PQXDH adds 1,093 bytes: PQ prekey kind (1), id (4), ML-KEM-768 ciphertext (1,088).
+    for (with_otk, prekey_overhead) in [(true, 229 + 1093), (false, 225 + 1093)] {
         let (_alice, mut a, _bob, mut b) = pair(63, with_otk);
         let plaintext = [0u8; 100];
         assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + prekey_overhead);
@@ -118,9 +104,6 @@ fn per_message_overhead_is_as_documented() {
 fn idle_session_state_is_small() {
     let (a, b) = established(64);
     let sizes = [a.pickle().to_bytes().len(), b.pickle().to_bytes().len()];
-    println!(
-        "plain pickle of an idle session: initiator {} B, responder {} B",
-        sizes[0], sizes[1]
-    );
+    println!("plain pickle of an idle session: initiator {} B, responder {} B", sizes[0], sizes[1]);
     assert!(sizes.iter().all(|s| *s < 512), "{sizes:?}");
 }

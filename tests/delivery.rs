@@ -53,13 +53,7 @@ fn a_counter_jump_of_exactly_the_limit_is_accepted_and_one_more_is_rejected() {
         if ok {
             assert!(result.is_ok());
         } else {
-            assert_eq!(
-                result,
-                Err(DecryptError::TooFarAhead {
-                    got: MAX_CHAIN_JUMP + 1,
-                    max: MAX_CHAIN_JUMP
-                })
-            );
+            assert_eq!(result, Err(DecryptError::TooFarAhead { got: MAX_CHAIN_JUMP + 1, max: MAX_CHAIN_JUMP }));
         }
         assert!(b.skipped_message_keys() <= MAX_SKIPPED_KEYS_PER_CHAIN);
     }
@@ -83,13 +77,7 @@ fn a_previous_chain_jump_of_exactly_the_limit_is_accepted_and_one_more_is_reject
             // The old chain was closed at the announced length.
             assert!(b.decrypt(ms.last().unwrap()).is_ok());
         } else {
-            assert_eq!(
-                result,
-                Err(DecryptError::TooFarAhead {
-                    got: MAX_CHAIN_JUMP + 1,
-                    max: MAX_CHAIN_JUMP
-                })
-            );
+            assert_eq!(result, Err(DecryptError::TooFarAhead { got: MAX_CHAIN_JUMP + 1, max: MAX_CHAIN_JUMP }));
         }
         assert!(b.skipped_message_keys() <= MAX_SKIPPED_KEYS_PER_CHAIN * MAX_RECEIVING_CHAINS);
     }
@@ -101,16 +89,12 @@ fn stored_skipped_keys_never_exceed_the_cap() {
     let mut r = rng(35);
     let mut max_seen = 0;
     for _ in 0..(MAX_RECEIVING_CHAINS + 2) {
-        let ms: Vec<_> = (0..MAX_SKIPPED_KEYS_PER_CHAIN + 50)
-            .map(|_| a.encrypt_with_rng(&mut r, b"m").unwrap())
-            .collect();
+        let ms: Vec<_> =
+            (0..MAX_SKIPPED_KEYS_PER_CHAIN + 50).map(|_| a.encrypt_with_rng(&mut r, b"m").unwrap()).collect();
         b.decrypt(ms.last().unwrap()).unwrap();
         max_seen = max_seen.max(b.skipped_message_keys());
         a.decrypt(&b.encrypt_with_rng(&mut r, b"r").unwrap()).unwrap();
     }
     assert!(max_seen <= MAX_SKIPPED_KEYS_PER_CHAIN * MAX_RECEIVING_CHAINS);
-    assert_eq!(
-        b.skipped_message_keys(),
-        MAX_SKIPPED_KEYS_PER_CHAIN * MAX_RECEIVING_CHAINS
-    );
+    assert_eq!(b.skipped_message_keys(), MAX_SKIPPED_KEYS_PER_CHAIN * MAX_RECEIVING_CHAINS);
 }

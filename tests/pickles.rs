@@ -34,7 +34,7 @@ fn an_account_survives_a_pickle_round_trip() {
     let restored =
         Account::from_pickle(&AccountPickle::from_encrypted(&bob.pickle().encrypt(&KEY), &KEY).unwrap()).unwrap();
     assert_eq!(restored.identity(), bob.identity());
-    assert_eq!(restored.prekey_bundle(Some(1)).unwrap(), bundle);
+    assert_eq!(restored.prekey_bundle(Some(1), None).unwrap(), bundle);
     assert_eq!(restored.pickle().to_bytes(), bob.pickle().to_bytes());
 }
 
@@ -48,35 +48,22 @@ fn an_account_pickle_is_refused_where_a_session_pickle_is_expected() {
         Some(PickleError::WrongType { found: 1, expected: 2 })
     );
     let plain = bob.pickle().to_bytes();
-    assert_eq!(
-        SessionPickle::from_bytes(&plain).err(),
-        Some(PickleError::WrongType { found: 1, expected: 2 })
-    );
+    assert_eq!(SessionPickle::from_bytes(&plain).err(), Some(PickleError::WrongType { found: 1, expected: 2 }));
     // And the type byte cannot simply be rewritten: it is associated data.
     let mut relabelled = encrypted.clone();
     relabelled[4] = 2;
-    assert_eq!(
-        SessionPickle::from_encrypted(&relabelled, &KEY).err(),
-        Some(PickleError::WrongKeyOrCorrupted)
-    );
+    assert_eq!(SessionPickle::from_encrypted(&relabelled, &KEY).err(), Some(PickleError::WrongKeyOrCorrupted));
 }
 
 #[test]
 fn a_wrong_key_and_corruption_are_one_error() {
     let (_a, b) = established(53);
     let encrypted = b.pickle().encrypt(&KEY);
-    assert_eq!(
-        SessionPickle::from_encrypted(&encrypted, &[8; 32]).err(),
-        Some(PickleError::WrongKeyOrCorrupted)
-    );
+    assert_eq!(SessionPickle::from_encrypted(&encrypted, &[8; 32]).err(), Some(PickleError::WrongKeyOrCorrupted));
     for i in 9..encrypted.len() {
         let mut c = encrypted.clone();
         c[i] ^= 0x10;
-        assert_eq!(
-            SessionPickle::from_encrypted(&c, &KEY).err(),
-            Some(PickleError::WrongKeyOrCorrupted),
-            "byte {i}"
-        );
+        assert_eq!(SessionPickle::from_encrypted(&c, &KEY).err(), Some(PickleError::WrongKeyOrCorrupted), "byte {i}");
     }
 }
 
@@ -87,10 +74,7 @@ fn an_unknown_pickle_version_is_reported_as_such() {
     encrypted[5..9].copy_from_slice(&(PICKLE_VERSION + 1).to_be_bytes());
     assert_eq!(
         SessionPickle::from_encrypted(&encrypted, &KEY).err(),
-        Some(PickleError::UnsupportedVersion {
-            found: PICKLE_VERSION + 1,
-            supported: PICKLE_VERSION
-        })
+        Some(PickleError::UnsupportedVersion { found: PICKLE_VERSION + 1, supported: PICKLE_VERSION })
     );
 }
 

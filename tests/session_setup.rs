@@ -74,23 +74,16 @@ fn flipping_bit_255_of_any_received_x25519_key_is_refused() {
     // Identity X25519 key, signed prekey, one-time prekey.
     for key_at in [3 + 32, 3 + 128 + 4, 3 + 128 + 4 + 32 + 64 + 4] {
         let b = flip(&bytes, (key_at + 31) * 8 + 7);
-        assert_eq!(
-            PreKeyBundle::decode(&b),
-            Err(DecodeError::InvalidKey(KeyError::NonCanonical)),
-            "at {key_at}"
-        );
+        assert_eq!(PreKeyBundle::decode(&b), Err(DecodeError::InvalidKey(KeyError::NonCanonical)), "at {key_at}");
     }
     let alice = Account::new_with_rng(&mut r);
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
-    // Initiator identity key, base key, ratchet key of the inner message.
-    let inner = 3 + 128 + 4 + 32 + 4;
+    // Initiator identity key, base key, ratchet key of the inner message
+    // (the inner message is the last 42 + 17 bytes: header, "x" and tag).
+    let inner = first.len() - (42 + 1 + 16);
     for key_at in [3 + 32, 3 + 128 + 4, inner + 2] {
         let m = flip(&first, (key_at + 31) * 8 + 7);
-        assert_eq!(
-            PreKeyMessage::decode(&m),
-            Err(DecodeError::InvalidKey(KeyError::NonCanonical)),
-            "at {key_at}"
-        );
+        assert_eq!(PreKeyMessage::decode(&m), Err(DecodeError::InvalidKey(KeyError::NonCanonical)), "at {key_at}");
     }
     let _ = bob;
 }
@@ -139,10 +132,7 @@ fn every_low_order_x25519_encoding_is_refused_as_a_base_key() {
         m[base_at..base_at + 32].copy_from_slice(k);
         let err = PreKeyMessage::decode(&m).unwrap_err();
         assert!(
-            matches!(
-                err,
-                DecodeError::InvalidKey(KeyError::LowOrder | KeyError::NonCanonical)
-            ),
+            matches!(err, DecodeError::InvalidKey(KeyError::LowOrder | KeyError::NonCanonical)),
             "{k:02x?}: {err:?}"
         );
     }
@@ -201,9 +191,7 @@ fn repeated_prekey_messages_before_the_first_reply_decrypt() {
     for m in [&second, &third] {
         assert!(matches!(Envelope::decode(m).unwrap(), Envelope::PreKey(_)));
     }
-    let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
-        .unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
     let mut b = bob.accept(pending).unwrap();
     // Delivered out of order; routed to the session because it matches.
     let third_msg = PreKeyMessage::decode(&third).unwrap();
@@ -213,10 +201,7 @@ fn repeated_prekey_messages_before_the_first_reply_decrypt() {
     assert_eq!(b.decrypt(&second), Err(DecryptError::DuplicateOrExpired));
     // After a reply, Alice sends normal messages.
     a.decrypt(&b.encrypt(b"ok").unwrap()).unwrap();
-    assert!(matches!(
-        Envelope::decode(&a.encrypt(b"n").unwrap()).unwrap(),
-        Envelope::Normal(_)
-    ));
+    assert!(matches!(Envelope::decode(&a.encrypt(b"n").unwrap()).unwrap(), Envelope::Normal(_)));
 }
 
 #[test]
@@ -231,10 +216,7 @@ fn a_first_message_without_one_time_prekey_never_yields_a_second_session() {
     let p2 = bob.open_first_message(&m, CONTEXT, 0).unwrap();
     let _session = bob.accept(p1).unwrap();
     // Replayed after the session exists, to the account: refused.
-    assert_eq!(
-        bob.open_first_message(&m, CONTEXT, 0).err(),
-        Some(FirstMessageError::Replay)
-    );
+    assert_eq!(bob.open_first_message(&m, CONTEXT, 0).err(), Some(FirstMessageError::Replay));
     assert_eq!(bob.accept(p2).err(), Some(AcceptError::Replay));
 
     // And after a decline.
@@ -242,10 +224,7 @@ fn a_first_message_without_one_time_prekey_never_yields_a_second_session() {
     let m = PreKeyMessage::decode(&first).unwrap();
     let p = bob.open_first_message(&m, CONTEXT, 0).unwrap();
     bob.decline(p).unwrap();
-    assert_eq!(
-        bob.open_first_message(&m, CONTEXT, 0).err(),
-        Some(FirstMessageError::Replay)
-    );
+    assert_eq!(bob.open_first_message(&m, CONTEXT, 0).err(), Some(FirstMessageError::Replay));
 }
 
 #[test]
@@ -253,7 +232,7 @@ fn a_first_message_with_one_time_prekey_is_refused_once_it_is_consumed() {
     let (alice, _a, mut bob, _b) = pair(11, true);
     let _ = alice;
     let mut r = rng(12);
-    let bundle = bob.prekey_bundle(Some(2)).unwrap();
+    let bundle = bob.prekey_bundle(Some(2), None).unwrap();
     let alice = Account::new_with_rng(&mut r);
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
     let m = PreKeyMessage::decode(&first).unwrap();
@@ -274,9 +253,7 @@ fn opening_a_first_message_changes_nothing_until_accepted() {
     let before = bob.pickle().to_bytes();
     let alice = Account::new_with_rng(&mut r);
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
-    let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
-        .unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
     drop(pending);
     assert_eq!(bob.pickle().to_bytes(), before);
 }
@@ -288,9 +265,7 @@ fn a_pending_session_from_another_account_is_refused() {
     let mut carol = Account::new_with_rng(&mut r);
     let alice = Account::new_with_rng(&mut r);
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
-    let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
-        .unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
     assert_eq!(carol.accept(pending).err(), Some(AcceptError::WrongAccount));
 }
 
@@ -298,22 +273,12 @@ fn a_pending_session_from_another_account_is_refused() {
 fn own_bundle_and_overlong_context_are_refused() {
     let mut r = rng(15);
     let (bob, bundle) = bob_with_bundle(&mut r, true);
-    assert_eq!(
-        bob.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").err(),
-        Some(StartError::OwnBundle)
-    );
+    assert_eq!(bob.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").err(), Some(StartError::OwnBundle));
     let alice = Account::new_with_rng(&mut r);
     let long = vec![0u8; dmseal::MAX_CONTEXT_LEN + 1];
-    assert!(
-        alice
-            .start_session_with_rng(&mut r, &bundle, &long[..dmseal::MAX_CONTEXT_LEN], b"x")
-            .is_ok()
-    );
+    assert!(alice.start_session_with_rng(&mut r, &bundle, &long[..dmseal::MAX_CONTEXT_LEN], b"x").is_ok());
     assert_eq!(
         alice.start_session_with_rng(&mut r, &bundle, &long, b"x").err(),
-        Some(StartError::ContextTooLong {
-            len: long.len(),
-            max: dmseal::MAX_CONTEXT_LEN
-        })
+        Some(StartError::ContextTooLong { len: long.len(), max: dmseal::MAX_CONTEXT_LEN })
     );
 }

@@ -32,18 +32,14 @@ fn every_bit_flip_of_a_prekey_message_is_rejected_by_the_account_and_changes_not
     for with_otk in [true, false] {
         let (mut bob, bundle) = bob_with_bundle(&mut r, with_otk);
         let alice = Account::new_with_rng(&mut r);
-        let (_, first) = alice
-            .start_session_with_rng(&mut r, &bundle, CONTEXT, b"first")
-            .unwrap();
+        let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"first").unwrap();
         let before = bob.pickle().to_bytes();
         for bit in 0..first.len() * 8 {
             let opened = PreKeyMessage::decode(&flip(&first, bit)).map(|m| bob.open_first_message(&m, CONTEXT, 0));
             assert!(!matches!(opened, Ok(Ok(_))), "bit {bit} flip accepted");
         }
         assert_eq!(bob.pickle().to_bytes(), before);
-        let pending = bob
-            .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
-            .unwrap();
+        let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
         assert_eq!(pending.plaintext(), b"first");
         bob.accept(pending).unwrap();
     }

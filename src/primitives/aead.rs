@@ -37,15 +37,7 @@ impl AeadKey {
         // ChaCha20-Poly1305 only fails past 2^38 bytes of plaintext, which
         // no `&[u8]` handed to a messaging library reaches on 64-bit and
         // which cannot exist on 32-bit.
-        cipher
-            .encrypt(
-                &self.nonce.into(),
-                Payload {
-                    msg: plaintext,
-                    aad: ad,
-                },
-            )
-            .unwrap_or_default()
+        cipher.encrypt(&self.nonce.into(), Payload { msg: plaintext, aad: ad }).unwrap_or_default()
     }
 
     /// Decrypts and authenticates `ciphertext` (with its tag) under `ad`.
@@ -53,15 +45,7 @@ impl AeadKey {
         #[cfg(test)]
         crate::work::count_aead();
         let cipher = ChaCha20Poly1305::new(&self.key.into());
-        cipher
-            .decrypt(
-                &self.nonce.into(),
-                Payload {
-                    msg: ciphertext,
-                    aad: ad,
-                },
-            )
-            .map_err(|_| AeadFailure)
+        cipher.decrypt(&self.nonce.into(), Payload { msg: ciphertext, aad: ad }).map_err(|_| AeadFailure)
     }
 }
 

@@ -17,9 +17,7 @@ const LOW_ORDER: [[u8; 32]; 5] = [
     // u = 0
     [0; 32],
     // u = 1
-    [
-        1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-    ],
+    [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
     // order 8
     [
         0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a, 0xda, 0x09,
@@ -145,9 +143,7 @@ impl X25519KeyPair {
 
 impl fmt::Debug for X25519KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("X25519KeyPair")
-            .field("public", &self.public)
-            .finish_non_exhaustive()
+        f.debug_struct("X25519KeyPair").field("public", &self.public).finish_non_exhaustive()
     }
 }
 
@@ -185,10 +181,7 @@ mod tests {
         for bad in LOW_ORDER {
             assert_eq!(X25519PublicKey::from_bytes(bad), Err(KeyError::LowOrder));
             // Bypassing the decode check, the DH itself refuses the result.
-            assert_eq!(
-                pair.diffie_hellman(&X25519PublicKey(bad)).err(),
-                Some(KeyError::NonContributory)
-            );
+            assert_eq!(pair.diffie_hellman(&X25519PublicKey(bad)).err(), Some(KeyError::NonContributory));
         }
     }
 

@@ -30,17 +30,11 @@ fn rfc7748_x25519() {
     let v = &all[0];
     let ours = X25519KeyPair::from_secret_bytes(arr(&v["scalar"]));
     let theirs = X25519PublicKey::from_bytes(arr(&v["u"])).unwrap();
-    assert_eq!(
-        ours.diffie_hellman(&theirs).unwrap().as_bytes(),
-        &arr::<32>(&v["output"])
-    );
+    assert_eq!(ours.diffie_hellman(&theirs).unwrap().as_bytes(), &arr::<32>(&v["output"]));
     // §5.2 vector 2 sets bit 255 of u on purpose: the raw primitive masks
     // it, our wrapper refuses the key.
     let v = &all[1];
-    assert_eq!(
-        x25519_dalek::x25519(arr(&v["scalar"]), arr(&v["u"])),
-        arr::<32>(&v["output"])
-    );
+    assert_eq!(x25519_dalek::x25519(arr(&v["scalar"]), arr(&v["u"])), arr::<32>(&v["output"]));
     assert_eq!(X25519PublicKey::from_bytes(arr(&v["u"])), Err(KeyError::NonCanonical));
     // §5.2 iterations, raw primitive.
     let mut k = [0u8; 32];
@@ -63,14 +57,8 @@ fn rfc7748_x25519() {
     let bob = X25519KeyPair::from_secret_bytes(arr(&v["bob_private"]));
     assert_eq!(alice.public().as_bytes(), &arr::<32>(&v["alice_public"]));
     assert_eq!(bob.public().as_bytes(), &arr::<32>(&v["bob_public"]));
-    assert_eq!(
-        alice.diffie_hellman(&bob.public()).unwrap().as_bytes(),
-        &arr::<32>(&v["shared"])
-    );
-    assert_eq!(
-        bob.diffie_hellman(&alice.public()).unwrap().as_bytes(),
-        &arr::<32>(&v["shared"])
-    );
+    assert_eq!(alice.diffie_hellman(&bob.public()).unwrap().as_bytes(), &arr::<32>(&v["shared"]));
+    assert_eq!(bob.diffie_hellman(&alice.public()).unwrap().as_bytes(), &arr::<32>(&v["shared"]));
 }
 
 #[test]

@@ -1,13 +1,14 @@
 //! Thin wrappers over the cryptographic primitives.
 //!
-//! Everything above this layer reaches X25519, Ed25519, HKDF, HMAC and
-//! ChaCha20-Poly1305 only through these functions, so each rule (canonical
+//! Everything above this layer reaches X25519, Ed25519, ML-KEM-768, HKDF,
+//! HMAC and ChaCha20-Poly1305 only through these functions, so each rule (canonical
 //! keys, contributory results, one signature rule, labelled derivations)
 //! is enforced in exactly one place.
 
 pub(crate) mod aead;
 pub(crate) mod dh;
 pub(crate) mod kdf;
+pub(crate) mod kem;
 pub(crate) mod rng;
 pub(crate) mod signature;
 
@@ -26,6 +27,7 @@ mod tests {
         zeroizes_on_drop::<super::dh::X25519KeyPair>();
         zeroizes_on_drop::<super::signature::Ed25519KeyPair>();
         zeroizes_on_drop::<super::aead::AeadKey>();
+        zeroizes_on_drop::<super::kem::MlKemKeyPair>();
         zeroizes_on_drop::<crate::ratchet::RootKey>();
         zeroizes_on_drop::<crate::ratchet::ChainKey>();
         zeroizes_on_drop::<crate::ratchet::MessageKey>();

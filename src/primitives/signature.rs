@@ -44,18 +44,7 @@ const SMALL_ORDER: [[u8; 32]; 10] = {
     ];
     let mut order8_b_neg = order8_b;
     order8_b_neg[31] = 0x85;
-    [
-        identity,
-        identity_neg,
-        minus_one,
-        minus_one_neg,
-        zero,
-        zero_neg,
-        order8_a,
-        order8_a_neg,
-        order8_b,
-        order8_b_neg,
-    ]
+    [identity, identity_neg, minus_one, minus_one_neg, zero, zero_neg, order8_a, order8_a_neg, order8_b, order8_b_neg]
 };
 
 /// The group order l = 2^252 + 27742317777372353535851937790883648493,
@@ -215,9 +204,7 @@ impl Ed25519KeyPair {
 
 impl fmt::Debug for Ed25519KeyPair {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Ed25519KeyPair")
-            .field("public", &self.public)
-            .finish_non_exhaustive()
+        f.debug_struct("Ed25519KeyPair").field("public", &self.public).finish_non_exhaustive()
     }
 }
 
@@ -276,12 +263,7 @@ mod tests {
         let msgs: Vec<Vec<u8>> = (0..8u8).map(|i| vec![i; 40]).collect();
         let mut sigs: Vec<[u8; 64]> = pairs.iter().zip(&msgs).map(|(p, m)| p.sign(m)).collect();
         let items = |sigs: &[[u8; 64]]| -> Vec<(Ed25519PublicKey, Vec<u8>, [u8; 64])> {
-            pairs
-                .iter()
-                .zip(&msgs)
-                .zip(sigs)
-                .map(|((p, m), s)| (p.public(), m.clone(), *s))
-                .collect()
+            pairs.iter().zip(&msgs).zip(sigs).map(|((p, m), s)| (p.public(), m.clone(), *s)).collect()
         };
         let check = |sigs: &[[u8; 64]], rng: &mut ChaCha20Rng| {
             let owned = items(sigs);

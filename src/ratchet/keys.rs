@@ -61,26 +61,14 @@ impl ChainKey {
     pub(crate) fn step(&self) -> Option<(MessageKey, ChainKey)> {
         let next_index = self.index.checked_add(1)?;
         let (seed, next) = hmac_sha256_pair(&self.key, labels::CHAIN_MESSAGE, labels::CHAIN_NEXT);
-        Some((
-            MessageKey {
-                seed: *seed,
-                index: self.index,
-            },
-            ChainKey {
-                key: *next,
-                index: next_index,
-            },
-        ))
+        Some((MessageKey { seed: *seed, index: self.index }, ChainKey { key: *next, index: next_index }))
     }
 
     /// The chain key after this one, without deriving the message key.
     fn skip(&self) -> Option<ChainKey> {
         let next_index = self.index.checked_add(1)?;
         let next = hmac_sha256(&self.key, labels::CHAIN_NEXT);
-        Some(ChainKey {
-            key: *next,
-            index: next_index,
-        })
+        Some(ChainKey { key: *next, index: next_index })
     }
 
     /// Advances to `counter` (>= `self.index`, < `u32::MAX`), deriving
@@ -100,11 +88,7 @@ impl ChainKey {
             }
         }
         let (message_key, next) = chain.step()?;
-        Some(Advance {
-            skipped,
-            message_key,
-            next,
-        })
+        Some(Advance { skipped, message_key, next })
     }
 }
 

@@ -175,16 +175,9 @@ impl DoubleRatchet {
             return Err(EncryptError::ChainExhausted);
         }
         if self.sending.is_none() {
-            let theirs = self
-                .receiving
-                .front()
-                .map(|c| c.ratchet_key)
-                .ok_or(EncryptError::ChainExhausted)?;
+            let theirs = self.receiving.front().map(|c| c.ratchet_key).ok_or(EncryptError::ChainExhausted)?;
             let ours = X25519KeyPair::generate(rng);
-            let (root, chain) = self
-                .root_key
-                .advance(&ours, &theirs)
-                .map_err(EncryptError::InvalidKey)?;
+            let (root, chain) = self.root_key.advance(&ours, &theirs).map_err(EncryptError::InvalidKey)?;
             self.root_key = root;
             self.our_ratchet = Some(ours);
             self.sending = Some(chain);
@@ -194,11 +187,7 @@ impl DoubleRatchet {
             return Err(EncryptError::ChainExhausted);
         };
         let (message_key, next) = chain.step().ok_or(EncryptError::ChainExhausted)?;
-        let out = Outgoing {
-            ratchet_key: ours.public(),
-            previous_counter: self.previous_counter,
-            message_key,
-        };
+        let out = Outgoing { ratchet_key: ours.public(), previous_counter: self.previous_counter, message_key };
         self.sending = Some(next);
         Ok(out)
     }
@@ -218,10 +207,7 @@ impl DoubleRatchet {
                 return Err(DecryptError::AuthenticationFailed);
             };
             if let Some(mk) = chain.skipped.get(&counter) {
-                let plaintext = mk
-                    .aead_key()
-                    .open(ad, ciphertext)
-                    .map_err(|_| DecryptError::AuthenticationFailed)?;
+                let plaintext = mk.aead_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
                 chain.skipped.remove(&counter);
                 return Ok(plaintext);
             }
@@ -262,11 +248,8 @@ impl DoubleRatchet {
         if let Some(previous) = self.receiving.front_mut() {
             previous.close_at(message.previous_counter());
         }
-        let mut fresh = Box::new(ReceiverChain {
-            ratchet_key: theirs,
-            chain_key: Some(adv.next),
-            skipped: Default::default(),
-        });
+        let mut fresh =
+            Box::new(ReceiverChain { ratchet_key: theirs, chain_key: Some(adv.next), skipped: Default::default() });
         fresh.insert_skipped(adv.skipped);
         self.receiving.push_front(fresh);
         while self.receiving.len() > MAX_RECEIVING_CHAINS {
@@ -300,14 +283,8 @@ fn advance_and_open(
     ad: &[u8],
     ciphertext: &[u8],
 ) -> Result<(Vec<u8>, keys::Advance), DecryptError> {
-    let adv = chain
-        .advance_to(counter, keep_from(counter))
-        .ok_or(DecryptError::AuthenticationFailed)?;
-    let plaintext = adv
-        .message_key
-        .aead_key()
-        .open(ad, ciphertext)
-        .map_err(|_| DecryptError::AuthenticationFailed)?;
+    let adv = chain.advance_to(counter, keep_from(counter)).ok_or(DecryptError::AuthenticationFailed)?;
+    let plaintext = adv.message_key.aead_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
     Ok((plaintext, adv))
 }
 
@@ -329,10 +306,7 @@ pub(crate) fn check_first_counter(counter: u32) -> Result<(), DecryptError> {
 
 fn check_jump(jump: u32) -> Result<(), DecryptError> {
     if jump > MAX_CHAIN_JUMP {
-        return Err(DecryptError::TooFarAhead {
-            got: jump,
-            max: MAX_CHAIN_JUMP,
-        });
+        return Err(DecryptError::TooFarAhead { got: jump, max: MAX_CHAIN_JUMP });
     }
     Ok(())
 }

@@ -8,9 +8,7 @@ use crate::work::measure;
 
 fn send_many(s: &mut Session, n: u32) -> Vec<Vec<u8>> {
     let mut r = rng(90);
-    (0..n)
-        .map(|i| s.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap())
-        .collect()
+    (0..n).map(|i| s.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap()).collect()
 }
 
 /// A normal message with its counter (and previous-chain length) replaced.
@@ -27,13 +25,7 @@ fn a_counter_past_the_jump_limit_fails_before_any_chain_work() {
     let m = send_many(&mut a, 1).remove(0);
     let forged = with_counters(&m, 0, MAX_CHAIN_JUMP + 1);
     let (result, work) = measure(|| b.decrypt(&forged));
-    assert_eq!(
-        result,
-        Err(DecryptError::TooFarAhead {
-            got: MAX_CHAIN_JUMP + 1,
-            max: MAX_CHAIN_JUMP
-        })
-    );
+    assert_eq!(result, Err(DecryptError::TooFarAhead { got: MAX_CHAIN_JUMP + 1, max: MAX_CHAIN_JUMP }));
     assert_eq!((work.hmac, work.dh, work.aead_opens), (0, 0, 0));
     assert_eq!(b.decrypt(&m).unwrap(), 0u32.to_be_bytes());
 }
@@ -123,27 +115,13 @@ fn an_exhausted_sending_chain_refuses_until_the_peer_ratchets() {
     b.decrypt(&a.encrypt(b"open a sending chain").unwrap()).unwrap();
     // Jump both ends of the chain to its last counter (same key, relabelled).
     a.ratchet.sending.as_mut().unwrap().index = MAX_COUNTER;
-    b.ratchet
-        .receiving
-        .front_mut()
-        .unwrap()
-        .chain_key
-        .as_mut()
-        .unwrap()
-        .index = MAX_COUNTER;
+    b.ratchet.receiving.front_mut().unwrap().chain_key.as_mut().unwrap().index = MAX_COUNTER;
     let last = a.encrypt(b"last").unwrap();
     assert_eq!(NormalMessage::decode(&last).unwrap().counter(), MAX_COUNTER);
     assert_eq!(a.encrypt(b"one too many"), Err(EncryptError::ChainExhausted));
     // Bob reads the last message and replies under a new ratchet key; Alice
     // then starts a new chain, announcing the full length of the old one.
-    b.ratchet
-        .receiving
-        .front_mut()
-        .unwrap()
-        .chain_key
-        .as_mut()
-        .unwrap()
-        .index = MAX_COUNTER;
+    b.ratchet.receiving.front_mut().unwrap().chain_key.as_mut().unwrap().index = MAX_COUNTER;
     b.decrypt(&last).unwrap();
     a.decrypt(&b.encrypt(b"reply").unwrap()).unwrap();
     let next = NormalMessage::decode(&a.encrypt(b"next").unwrap()).unwrap();

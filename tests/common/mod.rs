@@ -18,7 +18,7 @@ pub fn bob_with_bundle(rng: &mut ChaCha20Rng, with_otk: bool) -> (Account, PreKe
     let otks = bob.generate_one_time_prekeys_with_rng(rng, 4).unwrap();
     let ids: Vec<u32> = otks.iter().map(|k| k.id()).collect();
     bob.mark_one_time_prekeys_published(&ids).unwrap();
-    let bundle = bob.prekey_bundle(with_otk.then_some(ids[0])).unwrap();
+    let bundle = bob.prekey_bundle(with_otk.then_some(ids[0]), None).unwrap();
     (bob, bundle)
 }
 
@@ -27,12 +27,8 @@ pub fn pair(seed: u64, with_otk: bool) -> (Account, Session, Account, Session) {
     let mut r = rng(seed);
     let (mut bob, bundle) = bob_with_bundle(&mut r, with_otk);
     let alice = Account::new_with_rng(&mut r);
-    let (a, first) = alice
-        .start_session_with_rng(&mut r, &bundle, CONTEXT, b"first")
-        .unwrap();
-    let pending = bob
-        .open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0)
-        .unwrap();
+    let (a, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"first").unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
     let b = bob.accept(pending).unwrap();
     (alice, a, bob, b)
 }
