@@ -3,7 +3,8 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use dmseal::{Account, PreKeyMessage, Session};
+use dmseal::{Account, PreKeyBundle, PreKeyMessage, Session};
+use rand_core::SeedableRng;
 use std::hint::black_box;
 
 const CONTEXT: &[u8] = b"user:alice/device:1|user:bob/device:1";
@@ -25,19 +26,23 @@ fn established() -> (Session, Session) {
 fn setup(c: &mut Criterion) {
     let mut g = c.benchmark_group("setup");
     let mut bob = Account::new();
-    let bundle = bob.prekey_bundle(None, None).unwrap();
-    let alice = Account::new();
-    g.bench_function("start_session (no one-time prekey)", |b| {
-        b.iter(|| alice.start_session(black_box(&bundle), CONTEXT, b"hi").unwrap())
-    });
-    let (_, first) = alice.start_session(&bundle, CONTEXT, b"hi").unwrap();
-    g.bench_function("decode + open_first_message", |b| {
-        b.iter(|| {
-            let m = PreKeyMessage::decode(black_box(&first)).unwrap();
-            bob.open_first_message(&m, CONTEXT, 0).unwrap()
-        })
-    });
-    let _ = &mut bob;
+    bob.allow_weaker_classic_x3dh(true);
+    let pq_bundle = bob.prekey_bundle(None, None).unwrap();
+    let classic_bundle = PreKeyBundle::new(bob.identity().clone(), bob.signed_prekey(), None, None);
+    let mut alice = Account::new();
+    alice.allow_weaker_classic_x3dh(true);
+    for (name, bundle) in [("PQXDH", &pq_bundle), ("classic X3DH", &classic_bundle)] {
+        g.bench_function(format!("start_session {name} (no one-time prekey)"), |b| {
+            b.iter(|| alice.start_session(black_box(bundle), CONTEXT, b"hi").unwrap())
+        });
+        let (_, first) = alice.start_session(bundle, CONTEXT, b"hi").unwrap();
+        g.bench_function(format!("decode + open_first_message {name}"), |b| {
+            b.iter(|| {
+                let m = PreKeyMessage::decode(black_box(&first)).unwrap();
+                bob.open_first_message(&m, CONTEXT, 0).unwrap()
+            })
+        });
+    }
     g.finish();
 }
 
@@ -108,6 +113,18 @@ fn floor(c: &mut Criterion) {
     let msg = [0u8; 100];
     let sig = ed25519_dalek::Signer::sign(&sk, &msg).to_bytes();
     let vk = sk.verifying_key().to_bytes();
+    {
+        use ml_kem::kem::{Decapsulate, Encapsulate};
+        let dk = ml_kem::DecapsulationKey768::from_seed([4u8; 64].into());
+        let ek = dk.encapsulation_key().clone();
+        let mut rng = rand_chacha::ChaCha20Rng::from_seed([6u8; 32]);
+        g.bench_function("ml-kem-768 keygen (from seed)", |b| {
+            b.iter(|| ml_kem::DecapsulationKey768::from_seed(black_box([4u8; 64]).into()))
+        });
+        g.bench_function("ml-kem-768 encapsulate", |b| b.iter(|| ek.encapsulate_with_rng(&mut rng)));
+        let (ct, _) = ek.encapsulate_with_rng(&mut rng);
+        g.bench_function("ml-kem-768 decapsulate", |b| b.iter(|| dk.decapsulate(black_box(&ct))));
+    }
     g.bench_function("ed25519 verify (zebra, ZIP-215)", |b| {
         b.iter(|| {
             let vk = ed25519_zebra::VerificationKey::try_from(black_box(vk)).unwrap();

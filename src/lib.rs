@@ -1,15 +1,16 @@
 //! # dmseal: end-to-end encrypted direct messages
 //!
 //! dmseal turns plaintext into ciphertext and back for 1:1 conversations,
-//! and keeps the keys. Session setup follows Signal's X3DH, messages
-//! follow the Double Ratchet, and the application moves the bytes however
+//! and keeps the keys. Session setup follows Signal's PQXDH (X3DH plus
+//! ML-KEM-768, so recorded traffic resists a future quantum computer),
+//! messages follow the Double Ratchet, and the application moves the bytes however
 //! it likes: dmseal does no I/O and reads no clock (time enters as a
 //! `now` argument, seconds since the Unix epoch).
 //!
 //! ## Quickstart: Alice and Bob
 //!
 //! ```
-//! use dmseal::{Account, PreKeyBundle, PreKeyMessage};
+//! use dmseal::{Account, PreKeyBundle, PreKeyMessage, SessionSetup};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! // Bob creates an account and publishes a bundle through his server.
@@ -17,6 +18,7 @@
 //! let otks = bob.generate_one_time_prekeys(10)?;
 //! let ids: Vec<u32> = otks.iter().map(|k| k.id()).collect();
 //! bob.mark_one_time_prekeys_published(&ids)?;
+//! // With no one-time PQ prekey named, the bundle carries the last-resort one.
 //! let bundle_bytes = bob.prekey_bundle(Some(ids[0]), None)?.encode();
 //!
 //! // Both sides bind the conversation to the same context bytes.
@@ -34,6 +36,7 @@
 //! assert_eq!(pending.peer_identity(), alice.identity()); // authenticated now
 //! assert_eq!(pending.plaintext(), b"hi Bob");
 //! let mut bob_session = bob.accept(pending)?; // consumes the one-time prekey
+//! assert_eq!(bob_session.setup(), SessionSetup::Pqxdh);
 //!
 //! // From here on, both sides encrypt and decrypt.
 //! let reply = bob_session.encrypt(b"hello Alice")?;
@@ -68,6 +71,7 @@
 //! | [`MAX_RECEIVING_CHAINS`] | 5 | old receiving chains kept |
 //! | [`MAX_EVICTED_CHAIN_RECORDS`] | 64 | evicted chains recognised (8-byte key prefix each) |
 //! | [`MAX_ONE_TIME_PREKEYS`] | 1,000 | one-time prekeys stored |
+//! | [`MAX_PQ_ONE_TIME_PREKEYS`] | 200 | one-time ML-KEM prekeys stored |
 //! | [`MAX_SIGNED_PREKEY_GRACE_SECS`] | 30 days | how long a retired signed prekey stays usable |
 //! | [`MAX_RETIRED_SIGNED_PREKEYS`] | 8 | retired signed prekeys kept |
 //! | [`MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`] | 4,096 | first messages without a one-time prekey, per signed prekey |
@@ -77,7 +81,9 @@
 //! [`MAX_CHAIN_JUMP`] + [`MAX_SKIPPED_KEYS_PER_CHAIN`] + 2 HMAC-SHA256
 //! (27,002; about 5 ms here), one HKDF and one AEAD check, and changes
 //! nothing. A forged first message to an account costs one signature
-//! check, four X25519, one HKDF and the same chain bound.
+//! check, one ML-KEM-768 key expansion and decapsulation, four X25519, one
+//! HKDF and the same chain bound (a forged counter is refused before any
+//! of that).
 //!
 //! ## What dmseal does not do
 //!

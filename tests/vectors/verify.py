@@ -3,7 +3,11 @@
 docs/PROTOCOL.md alone (no access to the Rust sources).
 
 Run from the repository root:  python3 tests/vectors/verify.py
-Needs the standard library and the `cryptography` package.
+Needs the standard library and the `cryptography` package.  ML-KEM-768
+(FIPS 203) is implemented below in pure Python, because the vectors fix the
+encapsulation randomness m (ML-KEM.Encaps_internal), which `cryptography`
+does not expose; where `cryptography` has ML-KEM (from_seed_bytes,
+decapsulate) it is used as a cross-check only.
 Exits non-zero on any mismatch; prints one line per check and a final
 line "N passed, M failed".
 """
@@ -15,7 +19,7 @@ import json
 import os
 import sys
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -29,15 +33,22 @@ from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-VECTOR_FILES = ["x3dh_with_one_time_prekey.json", "x3dh_without_one_time_prekey.json"]
+VECTOR_FILES = [
+    "pqxdh_with_one_time_prekeys.json",
+    "pqxdh_with_last_resort_prekey.json",
+    "x3dh_with_one_time_prekey.json",
+    "x3dh_without_one_time_prekey.json",
+]
 
 # ---------------------------------------------------------------- §2 labels
 L_SIG_BINDING = b"dmseal:v1:sig:identity-binding"
 L_SIG_SPK = b"dmseal:v1:sig:signed-prekey"
+L_SIG_PQ = b"dmseal:v1:sig:pq-prekey"
 L_HASH_T = b"dmseal:v1:hash:x3dh-transcript"
 L_HASH_AD = b"dmseal:v1:hash:session-ad"
 L_HASH_SN = b"dmseal:v1:hash:safety-number"
 L_KDF_X3DH = b"dmseal:v1:kdf:x3dh"
+L_KDF_PQXDH = b"dmseal:v1:kdf:pqxdh"
 L_KDF_ROOT = b"dmseal:v1:kdf:root"
 L_KDF_MK = b"dmseal:v1:kdf:message-keys"
 L_CHAIN_MSG = b"dmseal:v1:chain:message"
@@ -57,6 +68,15 @@ HEADER_LEN = 42
 TAG_LEN = 16
 SAFETY_NUMBER_VERSION = 1
 SAFETY_NUMBER_ITERATIONS = 5200
+
+# key-type bytes (in signed messages, and before the PQ key in a bundle)
+KT_X25519 = 0x01
+KT_MLKEM768 = 0x02
+# PQ prekey kinds
+PQ_ONE_TIME = 0x01
+PQ_LAST_RESORT = 0x02
+F_OPK = 0x01          # bundle / prekey message flag: one-time prekey (id)
+F_PQ = 0x02           # bundle / prekey message flag: PQ prekey / KEM ciphertext
 
 
 class ProtoError(Exception):
@@ -129,6 +149,258 @@ def aead_open(k, n, ad, ct):
         return ChaCha20Poly1305(k).decrypt(n, ct, ad)
     except InvalidTag:
         raise ProtoError("AuthenticationFailed")
+
+
+# ---------------------------------------------------------------- ML-KEM-768 (FIPS 203)
+MLKEM_Q = 3329
+MLKEM_N = 256
+MLKEM_K = 3
+MLKEM_ETA1 = 2
+MLKEM_ETA2 = 2
+MLKEM_DU = 10
+MLKEM_DV = 4
+MLKEM_EK_LEN = 384 * MLKEM_K + 32            # 1184
+MLKEM_DK_LEN = 768 * MLKEM_K + 96            # 2400
+MLKEM_CT_LEN = 32 * (MLKEM_DU * MLKEM_K + MLKEM_DV)   # 1088
+
+
+def _bitrev7(i):
+    return int("{:07b}".format(i)[::-1], 2)
+
+
+_ZETAS = [pow(17, _bitrev7(i), MLKEM_Q) for i in range(128)]
+_GAMMAS = [pow(17, 2 * _bitrev7(i) + 1, MLKEM_Q) for i in range(128)]
+
+
+def _G(x):
+    h = hashlib.sha3_512(x).digest()
+    return h[:32], h[32:]
+
+
+def _H(x):
+    return hashlib.sha3_256(x).digest()
+
+
+def _J(x):
+    return hashlib.shake_256(x).digest(32)
+
+
+def _prf(eta, s, b):
+    return hashlib.shake_256(s + bytes([b])).digest(64 * eta)
+
+
+def _byte_encode(f, d):
+    """Algorithm 5: d bits per coefficient, little-endian bit order."""
+    acc = 0
+    for i, c in enumerate(f):
+        acc |= c << (d * i)
+    return acc.to_bytes(32 * d, "little")
+
+
+def _byte_decode(b, d):
+    """Algorithm 6 (coefficients reduced mod q for d = 12)."""
+    acc = int.from_bytes(b, "little")
+    mask = (1 << d) - 1
+    m = MLKEM_Q if d == 12 else 1 << d
+    return [((acc >> (d * i)) & mask) % m for i in range(MLKEM_N)]
+
+
+def _compress(f, d):
+    # round(2^d / q * x) mod 2^d, ties up; q odd so (2^(d+1) x + q) // 2q
+    return [(((x << (d + 1)) + MLKEM_Q) // (2 * MLKEM_Q)) & ((1 << d) - 1) for x in f]
+
+
+def _decompress(f, d):
+    return [(MLKEM_Q * y + (1 << (d - 1))) >> d for y in f]
+
+
+def _sample_ntt(seed34):
+    """Algorithm 7, SHAKE128 squeezed 3 bytes at a time."""
+    n = 840
+    while True:
+        buf = hashlib.shake_128(seed34).digest(n)
+        a, pos = [], 0
+        while len(a) < MLKEM_N and pos + 3 <= n:
+            c0, c1, c2 = buf[pos], buf[pos + 1], buf[pos + 2]
+            pos += 3
+            d1 = c0 + 256 * (c1 & 15)
+            d2 = (c1 >> 4) + 16 * c2
+            if d1 < MLKEM_Q:
+                a.append(d1)
+            if d2 < MLKEM_Q and len(a) < MLKEM_N:
+                a.append(d2)
+        if len(a) == MLKEM_N:
+            return a
+        n *= 2
+
+
+def _sample_cbd(b, eta):
+    """Algorithm 8."""
+    bits = int.from_bytes(b, "little")
+    f = []
+    for i in range(MLKEM_N):
+        x = y = 0
+        for j in range(eta):
+            x += (bits >> (2 * i * eta + j)) & 1
+            y += (bits >> (2 * i * eta + eta + j)) & 1
+        f.append((x - y) % MLKEM_Q)
+    return f
+
+
+def _ntt(f):
+    """Algorithm 9."""
+    f = list(f)
+    i, ln = 1, 128
+    while ln >= 2:
+        for start in range(0, MLKEM_N, 2 * ln):
+            z = _ZETAS[i]
+            i += 1
+            for j in range(start, start + ln):
+                t = z * f[j + ln] % MLKEM_Q
+                f[j + ln] = (f[j] - t) % MLKEM_Q
+                f[j] = (f[j] + t) % MLKEM_Q
+        ln //= 2
+    return f
+
+
+def _ntt_inv(f):
+    """Algorithm 10."""
+    f = list(f)
+    i, ln = 127, 2
+    while ln <= 128:
+        for start in range(0, MLKEM_N, 2 * ln):
+            z = _ZETAS[i]
+            i -= 1
+            for j in range(start, start + ln):
+                t = f[j]
+                f[j] = (t + f[j + ln]) % MLKEM_Q
+                f[j + ln] = z * (f[j + ln] - t) % MLKEM_Q
+        ln *= 2
+    return [x * 3303 % MLKEM_Q for x in f]
+
+
+def _mul_ntt(f, g):
+    """Algorithms 11 and 12."""
+    h = [0] * MLKEM_N
+    for i in range(128):
+        a0, a1, b0, b1 = f[2 * i], f[2 * i + 1], g[2 * i], g[2 * i + 1]
+        h[2 * i] = (a0 * b0 + a1 * b1 * _GAMMAS[i]) % MLKEM_Q
+        h[2 * i + 1] = (a0 * b1 + a1 * b0) % MLKEM_Q
+    return h
+
+
+def _padd(f, g):
+    return [(a + b) % MLKEM_Q for a, b in zip(f, g)]
+
+
+def _psub(f, g):
+    return [(a - b) % MLKEM_Q for a, b in zip(f, g)]
+
+
+def _matrix(rho):
+    """Â[i][j] = SampleNTT(rho || j || i)."""
+    return [[_sample_ntt(rho + bytes([j, i])) for j in range(MLKEM_K)] for i in range(MLKEM_K)]
+
+
+def _kpke_keygen(d):
+    """Algorithm 13."""
+    rho, sigma = _G(d + bytes([MLKEM_K]))
+    a = _matrix(rho)
+    s = [_sample_cbd(_prf(MLKEM_ETA1, sigma, i), MLKEM_ETA1) for i in range(MLKEM_K)]
+    e = [_sample_cbd(_prf(MLKEM_ETA1, sigma, MLKEM_K + i), MLKEM_ETA1) for i in range(MLKEM_K)]
+    sh = [_ntt(x) for x in s]
+    eh = [_ntt(x) for x in e]
+    th = []
+    for i in range(MLKEM_K):
+        acc = eh[i]
+        for j in range(MLKEM_K):
+            acc = _padd(acc, _mul_ntt(a[i][j], sh[j]))
+        th.append(acc)
+    ek = b"".join(_byte_encode(t, 12) for t in th) + rho
+    dk = b"".join(_byte_encode(x, 12) for x in sh)
+    return ek, dk
+
+
+def _kpke_encrypt(ek, m, r):
+    """Algorithm 14."""
+    th = [_byte_decode(ek[384 * i:384 * (i + 1)], 12) for i in range(MLKEM_K)]
+    rho = ek[384 * MLKEM_K:]
+    a = _matrix(rho)
+    n = 0
+    y = []
+    for _ in range(MLKEM_K):
+        y.append(_sample_cbd(_prf(MLKEM_ETA1, r, n), MLKEM_ETA1))
+        n += 1
+    e1 = []
+    for _ in range(MLKEM_K):
+        e1.append(_sample_cbd(_prf(MLKEM_ETA2, r, n), MLKEM_ETA2))
+        n += 1
+    e2 = _sample_cbd(_prf(MLKEM_ETA2, r, n), MLKEM_ETA2)
+    yh = [_ntt(x) for x in y]
+    u = []
+    for i in range(MLKEM_K):
+        acc = [0] * MLKEM_N
+        for j in range(MLKEM_K):
+            acc = _padd(acc, _mul_ntt(a[j][i], yh[j]))    # Â transposed
+        u.append(_padd(_ntt_inv(acc), e1[i]))
+    mu = _decompress(_byte_decode(m, 1), 1)
+    acc = [0] * MLKEM_N
+    for j in range(MLKEM_K):
+        acc = _padd(acc, _mul_ntt(th[j], yh[j]))
+    v = _padd(_padd(_ntt_inv(acc), e2), mu)
+    c1 = b"".join(_byte_encode(_compress(x, MLKEM_DU), MLKEM_DU) for x in u)
+    c2 = _byte_encode(_compress(v, MLKEM_DV), MLKEM_DV)
+    return c1 + c2
+
+
+def _kpke_decrypt(dk, c):
+    """Algorithm 15."""
+    lu = 32 * MLKEM_DU
+    u = [_decompress(_byte_decode(c[lu * i:lu * (i + 1)], MLKEM_DU), MLKEM_DU)
+         for i in range(MLKEM_K)]
+    v = _decompress(_byte_decode(c[lu * MLKEM_K:], MLKEM_DV), MLKEM_DV)
+    sh = [_byte_decode(dk[384 * i:384 * (i + 1)], 12) for i in range(MLKEM_K)]
+    acc = [0] * MLKEM_N
+    for i in range(MLKEM_K):
+        acc = _padd(acc, _mul_ntt(sh[i], _ntt(u[i])))
+    w = _psub(v, _ntt_inv(acc))
+    return _byte_encode(_compress(w, 1), 1)
+
+
+def mlkem_keygen(d, z):
+    """ML-KEM.KeyGen_internal(d, z) (Algorithm 16): returns (ek, dk)."""
+    assert len(d) == 32 and len(z) == 32
+    ek, dk_pke = _kpke_keygen(d)
+    return ek, dk_pke + ek + _H(ek) + z
+
+
+def mlkem_ek_check(ek):
+    """§7.2 encapsulation-key input check: length and modulus."""
+    if len(ek) != MLKEM_EK_LEN:
+        return False
+    return all(_byte_encode(_byte_decode(ek[384 * i:384 * (i + 1)], 12), 12)
+               == ek[384 * i:384 * (i + 1)] for i in range(MLKEM_K))
+
+
+def mlkem_encaps(ek, m):
+    """ML-KEM.Encaps_internal(ek, m) (Algorithm 17): returns (K, c)."""
+    assert len(m) == 32
+    k, r = _G(m + _H(ek))
+    return k, _kpke_encrypt(ek, m, r)
+
+
+def mlkem_decaps(dk, c):
+    """ML-KEM.Decaps_internal(dk, c) (Algorithm 18), implicit rejection."""
+    assert len(dk) == MLKEM_DK_LEN and len(c) == MLKEM_CT_LEN
+    dk_pke = dk[:384 * MLKEM_K]
+    ek = dk[384 * MLKEM_K:768 * MLKEM_K + 32]
+    h = dk[768 * MLKEM_K + 32:768 * MLKEM_K + 64]
+    z = dk[768 * MLKEM_K + 64:]
+    m2 = _kpke_decrypt(dk_pke, c)
+    k2, r2 = _G(m2 + h)
+    kbar = _J(z + c)
+    c2 = _kpke_encrypt(ek, m2, r2)
+    return k2 if hmac.compare_digest(c, c2) else kbar
 
 
 # ---------------------------------------------------------------- key validation (§1)
@@ -256,6 +528,19 @@ def verify_sig(a, m, sig):
     return ed_eq(lhs, rhs)
 
 
+# ---------------------------------------------------------------- signed messages (§3)
+def binding_msg(x):
+    return L_SIG_BINDING + bytes([KT_X25519]) + x
+
+
+def spk_msg(spk_id, spk):
+    return L_SIG_SPK + u32(spk_id) + bytes([KT_X25519]) + spk
+
+
+def pq_msg(kind, pq_id, ek):
+    return L_SIG_PQ + bytes([kind]) + u32(pq_id) + bytes([KT_MLKEM768]) + ek
+
+
 # ---------------------------------------------------------------- wire (§4)
 def decode_identity(b):
     """§4.1 public identity (128 bytes).  Returns (ed, x, binding)."""
@@ -264,7 +549,7 @@ def decode_identity(b):
     ed, x, sig = b[0:32], b[32:64], b[64:128]
     check_ed25519_public(ed)
     check_x25519(x)
-    if not verify_sig(ed, L_SIG_BINDING + x, sig):
+    if not verify_sig(ed, binding_msg(x), sig):
         raise ProtoError("BadIdentityBinding")
     return ed, x, sig
 
@@ -285,7 +570,7 @@ def decode_bundle(b):
     if len(b) < 3:
         raise ProtoError("Truncated")
     flags = b[2]
-    if flags & ~0x01:
+    if flags & ~(F_OPK | F_PQ):
         raise ProtoError("UnknownFlags")
     if len(b) < 3 + 128:
         raise ProtoError("Truncated")
@@ -302,7 +587,7 @@ def decode_bundle(b):
     spk_sig = b[167:231]
     opk_id = opk = None
     end = 231
-    if flags & 1:
+    if flags & F_OPK:
         if len(b) < 235:
             raise ProtoError("Truncated")
         opk_id = rd32(b, 231)
@@ -310,10 +595,35 @@ def decode_bundle(b):
             raise ProtoError("Truncated")
         opk = check_x25519(b[235:267])
         end = 267
+    pq = None
+    if flags & F_PQ:
+        o = end
+        if len(b) < o + 1:
+            raise ProtoError("Truncated")
+        kind = b[o]
+        if kind not in (PQ_ONE_TIME, PQ_LAST_RESORT):
+            raise ProtoError("UnknownPqPreKeyKind")          # name not given by the summary
+        if len(b) < o + 5:
+            raise ProtoError("Truncated")
+        pq_id = rd32(b, o + 1)
+        if len(b) < o + 6:
+            raise ProtoError("Truncated")
+        if b[o + 5] != KT_MLKEM768:
+            raise ProtoError("InvalidKey(WrongKeyType)")     # name not given by the summary
+        if len(b) < o + 6 + MLKEM_EK_LEN:
+            raise ProtoError("Truncated")
+        ek = b[o + 6:o + 6 + MLKEM_EK_LEN]
+        if not mlkem_ek_check(ek):
+            raise ProtoError("InvalidKey(NonCanonical)")     # FIPS 203 modulus check
+        if len(b) < o + 6 + MLKEM_EK_LEN + 64:
+            raise ProtoError("Truncated")
+        sig = b[o + 6 + MLKEM_EK_LEN:o + 70 + MLKEM_EK_LEN]
+        pq = dict(kind=kind, id=pq_id, key=ek, sig=sig)
+        end = o + 70 + MLKEM_EK_LEN
     if len(b) != end:
         raise ProtoError("TrailingBytes")
     return dict(identity=ident, spk_id=spk_id, spk=spk, spk_sig=spk_sig,
-                opk_id=opk_id, opk=opk)
+                opk_id=opk_id, opk=opk, pq=pq)
 
 
 def decode_normal(b):
@@ -334,7 +644,7 @@ def decode_prekey(b):
     if len(b) < 3:
         raise ProtoError("Truncated")
     flags = b[2]
-    if flags & ~0x01:
+    if flags & ~(F_OPK | F_PQ):
         raise ProtoError("UnknownFlags")
     if len(b) < 131:
         raise ProtoError("Truncated")
@@ -347,15 +657,29 @@ def decode_prekey(b):
     base = check_x25519(b[135:167])
     plen = 167
     opk_id = None
-    if flags & 1:
+    if flags & F_OPK:
         if len(b) < 171:
             raise ProtoError("Truncated")
         opk_id = rd32(b, 167)
         plen = 171
+    pq = None
+    if flags & F_PQ:
+        if len(b) < plen + 1:
+            raise ProtoError("Truncated")
+        kind = b[plen]
+        if kind not in (PQ_ONE_TIME, PQ_LAST_RESORT):
+            raise ProtoError("UnknownPqPreKeyKind")          # name not given by the summary
+        if len(b) < plen + 5:
+            raise ProtoError("Truncated")
+        pq_id = rd32(b, plen + 1)
+        if len(b) < plen + 5 + MLKEM_CT_LEN:
+            raise ProtoError("Truncated")
+        pq = dict(kind=kind, id=pq_id, ct=b[plen + 5:plen + 5 + MLKEM_CT_LEN])
+        plen += 5 + MLKEM_CT_LEN
     inner = decode_normal(b[plen:])
     decode_identity(ident)                 # last: the binding check
     return dict(prefix=b[:plen], identity=ident, spk_id=spk_id, base_key=base,
-                opk_id=opk_id, inner=inner)
+                opk_id=opk_id, pq=pq, inner=inner)
 
 
 def decode_message(b):
@@ -370,13 +694,16 @@ def key_bytes(identity_encoding):
 
 
 # ---------------------------------------------------------------- X3DH (§5)
-def transcript_hash(prefix, responder_kb, spk, opk, context):
+def transcript_hash(prefix, responder_kb, spk, opk, pq_pub, context):
     return sha256(L_HASH_T + prefix + responder_kb + spk + (opk or b"")
+                  + (bytes([KT_MLKEM768]) + pq_pub if pq_pub is not None else b"")
                   + u16(len(context)) + context)
 
 
-def x3dh_kdf(dhs, t):
-    okm = hkdf(bytes(32), b"\xff" * 32 + b"".join(dhs), L_KDF_X3DH + t, 64)
+def x3dh_kdf(dhs, t, ss=None):
+    """Classic X3DH (ss None) or PQXDH (ss = the ML-KEM shared secret)."""
+    ikm = b"\xff" * 32 + b"".join(dhs) + (ss if ss is not None else b"")
+    okm = hkdf(bytes(32), ikm, (L_KDF_PQXDH if ss is not None else L_KDF_X3DH) + t, 64)
     return okm[:32], okm[32:]
 
 
@@ -562,29 +889,38 @@ def close_chain(chain, pn):
 # ---------------------------------------------------------------- parties
 def public_identity(ed_seed, x_priv):
     ed, x = ed_pub(ed_seed), x25519_pub(x_priv)
-    return ed + x + ed_sign(ed_seed, L_SIG_BINDING + x)
+    return ed + x + ed_sign(ed_seed, binding_msg(x))
 
 
-def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv):
-    """§5.4 (the RNG outputs are passed in)."""
+def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv, kem_m=None):
+    """§5.4 (the RNG outputs are passed in; kem_m is the ML-KEM
+    encapsulation randomness, used when the bundle has a PQ prekey)."""
     if len(context) > MAX_CONTEXT_LEN:
         raise ProtoError("ContextTooLong")
     b = decode_bundle(bundle_bytes)
     if key_bytes(b["identity"]) == key_bytes(me["pub"]):
         raise ProtoError("OwnBundle")
     ed_b = b["identity"][:32]
-    if not verify_sig(ed_b, L_SIG_SPK + u32(b["spk_id"]) + b["spk"], b["spk_sig"]):
+    if not verify_sig(ed_b, spk_msg(b["spk_id"], b["spk"]), b["spk_sig"]):
         raise ProtoError("BadSignedPreKeySignature")
+    pq = b["pq"]
+    if pq is not None and not verify_sig(ed_b, pq_msg(pq["kind"], pq["id"], pq["key"]), pq["sig"]):
+        raise ProtoError("BadPqPreKeySignature")            # name not given by the summary
     ek_pub = x25519_pub(ek_priv)
-    flags = 1 if b["opk"] is not None else 0
+    flags = (F_OPK if b["opk"] is not None else 0) | (F_PQ if pq is not None else 0)
+    ss = ct = None
+    if pq is not None:
+        ss, ct = mlkem_encaps(pq["key"], kem_m)
     prefix = (bytes([WIRE_VERSION, T_PREKEY, flags]) + me["pub"] + u32(b["spk_id"]) + ek_pub
-              + (u32(b["opk_id"]) if flags else b""))
-    t = transcript_hash(prefix, key_bytes(b["identity"]), b["spk"], b["opk"], context)
+              + (u32(b["opk_id"]) if b["opk"] is not None else b"")
+              + (bytes([pq["kind"]]) + u32(pq["id"]) + ct if pq is not None else b""))
+    t = transcript_hash(prefix, key_bytes(b["identity"]), b["spk"], b["opk"],
+                        pq["key"] if pq is not None else None, context)
     ik_b = b["identity"][32:64]
     dhs = [dh(me["x"], b["spk"]), dh(ek_priv, ik_b), dh(ek_priv, b["spk"])]
     if b["opk"] is not None:
         dhs.append(dh(ek_priv, b["opk"]))
-    rk0, ck0 = x3dh_kdf(dhs, t)
+    rk0, ck0 = x3dh_kdf(dhs, t, ss)
     s = Session(True, b["identity"], ek_pub, session_ad_of(key_bytes(me["pub"]),
                                                             key_bytes(b["identity"]), context), rk0)
     s.our_priv, s.our_pub = ra0_priv, x25519_pub(ra0_priv)
@@ -593,11 +929,12 @@ def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv):
     s.expecting_new_chain = True
     s.pending_prefix = prefix
     out, _ = s.encrypt(plaintext, None)
-    return s, out, dict(T=t, RK0=rk0, CK0=ck0)
+    return s, out, dict(T=t, RK0=rk0, CK0=ck0, SS=ss, CT=ct)
 
 
 class Responder:
-    """Bob's account: §5.5/§5.6, one current signed prekey, optional one-time prekey."""
+    """Bob's account: §5.5/§5.6, one current signed prekey, optional one-time
+    prekey, optional PQ (ML-KEM-768) prekey, one-time or last-resort."""
 
     def __init__(self, v):
         self.ed_seed = bytes.fromhex(v["identity_ed25519_private"])
@@ -610,6 +947,11 @@ class Responder:
         if v["one_time_prekey"]:
             o = v["one_time_prekey"]
             self.opks[o["id"]] = bytes.fromhex(o["private"])
+        self.pqks = {}
+        if v.get("pq_prekey"):
+            q = v["pq_prekey"]
+            ek, dk = mlkem_keygen(bytes.fromhex(q["seed_d"]), bytes.fromhex(q["seed_z"]))
+            self.pqks[q["id"]] = {"kind": q["kind"], "ek": ek, "dk": dk}
         self.sessions = []
 
     def open_first_message(self, data, context, now=0):
@@ -626,17 +968,25 @@ class Responder:
             opk_priv = self.opks.get(m["opk_id"])
             if opk_priv is None:
                 raise ProtoError("OneTimePreKeyUnavailable")
-        elif m["base_key"] in spk["replay"]:
+        pqk = None
+        if m["pq"] is not None:
+            # order relative to the one-time prekey check: not specified
+            pqk = self.pqks.get(m["pq"]["id"])
+            if pqk is None or pqk["kind"] != m["pq"]["kind"]:
+                raise ProtoError("PqPreKeyUnavailable")         # name not given by the summary
+        if m["opk_id"] is None and m["base_key"] in spk["replay"]:
             raise ProtoError("Replay")
         spk_pub = x25519_pub(spk["priv"])
         opk_pub = x25519_pub(opk_priv) if opk_priv else None
-        t = transcript_hash(m["prefix"], key_bytes(self.pub), spk_pub, opk_pub, context)
+        t = transcript_hash(m["prefix"], key_bytes(self.pub), spk_pub, opk_pub,
+                            pqk["ek"] if pqk else None, context)
         ik_a = m["identity"][32:64]
         ek = m["base_key"]
         dhs = [dh(spk["priv"], ik_a), dh(self.x, ek), dh(spk["priv"], ek)]
         if opk_priv:
             dhs.append(dh(opk_priv, ek))
-        rk0, ck0 = x3dh_kdf(dhs, t)
+        ss = mlkem_decaps(pqk["dk"], m["pq"]["ct"]) if pqk else None
+        rk0, ck0 = x3dh_kdf(dhs, t, ss)
         s = Session(False, m["identity"], ek,
                     session_ad_of(key_bytes(m["identity"]), key_bytes(self.pub), context), rk0)
         s.receiving = [{"ratchet_key": m["inner"]["ratchet_key"], "chain": [ck0, 0],
@@ -647,20 +997,26 @@ class Responder:
         except ProtoError as e:
             raise ProtoError("Message(%s)" % e)
         return dict(session=s, plaintext=pt, spk_id=m["spk_id"], opk_id=m["opk_id"],
-                    base_key=ek, derived=dict(T=t, RK0=rk0, CK0=ck0))
+                    pq=m["pq"], base_key=ek, derived=dict(T=t, RK0=rk0, CK0=ck0, SS=ss))
 
     def accept(self, pending):
         spk = self.spks.get(pending["spk_id"])
         if spk is None:
             raise ProtoError("UnknownSignedPreKey")
+        pq = pending["pq"]
+        # all checks first: the account is unchanged on error
+        if pending["opk_id"] is not None and pending["opk_id"] not in self.opks:
+            raise ProtoError("Replay")
+        if pq is not None and pq["id"] not in self.pqks:
+            raise ProtoError("Replay")
+        if pending["opk_id"] is None and pending["base_key"] in spk["replay"]:
+            raise ProtoError("Replay")
         if pending["opk_id"] is not None:
-            if pending["opk_id"] not in self.opks:
-                raise ProtoError("Replay")
             del self.opks[pending["opk_id"]]
         else:
-            if pending["base_key"] in spk["replay"]:
-                raise ProtoError("Replay")
             spk["replay"].add(pending["base_key"])
+        if pq is not None and self.pqks[pq["id"]]["kind"] == PQ_ONE_TIME:
+            del self.pqks[pq["id"]]                 # a last-resort key stays
         self.sessions.append(pending["session"])
         return pending["session"]
 
@@ -747,10 +1103,21 @@ def run_file(c, fname):
         except ProtoError as e:
             cc("%s identity decodes" % who, False, str(e))
         cc("%s binding also verifies with cryptography (cofactorless)" % who,
-           _crypto_verify(enc[:32], L_SIG_BINDING + enc[32:64], enc[64:128]))
+           _crypto_verify(enc[:32], binding_msg(enc[32:64]), enc[64:128]))
+        cc("%s binding does not verify over the untyped message (label || key)" % who,
+           not verify_sig(enc[:32], L_SIG_BINDING + enc[32:64], enc[64:128]))
+
+    # setup mode
+    mode = v["setup_mode"]
+    bv = v["bob"]
+    pqv = bv.get("pq_prekey")
+    st = v["setup"]
+    cc("setup_mode is pqxdh or x3dh", mode in ("pqxdh", "x3dh"))
+    cc("PQ fields present exactly in pqxdh mode",
+       all((x is not None) == (mode == "pqxdh") for x in
+           (pqv, st["kem_encapsulation_m"], st["kem_ciphertext"], st["kem_shared_secret"])))
 
     # §4.2 bundle, §3.3 signed prekey
-    bv = v["bob"]
     spk_pub = H(bv["signed_prekey"]["public"])
     spk_sig = H(bv["signed_prekey"]["signature"])
     spk_id = bv["signed_prekey"]["id"]
@@ -762,67 +1129,124 @@ def run_file(c, fname):
     except ProtoError as e:
         cc("bundle decodes (§4.2)", False, str(e))
         raise
-    ck("bundle length", len(bundle), 267 if opk else 231)
+    pq_len = 1 + 4 + 1 + MLKEM_EK_LEN + 64
+    ck("bundle length", len(bundle), (267 if opk else 231) + (pq_len if pqv else 0))
+    ck("bundle flags", bundle[2], (F_OPK if opk else 0) | (F_PQ if pqv else 0))
     ck("bundle identity", b["identity"], bob.pub)
     ck("bundle signed prekey id", b["spk_id"], spk_id)
     ck("signed prekey public from private", x25519_pub(H(bv["signed_prekey"]["private"])), spk_pub)
     ck("bundle signed prekey", b["spk"], spk_pub)
     ck("bundle signed prekey signature", b["spk_sig"], spk_sig)
-    ck("signed prekey signature recomputed (§3.3)",
-       ed_sign(bob.ed_seed, L_SIG_SPK + u32(spk_id) + spk_pub), spk_sig)
+    ck("signed prekey signature recomputed (label || u32(id) || 0x01 || key)",
+       ed_sign(bob.ed_seed, spk_msg(spk_id, spk_pub)), spk_sig)
     cc("signed prekey signature verifies (§3.2)",
-       verify_sig(bob.pub[:32], L_SIG_SPK + u32(spk_id) + spk_pub, spk_sig))
+       verify_sig(bob.pub[:32], spk_msg(spk_id, spk_pub), spk_sig))
+    cc("signed prekey signature does not verify untyped (label || u32(id) || key)",
+       not verify_sig(bob.pub[:32], L_SIG_SPK + u32(spk_id) + spk_pub, spk_sig))
     if opk:
         ck("bundle one-time prekey id", b["opk_id"], opk["id"])
         ck("one-time prekey public from private", x25519_pub(H(opk["private"])), H(opk["public"]))
         ck("bundle one-time prekey", b["opk"], H(opk["public"]))
     else:
-        cc("bundle has no one-time prekey", b["opk"] is None and bundle[2] == 0)
+        cc("bundle has no one-time prekey", b["opk"] is None and not bundle[2] & F_OPK)
+    pq_enc = b""
+    if pqv:
+        pq_pub, pq_sig = H(pqv["public"]), H(pqv["signature"])
+        ek_b, dk_b = mlkem_keygen(H(pqv["seed_d"]), H(pqv["seed_z"]))
+        ck("ML-KEM-768 KeyGen_internal(seed_d, seed_z) gives pq_prekey.public (FIPS 203)",
+           ek_b, pq_pub)
+        cc("PQ prekey passes the FIPS 203 encapsulation-key check", mlkem_ek_check(pq_pub))
+        ck("bundle PQ prekey kind", b["pq"]["kind"], pqv["kind"])
+        ck("bundle PQ prekey id", b["pq"]["id"], pqv["id"])
+        ck("bundle PQ prekey", b["pq"]["key"], pq_pub)
+        ck("bundle PQ prekey signature", b["pq"]["sig"], pq_sig)
+        ck("PQ prekey signature recomputed (label || kind || u32(id) || 0x02 || key)",
+           ed_sign(bob.ed_seed, pq_msg(pqv["kind"], pqv["id"], pq_pub)), pq_sig)
+        cc("PQ prekey signature verifies (§3.2)",
+           verify_sig(bob.pub[:32], pq_msg(pqv["kind"], pqv["id"], pq_pub), pq_sig))
+        other = PQ_LAST_RESORT if pqv["kind"] == PQ_ONE_TIME else PQ_ONE_TIME
+        cc("PQ prekey signature does not verify with the other kind byte",
+           not verify_sig(bob.pub[:32], pq_msg(other, pqv["id"], pq_pub), pq_sig))
+        pq_enc = bytes([pqv["kind"]]) + u32(pqv["id"]) + bytes([KT_MLKEM768]) + pq_pub + pq_sig
+        # ML-KEM itself, against the setup values
+        m_kem = H(st["kem_encapsulation_m"])
+        k_kem, c_kem = mlkem_encaps(pq_pub, m_kem)
+        ck("ML-KEM-768 Encaps_internal(public, m) ciphertext", c_kem, H(st["kem_ciphertext"]))
+        ck("ML-KEM-768 Encaps_internal(public, m) shared secret", k_kem, H(st["kem_shared_secret"]))
+        ck("ML-KEM-768 Decaps recovers the shared secret", mlkem_decaps(dk_b, c_kem), k_kem)
+        mangled = bytearray(c_kem)
+        mangled[0] ^= 1
+        k_bad = mlkem_decaps(dk_b, bytes(mangled))
+        cc("ML-KEM-768 Decaps of a mangled ciphertext gives another secret (implicit rejection)",
+           k_bad != k_kem)
+        ck("implicit-rejection secret is J(z || c)", k_bad,
+           hashlib.shake_256(H(pqv["seed_z"]) + bytes(mangled)).digest(32))
+        x = _crypto_mlkem(H(pqv["seed_d"]) + H(pqv["seed_z"]), c_kem, bytes(mangled))
+        if x is not None:
+            ck("cryptography's ML-KEM-768 from the same seeds: public key", x[0], pq_pub)
+            ck("cryptography's ML-KEM-768 decapsulates to the same secret", x[1], k_kem)
+            ck("cryptography's ML-KEM-768 implicit rejection agrees", x[2], k_bad)
+    else:
+        cc("bundle has no PQ prekey", b["pq"] is None and not bundle[2] & F_PQ)
     ck("bundle re-encodes identically",
-       bytes([1, 1, 1 if opk else 0]) + bob.pub + u32(spk_id) + spk_pub + spk_sig
-       + (u32(opk["id"]) + H(opk["public"]) if opk else b""), bundle)
+       bytes([1, 1, bundle[2]]) + bob.pub + u32(spk_id) + spk_pub + spk_sig
+       + (u32(opk["id"]) + H(opk["public"]) if opk else b"") + pq_enc, bundle)
 
     # setup (§5)
-    st = v["setup"]
     msgs = v["messages"]
     ek_priv = H(st["base_key_private"])
     ck("base key public from private", x25519_pub(ek_priv), H(st["base_key_public"]))
     ck("first ratchet key = sender key of message 0", st["first_ratchet_key_private"],
        msgs[0]["sender_ratchet_private"])
-    sa, first, derived = start_session(alice, bundle, context, H(msgs[0]["plaintext"]), ek_priv,
-                                       H(st["first_ratchet_key_private"]))
+    sa, first, derived = start_session(
+        alice, bundle, context, H(msgs[0]["plaintext"]), ek_priv,
+        H(st["first_ratchet_key_private"]),
+        H(st["kem_encapsulation_m"]) if pqv else None)
+    if pqv:
+        ck("initiator KEM ciphertext", derived["CT"], H(st["kem_ciphertext"]))
+        ck("initiator KEM shared secret SS", derived["SS"], H(st["kem_shared_secret"]))
     ck("initiator transcript hash T (§5.2)", derived["T"], H(st["transcript_hash"]))
     ck("initiator RK0 (§5.1)", derived["RK0"], H(st["root_key"]))
     ck("initiator CK0 (§5.1)", derived["CK0"], H(st["chain_key"]))
     ck("initiator session_ad (§5.3)", sa.session_ad, H(st["session_ad"]))
-    ck("prefix length (§4.4)", len(sa.pending_prefix), 171 if opk else 167)
+    ck("prefix length (§4.4)", len(sa.pending_prefix),
+       (171 if opk else 167) + (5 + MLKEM_CT_LEN if pqv else 0))
 
-    # conversation: each message is sent as late as possible, i.e. just
-    # before the first delivery that needs it (see the report; §11 does not
-    # give the interleaving of sends and deliveries).
+    # conversation: message j is sent once sent_after_deliveries[j]
+    # deliveries have happened (messages in list order)
     sessions = {"alice": sa, "bob": None}
     sent = 0
+    ndel = len(v["deliveries"])
+    sad = [m["sent_after_deliveries"] for m in msgs]
+    cc("sent_after_deliveries is non-decreasing and within 0..%d" % ndel,
+       all(0 <= a <= ndel for a in sad) and sad == sorted(sad) and sad[0] == 0)
 
-    def send_upto(j):
+    def send_upto(done):
+        """Send every message whose sent_after_deliveries <= done."""
         nonlocal sent
-        while sent <= j:
+        while sent < len(msgs) and msgs[sent]["sent_after_deliveries"] <= done:
             m = msgs[sent]
             rpriv = H(m["sender_ratchet_private"])
+            s = sessions[m["from"]]
+            if s is None:
+                cc("message %d (%s): sender has a session when sending" % (sent, m["from"]), False)
+                sent += 1
+                continue
             if sent == 0:
                 out, newkey = first, True
             else:
-                s = sessions[m["from"]]
                 out, newkey = s.encrypt(H(m["plaintext"]), rpriv)
-            s = sessions[m["from"]]
             ck("message %d (%s) sender ratchet private key is the session's" % (sent, m["from"]),
                s.our_priv, rpriv)
-            ck("message %d (%s) bytes rebuilt (%s)" % (sent, m["from"],
-               "new ratchet key" if newkey else "same chain"), out, H(m["bytes"]))
+            ck("message %d (%s, after %d deliveries) bytes rebuilt (%s)" % (
+                sent, m["from"], m["sent_after_deliveries"],
+                "new ratchet key" if newkey else "same chain"), out, H(m["bytes"]))
             sent += 1
 
     for i, d in enumerate(v["deliveries"]):
         j = d["message"]
-        send_upto(j)
+        send_upto(i)
+        cc("delivery %d: message %d was sent before it is delivered" % (i, j), j < sent)
         m = msgs[j]
         cc("delivery %d: message %d goes from %s to the other party" % (i, j, m["from"]),
            d["to"] != m["from"] and d["to"] in ("alice", "bob"))
@@ -833,6 +1257,9 @@ def run_file(c, fname):
                 if new is not None:
                     sessions["bob"] = new
                     dv = bob.last_derived
+                    if pqv:
+                        ck("responder KEM shared secret on open (Decaps)", dv["SS"],
+                           H(st["kem_shared_secret"]))
                     ck("responder T on open of message %d (§5.5)" % j, dv["T"], H(st["transcript_hash"]))
                     ck("responder RK0 on open (§5.1)", dv["RK0"], H(st["root_key"]))
                     ck("responder CK0 on open (§5.1)", dv["CK0"], H(st["chain_key"]))
@@ -844,7 +1271,8 @@ def run_file(c, fname):
             ck("delivery %d: plaintext equals message %d's" % (i, j), d["plaintext"], m["plaintext"])
         except ProtoError as e:
             cc("delivery %d: message %d to %s" % (i, j, d["to"]), False, "error %s" % e)
-    send_upto(len(msgs) - 1)
+    send_upto(ndel)
+    ck("every message sent", sent, len(msgs))
     cc("every message delivered exactly once",
        sorted(d["message"] for d in v["deliveries"]) == list(range(len(msgs))))
 
@@ -858,10 +1286,32 @@ def run_file(c, fname):
     ck("responder session_ad", pend["session"].session_ad, H(st["session_ad"]))
     ck("responder opens message 0 plaintext", pend["plaintext"], H(msgs[0]["plaintext"]))
 
-    # canonical keys in every message
+    if pqv:
+        ck("responder KEM shared secret (Decaps)", pend["derived"]["SS"], H(st["kem_shared_secret"]))
+        # a mangled KEM ciphertext: implicit rejection gives another SS, so
+        # other keys, so the inner message fails to authenticate
+        bad0 = bytearray(H(msgs[0]["bytes"]))
+        off = (171 if opk else 167) + 5 + 100
+        bad0[off] ^= 0x01
+        c.raises("%s: first message with a mangled KEM ciphertext refused" % tag,
+                 lambda: Responder(v["bob"]).open_first_message(bytes(bad0), context),
+                 "Message(AuthenticationFailed)")
+
+    # canonical keys in every message; the prefix of every prekey message
     for j, m in enumerate(msgs):
         try:
             kind, dm = decode_message(H(m["bytes"]))
+            if kind == "prekey":
+                ck("message %d prefix is the initiator's pending prefix" % j, dm["prefix"],
+                   H(msgs[0]["bytes"])[:len(dm["prefix"])])
+                ck("message %d one-time prekey id" % j, dm["opk_id"], opk["id"] if opk else None)
+                if pqv:
+                    ck("message %d PQ kind, id" % j, (dm["pq"]["kind"], dm["pq"]["id"]),
+                       (pqv["kind"], pqv["id"]))
+                    ck("message %d KEM ciphertext is setup.kem_ciphertext" % j, dm["pq"]["ct"],
+                       H(st["kem_ciphertext"]))
+                else:
+                    cc("message %d has no PQ part" % j, dm["pq"] is None)
             inner = dm["inner"] if kind == "prekey" else dm
             ck("message %d ratchet key canonical and matches sender_ratchet_private" % j,
                inner["ratchet_key"], x25519_pub(H(m["sender_ratchet_private"])))
@@ -900,17 +1350,61 @@ def run_file(c, fname):
              lambda: decode_identity(bytes(bad)), "BadIdentityBinding")
     s_plus_l = (int.from_bytes(bob.pub[96:128], "little") + L_ORDER).to_bytes(32, "little")
     cc("non-canonical S (S + l) refused by the pre-check (§3.2)",
-       not verify_sig(bob.pub[:32], L_SIG_BINDING + bob.pub[32:64], bob.pub[64:96] + s_plus_l))
+       not verify_sig(bob.pub[:32], binding_msg(bob.pub[32:64]), bob.pub[64:96] + s_plus_l))
     hi = bytearray(bob.pub[32:64])
     hi[31] |= 0x80
     c.raises("%s: X25519 key with bit 255 set refused (§1)" % tag,
              lambda: check_x25519(bytes(hi)), "InvalidKey(NonCanonical)")
     c.raises("%s: bundle with trailing byte refused (§4.2)" % tag,
              lambda: decode_bundle(bundle + b"\x00"), "TrailingBytes")
+    c.raises("%s: bundle with an undefined flag bit refused (§4.2)" % tag,
+             lambda: decode_bundle(bundle[:2] + bytes([bundle[2] | 0x04]) + bundle[3:]),
+             "UnknownFlags")
+    if pqv:
+        pq_off = 267 if opk else 231
+        c.raises("%s: bundle truncated inside the PQ prekey refused" % tag,
+                 lambda: decode_bundle(bundle[:-1]), "Truncated")
+        wrong_kt = bytearray(bundle)
+        wrong_kt[pq_off + 5] = KT_X25519
+        cc("bundle with key type 0x01 before the ML-KEM key refused",
+           _raises(lambda: decode_bundle(bytes(wrong_kt))))
+        bad_sig = bytearray(bundle)
+        bad_sig[-10] ^= 1
+        cc("bundle with a flipped PQ prekey signature bit refused at session start",
+           _raises(lambda: start_session(alice, bytes(bad_sig), context, b"x", ek_priv,
+                                         H(st["first_ratchet_key_private"]), H(st["kem_encapsulation_m"]))))
+        other_kind = bytearray(bundle)
+        other_kind[pq_off] = PQ_LAST_RESORT if pqv["kind"] == PQ_ONE_TIME else PQ_ONE_TIME
+        cc("bundle with the other PQ kind byte refused at session start (kind is signed)",
+           _raises(lambda: start_session(alice, bytes(other_kind), context, b"x", ek_priv,
+                                         H(st["first_ratchet_key_private"]), H(st["kem_encapsulation_m"]))))
+        if pqv["kind"] == PQ_LAST_RESORT:
+            cc("last-resort PQ prekey kept after accept", pqv["id"] in bob.pqks)
+        else:
+            cc("one-time PQ prekey deleted on accept", pqv["id"] not in bob.pqks)
 
     # §7 safety number
     sn = safety_number(key_bytes(alice["pub"]), key_bytes(bob.pub))
     ck("safety number (§7)", sn, v["safety_number"])
+
+
+def _raises(fn):
+    try:
+        fn()
+    except ProtoError:
+        return True
+    return False
+
+
+def _crypto_mlkem(seed64, c, c_bad):
+    """(public key, Decaps(c), Decaps(c_bad)) from `cryptography`'s ML-KEM-768,
+    or None when this version of `cryptography` has no ML-KEM."""
+    try:
+        from cryptography.hazmat.primitives.asymmetric import mlkem
+        sk = mlkem.MLKEM768PrivateKey.from_seed_bytes(seed64)
+        return (sk.public_key().public_bytes_raw(), sk.decapsulate(c), sk.decapsulate(c_bad))
+    except (ImportError, AttributeError, UnsupportedAlgorithm):
+        return None
 
 
 def _crypto_verify(a, m, sig):
