@@ -552,6 +552,13 @@ impl Account {
             _ => None,
         };
         let entry = pending.replay_entry();
+        // A last-resort PQ prekey that expired since the message was opened
+        // takes its replay records with it: refuse rather than record.
+        if let Some((PqPreKeyKind::LastResort, id)) = pending.pq_prekey
+            && self.prekeys.last_resort_pq.get(id).is_none()
+        {
+            return Err(AcceptError::UnknownPqPreKey { id });
+        }
         let prekeys = &mut self.prekeys;
         let spk = prekeys.signed.get_mut(spk_id).ok_or(AcceptError::UnknownSignedPreKey { id: spk_id })?;
         // Check everything first, then change: the account stays as it was

@@ -335,6 +335,11 @@ pub enum AcceptError {
         /// The signed prekey id.
         id: u32,
     },
+    /// The last-resort PQ prekey expired between opening and accepting.
+    UnknownPqPreKey {
+        /// The last-resort PQ prekey id.
+        id: u32,
+    },
 }
 
 impl fmt::Display for AcceptError {
@@ -346,6 +351,7 @@ impl fmt::Display for AcceptError {
                 write!(f, "replay record of signed prekey {signed_prekey_id} is full; rotate it")
             }
             Self::UnknownSignedPreKey { id } => write!(f, "signed prekey {id} expired"),
+            Self::UnknownPqPreKey { id } => write!(f, "last-resort PQ prekey {id} expired"),
         }
     }
 }

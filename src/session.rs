@@ -229,7 +229,10 @@ mod pickling {
     };
 
     /// The longest prekey-message prefix: with a one-time prekey id.
-    const MAX_PREFIX_LEN: usize = 3 + crate::identity::PUBLIC_IDENTITY_LEN + 4 + 32 + 4;
+    /// The longest prekey-message prefix: with a one-time prekey id and the
+    /// PQXDH fields (kind, id, ML-KEM ciphertext).
+    const MAX_PREFIX_LEN: usize =
+        3 + crate::identity::PUBLIC_IDENTITY_LEN + 4 + 32 + 4 + 1 + 4 + crate::ML_KEM_768_CIPHERTEXT_LEN;
 
     fn chain_to(ck: &ChainKey) -> ChainKeyPickle {
         ChainKeyPickle { key: ck.key, index: ck.index }

@@ -14,7 +14,8 @@
 //!
 //! `prefix` is the prekey message up to its inner message: version, type,
 //! flags, the initiator's whole identity encoding, the signed prekey id,
-//! the base key and the one-time prekey id. Any change to any of those
+//! the base key, the one-time prekey id and, for PQXDH, the PQ prekey kind,
+//! id and KEM ciphertext. Any change to any of those
 //! bytes, or to the responder's keys or the context, changes RK0 and CK0.
 
 use zeroize::Zeroizing;

@@ -278,3 +278,30 @@ fn an_account_with_pq_prekeys_survives_a_pickle_round_trip() {
     assert_eq!(restored.pickle().to_bytes(), bob.pickle().to_bytes());
     assert_eq!(restored.prekey_bundle(Some(1), Some(1)).unwrap(), bob.prekey_bundle(Some(1), Some(1)).unwrap());
 }
+
+#[test]
+fn an_unacknowledged_pqxdh_initiator_session_survives_a_pickle_round_trip() {
+    let mut bob = bob(130);
+    let bundle = bob.prekey_bundle(Some(1), Some(1)).unwrap();
+    let (_alice, a, first) = first_message(&bundle, 131);
+    // The initiator still wraps messages in the (1,264-byte) prefix.
+    let mut a = dmseal::Session::from_pickle(&a.pickle()).unwrap();
+    let second = a.encrypt(b"after restore").unwrap();
+    let p = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
+    let mut b = bob.accept(p).unwrap();
+    assert_eq!(b.decrypt(&second).unwrap(), b"after restore");
+}
+
+#[test]
+fn a_pending_session_whose_last_resort_pq_prekey_expired_is_not_recorded() {
+    let mut r = rng(132);
+    let mut bob = bob(132);
+    let bundle = bob.prekey_bundle(None, None).unwrap();
+    let (_alice, _a, first) = first_message(&bundle, 133);
+    let p = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
+    bob.rotate_last_resort_pq_prekey_with_rng(&mut r, 0, 10).unwrap();
+    bob.expire_prekeys(10);
+    let before = bob.pickle().to_bytes();
+    assert_eq!(bob.accept(p).err(), Some(AcceptError::UnknownPqPreKey { id: 1 }));
+    assert_eq!(bob.pickle().to_bytes(), before);
+}
