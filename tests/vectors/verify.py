@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Independent verifier of the dmseal test vectors, written from
-docs/PROTOCOL.md alone (no access to the Rust sources).
+docs/PROTOCOL.md alone (no access to the Rust sources): PQXDH with
+ML-KEM-768 and classic X3DH setups, then the Double Ratchet.
 
 Run from the repository root:  python3 tests/vectors/verify.py
 Needs the standard library and the `cryptography` package.  ML-KEM-768
@@ -602,19 +603,19 @@ def decode_bundle(b):
             raise ProtoError("Truncated")
         kind = b[o]
         if kind not in (PQ_ONE_TIME, PQ_LAST_RESORT):
-            raise ProtoError("UnknownPqPreKeyKind")          # name not given by the summary
+            raise ProtoError("UnknownPqPreKeyKind")
         if len(b) < o + 5:
             raise ProtoError("Truncated")
         pq_id = rd32(b, o + 1)
         if len(b) < o + 6:
             raise ProtoError("Truncated")
         if b[o + 5] != KT_MLKEM768:
-            raise ProtoError("InvalidKey(WrongKeyType)")     # name not given by the summary
+            raise ProtoError("UnknownKeyType")
         if len(b) < o + 6 + MLKEM_EK_LEN:
             raise ProtoError("Truncated")
         ek = b[o + 6:o + 6 + MLKEM_EK_LEN]
         if not mlkem_ek_check(ek):
-            raise ProtoError("InvalidKey(NonCanonical)")     # FIPS 203 modulus check
+            raise ProtoError("InvalidKey(InvalidKemKey)")    # FIPS 203 §7.2 modulus check
         if len(b) < o + 6 + MLKEM_EK_LEN + 64:
             raise ProtoError("Truncated")
         sig = b[o + 6 + MLKEM_EK_LEN:o + 70 + MLKEM_EK_LEN]
@@ -668,7 +669,7 @@ def decode_prekey(b):
             raise ProtoError("Truncated")
         kind = b[plen]
         if kind not in (PQ_ONE_TIME, PQ_LAST_RESORT):
-            raise ProtoError("UnknownPqPreKeyKind")          # name not given by the summary
+            raise ProtoError("UnknownPqPreKeyKind")
         if len(b) < plen + 5:
             raise ProtoError("Truncated")
         pq_id = rd32(b, plen + 1)
@@ -892,7 +893,8 @@ def public_identity(ed_seed, x_priv):
     return ed + x + ed_sign(ed_seed, binding_msg(x))
 
 
-def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv, kem_m=None):
+def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv, kem_m=None,
+                  allow_classic=False):
     """§5.4 (the RNG outputs are passed in; kem_m is the ML-KEM
     encapsulation randomness, used when the bundle has a PQ prekey)."""
     if len(context) > MAX_CONTEXT_LEN:
@@ -905,7 +907,9 @@ def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv, kem_m
         raise ProtoError("BadSignedPreKeySignature")
     pq = b["pq"]
     if pq is not None and not verify_sig(ed_b, pq_msg(pq["kind"], pq["id"], pq["key"]), pq["sig"]):
-        raise ProtoError("BadPqPreKeySignature")            # name not given by the summary
+        raise ProtoError("BadPqPreKeySignature")
+    if pq is None and not allow_classic:
+        raise ProtoError("MissingPqPreKey")                 # §5.7
     ek_pub = x25519_pub(ek_priv)
     flags = (F_OPK if b["opk"] is not None else 0) | (F_PQ if pq is not None else 0)
     ss = ct = None
@@ -929,14 +933,29 @@ def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv, kem_m
     s.expecting_new_chain = True
     s.pending_prefix = prefix
     out, _ = s.encrypt(plaintext, None)
-    return s, out, dict(T=t, RK0=rk0, CK0=ck0, SS=ss, CT=ct)
+    return s, out, dict(T=t, RK0=rk0, CK0=ck0, SS=ss, CT=ct,
+                        setup="Pqxdh" if pq is not None else "ClassicX3dh")
+
+
+def consumes_one_time(opk_id, pq):
+    """True if a first message uses a one-time prekey of either kind (then
+    it is single-use by deletion; otherwise the signed prekey's replay
+    record holds its base key)."""
+    return opk_id is not None or (pq is not None and pq["kind"] == PQ_ONE_TIME)
+
+
+def replay_entry(pq, base_key):
+    """§5.6: (last-resort PQ prekey id, or None for classic X3DH, base key);
+    the signed prekey id is implicit (one record per signed prekey)."""
+    return (pq["id"] if pq is not None else None, base_key)
 
 
 class Responder:
     """Bob's account: §5.5/§5.6, one current signed prekey, optional one-time
     prekey, optional PQ (ML-KEM-768) prekey, one-time or last-resort."""
 
-    def __init__(self, v):
+    def __init__(self, v, allow_classic=False):
+        self.allow_classic = allow_classic          # §5.7, off by default
         self.ed_seed = bytes.fromhex(v["identity_ed25519_private"])
         self.x = bytes.fromhex(v["identity_x25519_private"])
         self.pub = public_identity(self.ed_seed, self.x)
@@ -951,7 +970,8 @@ class Responder:
         if v.get("pq_prekey"):
             q = v["pq_prekey"]
             ek, dk = mlkem_keygen(bytes.fromhex(q["seed_d"]), bytes.fromhex(q["seed_z"]))
-            self.pqks[q["id"]] = {"kind": q["kind"], "ek": ek, "dk": dk}
+            # §3.5: ids are counted per kind, a PQ prekey is named by (kind, id)
+            self.pqks[(q["kind"], q["id"])] = {"ek": ek, "dk": dk}
         self.sessions = []
 
     def open_first_message(self, data, context, now=0):
@@ -960,6 +980,8 @@ class Responder:
         m = decode_prekey(data)
         if key_bytes(m["identity"]) == key_bytes(self.pub):
             raise ProtoError("OwnIdentity")
+        if m["pq"] is None and not self.allow_classic:
+            raise ProtoError("ClassicSetupRefused")
         spk = self.spks.get(m["spk_id"])
         if spk is None or (spk["expiry"] is not None and not now < spk["expiry"]):
             raise ProtoError("UnknownSignedPreKey")
@@ -970,11 +992,11 @@ class Responder:
                 raise ProtoError("OneTimePreKeyUnavailable")
         pqk = None
         if m["pq"] is not None:
-            # order relative to the one-time prekey check: not specified
-            pqk = self.pqks.get(m["pq"]["id"])
-            if pqk is None or pqk["kind"] != m["pq"]["kind"]:
-                raise ProtoError("PqPreKeyUnavailable")         # name not given by the summary
-        if m["opk_id"] is None and m["base_key"] in spk["replay"]:
+            pqk = self.pqks.get((m["pq"]["kind"], m["pq"]["id"]))
+            if pqk is None:
+                raise ProtoError("UnknownPqPreKey")
+        if (not consumes_one_time(m["opk_id"], m["pq"])
+                and replay_entry(m["pq"], m["base_key"]) in spk["replay"]):
             raise ProtoError("Replay")
         spk_pub = x25519_pub(spk["priv"])
         opk_pub = x25519_pub(opk_priv) if opk_priv else None
@@ -997,26 +1019,31 @@ class Responder:
         except ProtoError as e:
             raise ProtoError("Message(%s)" % e)
         return dict(session=s, plaintext=pt, spk_id=m["spk_id"], opk_id=m["opk_id"],
-                    pq=m["pq"], base_key=ek, derived=dict(T=t, RK0=rk0, CK0=ck0, SS=ss))
+                    pq=m["pq"], base_key=ek, setup="Pqxdh" if pqk else "ClassicX3dh",
+                    derived=dict(T=t, RK0=rk0, CK0=ck0, SS=ss))
 
     def accept(self, pending):
+        """§5.5 commit checks, in order; the account is unchanged on error."""
+        pq = pending["pq"]
+        pq_name = (pq["kind"], pq["id"]) if pq is not None else None
+        if pq is not None and pq["kind"] == PQ_LAST_RESORT and pq_name not in self.pqks:
+            raise ProtoError("UnknownPqPreKey")
         spk = self.spks.get(pending["spk_id"])
         if spk is None:
             raise ProtoError("UnknownSignedPreKey")
-        pq = pending["pq"]
-        # all checks first: the account is unchanged on error
         if pending["opk_id"] is not None and pending["opk_id"] not in self.opks:
             raise ProtoError("Replay")
-        if pq is not None and pq["id"] not in self.pqks:
+        if pq is not None and pq["kind"] == PQ_ONE_TIME and pq_name not in self.pqks:
             raise ProtoError("Replay")
-        if pending["opk_id"] is None and pending["base_key"] in spk["replay"]:
-            raise ProtoError("Replay")
+        if not consumes_one_time(pending["opk_id"], pq):
+            entry = replay_entry(pq, pending["base_key"])
+            if entry in spk["replay"]:
+                raise ProtoError("Replay")
+            spk["replay"].add(entry)
         if pending["opk_id"] is not None:
             del self.opks[pending["opk_id"]]
-        else:
-            spk["replay"].add(pending["base_key"])
-        if pq is not None and self.pqks[pq["id"]]["kind"] == PQ_ONE_TIME:
-            del self.pqks[pq["id"]]                 # a last-resort key stays
+        if pq is not None and pq["kind"] == PQ_ONE_TIME:
+            del self.pqks[pq_name]                  # a last-resort key stays
         self.sessions.append(pending["session"])
         return pending["session"]
 
@@ -1091,7 +1118,8 @@ def run_file(c, fname):
     alice = {"ed": H(v["alice"]["identity_ed25519_private"]),
              "x": H(v["alice"]["identity_x25519_private"])}
     alice["pub"] = public_identity(alice["ed"], alice["x"])
-    bob = Responder(v["bob"])
+    classic = v["setup_mode"] == "x3dh"     # §11: in the classic files both accounts allow it
+    bob = Responder(v["bob"], allow_classic=classic)
 
     # §4.1 / §3.1 public identities
     for who, mine in (("alice", alice["pub"]), ("bob", bob.pub)):
@@ -1201,7 +1229,8 @@ def run_file(c, fname):
     sa, first, derived = start_session(
         alice, bundle, context, H(msgs[0]["plaintext"]), ek_priv,
         H(st["first_ratchet_key_private"]),
-        H(st["kem_encapsulation_m"]) if pqv else None)
+        H(st["kem_encapsulation_m"]) if pqv else None, allow_classic=classic)
+    ck("initiator session setup kind", derived["setup"], "Pqxdh" if pqv else "ClassicX3dh")
     if pqv:
         ck("initiator KEM ciphertext", derived["CT"], H(st["kem_ciphertext"]))
         ck("initiator KEM shared secret SS", derived["SS"], H(st["kem_shared_secret"]))
@@ -1278,13 +1307,22 @@ def run_file(c, fname):
 
     # responder-side derivation, recomputed by a second open of message 0
     # on a fresh account (nothing consumed yet)
-    fresh = Responder(v["bob"])
+    fresh = Responder(v["bob"], allow_classic=classic)
     pend = fresh.open_first_message(H(msgs[0]["bytes"]), context)
     ck("responder transcript hash T (§5.5)", pend["derived"]["T"], H(st["transcript_hash"]))
     ck("responder RK0", pend["derived"]["RK0"], H(st["root_key"]))
     ck("responder CK0", pend["derived"]["CK0"], H(st["chain_key"]))
     ck("responder session_ad", pend["session"].session_ad, H(st["session_ad"]))
     ck("responder opens message 0 plaintext", pend["plaintext"], H(msgs[0]["plaintext"]))
+    ck("responder session setup kind", pend["setup"], "Pqxdh" if pqv else "ClassicX3dh")
+    if classic:
+        c.raises("%s: classic first message refused by an account not allowing it (§5.7)" % tag,
+                 lambda: Responder(v["bob"]).open_first_message(H(msgs[0]["bytes"]), context),
+                 "ClassicSetupRefused")
+        c.raises("%s: bundle without PQ prekey refused by an initiator not allowing it (§5.7)"
+                 % tag, lambda: start_session(alice, bundle, context, b"x", ek_priv,
+                                              H(st["first_ratchet_key_private"])),
+                 "MissingPqPreKey")
 
     if pqv:
         ck("responder KEM shared secret (Decaps)", pend["derived"]["SS"], H(st["kem_shared_secret"]))
@@ -1296,6 +1334,22 @@ def run_file(c, fname):
         c.raises("%s: first message with a mangled KEM ciphertext refused" % tag,
                  lambda: Responder(v["bob"]).open_first_message(bytes(bad0), context),
                  "Message(AuthenticationFailed)")
+        q = 171 if opk else 167
+        # downgrade (§5.7): the PQ fields stripped from the first message
+        m0 = H(msgs[0]["bytes"])
+        stripped = m0[:2] + bytes([m0[2] & ~F_PQ]) + m0[3:q] + m0[q + 5 + MLKEM_CT_LEN:]
+        c.raises("%s: first message with PQ fields stripped refused (classic not allowed)" % tag,
+                 lambda: Responder(v["bob"]).open_first_message(stripped, context),
+                 "ClassicSetupRefused")
+        c.raises("%s: first message with PQ fields stripped fails to decrypt (classic allowed)"
+                 % tag, lambda: Responder(v["bob"], allow_classic=True).open_first_message(
+                     stripped, context), "Message(AuthenticationFailed)")
+        for kb, want in ((PQ_LAST_RESORT if pqv["kind"] == PQ_ONE_TIME else PQ_ONE_TIME,
+                          "UnknownPqPreKey"), (0x03, "UnknownPqPreKeyKind")):
+            bk = bytearray(H(msgs[0]["bytes"]))
+            bk[q] = kb
+            c.raises("%s: first message naming PQ kind %#04x refused" % (tag, kb),
+                     lambda: Responder(v["bob"]).open_first_message(bytes(bk), context), want)
 
     # canonical keys in every message; the prefix of every prekey message
     for j, m in enumerate(msgs):
@@ -1366,34 +1420,40 @@ def run_file(c, fname):
                  lambda: decode_bundle(bundle[:-1]), "Truncated")
         wrong_kt = bytearray(bundle)
         wrong_kt[pq_off + 5] = KT_X25519
-        cc("bundle with key type 0x01 before the ML-KEM key refused",
-           _raises(lambda: decode_bundle(bytes(wrong_kt))))
+        c.raises("%s: bundle with key type 0x01 before the ML-KEM key refused (§4.2)" % tag,
+                 lambda: decode_bundle(bytes(wrong_kt)), "UnknownKeyType")
+        wrong_kind = bytearray(bundle)
+        wrong_kind[pq_off] = 0x03
+        c.raises("%s: bundle with PQ kind 0x03 refused (§4.2)" % tag,
+                 lambda: decode_bundle(bytes(wrong_kind)), "UnknownPqPreKeyKind")
+        big = bytearray(bundle)
+        big[pq_off + 6:pq_off + 8] = b"\xff\x0f"           # first coefficient 0xfff >= q
+        c.raises("%s: bundle with an ML-KEM key failing the modulus check refused (§1)" % tag,
+                 lambda: decode_bundle(bytes(big)), "InvalidKey(InvalidKemKey)")
         bad_sig = bytearray(bundle)
         bad_sig[-10] ^= 1
-        cc("bundle with a flipped PQ prekey signature bit refused at session start",
-           _raises(lambda: start_session(alice, bytes(bad_sig), context, b"x", ek_priv,
-                                         H(st["first_ratchet_key_private"]), H(st["kem_encapsulation_m"]))))
+        c.raises("%s: bundle with a flipped PQ prekey signature bit refused (§5.4)" % tag,
+                 lambda: start_session(alice, bytes(bad_sig), context, b"x", ek_priv,
+                                       H(st["first_ratchet_key_private"]),
+                                       H(st["kem_encapsulation_m"])), "BadPqPreKeySignature")
         other_kind = bytearray(bundle)
         other_kind[pq_off] = PQ_LAST_RESORT if pqv["kind"] == PQ_ONE_TIME else PQ_ONE_TIME
-        cc("bundle with the other PQ kind byte refused at session start (kind is signed)",
-           _raises(lambda: start_session(alice, bytes(other_kind), context, b"x", ek_priv,
-                                         H(st["first_ratchet_key_private"]), H(st["kem_encapsulation_m"]))))
+        c.raises("%s: bundle with the other PQ kind byte refused (kind is signed, §3.5)" % tag,
+                 lambda: start_session(alice, bytes(other_kind), context, b"x", ek_priv,
+                                       H(st["first_ratchet_key_private"]),
+                                       H(st["kem_encapsulation_m"])), "BadPqPreKeySignature")
+        no_pq = bundle[:2] + bytes([bundle[2] & ~F_PQ]) + bundle[3:pq_off]
+        c.raises("%s: bundle with the PQ prekey stripped refused (§5.7 default)" % tag,
+                 lambda: start_session(alice, no_pq, context, b"x", ek_priv,
+                                       H(st["first_ratchet_key_private"])), "MissingPqPreKey")
         if pqv["kind"] == PQ_LAST_RESORT:
-            cc("last-resort PQ prekey kept after accept", pqv["id"] in bob.pqks)
+            cc("last-resort PQ prekey kept after accept", (pqv["kind"], pqv["id"]) in bob.pqks)
         else:
-            cc("one-time PQ prekey deleted on accept", pqv["id"] not in bob.pqks)
+            cc("one-time PQ prekey deleted on accept", (pqv["kind"], pqv["id"]) not in bob.pqks)
 
     # §7 safety number
     sn = safety_number(key_bytes(alice["pub"]), key_bytes(bob.pub))
     ck("safety number (§7)", sn, v["safety_number"])
-
-
-def _raises(fn):
-    try:
-        fn()
-    except ProtoError:
-        return True
-    return False
 
 
 def _crypto_mlkem(seed64, c, c_bad):
