@@ -64,6 +64,15 @@ pub enum DecodeError {
         /// The type byte expected.
         expected: u8,
     },
+    /// A length field is larger than its documented maximum.
+    TooLong {
+        /// The length found.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// Sender-key tree nodes that are invalid, overlap or are out of order.
+    InvalidKeyTree,
     /// A flags byte has bits this version does not define.
     UnknownFlags {
         /// The flags byte found.
@@ -95,6 +104,8 @@ impl fmt::Display for DecodeError {
                 write!(f, "unsupported wire version {found} (this crate reads {supported})")
             }
             Self::WrongType { found, expected } => write!(f, "wrong type byte {found:#04x}, expected {expected:#04x}"),
+            Self::TooLong { len, max } => write!(f, "length {len} exceeds the maximum {max}"),
+            Self::InvalidKeyTree => f.write_str("sender-key tree nodes are invalid"),
             Self::UnknownFlags { flags } => write!(f, "unknown flag bits in {flags:#04x}"),
             Self::UnknownKeyType { found } => write!(f, "unknown key type {found:#04x}"),
             Self::UnknownPqPreKeyKind { found } => write!(f, "unknown PQ prekey kind {found:#04x}"),
@@ -491,3 +502,120 @@ impl fmt::Display for PickleError {
 }
 
 impl std::error::Error for PickleError {}
+
+/// A group operation failed. Group state is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum GroupError {
+    /// The bytes are not a valid group message, distribution or export.
+    Decode(DecodeError),
+    /// A group id longer than [`crate::MAX_GROUP_ID_LEN`].
+    GroupIdTooLong {
+        /// The length given.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// A member id longer than [`crate::MAX_MEMBER_ID_LEN`].
+    MemberIdTooLong {
+        /// The length given.
+        len: usize,
+        /// The maximum.
+        max: usize,
+    },
+    /// The group already has [`crate::MAX_GROUP_MEMBERS`] member devices.
+    TooManyMembers {
+        /// The maximum.
+        max: usize,
+    },
+    /// The message or distribution names another group. Route it to that
+    /// group.
+    WrongGroup,
+    /// The sender (or the peer that delivered a distribution) is not a
+    /// member of this group.
+    NotAMember,
+    /// The message's sender state is unknown: its distribution has not
+    /// arrived yet (keep the message and retry after it does), or it was
+    /// evicted as too old.
+    UnknownSenderState,
+    /// The sender was removed from the group; its messages are refused.
+    SenderRemoved,
+    /// A distribution names a state id that another member already uses:
+    /// a member tried to speak for someone else. Refused.
+    StateOwnedByAnotherMember,
+    /// A distribution for an existing state carries a different signing
+    /// key. Refused.
+    SigningKeyMismatch,
+    /// The group message's signature is invalid. Drop it.
+    BadSignature,
+    /// This message was decrypted already (its index was used). Drop it.
+    Duplicate,
+    /// The message's index is older than the receive window
+    /// ([`crate::MAX_GROUP_WINDOW`] behind the newest index read): its key
+    /// is gone. Drop it.
+    OutsideWindow {
+        /// The message's index.
+        index: u32,
+        /// The oldest index still readable.
+        oldest: u32,
+    },
+    /// The message's index is before the start of the state this member
+    /// received (it joined, or the state was exported, after that message).
+    BeforeStateStart {
+        /// The message's index.
+        index: u32,
+        /// The first index of the received state.
+        start: u32,
+    },
+    /// Decryption failed although the signature was valid: the sender
+    /// signed a malformed ciphertext. Drop it.
+    AuthenticationFailed,
+    /// The sender state used its last index; the group starts a new one on
+    /// the next [`crate::Group::encrypt`].
+    SenderStateExhausted,
+    /// A rotation policy above the allowed maximum.
+    RotationPolicyTooLong {
+        /// The messages per state asked for.
+        messages: u32,
+        /// The state lifetime asked for, in seconds.
+        secs: u64,
+    },
+}
+
+impl fmt::Display for GroupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decode(e) => write!(f, "malformed group data: {e}"),
+            Self::GroupIdTooLong { len, max } => write!(f, "group id is {len} bytes, the maximum is {max}"),
+            Self::MemberIdTooLong { len, max } => write!(f, "member id is {len} bytes, the maximum is {max}"),
+            Self::TooManyMembers { max } => write!(f, "the group already has {max} member devices"),
+            Self::WrongGroup => f.write_str("message belongs to another group"),
+            Self::NotAMember => f.write_str("not a member of this group"),
+            Self::UnknownSenderState => f.write_str("unknown sender state"),
+            Self::SenderRemoved => f.write_str("sender was removed from the group"),
+            Self::StateOwnedByAnotherMember => f.write_str("sender state belongs to another member"),
+            Self::SigningKeyMismatch => f.write_str("sender state signing key differs"),
+            Self::BadSignature => f.write_str("group message signature is invalid"),
+            Self::Duplicate => f.write_str("group message already decrypted"),
+            Self::OutsideWindow { index, oldest } => {
+                write!(f, "group message index {index} is older than the window (oldest {oldest})")
+            }
+            Self::BeforeStateStart { index, start } => {
+                write!(f, "group message index {index} is before the received state's start {start}")
+            }
+            Self::AuthenticationFailed => f.write_str("group message failed decryption"),
+            Self::SenderStateExhausted => f.write_str("sender state exhausted"),
+            Self::RotationPolicyTooLong { messages, secs } => {
+                write!(f, "rotation policy of {messages} messages or {secs} s exceeds the maximum")
+            }
+        }
+    }
+}
+
+impl std::error::Error for GroupError {}
+
+impl From<DecodeError> for GroupError {
+    fn from(e: DecodeError) -> Self {
+        Self::Decode(e)
+    }
+}

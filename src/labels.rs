@@ -33,6 +33,17 @@ pub(crate) const KDF_PICKLE_ACCOUNT: &[u8] = b"dmseal:v1:kdf:pickle-account";
 /// HKDF info for the key of an encrypted session pickle.
 pub(crate) const KDF_PICKLE_SESSION: &[u8] = b"dmseal:v1:kdf:pickle-session";
 
+/// Ed25519 signature by a group sender over a group message (its digest).
+pub(crate) const SIG_GROUP_MESSAGE: &[u8] = b"dmseal:v1:sig:group-message";
+/// HMAC-SHA256 input deriving a sender-key tree node's left child.
+pub(crate) const TREE_LEFT: &[u8] = b"dmseal:v1:group:tree-left";
+/// HMAC-SHA256 input deriving a sender-key tree node's right child.
+pub(crate) const TREE_RIGHT: &[u8] = b"dmseal:v1:group:tree-right";
+/// HKDF info expanding a sender-key tree leaf into a group message key.
+pub(crate) const KDF_GROUP_MESSAGE: &[u8] = b"dmseal:v1:kdf:group-message";
+/// HKDF info for the key of an encrypted group pickle.
+pub(crate) const KDF_PICKLE_GROUP: &[u8] = b"dmseal:v1:kdf:pickle-group";
+
 /// HMAC-SHA256 input deriving a message-key seed from a chain key.
 pub(crate) const CHAIN_MESSAGE: &[u8] = b"dmseal:v1:chain:message";
 /// HMAC-SHA256 input deriving the next chain key from a chain key.
@@ -55,6 +66,11 @@ pub(crate) const ALL: &[&[u8]] = &[
     KDF_PICKLE_SESSION,
     CHAIN_MESSAGE,
     CHAIN_NEXT,
+    SIG_GROUP_MESSAGE,
+    TREE_LEFT,
+    TREE_RIGHT,
+    KDF_GROUP_MESSAGE,
+    KDF_PICKLE_GROUP,
 ];
 
 #[cfg(test)]

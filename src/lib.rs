@@ -97,6 +97,7 @@
 mod account;
 mod bundle;
 mod error;
+mod group;
 mod identity;
 mod labels;
 mod message;
@@ -122,8 +123,13 @@ mod work;
 pub use crate::account::{Account, PendingSession};
 pub use crate::bundle::PreKeyBundle;
 pub use crate::error::{
-    AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, KeyError, PickleError, PreKeyError,
-    StartError,
+    AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,
+    PreKeyError, StartError,
+};
+pub use crate::group::{
+    DEFAULT_ROTATION_MESSAGES, DEFAULT_ROTATION_SECS, Distribution, Group, GroupOutgoing, GroupPickle, GroupPlaintext,
+    MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES, MAX_GROUP_WINDOW, MAX_MEMBER_ID_LEN,
+    MAX_REVOKED_SENDER_STATES, MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS, MAX_SENDER_STATES_PER_MEMBER, RotationPolicy,
 };
 pub use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 pub use crate::message::{Envelope, NormalMessage, PreKeyMessage};

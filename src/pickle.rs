@@ -20,7 +20,6 @@ use crate::error::PickleError;
 use crate::labels;
 use crate::primitives::aead::{AeadKey, TAG_LEN};
 use crate::primitives::kdf::hkdf_sha256;
-use crate::primitives::rng::os_rng;
 
 /// The pickle format version this crate writes and reads.
 pub const PICKLE_VERSION: u32 = 1;
@@ -28,6 +27,7 @@ pub const PICKLE_VERSION: u32 = 1;
 const MAGIC: &[u8; 4] = b"DMSP";
 const TYPE_ACCOUNT: u8 = 1;
 const TYPE_SESSION: u8 = 2;
+pub(crate) const TYPE_GROUP: u8 = 3;
 const HEADER_LEN: usize = 4 + 1 + 4;
 const SALT_LEN: usize = 32;
 
@@ -133,9 +133,10 @@ pub(crate) fn decrypt<P: PickleKind>(bytes: &[u8], key: &[u8; 32]) -> Result<P, 
     Ok(pickle)
 }
 
-macro_rules! pickle_api {
+/// Implements the pickle API (bytes, encryption) for a pickle type.
+macro_rules! pickle_api_impl {
     ($ty:ident, $kind:expr, $label:expr) => {
-        impl PickleKind for $ty {
+        impl $crate::pickle::PickleKind for $ty {
             const TYPE: u8 = $kind;
             const LABEL: &'static [u8] = $label;
             fn version(&self) -> u32 {
@@ -147,8 +148,8 @@ macro_rules! pickle_api {
             /// The plain (unencrypted) bytes: header and postcard encoding.
             /// They hold private keys: store them only somewhere as safe as
             /// the keys themselves, or use [`Self::encrypt`].
-            pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-                to_bytes(self)
+            pub fn to_bytes(&self) -> zeroize::Zeroizing<Vec<u8>> {
+                $crate::pickle::to_bytes(self)
             }
 
             /// Reads plain bytes written by [`Self::to_bytes`].
@@ -156,18 +157,18 @@ macro_rules! pickle_api {
             /// # Errors
             ///
             /// A [`PickleError`] for a wrong header or malformed body.
-            pub fn from_bytes(bytes: &[u8]) -> Result<Self, PickleError> {
-                from_bytes(bytes)
+            pub fn from_bytes(bytes: &[u8]) -> Result<Self, $crate::PickleError> {
+                $crate::pickle::from_bytes(bytes)
             }
 
             /// Encrypts under a 32-byte key, with a fresh salt from the OS RNG.
             pub fn encrypt(&self, key: &[u8; 32]) -> Vec<u8> {
-                encrypt(self, key, &mut os_rng())
+                $crate::pickle::encrypt(self, key, &mut $crate::primitives::rng::os_rng())
             }
 
             /// [`Self::encrypt`] with a caller-supplied RNG.
-            pub fn encrypt_with_rng<R: CryptoRng + ?Sized>(&self, rng: &mut R, key: &[u8; 32]) -> Vec<u8> {
-                encrypt(self, key, rng)
+            pub fn encrypt_with_rng<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, key: &[u8; 32]) -> Vec<u8> {
+                $crate::pickle::encrypt(self, key, rng)
             }
 
             /// Decrypts bytes written by [`Self::encrypt`].
@@ -177,8 +178,8 @@ macro_rules! pickle_api {
             /// [`PickleError::WrongKeyOrCorrupted`] for a wrong key or any
             /// change to the bytes; `WrongType` or `UnsupportedVersion` for
             /// a pickle of another kind or version.
-            pub fn from_encrypted(bytes: &[u8], key: &[u8; 32]) -> Result<Self, PickleError> {
-                decrypt(bytes, key)
+            pub fn from_encrypted(bytes: &[u8], key: &[u8; 32]) -> Result<Self, $crate::PickleError> {
+                $crate::pickle::decrypt(bytes, key)
             }
         }
 
@@ -189,6 +190,8 @@ macro_rules! pickle_api {
         }
     };
 }
+
+pub(crate) use pickle_api_impl as pickle_api;
 
 /// A chain key in a pickle.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
@@ -233,7 +236,7 @@ pub struct SessionPickle {
     pub(crate) evicted_chains: Vec<[u8; 8]>,
 }
 
-pickle_api!(SessionPickle, TYPE_SESSION, labels::KDF_PICKLE_SESSION);
+pickle_api_impl!(SessionPickle, TYPE_SESSION, labels::KDF_PICKLE_SESSION);
 
 /// A replay-record entry in a pickle.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
@@ -292,4 +295,4 @@ pub struct AccountPickle {
     pub(crate) allow_classic_x3dh: bool,
 }
 
-pickle_api!(AccountPickle, TYPE_ACCOUNT, labels::KDF_PICKLE_ACCOUNT);
+pickle_api_impl!(AccountPickle, TYPE_ACCOUNT, labels::KDF_PICKLE_ACCOUNT);

@@ -15,6 +15,12 @@ pub(crate) const TYPE_BUNDLE: u8 = 0x01;
 pub(crate) const TYPE_PREKEY_MESSAGE: u8 = 0x02;
 /// Type byte of a [`crate::NormalMessage`].
 pub(crate) const TYPE_MESSAGE: u8 = 0x03;
+/// Type byte of a group message.
+pub(crate) const TYPE_GROUP_MESSAGE: u8 = 0x04;
+/// Type byte of a group sender-key distribution.
+pub(crate) const TYPE_GROUP_DISTRIBUTION: u8 = 0x05;
+/// Type byte of an exported group sender state (history sharing).
+pub(crate) const TYPE_GROUP_EXPORT: u8 = 0x06;
 
 /// Key-type byte of an X25519 public key in signed encodings (PQXDH's
 /// `EncodeEC`): identity bindings and signed prekey signatures.
@@ -68,6 +74,10 @@ impl<'a> Reader<'a> {
         Ok(u32::from_be_bytes(self.array()?))
     }
 
+    pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
+        Ok(u16::from_be_bytes(self.array()?))
+    }
+
     /// Reads a flags byte, refusing any bit outside `known`.
     pub(crate) fn flags(&mut self, known: u8) -> Result<u8, DecodeError> {
         let flags = self.u8()?;
@@ -95,6 +105,11 @@ impl<'a> Reader<'a> {
         }
         let key = self.bytes(crate::ML_KEM_768_PUBLIC_KEY_LEN)?;
         crate::MlKemPublicKey::from_bytes(key).map_err(DecodeError::InvalidKey)
+    }
+
+    /// How many bytes are left.
+    pub(crate) fn rest_len(&self) -> usize {
+        self.rest.len()
     }
 
     /// Everything not read yet.
@@ -128,6 +143,11 @@ impl Writer {
 
     pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
         self.out.push(v);
+        self
+    }
+
+    pub(crate) fn u16(&mut self, v: u16) -> &mut Self {
+        self.out.extend_from_slice(&v.to_be_bytes());
         self
     }
 

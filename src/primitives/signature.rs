@@ -153,7 +153,6 @@ fn precheck(public: &[u8; 32], signature: &[u8; SIGNATURE_LEN]) -> Result<ed2551
 /// Verifies many signatures at once under the same rule as
 /// [`Ed25519PublicKey::verify`]: it accepts the batch exactly when every
 /// single check would.
-#[allow(dead_code, reason = "used by the group layer; tested for agreement now")]
 pub(crate) fn verify_batch<R: CryptoRng + ?Sized>(
     items: &[(Ed25519PublicKey, &[u8], &[u8; SIGNATURE_LEN])],
     rng: &mut R,

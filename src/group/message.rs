@@ -1,0 +1,123 @@
+//! Group wire formats: the signed group message, and the sender-key
+//! record that a distribution or an export carries (docs/PROTOCOL.md
+//! §12.4, §12.5).
+
+use crate::error::DecodeError;
+use crate::labels;
+use crate::primitives::kdf::sha256;
+use crate::primitives::signature::{Ed25519PublicKey, SIGNATURE_LEN};
+use crate::wire::{Reader, TYPE_GROUP_MESSAGE, Writer};
+
+use super::tree::Node;
+use super::{MAX_GROUP_ID_LEN, MAX_GROUP_STATE_NODES};
+
+/// A decoded group message, borrowing the bytes it came from.
+pub(crate) struct GroupMessage<'a> {
+    pub(crate) group_id: &'a [u8],
+    pub(crate) state_id: [u8; 32],
+    pub(crate) index: u32,
+    /// Everything before the ciphertext: the AEAD's associated data.
+    pub(crate) header: &'a [u8],
+    pub(crate) ciphertext: &'a [u8],
+    /// Everything before the signature.
+    pub(crate) signed: &'a [u8],
+    pub(crate) signature: [u8; SIGNATURE_LEN],
+}
+
+/// The header of a group message: version, type, group id, state id,
+/// index.
+pub(crate) fn message_header(group_id: &[u8], state_id: &[u8; 32], index: u32) -> Writer {
+    let mut w = Writer::with_header(TYPE_GROUP_MESSAGE, 40 + group_id.len());
+    // Group ids are checked against MAX_GROUP_ID_LEN (< 256) on creation.
+    w.u8(u8::try_from(group_id.len()).unwrap_or(u8::MAX)).bytes(group_id).bytes(state_id).u32(index);
+    w
+}
+
+/// What a group signature covers: the label and the SHA-256 digest of
+/// every byte before the signature (one short Ed25519 input whatever the
+/// message size).
+pub(crate) fn signed_message(signed: &[u8]) -> Vec<u8> {
+    let mut m = labels::SIG_GROUP_MESSAGE.to_vec();
+    m.extend_from_slice(&sha256(&[signed]));
+    m
+}
+
+fn read_group_id<'a>(r: &mut Reader<'a>) -> Result<&'a [u8], DecodeError> {
+    let len = usize::from(r.u8()?);
+    if len > MAX_GROUP_ID_LEN {
+        return Err(DecodeError::TooLong { len, max: MAX_GROUP_ID_LEN });
+    }
+    r.bytes(len)
+}
+
+impl<'a> GroupMessage<'a> {
+    pub(crate) fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.header(TYPE_GROUP_MESSAGE)?;
+        let group_id = read_group_id(&mut r)?;
+        let state_id = r.array()?;
+        let index = r.u32()?;
+        let header_len = r.consumed(bytes);
+        let rest = r.rest();
+        let body_len = rest.len().checked_sub(SIGNATURE_LEN).ok_or(DecodeError::Truncated)?;
+        let (ciphertext, signature) = rest.split_at(body_len);
+        if ciphertext.len() < crate::primitives::aead::TAG_LEN {
+            return Err(DecodeError::Truncated);
+        }
+        let signature: [u8; SIGNATURE_LEN] = signature.try_into().map_err(|_| DecodeError::Truncated)?;
+        let signed_len = header_len.saturating_add(body_len);
+        Ok(Self {
+            group_id,
+            state_id,
+            index,
+            header: bytes.get(..header_len).ok_or(DecodeError::Truncated)?,
+            ciphertext,
+            signed: bytes.get(..signed_len).ok_or(DecodeError::Truncated)?,
+            signature,
+        })
+    }
+}
+
+/// A sender state as it travels: in a distribution (over a 1:1 session)
+/// or an export (history for a new device). Nodes cover the indices the
+/// recipient may read.
+pub(crate) struct SenderKeyRecord {
+    pub(crate) group_id: Vec<u8>,
+    pub(crate) state_id: [u8; 32],
+    pub(crate) signing_key: Ed25519PublicKey,
+    pub(crate) nodes: Vec<Node>,
+}
+
+impl SenderKeyRecord {
+    pub(crate) fn encode(&self, message_type: u8) -> Vec<u8> {
+        let mut w = Writer::with_header(message_type, 72 + self.group_id.len() + 37 * self.nodes.len());
+        w.u8(u8::try_from(self.group_id.len()).unwrap_or(u8::MAX))
+            .bytes(&self.group_id)
+            .bytes(&self.state_id)
+            .bytes(self.signing_key.as_bytes())
+            .u16(u16::try_from(self.nodes.len()).unwrap_or(u16::MAX));
+        for n in &self.nodes {
+            w.u8(n.depth).u32(n.prefix).bytes(&n.key);
+        }
+        w.finish()
+    }
+
+    pub(crate) fn decode(bytes: &[u8], message_type: u8) -> Result<Self, DecodeError> {
+        let mut r = Reader::new(bytes);
+        r.header(message_type)?;
+        let group_id = read_group_id(&mut r)?.to_vec();
+        let state_id = r.array()?;
+        let signing_key = Ed25519PublicKey::from_bytes(r.array()?)?;
+        let count = usize::from(r.u16()?);
+        if count > MAX_GROUP_STATE_NODES {
+            return Err(DecodeError::TooLong { len: count, max: MAX_GROUP_STATE_NODES });
+        }
+        // Bounded by the check above; each node is 37 bytes of input.
+        let mut nodes = Vec::with_capacity(count.min(r.rest_len() / 37));
+        for _ in 0..count {
+            nodes.push(Node { depth: r.u8()?, prefix: r.u32()?, key: r.array()? });
+        }
+        r.finish()?;
+        Ok(Self { group_id, state_id, signing_key, nodes })
+    }
+}

@@ -1,0 +1,477 @@
+//! Group chats with sender keys (docs/PROTOCOL.md §12).
+//!
+//! Each member device sends with its own sender state: a random state id,
+//! a seekable key tree (see `tree`) and an Ed25519 signing key. It hands
+//! the state to every other member in a *distribution*, which the caller
+//! carries over the 1:1 sessions; receivers keep one inbound state per
+//! (member, state id). Group messages are signed, and receivers check the
+//! signature before touching any state.
+//!
+//! This layer knows nothing of 1:1 sessions: the caller says which member
+//! delivered a distribution (the authenticated peer of the 1:1 session it
+//! came over), and [`Group`] tells the caller which distributions to send
+//! to whom after every change, so a removal cannot be forgotten.
+
+mod message;
+mod pickling;
+mod sender_key;
+mod tree;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use rand_core::CryptoRng;
+
+use self::message::{GroupMessage, SenderKeyRecord, signed_message};
+use self::sender_key::{ReceiverState, SenderState};
+use crate::error::GroupError;
+use crate::primitives::rng::os_rng;
+use crate::primitives::signature::{Ed25519PublicKey, verify_batch};
+use crate::wire::{TYPE_GROUP_DISTRIBUTION, TYPE_GROUP_EXPORT};
+
+pub use self::pickling::GroupPickle;
+
+/// The longest group id, in bytes.
+pub const MAX_GROUP_ID_LEN: usize = 64;
+/// The longest member id (the caller's address of one device), in bytes.
+pub const MAX_MEMBER_ID_LEN: usize = 256;
+/// The most member devices a [`Group`] tracks.
+pub const MAX_GROUP_MEMBERS: usize = 10_000;
+/// How far behind the newest index read a message may be and still
+/// decrypt (out-of-order window). Keys older than that are deleted.
+pub const MAX_GROUP_WINDOW: u32 = 2_000;
+/// The most tree nodes one sender state holds (and a distribution or
+/// export may carry): enough for a full window of scattered gaps. Past it
+/// the nodes covering the oldest indices are evicted.
+pub const MAX_GROUP_STATE_NODES: usize = 2_100;
+/// How many sender states per member are kept (the newest ones), so
+/// messages in flight across a rotation still decrypt. libsignal keeps 5.
+pub const MAX_SENDER_STATES_PER_MEMBER: usize = 5;
+/// How many sender states of removed members are remembered, so their
+/// messages fail as [`GroupError::SenderRemoved`].
+pub const MAX_REVOKED_SENDER_STATES: usize = 1_000;
+/// Default number of messages after which a sender state is replaced.
+pub const DEFAULT_ROTATION_MESSAGES: u32 = 1_000;
+/// Largest allowed [`RotationPolicy::max_messages`].
+pub const MAX_ROTATION_MESSAGES: u32 = 100_000;
+/// Default lifetime of a sender state: 7 days.
+pub const DEFAULT_ROTATION_SECS: u64 = 7 * 24 * 60 * 60;
+/// Largest allowed [`RotationPolicy::max_age_secs`]: 30 days.
+pub const MAX_ROTATION_SECS: u64 = 30 * 24 * 60 * 60;
+
+/// When a sender state is replaced even without a membership change, so
+/// that one leaked distribution exposes a bounded number of messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotationPolicy {
+    /// Messages sent on one state before the next send rotates.
+    pub max_messages: u32,
+    /// Seconds after its creation before the next send rotates.
+    pub max_age_secs: u64,
+}
+
+impl Default for RotationPolicy {
+    fn default() -> Self {
+        Self { max_messages: DEFAULT_ROTATION_MESSAGES, max_age_secs: DEFAULT_ROTATION_SECS }
+    }
+}
+
+/// A decrypted group message.
+#[derive(Clone, PartialEq, Eq)]
+pub struct GroupPlaintext {
+    /// The member (device) that sent it: the one whose distribution created
+    /// the state that decrypted it.
+    pub sender: Vec<u8>,
+    /// The plaintext.
+    pub plaintext: Vec<u8>,
+    /// The message's index in its sender state.
+    pub index: u32,
+    /// Whether the sender state came from a distribution over a 1:1
+    /// session (true) or from an imported export (false): an export is only
+    /// as trustworthy as the device that exported it.
+    pub verified: bool,
+}
+
+impl core::fmt::Debug for GroupPlaintext {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("GroupPlaintext")
+            .field("sender_len", &self.sender.len())
+            .field("plaintext_len", &self.plaintext.len())
+            .field("index", &self.index)
+            .field("verified", &self.verified)
+            .finish()
+    }
+}
+
+/// A sender-key distribution to deliver to one member over the 1:1
+/// session with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Distribution {
+    /// The member (device) to send it to.
+    pub to: Vec<u8>,
+    /// The bytes to encrypt in that 1:1 session. They contain keys: send
+    /// them only inside the session.
+    pub bytes: Vec<u8>,
+}
+
+/// What [`Group::encrypt`] produced: distributions to deliver first (over
+/// 1:1 sessions), then the group message for everyone.
+#[derive(Debug, Clone)]
+pub struct GroupOutgoing {
+    /// Deliver these before (or with) the message.
+    pub distributions: Vec<Distribution>,
+    /// The group message, the same bytes for every member.
+    pub message: Vec<u8>,
+}
+
+#[derive(Clone, Default)]
+struct Member {
+    /// Newest first, at most `MAX_SENDER_STATES_PER_MEMBER`.
+    states: VecDeque<ReceiverState>,
+}
+
+/// One device's view of a group: the members it sends to, its own sender
+/// state, and the inbound states of the others.
+///
+/// Persist it (see [`Group::pickle`]) after every call that takes `&mut
+/// self`, before sending what it returned.
+#[derive(Clone)]
+pub struct Group {
+    id: Vec<u8>,
+    members: BTreeMap<Vec<u8>, Member>,
+    /// Which member owns each inbound state id.
+    owners: BTreeMap<[u8; 32], Vec<u8>>,
+    /// State ids of removed members, oldest first.
+    revoked: VecDeque<[u8; 32]>,
+    outbound: Option<SenderState>,
+    /// Set by a removal: the next send starts a fresh state.
+    stale: bool,
+    /// Members that have not received the current outbound state.
+    undistributed: BTreeSet<Vec<u8>>,
+    policy: RotationPolicy,
+}
+
+fn check_member_id(id: &[u8]) -> Result<(), GroupError> {
+    if id.len() > MAX_MEMBER_ID_LEN {
+        return Err(GroupError::MemberIdTooLong { len: id.len(), max: MAX_MEMBER_ID_LEN });
+    }
+    Ok(())
+}
+
+impl Group {
+    /// A group with this id (the app's, at most [`MAX_GROUP_ID_LEN`]
+    /// bytes) and no members yet. Add the other member devices with
+    /// [`Group::add_member`].
+    ///
+    /// # Errors
+    ///
+    /// [`GroupError::GroupIdTooLong`].
+    pub fn new(id: &[u8]) -> Result<Self, GroupError> {
+        if id.len() > MAX_GROUP_ID_LEN {
+            return Err(GroupError::GroupIdTooLong { len: id.len(), max: MAX_GROUP_ID_LEN });
+        }
+        Ok(Self {
+            id: id.to_vec(),
+            members: BTreeMap::new(),
+            owners: BTreeMap::new(),
+            revoked: VecDeque::new(),
+            outbound: None,
+            stale: false,
+            undistributed: BTreeSet::new(),
+            policy: RotationPolicy::default(),
+        })
+    }
+
+    /// The group id.
+    pub fn id(&self) -> &[u8] {
+        &self.id
+    }
+
+    /// The other member devices, by the ids the caller gave them.
+    pub fn members(&self) -> impl Iterator<Item = &[u8]> {
+        self.members.keys().map(Vec::as_slice)
+    }
+
+    /// Sets the rotation policy.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupError::RotationPolicyTooLong`] above [`MAX_ROTATION_MESSAGES`]
+    /// or [`MAX_ROTATION_SECS`].
+    pub fn set_rotation_policy(&mut self, policy: RotationPolicy) -> Result<(), GroupError> {
+        if policy.max_messages > MAX_ROTATION_MESSAGES || policy.max_age_secs > MAX_ROTATION_SECS {
+            return Err(GroupError::RotationPolicyTooLong { messages: policy.max_messages, secs: policy.max_age_secs });
+        }
+        self.policy = policy;
+        Ok(())
+    }
+
+    /// Adds a member device. It will receive the current sender state with
+    /// the next [`Group::encrypt`], from the current index on: it cannot
+    /// read earlier messages. Adding an existing member does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupError::MemberIdTooLong`], [`GroupError::TooManyMembers`].
+    pub fn add_member(&mut self, member: &[u8]) -> Result<(), GroupError> {
+        check_member_id(member)?;
+        if self.members.contains_key(member) {
+            return Ok(());
+        }
+        if self.members.len() >= MAX_GROUP_MEMBERS {
+            return Err(GroupError::TooManyMembers { max: MAX_GROUP_MEMBERS });
+        }
+        self.members.insert(member.to_vec(), Member::default());
+        self.undistributed.insert(member.to_vec());
+        Ok(())
+    }
+
+    /// Removes a member device: deletes every inbound state it sent (their
+    /// keys are wiped), refuses its messages from now on
+    /// ([`GroupError::SenderRemoved`]), and marks this device's own sender
+    /// state stale, so the next [`Group::encrypt`] starts a fresh one and
+    /// distributes it to the remaining members only. Returns whether it was
+    /// a member.
+    pub fn remove_member(&mut self, member: &[u8]) -> bool {
+        let Some(removed) = self.members.remove(member) else {
+            return false;
+        };
+        for state in removed.states {
+            self.owners.remove(&state.state_id);
+            self.revoked.push_back(state.state_id);
+        }
+        while self.revoked.len() > MAX_REVOKED_SENDER_STATES {
+            self.revoked.pop_front();
+        }
+        self.undistributed.remove(member);
+        self.stale = true;
+        true
+    }
+
+    /// Whether the next [`Group::encrypt`] at `now` will start a new sender
+    /// state (and so send a distribution to every member).
+    pub fn needs_rotation(&self, now: u64) -> bool {
+        match &self.outbound {
+            None => true,
+            Some(s) => {
+                self.stale
+                    || s.next_index().is_none()
+                    || s.sent >= self.policy.max_messages
+                    || now >= s.created_at.saturating_add(self.policy.max_age_secs)
+            }
+        }
+    }
+
+    /// Encrypts a group message at time `now` (seconds since the Unix
+    /// epoch), with the OS RNG. First rotates the sender state if a member
+    /// was removed or the rotation policy says so, and returns the
+    /// distributions every member that lacks the current state must get.
+    ///
+    /// # Errors
+    ///
+    /// None in practice; [`GroupError::SenderStateExhausted`] cannot occur
+    /// because an exhausted state is rotated.
+    pub fn encrypt(&mut self, plaintext: &[u8], now: u64) -> Result<GroupOutgoing, GroupError> {
+        self.encrypt_with_rng(&mut os_rng(), plaintext, now)
+    }
+
+    /// [`Group::encrypt`] with a caller-supplied RNG.
+    ///
+    /// # Errors
+    ///
+    /// As [`Group::encrypt`].
+    pub fn encrypt_with_rng<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        plaintext: &[u8],
+        now: u64,
+    ) -> Result<GroupOutgoing, GroupError> {
+        if self.needs_rotation(now) {
+            self.outbound = Some(SenderState::generate(rng, now));
+            self.stale = false;
+            self.undistributed = self.members.keys().cloned().collect();
+        }
+        let Some(outbound) = self.outbound.as_mut() else {
+            return Err(GroupError::SenderStateExhausted);
+        };
+        let record = outbound.record(&self.id).encode(TYPE_GROUP_DISTRIBUTION);
+        let distributions = core::mem::take(&mut self.undistributed)
+            .into_iter()
+            .map(|to| Distribution { to, bytes: record.clone() })
+            .collect();
+        let message = outbound.encrypt(&self.id, plaintext)?;
+        Ok(GroupOutgoing { distributions, message })
+    }
+
+    /// Takes in a distribution that `from` sent over the 1:1 session with
+    /// it. `from` must be the authenticated peer of that session: a
+    /// distribution can only create or replace states of the member that
+    /// delivered it.
+    ///
+    /// A distribution for a state this device already holds changes
+    /// nothing (it never restores an index already read or evicted).
+    ///
+    /// # Errors
+    ///
+    /// A [`GroupError`]: decoding, `WrongGroup`, `NotAMember`,
+    /// `SenderRemoved`, `StateOwnedByAnotherMember`, `SigningKeyMismatch`.
+    pub fn receive_distribution(&mut self, from: &[u8], bytes: &[u8]) -> Result<(), GroupError> {
+        let record = SenderKeyRecord::decode(bytes, TYPE_GROUP_DISTRIBUTION)?;
+        self.add_state(from, record, true)
+    }
+
+    /// Imports an exported sender state of `from` (see
+    /// [`Group::export_sender_state`]), for instance on a new device of the
+    /// same person. Messages it decrypts report `verified: false`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Group::receive_distribution`].
+    pub fn import_sender_state(&mut self, from: &[u8], bytes: &[u8]) -> Result<(), GroupError> {
+        let record = SenderKeyRecord::decode(bytes, TYPE_GROUP_EXPORT)?;
+        self.add_state(from, record, false)
+    }
+
+    /// Exports `member`'s newest inbound state from index `from` on, to
+    /// share readable history with another device of the same person. The
+    /// bytes contain keys: send them only over an end-to-end encrypted
+    /// session with that device.
+    pub fn export_sender_state(&self, member: &[u8], from: u32) -> Option<Vec<u8>> {
+        let state = self.members.get(member)?.states.front()?;
+        Some(state.export(&self.id, from).encode(TYPE_GROUP_EXPORT))
+    }
+
+    fn add_state(&mut self, from: &[u8], record: SenderKeyRecord, verified: bool) -> Result<(), GroupError> {
+        if record.group_id != self.id {
+            return Err(GroupError::WrongGroup);
+        }
+        if self.revoked.contains(&record.state_id) {
+            return Err(GroupError::SenderRemoved);
+        }
+        if !self.members.contains_key(from) {
+            return Err(GroupError::NotAMember);
+        }
+        if let Some(owner) = self.owners.get(&record.state_id) {
+            if owner.as_slice() != from {
+                return Err(GroupError::StateOwnedByAnotherMember);
+            }
+            let member = self.members.get(from).ok_or(GroupError::NotAMember)?;
+            let existing = member.states.iter().find(|s| s.state_id == record.state_id);
+            return match existing {
+                Some(s) if s.signing_key != record.signing_key => Err(GroupError::SigningKeyMismatch),
+                _ => Ok(()),
+            };
+        }
+        let state = ReceiverState::from_record(record, verified)?;
+        let member = self.members.get_mut(from).ok_or(GroupError::NotAMember)?;
+        self.owners.insert(state.state_id, from.to_vec());
+        member.states.push_front(state);
+        while member.states.len() > MAX_SENDER_STATES_PER_MEMBER {
+            if let Some(old) = member.states.pop_back() {
+                self.owners.remove(&old.state_id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Looks up the state a message names and checks its signature.
+    fn locate(&self, message: &GroupMessage<'_>) -> Result<(&[u8], Ed25519PublicKey), GroupError> {
+        if message.group_id != self.id.as_slice() {
+            return Err(GroupError::WrongGroup);
+        }
+        if self.revoked.contains(&message.state_id) {
+            return Err(GroupError::SenderRemoved);
+        }
+        let owner = self.owners.get(&message.state_id).ok_or(GroupError::UnknownSenderState)?;
+        let state = self
+            .members
+            .get(owner)
+            .and_then(|m| m.states.iter().find(|s| s.state_id == message.state_id))
+            .ok_or(GroupError::UnknownSenderState)?;
+        Ok((owner, state.signing_key))
+    }
+
+    /// Decrypts a group message, after checking its signature (before any
+    /// state changes). On any error the group is unchanged.
+    ///
+    /// # Errors
+    ///
+    /// A [`GroupError`]; checks run in this order: decoding, group id,
+    /// removed sender, known state, signature, index (duplicate, window,
+    /// state start), decryption.
+    pub fn decrypt(&mut self, bytes: &[u8]) -> Result<GroupPlaintext, GroupError> {
+        let message = GroupMessage::decode(bytes)?;
+        let (_, key) = self.locate(&message)?;
+        key.verify(&signed_message(message.signed), &message.signature).map_err(|_| GroupError::BadSignature)?;
+        self.decrypt_verified(&message)
+    }
+
+    /// Decrypts many queued messages, checking all signatures with one
+    /// batch verification (same rule as one by one; a bad signature fails
+    /// only its own message). Results are in input order and equal what
+    /// [`Group::decrypt`] would return called on each in turn.
+    pub fn decrypt_batch<R: CryptoRng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        messages: &[&[u8]],
+    ) -> Vec<Result<GroupPlaintext, GroupError>> {
+        let decoded: Vec<Result<GroupMessage<'_>, GroupError>> =
+            messages.iter().map(|b| GroupMessage::decode(b).map_err(GroupError::from)).collect();
+        // Signatures of every message whose state is known, checked at once.
+        let located: Vec<Option<(Ed25519PublicKey, Vec<u8>)>> = decoded
+            .iter()
+            .map(|m| {
+                let m = m.as_ref().ok()?;
+                let (_, key) = self.locate(m).ok()?;
+                Some((key, signed_message(m.signed)))
+            })
+            .collect();
+        let items: Vec<_> = decoded
+            .iter()
+            .zip(&located)
+            .filter_map(|(m, l)| match (m, l) {
+                (Ok(m), Some((key, signed))) => Some((*key, signed.as_slice(), &m.signature)),
+                _ => None,
+            })
+            .collect();
+        let all_good = !items.is_empty() && verify_batch(&items, rng).is_ok();
+        decoded
+            .into_iter()
+            .zip(located)
+            .map(|(m, l)| {
+                let m = m?;
+                // Re-locate: an earlier message in this batch cannot change
+                // ownership, but the error must be the one-by-one error.
+                let (_, key) = self.locate(&m)?;
+                let verified = match (&l, all_good) {
+                    (Some(_), true) => true,
+                    _ => key.verify(&signed_message(m.signed), &m.signature).is_ok(),
+                };
+                if !verified {
+                    return Err(GroupError::BadSignature);
+                }
+                self.decrypt_verified(&m)
+            })
+            .collect()
+    }
+
+    fn decrypt_verified(&mut self, message: &GroupMessage<'_>) -> Result<GroupPlaintext, GroupError> {
+        let owner = self.owners.get(&message.state_id).ok_or(GroupError::UnknownSenderState)?;
+        let member = self.members.get_mut(owner).ok_or(GroupError::UnknownSenderState)?;
+        let state =
+            member.states.iter_mut().find(|s| s.state_id == message.state_id).ok_or(GroupError::UnknownSenderState)?;
+        let plaintext = state.decrypt(&self.id, message)?;
+        Ok(GroupPlaintext { sender: owner.clone(), plaintext, index: message.index, verified: state.verified })
+    }
+}
+
+impl core::fmt::Debug for Group {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Group")
+            .field("id_len", &self.id.len())
+            .field("members", &self.members.len())
+            .field("stale", &self.stale)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,196 @@
+//! Group pickles (docs/PROTOCOL.md §8.3).
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::sender_key::{ReceiverState, SenderState};
+use super::tree::{Cover, Node, TREE_DEPTH};
+use super::{
+    Group, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN, MAX_REVOKED_SENDER_STATES,
+    MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS, MAX_SENDER_STATES_PER_MEMBER, Member, RotationPolicy,
+};
+use crate::error::PickleError;
+use crate::labels;
+use crate::pickle::PICKLE_VERSION;
+use crate::primitives::signature::{Ed25519KeyPair, Ed25519PublicKey};
+
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct NodePickle {
+    depth: u8,
+    prefix: u32,
+    key: [u8; 32],
+}
+
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct SenderStatePickle {
+    state_id: [u8; 32],
+    signing_seed: [u8; 32],
+    nodes: Vec<NodePickle>,
+    created_at: u64,
+    sent: u32,
+}
+
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct ReceiverStatePickle {
+    state_id: [u8; 32],
+    signing_key: [u8; 32],
+    nodes: Vec<NodePickle>,
+    start: u32,
+    newest: Option<u32>,
+    verified: bool,
+}
+
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct MemberPickle {
+    id: Vec<u8>,
+    /// Newest first.
+    states: Vec<ReceiverStatePickle>,
+}
+
+/// A versioned snapshot of a [`Group`]: its members, its own sender state
+/// and the inbound states. Holds private keys: zeroized on drop, and its
+/// `Debug` shows only the version.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub struct GroupPickle {
+    pub(crate) version: u32,
+    id: Vec<u8>,
+    members: Vec<MemberPickle>,
+    revoked: Vec<[u8; 32]>,
+    outbound: Option<SenderStatePickle>,
+    stale: bool,
+    undistributed: Vec<Vec<u8>>,
+    rotation_messages: u32,
+    rotation_secs: u64,
+}
+
+crate::pickle::pickle_api!(GroupPickle, crate::pickle::TYPE_GROUP, labels::KDF_PICKLE_GROUP);
+
+fn nodes_to(cover: &Cover) -> Vec<NodePickle> {
+    cover.nodes().map(|n| NodePickle { depth: n.depth, prefix: n.prefix, key: n.key }).collect()
+}
+
+fn nodes_from(nodes: &[NodePickle]) -> Result<Cover, PickleError> {
+    let nodes = nodes.iter().map(|n| Node { depth: n.depth, prefix: n.prefix, key: n.key }).collect();
+    Cover::from_nodes(nodes, MAX_GROUP_STATE_NODES).ok_or(PickleError::Invalid)
+}
+
+impl Group {
+    /// A versioned snapshot of this group, to persist. See
+    /// [`GroupPickle::encrypt`].
+    pub fn pickle(&self) -> GroupPickle {
+        GroupPickle {
+            version: PICKLE_VERSION,
+            id: self.id.clone(),
+            members: self
+                .members
+                .iter()
+                .map(|(id, m)| MemberPickle {
+                    id: id.clone(),
+                    states: m
+                        .states
+                        .iter()
+                        .map(|s| ReceiverStatePickle {
+                            state_id: s.state_id,
+                            signing_key: s.signing_key.to_bytes(),
+                            nodes: nodes_to(&s.cover),
+                            start: s.start,
+                            newest: s.newest,
+                            verified: s.verified,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            revoked: self.revoked.iter().copied().collect(),
+            outbound: self.outbound.as_ref().map(|s| SenderStatePickle {
+                state_id: s.state_id,
+                signing_seed: *s.signing.secret_bytes(),
+                nodes: nodes_to(&s.cover),
+                created_at: s.created_at,
+                sent: s.sent,
+            }),
+            stale: self.stale,
+            undistributed: self.undistributed.iter().cloned().collect(),
+            rotation_messages: self.policy.max_messages,
+            rotation_secs: self.policy.max_age_secs,
+        }
+    }
+
+    /// Restores a group from a snapshot, checking every limit and tree.
+    /// Restoring an older snapshot than the latest state is unsafe: it
+    /// re-uses message keys and re-opens replays.
+    ///
+    /// # Errors
+    ///
+    /// [`PickleError::UnsupportedVersion`] or [`PickleError::Invalid`].
+    pub fn from_pickle(pickle: &GroupPickle) -> Result<Self, PickleError> {
+        if pickle.version != PICKLE_VERSION {
+            return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
+        }
+        let limits_ok = pickle.id.len() <= MAX_GROUP_ID_LEN
+            && pickle.members.len() <= MAX_GROUP_MEMBERS
+            && pickle.revoked.len() <= MAX_REVOKED_SENDER_STATES
+            && pickle.undistributed.len() <= pickle.members.len()
+            && pickle.rotation_messages <= MAX_ROTATION_MESSAGES
+            && pickle.rotation_secs <= MAX_ROTATION_SECS;
+        if !limits_ok {
+            return Err(PickleError::Invalid);
+        }
+        let mut members = BTreeMap::new();
+        let mut owners = BTreeMap::new();
+        for m in &pickle.members {
+            if m.id.len() > MAX_MEMBER_ID_LEN || m.states.len() > MAX_SENDER_STATES_PER_MEMBER {
+                return Err(PickleError::Invalid);
+            }
+            let mut states = VecDeque::new();
+            for s in &m.states {
+                if owners.insert(s.state_id, m.id.clone()).is_some() {
+                    return Err(PickleError::Invalid);
+                }
+                states.push_back(ReceiverState {
+                    state_id: s.state_id,
+                    signing_key: Ed25519PublicKey::from_bytes(s.signing_key).map_err(|_| PickleError::Invalid)?,
+                    cover: nodes_from(&s.nodes)?,
+                    start: s.start,
+                    newest: s.newest,
+                    verified: s.verified,
+                });
+            }
+            if members.insert(m.id.clone(), Member { states }).is_some() {
+                return Err(PickleError::Invalid);
+            }
+        }
+        let undistributed: BTreeSet<Vec<u8>> = pickle.undistributed.iter().cloned().collect();
+        if !undistributed.iter().all(|m| members.contains_key(m)) {
+            return Err(PickleError::Invalid);
+        }
+        let outbound = match &pickle.outbound {
+            Some(s) => {
+                let cover = nodes_from(&s.nodes)?;
+                // A sender state covers one contiguous run up to the last index.
+                if cover.nodes().last().is_some_and(|n| n.last() != (1u64 << TREE_DEPTH) - 1) {
+                    return Err(PickleError::Invalid);
+                }
+                Some(SenderState {
+                    state_id: s.state_id,
+                    signing: Ed25519KeyPair::from_secret_bytes(&s.signing_seed),
+                    cover,
+                    created_at: s.created_at,
+                    sent: s.sent,
+                })
+            }
+            None => None,
+        };
+        Ok(Group {
+            id: pickle.id.clone(),
+            members,
+            owners,
+            revoked: pickle.revoked.iter().copied().collect(),
+            outbound,
+            stale: pickle.stale,
+            undistributed,
+            policy: RotationPolicy { max_messages: pickle.rotation_messages, max_age_secs: pickle.rotation_secs },
+        })
+    }
+}

@@ -1,0 +1,143 @@
+//! Group unit tests that need the key material: forward secrecy of the
+//! sender-key tree for both sides, shown by trying every key a captured
+//! state holds or derives on the message it already read or sent.
+
+use super::message::GroupMessage;
+use super::sender_key::message_key;
+use super::tree::{Cover, Node};
+use super::*;
+use crate::testing::rng;
+
+const GROUP: &[u8] = b"group";
+
+/// Every leaf a cover derives for indices within `radius` of `k`, plus
+/// every node key itself taken as a leaf.
+fn derivable_leaves(cover: &Cover, k: u32, radius: u32) -> Vec<Node> {
+    let mut out: Vec<Node> = cover
+        .nodes()
+        .cloned()
+        .map(|mut n| {
+            n.depth = 32;
+            n
+        })
+        .collect();
+    for i in k.saturating_sub(radius)..=k.saturating_add(radius) {
+        if let Some(d) = cover.descend(i) {
+            out.push((*d.leaf).clone());
+        }
+    }
+    out
+}
+
+fn opens(leaves: &[Node], state_id: &[u8; 32], bytes: &[u8]) -> usize {
+    let m = GroupMessage::decode(bytes).unwrap();
+    // Try each leaf under every index label nearby, not only its own.
+    let mut count = 0;
+    for leaf in leaves {
+        for index in m.index.saturating_sub(2)..=m.index.saturating_add(2) {
+            if message_key(leaf, GROUP, state_id, index).open(m.header, m.ciphertext).is_ok() {
+                count += 1;
+            }
+        }
+    }
+    count
+}
+
+fn pair() -> (Group, Group) {
+    let mut alice = Group::new(GROUP).unwrap();
+    let mut bob = Group::new(GROUP).unwrap();
+    alice.add_member(b"bob").unwrap();
+    bob.add_member(b"alice").unwrap();
+    (alice, bob)
+}
+
+#[test]
+fn a_sender_state_captured_after_sending_index_k_cannot_open_message_k() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(1);
+    let first = alice.encrypt_with_rng(&mut r, b"m0", 0).unwrap();
+    bob.receive_distribution(b"alice", &first.distributions[0].bytes).unwrap();
+    let mut sent = vec![first.message];
+    for i in 1..40u8 {
+        sent.push(alice.encrypt_with_rng(&mut r, &[i], 0).unwrap().message);
+    }
+    let outbound = alice.outbound.as_ref().unwrap();
+    let leaves = derivable_leaves(&outbound.cover, 20, 300);
+    assert!(leaves.len() > 300);
+    for k in [0usize, 1, 20, 39] {
+        assert_eq!(opens(&leaves, &outbound.state_id, &sent[k]), 0, "message {k}");
+    }
+    // Control: the receiver's fresh state does open them.
+    let inbound = bob.members[&b"alice".to_vec()].states[0].clone();
+    assert_eq!(opens(&derivable_leaves(&inbound.cover, 20, 300), &inbound.state_id, &sent[20]), 1);
+}
+
+#[test]
+fn a_receiver_state_captured_after_reading_index_k_cannot_open_message_k() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(2);
+    let first = alice.encrypt_with_rng(&mut r, b"m0", 0).unwrap();
+    bob.receive_distribution(b"alice", &first.distributions[0].bytes).unwrap();
+    let mut sent = vec![first.message];
+    for i in 1..30u8 {
+        sent.push(alice.encrypt_with_rng(&mut r, &[i], 0).unwrap().message);
+    }
+    // Read out of order: 25, then 3, then 10.
+    for k in [25usize, 3, 10] {
+        bob.decrypt(&sent[k]).unwrap();
+    }
+    let state = bob.members[&b"alice".to_vec()].states[0].clone();
+    let leaves = derivable_leaves(&state.cover, 10, 300);
+    for k in [25usize, 3, 10] {
+        assert_eq!(opens(&leaves, &state.state_id, &sent[k]), 0, "message {k}");
+    }
+    // Control: unread messages are still open to the same search.
+    assert_eq!(opens(&leaves, &state.state_id, &sent[4]), 1);
+}
+
+#[test]
+fn a_message_ten_thousand_indices_ahead_costs_a_few_dozen_hmacs() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(3);
+    let first = alice.encrypt_with_rng(&mut r, b"m0", 0).unwrap();
+    bob.receive_distribution(b"alice", &first.distributions[0].bytes).unwrap();
+    bob.decrypt(&first.message).unwrap();
+    // Skip ahead on the sender without encrypting 10,000 messages: the
+    // sender's cover from index 10,001 is what it would hold then.
+    let out = alice.outbound.as_mut().unwrap();
+    out.cover = out.cover.from_index(10_001);
+    let far = alice.encrypt_with_rng(&mut r, b"far", 0).unwrap().message;
+    let (result, work) = crate::work::measure(|| bob.decrypt(&far));
+    assert_eq!(result.unwrap().index, 10_001);
+    assert!(work.hmac <= 2 * 32 + 2, "{} HMACs", work.hmac);
+    assert_eq!(work.signature_checks, 1);
+}
+
+#[test]
+fn the_window_cap_holds_under_scattered_reads() {
+    let (mut alice, mut bob) = pair();
+    alice
+        .set_rotation_policy(RotationPolicy { max_messages: MAX_ROTATION_MESSAGES, ..RotationPolicy::default() })
+        .unwrap();
+    let mut r = rng(4);
+    let first = alice.encrypt_with_rng(&mut r, b"m0", 0).unwrap();
+    bob.receive_distribution(b"alice", &first.distributions[0].bytes).unwrap();
+    let mut sent = vec![first.message];
+    for _ in 1..(2 * MAX_GROUP_WINDOW as usize + 100) {
+        sent.push(alice.encrypt_with_rng(&mut r, b"x", 0).unwrap().message);
+    }
+    // Read every other message: maximal scattering of holes.
+    for m in sent.iter().step_by(2) {
+        bob.decrypt(m).unwrap();
+        let nodes = bob.members[&b"alice".to_vec()].states[0].cover.len();
+        assert!(nodes <= MAX_GROUP_STATE_NODES, "{nodes} nodes");
+    }
+    let last = sent.len() - 1;
+    let newest = if last % 2 == 0 { last } else { last - 1 } as u32;
+    // An odd index just inside the window still decrypts; one outside
+    // fails with OutsideWindow.
+    let inside = (newest - MAX_GROUP_WINDOW + 1) | 1;
+    assert!(bob.decrypt(&sent[inside as usize]).is_ok());
+    let outside = (newest - MAX_GROUP_WINDOW - 3) | 1;
+    assert!(matches!(bob.decrypt(&sent[outside as usize]), Err(GroupError::OutsideWindow { .. })));
+}
