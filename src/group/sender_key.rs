@@ -139,7 +139,7 @@ impl ReceiverState {
             group_id: group_id.to_vec(),
             state_id: self.state_id,
             signing_key: self.signing_key,
-            nodes: self.cover.from_index(from).nodes().cloned().collect(),
+            nodes: self.cover.suffix_from(from).nodes().cloned().collect(),
         }
     }
 }

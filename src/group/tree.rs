@@ -70,6 +70,7 @@ pub(crate) struct Descent {
     position: usize,
     pub(crate) leaf: Box<Node>,
     /// Sorted by first index.
+    #[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
     siblings: Vec<Box<Node>>,
 }
 
@@ -78,6 +79,7 @@ pub(crate) struct Descent {
 /// place.
 #[derive(Clone, Default)]
 pub(crate) struct Cover {
+    #[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
     nodes: Vec<Box<Node>>,
 }
 
@@ -166,7 +168,7 @@ impl Cover {
     /// The cover of the indices at or above `start` that this cover
     /// holds: nodes entirely above are copied, a node straddling `start`
     /// is split down to `start`.
-    pub(crate) fn from_index(&self, start: u32) -> Cover {
+    pub(crate) fn suffix_from(&self, start: u32) -> Cover {
         let mut out = Vec::new();
         for node in &self.nodes {
             if node.last() < u64::from(start) {
@@ -242,7 +244,7 @@ mod tests {
     fn the_cover_from_an_index_derives_exactly_the_later_keys() {
         let root = Cover::from_root([3; 32]);
         for start in [0u32, 1, 2, 3, 1000, 1024, 65_535, u32::MAX - 1, u32::MAX] {
-            let sub = root.from_index(start);
+            let sub = root.suffix_from(start);
             assert!(sub.len() <= 32, "start {start}: {} nodes", sub.len());
             assert_eq!(sub.first_index(), Some(start));
             if start > 0 {

@@ -1,0 +1,356 @@
+//! Group chats: sender keys, membership, replay, ordering, signatures.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use common::*;
+use dmseal::{Group, GroupError, GroupOutgoing, MAX_GROUP_WINDOW};
+use proptest::prelude::*;
+
+const GID: &[u8] = b"family";
+
+/// Groups for the given members, everyone knowing everyone.
+fn groups(names: &[&str]) -> Vec<Group> {
+    names
+        .iter()
+        .map(|me| {
+            let mut g = Group::new(GID).unwrap();
+            for other in names.iter().filter(|o| *o != me) {
+                g.add_member(other.as_bytes()).unwrap();
+            }
+            g
+        })
+        .collect()
+}
+
+/// Delivers the distributions in `out` (as if over 1:1 sessions from `from`).
+fn deliver(groups: &mut [Group], names: &[&str], from: &str, out: &GroupOutgoing) {
+    for d in &out.distributions {
+        let to = names.iter().position(|n| n.as_bytes() == d.to.as_slice()).unwrap();
+        groups[to].receive_distribution(from.as_bytes(), &d.bytes).unwrap();
+    }
+}
+
+fn snapshot(g: &Group) -> Vec<u8> {
+    g.pickle().to_bytes().to_vec()
+}
+
+#[test]
+fn members_read_each_other_in_any_order_and_only_once() {
+    let names = ["alice", "bob", "carol"];
+    let mut g = groups(&names);
+    let mut r = rng(1);
+    let mut sent = Vec::new();
+    for i in 0..5u8 {
+        let out = g[0].encrypt_with_rng(&mut r, &[i], 0).unwrap();
+        deliver(&mut g, &names, "alice", &out);
+        sent.push(out.message);
+    }
+    for m in sent.iter().rev() {
+        let p = g[1].decrypt(m).unwrap();
+        assert_eq!(p.sender, b"alice");
+        assert!(p.verified);
+    }
+    for (i, m) in sent.iter().enumerate() {
+        assert_eq!(g[2].decrypt(m).unwrap().plaintext, [i as u8]);
+        assert_eq!(g[2].decrypt(m), Err(GroupError::Duplicate));
+    }
+}
+
+#[test]
+fn every_bit_flip_of_a_group_message_is_rejected_and_changes_nothing() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let out = g[0].encrypt_with_rng(&mut rng(2), b"flip me", 0).unwrap();
+    deliver(&mut g, &names, "alice", &out);
+    let before = snapshot(&g[1]);
+    for bit in 0..out.message.len() * 8 {
+        assert!(g[1].decrypt(&flip(&out.message, bit)).is_err(), "bit {bit}");
+        assert_eq!(snapshot(&g[1]), before);
+    }
+    assert_eq!(g[1].decrypt(&out.message).unwrap().plaintext, b"flip me");
+}
+
+#[test]
+fn a_message_ten_thousand_indices_ahead_decrypts() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 20_000, ..Default::default() }).unwrap();
+    let mut r = rng(3);
+    let first = g[0].encrypt_with_rng(&mut r, b"0", 0).unwrap();
+    deliver(&mut g, &names, "alice", &first);
+    let mut sent = vec![first.message];
+    for _ in 0..10_000 {
+        sent.push(g[0].encrypt_with_rng(&mut r, b"n", 0).unwrap().message);
+    }
+    g[1].decrypt(&sent[0]).unwrap();
+    assert_eq!(g[1].decrypt(&sent[10_000]).unwrap().index, 10_000);
+    // Within the window behind it, late messages still decrypt; before it
+    // they fail with a typed error.
+    let inside = 10_000 - MAX_GROUP_WINDOW as usize;
+    assert!(g[1].decrypt(&sent[inside]).is_ok());
+    assert!(matches!(g[1].decrypt(&sent[inside - 10]), Err(GroupError::OutsideWindow { .. })));
+}
+
+#[test]
+fn a_distribution_with_a_small_order_or_twisted_signing_key_cannot_make_messages_pass() {
+    use curve25519_dalek::edwards::CompressedEdwardsY;
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let mut r = rng(13);
+    let out = g[0].encrypt_with_rng(&mut r, b"x", 0).unwrap();
+    let bytes = out.distributions[0].bytes.clone();
+    // Signing key after version, type, group id length and id, state id.
+    let key_at = 3 + GID.len() + 32;
+    let mut small = bytes.clone();
+    small[key_at..key_at + 32].copy_from_slice(&curve25519_dalek::constants::EIGHT_TORSION[1].compress().to_bytes());
+    assert!(matches!(g[1].receive_distribution(b"alice", &small), Err(GroupError::Decode(_))));
+    // A + (a point of order 8): a valid key, but no signature by A verifies
+    // under it, singly or in a batch.
+    let a = CompressedEdwardsY(bytes[key_at..key_at + 32].try_into().unwrap()).decompress().unwrap();
+    let mut twisted = bytes.clone();
+    twisted[key_at..key_at + 32]
+        .copy_from_slice(&(a + curve25519_dalek::constants::EIGHT_TORSION[1]).compress().to_bytes());
+    g[1].receive_distribution(b"alice", &twisted).unwrap();
+    let mut batch = g[1].clone();
+    assert_eq!(g[1].decrypt(&out.message), Err(GroupError::BadSignature));
+    assert_eq!(batch.decrypt_batch(&mut r, &[&out.message]), vec![Err(GroupError::BadSignature)]);
+}
+
+#[test]
+fn a_removed_member_can_neither_read_after_the_rotation_nor_post() {
+    let names = ["alice", "bob", "mallory"];
+    let mut g = groups(&names);
+    let mut r = rng(4);
+    for who in 0..3 {
+        let out = g[who].encrypt_with_rng(&mut r, b"hello", 0).unwrap();
+        deliver(&mut g, &names, names[who], &out);
+    }
+    let from_mallory = g[2].encrypt_with_rng(&mut r, b"still here", 0).unwrap().message;
+    // Alice and Bob remove Mallory.
+    assert!(g[0].remove_member(b"mallory"));
+    assert!(g[1].remove_member(b"mallory"));
+    assert_eq!(g[0].decrypt(&from_mallory), Err(GroupError::SenderRemoved));
+    // Alice's next message rotates and goes to Bob only.
+    let out = g[0].encrypt_with_rng(&mut r, b"secret plans", 0).unwrap();
+    assert_eq!(out.distributions.len(), 1);
+    assert_eq!(out.distributions[0].to, b"bob");
+    deliver(&mut g, &names, "alice", &out);
+    assert_eq!(g[1].decrypt(&out.message).unwrap().plaintext, b"secret plans");
+    assert_eq!(g[2].decrypt(&out.message), Err(GroupError::UnknownSenderState));
+    // Mallory cannot slip a distribution in either.
+    let fresh = g[2].encrypt_with_rng(&mut r, b"x", 1).unwrap();
+    assert!(fresh.distributions.is_empty(), "mallory's old state was already distributed");
+    assert_eq!(g[1].decrypt(&fresh.message), Err(GroupError::SenderRemoved));
+}
+
+#[test]
+fn a_new_member_cannot_decrypt_earlier_messages() {
+    let names = ["alice", "bob", "dave"];
+    let mut g = groups(&names[..2]);
+    let mut r = rng(5);
+    let before = g[0].encrypt_with_rng(&mut r, b"before dave", 0).unwrap();
+    deliver(&mut g, &names, "alice", &before);
+    let mut dave = Group::new(GID).unwrap();
+    dave.add_member(b"alice").unwrap();
+    g[0].add_member(b"dave").unwrap();
+    let after = g[0].encrypt_with_rng(&mut r, b"welcome dave", 0).unwrap();
+    assert_eq!(after.distributions.len(), 1);
+    dave.receive_distribution(b"alice", &after.distributions[0].bytes).unwrap();
+    assert_eq!(dave.decrypt(&after.message).unwrap().plaintext, b"welcome dave");
+    assert_eq!(dave.decrypt(&before.message), Err(GroupError::BeforeStateStart { index: 0, start: 1 }));
+}
+
+#[test]
+fn a_distribution_delivered_by_one_member_for_another_members_state_is_refused() {
+    let names = ["alice", "bob", "carol"];
+    let mut g = groups(&names);
+    let mut r = rng(6);
+    let out = g[0].encrypt_with_rng(&mut r, b"x", 0).unwrap();
+    deliver(&mut g, &names, "alice", &out);
+    // Carol re-sends Alice's distribution to Bob as if it were hers.
+    let alices = out.distributions.iter().find(|d| d.to == b"bob").unwrap();
+    assert_eq!(g[1].receive_distribution(b"carol", &alices.bytes), Err(GroupError::StateOwnedByAnotherMember));
+    // And a stranger's distribution is refused outright.
+    assert_eq!(g[1].receive_distribution(b"eve", &alices.bytes), Err(GroupError::NotAMember));
+}
+
+#[test]
+fn a_message_signed_with_another_members_key_is_rejected() {
+    let names = ["alice", "bob", "carol"];
+    let mut g = groups(&names);
+    let mut r = rng(7);
+    let from_alice = g[0].encrypt_with_rng(&mut r, b"alice", 0).unwrap();
+    deliver(&mut g, &names, "alice", &from_alice);
+    let from_carol = g[2].encrypt_with_rng(&mut r, b"carol", 0).unwrap();
+    deliver(&mut g, &names, "carol", &from_carol);
+    // Carol's signature on Alice's message.
+    let mut forged = from_alice.message.clone();
+    let n = forged.len();
+    forged[n - 64..].copy_from_slice(&from_carol.message[from_carol.message.len() - 64..]);
+    let before = snapshot(&g[1]);
+    assert_eq!(g[1].decrypt(&forged), Err(GroupError::BadSignature));
+    assert_eq!(snapshot(&g[1]), before);
+}
+
+#[test]
+fn a_group_survives_a_pickle_round_trip_mid_conversation() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let mut r = rng(8);
+    let mut sent = Vec::new();
+    for i in 0..6u8 {
+        let out = g[0].encrypt_with_rng(&mut r, &[i], 0).unwrap();
+        deliver(&mut g, &names, "alice", &out);
+        sent.push(out.message);
+    }
+    g[1].decrypt(&sent[5]).unwrap();
+    let key = [9u8; 32];
+    let restored_bob =
+        Group::from_pickle(&dmseal::GroupPickle::from_encrypted(&g[1].pickle().encrypt(&key), &key).unwrap());
+    let mut bob = restored_bob.unwrap();
+    for (i, m) in sent[..5].iter().enumerate() {
+        assert_eq!(bob.decrypt(m).unwrap().plaintext, [i as u8]);
+    }
+    assert_eq!(bob.decrypt(&sent[5]), Err(GroupError::Duplicate));
+    let mut alice = Group::from_pickle(&g[0].pickle()).unwrap();
+    let next = alice.encrypt_with_rng(&mut r, b"after", 0).unwrap();
+    assert!(next.distributions.is_empty());
+    assert_eq!(bob.decrypt(&next.message).unwrap().plaintext, b"after");
+}
+
+#[test]
+fn exports_give_unverified_history_from_an_index() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let mut r = rng(9);
+    let mut sent = Vec::new();
+    for i in 0..4u8 {
+        let out = g[0].encrypt_with_rng(&mut r, &[i], 0).unwrap();
+        deliver(&mut g, &names, "alice", &out);
+        sent.push(out.message);
+    }
+    let export = g[1].export_sender_state(b"alice", 2).unwrap();
+    let mut bobs_laptop = Group::new(GID).unwrap();
+    bobs_laptop.add_member(b"alice").unwrap();
+    bobs_laptop.import_sender_state(b"alice", &export).unwrap();
+    assert_eq!(bobs_laptop.decrypt(&sent[1]), Err(GroupError::BeforeStateStart { index: 1, start: 2 }));
+    let p = bobs_laptop.decrypt(&sent[3]).unwrap();
+    assert!(!p.verified);
+    // A later distribution of the same state changes nothing.
+    assert_eq!(bobs_laptop.decrypt(&sent[3]), Err(GroupError::Duplicate));
+}
+
+#[test]
+fn rotation_policy_rotates_by_count_and_by_age() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 3, max_age_secs: 100 }).unwrap();
+    let mut r = rng(10);
+    let counts: Vec<usize> =
+        (0..7u64).map(|i| g[0].encrypt_with_rng(&mut r, b"x", i).unwrap().distributions.len()).collect();
+    assert_eq!(counts, [1, 0, 0, 1, 0, 0, 1]);
+    assert!(!g[0].needs_rotation(50));
+    assert!(g[0].needs_rotation(1_000));
+    assert!(
+        g[0].set_rotation_policy(dmseal::RotationPolicy {
+            max_messages: dmseal::MAX_ROTATION_MESSAGES + 1,
+            max_age_secs: 1
+        })
+        .is_err()
+    );
+}
+
+/// A named way to corrupt a message's signature.
+type Craft = (&'static str, fn(&mut [u8]));
+
+fn crafted_signatures() -> Vec<Craft> {
+    fn set_r(m: &mut [u8], r: [u8; 32]) {
+        let n = m.len();
+        m[n - 64..n - 32].copy_from_slice(&r);
+    }
+    vec![
+        ("non-canonical S (S + l)", |m| {
+            let n = m.len();
+            // Adding l to S keeps the equation but breaks canonicity; set
+            // the top bits, which makes S >= l.
+            m[n - 1] |= 0xf0;
+        }),
+        ("small-order R (identity)", |m| {
+            let mut r = [0u8; 32];
+            r[0] = 1;
+            set_r(m, r);
+        }),
+        ("R of order 8", |m| set_r(m, curve25519_dalek::constants::EIGHT_TORSION[1].compress().to_bytes())),
+        ("non-canonical R (y = p)", |m| {
+            let mut r = [0xffu8; 32];
+            r[0] = 0xed;
+            r[31] = 0x7f;
+            set_r(m, r);
+        }),
+        ("R with a torsion component", |m| {
+            use curve25519_dalek::edwards::CompressedEdwardsY;
+            let n = m.len();
+            let r = CompressedEdwardsY(m[n - 64..n - 32].try_into().unwrap()).decompress().unwrap();
+            let shifted = r + curve25519_dalek::constants::EIGHT_TORSION[2];
+            set_r(m, shifted.compress().to_bytes());
+        }),
+    ]
+}
+
+#[test]
+fn crafted_signatures_get_the_same_verdict_from_single_and_batch_verification() {
+    let names = ["alice", "bob"];
+    for (what, craft) in crafted_signatures() {
+        let mut g = groups(&names);
+        let mut r = rng(11);
+        let out = g[0].encrypt_with_rng(&mut r, b"crafted", 0).unwrap();
+        deliver(&mut g, &names, "alice", &out);
+        let good = g[0].encrypt_with_rng(&mut r, b"good", 0).unwrap().message;
+        let mut bad = out.message.clone();
+        craft(&mut bad);
+        let mut single = g[1].clone();
+        let mut batch = g[1].clone();
+        let one_by_one = vec![single.decrypt(&bad), single.decrypt(&good)];
+        let batched = batch.decrypt_batch(&mut r, &[&bad, &good]);
+        assert_eq!(one_by_one, batched, "{what}");
+        assert!(batched[0].is_err(), "{what} accepted");
+        assert!(batched[1].is_ok(), "{what} spoiled the good message");
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn batch_decryption_equals_one_by_one_decryption(
+        picks in proptest::collection::vec((0usize..12, 0u8..4, any::<usize>()), 1..24)
+    ) {
+        let names = ["alice", "bob", "carol"];
+        let mut g = groups(&names);
+        let mut r = rng(12);
+        let mut pool = Vec::new();
+        for who in [0usize, 2] {
+            for i in 0..6u8 {
+                let out = g[who].encrypt_with_rng(&mut r, &[i], 0).unwrap();
+                deliver(&mut g, &names, names[who], &out);
+                pool.push(out.message);
+            }
+        }
+        // Choose messages (with repeats), some tampered or truncated.
+        let batch: Vec<Vec<u8>> = picks.iter().map(|(i, how, bit)| {
+            let m = pool[*i].clone();
+            match how {
+                0 | 1 => m,
+                2 => flip(&m, bit % (m.len() * 8)),
+                _ => m[..bit % m.len()].to_vec(),
+            }
+        }).collect();
+        let refs: Vec<&[u8]> = batch.iter().map(Vec::as_slice).collect();
+        let mut single = g[1].clone();
+        let one_by_one: Vec<_> = refs.iter().map(|m| single.decrypt(m)).collect();
+        let batched = g[1].decrypt_batch(&mut r, &refs);
+        prop_assert_eq!(one_by_one, batched);
+        prop_assert_eq!(snapshot(&single), snapshot(&g[1]));
+    }
+}
