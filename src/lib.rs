@@ -1,4 +1,4 @@
-//! # dmseal: end-to-end encrypted direct messages
+//! # dmseal: end-to-end encrypted direct messages and group chats
 //!
 //! dmseal turns plaintext into ciphertext and back for 1:1 conversations,
 //! and keeps the keys. Session setup follows Signal's PQXDH (X3DH plus
@@ -54,6 +54,16 @@
 //! messages until it reads a reply); only one that matches no session
 //! goes to [`Account::open_first_message`], which refuses replays.
 //!
+//! ## Group chats
+//!
+//! [`Group`] implements sender keys: every member device sends with its
+//! own signed sender state, whose keys form a binary tree so that any later
+//! message is a few dozen hashes away while read messages leave no key
+//! behind. [`Group::encrypt`] returns the distributions to carry over the
+//! 1:1 sessions; the receiving app passes the authenticated peer to
+//! [`Group::receive_distribution`]. `cargo run --example group` walks
+//! through adding and removing members.
+//!
 //! ## Persistence
 //!
 //! Every call that changes an [`Account`] or a [`Session`] must be
@@ -76,6 +86,10 @@
 //! | [`MAX_RETIRED_SIGNED_PREKEYS`] | 8 | retired signed prekeys kept |
 //! | [`MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`] | 4,096 | first messages without a one-time prekey, per signed prekey |
 //! | [`MAX_CONTEXT_LEN`] | 1,024 bytes | conversation context |
+//! | [`MAX_GROUP_WINDOW`] | 2,000 | how far behind the newest read a group message may be |
+//! | [`MAX_GROUP_STATE_NODES`] | 2,100 | key-tree nodes per sender state |
+//! | [`MAX_SENDER_STATES_PER_MEMBER`] | 5 | sender states kept per group member |
+//! | [`MAX_GROUP_MEMBERS`] | 10,000 | member devices per group |
 //!
 //! One forged message in a session costs at most one X25519,
 //! [`MAX_CHAIN_JUMP`] + [`MAX_SKIPPED_KEYS_PER_CHAIN`] + 2 HMAC-SHA256

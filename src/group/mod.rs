@@ -144,7 +144,7 @@ pub struct Group {
     owners: BTreeMap<[u8; 32], Vec<u8>>,
     /// State ids of removed members, oldest first.
     revoked: VecDeque<[u8; 32]>,
-    outbound: Option<SenderState>,
+    pub(crate) outbound: Option<SenderState>,
     /// Set by a removal: the next send starts a fresh state.
     stale: bool,
     /// Members that have not received the current outbound state.
