@@ -354,3 +354,44 @@ proptest! {
         prop_assert_eq!(snapshot(&single), snapshot(&g[1]));
     }
 }
+
+#[test]
+fn a_redelivered_distribution_never_restores_read_or_evicted_indices() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let mut r = rng(14);
+    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 1, ..Default::default() }).unwrap();
+    // Every send rotates: Bob ends up holding the newest five states.
+    let mut outs = Vec::new();
+    for i in 0..(dmseal::MAX_SENDER_STATES_PER_MEMBER + 2) {
+        let out = g[0].encrypt_with_rng(&mut r, &[i as u8], 0).unwrap();
+        deliver(&mut g, &names, "alice", &out);
+        g[1].decrypt(&out.message).unwrap();
+        outs.push(out);
+    }
+    let before = snapshot(&g[1]);
+    // The first state was evicted; its distribution comes again.
+    g[1].receive_distribution(b"alice", &outs[0].distributions[0].bytes).unwrap();
+    assert_eq!(snapshot(&g[1]), before, "an evicted state was recreated");
+    assert_eq!(g[1].decrypt(&outs[0].message), Err(GroupError::UnknownSenderState));
+    // A held state's distribution again: its read index stays read.
+    let last = outs.last().unwrap();
+    g[1].receive_distribution(b"alice", &last.distributions[0].bytes).unwrap();
+    assert_eq!(g[1].decrypt(&last.message), Err(GroupError::Duplicate));
+}
+
+#[test]
+fn a_distribution_without_keys_is_refused() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let out = g[0].encrypt_with_rng(&mut rng(15), b"x", 0).unwrap();
+    let mut empty = out.distributions[0].bytes.clone();
+    // Drop the one node and set the count to zero.
+    empty.truncate(empty.len() - 37);
+    let n = empty.len();
+    empty[n - 2..].copy_from_slice(&0u16.to_be_bytes());
+    assert_eq!(
+        g[1].receive_distribution(b"alice", &empty),
+        Err(GroupError::Decode(dmseal::DecodeError::InvalidKeyTree))
+    );
+}

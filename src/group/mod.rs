@@ -50,7 +50,10 @@ pub const MAX_GROUP_STATE_NODES: usize = 2_100;
 /// messages in flight across a rotation still decrypt. libsignal keeps 5.
 pub const MAX_SENDER_STATES_PER_MEMBER: usize = 5;
 /// How many sender states of removed members are remembered, so their
-/// messages fail as [`GroupError::SenderRemoved`].
+/// messages fail as [`GroupError::SenderRemoved`]; and, separately, how
+/// many states evicted by [`MAX_SENDER_STATES_PER_MEMBER`] are
+/// remembered, so a re-delivered old distribution cannot bring back keys
+/// of messages already read.
 pub const MAX_REVOKED_SENDER_STATES: usize = 1_000;
 /// Default number of messages after which a sender state is replaced.
 pub const DEFAULT_ROTATION_MESSAGES: u32 = 1_000;
@@ -144,6 +147,8 @@ pub struct Group {
     owners: BTreeMap<[u8; 32], Vec<u8>>,
     /// State ids of removed members, oldest first.
     revoked: VecDeque<[u8; 32]>,
+    /// State ids evicted by the per-member cap, oldest first.
+    retired: VecDeque<[u8; 32]>,
     pub(crate) outbound: Option<SenderState>,
     /// Set by a removal: the next send starts a fresh state.
     stale: bool,
@@ -176,6 +181,7 @@ impl Group {
             members: BTreeMap::new(),
             owners: BTreeMap::new(),
             revoked: VecDeque::new(),
+            retired: VecDeque::new(),
             outbound: None,
             stale: false,
             undistributed: BTreeSet::new(),
@@ -193,7 +199,8 @@ impl Group {
         self.members.keys().map(Vec::as_slice)
     }
 
-    /// Sets the rotation policy.
+    /// Sets the rotation policy (a limit of 0 messages rotates before every
+    /// message).
     ///
     /// # Errors
     ///
@@ -339,7 +346,11 @@ impl Group {
     /// session with that device.
     pub fn export_sender_state(&self, member: &[u8], from: u32) -> Option<Vec<u8>> {
         let state = self.members.get(member)?.states.front()?;
-        Some(state.export(&self.id, from).encode(TYPE_GROUP_EXPORT))
+        let mut record = state.export(&self.id, from);
+        // Splitting a node can add a few; keep the newest, as a receiver would.
+        let excess = record.nodes.len().saturating_sub(MAX_GROUP_STATE_NODES);
+        record.nodes.drain(..excess);
+        Some(record.encode(TYPE_GROUP_EXPORT))
     }
 
     fn add_state(&mut self, from: &[u8], record: SenderKeyRecord, verified: bool) -> Result<(), GroupError> {
@@ -351,6 +362,11 @@ impl Group {
         }
         if !self.members.contains_key(from) {
             return Err(GroupError::NotAMember);
+        }
+        if self.retired.contains(&record.state_id) {
+            // Evicted as too old: never recreate it (that would restore keys
+            // of messages already read).
+            return Ok(());
         }
         if let Some(owner) = self.owners.get(&record.state_id) {
             if owner.as_slice() != from {
@@ -370,7 +386,11 @@ impl Group {
         while member.states.len() > MAX_SENDER_STATES_PER_MEMBER {
             if let Some(old) = member.states.pop_back() {
                 self.owners.remove(&old.state_id);
+                self.retired.push_back(old.state_id);
             }
+        }
+        while self.retired.len() > MAX_REVOKED_SENDER_STATES {
+            self.retired.pop_front();
         }
         Ok(())
     }

@@ -58,6 +58,7 @@ pub struct GroupPickle {
     id: Vec<u8>,
     members: Vec<MemberPickle>,
     revoked: Vec<[u8; 32]>,
+    retired: Vec<[u8; 32]>,
     outbound: Option<SenderStatePickle>,
     stale: bool,
     undistributed: Vec<Vec<u8>>,
@@ -103,6 +104,7 @@ impl Group {
                 })
                 .collect(),
             revoked: self.revoked.iter().copied().collect(),
+            retired: self.retired.iter().copied().collect(),
             outbound: self.outbound.as_ref().map(|s| SenderStatePickle {
                 state_id: s.state_id,
                 signing_seed: *s.signing.secret_bytes(),
@@ -131,6 +133,7 @@ impl Group {
         let limits_ok = pickle.id.len() <= MAX_GROUP_ID_LEN
             && pickle.members.len() <= MAX_GROUP_MEMBERS
             && pickle.revoked.len() <= MAX_REVOKED_SENDER_STATES
+            && pickle.retired.len() <= MAX_REVOKED_SENDER_STATES
             && pickle.undistributed.len() <= pickle.members.len()
             && pickle.rotation_messages <= MAX_ROTATION_MESSAGES
             && pickle.rotation_secs <= MAX_ROTATION_SECS;
@@ -145,7 +148,8 @@ impl Group {
             }
             let mut states = VecDeque::new();
             for s in &m.states {
-                if owners.insert(s.state_id, m.id.clone()).is_some() {
+                let consistent = s.newest.is_none_or(|n| n >= s.start);
+                if owners.insert(s.state_id, m.id.clone()).is_some() || !consistent {
                     return Err(PickleError::Invalid);
                 }
                 states.push_back(ReceiverState {
@@ -169,7 +173,9 @@ impl Group {
             Some(s) => {
                 let cover = nodes_from(&s.nodes)?;
                 // A sender state covers one contiguous run up to the last index.
-                if cover.nodes().last().is_some_and(|n| n.last() != (1u64 << TREE_DEPTH) - 1) {
+                let nodes: Vec<&Node> = cover.nodes().collect();
+                let contiguous = nodes.windows(2).all(|w| matches!(w, [a, b] if a.last() + 1 == b.first()));
+                if !contiguous || nodes.last().is_some_and(|n| n.last() != (1u64 << TREE_DEPTH) - 1) {
                     return Err(PickleError::Invalid);
                 }
                 Some(SenderState {
@@ -187,6 +193,7 @@ impl Group {
             members,
             owners,
             revoked: pickle.revoked.iter().copied().collect(),
+            retired: pickle.retired.iter().copied().collect(),
             outbound,
             stale: pickle.stale,
             undistributed,

@@ -97,7 +97,8 @@ impl ReceiverState {
     pub(crate) fn from_record(record: SenderKeyRecord, verified: bool) -> Result<Self, GroupError> {
         let cover = Cover::from_nodes(record.nodes, MAX_GROUP_STATE_NODES)
             .ok_or(GroupError::Decode(crate::DecodeError::InvalidKeyTree))?;
-        let start = cover.first_index().unwrap_or(u32::MAX);
+        // A state with no key at all is useless and its start undefined.
+        let start = cover.first_index().ok_or(GroupError::Decode(crate::DecodeError::InvalidKeyTree))?;
         Ok(Self { state_id: record.state_id, signing_key: record.signing_key, cover, start, newest: None, verified })
     }
 
