@@ -105,6 +105,15 @@ fn a_distribution_with_a_small_order_or_twisted_signing_key_cannot_make_messages
     let mut small = bytes.clone();
     small[key_at..key_at + 32].copy_from_slice(&curve25519_dalek::constants::EIGHT_TORSION[1].compress().to_bytes());
     assert!(matches!(g[1].receive_distribution(b"alice", &small), Err(GroupError::Decode(_))));
+    // A non-canonical encoding of a key (y >= p) is refused the same way.
+    let mut non_canonical = bytes.clone();
+    non_canonical[key_at..key_at + 32].copy_from_slice(&{
+        let mut y = [0xffu8; 32];
+        y[0] = 0xee;
+        y[31] = 0x7f;
+        y
+    });
+    assert!(matches!(g[1].receive_distribution(b"alice", &non_canonical), Err(GroupError::Decode(_))));
     // A + (a point of order 8): a valid key, but no signature by A verifies
     // under it, singly or in a batch.
     let a = CompressedEdwardsY(bytes[key_at..key_at + 32].try_into().unwrap()).decompress().unwrap();

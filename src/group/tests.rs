@@ -141,3 +141,22 @@ fn the_window_cap_holds_under_scattered_reads() {
     let outside = (newest - MAX_GROUP_WINDOW - 3) | 1;
     assert!(matches!(bob.decrypt(&sent[outside as usize]), Err(GroupError::OutsideWindow { .. })));
 }
+
+#[test]
+fn the_last_index_is_used_once_and_the_next_send_starts_a_new_state() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(5);
+    let first = alice.encrypt_with_rng(&mut r, b"0", 0).unwrap();
+    bob.receive_distribution(b"alice", &first.distributions[0].bytes).unwrap();
+    let out = alice.outbound.as_mut().unwrap();
+    let old_id = out.state_id;
+    out.cover = out.cover.suffix_from(u32::MAX);
+    let last = alice.encrypt_with_rng(&mut r, b"last", 0).unwrap();
+    assert!(last.distributions.is_empty());
+    assert_eq!(bob.decrypt(&last.message).unwrap().index, u32::MAX);
+    assert!(alice.outbound.as_ref().unwrap().next_index().is_none());
+    assert!(alice.needs_rotation(0));
+    let next = alice.encrypt_with_rng(&mut r, b"next", 0).unwrap();
+    assert_eq!(next.distributions.len(), 1, "exhaustion rotates and redistributes");
+    assert_ne!(alice.outbound.as_ref().unwrap().state_id, old_id);
+}
