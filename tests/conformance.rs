@@ -1,0 +1,210 @@
+//! Runs the conformance driver (`examples/conformance.rs`) as a child
+//! process through a scripted conversation, and feeds it garbage.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+
+use proptest::prelude::*;
+use serde_json::{Value, json};
+
+struct Driver {
+    child: Child,
+    stdin: ChildStdin,
+    stdout: BufReader<ChildStdout>,
+}
+
+/// The example binary `cargo test` built next to this test's executable.
+fn driver_path() -> std::path::PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    dir.join("examples").join(format!("conformance{}", std::env::consts::EXE_SUFFIX))
+}
+
+impl Driver {
+    fn start() -> Self {
+        let mut child = Command::new(driver_path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the conformance example is built by cargo test");
+        let stdin = child.stdin.take().unwrap();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        Self { child, stdin, stdout }
+    }
+
+    fn send_line(&mut self, line: &str) -> Value {
+        writeln!(self.stdin, "{line}").unwrap();
+        self.stdin.flush().unwrap();
+        let mut out = String::new();
+        self.stdout.read_line(&mut out).unwrap();
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("non-JSON output {out:?}: {e}"))
+    }
+
+    fn call(&mut self, cmd: Value) -> Value {
+        let result = self.send_line(&cmd.to_string());
+        assert_eq!(result["id"], cmd["id"]);
+        result
+    }
+
+    /// A command that must succeed.
+    fn ok(&mut self, mut cmd: Value) -> Value {
+        cmd["id"] = json!(cmd.to_string());
+        let result = self.call(cmd.clone());
+        assert_eq!(result["ok"], json!(true), "{cmd} -> {result}");
+        result
+    }
+
+    /// A command that must fail with this error.
+    fn err(&mut self, mut cmd: Value, error: &str) -> Value {
+        cmd["id"] = json!(7);
+        let result = self.call(cmd.clone());
+        assert_eq!(result["ok"], json!(false), "{cmd} -> {result}");
+        assert_eq!(result["error"], json!(error), "{cmd} -> {result}");
+        result
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_scripted_conversation_through_the_driver() {
+    let mut d = Driver::start();
+    let ctx = hex(b"alice|bob");
+    d.ok(json!({"cmd": "create_party", "party": "alice", "seed": "01".repeat(32)}));
+    d.ok(json!({"cmd": "create_party", "party": "bob", "seed": "02".repeat(32)}));
+    let bundle =
+        s(&d.ok(json!({"cmd": "publish_bundle", "party": "bob", "one_time_prekey": true, "pq_one_time_prekey": true}))
+            ["bundle"]);
+
+    // Setup, and a second first message before any reply.
+    let first = d.ok(json!({"cmd": "start_session", "party": "alice", "peer": "bob", "bundle": bundle, "context": ctx, "plaintext": hex(b"hi bob")}));
+    assert_eq!(first["setup"], json!("Pqxdh"));
+    let second =
+        s(&d.ok(json!({"cmd": "encrypt", "party": "alice", "peer": "bob", "plaintext": hex(b"second")}))["message"]);
+    let opened = d.ok(
+        json!({"cmd": "open_first_message", "party": "bob", "message": first["message"], "context": ctx, "now": 0}),
+    );
+    assert_eq!(opened["plaintext"], json!(hex(b"hi bob")));
+    d.ok(json!({"cmd": "accept", "party": "bob", "pending": opened["pending"], "peer": "alice"}));
+    // A replay of the first message to the account is refused.
+    d.err(
+        json!({"cmd": "open_first_message", "party": "bob", "message": first["message"], "context": ctx, "now": 0}),
+        "OneTimePreKeyUnavailable",
+    );
+    assert_eq!(
+        d.ok(json!({"cmd": "decrypt", "party": "bob", "peer": "alice", "message": second}))["plaintext"],
+        json!(hex(b"second"))
+    );
+
+    // Out-of-order delivery, a replay, a tampered message.
+    let r: Vec<String> = (0..3u8)
+        .map(|i| {
+            s(&d.ok(json!({"cmd": "encrypt", "party": "bob", "peer": "alice", "plaintext": hex(&[i])}))["message"])
+        })
+        .collect();
+    for i in [2usize, 0] {
+        assert_eq!(
+            d.ok(json!({"cmd": "decrypt", "party": "alice", "peer": "bob", "message": r[i]}))["plaintext"],
+            json!(hex(&[i as u8]))
+        );
+    }
+    d.err(json!({"cmd": "decrypt", "party": "alice", "peer": "bob", "message": r[2]}), "DuplicateOrExpired");
+    let mut tampered = r[1].clone().into_bytes();
+    let last = tampered.len() - 1;
+    tampered[last] = if tampered[last] == b'0' { b'1' } else { b'0' };
+    d.err(
+        json!({"cmd": "decrypt", "party": "alice", "peer": "bob", "message": String::from_utf8(tampered).unwrap()}),
+        "AuthenticationFailed",
+    );
+
+    // A pickle round trip, then the late message still decrypts.
+    let key = "07".repeat(32);
+    let p = d.ok(json!({"cmd": "pickle_party", "party": "alice", "key": key}));
+    d.ok(json!({"cmd": "restore_party", "party": "alice", "key": key, "account": p["account"], "sessions": p["sessions"], "groups": p["groups"]}));
+    assert_eq!(
+        d.ok(json!({"cmd": "decrypt", "party": "alice", "peer": "bob", "message": r[1]}))["plaintext"],
+        json!(hex(&[1]))
+    );
+    let a = d.ok(json!({"cmd": "safety_number", "party": "alice", "peer": "bob"}));
+    let b = d.ok(json!({"cmd": "safety_number", "party": "bob", "peer": "alice"}));
+    assert_eq!(a["digits"], b["digits"]);
+
+    // A small group: Alice and Bob; distributions travel over the session.
+    for (party, other) in [("alice", "bob"), ("bob", "alice")] {
+        d.ok(json!({"cmd": "group_create", "party": party, "group": "g", "group_id": hex(b"gid")}));
+        d.ok(json!({"cmd": "group_add_member", "party": party, "group": "g", "member": hex(other.as_bytes())}));
+    }
+    let out = d.ok(
+        json!({"cmd": "group_encrypt", "party": "alice", "group": "g", "plaintext": hex(b"hello group"), "now": 0}),
+    );
+    let dist = &out["distributions"][0];
+    assert_eq!(dist["to"], json!(hex(b"bob")));
+    let wire =
+        s(&d.ok(json!({"cmd": "encrypt", "party": "alice", "peer": "bob", "plaintext": dist["bytes"]}))["message"]);
+    let carried =
+        d.ok(json!({"cmd": "decrypt", "party": "bob", "peer": "alice", "message": wire}))["plaintext"].clone();
+    d.ok(json!({"cmd": "group_receive_distribution", "party": "bob", "group": "g", "from": hex(b"alice"), "bytes": carried}));
+    let read = d.ok(json!({"cmd": "group_decrypt", "party": "bob", "group": "g", "message": out["message"]}));
+    assert_eq!(
+        (read["plaintext"].clone(), read["sender"].clone(), read["verified"].clone()),
+        (json!(hex(b"hello group")), json!(hex(b"alice")), json!(true))
+    );
+    d.err(json!({"cmd": "group_decrypt", "party": "bob", "group": "g", "message": out["message"]}), "Duplicate");
+    d.ok(json!({"cmd": "group_remove_member", "party": "bob", "group": "g", "member": hex(b"alice")}));
+    let again =
+        d.ok(json!({"cmd": "group_encrypt", "party": "alice", "group": "g", "plaintext": hex(b"still?"), "now": 0}));
+    d.err(json!({"cmd": "group_decrypt", "party": "bob", "group": "g", "message": again["message"]}), "SenderRemoved");
+}
+
+#[test]
+fn results_are_deterministic_for_a_seed_and_command_sequence() {
+    let run = || {
+        let mut d = Driver::start();
+        d.ok(json!({"cmd": "create_party", "party": "a", "seed": "03".repeat(32)}));
+        d.ok(json!({"cmd": "create_party", "party": "b", "seed": "04".repeat(32)}));
+        let bundle = d.ok(json!({"cmd": "publish_bundle", "party": "b"}))["bundle"].clone();
+        let first = d.ok(json!({"cmd": "start_session", "party": "a", "peer": "b", "bundle": bundle, "context": "00", "plaintext": "aa"}));
+        (bundle, first["message"].clone())
+    };
+    assert_eq!(run(), run());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+    #[test]
+    fn the_driver_survives_garbage_lines(lines in proptest::collection::vec(
+        prop_oneof![
+            ".{0,200}",
+            "\\{\"cmd\":\"[a-z_]{0,20}\",\"party\":\"[ab]\"(,\"[a-z_]{1,12}\":(\"[0-9a-f]{0,64}\"|[0-9]{1,5}|true))*\\}",
+        ],
+        1..40,
+    )) {
+        let mut d = Driver::start();
+        d.ok(json!({"cmd": "create_party", "party": "a", "seed": "05".repeat(32)}));
+        for line in lines {
+            let line = line.replace('\n', " ");
+            if line.trim().is_empty() {
+                continue;
+            }
+            let result = d.send_line(&line);
+            prop_assert!(result["ok"].is_boolean());
+        }
+        // Still alive and answering.
+        d.ok(json!({"cmd": "publish_bundle", "party": "a"}));
+    }
+}
