@@ -12,12 +12,12 @@ const GID: &[u8] = b"bench-group";
 /// Alice with `members` other devices, and Bob (one of them) holding
 /// Alice's state.
 fn setup(members: usize) -> (Group, Group) {
-    let mut alice = Group::new(GID).unwrap();
+    let mut alice = Group::new(GID, b"alice").unwrap();
     alice.set_rotation_policy(RotationPolicy { max_messages: 100_000, ..Default::default() }).unwrap();
     for i in 0..members {
         alice.add_member(format!("device-{i}").as_bytes()).unwrap();
     }
-    let mut bob = Group::new(GID).unwrap();
+    let mut bob = Group::new(GID, b"bob").unwrap();
     bob.add_member(b"alice").unwrap();
     let out = alice.encrypt(b"warm up", 0).unwrap();
     bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
@@ -61,7 +61,7 @@ fn encrypt_decrypt(c: &mut Criterion) {
     });
     let mut rng = rand_chacha::ChaCha20Rng::from_seed([1; 32]);
     g.bench_function("decrypt 64 queued 1 KiB as a batch", |b| {
-        b.iter_batched(|| bob.clone(), |mut bob| bob.decrypt_batch(&mut rng, &refs), BatchSize::SmallInput)
+        b.iter_batched(|| bob.clone(), |mut bob| bob.decrypt_batch_with_rng(&mut rng, &refs), BatchSize::SmallInput)
     });
     g.finish();
 }

@@ -181,9 +181,9 @@ impl Driver {
             "pickle_party" => self.pickle_party(cmd),
             "restore_party" => self.restore_party(cmd),
             "group_create" => {
-                let (group, id) = (text(cmd, "group")?.to_string(), bytes(cmd, "group_id")?);
+                let (group, id, me) = (text(cmd, "group")?.to_string(), bytes(cmd, "group_id")?, bytes(cmd, "me")?);
                 let p = self.party(cmd)?;
-                p.groups.insert(group, Group::new(&id).map_err(lib)?);
+                p.groups.insert(group, Group::new(&id, &me).map_err(lib)?);
                 ok(vec![])
             }
             "group_add_member" | "group_remove_member" => {
@@ -206,7 +206,7 @@ impl Driver {
                 let distributions: Vec<Value> = out
                     .distributions
                     .iter()
-                    .map(|d| json!({ "to": hex::encode(&d.to), "bytes": hex::encode(&d.bytes) }))
+                    .map(|d| json!({ "to": hex::encode(&d.to), "bytes": hex::encode(d.bytes.as_slice()) }))
                     .collect();
                 ok(vec![("message", json!(hex::encode(out.message))), ("distributions", json!(distributions))])
             }

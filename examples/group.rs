@@ -21,7 +21,12 @@ struct Person {
 
 impl Person {
     fn new(name: &'static str) -> Result<Self, Box<dyn Error>> {
-        Ok(Self { name, account: Account::new(), sessions: BTreeMap::new(), group: Group::new(GROUP_ID)? })
+        Ok(Self {
+            name,
+            account: Account::new(),
+            sessions: BTreeMap::new(),
+            group: Group::new(GROUP_ID, name.as_bytes())?,
+        })
     }
 }
 

@@ -35,6 +35,9 @@ pub(crate) const KDF_PICKLE_SESSION: &[u8] = b"dmseal:v1:kdf:pickle-session";
 
 /// Ed25519 signature by a group sender over a group message (its digest).
 pub(crate) const SIG_GROUP_MESSAGE: &[u8] = b"dmseal:v1:sig:group-message";
+/// Ed25519 signature by a sender state's key over its owner's member id,
+/// binding the state to the member that distributes it.
+pub(crate) const SIG_GROUP_OWNER: &[u8] = b"dmseal:v1:sig:group-owner";
 /// HMAC-SHA256 input deriving a sender-key tree node's left child.
 pub(crate) const TREE_LEFT: &[u8] = b"dmseal:v1:group:tree-left";
 /// HMAC-SHA256 input deriving a sender-key tree node's right child.
@@ -67,6 +70,7 @@ pub(crate) const ALL: &[&[u8]] = &[
     CHAIN_MESSAGE,
     CHAIN_NEXT,
     SIG_GROUP_MESSAGE,
+    SIG_GROUP_OWNER,
     TREE_LEFT,
     TREE_RIGHT,
     KDF_GROUP_MESSAGE,

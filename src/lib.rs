@@ -143,7 +143,8 @@ pub use crate::error::{
 pub use crate::group::{
     DEFAULT_ROTATION_MESSAGES, DEFAULT_ROTATION_SECS, Distribution, Group, GroupOutgoing, GroupPickle, GroupPlaintext,
     MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES, MAX_GROUP_WINDOW, MAX_MEMBER_ID_LEN,
-    MAX_REVOKED_SENDER_STATES, MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS, MAX_SENDER_STATES_PER_MEMBER, RotationPolicy,
+    MAX_RETIRED_STATES_PER_MEMBER, MAX_REVOKED_SENDER_STATES, MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS,
+    MAX_SENDER_STATES_PER_MEMBER, RotationPolicy,
 };
 pub use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 pub use crate::message::{Envelope, NormalMessage, PreKeyMessage};

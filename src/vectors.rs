@@ -261,9 +261,9 @@ fn group_transcript(seed: u8) -> Value {
     use crate::Group;
     let mut rng = ChaCha20Rng::from_seed([seed; 32]);
     let group_id = b"group:vectors";
-    let mut alice = Group::new(group_id).unwrap();
+    let mut alice = Group::new(group_id, b"alice").unwrap();
     alice.add_member(b"bob").unwrap();
-    let mut bob = Group::new(group_id).unwrap();
+    let mut bob = Group::new(group_id, b"bob").unwrap();
     bob.add_member(b"alice").unwrap();
     let first = alice.encrypt_with_rng(&mut rng, b"message 0", 1_800_000_000).unwrap();
     // The state was created by that call; read its root from a pickle-free
@@ -287,6 +287,7 @@ fn group_transcript(seed: u8) -> Value {
         reads.push(json!({ "message": i, "plaintext": h(&p.plaintext) }));
     }
     let export = bob.export_sender_state(b"alice", 3);
+    let export = export.as_deref().map(Vec::as_slice);
     json!({
         "description": "Group sender keys: a distribution (at index 0, so the one root node), six messages, \\
                         the order another member read them in, and an export of the remaining history from \\
@@ -296,7 +297,7 @@ fn group_transcript(seed: u8) -> Value {
         "group_id": h(group_id),
         "state_id": h(&state_id),
         "signing_key_seed": h(signing_seed.as_slice()),
-        "distribution": h(&distribution),
+        "distribution": h(distribution.as_slice()),
         "messages": messages,
         "reads": reads,
         "export_from_3_after_reads": export.map(|e| h(&e)),

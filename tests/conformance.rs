@@ -145,7 +145,7 @@ fn a_scripted_conversation_through_the_driver() {
 
     // A small group: Alice and Bob; distributions travel over the session.
     for (party, other) in [("alice", "bob"), ("bob", "alice")] {
-        d.ok(json!({"cmd": "group_create", "party": party, "group": "g", "group_id": hex(b"gid")}));
+        d.ok(json!({"cmd": "group_create", "party": party, "group": "g", "group_id": hex(b"gid"), "me": hex(party.as_bytes())}));
         d.ok(json!({"cmd": "group_add_member", "party": party, "group": "g", "member": hex(other.as_bytes())}));
     }
     let out = d.ok(

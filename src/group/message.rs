@@ -9,7 +9,7 @@ use crate::primitives::signature::{Ed25519PublicKey, SIGNATURE_LEN};
 use crate::wire::{Reader, TYPE_GROUP_MESSAGE, Writer};
 
 use super::tree::Node;
-use super::{MAX_GROUP_ID_LEN, MAX_GROUP_STATE_NODES};
+use super::{MAX_GROUP_ID_LEN, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN};
 
 /// A decoded group message, borrowing the bytes it came from.
 pub(crate) struct GroupMessage<'a> {
@@ -78,28 +78,59 @@ impl<'a> GroupMessage<'a> {
     }
 }
 
+/// What the owner signature covers: the label, the group id, the state id
+/// and the owner's member id, each length-prefixed where variable.
+pub(crate) fn owner_message(group_id: &[u8], state_id: &[u8; 32], owner: &[u8]) -> Vec<u8> {
+    let mut m = labels::SIG_GROUP_OWNER.to_vec();
+    m.push(u8::try_from(group_id.len()).unwrap_or(u8::MAX));
+    m.extend_from_slice(group_id);
+    m.extend_from_slice(state_id);
+    m.extend_from_slice(&u16::try_from(owner.len()).unwrap_or(u16::MAX).to_be_bytes());
+    m.extend_from_slice(owner);
+    m
+}
+
 /// A sender state as it travels: in a distribution (over a 1:1 session)
-/// or an export (history for a new device). Nodes cover the indices the
-/// recipient may read.
+/// or an export (history for a new device). The owner signature (by the
+/// state's own key) binds the state to the member that owns it; nodes
+/// cover the indices the recipient may read. Nodes are boxed so moving
+/// them never leaves key copies behind.
 pub(crate) struct SenderKeyRecord {
     pub(crate) group_id: Vec<u8>,
     pub(crate) state_id: [u8; 32],
     pub(crate) signing_key: Ed25519PublicKey,
-    pub(crate) nodes: Vec<Node>,
+    pub(crate) owner: Vec<u8>,
+    pub(crate) owner_signature: [u8; SIGNATURE_LEN],
+    #[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
+    pub(crate) nodes: Vec<Box<Node>>,
 }
 
 impl SenderKeyRecord {
-    pub(crate) fn encode(&self, message_type: u8) -> Vec<u8> {
-        let mut w = Writer::with_header(message_type, 72 + self.group_id.len() + 37 * self.nodes.len());
+    pub(crate) fn encode(&self, message_type: u8) -> zeroize::Zeroizing<Vec<u8>> {
+        let capacity = 140 + self.group_id.len() + self.owner.len() + 37 * self.nodes.len();
+        let mut w = Writer::with_header(message_type, capacity);
         w.u8(u8::try_from(self.group_id.len()).unwrap_or(u8::MAX))
             .bytes(&self.group_id)
             .bytes(&self.state_id)
             .bytes(self.signing_key.as_bytes())
+            .u16(u16::try_from(self.owner.len()).unwrap_or(u16::MAX))
+            .bytes(&self.owner)
+            .bytes(&self.owner_signature)
             .u16(u16::try_from(self.nodes.len()).unwrap_or(u16::MAX));
         for n in &self.nodes {
             w.u8(n.depth).u32(n.prefix).bytes(&n.key);
         }
-        w.finish()
+        // Sized up front: no reallocation leaves a copy of the keys.
+        zeroize::Zeroizing::new(w.finish())
+    }
+
+    /// Whether the owner signature is valid for `owner`.
+    pub(crate) fn owned_by(&self, owner: &[u8]) -> bool {
+        self.owner == owner
+            && self
+                .signing_key
+                .verify(&owner_message(&self.group_id, &self.state_id, &self.owner), &self.owner_signature)
+                .is_ok()
     }
 
     pub(crate) fn decode(bytes: &[u8], message_type: u8) -> Result<Self, DecodeError> {
@@ -108,6 +139,12 @@ impl SenderKeyRecord {
         let group_id = read_group_id(&mut r)?.to_vec();
         let state_id = r.array()?;
         let signing_key = Ed25519PublicKey::from_bytes(r.array()?)?;
+        let owner_len = usize::from(r.u16()?);
+        if owner_len > MAX_MEMBER_ID_LEN {
+            return Err(DecodeError::TooLong { len: owner_len, max: MAX_MEMBER_ID_LEN });
+        }
+        let owner = r.bytes(owner_len)?.to_vec();
+        let owner_signature = r.array()?;
         let count = usize::from(r.u16()?);
         if count > MAX_GROUP_STATE_NODES {
             return Err(DecodeError::TooLong { len: count, max: MAX_GROUP_STATE_NODES });
@@ -115,9 +152,9 @@ impl SenderKeyRecord {
         // Bounded by the check above; each node is 37 bytes of input.
         let mut nodes = Vec::with_capacity(count.min(r.rest_len() / 37));
         for _ in 0..count {
-            nodes.push(Node { depth: r.u8()?, prefix: r.u32()?, key: r.array()? });
+            nodes.push(Box::new(Node { depth: r.u8()?, prefix: r.u32()?, key: r.array()? }));
         }
         r.finish()?;
-        Ok(Self { group_id, state_id, signing_key, nodes })
+        Ok(Self { group_id, state_id, signing_key, owner, owner_signature, nodes })
     }
 }

@@ -23,6 +23,7 @@ mod tests;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rand_core::CryptoRng;
+use zeroize::Zeroizing;
 
 use self::message::{GroupMessage, SenderKeyRecord, signed_message};
 use self::sender_key::{ReceiverState, SenderState};
@@ -50,11 +51,13 @@ pub const MAX_GROUP_STATE_NODES: usize = 2_100;
 /// messages in flight across a rotation still decrypt. libsignal keeps 5.
 pub const MAX_SENDER_STATES_PER_MEMBER: usize = 5;
 /// How many sender states of removed members are remembered, so their
-/// messages fail as [`GroupError::SenderRemoved`]; and, separately, how
-/// many states evicted by [`MAX_SENDER_STATES_PER_MEMBER`] are
-/// remembered, so a re-delivered old distribution cannot bring back keys
-/// of messages already read.
+/// messages fail as [`GroupError::SenderRemoved`].
 pub const MAX_REVOKED_SENDER_STATES: usize = 1_000;
+/// How many of each member's states evicted by
+/// [`MAX_SENDER_STATES_PER_MEMBER`] are remembered, so a re-delivered old
+/// distribution cannot bring back keys of messages already read (8 KB per
+/// member at most).
+pub const MAX_RETIRED_STATES_PER_MEMBER: usize = 256;
 /// Default number of messages after which a sender state is replaced.
 pub const DEFAULT_ROTATION_MESSAGES: u32 = 1_000;
 /// Largest allowed [`RotationPolicy::max_messages`].
@@ -108,14 +111,22 @@ impl core::fmt::Debug for GroupPlaintext {
 }
 
 /// A sender-key distribution to deliver to one member over the 1:1
-/// session with it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// session with it. Its bytes are wiped when dropped; `Debug` shows only
+/// the recipient's id length and the byte count.
+#[derive(Clone, PartialEq, Eq)]
 pub struct Distribution {
     /// The member (device) to send it to.
     pub to: Vec<u8>,
-    /// The bytes to encrypt in that 1:1 session. They contain keys: send
-    /// them only inside the session.
-    pub bytes: Vec<u8>,
+    /// The bytes to encrypt in that 1:1 session. They contain keys that
+    /// open every later message of the state: send them only inside the
+    /// session.
+    pub bytes: Zeroizing<Vec<u8>>,
+}
+
+impl core::fmt::Debug for Distribution {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Distribution").field("to_len", &self.to.len()).field("bytes_len", &self.bytes.len()).finish()
+    }
 }
 
 /// What [`Group::encrypt`] produced: distributions to deliver first (over
@@ -132,6 +143,8 @@ pub struct GroupOutgoing {
 struct Member {
     /// Newest first, at most `MAX_SENDER_STATES_PER_MEMBER`.
     states: VecDeque<ReceiverState>,
+    /// Ids of this member's states evicted as too old, oldest first.
+    retired: VecDeque<[u8; 32]>,
 }
 
 /// One device's view of a group: the members it sends to, its own sender
@@ -142,13 +155,13 @@ struct Member {
 #[derive(Clone)]
 pub struct Group {
     id: Vec<u8>,
+    /// This device's own member id, as the other members know it.
+    me: Vec<u8>,
     members: BTreeMap<Vec<u8>, Member>,
     /// Which member owns each inbound state id.
     owners: BTreeMap<[u8; 32], Vec<u8>>,
     /// State ids of removed members, oldest first.
     revoked: VecDeque<[u8; 32]>,
-    /// State ids evicted by the per-member cap, oldest first.
-    retired: VecDeque<[u8; 32]>,
     pub(crate) outbound: Option<SenderState>,
     /// Set by a removal: the next send starts a fresh state.
     stale: bool,
@@ -166,22 +179,29 @@ fn check_member_id(id: &[u8]) -> Result<(), GroupError> {
 
 impl Group {
     /// A group with this id (the app's, at most [`MAX_GROUP_ID_LEN`]
-    /// bytes) and no members yet. Add the other member devices with
-    /// [`Group::add_member`].
+    /// bytes) and no members yet, for this device, whose member id (as
+    /// every other member knows it: the same address the app passes to
+    /// their [`Group::add_member`]) is `me`. Add the other member devices
+    /// with [`Group::add_member`].
+    ///
+    /// `me` is signed into every distribution, and receivers accept a
+    /// distribution only from the member it names, so one member cannot
+    /// pass another's sender state off as its own.
     ///
     /// # Errors
     ///
-    /// [`GroupError::GroupIdTooLong`].
-    pub fn new(id: &[u8]) -> Result<Self, GroupError> {
+    /// [`GroupError::GroupIdTooLong`], [`GroupError::MemberIdTooLong`].
+    pub fn new(id: &[u8], me: &[u8]) -> Result<Self, GroupError> {
         if id.len() > MAX_GROUP_ID_LEN {
             return Err(GroupError::GroupIdTooLong { len: id.len(), max: MAX_GROUP_ID_LEN });
         }
+        check_member_id(me)?;
         Ok(Self {
             id: id.to_vec(),
+            me: me.to_vec(),
             members: BTreeMap::new(),
             owners: BTreeMap::new(),
             revoked: VecDeque::new(),
-            retired: VecDeque::new(),
             outbound: None,
             stale: false,
             undistributed: BTreeSet::new(),
@@ -295,19 +315,24 @@ impl Group {
         now: u64,
     ) -> Result<GroupOutgoing, GroupError> {
         if self.needs_rotation(now) {
-            self.outbound = Some(SenderState::generate(rng, now));
+            self.outbound = Some(SenderState::generate(rng, now, &self.id, &self.me));
             self.stale = false;
             self.undistributed = self.members.keys().cloned().collect();
         }
         let Some(outbound) = self.outbound.as_mut() else {
             return Err(GroupError::SenderStateExhausted);
         };
-        let record = outbound.record(&self.id).encode(TYPE_GROUP_DISTRIBUTION);
-        let distributions = core::mem::take(&mut self.undistributed)
-            .into_iter()
-            .map(|to| Distribution { to, bytes: record.clone() })
-            .collect();
+        // The record is taken before encrypting, so it includes this index.
+        let record = (!self.undistributed.is_empty())
+            .then(|| outbound.record(&self.id, &self.me).encode(TYPE_GROUP_DISTRIBUTION));
         let message = outbound.encrypt(&self.id, plaintext)?;
+        let distributions = match record {
+            Some(record) => core::mem::take(&mut self.undistributed)
+                .into_iter()
+                .map(|to| Distribution { to, bytes: record.clone() })
+                .collect(),
+            None => Vec::new(),
+        };
         Ok(GroupOutgoing { distributions, message })
     }
 
@@ -343,10 +368,14 @@ impl Group {
     /// Exports `member`'s newest inbound state from index `from` on, to
     /// share readable history with another device of the same person. The
     /// bytes contain keys: send them only over an end-to-end encrypted
-    /// session with that device.
-    pub fn export_sender_state(&self, member: &[u8], from: u32) -> Option<Vec<u8>> {
+    /// session with that device. `None` if there is no such state or
+    /// nothing from `from` on is still readable.
+    pub fn export_sender_state(&self, member: &[u8], from: u32) -> Option<Zeroizing<Vec<u8>>> {
         let state = self.members.get(member)?.states.front()?;
-        let mut record = state.export(&self.id, from);
+        let mut record = state.export(&self.id, from, member);
+        if record.nodes.is_empty() {
+            return None;
+        }
         // Splitting a node can add a few; keep the newest, as a receiver would.
         let excess = record.nodes.len().saturating_sub(MAX_GROUP_STATE_NODES);
         record.nodes.drain(..excess);
@@ -363,7 +392,13 @@ impl Group {
         if !self.members.contains_key(from) {
             return Err(GroupError::NotAMember);
         }
-        if self.retired.contains(&record.state_id) {
+        // The state's own key must have signed `from` as its owner: a member
+        // cannot pass another member's state off as its own.
+        if !record.owned_by(from) {
+            return Err(GroupError::StateOwnedByAnotherMember);
+        }
+        let member = self.members.get(from).ok_or(GroupError::NotAMember)?;
+        if member.retired.contains(&record.state_id) {
             // Evicted as too old: never recreate it (that would restore keys
             // of messages already read).
             return Ok(());
@@ -386,11 +421,11 @@ impl Group {
         while member.states.len() > MAX_SENDER_STATES_PER_MEMBER {
             if let Some(old) = member.states.pop_back() {
                 self.owners.remove(&old.state_id);
-                self.retired.push_back(old.state_id);
+                member.retired.push_back(old.state_id);
             }
         }
-        while self.retired.len() > MAX_REVOKED_SENDER_STATES {
-            self.retired.pop_front();
+        while member.retired.len() > MAX_RETIRED_STATES_PER_MEMBER {
+            member.retired.pop_front();
         }
         Ok(())
     }
@@ -430,8 +465,17 @@ impl Group {
     /// Decrypts many queued messages, checking all signatures with one
     /// batch verification (same rule as one by one; a bad signature fails
     /// only its own message). Results are in input order and equal what
-    /// [`Group::decrypt`] would return called on each in turn.
-    pub fn decrypt_batch<R: CryptoRng + ?Sized>(
+    /// [`Group::decrypt`] would return called on each in turn. The batch
+    /// check's random coefficients come from the OS RNG.
+    pub fn decrypt_batch(&mut self, messages: &[&[u8]]) -> Vec<Result<GroupPlaintext, GroupError>> {
+        self.decrypt_batch_with_rng(&mut os_rng(), messages)
+    }
+
+    /// [`Group::decrypt_batch`] with a caller-supplied RNG, which must be a
+    /// CSPRNG unpredictable to senders: with predictable coefficients, two
+    /// crafted signatures could pass the batch together although each
+    /// fails alone.
+    pub fn decrypt_batch_with_rng<R: CryptoRng + ?Sized>(
         &mut self,
         rng: &mut R,
         messages: &[&[u8]],
@@ -490,6 +534,7 @@ impl core::fmt::Debug for Group {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Group")
             .field("id_len", &self.id.len())
+            .field("me_len", &self.me.len())
             .field("members", &self.members.len())
             .field("stale", &self.stale)
             .finish_non_exhaustive()

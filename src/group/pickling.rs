@@ -8,8 +8,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 use super::sender_key::{ReceiverState, SenderState};
 use super::tree::{Cover, Node, TREE_DEPTH};
 use super::{
-    Group, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN, MAX_REVOKED_SENDER_STATES,
-    MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS, MAX_SENDER_STATES_PER_MEMBER, Member, RotationPolicy,
+    Group, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN,
+    MAX_RETIRED_STATES_PER_MEMBER, MAX_REVOKED_SENDER_STATES, MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS,
+    MAX_SENDER_STATES_PER_MEMBER, Member, RotationPolicy,
 };
 use crate::error::PickleError;
 use crate::labels;
@@ -27,6 +28,7 @@ pub(crate) struct NodePickle {
 pub(crate) struct SenderStatePickle {
     state_id: [u8; 32],
     signing_seed: [u8; 32],
+    owner_signature: Vec<u8>,
     nodes: Vec<NodePickle>,
     created_at: u64,
     sent: u32,
@@ -36,6 +38,7 @@ pub(crate) struct SenderStatePickle {
 pub(crate) struct ReceiverStatePickle {
     state_id: [u8; 32],
     signing_key: [u8; 32],
+    owner_signature: Vec<u8>,
     nodes: Vec<NodePickle>,
     start: u32,
     newest: Option<u32>,
@@ -47,6 +50,8 @@ pub(crate) struct MemberPickle {
     id: Vec<u8>,
     /// Newest first.
     states: Vec<ReceiverStatePickle>,
+    /// Evicted state ids, oldest first.
+    retired: Vec<[u8; 32]>,
 }
 
 /// A versioned snapshot of a [`Group`]: its members, its own sender state
@@ -56,9 +61,9 @@ pub(crate) struct MemberPickle {
 pub struct GroupPickle {
     pub(crate) version: u32,
     id: Vec<u8>,
+    me: Vec<u8>,
     members: Vec<MemberPickle>,
     revoked: Vec<[u8; 32]>,
-    retired: Vec<[u8; 32]>,
     outbound: Option<SenderStatePickle>,
     stale: bool,
     undistributed: Vec<Vec<u8>>,
@@ -73,7 +78,7 @@ fn nodes_to(cover: &Cover) -> Vec<NodePickle> {
 }
 
 fn nodes_from(nodes: &[NodePickle]) -> Result<Cover, PickleError> {
-    let nodes = nodes.iter().map(|n| Node { depth: n.depth, prefix: n.prefix, key: n.key }).collect();
+    let nodes = nodes.iter().map(|n| Box::new(Node { depth: n.depth, prefix: n.prefix, key: n.key })).collect();
     Cover::from_nodes(nodes, MAX_GROUP_STATE_NODES).ok_or(PickleError::Invalid)
 }
 
@@ -84,6 +89,7 @@ impl Group {
         GroupPickle {
             version: PICKLE_VERSION,
             id: self.id.clone(),
+            me: self.me.clone(),
             members: self
                 .members
                 .iter()
@@ -95,19 +101,21 @@ impl Group {
                         .map(|s| ReceiverStatePickle {
                             state_id: s.state_id,
                             signing_key: s.signing_key.to_bytes(),
+                            owner_signature: s.owner_signature.to_vec(),
                             nodes: nodes_to(&s.cover),
                             start: s.start,
                             newest: s.newest,
                             verified: s.verified,
                         })
                         .collect(),
+                    retired: m.retired.iter().copied().collect(),
                 })
                 .collect(),
             revoked: self.revoked.iter().copied().collect(),
-            retired: self.retired.iter().copied().collect(),
             outbound: self.outbound.as_ref().map(|s| SenderStatePickle {
                 state_id: s.state_id,
                 signing_seed: *s.signing.secret_bytes(),
+                owner_signature: s.owner_signature.to_vec(),
                 nodes: nodes_to(&s.cover),
                 created_at: s.created_at,
                 sent: s.sent,
@@ -131,9 +139,9 @@ impl Group {
             return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
         }
         let limits_ok = pickle.id.len() <= MAX_GROUP_ID_LEN
+            && pickle.me.len() <= MAX_MEMBER_ID_LEN
             && pickle.members.len() <= MAX_GROUP_MEMBERS
             && pickle.revoked.len() <= MAX_REVOKED_SENDER_STATES
-            && pickle.retired.len() <= MAX_REVOKED_SENDER_STATES
             && pickle.undistributed.len() <= pickle.members.len()
             && pickle.rotation_messages <= MAX_ROTATION_MESSAGES
             && pickle.rotation_secs <= MAX_ROTATION_SECS;
@@ -143,7 +151,10 @@ impl Group {
         let mut members = BTreeMap::new();
         let mut owners = BTreeMap::new();
         for m in &pickle.members {
-            if m.id.len() > MAX_MEMBER_ID_LEN || m.states.len() > MAX_SENDER_STATES_PER_MEMBER {
+            if m.id.len() > MAX_MEMBER_ID_LEN
+                || m.states.len() > MAX_SENDER_STATES_PER_MEMBER
+                || m.retired.len() > MAX_RETIRED_STATES_PER_MEMBER
+            {
                 return Err(PickleError::Invalid);
             }
             let mut states = VecDeque::new();
@@ -155,13 +166,15 @@ impl Group {
                 states.push_back(ReceiverState {
                     state_id: s.state_id,
                     signing_key: Ed25519PublicKey::from_bytes(s.signing_key).map_err(|_| PickleError::Invalid)?,
+                    owner_signature: s.owner_signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?,
                     cover: nodes_from(&s.nodes)?,
                     start: s.start,
                     newest: s.newest,
                     verified: s.verified,
                 });
             }
-            if members.insert(m.id.clone(), Member { states }).is_some() {
+            let retired = m.retired.iter().copied().collect();
+            if members.insert(m.id.clone(), Member { states, retired }).is_some() {
                 return Err(PickleError::Invalid);
             }
         }
@@ -181,6 +194,7 @@ impl Group {
                 Some(SenderState {
                     state_id: s.state_id,
                     signing: Ed25519KeyPair::from_secret_bytes(&s.signing_seed),
+                    owner_signature: s.owner_signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?,
                     cover,
                     created_at: s.created_at,
                     sent: s.sent,
@@ -190,10 +204,10 @@ impl Group {
         };
         Ok(Group {
             id: pickle.id.clone(),
+            me: pickle.me.clone(),
             members,
             owners,
             revoked: pickle.revoked.iter().copied().collect(),
-            retired: pickle.retired.iter().copied().collect(),
             outbound,
             stale: pickle.stale,
             undistributed,

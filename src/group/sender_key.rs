@@ -4,14 +4,14 @@
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::message::{GroupMessage, SenderKeyRecord, message_header, signed_message};
+use super::message::{GroupMessage, SenderKeyRecord, message_header, owner_message, signed_message};
 use super::tree::{Cover, Node};
 use super::{MAX_GROUP_STATE_NODES, MAX_GROUP_WINDOW};
 use crate::error::GroupError;
 use crate::labels;
 use crate::primitives::aead::AeadKey;
 use crate::primitives::kdf::hkdf_expand;
-use crate::primitives::signature::{Ed25519KeyPair, Ed25519PublicKey};
+use crate::primitives::signature::{Ed25519KeyPair, Ed25519PublicKey, SIGNATURE_LEN};
 
 /// The AEAD key of one group message: HKDF-Expand of the index's leaf key
 /// with the group id, state id and index in the info.
@@ -30,6 +30,8 @@ pub(crate) fn message_key(leaf: &Node, group_id: &[u8], state_id: &[u8; 32], ind
 pub(crate) struct SenderState {
     pub(crate) state_id: [u8; 32],
     pub(crate) signing: Ed25519KeyPair,
+    /// The state key's signature binding this state to our member id.
+    pub(crate) owner_signature: [u8; SIGNATURE_LEN],
     /// Covers exactly the indices not sent yet.
     pub(crate) cover: Cover,
     pub(crate) created_at: u64,
@@ -37,13 +39,14 @@ pub(crate) struct SenderState {
 }
 
 impl SenderState {
-    pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R, now: u64) -> Self {
+    pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R, now: u64, group_id: &[u8], me: &[u8]) -> Self {
         let mut state_id = [0u8; 32];
         rng.fill_bytes(&mut state_id);
         let mut root = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(root.as_mut());
         let signing = Ed25519KeyPair::generate(rng);
-        Self { state_id, signing, cover: Cover::from_root(*root), created_at: now, sent: 0 }
+        let owner_signature = signing.sign(&owner_message(group_id, &state_id, me));
+        Self { state_id, signing, owner_signature, cover: Cover::from_root(*root), created_at: now, sent: 0 }
     }
 
     /// The next index to send, if any is left.
@@ -67,12 +70,14 @@ impl SenderState {
     }
 
     /// The record a distribution carries: the indices from the next one on.
-    pub(crate) fn record(&self, group_id: &[u8]) -> SenderKeyRecord {
+    pub(crate) fn record(&self, group_id: &[u8], me: &[u8]) -> SenderKeyRecord {
         SenderKeyRecord {
             group_id: group_id.to_vec(),
             state_id: self.state_id,
             signing_key: self.signing.public(),
-            nodes: self.cover.nodes().cloned().collect(),
+            owner: me.to_vec(),
+            owner_signature: self.owner_signature,
+            nodes: self.cover.boxed_nodes(),
         }
     }
 }
@@ -82,6 +87,8 @@ impl SenderState {
 pub(crate) struct ReceiverState {
     pub(crate) state_id: [u8; 32],
     pub(crate) signing_key: Ed25519PublicKey,
+    /// The owner signature from the distribution, kept for exports.
+    pub(crate) owner_signature: [u8; SIGNATURE_LEN],
     /// Covers exactly the indices this member may still read.
     pub(crate) cover: Cover,
     /// The first index of the state as received.
@@ -99,7 +106,15 @@ impl ReceiverState {
             .ok_or(GroupError::Decode(crate::DecodeError::InvalidKeyTree))?;
         // A state with no key at all is useless and its start undefined.
         let start = cover.first_index().ok_or(GroupError::Decode(crate::DecodeError::InvalidKeyTree))?;
-        Ok(Self { state_id: record.state_id, signing_key: record.signing_key, cover, start, newest: None, verified })
+        Ok(Self {
+            state_id: record.state_id,
+            signing_key: record.signing_key,
+            owner_signature: record.owner_signature,
+            cover,
+            start,
+            newest: None,
+            verified,
+        })
     }
 
     /// Decrypts a message whose signature the caller has verified under
@@ -135,12 +150,14 @@ impl ReceiverState {
     }
 
     /// The record of the indices at or after `from`, for an export.
-    pub(crate) fn export(&self, group_id: &[u8], from: u32) -> SenderKeyRecord {
+    pub(crate) fn export(&self, group_id: &[u8], from: u32, owner: &[u8]) -> SenderKeyRecord {
         SenderKeyRecord {
             group_id: group_id.to_vec(),
             state_id: self.state_id,
             signing_key: self.signing_key,
-            nodes: self.cover.suffix_from(from).nodes().cloned().collect(),
+            owner: owner.to_vec(),
+            owner_signature: self.owner_signature,
+            nodes: self.cover.suffix_from(from).boxed_nodes(),
         }
     }
 }

@@ -44,8 +44,8 @@ fn opens(leaves: &[Node], state_id: &[u8; 32], bytes: &[u8]) -> usize {
 }
 
 fn pair() -> (Group, Group) {
-    let mut alice = Group::new(GROUP).unwrap();
-    let mut bob = Group::new(GROUP).unwrap();
+    let mut alice = Group::new(GROUP, b"alice").unwrap();
+    let mut bob = Group::new(GROUP, b"bob").unwrap();
     alice.add_member(b"bob").unwrap();
     bob.add_member(b"alice").unwrap();
     (alice, bob)

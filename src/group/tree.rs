@@ -90,18 +90,25 @@ impl Cover {
 
     /// Builds a cover from nodes read from the wire or a pickle, refusing
     /// invalid positions, overlaps, disorder and more than `max` nodes.
-    pub(crate) fn from_nodes(nodes: Vec<Node>, max: usize) -> Option<Self> {
-        if nodes.len() > max || !nodes.iter().all(Node::is_valid) {
+    #[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
+    pub(crate) fn from_nodes(nodes: Vec<Box<Node>>, max: usize) -> Option<Self> {
+        if nodes.len() > max || !nodes.iter().all(|n| n.is_valid()) {
             return None;
         }
         if !nodes.windows(2).all(|w| matches!(w, [a, b] if a.last() < b.first())) {
             return None;
         }
-        Some(Self { nodes: nodes.into_iter().map(Box::new).collect() })
+        Some(Self { nodes })
     }
 
     pub(crate) fn nodes(&self) -> impl Iterator<Item = &Node> {
         self.nodes.iter().map(|n| &**n)
+    }
+
+    /// Boxed copies of the nodes (for a record).
+    #[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
+    pub(crate) fn boxed_nodes(&self) -> Vec<Box<Node>> {
+        self.nodes.clone()
     }
 
     #[cfg(test)]
@@ -258,7 +265,7 @@ mod tests {
 
     #[test]
     fn invalid_or_overlapping_nodes_are_refused() {
-        let n = |depth, prefix| Node { depth, prefix, key: [0; 32] };
+        let n = |depth, prefix| Box::new(Node { depth, prefix, key: [0; 32] });
         assert!(Cover::from_nodes(vec![n(33, 0)], 40).is_none());
         assert!(Cover::from_nodes(vec![n(1, 2)], 40).is_none());
         assert!(Cover::from_nodes(vec![n(1, 0), n(2, 1)], 40).is_none());

@@ -255,6 +255,43 @@ mod tests {
         assert!(pair.public().verify(b"m", &sig).is_err());
     }
 
+    /// Signatures crafted with a torsion component in A or R: valid under
+    /// the cofactored equation (and refused by RFC 8032 strict checking).
+    /// Single and batch verification must give the same verdict.
+    #[test]
+    fn torsion_in_a_or_r_gets_the_same_verdict_single_and_batch() {
+        use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
+        use curve25519_dalek::scalar::Scalar;
+        let mut rng = ChaCha20Rng::from_seed([9; 32]);
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[4; 32]);
+        let a_scalar = sk.to_scalar();
+        let a_point = ED25519_BASEPOINT_POINT * a_scalar;
+        let message = b"crafted";
+        let craft = |public: curve25519_dalek::EdwardsPoint, torsion_in_r: bool| {
+            let r = Scalar::from_bytes_mod_order([7; 32]);
+            let mut big_r = ED25519_BASEPOINT_POINT * r;
+            if torsion_in_r {
+                big_r += EIGHT_TORSION[3];
+            }
+            let (rb, ab) = (big_r.compress().to_bytes(), public.compress().to_bytes());
+            let k = Scalar::from_bytes_mod_order_wide(&super::super::kdf::sha512(&[&rb, &ab, message]));
+            let s = r + k * a_scalar;
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&rb);
+            sig[32..].copy_from_slice(s.as_bytes());
+            (Ed25519PublicKey(ab), sig)
+        };
+        for (public, torsion_in_r) in
+            [(a_point + EIGHT_TORSION[1], false), (a_point, true), (a_point + EIGHT_TORSION[5], true)]
+        {
+            let (key, sig) = craft(public, torsion_in_r);
+            let single = key.verify(message, &sig).is_ok();
+            let batch = verify_batch(&[(key, message.as_slice(), &sig)], &mut rng).is_ok();
+            assert_eq!(single, batch);
+            assert!(single, "the cofactored rule accepts torsion components");
+        }
+    }
+
     #[test]
     fn single_and_batch_agree() {
         let mut rng = ChaCha20Rng::from_seed([3; 32]);
