@@ -300,7 +300,7 @@ fn group_transcript(seed: u8) -> Value {
         "distribution": h(distribution.as_slice()),
         "messages": messages,
         "reads": reads,
-        "export_from_3_after_reads": export.map(|e| h(&e)),
+        "export_from_3_after_reads": export.map(h),
     })
 }
 
