@@ -107,3 +107,67 @@ fn idle_session_state_is_small() {
     println!("plain pickle of an idle session: initiator {} B, responder {} B", sizes[0], sizes[1]);
     assert!(sizes.iter().all(|s| *s < 512), "{sizes:?}");
 }
+
+/// Replaces every hex run of 16+ characters (public keys) by `<hex>`.
+fn redact_hex(s: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    for c in s.chars().chain(core::iter::once(' ')) {
+        if c.is_ascii_hexdigit() && !c.is_ascii_uppercase() {
+            run.push(c);
+        } else {
+            if run.len() >= 16 {
+                out.push_str("<hex>");
+            } else {
+                out.push_str(&run);
+            }
+            run.clear();
+            out.push(c);
+        }
+    }
+    out.pop();
+    out
+}
+
+#[test]
+fn the_debug_output_of_every_stateful_type_is_pinned() {
+    let mut r = rng(65);
+    let (mut bob, bundle) = bob_with_bundle(&mut r, true);
+    let alice = Account::new_with_rng(&mut r);
+    let (a, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"secret words").unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
+    let pinned = [
+        (
+            format!("{alice:?}"),
+            "Account { identity: PublicIdentity { signing: Ed25519PublicKey(<hex>), agreement: X25519PublicKey(<hex>), .. }, signed_prekey_id: 1, one_time_prekeys: 0, pq_one_time_prekeys: 0, allow_weaker_classic_x3dh: false, .. }",
+        ),
+        (
+            format!("{pending:?}"),
+            "PendingSession { peer_identity: PublicIdentity { signing: Ed25519PublicKey(<hex>), agreement: X25519PublicKey(<hex>), .. }, setup: Pqxdh, plaintext_len: 12, .. }",
+        ),
+        (
+            format!("{a:?}"),
+            "Session { role: Initiator, setup: Pqxdh, peer_identity: PublicIdentity { signing: Ed25519PublicKey(<hex>), agreement: X25519PublicKey(<hex>), .. }, base_key: X25519PublicKey(<hex>), acknowledged: false, .. }",
+        ),
+        (format!("{:?}", a.pickle()), "SessionPickle { version: 1, .. }"),
+        (format!("{:?}", alice.pickle()), "AccountPickle { version: 1, .. }"),
+    ];
+    for (got, want) in pinned {
+        assert_eq!(redact_hex(&got), want);
+    }
+    let mut group = dmseal::Group::new(b"g", b"alice").unwrap();
+    group.add_member(b"bob").unwrap();
+    let out = group.encrypt(b"group secret", 0).unwrap();
+    assert_eq!(format!("{group:?}"), "Group { id_len: 1, me_len: 5, members: 1, stale: false, .. }");
+    assert_eq!(format!("{:?}", group.pickle()), "GroupPickle { version: 1, .. }");
+    // The group message is public ciphertext; the distribution (keys) is
+    // shown only by length.
+    assert_eq!(
+        format!("{out:?}"),
+        format!(
+            "GroupOutgoing {{ distributions: [Distribution {{ to_len: 3, bytes_len: 178 }}], message: {:?} }}",
+            out.message
+        )
+    );
+    let _ = bob.accept(pending).unwrap();
+}

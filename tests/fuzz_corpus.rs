@@ -93,12 +93,21 @@ fn write_seed_corpus() {
     // (fuzz/logic/common.rs), so the seeds reach real decryption.
     let (fixed_bob, mut fa, mut fb) = session_decrypt::pair();
     let mut fr = session_decrypt::rng(3);
-    write("session_decrypt", "normal-to-alice", &[&[0u8][..], &fb.encrypt_with_rng(&mut fr, b"to alice").unwrap()].concat());
-    write("session_decrypt", "normal-to-bob", &[&[1u8][..], &fa.encrypt_with_rng(&mut fr, b"to bob").unwrap()].concat());
+    write(
+        "session_decrypt",
+        "normal-to-alice",
+        &[&[0u8][..], &fb.encrypt_with_rng(&mut fr, b"to alice").unwrap()].concat(),
+    );
+    write(
+        "session_decrypt",
+        "normal-to-bob",
+        &[&[1u8][..], &fa.encrypt_with_rng(&mut fr, b"to bob").unwrap()].concat(),
+    );
     // A first message to the fixed Bob that no session has used yet.
     let carol = Account::new_with_rng(&mut fr);
     let fixed_bundle = fixed_bob.prekey_bundle(None, None).unwrap();
-    let (_, to_fixed_bob) = carol.start_session_with_rng(&mut fr, &fixed_bundle, session_decrypt::CONTEXT, b"hello").unwrap();
+    let (_, to_fixed_bob) =
+        carol.start_session_with_rng(&mut fr, &fixed_bundle, session_decrypt::CONTEXT, b"hello").unwrap();
     write("open_first_message", "prekey-message", &to_fixed_bob);
     write("open_first_message", "other-account", &first);
     let mut g = Group::new(b"fuzz-group", b"alice").unwrap();
