@@ -156,7 +156,7 @@ impl World {
         } else {
             let key = ratchet_key(&item.bytes);
             let chains = &self.parties[item.to].chains[&item.from];
-            !chains.iter().position(|k| *k == key).is_some_and(|p| p + MAX_RECEIVING_CHAINS < chains.len())
+            chains.iter().position(|k| *k == key).is_none_or(|p| p + MAX_RECEIVING_CHAINS >= chains.len())
         };
         let before = self.snapshot(item.to);
         match self.receive(&item) {
