@@ -390,17 +390,6 @@ impl SignedPreKey {
     }
 }
 
-impl Retirable for SignedPreKey {
-    fn id(&self) -> u32 {
-        self.id
-    }
-    fn expires_at(&self) -> Option<u64> {
-        self.expires_at
-    }
-    fn retire(&mut self, expires_at: u64) {
-        self.expires_at = Some(expires_at);
-    }
-}
 
 /// One one-time X25519 prekey.
 #[derive(Clone)]
@@ -409,14 +398,6 @@ pub(crate) struct OneTimePreKey {
     pub(crate) published: bool,
 }
 
-impl OneTimeKey for OneTimePreKey {
-    fn is_published(&self) -> bool {
-        self.published
-    }
-    fn publish(&mut self) {
-        self.published = true;
-    }
-}
 
 /// A PQ prekey of either kind with its private seed.
 #[derive(Clone)]
@@ -449,26 +430,44 @@ impl PqPreKey {
     }
 }
 
-impl Retirable for PqPreKey {
-    fn id(&self) -> u32 {
-        self.id
-    }
-    fn expires_at(&self) -> Option<u64> {
-        self.expires_at
-    }
-    fn retire(&mut self, expires_at: u64) {
-        self.expires_at = Some(expires_at);
-    }
+
+
+/// Implements [`Retirable`] for a key type with `id` and `expires_at`
+/// fields.
+macro_rules! retirable {
+    ($ty:ty) => {
+        impl Retirable for $ty {
+            fn id(&self) -> u32 {
+                self.id
+            }
+            fn expires_at(&self) -> Option<u64> {
+                self.expires_at
+            }
+            fn retire(&mut self, expires_at: u64) {
+                self.expires_at = Some(expires_at);
+            }
+        }
+    };
 }
 
-impl OneTimeKey for PqPreKey {
-    fn is_published(&self) -> bool {
-        self.published
-    }
-    fn publish(&mut self) {
-        self.published = true;
-    }
+/// Implements [`OneTimeKey`] for a key type with a `published` field.
+macro_rules! one_time_key {
+    ($ty:ty) => {
+        impl OneTimeKey for $ty {
+            fn is_published(&self) -> bool {
+                self.published
+            }
+            fn publish(&mut self) {
+                self.published = true;
+            }
+        }
+    };
 }
+
+retirable!(SignedPreKey);
+retirable!(PqPreKey);
+one_time_key!(OneTimePreKey);
+one_time_key!(PqPreKey);
 
 /// All of an account's prekeys.
 #[derive(Clone)]
