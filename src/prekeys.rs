@@ -390,14 +390,12 @@ impl SignedPreKey {
     }
 }
 
-
 /// One one-time X25519 prekey.
 #[derive(Clone)]
 pub(crate) struct OneTimePreKey {
     pub(crate) pair: X25519KeyPair,
     pub(crate) published: bool,
 }
-
 
 /// A PQ prekey of either kind with its private seed.
 #[derive(Clone)]
@@ -429,8 +427,6 @@ impl PqPreKey {
         PqPreKeyPublic { kind: self.kind, id: self.id, key: self.pair.public().clone(), signature: self.signature }
     }
 }
-
-
 
 /// Implements [`Retirable`] for a key type with `id` and `expires_at`
 /// fields.
