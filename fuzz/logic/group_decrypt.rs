@@ -32,7 +32,7 @@ pub(crate) fn run(data: &[u8]) {
         2 => bob.import_sender_state(b"alice", rest).is_err(),
         _ => {
             let batch: Vec<&[u8]> = vec![rest, sent[0].as_slice(), rest, sent[2].as_slice()];
-            let mut single = bob.clone();
+            let mut single = Group::from_pickle(&bob.pickle()).expect("copy");
             let one_by_one: Vec<_> = batch.iter().map(|m| single.decrypt(m)).collect();
             let mut r = ChaCha20Rng::from_seed([3; 32]);
             let batched = bob.decrypt_batch_with_rng(&mut r, &batch);

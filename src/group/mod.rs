@@ -151,8 +151,8 @@ struct Member {
 /// state, and the inbound states of the others.
 ///
 /// Persist it (see [`Group::pickle`]) after every call that takes `&mut
-/// self`, before sending what it returned.
-#[derive(Clone)]
+/// self`, before sending what it returned. It is deliberately not `Clone`:
+/// two live copies would encrypt under the same keys.
 pub struct Group {
     id: Vec<u8>,
     /// This device's own member id, as the other members know it.
