@@ -926,8 +926,6 @@ mod tests {
         let mut r = rng(89);
         let bob = Account::new_with_rng(&mut r);
         let m = first_without_otk(&bob, 90);
-        let mut bytes = m.as_bytes().to_vec();
-        let counter_at = m.prefix_bytes().len() + 38;
         for (counter, expected) in [
             (
                 crate::MAX_CHAIN_JUMP + 1,
@@ -935,7 +933,8 @@ mod tests {
             ),
             (u32::MAX, DecryptError::AuthenticationFailed),
         ] {
-            bytes[counter_at..counter_at + 4].copy_from_slice(&counter.to_be_bytes());
+            let mut bytes = m.prefix_bytes().to_vec();
+            bytes.extend(crate::message::NormalMessage::forge_counters(m.message().as_bytes(), 0, counter));
             let forged = PreKeyMessage::decode(&bytes).unwrap();
             let (result, work) = crate::work::measure(|| bob.open_first_message(&forged, CONTEXT, 0));
             assert_eq!(result.err(), Some(FirstMessageError::Message(expected)));

@@ -88,6 +88,9 @@ pub enum DecodeError {
         /// The kind byte found.
         found: u8,
     },
+    /// A varint is overlong (not the minimal encoding), overflows `u32`, or
+    /// runs past five bytes.
+    NonCanonicalVarint,
     /// A key in the encoding is invalid.
     InvalidKey(KeyError),
     /// An identity's Ed25519 key did not sign its X25519 key: the identity
@@ -109,6 +112,7 @@ impl fmt::Display for DecodeError {
             Self::UnknownFlags { flags } => write!(f, "unknown flag bits in {flags:#04x}"),
             Self::UnknownKeyType { found } => write!(f, "unknown key type {found:#04x}"),
             Self::UnknownPqPreKeyKind { found } => write!(f, "unknown PQ prekey kind {found:#04x}"),
+            Self::NonCanonicalVarint => f.write_str("varint is overlong or out of range"),
             Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
             Self::BadIdentityBinding => f.write_str("identity binding signature is invalid"),
         }
@@ -528,8 +532,9 @@ pub enum GroupError {
         /// The maximum.
         max: usize,
     },
-    /// The message or distribution names another group. Route it to that
-    /// group.
+    /// The distribution or export names another group. Route it to that
+    /// group. (A message for another group names a sender state this
+    /// group does not know: [`GroupError::UnknownSenderState`].)
     WrongGroup,
     /// The sender (or the peer that delivered a distribution) is not a
     /// member of this group.

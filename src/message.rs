@@ -7,11 +7,11 @@ use crate::prekeys::PqPreKeyKind;
 use crate::primitives::aead::TAG_LEN;
 use crate::primitives::dh::X25519PublicKey;
 use crate::primitives::kem::ML_KEM_768_CIPHERTEXT_LEN;
-use crate::wire::{Reader, TYPE_MESSAGE, TYPE_PREKEY_MESSAGE, Writer};
+use crate::wire::{MAX_VARINT_U32_LEN, Reader, TYPE_MESSAGE, TYPE_PREKEY_MESSAGE, Writer};
 
-/// Length of a normal message header: version, type, ratchet key,
-/// previous-chain length, counter.
-pub(crate) const MESSAGE_HEADER_LEN: usize = 2 + 32 + 4 + 4;
+/// Longest normal message header: version, type, ratchet key, then the
+/// previous-chain length and the counter as varints of up to 5 bytes.
+pub(crate) const MAX_MESSAGE_HEADER_LEN: usize = 2 + 32 + 2 * MAX_VARINT_U32_LEN;
 
 /// Flag bit of a prekey message: a one-time prekey id follows.
 const FLAG_ONE_TIME_PREKEY: u8 = 0x01;
@@ -34,16 +34,19 @@ pub struct NormalMessage {
     ratchet_key: X25519PublicKey,
     previous_counter: u32,
     counter: u32,
-    /// The full encoding; the header is its first `MESSAGE_HEADER_LEN`
-    /// bytes and the ciphertext the rest.
+    /// Length of the header (it varies with the varint counters).
+    header_len: usize,
+    /// The full encoding; the header is its first `header_len` bytes and
+    /// the ciphertext the rest.
     bytes: Vec<u8>,
 }
 
 impl NormalMessage {
-    pub(crate) fn build(ratchet_key: X25519PublicKey, previous_counter: u32, counter: u32) -> Writer {
-        let mut w = Writer::with_header(TYPE_MESSAGE, MESSAGE_HEADER_LEN + 64);
-        w.bytes(ratchet_key.as_bytes()).u32(previous_counter).u32(counter);
-        w
+    /// Appends a normal message header to `out`.
+    pub(crate) fn write_header(out: &mut Vec<u8>, ratchet_key: X25519PublicKey, previous_counter: u32, counter: u32) {
+        let mut w = Writer::append_to(core::mem::take(out), TYPE_MESSAGE);
+        w.bytes(ratchet_key.as_bytes()).varint_u32(previous_counter).varint_u32(counter);
+        *out = w.finish();
     }
 
     /// Decodes a normal message.
@@ -56,12 +59,13 @@ impl NormalMessage {
         let mut r = Reader::new(bytes);
         r.header(TYPE_MESSAGE)?;
         let ratchet_key = r.x25519()?;
-        let previous_counter = r.u32()?;
-        let counter = r.u32()?;
+        let previous_counter = r.varint_u32()?;
+        let counter = r.varint_u32()?;
+        let header_len = r.consumed(bytes);
         if r.rest().len() < TAG_LEN {
             return Err(DecodeError::Truncated);
         }
-        Ok(Self { ratchet_key, previous_counter, counter, bytes: bytes.to_vec() })
+        Ok(Self { ratchet_key, previous_counter, counter, header_len, bytes: bytes.to_vec() })
     }
 
     /// The sender's current ratchet public key.
@@ -85,11 +89,24 @@ impl NormalMessage {
     }
 
     pub(crate) fn header(&self) -> &[u8] {
-        self.bytes.get(..MESSAGE_HEADER_LEN).unwrap_or_default()
+        self.bytes.get(..self.header_len).unwrap_or_default()
     }
 
     pub(crate) fn ciphertext(&self) -> &[u8] {
-        self.bytes.get(MESSAGE_HEADER_LEN..).unwrap_or_default()
+        self.bytes.get(self.header_len..).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+impl NormalMessage {
+    /// The encoding of `bytes` (a normal message) with its counters
+    /// replaced and the ciphertext kept: a forgery for tests.
+    pub(crate) fn forge_counters(bytes: &[u8], previous_counter: u32, counter: u32) -> Vec<u8> {
+        let m = Self::decode(bytes).unwrap_or_else(|e| unreachable!("not a normal message: {e}"));
+        let mut out = Vec::new();
+        Self::write_header(&mut out, m.ratchet_key, previous_counter, counter);
+        out.extend_from_slice(m.ciphertext());
+        out
     }
 }
 
@@ -275,5 +292,45 @@ impl Envelope {
             Some(&TYPE_PREKEY_MESSAGE) => PreKeyMessage::decode(bytes).map(|m| Self::PreKey(Box::new(m))),
             _ => NormalMessage::decode(bytes).map(Self::Normal),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::rng;
+
+    fn overhead(previous_counter: u32, counter: u32) -> usize {
+        let key = crate::primitives::dh::X25519KeyPair::generate(&mut rng(1)).public();
+        let mut bytes = Vec::new();
+        NormalMessage::write_header(&mut bytes, key, previous_counter, counter);
+        bytes.extend_from_slice(&[0u8; TAG_LEN]);
+        let m = NormalMessage::decode(&bytes).unwrap();
+        assert_eq!((m.previous_counter(), m.counter()), (previous_counter, counter));
+        assert_eq!(m.header().len() + m.ciphertext().len(), bytes.len());
+        bytes.len()
+    }
+
+    #[test]
+    fn normal_message_overhead_is_52_to_56_below_2_pow_21_and_60_at_worst() {
+        assert_eq!(overhead(0, 0), 52);
+        assert_eq!(overhead(127, 127), 52);
+        assert_eq!(overhead(128, 0), 53);
+        assert_eq!(overhead((1 << 21) - 1, (1 << 21) - 1), 56);
+        assert_eq!(overhead(1 << 21, 0), 55);
+        assert_eq!(overhead(1 << 21, 1 << 21), 58);
+        assert_eq!(overhead(u32::MAX, u32::MAX), 60);
+        assert_eq!(60, MAX_MESSAGE_HEADER_LEN + TAG_LEN);
+    }
+
+    #[test]
+    fn a_non_minimal_counter_is_refused() {
+        let key = crate::primitives::dh::X25519KeyPair::generate(&mut rng(2)).public();
+        let mut bytes = Vec::new();
+        NormalMessage::write_header(&mut bytes, key, 0, 5);
+        bytes.truncate(bytes.len() - 1);
+        bytes.extend_from_slice(&[0x85, 0x00]); // 5, overlong
+        bytes.extend_from_slice(&[0u8; TAG_LEN]);
+        assert_eq!(NormalMessage::decode(&bytes).err(), Some(DecodeError::NonCanonicalVarint));
     }
 }

@@ -8,7 +8,8 @@ use rand_core::CryptoRng;
 
 use crate::error::{DecryptError, EncryptError};
 use crate::identity::PublicIdentity;
-use crate::message::{Envelope, NormalMessage, PreKeyMessage};
+use crate::message::{Envelope, MAX_MESSAGE_HEADER_LEN, NormalMessage, PreKeyMessage};
+use crate::primitives::aead::TAG_LEN;
 use crate::primitives::dh::X25519PublicKey;
 use crate::primitives::rng::os_rng;
 use crate::ratchet::DoubleRatchet;
@@ -96,14 +97,15 @@ impl Session {
         plaintext: &[u8],
     ) -> Result<Vec<u8>, EncryptError> {
         let out = self.ratchet.next_sending_key(rng)?;
-        let header = NormalMessage::build(out.ratchet_key, out.previous_counter, out.message_key.index).finish();
         let prefix = self.pending_prefix.as_deref().unwrap_or_default();
-        let ad = self.associated_data(prefix, &header);
-        let ciphertext = out.message_key.aead_key().seal(&ad, plaintext);
-        let mut bytes = Vec::with_capacity(prefix.len() + header.len() + ciphertext.len());
+        // One buffer: prefix, header, then the plaintext sealed in place.
+        let mut bytes = Vec::with_capacity(prefix.len() + MAX_MESSAGE_HEADER_LEN + plaintext.len() + TAG_LEN);
         bytes.extend_from_slice(prefix);
-        bytes.extend_from_slice(&header);
-        bytes.extend_from_slice(&ciphertext);
+        NormalMessage::write_header(&mut bytes, out.ratchet_key, out.previous_counter, out.message_key.index);
+        let ad = self.associated_data(prefix, bytes.get(prefix.len()..).unwrap_or_default());
+        let body_start = bytes.len();
+        bytes.extend_from_slice(plaintext);
+        out.message_key.aead_key().seal_in_place(&ad, &mut bytes, body_start);
         Ok(bytes)
     }
 

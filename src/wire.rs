@@ -1,6 +1,7 @@
-//! The strict wire codec: fixed-width big-endian integers, fixed-length
-//! keys, a version byte and a type byte in front of every top-level
-//! encoding, flags whose unknown bits are refused, and no trailing bytes.
+//! The strict wire codec: fixed-width big-endian integers, minimal
+//! LEB128 varints for message counters, fixed-length keys, a version byte
+//! and a type byte in front of every top-level encoding, flags whose
+//! unknown bits are refused, and no trailing bytes.
 //! The layouts themselves are in `docs/PROTOCOL.md` §4.
 
 use crate::error::DecodeError;
@@ -8,6 +9,21 @@ use crate::primitives::dh::X25519PublicKey;
 
 /// The wire format version this crate writes and reads.
 pub(crate) const VERSION: u8 = 1;
+
+/// The longest varint encoding of a `u32`: 5 bytes of 7 bits.
+pub(crate) const MAX_VARINT_U32_LEN: usize = 5;
+
+/// Length of the minimal varint encoding of `v`.
+#[cfg(test)]
+pub(crate) const fn varint_u32_len(v: u32) -> usize {
+    match v {
+        0..0x80 => 1,
+        0x80..0x4000 => 2,
+        0x4000..0x20_0000 => 3,
+        0x20_0000..0x1000_0000 => 4,
+        _ => 5,
+    }
+}
 
 /// Type byte of a [`crate::PreKeyBundle`].
 pub(crate) const TYPE_BUNDLE: u8 = 0x01;
@@ -78,6 +94,31 @@ impl<'a> Reader<'a> {
         Ok(u16::from_be_bytes(self.array()?))
     }
 
+    /// Reads an unsigned LEB128 varint of at most 5 bytes holding a `u32`
+    /// (docs/PROTOCOL.md §4.1). Only the minimal encoding is accepted, so
+    /// every value has exactly one encoding; overlong, overflowing and
+    /// truncated varints are refused.
+    pub(crate) fn varint_u32(&mut self) -> Result<u32, DecodeError> {
+        let mut value: u32 = 0;
+        for i in 0..MAX_VARINT_U32_LEN {
+            let byte = self.u8()?;
+            let payload = u32::from(byte & 0x7f);
+            // The fifth byte carries bits 28..31: only its low 4 bits fit.
+            if i == MAX_VARINT_U32_LEN - 1 && payload > 0x0f {
+                return Err(DecodeError::NonCanonicalVarint);
+            }
+            value |= payload << (7 * i);
+            if byte & 0x80 == 0 {
+                // A zero final byte after the first adds nothing: overlong.
+                if i > 0 && byte == 0 {
+                    return Err(DecodeError::NonCanonicalVarint);
+                }
+                return Ok(value);
+            }
+        }
+        Err(DecodeError::NonCanonicalVarint)
+    }
+
     /// Reads a flags byte, refusing any bit outside `known`.
     pub(crate) fn flags(&mut self, known: u8) -> Result<u8, DecodeError> {
         let flags = self.u8()?;
@@ -141,6 +182,13 @@ impl Writer {
         Self { out }
     }
 
+    /// Continues `out` (keeping its bytes) with a version and type header.
+    pub(crate) fn append_to(mut out: Vec<u8>, message_type: u8) -> Self {
+        out.push(VERSION);
+        out.push(message_type);
+        Self { out }
+    }
+
     pub(crate) fn u8(&mut self, v: u8) -> &mut Self {
         self.out.push(v);
         self
@@ -156,6 +204,16 @@ impl Writer {
         self
     }
 
+    /// Writes the minimal unsigned LEB128 encoding of `v` (1 to 5 bytes).
+    pub(crate) fn varint_u32(&mut self, mut v: u32) -> &mut Self {
+        while v >= 0x80 {
+            self.out.push((v & 0x7f) as u8 | 0x80);
+            v >>= 7;
+        }
+        self.out.push(v as u8);
+        self
+    }
+
     pub(crate) fn bytes(&mut self, v: &[u8]) -> &mut Self {
         self.out.extend_from_slice(v);
         self
@@ -163,5 +221,77 @@ impl Writer {
 
     pub(crate) fn finish(self) -> Vec<u8> {
         self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn decode(bytes: &[u8]) -> Result<u32, DecodeError> {
+        let mut r = Reader::new(bytes);
+        let v = r.varint_u32()?;
+        r.finish()?;
+        Ok(v)
+    }
+
+    fn encode(v: u32) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.varint_u32(v);
+        w.finish()
+    }
+
+    #[test]
+    fn varint_lengths_change_at_each_seven_bits() {
+        for (v, len) in [
+            (0, 1),
+            (0x7f, 1),
+            (0x80, 2),
+            (0x3fff, 2),
+            (0x4000, 3),
+            (0x1f_ffff, 3),
+            (0x20_0000, 4),
+            (0x0fff_ffff, 4),
+            (0x1000_0000, 5),
+            (u32::MAX, 5),
+        ] {
+            assert_eq!(encode(v).len(), len, "{v:#x}");
+            assert_eq!(varint_u32_len(v), len, "{v:#x}");
+            assert_eq!(decode(&encode(v)), Ok(v));
+        }
+        assert_eq!(encode(300), [0xac, 0x02]);
+        assert_eq!(encode(u32::MAX), [0xff, 0xff, 0xff, 0xff, 0x0f]);
+    }
+
+    #[test]
+    fn non_minimal_overflowing_and_truncated_varints_are_refused() {
+        // Overlong: a trailing zero byte after a continuation.
+        assert_eq!(decode(&[0x80, 0x00]), Err(DecodeError::NonCanonicalVarint));
+        assert_eq!(decode(&[0x81, 0x80, 0x00]), Err(DecodeError::NonCanonicalVarint));
+        assert_eq!(decode(&[0xff, 0xff, 0xff, 0xff, 0x00]), Err(DecodeError::NonCanonicalVarint));
+        // Past u32: the fifth byte may only carry 4 bits.
+        assert_eq!(decode(&[0xff, 0xff, 0xff, 0xff, 0x10]), Err(DecodeError::NonCanonicalVarint));
+        // Past five bytes.
+        assert_eq!(decode(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x01]), Err(DecodeError::NonCanonicalVarint));
+        // Truncated.
+        assert_eq!(decode(&[]), Err(DecodeError::Truncated));
+        assert_eq!(decode(&[0x80]), Err(DecodeError::Truncated));
+    }
+
+    proptest! {
+        #[test]
+        fn every_u32_round_trips_through_its_one_encoding(v in any::<u32>()) {
+            let bytes = encode(v);
+            prop_assert_eq!(bytes.len(), varint_u32_len(v));
+            prop_assert_eq!(decode(&bytes), Ok(v));
+        }
+
+        #[test]
+        fn any_byte_string_decodes_to_at_most_one_canonical_value(bytes in proptest::collection::vec(any::<u8>(), 0..7)) {
+            if let Ok(v) = decode(&bytes) {
+                prop_assert_eq!(encode(v), bytes);
+            }
+        }
     }
 }

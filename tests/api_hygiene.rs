@@ -89,14 +89,32 @@ fn safety_numbers_agree_on_both_sides_and_scan() {
 #[test]
 fn per_message_overhead_is_as_documented() {
     // PQXDH adds 1,093 bytes: PQ prekey kind (1), id (4), ML-KEM-768 ciphertext (1,088).
-    for (with_otk, prekey_overhead) in [(true, 229 + 1093), (false, 225 + 1093)] {
+    // A normal message: 52 bytes while both counters are below 128.
+    for (with_otk, prekey_overhead) in [(true, 223 + 1093), (false, 219 + 1093)] {
         let (_alice, mut a, _bob, mut b) = pair(63, with_otk);
         let plaintext = [0u8; 100];
         assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + prekey_overhead);
         let reply = b.encrypt(&plaintext).unwrap();
-        assert_eq!(reply.len(), 100 + 58);
+        assert_eq!(reply.len(), 100 + 52);
         a.decrypt(&reply).unwrap();
-        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 58);
+        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 52);
+        // Counter 127 is the last with a one-byte varint; 128 takes two.
+        for _ in 1..127 {
+            a.encrypt(&plaintext).unwrap();
+        }
+        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 52, "counter 127");
+        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 53, "counter 128");
+    }
+}
+
+#[test]
+fn group_message_overhead_is_as_documented() {
+    let mut group = dmseal::Group::new(b"a group id that is not sent", b"alice").unwrap();
+    let plaintext = [0u8; 100];
+    // Index 0..127: 99 bytes; from index 128 on the varint takes two bytes.
+    for index in 0..=128 {
+        let overhead = group.encrypt(&plaintext, 0).unwrap().message.len() - 100;
+        assert_eq!(overhead, if index < 128 { 99 } else { 100 }, "index {index}");
     }
 }
 
@@ -165,7 +183,7 @@ fn the_debug_output_of_every_stateful_type_is_pinned() {
     assert_eq!(
         format!("{out:?}"),
         format!(
-            "GroupOutgoing {{ distributions: [Distribution {{ to_len: 3, bytes_len: 178 }}], message: {:?} }}",
+            "GroupOutgoing {{ distributions: [Distribution {{ to_len: 3, bytes_len: 162 }}], message: {:?} }}",
             out.message
         )
     );

@@ -107,7 +107,7 @@ fn a_distribution_with_a_small_order_or_twisted_signing_key_cannot_make_messages
     let out = g[0].encrypt_with_rng(&mut r, b"x", 0).unwrap();
     let bytes = out.distributions[0].bytes.clone();
     // Signing key after version, type, group id length and id, state id.
-    let key_at = 3 + GID.len() + 32;
+    let key_at = 3 + GID.len() + 16;
     let _ = key_at;
     let mut small = bytes.to_vec();
     small[key_at..key_at + 32].copy_from_slice(&curve25519_dalek::constants::EIGHT_TORSION[1].compress().to_bytes());

@@ -79,8 +79,9 @@ fn flipping_bit_255_of_any_received_x25519_key_is_refused() {
     let alice = Account::new_with_rng(&mut r);
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
     // Initiator identity key, base key, ratchet key of the inner message
-    // (the inner message is the last 42 + 17 bytes: header, "x" and tag).
-    let inner = first.len() - (42 + 1 + 16);
+    // (the inner message is the last 36 + 17 bytes: header with one-byte
+    // counters, "x" and tag).
+    let inner = first.len() - (36 + 1 + 16);
     for key_at in [3 + 32, 3 + 128 + 4, inner + 2] {
         let m = flip(&first, (key_at + 31) * 8 + 7);
         assert_eq!(PreKeyMessage::decode(&m), Err(DecodeError::InvalidKey(KeyError::NonCanonical)), "at {key_at}");

@@ -46,9 +46,9 @@ fn ratchet_key(bytes: &[u8]) -> [u8; 32] {
     }
 }
 
-fn state_id(bytes: &[u8]) -> [u8; 32] {
-    let at = 3 + GID.len();
-    bytes.get(at..at + 32).and_then(|s| s.try_into().ok()).unwrap_or([0; 32])
+/// The 16-byte sender state id of a group message (docs/PROTOCOL.md §12.4).
+fn state_id(bytes: &[u8]) -> [u8; 16] {
+    bytes.get(2..18).and_then(|s| s.try_into().ok()).unwrap_or([0; 16])
 }
 
 struct World {
@@ -57,7 +57,7 @@ struct World {
     flight: Vec<Item>,
     delivered: Vec<Item>,
     /// Who holds each group sender state (by state id).
-    holders: BTreeMap<[u8; 32], BTreeSet<usize>>,
+    holders: BTreeMap<[u8; 16], BTreeSet<usize>>,
     counter: u32,
 }
 

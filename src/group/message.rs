@@ -6,17 +6,19 @@ use crate::error::DecodeError;
 use crate::labels;
 use crate::primitives::kdf::sha256;
 use crate::primitives::signature::{Ed25519PublicKey, SIGNATURE_LEN};
-use crate::wire::{Reader, TYPE_GROUP_MESSAGE, Writer};
+use crate::wire::{MAX_VARINT_U32_LEN, Reader, TYPE_GROUP_MESSAGE, Writer};
 
 use super::tree::Node;
-use super::{MAX_GROUP_ID_LEN, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN};
+use super::{MAX_GROUP_ID_LEN, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN, STATE_ID_LEN, StateId};
 
-/// A decoded group message, borrowing the bytes it came from.
+/// A decoded group message, borrowing the bytes it came from. The group id
+/// is not on the wire: it is bound through the associated data, the
+/// signature and the message key (docs/PROTOCOL.md §12.4).
 pub(crate) struct GroupMessage<'a> {
-    pub(crate) group_id: &'a [u8],
-    pub(crate) state_id: [u8; 32],
+    pub(crate) state_id: StateId,
     pub(crate) index: u32,
-    /// Everything before the ciphertext: the AEAD's associated data.
+    /// Everything before the ciphertext; the AEAD's associated data is
+    /// the group id followed by it ([`bound_header`]).
     pub(crate) header: &'a [u8],
     pub(crate) ciphertext: &'a [u8],
     /// Everything before the signature.
@@ -24,21 +26,42 @@ pub(crate) struct GroupMessage<'a> {
     pub(crate) signature: [u8; SIGNATURE_LEN],
 }
 
-/// The header of a group message: version, type, group id, state id,
-/// index.
-pub(crate) fn message_header(group_id: &[u8], state_id: &[u8; 32], index: u32) -> Writer {
-    let mut w = Writer::with_header(TYPE_GROUP_MESSAGE, 40 + group_id.len());
-    // Group ids are checked against MAX_GROUP_ID_LEN (< 256) on creation.
-    w.u8(u8::try_from(group_id.len()).unwrap_or(u8::MAX)).bytes(group_id).bytes(state_id).u32(index);
-    w
+/// Longest group message header: version, type, state id, varint index.
+pub(crate) const MAX_GROUP_HEADER_LEN: usize = 2 + STATE_ID_LEN + MAX_VARINT_U32_LEN;
+
+/// Appends the header of a group message to `out`: version, type, state
+/// id, index (varint).
+pub(crate) fn write_message_header(out: &mut Vec<u8>, state_id: &StateId, index: u32) {
+    let mut w = Writer::append_to(core::mem::take(out), TYPE_GROUP_MESSAGE);
+    w.bytes(state_id).varint_u32(index);
+    *out = w.finish();
 }
 
-/// What a group signature covers: the label and the SHA-256 digest of
-/// every byte before the signature (one short Ed25519 input whatever the
-/// message size).
-pub(crate) fn signed_message(signed: &[u8]) -> Vec<u8> {
+/// The length-prefixed group id followed by `bytes`: what the AEAD's
+/// associated data (with the header) and the signature digest (with
+/// everything before the signature) cover, so that a message is bound to
+/// its group although the group id is not sent.
+fn group_bound(group_id: &[u8]) -> [u8; 1] {
+    // Group ids are checked against MAX_GROUP_ID_LEN (< 256) on creation.
+    [u8::try_from(group_id.len()).unwrap_or(u8::MAX)]
+}
+
+/// The associated data of a group message: `len(group id) || group id ||
+/// header`.
+pub(crate) fn bound_header(group_id: &[u8], header: &[u8]) -> Vec<u8> {
+    let mut ad = Vec::with_capacity(1 + group_id.len() + header.len());
+    ad.extend_from_slice(&group_bound(group_id));
+    ad.extend_from_slice(group_id);
+    ad.extend_from_slice(header);
+    ad
+}
+
+/// What a group signature covers: the label and the SHA-256 digest of the
+/// length-prefixed group id and every byte before the signature (one
+/// short Ed25519 input whatever the message size).
+pub(crate) fn signed_message(group_id: &[u8], signed: &[u8]) -> Vec<u8> {
     let mut m = labels::SIG_GROUP_MESSAGE.to_vec();
-    m.extend_from_slice(&sha256(&[signed]));
+    m.extend_from_slice(&sha256(&[&group_bound(group_id), group_id, signed]));
     m
 }
 
@@ -54,9 +77,8 @@ impl<'a> GroupMessage<'a> {
     pub(crate) fn decode(bytes: &'a [u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(TYPE_GROUP_MESSAGE)?;
-        let group_id = read_group_id(&mut r)?;
         let state_id = r.array()?;
-        let index = r.u32()?;
+        let index = r.varint_u32()?;
         let header_len = r.consumed(bytes);
         let rest = r.rest();
         let body_len = rest.len().checked_sub(SIGNATURE_LEN).ok_or(DecodeError::Truncated)?;
@@ -67,7 +89,6 @@ impl<'a> GroupMessage<'a> {
         let signature: [u8; SIGNATURE_LEN] = signature.try_into().map_err(|_| DecodeError::Truncated)?;
         let signed_len = header_len.saturating_add(body_len);
         Ok(Self {
-            group_id,
             state_id,
             index,
             header: bytes.get(..header_len).ok_or(DecodeError::Truncated)?,
@@ -80,7 +101,7 @@ impl<'a> GroupMessage<'a> {
 
 /// What the owner signature covers: the label, the group id, the state id
 /// and the owner's member id, each length-prefixed where variable.
-pub(crate) fn owner_message(group_id: &[u8], state_id: &[u8; 32], owner: &[u8]) -> Vec<u8> {
+pub(crate) fn owner_message(group_id: &[u8], state_id: &StateId, owner: &[u8]) -> Vec<u8> {
     let mut m = labels::SIG_GROUP_OWNER.to_vec();
     m.push(u8::try_from(group_id.len()).unwrap_or(u8::MAX));
     m.extend_from_slice(group_id);
@@ -97,7 +118,7 @@ pub(crate) fn owner_message(group_id: &[u8], state_id: &[u8; 32], owner: &[u8]) 
 /// them never leaves key copies behind.
 pub(crate) struct SenderKeyRecord {
     pub(crate) group_id: Vec<u8>,
-    pub(crate) state_id: [u8; 32],
+    pub(crate) state_id: StateId,
     pub(crate) signing_key: Ed25519PublicKey,
     pub(crate) owner: Vec<u8>,
     pub(crate) owner_signature: [u8; SIGNATURE_LEN],

@@ -34,6 +34,12 @@ use crate::wire::{TYPE_GROUP_DISTRIBUTION, TYPE_GROUP_EXPORT};
 
 pub use self::pickling::GroupPickle;
 
+/// Length of a sender state id: random, and unique within a group (a
+/// distribution naming a state id another member owns is refused).
+pub(crate) const STATE_ID_LEN: usize = 16;
+/// A sender state id.
+pub(crate) type StateId = [u8; STATE_ID_LEN];
+
 /// The longest group id, in bytes.
 pub const MAX_GROUP_ID_LEN: usize = 64;
 /// The longest member id (the caller's address of one device), in bytes.
@@ -144,7 +150,7 @@ struct Member {
     /// Newest first, at most `MAX_SENDER_STATES_PER_MEMBER`.
     states: VecDeque<ReceiverState>,
     /// Ids of this member's states evicted as too old, oldest first.
-    retired: VecDeque<[u8; 32]>,
+    retired: VecDeque<StateId>,
 }
 
 /// One device's view of a group: the members it sends to, its own sender
@@ -159,9 +165,9 @@ pub struct Group {
     me: Vec<u8>,
     members: BTreeMap<Vec<u8>, Member>,
     /// Which member owns each inbound state id.
-    owners: BTreeMap<[u8; 32], Vec<u8>>,
+    owners: BTreeMap<StateId, Vec<u8>>,
     /// State ids of removed members, oldest first.
-    revoked: VecDeque<[u8; 32]>,
+    revoked: VecDeque<StateId>,
     pub(crate) outbound: Option<SenderState>,
     /// Set by a removal: the next send starts a fresh state.
     stale: bool,
@@ -432,9 +438,6 @@ impl Group {
 
     /// Looks up the state a message names and checks its signature.
     fn locate(&self, message: &GroupMessage<'_>) -> Result<(&[u8], Ed25519PublicKey), GroupError> {
-        if message.group_id != self.id.as_slice() {
-            return Err(GroupError::WrongGroup);
-        }
         if self.revoked.contains(&message.state_id) {
             return Err(GroupError::SenderRemoved);
         }
@@ -458,7 +461,8 @@ impl Group {
     pub fn decrypt(&mut self, bytes: &[u8]) -> Result<GroupPlaintext, GroupError> {
         let message = GroupMessage::decode(bytes)?;
         let (_, key) = self.locate(&message)?;
-        key.verify(&signed_message(message.signed), &message.signature).map_err(|_| GroupError::BadSignature)?;
+        key.verify(&signed_message(&self.id, message.signed), &message.signature)
+            .map_err(|_| GroupError::BadSignature)?;
         self.decrypt_verified(&message)
     }
 
@@ -488,7 +492,7 @@ impl Group {
             .map(|m| {
                 let m = m.as_ref().ok()?;
                 let (_, key) = self.locate(m).ok()?;
-                Some((key, signed_message(m.signed)))
+                Some((key, signed_message(&self.id, m.signed)))
             })
             .collect();
         let items: Vec<_> = decoded
@@ -510,7 +514,7 @@ impl Group {
                 let (_, key) = self.locate(&m)?;
                 let verified = match (&l, all_good) {
                     (Some(_), true) => true,
-                    _ => key.verify(&signed_message(m.signed), &m.signature).is_ok(),
+                    _ => key.verify(&signed_message(&self.id, m.signed), &m.signature).is_ok(),
                 };
                 if !verified {
                     return Err(GroupError::BadSignature);

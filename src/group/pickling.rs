@@ -10,7 +10,7 @@ use super::tree::{Cover, Node, TREE_DEPTH};
 use super::{
     Group, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN,
     MAX_RETIRED_STATES_PER_MEMBER, MAX_REVOKED_SENDER_STATES, MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS,
-    MAX_SENDER_STATES_PER_MEMBER, Member, RotationPolicy,
+    MAX_SENDER_STATES_PER_MEMBER, Member, RotationPolicy, StateId,
 };
 use crate::error::PickleError;
 use crate::labels;
@@ -26,7 +26,7 @@ pub(crate) struct NodePickle {
 
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
 pub(crate) struct SenderStatePickle {
-    state_id: [u8; 32],
+    state_id: StateId,
     signing_seed: [u8; 32],
     owner_signature: Vec<u8>,
     nodes: Vec<NodePickle>,
@@ -36,7 +36,7 @@ pub(crate) struct SenderStatePickle {
 
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
 pub(crate) struct ReceiverStatePickle {
-    state_id: [u8; 32],
+    state_id: StateId,
     signing_key: [u8; 32],
     owner_signature: Vec<u8>,
     nodes: Vec<NodePickle>,
@@ -51,7 +51,7 @@ pub(crate) struct MemberPickle {
     /// Newest first.
     states: Vec<ReceiverStatePickle>,
     /// Evicted state ids, oldest first.
-    retired: Vec<[u8; 32]>,
+    retired: Vec<StateId>,
 }
 
 /// A versioned snapshot of a [`Group`]: its members, its own sender state
@@ -63,7 +63,7 @@ pub struct GroupPickle {
     id: Vec<u8>,
     me: Vec<u8>,
     members: Vec<MemberPickle>,
-    revoked: Vec<[u8; 32]>,
+    revoked: Vec<StateId>,
     outbound: Option<SenderStatePickle>,
     stale: bool,
     undistributed: Vec<Vec<u8>>,

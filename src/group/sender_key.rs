@@ -4,19 +4,23 @@
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use super::message::{GroupMessage, SenderKeyRecord, message_header, owner_message, signed_message};
+use super::message::{
+    GroupMessage, MAX_GROUP_HEADER_LEN, SenderKeyRecord, bound_header, owner_message, signed_message,
+    write_message_header,
+};
 use super::tree::{Cover, Node};
-use super::{MAX_GROUP_STATE_NODES, MAX_GROUP_WINDOW};
+use super::{MAX_GROUP_STATE_NODES, MAX_GROUP_WINDOW, StateId};
 use crate::error::GroupError;
 use crate::labels;
 use crate::primitives::aead::AeadKey;
+use crate::primitives::aead::TAG_LEN;
 use crate::primitives::kdf::hkdf_expand;
 use crate::primitives::signature::{Ed25519KeyPair, Ed25519PublicKey, SIGNATURE_LEN};
 
 /// The AEAD key of one group message: HKDF-Expand of the index's leaf key
 /// with the group id, state id and index in the info.
-pub(crate) fn message_key(leaf: &Node, group_id: &[u8], state_id: &[u8; 32], index: u32) -> AeadKey {
-    let mut info = Zeroizing::new(Vec::with_capacity(labels::KDF_GROUP_MESSAGE.len() + 37 + group_id.len()));
+pub(crate) fn message_key(leaf: &Node, group_id: &[u8], state_id: &StateId, index: u32) -> AeadKey {
+    let mut info = Zeroizing::new(Vec::with_capacity(labels::KDF_GROUP_MESSAGE.len() + 21 + group_id.len()));
     info.extend_from_slice(labels::KDF_GROUP_MESSAGE);
     info.push(u8::try_from(group_id.len()).unwrap_or(u8::MAX));
     info.extend_from_slice(group_id);
@@ -28,7 +32,7 @@ pub(crate) fn message_key(leaf: &Node, group_id: &[u8], state_id: &[u8; 32], ind
 /// This member's outbound sender state.
 #[derive(Clone)]
 pub(crate) struct SenderState {
-    pub(crate) state_id: [u8; 32],
+    pub(crate) state_id: StateId,
     pub(crate) signing: Ed25519KeyPair,
     /// The state key's signature binding this state to our member id.
     pub(crate) owner_signature: [u8; SIGNATURE_LEN],
@@ -40,7 +44,7 @@ pub(crate) struct SenderState {
 
 impl SenderState {
     pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R, now: u64, group_id: &[u8], me: &[u8]) -> Self {
-        let mut state_id = [0u8; 32];
+        let mut state_id = StateId::default();
         rng.fill_bytes(&mut state_id);
         let mut root = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(root.as_mut());
@@ -59,10 +63,15 @@ impl SenderState {
     pub(crate) fn encrypt(&mut self, group_id: &[u8], plaintext: &[u8]) -> Result<Vec<u8>, GroupError> {
         let index = self.next_index().ok_or(GroupError::SenderStateExhausted)?;
         let descent = self.cover.descend(index).ok_or(GroupError::SenderStateExhausted)?;
-        let mut out = message_header(group_id, &self.state_id, index).finish();
-        let ciphertext = message_key(&descent.leaf, group_id, &self.state_id, index).seal(&out, plaintext);
-        out.extend_from_slice(&ciphertext);
-        let signature = self.signing.sign(&signed_message(&out));
+        // One buffer: header, then the plaintext sealed in place, then the
+        // signature.
+        let mut out = Vec::with_capacity(MAX_GROUP_HEADER_LEN + plaintext.len() + TAG_LEN + SIGNATURE_LEN);
+        write_message_header(&mut out, &self.state_id, index);
+        let ad = bound_header(group_id, &out);
+        let body_start = out.len();
+        out.extend_from_slice(plaintext);
+        message_key(&descent.leaf, group_id, &self.state_id, index).seal_in_place(&ad, &mut out, body_start);
+        let signature = self.signing.sign(&signed_message(group_id, &out));
         out.extend_from_slice(&signature);
         self.cover.puncture(descent);
         self.sent = self.sent.saturating_add(1);
@@ -85,7 +94,7 @@ impl SenderState {
 /// Another member's sender state, as this member holds it.
 #[derive(Clone)]
 pub(crate) struct ReceiverState {
-    pub(crate) state_id: [u8; 32],
+    pub(crate) state_id: StateId,
     pub(crate) signing_key: Ed25519PublicKey,
     /// The owner signature from the distribution, kept for exports.
     pub(crate) owner_signature: [u8; SIGNATURE_LEN],
@@ -125,7 +134,7 @@ impl ReceiverState {
             return Err(self.missing(index));
         };
         let plaintext = message_key(&descent.leaf, group_id, &self.state_id, index)
-            .open(message.header, message.ciphertext)
+            .open(&bound_header(group_id, message.header), message.ciphertext)
             .map_err(|_| GroupError::AuthenticationFailed)?;
         // Commit: forget this index, move the window, cap the nodes.
         self.cover.puncture(descent);

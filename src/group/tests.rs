@@ -2,7 +2,7 @@
 //! sender-key tree for both sides, shown by trying every key a captured
 //! state holds or derives on the message it already read or sent.
 
-use super::message::GroupMessage;
+use super::message::{GroupMessage, bound_header};
 use super::sender_key::message_key;
 use super::tree::{Cover, Node};
 use super::*;
@@ -29,13 +29,13 @@ fn derivable_leaves(cover: &Cover, k: u32, radius: u32) -> Vec<Node> {
     out
 }
 
-fn opens(leaves: &[Node], state_id: &[u8; 32], bytes: &[u8]) -> usize {
+fn opens(leaves: &[Node], state_id: &StateId, bytes: &[u8]) -> usize {
     let m = GroupMessage::decode(bytes).unwrap();
     // Try each leaf under every index label nearby, not only its own.
     let mut count = 0;
     for leaf in leaves {
         for index in m.index.saturating_sub(2)..=m.index.saturating_add(2) {
-            if message_key(leaf, GROUP, state_id, index).open(m.header, m.ciphertext).is_ok() {
+            if message_key(leaf, GROUP, state_id, index).open(&bound_header(GROUP, m.header), m.ciphertext).is_ok() {
                 count += 1;
             }
         }

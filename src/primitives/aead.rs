@@ -1,6 +1,6 @@
 //! ChaCha20-Poly1305 (RFC 8439) with keys that are used once.
 
-use chacha20poly1305::aead::{Aead, Payload};
+use chacha20poly1305::aead::AeadInOut;
 use chacha20poly1305::{ChaCha20Poly1305, KeyInit};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
@@ -33,19 +33,40 @@ impl AeadKey {
 
     /// Encrypts; the output is the ciphertext followed by the tag.
     pub(crate) fn seal(&self, ad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(plaintext.len() + TAG_LEN);
+        out.extend_from_slice(plaintext);
+        self.seal_in_place(ad, &mut out, 0);
+        out
+    }
+
+    /// Encrypts `buf[start..]` in place and appends the tag: the caller
+    /// writes a header and the plaintext into one buffer, and no copy of
+    /// the ciphertext is made.
+    pub(crate) fn seal_in_place(&self, ad: &[u8], buf: &mut Vec<u8>, start: usize) {
         let cipher = ChaCha20Poly1305::new(&self.key.into());
+        let body = buf.get_mut(start..).unwrap_or_default();
         // ChaCha20-Poly1305 only fails past 2^38 bytes of plaintext, which
         // no `&[u8]` handed to a messaging library reaches on 64-bit and
         // which cannot exist on 32-bit.
-        cipher.encrypt(&self.nonce.into(), Payload { msg: plaintext, aad: ad }).unwrap_or_default()
+        if let Ok(tag) = cipher.encrypt_inout_detached(&self.nonce.into(), ad, body.into()) {
+            buf.extend_from_slice(&tag);
+        }
     }
 
     /// Decrypts and authenticates `ciphertext` (with its tag) under `ad`.
+    /// The tag is checked before anything is decrypted.
     pub(crate) fn open(&self, ad: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, AeadFailure> {
         #[cfg(test)]
         crate::work::count_aead();
+        let split = ciphertext.len().checked_sub(TAG_LEN).ok_or(AeadFailure)?;
+        let (body, tag) = ciphertext.split_at(split);
+        let tag = <&[u8; TAG_LEN]>::try_from(tag).map_err(|_| AeadFailure)?;
+        let mut out = body.to_vec();
         let cipher = ChaCha20Poly1305::new(&self.key.into());
-        cipher.decrypt(&self.nonce.into(), Payload { msg: ciphertext, aad: ad }).map_err(|_| AeadFailure)
+        cipher
+            .decrypt_inout_detached(&self.nonce.into(), ad, out.as_mut_slice().into(), &(*tag).into())
+            .map_err(|_| AeadFailure)?;
+        Ok(out)
     }
 }
 

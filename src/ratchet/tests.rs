@@ -13,10 +13,7 @@ fn send_many(s: &mut Session, n: u32) -> Vec<Vec<u8>> {
 
 /// A normal message with its counter (and previous-chain length) replaced.
 fn with_counters(bytes: &[u8], previous: u32, counter: u32) -> Vec<u8> {
-    let mut b = bytes.to_vec();
-    b[34..38].copy_from_slice(&previous.to_be_bytes());
-    b[38..42].copy_from_slice(&counter.to_be_bytes());
-    b
+    NormalMessage::forge_counters(bytes, previous, counter)
 }
 
 #[test]

@@ -65,7 +65,6 @@ MAX_SKIPPED = 2000
 MAX_RECEIVING_CHAINS = 5
 MAX_EVICTED = 64
 MAX_COUNTER = 0xFFFFFFFE
-HEADER_LEN = 42
 TAG_LEN = 16
 SAFETY_NUMBER_VERSION = 1
 SAFETY_NUMBER_ITERATIONS = 5200
@@ -94,6 +93,35 @@ def u32(x):
 
 def rd32(b, o):
     return int.from_bytes(b[o:o + 4], "big")
+
+
+def varint(x):
+    """§4.1: minimal unsigned LEB128 of a u32."""
+    out = bytearray()
+    while x >= 0x80:
+        out.append((x & 0x7F) | 0x80)
+        x >>= 7
+    out.append(x)
+    return bytes(out)
+
+
+def rd_varint(b, o):
+    """§4.1: reads a varint at offset o; returns (value, next offset).
+    Refuses truncation, more than 5 bytes, values past 2^32 - 1 and
+    non-minimal encodings."""
+    value = 0
+    for i in range(5):
+        if o + i >= len(b):
+            raise ProtoError("Truncated")
+        byte = b[o + i]
+        if i == 4 and (byte & 0x7F) > 0x0F:
+            raise ProtoError("NonCanonicalVarint")
+        value |= (byte & 0x7F) << (7 * i)
+        if not byte & 0x80:
+            if i > 0 and byte == 0:
+                raise ProtoError("NonCanonicalVarint")
+            return value, o + i + 1
+    raise ProtoError("NonCanonicalVarint")
 
 
 # ---------------------------------------------------------------- primitives (§1)
@@ -632,12 +660,11 @@ def decode_normal(b):
     if len(b) < 34:
         raise ProtoError("Truncated")
     rk = check_x25519(b[2:34])
-    if len(b) < 42:
+    pn, o = rd_varint(b, 34)
+    n, header_len = rd_varint(b, o)
+    if len(b) - header_len < TAG_LEN:
         raise ProtoError("Truncated")
-    pn, n = rd32(b, 34), rd32(b, 38)
-    if len(b) - HEADER_LEN < TAG_LEN:
-        raise ProtoError("Truncated")
-    return dict(header=b[:HEADER_LEN], ratchet_key=rk, pn=pn, n=n, ct=b[HEADER_LEN:])
+    return dict(header=b[:header_len], ratchet_key=rk, pn=pn, n=n, ct=b[header_len:])
 
 
 def decode_prekey(b):
@@ -784,7 +811,7 @@ class Session:
         ck, n = self.sending
         seed = chain_seed(ck)
         self.sending = [chain_next(ck), n + 1]
-        header = bytes([WIRE_VERSION, T_NORMAL]) + self.our_pub + u32(self.pn) + u32(n)
+        header = bytes([WIRE_VERSION, T_NORMAL]) + self.our_pub + varint(self.pn) + varint(n)
         prefix = self.pending_prefix or b""
         k, nonce = message_keys(seed)
         ct = aead_seal(k, nonce, self.session_ad + prefix + header, plaintext)
@@ -1388,14 +1415,20 @@ def run_file(c, fname):
     # AuthenticationFailed, and the state is exactly as before
     sb = sessions["bob"]
     before = copy.deepcopy(sb.__dict__)
-    forged = bytearray(H(msgs[-1]["bytes"]))
-    forged[38:42] = u32(rd32(forged, 38) + 1)
+    last = decode_normal(H(msgs[-1]["bytes"]))
+
+    def forge(counter):
+        return (bytes([WIRE_VERSION, T_NORMAL]) + last["ratchet_key"] + varint(last["pn"])
+                + varint(counter) + last["ct"])
     c.raises("%s: forged message (next counter) refused" % tag,
-             lambda: sb.decrypt(bytes(forged)), "AuthenticationFailed")
+             lambda: sb.decrypt(forge(last["n"] + 1)), "AuthenticationFailed")
     cc("state unchanged after the failed decryption (§6.5)", sb.__dict__ == before)
-    forged[38:42] = u32(0xFFFFFFFF)
     c.raises("%s: counter 0xFFFFFFFF refused (§6.7)" % tag,
-             lambda: sb.decrypt(bytes(forged)), "AuthenticationFailed")
+             lambda: sb.decrypt(forge(0xFFFFFFFF)), "AuthenticationFailed")
+    for bad in (bytes([0x80, 0x00]), bytes([0xFF, 0xFF, 0xFF, 0xFF, 0x10]), bytes([0x80] * 5 + [0x01])):
+        raw = bytes([WIRE_VERSION, T_NORMAL]) + last["ratchet_key"] + bad + varint(0) + last["ct"]
+        c.raises("%s: non-canonical varint %s refused (§4.1)" % (tag, bad.hex()),
+                 lambda raw=raw: decode_normal(raw), "NonCanonicalVarint")
 
     # negative checks of the §1 / §3.2 rules on the vector's own data
     bad = bytearray(bob.pub)
