@@ -734,7 +734,7 @@ mod pickling {
         let key = PqPreKey {
             kind,
             id: p.id,
-            pair: MlKemKeyPair::from_seed(seed),
+            pair: MlKemKeyPair::from_seed(seed, kind == PqPreKeyKind::LastResort),
             signature: p.signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?,
             published: p.published,
             expires_at: p.expires_at,

@@ -418,7 +418,8 @@ impl PqPreKey {
         id: u32,
         rng: &mut R,
     ) -> Self {
-        let pair = MlKemKeyPair::generate(rng);
+        // The last-resort key serves many first messages: keep it expanded.
+        let pair = MlKemKeyPair::generate(rng, kind == PqPreKeyKind::LastResort);
         let signature = identity.signing().sign(&pq_signed_message(kind, id, pair.public()));
         Self { kind, id, pair, signature, published: false, expires_at: None }
     }

@@ -3,7 +3,10 @@
 //! Decapsulation keys are kept as their 64-byte FIPS 203 seed `d || z`
 //! (the form FIPS 203 and the `ml-kem` crate recommend): 64 bytes stored
 //! instead of 2,400, at the cost of re-expanding the key (one ML-KEM key
-//! generation, about 55 µs) each time it is used or restored.
+//! generation, about 70 µs here) when it is restored. A key that is used
+//! many times (the last-resort PQ prekey) also keeps its expanded form in
+//! memory, so each first message does not pay the expansion again; a
+//! one-time key is expanded when it is used, once.
 
 use core::fmt;
 
@@ -75,21 +78,32 @@ impl fmt::Debug for MlKemPublicKey {
 pub(crate) struct MlKemKeyPair {
     seed: Zeroizing<[u8; SEED_LEN]>,
     public: MlKemPublicKey,
+    /// The expanded decapsulation key (zeroized on drop by `ml-kem`), kept
+    /// for keys used many times; never pickled.
+    expanded: Option<Box<DecapsulationKey768>>,
 }
 
 impl ZeroizeOnDrop for MlKemKeyPair {}
 
 impl MlKemKeyPair {
-    pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+    /// A fresh key pair; `keep_expanded` for a key that will be used many
+    /// times.
+    pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R, keep_expanded: bool) -> Self {
         let mut seed = Zeroizing::new([0u8; SEED_LEN]);
         rng.fill_bytes(seed.as_mut());
-        Self::from_seed(&seed)
+        Self::from_seed(&seed, keep_expanded)
     }
 
-    pub(crate) fn from_seed(seed: &[u8; SEED_LEN]) -> Self {
+    /// The key pair of a seed (one key expansion); `keep_expanded` keeps
+    /// the expanded key for later decapsulations.
+    pub(crate) fn from_seed(seed: &[u8; SEED_LEN], keep_expanded: bool) -> Self {
         let dk = DecapsulationKey768::from_seed((*seed).into());
         let public: [u8; ML_KEM_768_PUBLIC_KEY_LEN] = dk.encapsulation_key().to_bytes().into();
-        Self { seed: Zeroizing::new(*seed), public: MlKemPublicKey(Box::new(public)) }
+        Self {
+            seed: Zeroizing::new(*seed),
+            public: MlKemPublicKey(Box::new(public)),
+            expanded: keep_expanded.then(|| Box::new(dk)),
+        }
     }
 
     pub(crate) fn seed(&self) -> &[u8; SEED_LEN] {
@@ -104,9 +118,11 @@ impl MlKemKeyPair {
     /// secret (FIPS 203 implicit rejection), so the first message then
     /// fails to decrypt.
     pub(crate) fn decapsulate(&self, ciphertext: &[u8; ML_KEM_768_CIPHERTEXT_LEN]) -> Zeroizing<[u8; 32]> {
-        let dk = DecapsulationKey768::from_seed((*self.seed).into());
         let ct: ml_kem::Ciphertext<MlKem768> = (*ciphertext).into();
-        Zeroizing::new(dk.decapsulate(&ct).into())
+        match &self.expanded {
+            Some(dk) => Zeroizing::new(dk.decapsulate(&ct).into()),
+            None => Zeroizing::new(DecapsulationKey768::from_seed((*self.seed).into()).decapsulate(&ct).into()),
+        }
     }
 }
 
@@ -123,17 +139,22 @@ mod tests {
 
     #[test]
     fn encapsulate_then_decapsulate_agree_and_a_mangled_ciphertext_does_not() {
-        let pair = MlKemKeyPair::generate(&mut rng(1));
-        let (mut ct, shared) = pair.public().encapsulate(&mut rng(2));
-        assert_eq!(*pair.decapsulate(&ct), *shared);
-        ct[100] ^= 1;
-        assert_ne!(*pair.decapsulate(&ct), *shared);
-        assert_eq!(MlKemKeyPair::from_seed(pair.seed()).public(), pair.public());
+        for keep_expanded in [false, true] {
+            let pair = MlKemKeyPair::generate(&mut rng(1), keep_expanded);
+            let (mut ct, shared) = pair.public().encapsulate(&mut rng(2));
+            assert_eq!(*pair.decapsulate(&ct), *shared);
+            let other = MlKemKeyPair::from_seed(pair.seed(), !keep_expanded);
+            assert_eq!(other.public(), pair.public());
+            assert_eq!(*other.decapsulate(&ct), *shared);
+            ct[100] ^= 1;
+            assert_ne!(*pair.decapsulate(&ct), *shared);
+            assert_eq!(*pair.decapsulate(&ct), *other.decapsulate(&ct), "implicit rejection differs");
+        }
     }
 
     #[test]
     fn an_unreduced_encapsulation_key_is_refused() {
-        let pair = MlKemKeyPair::generate(&mut rng(3));
+        let pair = MlKemKeyPair::generate(&mut rng(3), false);
         let mut bytes = *pair.public().as_bytes();
         // Set the first 12-bit coefficient to 4095 >= q = 3329.
         bytes[0] = 0xff;

@@ -81,8 +81,29 @@ fn scalar_is_canonical(s: &[u8; 32]) -> bool {
 }
 
 /// An Ed25519 public key with a canonical encoding, not of small order.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Ed25519PublicKey([u8; 32]);
+///
+/// It keeps the decompressed point beside the encoding, so the point is
+/// decompressed once, when the key is decoded, and not again for each
+/// signature it verifies. Equality and hashing are by the encoding.
+#[derive(Clone, Copy)]
+pub struct Ed25519PublicKey {
+    bytes: [u8; 32],
+    point: ed25519_zebra::VerificationKey,
+}
+
+impl PartialEq for Ed25519PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.bytes == other.bytes
+    }
+}
+
+impl Eq for Ed25519PublicKey {}
+
+impl core::hash::Hash for Ed25519PublicKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.bytes.hash(state);
+    }
+}
 
 impl Ed25519PublicKey {
     /// Checks and wraps a 32-byte encoding.
@@ -99,36 +120,33 @@ impl Ed25519PublicKey {
         if is_small_order(&bytes) {
             return Err(KeyError::LowOrder);
         }
-        if ed25519_zebra::VerificationKey::try_from(bytes).is_err() {
-            return Err(KeyError::NotOnCurve);
-        }
-        Ok(Self(bytes))
+        let point = ed25519_zebra::VerificationKey::try_from(bytes).map_err(|_| KeyError::NotOnCurve)?;
+        Ok(Self { bytes, point })
     }
 
     /// The 32-byte encoding.
     pub fn to_bytes(self) -> [u8; 32] {
-        self.0
+        self.bytes
     }
 
     /// The 32-byte encoding, borrowed.
     pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
+        &self.bytes
     }
 
     /// Verifies `signature` over `message` under dmseal's one rule.
     pub(crate) fn verify(&self, message: &[u8], signature: &[u8; SIGNATURE_LEN]) -> Result<(), BadSignature> {
         #[cfg(test)]
         crate::work::count_signature_check();
-        let checked = precheck(&self.0, signature)?;
-        let vk = ed25519_zebra::VerificationKey::try_from(self.0).map_err(|_| BadSignature)?;
-        vk.verify(&checked, message).map_err(|_| BadSignature)
+        let checked = precheck(&self.bytes, signature)?;
+        self.point.verify(&checked, message).map_err(|_| BadSignature)
     }
 }
 
 impl fmt::Debug for Ed25519PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Ed25519PublicKey(")?;
-        for b in &self.0 {
+        for b in &self.bytes {
             write!(f, "{b:02x}")?;
         }
         write!(f, ")")
@@ -159,8 +177,8 @@ pub(crate) fn verify_batch<R: CryptoRng + ?Sized>(
 ) -> Result<(), BadSignature> {
     let mut batch = ed25519_zebra::batch::Verifier::new();
     for (public, message, signature) in items {
-        let checked = precheck(&public.0, signature)?;
-        batch.queue((ed25519_zebra::VerificationKeyBytes::from(public.0), checked, *message));
+        let checked = precheck(&public.bytes, signature)?;
+        batch.queue((ed25519_zebra::VerificationKeyBytes::from(public.bytes), checked, *message));
     }
     batch.verify(rng).map_err(|_| BadSignature)
 }
@@ -184,7 +202,12 @@ impl Ed25519KeyPair {
 
     pub(crate) fn from_secret_bytes(seed: &[u8; 32]) -> Self {
         let secret = ed25519_dalek::SigningKey::from_bytes(seed);
-        let public = Ed25519PublicKey(secret.verifying_key().to_bytes());
+        // The same RFC 8032 public key, computed by ed25519-zebra so that
+        // the decompressed point comes with it (no fallible decoding).
+        let zebra = Zeroizing::new(ed25519_zebra::SigningKey::from(*seed));
+        let point = ed25519_zebra::VerificationKey::from(&*zebra);
+        let public = Ed25519PublicKey { bytes: secret.verifying_key().to_bytes(), point };
+        debug_assert_eq!(public.bytes, <[u8; 32]>::from(point));
         Self { secret, public }
     }
 
@@ -279,7 +302,7 @@ mod tests {
             let mut sig = [0u8; 64];
             sig[..32].copy_from_slice(&rb);
             sig[32..].copy_from_slice(s.as_bytes());
-            (Ed25519PublicKey(ab), sig)
+            (Ed25519PublicKey::from_bytes(ab).unwrap(), sig)
         };
         for (public, torsion_in_r) in
             [(a_point + EIGHT_TORSION[1], false), (a_point, true), (a_point + EIGHT_TORSION[5], true)]
