@@ -3,7 +3,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use dmseal::{Account, PreKeyBundle, PreKeyMessage, Session};
+use dmseal::{Account, PreKeyBundle, PreKeyMessage, Session, SessionPickle};
 use rand_core::SeedableRng;
 use std::hint::black_box;
 
@@ -68,6 +68,64 @@ fn same_chain(c: &mut Criterion) {
     g.finish();
 }
 
+/// Decrypting a message that arrives after `ahead - 1` lost or delayed
+/// ones: the chain steps past them and stores their keys.
+fn ahead(c: &mut Criterion) {
+    let mut g = c.benchmark_group("same_chain");
+    let plaintext = vec![0x5a; 1024];
+    for ahead in [100usize, 2_000] {
+        g.bench_function(format!("decrypt 1 KiB {ahead} steps ahead"), |b| {
+            b.iter_batched(
+                || {
+                    let (mut a, b) = established();
+                    let mut last = Vec::new();
+                    for _ in 0..ahead {
+                        last = a.encrypt(&plaintext).unwrap();
+                    }
+                    (b, last)
+                },
+                |(mut b, m)| b.decrypt(&m).unwrap(),
+                BatchSize::LargeInput,
+            )
+        });
+    }
+    g.finish();
+}
+
+/// Pickling and restoring an idle session, and one holding 100 skipped
+/// message keys, in the plain and the encrypted form.
+fn pickles(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pickle");
+    let key = [7u8; 32];
+    let (_, idle) = established();
+    let (mut a, mut pending) = established();
+    let mut last = Vec::new();
+    for _ in 0..101 {
+        last = a.encrypt(b"x").unwrap();
+    }
+    pending.decrypt(&last).unwrap();
+    assert_eq!(pending.skipped_message_keys(), 100);
+    for (name, session) in [("idle session", &idle), ("session with 100 skipped keys", &pending)] {
+        let plain = session.pickle().to_bytes();
+        let encrypted = session.pickle().encrypt(&key);
+        g.bench_function(format!("{name}: pickle plain ({} B)", plain.len()), |b| {
+            b.iter(|| black_box(session).pickle().to_bytes())
+        });
+        g.bench_function(format!("{name}: restore plain"), |b| {
+            b.iter(|| Session::from_pickle(&SessionPickle::from_bytes(black_box(&plain)).unwrap()).unwrap())
+        });
+        g.bench_function(format!("{name}: pickle encrypted ({} B)", encrypted.len()), |b| {
+            b.iter(|| black_box(session).pickle().encrypt(&key))
+        });
+        g.bench_function(format!("{name}: restore encrypted"), |b| {
+            b.iter(|| {
+                Session::from_pickle(&SessionPickle::from_encrypted(black_box(&encrypted), &key).unwrap()).unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
 fn ping_pong(c: &mut Criterion) {
     let (mut a, mut b) = established();
     let plaintext = vec![0x5a; 1024];
@@ -104,11 +162,31 @@ fn floor(c: &mut Criterion) {
             (m1.finalize(), m2.finalize())
         })
     });
-    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
-    let pt = vec![0u8; 1024];
-    g.bench_function("chacha20poly1305 seal 1 KiB", |b| {
-        b.iter(|| cipher.encrypt(&[0u8; 12].into(), Payload { msg: black_box(&pt), aad: &[0u8; 74] }).unwrap())
+    g.bench_function("hkdf-sha256 root step (64 B out)", |b| {
+        b.iter(|| {
+            let mut okm = [0u8; 64];
+            hkdf::Hkdf::<sha2::Sha256>::new(Some(black_box(&key)), &[2u8; 32])
+                .expand(b"dmseal:v1:kdf:root", &mut okm)
+                .unwrap();
+            okm
+        })
     });
+    g.bench_function("hkdf-expand message keys (44 B out)", |b| {
+        b.iter(|| {
+            let mut okm = [0u8; 44];
+            hkdf::Hkdf::<sha2::Sha256>::from_prk(black_box(&key)).unwrap().expand(b"label", &mut okm).unwrap();
+            okm
+        })
+    });
+    let cipher = chacha20poly1305::ChaCha20Poly1305::new(&key.into());
+    for size in [64usize, 1024, 16 * 1024] {
+        let pt = vec![0u8; size];
+        g.throughput(Throughput::Bytes(size as u64));
+        g.bench_function(format!("chacha20poly1305 seal {size} B"), |b| {
+            b.iter(|| cipher.encrypt(&[0u8; 12].into(), Payload { msg: black_box(&pt), aad: &[0u8; 68] }).unwrap())
+        });
+    }
+    g.throughput(Throughput::Elements(1));
     let sk = ed25519_dalek::SigningKey::from_bytes(&[5u8; 32]);
     let msg = [0u8; 100];
     let sig = ed25519_dalek::Signer::sign(&sk, &msg).to_bytes();
@@ -125,6 +203,7 @@ fn floor(c: &mut Criterion) {
         let (ct, _) = ek.encapsulate_with_rng(&mut rng);
         g.bench_function("ml-kem-768 decapsulate", |b| b.iter(|| dk.decapsulate(black_box(&ct))));
     }
+    g.bench_function("ed25519 sign", |b| b.iter(|| ed25519_dalek::Signer::sign(&sk, black_box(&msg))));
     g.bench_function("ed25519 verify (zebra, ZIP-215)", |b| {
         b.iter(|| {
             let vk = ed25519_zebra::VerificationKey::try_from(black_box(vk)).unwrap();
@@ -134,5 +213,5 @@ fn floor(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, setup, same_chain, ping_pong, floor);
+criterion_group!(benches, setup, same_chain, ahead, ping_pong, pickles, floor);
 criterion_main!(benches);

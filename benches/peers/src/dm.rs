@@ -143,3 +143,38 @@ pub fn group_pair() -> (Group, Group) {
     assert_eq!(bob.decrypt(&out.message).unwrap().plaintext, b"warm up");
     (alice, bob)
 }
+
+/// `n` established PQXDH sessions of one Alice with one Bob, each with
+/// Alice's sending chain open (her next message is a same-chain message):
+/// what a member holds with the other devices of a group.
+pub fn established_many(n: usize) -> Vec<Session> {
+    let alice = SetupKind::PqOtk.initiator();
+    let mut out = Vec::with_capacity(n);
+    while out.len() < n {
+        let batch = (n - out.len()).min(dmseal::MAX_ONE_TIME_PREKEYS);
+        let (mut bob, bundles) = SetupKind::PqOtk.responder_with_bundles(batch);
+        for bundle in &bundles {
+            let (mut a, mut b) = set_up(&alice, &mut bob, bundle, b"hi");
+            a.decrypt(&b.encrypt(b"reply").unwrap()).unwrap();
+            b.decrypt(&a.encrypt(b"warm").unwrap()).unwrap();
+            out.push(a);
+        }
+    }
+    out
+}
+
+/// Alice's group with `devices - 1` other member devices, after a first
+/// message (state distributed), and a copy from which `device-0` has been
+/// removed: its next `encrypt` rotates.
+pub fn group_before_rotation(devices: usize) -> Group {
+    let mut alice = Group::new(GROUP_ID, b"alice").unwrap();
+    alice
+        .set_rotation_policy(RotationPolicy { max_messages: dmseal::MAX_ROTATION_MESSAGES, ..Default::default() })
+        .unwrap();
+    for i in 0..devices - 1 {
+        alice.add_member(format!("device-{i}").as_bytes()).unwrap();
+    }
+    alice.encrypt(b"before the removal", 0).unwrap();
+    assert!(alice.remove_member(b"device-0"));
+    alice
+}

@@ -87,6 +87,7 @@ fn main() {
     setup_rows(&harness, &mut primitives, &mut table);
     one_to_one_rows(&harness, &mut primitives, &mut table);
     group_rows(&harness, &mut primitives, &mut table);
+    rotation_rows(&harness, &mut table);
     table.print();
     sizes();
 }
@@ -545,6 +546,70 @@ fn group_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
         floor: Some(one_by_one),
         floor_ratio: Some(format!("{} of one by one", fmt_ratio(batch / one_by_one))),
     });
+}
+
+/// Rotation after a removal: the member who speaks next makes a new sender
+/// state and hands it to every remaining device.
+fn rotation_rows(h: &Harness, table: &mut Table) {
+    eprintln!("group: rotation after a removal");
+    let fan_out_note = table.note(
+        "Rotation after a removal, as the member who speaks next pays it. dmseal: `Group::encrypt` on a copy \
+         from which one device was removed makes a new sender state and one distribution per remaining \
+         device; \"+ fan-out\" rows also encrypt each distribution over an established 1:1 session with that \
+         device (same-chain messages). vodozemac: a new Megolm `GroupSession` and its session key encrypted \
+         over as many established Olm sessions (Megolm has no removal; rotating is how a client excludes \
+         a device). No floor: the cost is the fan-out."
+            .into(),
+    );
+    let most = 1_000;
+    let sessions = std::cell::RefCell::new(dm::established_many(most - 1));
+    let olm = std::cell::RefCell::new(vz::established_many(most - 1));
+    for devices in [10usize, 100, 1_000] {
+        let before = dm::group_before_rotation(devices);
+        let pickle = before.pickle();
+        let copies = |n: usize| (0..n).map(|_| Group::from_pickle(&pickle).unwrap()).collect::<Vec<_>>();
+        let sample = Group::from_pickle(&pickle).unwrap().encrypt(b"x", 0).unwrap();
+        assert_eq!(sample.distributions.len(), devices - 2);
+        let distribution_bytes: usize = sample.distributions.iter().map(|d| d.bytes.len()).sum();
+        let group_only = h.run(copies, |groups, i| {
+            black_box(groups[i].encrypt(b"x", 0).unwrap());
+        });
+        let sent = std::cell::Cell::new(0usize);
+        let with_fan_out = h.run(copies, |groups, i| {
+            let out = groups[i].encrypt(b"x", 0).unwrap();
+            let mut sessions = sessions.borrow_mut();
+            let mut bytes = out.message.len();
+            for (d, s) in out.distributions.iter().zip(sessions.iter_mut()) {
+                bytes += s.encrypt(&d.bytes).unwrap().len();
+            }
+            sent.set(bytes);
+        });
+        let vz_bytes = std::cell::Cell::new(0usize);
+        let vodozemac = h.iter(|| {
+            let mut olm = olm.borrow_mut();
+            vz_bytes.set(vz::megolm_rotate(&mut olm[..devices - 2]));
+        });
+        table.row(
+            format!(
+                "10. rotation after a removal, {devices} devices, group layer only ({distribution_bytes} B of \
+                 distributions) {fan_out_note}"
+            ),
+            group_only,
+            None,
+            None,
+        );
+        table.row(
+            format!(
+                "10. rotation after a removal, {devices} devices + fan-out over 1:1 sessions ({} B sent; \
+                 vodozemac {} B)",
+                sent.get(),
+                vz_bytes.get()
+            ),
+            with_fan_out,
+            Some(vodozemac),
+            None,
+        );
+    }
 }
 
 /// Median time for a fresh copy of `bob` to decrypt `message`.

@@ -119,3 +119,26 @@ pub fn copy(inbound: &InboundGroupSession) -> InboundGroupSession {
 pub fn megolm_decrypt(inbound: &mut InboundGroupSession, bytes: &[u8]) -> Vec<u8> {
     inbound.decrypt(&MegolmMessage::from_bytes(bytes).unwrap()).unwrap().plaintext
 }
+
+/// `n` established Olm sessions of one Alice with one Bob, each with
+/// Alice's sending chain open.
+pub fn established_many(n: usize) -> Vec<Session> {
+    let alice = Account::new();
+    let (mut bob, keys) = responder_with_one_time_keys(n);
+    keys.into_iter()
+        .map(|key| {
+            let (mut a, mut b) = set_up(&alice, &mut bob, key, b"hi");
+            a.decrypt(&from_wire(&to_wire(&b.encrypt(b"reply").unwrap()))).unwrap();
+            b.decrypt(&from_wire(&to_wire(&a.encrypt(b"warm").unwrap()))).unwrap();
+            a
+        })
+        .collect()
+}
+
+/// A Megolm rotation as a Matrix client does it: a new outbound session,
+/// and its session key sent over each Olm session. Returns the bytes sent.
+pub fn megolm_rotate(olm: &mut [Session]) -> usize {
+    let outbound = GroupSession::new(megolm_config());
+    let key = outbound.session_key().to_bytes();
+    olm.iter_mut().map(|s| to_wire(&s.encrypt(&key).unwrap()).1.len()).sum()
+}
