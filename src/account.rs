@@ -33,6 +33,19 @@ pub struct Account {
     pub(crate) allow_classic_x3dh: bool,
 }
 
+impl Account {
+    /// A copy for a transaction: changed, then either committed in place
+    /// of the original or dropped. Not public: two live copies of one
+    /// account would hand out the same one-time prekeys.
+    pub(crate) fn duplicate(&self) -> Self {
+        Self {
+            identity: self.identity.clone(),
+            prekeys: self.prekeys.clone(),
+            allow_classic_x3dh: self.allow_classic_x3dh,
+        }
+    }
+}
+
 impl Default for Account {
     fn default() -> Self {
         Self::new()

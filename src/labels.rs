@@ -47,6 +47,13 @@ pub(crate) const KDF_GROUP_MESSAGE: &[u8] = b"dmseal:v1:kdf:group-message";
 /// HKDF info for the key of an encrypted group pickle.
 pub(crate) const KDF_PICKLE_GROUP: &[u8] = b"dmseal:v1:kdf:pickle-group";
 
+/// HKDF info for the key of a sealed session record (a conversation
+/// store row: the sessions with one address).
+pub(crate) const KDF_RECORD_SESSIONS: &[u8] = b"dmseal:v1:kdf:record-sessions";
+/// HKDF info for the key of a sealed user record (a conversation store
+/// row: one user's devices, identities and trust).
+pub(crate) const KDF_RECORD_USER: &[u8] = b"dmseal:v1:kdf:record-user";
+
 /// HMAC-SHA256 input deriving a message-key seed from a chain key.
 pub(crate) const CHAIN_MESSAGE: &[u8] = b"dmseal:v1:chain:message";
 /// HMAC-SHA256 input deriving the next chain key from a chain key.
@@ -75,6 +82,8 @@ pub(crate) const ALL: &[&[u8]] = &[
     TREE_RIGHT,
     KDF_GROUP_MESSAGE,
     KDF_PICKLE_GROUP,
+    KDF_RECORD_SESSIONS,
+    KDF_RECORD_USER,
 ];
 
 #[cfg(test)]

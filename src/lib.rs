@@ -109,7 +109,9 @@
 #![forbid(unsafe_code)]
 
 mod account;
+mod address;
 mod bundle;
+mod conversation;
 mod error;
 mod group;
 mod identity;
@@ -121,6 +123,7 @@ mod primitives;
 mod ratchet;
 mod safety_number;
 mod session;
+pub mod store;
 mod wire;
 mod x3dh;
 
@@ -135,7 +138,13 @@ mod work;
 
 // The public interface is:
 pub use crate::account::{Account, PendingSession};
+pub use crate::address::{Address, AddressError, MAX_USER_ID_LEN};
 pub use crate::bundle::PreKeyBundle;
+pub use crate::conversation::{
+    ContactPolicy, ConversationConfig, ConversationError, Conversations, DEFAULT_MAX_UNACKNOWLEDGED_AGE, DeviceInfo,
+    DeviceStatus, Event, MAX_DEVICES_PER_USER, MAX_PREVIOUS_SESSIONS, Outgoing, ReceiveError, Received, ReceivedKind,
+    SendError,
+};
 pub use crate::error::{
     AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,
     PreKeyError, StartError,

@@ -28,6 +28,8 @@ const MAGIC: &[u8; 4] = b"DMSP";
 const TYPE_ACCOUNT: u8 = 1;
 const TYPE_SESSION: u8 = 2;
 pub(crate) const TYPE_GROUP: u8 = 3;
+pub(crate) const TYPE_SESSION_RECORD: u8 = 4;
+pub(crate) const TYPE_USER_RECORD: u8 = 5;
 const HEADER_LEN: usize = 4 + 1 + 4;
 const SALT_LEN: usize = 32;
 

@@ -1,0 +1,179 @@
+//! People with several devices, over SQLite stores: Alice has a phone and
+//! a laptop, Bob a phone. Messages fan out to every device (and to the
+//! sender's own other devices); Bob reinstalls and Alice's side reports
+//! his changed identity; a new device appears for Alice after Bob verified
+//! her, and Bob's side refuses to send until he approves it; every
+//! device's state lives in a SQLite file and survives a restart of its
+//! app. Run with `cargo run --example devices`.
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::path::{Path, PathBuf};
+
+use dmseal::store::{AppWrite, SqliteStore, Store};
+use dmseal::{Address, ConversationConfig, Conversations, Event, PreKeyBundle, SendError};
+
+type Device = Conversations<SqliteStore>;
+
+const NOW: u64 = 1_800_000_000;
+
+/// The untrusted server: a bundle directory and per-device mailboxes.
+#[derive(Default)]
+struct Server {
+    /// Each bundle carries its own one-time prekey and is handed out once.
+    bundles: BTreeMap<Address, Vec<PreKeyBundle>>,
+    mailboxes: BTreeMap<Address, Vec<(Address, Vec<u8>)>>,
+}
+
+/// One app install: its device, its database file and its storage key
+/// (which a real app keeps in the platform keychain).
+struct App {
+    device: Device,
+    path: PathBuf,
+    key: [u8; 32],
+}
+
+impl App {
+    fn install(dir: &Path, user: &str, id: u32, server: &mut Server) -> Result<Self, Box<dyn Error>> {
+        let me = Address::new(user, id)?;
+        let path = dir.join(format!("{user}-{id}.sqlite"));
+        let _ = std::fs::remove_file(&path);
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| format!("no randomness: {e}"))?;
+        let device = Conversations::open(SqliteStore::open(&path)?, key, me, ConversationConfig::default())?;
+        let mut app = Self { device, path, key };
+        app.publish(server)?;
+        Ok(app)
+    }
+
+    /// Uploads five bundles, each with a fresh one-time prekey.
+    fn publish(&mut self, server: &mut Server) -> Result<(), Box<dyn Error>> {
+        let ids = self.device.update_account(|a| -> Result<Vec<u32>, dmseal::PreKeyError> {
+            let ids: Vec<u32> = a.generate_one_time_prekeys(5)?.iter().map(|k| k.id()).collect();
+            a.mark_one_time_prekeys_published(&ids)?;
+            Ok(ids)
+        })??;
+        let queue = server.bundles.entry(self.device.me().clone()).or_default();
+        queue.clear();
+        for id in ids {
+            queue.push(self.device.account().prekey_bundle(Some(id), None)?);
+        }
+        Ok(())
+    }
+
+    /// Closes the app and opens it again from its database file.
+    fn restart(self) -> Result<Self, Box<dyn Error>> {
+        let me = self.device.me().clone();
+        let generation = self.device.store().generation()?;
+        drop(self.device);
+        let device = Conversations::open(SqliteStore::open(&self.path)?, self.key, me, ConversationConfig::default())?;
+        assert_eq!(device.store().generation()?, generation);
+        println!("  {} restarted from {} (generation {generation})", device.me(), self.path.display());
+        Ok(Self { device, ..self })
+    }
+
+    /// Sends to a user, fetching bundles from the server when asked.
+    fn send(&mut self, user: &str, text: &str, server: &mut Server) -> Result<(), SendError> {
+        let mut bundles = Vec::new();
+        let out = loop {
+            match self.device.send(user, text.as_bytes(), &bundles, NOW) {
+                Err(SendError::NeedBundles(need)) if bundles.is_empty() => {
+                    println!("  {} fetches bundles for {need:?}", self.device.me());
+                    bundles =
+                        need.iter().filter_map(|a| Some((a.clone(), server.bundles.get_mut(a)?.pop()?))).collect();
+                }
+                other => break other?,
+            }
+        };
+        for (to, bytes) in out.messages {
+            println!("  {} -> {to}: {} bytes", self.device.me(), bytes.len());
+            server.mailboxes.entry(to).or_default().push((self.device.me().clone(), bytes));
+        }
+        Ok(())
+    }
+
+    /// Reads the mailbox; each message is committed with an inbox row.
+    fn read(&mut self, server: &mut Server) -> Result<Vec<Event>, Box<dyn Error>> {
+        let mut events = Vec::new();
+        for (from, bytes) in server.mailboxes.remove(self.device.me()).unwrap_or_default() {
+            let received = self.device.receive(&from, &bytes, NOW)?;
+            let text = String::from_utf8_lossy(received.plaintext()).into_owned();
+            events.extend(received.events().iter().cloned());
+            let row = AppWrite::put("inbox", format!("{from}:{text}").into_bytes(), received.plaintext().to_vec());
+            self.device.commit_received(received, vec![row])?;
+            println!("  {} read from {from}: {text:?}", self.device.me());
+        }
+        for e in &events {
+            println!("  {} is told: {e:?}", self.device.me());
+        }
+        Ok(events)
+    }
+}
+
+fn main() -> Result<(), Box<dyn Error>> {
+    let dir = std::env::temp_dir().join(format!("dmseal-devices-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let mut server = Server::default();
+
+    println!("1. Alice has a phone and a laptop, Bob a phone");
+    let mut alice_phone = App::install(&dir, "alice", 1, &mut server)?;
+    let mut alice_laptop = App::install(&dir, "alice", 2, &mut server)?;
+    let mut bob = App::install(&dir, "bob", 1, &mut server)?;
+    for app in [&mut alice_phone, &mut alice_laptop] {
+        app.device.set_devices("alice", &[1, 2])?;
+        app.device.set_devices("bob", &[1])?;
+    }
+    bob.device.set_devices("alice", &[1, 2])?;
+
+    println!("\n2. Alice's phone writes to Bob: Bob's phone and Alice's laptop get it");
+    alice_phone.send("bob", "Hi Bob, from my phone", &mut server)?;
+    bob.read(&mut server)?;
+    alice_laptop.read(&mut server)?;
+    bob.send("alice", "Hi Alice, on both your devices", &mut server)?;
+    alice_phone.read(&mut server)?;
+    alice_laptop.read(&mut server)?;
+
+    println!("\n3. Every app restarts from its SQLite file and carries on");
+    let mut alice_phone = alice_phone.restart()?;
+    let mut bob = bob.restart()?;
+    alice_phone.send("bob", "Still here after a restart", &mut server)?;
+    bob.read(&mut server)?;
+
+    println!("\n4. Bob reinstalls (a new identity at the same address)");
+    drop(bob);
+    let mut bob = App::install(&dir, "bob", 1, &mut server)?;
+    bob.device.set_devices("alice", &[1, 2])?;
+    bob.send("alice", "New phone, same Bob", &mut server)?;
+    let events = alice_phone.read(&mut server)?;
+    assert!(events.contains(&Event::IdentityChanged { address: Address::new("bob", 1)? }));
+    alice_laptop.read(&mut server)?;
+    match alice_phone.send("bob", "Is that really you?", &mut server) {
+        Err(SendError::Blocked(blocked)) => println!("  alice.1 may not send yet: {blocked:?}"),
+        other => return Err(format!("expected a block, got {other:?}").into()),
+    }
+    println!("  Alice compares safety numbers with Bob in person, then acknowledges");
+    alice_phone.device.approve_device(&Address::new("bob", 1)?)?;
+    alice_phone.send("bob", "Welcome back, Bob", &mut server)?;
+    bob.read(&mut server)?;
+
+    println!("\n5. Bob verifies Alice; then a third device appears for her");
+    bob.device.set_verified("alice", true)?;
+    let mut alice_tablet = App::install(&dir, "alice", 3, &mut server)?;
+    alice_tablet.device.set_devices("bob", &[1])?;
+    let events = bob.device.set_devices("alice", &[1, 2, 3])?;
+    println!("  bob.1 is told: {events:?}");
+    match bob.send("alice", "Are you all there?", &mut server) {
+        Err(SendError::Blocked(blocked)) => println!("  bob.1 may not send until he approves: {blocked:?}"),
+        other => return Err(format!("expected a block, got {other:?}").into()),
+    }
+    bob.device.approve_device(&Address::new("alice", 3)?)?;
+    bob.send("alice", "Hello to all three of you", &mut server)?;
+    for app in [&mut alice_phone, &mut alice_laptop, &mut alice_tablet] {
+        app.read(&mut server)?;
+    }
+
+    drop((alice_phone, alice_laptop, alice_tablet, bob));
+    std::fs::remove_dir_all(&dir)?;
+    println!("\nDone; the databases in {} were removed.", dir.display());
+    Ok(())
+}

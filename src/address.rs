@@ -1,0 +1,143 @@
+//! Addresses: which device of which user (libsignal's `ProtocolAddress`).
+//!
+//! A person is a **user**; each of their phones and laptops is a
+//! **device** with its own [`crate::Account`] and identity. dmseal runs no
+//! directory: the application names users and devices, and tells
+//! [`crate::Conversations`] which devices a user has.
+
+use core::fmt;
+
+use crate::x3dh::conversation_context;
+
+/// The longest user id, in bytes.
+pub const MAX_USER_ID_LEN: usize = 255;
+
+/// One device of one user: the unit a 1:1 session is set up with.
+///
+/// The user id is the application's name for the person (an account id,
+/// a phone number hash); the device id numbers that person's devices.
+/// Neither is secret, and `Debug` shows both.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Address {
+    user: String,
+    device: u32,
+}
+
+/// An address could not be made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// The user id is empty.
+    EmptyUserId,
+    /// The user id is longer than [`MAX_USER_ID_LEN`] bytes.
+    UserIdTooLong {
+        /// Its length.
+        len: usize,
+    },
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::EmptyUserId => f.write_str("user id is empty"),
+            Self::UserIdTooLong { len } => write!(f, "user id is {len} bytes, the maximum is {MAX_USER_ID_LEN}"),
+        }
+    }
+}
+
+impl std::error::Error for AddressError {}
+
+impl Address {
+    /// An address.
+    ///
+    /// # Errors
+    ///
+    /// An [`AddressError`] for an empty user id or one longer than
+    /// [`MAX_USER_ID_LEN`] bytes.
+    pub fn new(user: impl Into<String>, device: u32) -> Result<Self, AddressError> {
+        let user = user.into();
+        check_user_id(&user)?;
+        Ok(Self { user, device })
+    }
+
+    /// The user id.
+    pub fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The device id.
+    pub fn device(&self) -> u32 {
+        self.device
+    }
+
+    /// The canonical encoding, `u8(len(user)) || user || u32(device)`:
+    /// what the two addresses of a conversation contribute to its context
+    /// (docs/PROTOCOL.md §13.1).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(5 + self.user.len());
+        // The length is checked against MAX_USER_ID_LEN (255) on creation.
+        out.push(u8::try_from(self.user.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(self.user.as_bytes());
+        out.extend_from_slice(&self.device.to_be_bytes());
+        out
+    }
+
+    /// The context of a session this device (`self`) starts with `peer`:
+    /// the initiator's address first.
+    pub(crate) fn context_as_initiator(&self, peer: &Address) -> Vec<u8> {
+        conversation_context(&self.encode(), &peer.encode())
+    }
+
+    /// The context of a session `peer` started with this device.
+    pub(crate) fn context_as_responder(&self, peer: &Address) -> Vec<u8> {
+        conversation_context(&peer.encode(), &self.encode())
+    }
+}
+
+/// Checks a user id against the address rules.
+pub(crate) fn check_user_id(user: &str) -> Result<(), AddressError> {
+    if user.is_empty() {
+        return Err(AddressError::EmptyUserId);
+    }
+    if user.len() > MAX_USER_ID_LEN {
+        return Err(AddressError::UserIdTooLong { len: user.len() });
+    }
+    Ok(())
+}
+
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Address({:?}, {})", self.user, self.device)
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}", self.user, self.device)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_are_checked_at_the_limit_and_past_it() {
+        assert_eq!(Address::new("", 1), Err(AddressError::EmptyUserId));
+        assert!(Address::new("u".repeat(MAX_USER_ID_LEN), 1).is_ok());
+        assert_eq!(
+            Address::new("u".repeat(MAX_USER_ID_LEN + 1), 1),
+            Err(AddressError::UserIdTooLong { len: MAX_USER_ID_LEN + 1 })
+        );
+    }
+
+    #[test]
+    fn encodings_are_length_prefixed_and_contexts_are_ordered() {
+        let a = Address::new("ab", 1).unwrap();
+        let b = Address::new("a", 0x6200_0000 | 1).unwrap();
+        assert_eq!(a.encode(), [2, b'a', b'b', 0, 0, 0, 1]);
+        assert_ne!(a.encode(), b.encode());
+        assert_eq!(a.context_as_initiator(&b), b.context_as_responder(&a));
+        assert_ne!(a.context_as_initiator(&b), a.context_as_responder(&b));
+    }
+}

@@ -1,0 +1,227 @@
+//! Errors of the conversation layer, one enum per kind of operation.
+
+use core::fmt;
+
+use super::user::DeviceStatus;
+use crate::address::{Address, AddressError};
+use crate::error::{AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, PickleError, StartError};
+use crate::store::StoreError;
+
+/// Opening [`crate::Conversations`], or changing what it knows about users
+/// and devices, failed. Nothing was committed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ConversationError {
+    /// The store failed, or another writer committed first
+    /// ([`StoreError::Conflict`]): retry the operation.
+    Store(StoreError),
+    /// A record in the store does not open under this storage key, or is
+    /// not the record of the row it is in: wrong key, corruption, or
+    /// tampering.
+    Record(PickleError),
+    /// A user id is not a valid address part.
+    Address(AddressError),
+    /// The device list would exceed [`crate::MAX_DEVICES_PER_USER`].
+    TooManyDevices {
+        /// The user.
+        user: String,
+        /// The cap.
+        max: usize,
+    },
+    /// No such device is known.
+    UnknownDevice(Address),
+    /// No message request is held from this address.
+    NoRequest(Address),
+}
+
+impl fmt::Display for ConversationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Store(e) => write!(f, "store: {e}"),
+            Self::Record(e) => write!(f, "stored record: {e}"),
+            Self::Address(e) => write!(f, "address: {e}"),
+            Self::TooManyDevices { user, max } => write!(f, "user {user:?} would have more than {max} devices"),
+            Self::UnknownDevice(a) => write!(f, "unknown device {a}"),
+            Self::NoRequest(a) => write!(f, "no message request from {a}"),
+        }
+    }
+}
+
+impl std::error::Error for ConversationError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Store(e) => Some(e),
+            Self::Record(e) => Some(e),
+            Self::Address(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for ConversationError {
+    fn from(e: StoreError) -> Self {
+        Self::Store(e)
+    }
+}
+
+impl From<PickleError> for ConversationError {
+    fn from(e: PickleError) -> Self {
+        Self::Record(e)
+    }
+}
+
+impl From<AddressError> for ConversationError {
+    fn from(e: AddressError) -> Self {
+        Self::Address(e)
+    }
+}
+
+/// `From` the errors a [`ConversationError`] wraps, for an operation's
+/// error type with a `Conversation` variant.
+macro_rules! conversation_error_from {
+    ($ty:ident) => {
+        impl From<ConversationError> for $ty {
+            fn from(e: ConversationError) -> Self {
+                Self::Conversation(e)
+            }
+        }
+        impl From<StoreError> for $ty {
+            fn from(e: StoreError) -> Self {
+                Self::Conversation(e.into())
+            }
+        }
+        impl From<PickleError> for $ty {
+            fn from(e: PickleError) -> Self {
+                Self::Conversation(e.into())
+            }
+        }
+    };
+}
+
+/// Sending failed. No ciphertext was released; only the changes the
+/// variant names were committed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SendError {
+    /// These devices have no session that can send (none yet, or the
+    /// current one was never answered and is older than
+    /// [`crate::ConversationConfig::max_unacknowledged_age`]): fetch a
+    /// fresh bundle for each and call again with them. Nothing was
+    /// committed.
+    NeedBundles(Vec<Address>),
+    /// These devices must be approved or their identity change
+    /// acknowledged ([`crate::Conversations::approve_device`]) before
+    /// anything is sent to their user. A changed identity learned from a
+    /// bundle given to this call was committed, so it is not lost.
+    Blocked(Vec<(Address, DeviceStatus)>),
+    /// The user has no device in the device list (and this device has no
+    /// other device to copy the message to). Nothing was committed.
+    NoDevices,
+    /// A bundle was given for a device the message does not go to.
+    UnexpectedBundle(Address),
+    /// A bundle was refused (bad signature, missing PQ prekey). Nothing was
+    /// committed.
+    Bundle {
+        /// The device whose bundle it is.
+        address: Address,
+        /// Why.
+        error: StartError,
+    },
+    /// A session could not encrypt (its sending chain is exhausted).
+    /// Nothing was committed.
+    Encrypt {
+        /// The device.
+        address: Address,
+        /// Why.
+        error: EncryptError,
+    },
+    /// The store or a stored record failed; see [`ConversationError`].
+    Conversation(ConversationError),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NeedBundles(a) => write!(f, "{} device(s) need a fresh prekey bundle", a.len()),
+            Self::Blocked(a) => write!(f, "{} device(s) need approval before sending", a.len()),
+            Self::NoDevices => f.write_str("no device to send to"),
+            Self::UnexpectedBundle(a) => write!(f, "bundle given for {a}, which this message does not go to"),
+            Self::Bundle { address, error } => write!(f, "bundle of {address} refused: {error}"),
+            Self::Encrypt { address, error } => write!(f, "encrypting to {address}: {error}"),
+            Self::Conversation(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Bundle { error, .. } => Some(error),
+            Self::Encrypt { error, .. } => Some(error),
+            Self::Conversation(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+conversation_error_from!(SendError);
+
+/// Receiving failed. Nothing was changed or committed: the message can be
+/// offered again (after a retry of the store, say), or dropped.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ReceiveError {
+    /// The bytes are not a message.
+    Decode(DecodeError),
+    /// A first message from a user who is not a known contact, under
+    /// [`crate::ContactPolicy::KnownContactsOnly`]. Not decrypted.
+    NotAContact,
+    /// A first message that could not be opened (wrong address or
+    /// context, unknown or used prekey, tampering, a replay).
+    FirstMessage(FirstMessageError),
+    /// A first message that opened but could not be committed to the
+    /// account (a replay detected at accept time).
+    Accept(AcceptError),
+    /// A message of a session that exists but could not read it; the
+    /// error is the current session's.
+    Decrypt(DecryptError),
+    /// A normal message from an address with no session: its first
+    /// message has not arrived (keep it and retry later) or the session
+    /// is gone.
+    NoSession,
+    /// The sending device would make its user exceed
+    /// [`crate::MAX_DEVICES_PER_USER`].
+    TooManyDevices,
+    /// The store or a stored record failed; see [`ConversationError`].
+    Conversation(ConversationError),
+}
+
+impl fmt::Display for ReceiveError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Decode(e) => write!(f, "not a message: {e}"),
+            Self::NotAContact => f.write_str("first message from someone who is not a contact"),
+            Self::FirstMessage(e) => write!(f, "first message refused: {e}"),
+            Self::Accept(e) => write!(f, "first message could not be accepted: {e}"),
+            Self::Decrypt(e) => write!(f, "decryption failed: {e}"),
+            Self::NoSession => f.write_str("no session with the sender"),
+            Self::TooManyDevices => f.write_str("the sender's user would have too many devices"),
+            Self::Conversation(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReceiveError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Decode(e) => Some(e),
+            Self::FirstMessage(e) => Some(e),
+            Self::Accept(e) => Some(e),
+            Self::Decrypt(e) => Some(e),
+            Self::Conversation(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+conversation_error_from!(ReceiveError);

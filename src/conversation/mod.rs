@@ -1,0 +1,828 @@
+//! Conversations between people with several devices: addresses, device
+//! lists, session selection, trust and contact policy, over a persistent
+//! [`Store`] (docs/PROTOCOL.md §13).
+//!
+//! [`Conversations`] is one device's view: it holds that device's
+//! [`Account`], reads and writes everything else through its store, and
+//! commits each operation as one [`ChangeSet`]. It is still sans-I/O as far
+//! as the network goes: the application moves message bytes, fetches
+//! prekey bundles, and says which devices each user has.
+
+mod error;
+mod record;
+mod user;
+
+use std::collections::BTreeMap;
+
+use rand_core::CryptoRng;
+use zeroize::Zeroizing;
+
+pub use self::error::{ConversationError, ReceiveError, SendError};
+pub use self::record::MAX_PREVIOUS_SESSIONS;
+use self::record::{SessionRecord, SessionRecordPickle};
+pub use self::user::{DeviceInfo, DeviceStatus, MAX_DEVICES_PER_USER};
+use self::user::{DeviceRecord, UserRecord, UserRecordPickle};
+use crate::account::Account;
+use crate::address::{Address, check_user_id};
+use crate::bundle::PreKeyBundle;
+use crate::identity::PublicIdentity;
+use crate::message::{Envelope, PreKeyMessage};
+use crate::pickle::{self, AccountPickle};
+use crate::primitives::rng::os_rng;
+use crate::session::Session;
+use crate::store::{AppWrite, ChangeSet, Store};
+
+/// libsignal's limit on how long an unanswered outgoing session is used:
+/// 30 days.
+pub const DEFAULT_MAX_UNACKNOWLEDGED_AGE: u64 = 30 * 24 * 60 * 60;
+
+/// Who may start a conversation with this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ContactPolicy {
+    /// Anyone with this device's bundle.
+    #[default]
+    Anyone,
+    /// Only known contacts ([`Conversations::add_contact`], or users this
+    /// device has sent to): a first message from anyone else is refused
+    /// unread ([`ReceiveError::NotAContact`]) and changes nothing.
+    KnownContactsOnly,
+    /// First messages from unknown users are decrypted into **message
+    /// requests**, held apart from conversations until the person accepts
+    /// ([`Conversations::accept_request`]) or declines
+    /// ([`Conversations::decline_request`]). Declining deletes the session
+    /// but the account keeps the first message's replay record, so the
+    /// same request replayed is refused.
+    MessageRequests,
+}
+
+/// Settings of a [`Conversations`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationConfig {
+    /// Who may start a conversation.
+    pub contact_policy: ContactPolicy,
+    /// How long, in seconds, an outgoing session that the peer never
+    /// answered is used. Past it, sending asks for a fresh bundle
+    /// ([`SendError::NeedBundles`]). Default
+    /// [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`] (30 days).
+    pub max_unacknowledged_age: u64,
+}
+
+impl Default for ConversationConfig {
+    fn default() -> Self {
+        Self { contact_policy: ContactPolicy::default(), max_unacknowledged_age: DEFAULT_MAX_UNACKNOWLEDGED_AGE }
+    }
+}
+
+/// Something the application must know about, reported by the operation
+/// that noticed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// A device dmseal had not seen for this user. With the status
+    /// [`DeviceStatus::AwaitingApproval`] (the user is verified), nothing
+    /// is sent to the user until the application approves it.
+    NewDevice {
+        /// The device.
+        address: Address,
+        /// Its status now.
+        status: DeviceStatus,
+    },
+    /// The device's identity is not the one seen before: the device was
+    /// reinstalled, or someone is impersonating it. Sending to its user
+    /// is blocked until the application acknowledges it.
+    IdentityChanged {
+        /// The device.
+        address: Address,
+    },
+    /// A first message from someone who is not a contact, held as a
+    /// message request.
+    MessageRequest {
+        /// The device it came from.
+        address: Address,
+    },
+}
+
+/// What [`Conversations::send`] produced: one ciphertext per device,
+/// already committed.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The bytes to deliver to each device.
+    pub messages: Vec<(Address, Vec<u8>)>,
+    /// The store generation after the commit.
+    pub generation: u64,
+}
+
+/// Whether a received message belongs to a conversation or to a message
+/// request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceivedKind {
+    /// A message of an accepted conversation.
+    Message,
+    /// A message of a request not accepted yet ([`ContactPolicy::MessageRequests`]).
+    Request,
+}
+
+/// A decrypted message, not yet committed: show it to the user only after
+/// [`Conversations::commit_received`] (with the application's own inbox
+/// row in the same transaction). Dropping it changes nothing, and the
+/// message decrypts again when offered again.
+pub struct Received {
+    from: Address,
+    plaintext: Zeroizing<Vec<u8>>,
+    kind: ReceivedKind,
+    events: Vec<Event>,
+    changes: ChangeSet,
+    account: Option<Account>,
+    generation: u64,
+}
+
+impl Received {
+    /// The sending device.
+    pub fn from(&self) -> &Address {
+        &self.from
+    }
+
+    /// The plaintext (authenticated: it decrypted under a session with
+    /// `from`).
+    pub fn plaintext(&self) -> &[u8] {
+        &self.plaintext
+    }
+
+    /// A conversation message or a message request.
+    pub fn kind(&self) -> ReceivedKind {
+        self.kind
+    }
+
+    /// What the application must know about (a new device, a changed
+    /// identity, a new request).
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+}
+
+impl core::fmt::Debug for Received {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Received")
+            .field("from", &self.from)
+            .field("plaintext_len", &self.plaintext.len())
+            .field("kind", &self.kind)
+            .field("events", &self.events)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One device's conversations: its account, the devices and trust of the
+/// users it talks to, and the sessions with each device, kept in a
+/// [`Store`] under a storage key.
+///
+/// Every operation reads what it needs from the store and commits what it
+/// changes as one [`ChangeSet`]; sending returns ciphertext only after
+/// that commit. If another writer committed in between (another process
+/// on the same database), the commit fails with
+/// [`crate::store::StoreError::Conflict`] and nothing changes: retry.
+pub struct Conversations<S: Store> {
+    store: S,
+    key: Zeroizing<[u8; 32]>,
+    me: Address,
+    account: Account,
+    /// The store generation `account` was read or written at.
+    generation: u64,
+    config: ConversationConfig,
+}
+
+impl<S: Store> core::fmt::Debug for Conversations<S> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Conversations")
+            .field("me", &self.me)
+            .field("generation", &self.generation)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Seals a record under the storage key (an encrypted pickle).
+fn seal<P: pickle::PickleKind>(record: &P, key: &[u8; 32]) -> Vec<u8> {
+    pickle::encrypt(record, key, &mut os_rng())
+}
+
+impl<S: Store> Conversations<S> {
+    /// Opens this device's conversations in `store`, creating its account
+    /// (and committing it) if the store has none. `key` is the storage
+    /// key every record is sealed under: keep it in the platform's
+    /// keychain, not beside the database.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`]: the store failed, or its account record
+    /// does not open under `key`.
+    pub fn open(store: S, key: [u8; 32], me: Address, config: ConversationConfig) -> Result<Self, ConversationError> {
+        Self::open_with_rng(&mut os_rng(), store, key, me, config)
+    }
+
+    /// [`Conversations::open`] with a caller-supplied RNG for a new
+    /// account.
+    ///
+    /// # Errors
+    ///
+    /// As [`Conversations::open`].
+    pub fn open_with_rng<R: CryptoRng + ?Sized>(
+        rng: &mut R,
+        store: S,
+        key: [u8; 32],
+        me: Address,
+        config: ConversationConfig,
+    ) -> Result<Self, ConversationError> {
+        let key = Zeroizing::new(key);
+        let generation = store.generation()?;
+        let (account, generation) = match store.load_account()? {
+            Some(sealed) => (Account::from_pickle(&AccountPickle::from_encrypted(&sealed, &key)?)?, generation),
+            None => {
+                let account = Account::new_with_rng(rng);
+                let changes = ChangeSet { account: Some(account.pickle().encrypt(&key)), ..Default::default() };
+                let generation = store.commit(generation, &changes)?;
+                (account, generation)
+            }
+        };
+        Ok(Self { store, key, me, account, generation, config })
+    }
+
+    /// This device's address.
+    pub fn me(&self) -> &Address {
+        &self.me
+    }
+
+    /// This device's account: its identity, and the prekeys to publish.
+    pub fn account(&self) -> &Account {
+        &self.account
+    }
+
+    /// The store.
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &ConversationConfig {
+        &self.config
+    }
+
+    /// Changes the account (generate or rotate prekeys, mark them
+    /// published) and commits it. If the commit fails the account is as
+    /// before.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn update_account<R>(&mut self, f: impl FnOnce(&mut Account) -> R) -> Result<R, ConversationError> {
+        self.sync()?;
+        let mut account = self.account.duplicate();
+        let result = f(&mut account);
+        let changes = ChangeSet { account: Some(self.seal_account(&account)), ..Default::default() };
+        self.generation = self.store.commit(self.generation, &changes)?;
+        self.account = account;
+        Ok(result)
+    }
+
+    /// Reloads the account if another writer committed since it was read.
+    fn sync(&mut self) -> Result<(), ConversationError> {
+        let generation = self.store.generation()?;
+        if generation != self.generation {
+            if let Some(sealed) = self.store.load_account()? {
+                self.account = Account::from_pickle(&AccountPickle::from_encrypted(&sealed, &self.key)?)?;
+            }
+            self.generation = generation;
+        }
+        Ok(())
+    }
+
+    fn commit(&mut self, changes: &ChangeSet) -> Result<u64, ConversationError> {
+        self.generation = self.store.commit(self.generation, changes)?;
+        Ok(self.generation)
+    }
+
+    fn seal_account(&self, account: &Account) -> Vec<u8> {
+        account.pickle().encrypt(&self.key)
+    }
+
+    fn load_user(&self, user: &str) -> Result<UserRecord, ConversationError> {
+        check_user_id(user)?;
+        match self.store.load_user(user)? {
+            Some(sealed) => {
+                let pickle: UserRecordPickle = pickle::decrypt(&sealed, &self.key)?;
+                Ok(UserRecord::from_pickle(&pickle, user)?)
+            }
+            None => Ok(UserRecord::new(user)),
+        }
+    }
+
+    fn seal_user(&self, record: &UserRecord) -> Vec<u8> {
+        seal(&record.pickle(), &self.key)
+    }
+
+    fn load_sessions(&self, address: &Address) -> Result<SessionRecord, ConversationError> {
+        self.open_record(self.store.load_sessions(address)?, address)
+    }
+
+    fn load_request(&self, address: &Address) -> Result<Option<SessionRecord>, ConversationError> {
+        match self.store.load_request(address)? {
+            Some(sealed) => Ok(Some(self.open_record(Some(sealed), address)?)),
+            None => Ok(None),
+        }
+    }
+
+    fn open_record(&self, sealed: Option<Vec<u8>>, address: &Address) -> Result<SessionRecord, ConversationError> {
+        match sealed {
+            Some(sealed) => {
+                let pickle: SessionRecordPickle = pickle::decrypt(&sealed, &self.key)?;
+                Ok(SessionRecord::from_pickle(&pickle, address)?)
+            }
+            None => Ok(SessionRecord::new(address.clone())),
+        }
+    }
+
+    fn seal_sessions(&self, record: &SessionRecord) -> Vec<u8> {
+        seal(&record.pickle(), &self.key)
+    }
+
+    /// Commits one changed user record.
+    fn commit_user(&mut self, record: &UserRecord) -> Result<u64, ConversationError> {
+        let mut changes = ChangeSet::default();
+        changes.set_user(&record.user, Some(self.seal_user(record)));
+        self.commit(&changes)
+    }
+
+    /// Sets the application's device list of `user` (its own user too:
+    /// messages are copied to this device's other devices). Devices not
+    /// seen before are reported as [`Event::NewDevice`]; for a verified
+    /// user they await approval. Devices no longer listed stop receiving
+    /// messages; what is known about them is kept.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`]: too many devices, or the store failed.
+    pub fn set_devices(&mut self, user: &str, devices: &[u32]) -> Result<Vec<Event>, ConversationError> {
+        self.sync()?;
+        let mut record = self.load_user(user)?;
+        let mut events = Vec::new();
+        for d in record.devices.values_mut() {
+            d.listed = false;
+        }
+        for &device in devices {
+            if user == self.me.user() && device == self.me.device() {
+                continue;
+            }
+            let status = record.status_for_new_device();
+            let known = record.devices.len();
+            match record.devices.get_mut(&device) {
+                Some(d) => d.listed = true,
+                None if known >= MAX_DEVICES_PER_USER => {
+                    return Err(ConversationError::TooManyDevices { user: user.to_owned(), max: MAX_DEVICES_PER_USER });
+                }
+                None => {
+                    record.devices.insert(device, DeviceRecord { identity: None, status, listed: true });
+                    events.push(Event::NewDevice { address: Address::new(user, device)?, status });
+                }
+            }
+        }
+        self.commit_user(&record)?;
+        Ok(events)
+    }
+
+    /// What is known about `user`'s devices.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn devices(&self, user: &str) -> Result<Vec<DeviceInfo>, ConversationError> {
+        let record = self.load_user(user)?;
+        record
+            .devices
+            .iter()
+            .map(|(id, d)| {
+                Ok(DeviceInfo {
+                    address: Address::new(user, *id)?,
+                    identity: d.identity.clone(),
+                    status: d.status,
+                    listed: d.listed,
+                })
+            })
+            .collect()
+    }
+
+    /// Marks `user` a known contact (see [`ContactPolicy`]).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn add_contact(&mut self, user: &str) -> Result<(), ConversationError> {
+        self.sync()?;
+        let mut record = self.load_user(user)?;
+        record.contact = true;
+        self.commit_user(&record)?;
+        Ok(())
+    }
+
+    /// Whether `user` is marked verified.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn is_verified(&self, user: &str) -> Result<bool, ConversationError> {
+        Ok(self.load_user(user)?.verified)
+    }
+
+    /// Marks `user` verified (after the people compared safety numbers of
+    /// each device) or not. While verified, a new device of theirs awaits
+    /// approval, and a changed identity drops the mark when acknowledged.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn set_verified(&mut self, user: &str, verified: bool) -> Result<(), ConversationError> {
+        self.sync()?;
+        let mut record = self.load_user(user)?;
+        record.verified = verified;
+        self.commit_user(&record)?;
+        Ok(())
+    }
+
+    /// Approves a device awaiting approval, or acknowledges a device's
+    /// changed identity (which drops its user's verified mark: the safety
+    /// numbers changed). Sending to its user resumes.
+    ///
+    /// # Errors
+    ///
+    /// [`ConversationError::UnknownDevice`], or a store failure.
+    pub fn approve_device(&mut self, address: &Address) -> Result<(), ConversationError> {
+        self.sync()?;
+        let mut record = self.load_user(address.user())?;
+        let device = record
+            .devices
+            .get_mut(&address.device())
+            .ok_or_else(|| ConversationError::UnknownDevice(address.clone()))?;
+        let was = device.status;
+        device.status = DeviceStatus::Trusted;
+        if was == DeviceStatus::IdentityChanged {
+            record.verified = false;
+        }
+        self.commit_user(&record)?;
+        Ok(())
+    }
+
+    /// Encrypts `plaintext` to every listed device of `user` and to this
+    /// device's own other listed devices, commits, and returns the
+    /// ciphertexts. Devices without a session that can send need a
+    /// bundle: pass the ones fetched after [`SendError::NeedBundles`] in
+    /// `bundles`.
+    ///
+    /// # Errors
+    ///
+    /// A [`SendError`]: bundles needed, devices blocked, or a failure.
+    pub fn send(
+        &mut self,
+        user: &str,
+        plaintext: &[u8],
+        bundles: &[(Address, PreKeyBundle)],
+        now: u64,
+    ) -> Result<Outgoing, SendError> {
+        self.send_with(user, plaintext, bundles, now, |_| Vec::new())
+    }
+
+    /// [`Conversations::send`] with rows of the application's own
+    /// committed in the same transaction. `app` sees the ciphertexts before
+    /// the commit, so the application can put them in its outbox
+    /// atomically with the session state that made them: after a crash,
+    /// either both are stored or neither is.
+    ///
+    /// # Errors
+    ///
+    /// As [`Conversations::send`].
+    pub fn send_with(
+        &mut self,
+        user: &str,
+        plaintext: &[u8],
+        bundles: &[(Address, PreKeyBundle)],
+        now: u64,
+        app: impl FnOnce(&[(Address, Vec<u8>)]) -> Vec<AppWrite>,
+    ) -> Result<Outgoing, SendError> {
+        self.sync()?;
+        // The recipients: the user's listed devices and our own others.
+        let mut users: BTreeMap<String, UserRecord> = BTreeMap::new();
+        users.insert(user.to_owned(), self.load_user(user)?);
+        if user != self.me.user() {
+            users.insert(self.me.user().to_owned(), self.load_user(self.me.user())?);
+        }
+        let mut targets = Vec::new();
+        for record in users.values() {
+            for device in record.listed() {
+                if record.user == self.me.user() && device == self.me.device() {
+                    continue;
+                }
+                targets.push(Address::new(record.user.clone(), device).map_err(ConversationError::from)?);
+            }
+        }
+        if targets.is_empty() {
+            return Err(SendError::NoDevices);
+        }
+        // Identities learned from bundles (trust on first use; a changed
+        // identity blocks).
+        let mut users_changed = false;
+        for (address, bundle) in bundles {
+            if !targets.contains(address) {
+                return Err(SendError::UnexpectedBundle(address.clone()));
+            }
+            let record = users.get_mut(address.user()).ok_or_else(|| SendError::UnexpectedBundle(address.clone()))?;
+            let device = record
+                .devices
+                .get_mut(&address.device())
+                .ok_or_else(|| SendError::UnexpectedBundle(address.clone()))?;
+            users_changed |= learn_identity(device, bundle.identity());
+        }
+        let blocked: Vec<(Address, DeviceStatus)> = targets
+            .iter()
+            .filter_map(|a| {
+                let status = users.get(a.user())?.devices.get(&a.device())?.status;
+                (status != DeviceStatus::Trusted).then(|| (a.clone(), status))
+            })
+            .collect();
+        if !blocked.is_empty() {
+            if users_changed {
+                let mut changes = ChangeSet::default();
+                for record in users.values() {
+                    changes.set_user(&record.user, Some(self.seal_user(record)));
+                }
+                self.commit(&changes)?;
+            }
+            return Err(SendError::Blocked(blocked));
+        }
+        // A session per target: the current one, or a new one from a bundle.
+        let mut records = Vec::with_capacity(targets.len());
+        let mut need = Vec::new();
+        let max_age = self.config.max_unacknowledged_age;
+        let mut messages = Vec::with_capacity(targets.len());
+        for address in &targets {
+            let mut record = self.load_sessions(address)?;
+            let bundle = bundles.iter().find(|(a, _)| a == address).map(|(_, b)| b);
+            let sendable = record.sendable(now, max_age).is_some();
+            match (sendable, bundle) {
+                // A fresh bundle replaces even a usable session only when the
+                // caller asked for it by passing one.
+                (_, Some(bundle)) => {
+                    let context = self.me.context_as_initiator(address);
+                    let (session, first) = self
+                        .account
+                        .start_session(bundle, &context, plaintext)
+                        .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
+                    record.install(session, now);
+                    messages.push((address.clone(), first));
+                }
+                (true, None) => {
+                    let session = record.sendable(now, max_age).ok_or(SendError::NeedBundles(Vec::new()))?;
+                    let bytes = session
+                        .encrypt(plaintext)
+                        .map_err(|error| SendError::Encrypt { address: address.clone(), error })?;
+                    messages.push((address.clone(), bytes));
+                }
+                (false, None) => need.push(address.clone()),
+            }
+            records.push(record);
+        }
+        if !need.is_empty() {
+            return Err(SendError::NeedBundles(need));
+        }
+        let mut changes = ChangeSet::default();
+        for record in &records {
+            changes.set_session(record.address(), Some(self.seal_sessions(record)));
+        }
+        if let Some(record) = users.get_mut(user)
+            && (!record.contact || users_changed)
+        {
+            record.contact = true;
+            users_changed = true;
+        }
+        if users_changed {
+            for record in users.values() {
+                changes.set_user(&record.user, Some(self.seal_user(record)));
+            }
+        }
+        let changes = changes.with_app_writes(app(&messages));
+        let generation = self.commit(&changes)?;
+        Ok(Outgoing { messages, generation })
+    }
+
+    /// Decrypts a message from `from` (the device the transport says sent
+    /// it; a first message presented under another address fails, because
+    /// both addresses are bound into the session). Nothing is committed:
+    /// pass the result to [`Conversations::commit_received`], with the
+    /// application's inbox row, before showing it.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReceiveError`]; nothing changed.
+    pub fn receive(&mut self, from: &Address, bytes: &[u8], now: u64) -> Result<Received, ReceiveError> {
+        self.sync()?;
+        let envelope = Envelope::decode(bytes).map_err(ReceiveError::Decode)?;
+        let mut record = self.load_sessions(from)?;
+        let request = self.load_request(from)?;
+        let mut received = Received {
+            from: from.clone(),
+            plaintext: Zeroizing::new(Vec::new()),
+            kind: ReceivedKind::Message,
+            events: Vec::new(),
+            changes: ChangeSet::default(),
+            account: None,
+            generation: self.generation,
+        };
+        let first = match &envelope {
+            Envelope::PreKey(m) if !record.holds(m) && !request.as_ref().is_some_and(|r| r.holds(m)) => Some(m),
+            _ => None,
+        };
+        if let Some(message) = first {
+            return self.receive_first(from, message, record, now, received);
+        }
+        // A message of an existing session (or a repeated first message).
+        if record.has_current() || request.is_none() {
+            if !record.has_current() {
+                return Err(ReceiveError::NoSession);
+            }
+            let (plaintext, _) = record.decrypt(&envelope).map_err(ReceiveError::Decrypt)?;
+            received.plaintext = Zeroizing::new(plaintext);
+            received.changes.set_session(from, Some(self.seal_sessions(&record)));
+        } else if let Some(mut request) = request {
+            let (plaintext, _) = request.decrypt(&envelope).map_err(ReceiveError::Decrypt)?;
+            received.plaintext = Zeroizing::new(plaintext);
+            received.kind = ReceivedKind::Request;
+            received.changes.set_request(from, Some(self.seal_sessions(&request)));
+        }
+        Ok(received)
+    }
+
+    /// A first message that starts a new session.
+    fn receive_first(
+        &mut self,
+        from: &Address,
+        message: &PreKeyMessage,
+        mut record: SessionRecord,
+        now: u64,
+        mut received: Received,
+    ) -> Result<Received, ReceiveError> {
+        let mut user = self.load_user(from.user())?;
+        let as_request = match self.config.contact_policy {
+            _ if user.contact => false,
+            ContactPolicy::Anyone => false,
+            ContactPolicy::KnownContactsOnly => return Err(ReceiveError::NotAContact),
+            ContactPolicy::MessageRequests => true,
+        };
+        let context = self.me.context_as_responder(from);
+        let pending = self.account.open_first_message(message, &context, now).map_err(ReceiveError::FirstMessage)?;
+        // The sender's identity, authenticated by the decryption.
+        let identity = pending.peer_identity().clone();
+        let status = user.status_for_new_device();
+        let known = user.devices.len();
+        match user.devices.get_mut(&from.device()) {
+            Some(device) => {
+                if learn_identity(device, &identity) && device.status == DeviceStatus::IdentityChanged {
+                    received.events.push(Event::IdentityChanged { address: from.clone() });
+                }
+            }
+            None if known >= MAX_DEVICES_PER_USER => return Err(ReceiveError::TooManyDevices),
+            None => {
+                user.devices.insert(from.device(), DeviceRecord { identity: Some(identity), status, listed: true });
+                received.events.push(Event::NewDevice { address: from.clone(), status });
+            }
+        }
+        received.plaintext = Zeroizing::new(pending.plaintext().to_vec());
+        let mut account = self.account.duplicate();
+        let session = account.accept(pending).map_err(ReceiveError::Accept)?;
+        received.changes.account = Some(self.seal_account(&account));
+        received.account = Some(account);
+        if as_request {
+            let mut request = SessionRecord::new(from.clone());
+            request.install(session, now);
+            received.changes.set_request(from, Some(self.seal_sessions(&request)));
+            received.kind = ReceivedKind::Request;
+            received.events.push(Event::MessageRequest { address: from.clone() });
+        } else {
+            record.install(session, now);
+            received.changes.set_session(from, Some(self.seal_sessions(&record)));
+        }
+        received.changes.set_user(from.user(), Some(self.seal_user(&user)));
+        Ok(received)
+    }
+
+    /// Commits a received message's changes, with the application's own
+    /// rows (its inbox entry) in the same transaction, and returns the new
+    /// store generation. Show the message only after this succeeds.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReceiveError::Conversation`] if the store failed or changed
+    /// since the message was received (then receive it again).
+    pub fn commit_received(&mut self, received: Received, app: Vec<AppWrite>) -> Result<u64, ReceiveError> {
+        if received.generation != self.generation {
+            let found = self.store.generation()?;
+            return Err(crate::store::StoreError::Conflict { expected: received.generation, found }.into());
+        }
+        let Received { changes, account, .. } = received;
+        let changes = changes.with_app_writes(app);
+        let generation = self.commit(&changes)?;
+        if let Some(account) = account {
+            self.account = account;
+        }
+        Ok(generation)
+    }
+
+    /// The addresses with a message request held.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn requests(&self) -> Result<Vec<Address>, ConversationError> {
+        Ok(self.store.request_addresses()?)
+    }
+
+    /// Accepts the message request from `address`: its session becomes the
+    /// current session with that device, and its user a known contact.
+    ///
+    /// # Errors
+    ///
+    /// [`ConversationError::NoRequest`], or a store failure.
+    pub fn accept_request(&mut self, address: &Address) -> Result<(), ConversationError> {
+        self.sync()?;
+        let request = self.load_request(address)?.ok_or_else(|| ConversationError::NoRequest(address.clone()))?;
+        let mut record = self.load_sessions(address)?;
+        let mut user = self.load_user(address.user())?;
+        user.contact = true;
+        if let Some(entry) = request.into_current() {
+            record.install(entry.session, entry.created_at);
+        }
+        let mut changes = ChangeSet::default();
+        changes.set_request(address, None);
+        changes.set_session(address, Some(self.seal_sessions(&record)));
+        changes.set_user(address.user(), Some(self.seal_user(&user)));
+        self.commit(&changes)?;
+        Ok(())
+    }
+
+    /// Declines the message request from `address`: its session is
+    /// deleted. The account already holds the first message's replay
+    /// record (or its consumed one-time prekey), so the same request
+    /// replayed is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`ConversationError::NoRequest`], or a store failure.
+    pub fn decline_request(&mut self, address: &Address) -> Result<(), ConversationError> {
+        self.sync()?;
+        if self.load_request(address)?.is_none() {
+            return Err(ConversationError::NoRequest(address.clone()));
+        }
+        let mut changes = ChangeSet::default();
+        changes.set_request(address, None);
+        self.commit(&changes)?;
+        Ok(())
+    }
+
+    /// How many previous sessions are kept with `address` (for tests and
+    /// diagnostics).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn previous_sessions(&self, address: &Address) -> Result<usize, ConversationError> {
+        Ok(self.load_sessions(address)?.previous_len())
+    }
+
+    /// The base key of the current session with `address`, if any. Both
+    /// sides of a session hold the same base key (the initiator's
+    /// ephemeral key), so two devices are on the same session exactly when
+    /// these are equal.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn current_session_base_key(
+        &self,
+        address: &Address,
+    ) -> Result<Option<crate::X25519PublicKey>, ConversationError> {
+        Ok(self.load_sessions(address)?.current().map(Session::base_key))
+    }
+}
+
+/// Records `identity` for a device: trust on first use; a different one
+/// than before marks the device changed. Returns whether anything changed.
+fn learn_identity(device: &mut DeviceRecord, identity: &PublicIdentity) -> bool {
+    match &device.identity {
+        None => {
+            device.identity = Some(identity.clone());
+            true
+        }
+        Some(known) if known == identity => false,
+        Some(_) => {
+            device.identity = Some(identity.clone());
+            device.status = DeviceStatus::IdentityChanged;
+            true
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! What this device knows about one user: their devices, each device's
+//! identity, and the trust given to them (docs/PROTOCOL.md §13.4).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::address::Address;
+use crate::error::PickleError;
+use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
+use crate::labels;
+use crate::pickle::{PICKLE_VERSION, PickleKind, TYPE_USER_RECORD};
+
+/// The most devices one user may have: a device list or an incoming
+/// message that would add more is refused
+/// ([`crate::ReceiveError::TooManyDevices`]). libsignal caps linked
+/// devices per account at a similar order.
+pub const MAX_DEVICES_PER_USER: usize = 32;
+
+/// Where a device stands with this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DeviceStatus {
+    /// Messages go to it.
+    Trusted,
+    /// A device that appeared for a user marked verified: nothing is sent
+    /// to that user until the application approves it
+    /// ([`crate::Conversations::approve_device`]) — the server, which
+    /// supplies device lists, could have added it.
+    AwaitingApproval,
+    /// Its identity changed (a reinstall, or an attack): nothing is sent
+    /// to that user until the application acknowledges the change
+    /// ([`crate::Conversations::approve_device`]), which for a verified
+    /// user also drops the verified mark.
+    IdentityChanged,
+}
+
+impl DeviceStatus {
+    fn to_byte(self) -> u8 {
+        match self {
+            Self::Trusted => 0,
+            Self::AwaitingApproval => 1,
+            Self::IdentityChanged => 2,
+        }
+    }
+
+    fn from_byte(b: u8) -> Option<Self> {
+        match b {
+            0 => Some(Self::Trusted),
+            1 => Some(Self::AwaitingApproval),
+            2 => Some(Self::IdentityChanged),
+            _ => None,
+        }
+    }
+}
+
+/// One device of a user.
+#[derive(Clone)]
+pub(crate) struct DeviceRecord {
+    /// Learned from its bundle or its first message (trust on first use).
+    pub(crate) identity: Option<PublicIdentity>,
+    pub(crate) status: DeviceStatus,
+    /// In the application's device list: messages to the user fan out to
+    /// listed devices only.
+    pub(crate) listed: bool,
+}
+
+/// A user's devices and the trust given to them.
+#[derive(Clone)]
+pub(crate) struct UserRecord {
+    pub(crate) user: String,
+    /// Set by the application after comparing safety numbers.
+    pub(crate) verified: bool,
+    /// A known contact: first messages are accepted under every contact
+    /// policy.
+    pub(crate) contact: bool,
+    pub(crate) devices: BTreeMap<u32, DeviceRecord>,
+}
+
+impl UserRecord {
+    pub(crate) fn new(user: &str) -> Self {
+        Self { user: user.to_owned(), verified: false, contact: false, devices: BTreeMap::new() }
+    }
+
+    /// The status a device gets when it first appears.
+    pub(crate) fn status_for_new_device(&self) -> DeviceStatus {
+        if self.verified { DeviceStatus::AwaitingApproval } else { DeviceStatus::Trusted }
+    }
+
+    /// The addresses of the listed devices.
+    pub(crate) fn listed(&self) -> impl Iterator<Item = u32> + '_ {
+        self.devices.iter().filter(|(_, d)| d.listed).map(|(id, _)| *id)
+    }
+
+    pub(crate) fn pickle(&self) -> UserRecordPickle {
+        UserRecordPickle {
+            version: PICKLE_VERSION,
+            user: self.user.clone(),
+            verified: self.verified,
+            contact: self.contact,
+            devices: self
+                .devices
+                .iter()
+                .map(|(id, d)| DevicePickle {
+                    device: *id,
+                    identity: d.identity.as_ref().map(|i| i.encode().to_vec()),
+                    status: d.status.to_byte(),
+                    listed: d.listed,
+                })
+                .collect(),
+        }
+    }
+
+    /// Restores a record, checking that it is the record of `user`.
+    pub(crate) fn from_pickle(pickle: &UserRecordPickle, user: &str) -> Result<Self, PickleError> {
+        if pickle.user != user || pickle.devices.len() > MAX_DEVICES_PER_USER {
+            return Err(PickleError::Invalid);
+        }
+        let mut devices = BTreeMap::new();
+        for d in &pickle.devices {
+            let identity = match &d.identity {
+                Some(bytes) if bytes.len() == PUBLIC_IDENTITY_LEN => {
+                    Some(PublicIdentity::decode(bytes).map_err(|_| PickleError::Invalid)?)
+                }
+                Some(_) => return Err(PickleError::Invalid),
+                None => None,
+            };
+            let status = DeviceStatus::from_byte(d.status).ok_or(PickleError::Invalid)?;
+            if devices.insert(d.device, DeviceRecord { identity, status, listed: d.listed }).is_some() {
+                return Err(PickleError::Invalid);
+            }
+        }
+        Ok(Self { user: user.to_owned(), verified: pickle.verified, contact: pickle.contact, devices })
+    }
+}
+
+/// What the application sees of a device: [`crate::Conversations::devices`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceInfo {
+    /// The device.
+    pub address: Address,
+    /// Its identity, once learned (from its bundle or first message).
+    pub identity: Option<PublicIdentity>,
+    /// Whether messages go to it.
+    pub status: DeviceStatus,
+    /// Whether it is in the application's device list for its user.
+    pub listed: bool,
+}
+
+/// A device in a user record pickle.
+#[derive(Serialize, Deserialize, Clone)]
+pub(crate) struct DevicePickle {
+    device: u32,
+    identity: Option<Vec<u8>>,
+    status: u8,
+    listed: bool,
+}
+
+/// The sealed form of a [`UserRecord`]. Holds no secret (identities are
+/// public) but is sealed like every record, so the store learns nothing
+/// about who trusts whom beyond the row's user id.
+#[derive(Serialize, Deserialize, Clone)]
+pub(crate) struct UserRecordPickle {
+    version: u32,
+    user: String,
+    verified: bool,
+    contact: bool,
+    devices: Vec<DevicePickle>,
+}
+
+impl PickleKind for UserRecordPickle {
+    const TYPE: u8 = TYPE_USER_RECORD;
+    const LABEL: &'static [u8] = labels::KDF_RECORD_USER;
+    fn version(&self) -> u32 {
+        self.version
+    }
+}

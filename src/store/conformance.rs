@@ -1,0 +1,81 @@
+//! Checks every [`Store`] implementation must pass: atomic, numbered
+//! commits, conflicts, deletes, app rows. Run by each store's tests.
+
+use super::{AppWrite, ChangeSet, Store, StoreError};
+use crate::address::Address;
+
+fn address(user: &str, device: u32) -> Address {
+    Address::new(user, device).unwrap()
+}
+
+/// Runs every check on fresh stores from `make`.
+pub(crate) fn check<S: Store>(make: impl Fn() -> S) {
+    commits_are_numbered_and_applied(&make());
+    a_stale_commit_is_refused_and_changes_nothing(&make());
+    deletes_remove_rows(&make());
+}
+
+fn commits_are_numbered_and_applied<S: Store>(store: &S) {
+    assert_eq!(store.generation().unwrap(), 0);
+    assert_eq!(store.load_account().unwrap(), None);
+    let alice = address("alice", 1);
+    let mut changes = ChangeSet { account: Some(b"account".to_vec()), ..Default::default() };
+    changes.set_user("alice", Some(b"user".to_vec()));
+    changes.set_session(&alice, Some(b"first".to_vec()));
+    changes.set_session(&alice, Some(b"sessions".to_vec())); // replaces the earlier write
+    changes.set_request(&address("mallory", 7), Some(b"request".to_vec()));
+    changes.groups.push((b"group".to_vec(), Some(b"state".to_vec())));
+    let changes = changes.with_app_writes([AppWrite::put("inbox", b"1".to_vec(), b"hello".to_vec())]);
+    assert_eq!(store.commit(0, &changes).unwrap(), 1);
+    assert_eq!(store.generation().unwrap(), 1);
+    assert_eq!(store.load_account().unwrap().as_deref(), Some(&b"account"[..]));
+    assert_eq!(store.load_user("alice").unwrap().as_deref(), Some(&b"user"[..]));
+    assert_eq!(store.load_user("bob").unwrap(), None);
+    assert_eq!(store.load_sessions(&alice).unwrap().as_deref(), Some(&b"sessions"[..]));
+    assert_eq!(store.load_sessions(&address("alice", 2)).unwrap(), None);
+    assert_eq!(store.load_request(&address("mallory", 7)).unwrap().as_deref(), Some(&b"request"[..]));
+    assert_eq!(store.request_addresses().unwrap(), vec![address("mallory", 7)]);
+    assert_eq!(store.load_group(b"group").unwrap().as_deref(), Some(&b"state"[..]));
+    assert_eq!(store.app_row("inbox", b"1").unwrap().as_deref(), Some(&b"hello"[..]));
+    assert_eq!(store.app_row("outbox", b"1").unwrap(), None);
+    // An empty change set still takes a generation.
+    assert_eq!(store.commit(1, &ChangeSet::default()).unwrap(), 2);
+}
+
+fn a_stale_commit_is_refused_and_changes_nothing<S: Store>(store: &S) {
+    let changes = ChangeSet { account: Some(b"v1".to_vec()), ..Default::default() };
+    assert_eq!(store.commit(0, &changes).unwrap(), 1);
+    let stale = ChangeSet { account: Some(b"v2".to_vec()), ..Default::default() }.with_app_writes([AppWrite::put(
+        "inbox",
+        b"x".to_vec(),
+        b"y".to_vec(),
+    )]);
+    match store.commit(0, &stale) {
+        Err(StoreError::Conflict { expected: 0, found: 1 }) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.load_account().unwrap().as_deref(), Some(&b"v1"[..]));
+    assert_eq!(store.app_row("inbox", b"x").unwrap(), None);
+    assert_eq!(store.generation().unwrap(), 1);
+}
+
+fn deletes_remove_rows<S: Store>(store: &S) {
+    let bob = address("bob", 3);
+    let mut put = ChangeSet::default();
+    put.set_session(&bob, Some(b"s".to_vec()));
+    put.set_request(&bob, Some(b"r".to_vec()));
+    put.set_user("bob", Some(b"u".to_vec()));
+    let put = put.with_app_writes([AppWrite::put("inbox", b"k".to_vec(), b"v".to_vec())]);
+    store.commit(0, &put).unwrap();
+    let mut delete = ChangeSet::default();
+    delete.set_session(&bob, None);
+    delete.set_request(&bob, None);
+    delete.set_user("bob", None);
+    let delete = delete.with_app_writes([AppWrite::delete("inbox", b"k".to_vec())]);
+    store.commit(1, &delete).unwrap();
+    assert_eq!(store.load_sessions(&bob).unwrap(), None);
+    assert_eq!(store.load_request(&bob).unwrap(), None);
+    assert_eq!(store.request_addresses().unwrap(), Vec::<Address>::new());
+    assert_eq!(store.load_user("bob").unwrap(), None);
+    assert_eq!(store.app_row("inbox", b"k").unwrap(), None);
+}

@@ -1,0 +1,152 @@
+//! An in-memory [`Store`]: for tests, for bots that keep state elsewhere,
+//! and as the reference the SQLite store is checked against.
+
+use std::collections::BTreeMap;
+use std::sync::{Mutex, MutexGuard};
+
+use super::{ChangeSet, GroupStore, IdentityStore, PreKeyStore, SessionStore, Store, StoreError};
+use crate::address::Address;
+
+/// A [`Store`] in memory, behind one mutex. Commits are atomic (applied
+/// under the lock) and numbered like any store's. Nothing survives the
+/// process.
+#[derive(Default)]
+pub struct MemoryStore {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default, Clone)]
+struct Inner {
+    generation: u64,
+    account: Option<Vec<u8>>,
+    users: BTreeMap<String, Vec<u8>>,
+    sessions: BTreeMap<Address, Vec<u8>>,
+    requests: BTreeMap<Address, Vec<u8>>,
+    groups: BTreeMap<Vec<u8>, Vec<u8>>,
+    app: BTreeMap<(String, Vec<u8>), Vec<u8>>,
+}
+
+impl MemoryStore {
+    /// An empty store at generation 0.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave a half-applied
+        // commit (commits are applied to a copy and swapped in), so the
+        // data behind a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A copy of this store's contents: what a backup taken now would
+    /// restore (for tests of rollback detection).
+    pub fn snapshot(&self) -> MemoryStore {
+        MemoryStore { inner: Mutex::new(self.lock().clone()) }
+    }
+}
+
+impl core::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let inner = self.lock();
+        f.debug_struct("MemoryStore")
+            .field("generation", &inner.generation)
+            .field("users", &inner.users.len())
+            .field("sessions", &inner.sessions.len())
+            .field("requests", &inner.requests.len())
+            .field("groups", &inner.groups.len())
+            .field("app_rows", &inner.app.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn apply<K: Ord + Clone>(map: &mut BTreeMap<K, Vec<u8>>, key: &K, value: Option<&[u8]>) {
+    match value {
+        Some(v) => {
+            map.insert(key.clone(), v.to_vec());
+        }
+        None => {
+            map.remove(key);
+        }
+    }
+}
+
+impl PreKeyStore for MemoryStore {
+    fn load_account(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().account.clone())
+    }
+}
+
+impl IdentityStore for MemoryStore {
+    fn load_user(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().users.get(user).cloned())
+    }
+}
+
+impl SessionStore for MemoryStore {
+    fn load_sessions(&self, address: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().sessions.get(address).cloned())
+    }
+
+    fn load_request(&self, address: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().requests.get(address).cloned())
+    }
+
+    fn request_addresses(&self) -> Result<Vec<Address>, StoreError> {
+        Ok(self.lock().requests.keys().cloned().collect())
+    }
+}
+
+impl GroupStore for MemoryStore {
+    fn load_group(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().groups.get(group_id).cloned())
+    }
+}
+
+impl Store for MemoryStore {
+    fn generation(&self) -> Result<u64, StoreError> {
+        Ok(self.lock().generation)
+    }
+
+    fn commit(&self, expected: u64, changes: &ChangeSet) -> Result<u64, StoreError> {
+        let mut inner = self.lock();
+        if inner.generation != expected {
+            return Err(StoreError::Conflict { expected, found: inner.generation });
+        }
+        // Applied to a copy, swapped in at the end: all or nothing.
+        let mut next = inner.clone();
+        if let Some(account) = &changes.account {
+            next.account = Some(account.clone());
+        }
+        for (user, value) in &changes.users {
+            apply(&mut next.users, user, value.as_deref());
+        }
+        for (address, value) in &changes.sessions {
+            apply(&mut next.sessions, address, value.as_deref());
+        }
+        for (address, value) in &changes.requests {
+            apply(&mut next.requests, address, value.as_deref());
+        }
+        for (group, value) in &changes.groups {
+            apply(&mut next.groups, group, value.as_deref());
+        }
+        for w in &changes.app {
+            apply(&mut next.app, &(w.namespace.clone(), w.key.clone()), w.value.as_deref());
+        }
+        next.generation = expected.saturating_add(1);
+        *inner = next;
+        Ok(inner.generation)
+    }
+
+    fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.lock().app.get(&(namespace.to_owned(), key.to_vec())).cloned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_memory_store_passes_the_store_conformance_checks() {
+        super::super::conformance::check(super::MemoryStore::new);
+    }
+}

@@ -1,0 +1,720 @@
+//! A SQLite [`Store`] (feature `sqlite`): one database file per device,
+//! shared safely by threads and by processes.
+//!
+//! # What it holds
+//!
+//! Every value is a **sealed record** made by dmseal (see [the store
+//! module](super)): this store does no cryptography, never sees a key or a
+//! plaintext, and keeps the records as opaque blobs next to their row
+//! names.
+//!
+//! # Schema (version [`SCHEMA_VERSION`])
+//!
+//! | table | primary key | columns |
+//! |---|---|---|
+//! | `meta` | `name` | `value INTEGER`: the rows `schema_version` and `generation` |
+//! | `account` | `id` (always 1) | `record BLOB` |
+//! | `users` | `user TEXT` | `record BLOB` |
+//! | `sessions` | (`user TEXT`, `device INTEGER`) | `record BLOB` |
+//! | `requests` | (`user TEXT`, `device INTEGER`) | `record BLOB` |
+//! | `groups` | `group_id BLOB` | `record BLOB` |
+//! | `app_rows` | (`namespace TEXT`, `key BLOB`) | `value BLOB` |
+//!
+//! `meta` is a `WITHOUT ROWID` table (a few small rows). The record tables
+//! are ordinary rowid tables: their rows hold sealed records of hundreds of
+//! bytes to kilobytes, where SQLite advises against `WITHOUT ROWID`.
+//!
+//! # Transactions
+//!
+//! [`Store::commit`] is one `BEGIN IMMEDIATE` transaction: it takes the
+//! database's write lock first, then reads the generation, refuses a stale
+//! change set with [`StoreError::Conflict`], writes every row (an upsert, or
+//! a delete for `None`), stores the next generation and commits. Any error
+//! drops the transaction, which rolls it back: nothing is written. Two
+//! processes on one file therefore never both advance the same generation;
+//! the second waits for the first (up to a busy timeout of five seconds)
+//! and then sees the conflict.
+//!
+//! # Durability
+//!
+//! File databases run in write-ahead-log mode (`journal_mode=WAL`: readers
+//! do not block the writer) with `synchronous=FULL`, so that a commit that
+//! returned is on disk and survives a power cut, not only a crash of the
+//! process. That costs an fsync per commit; losing a committed session
+//! state would mean reusing message keys or failing to decrypt, which is
+//! worse. Where WAL is unavailable (some network file systems) SQLite keeps
+//! its rollback journal, which is just as atomic and durable.
+//!
+//! # Versions and migrations
+//!
+//! `meta.schema_version` names the schema a database was written with. On
+//! open, an empty database is given the current schema, an older one is
+//! migrated (each step of the `MIGRATIONS` list in order, all in one transaction),
+//! and a newer one is refused with [`StoreError::SchemaVersion`] without
+//! being changed. A database that has tables but no `meta` table is not a
+//! dmseal store: it is refused with [`StoreError::Backend`] without being
+//! changed, rather than having dmseal's tables added next to someone
+//! else's.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+
+use super::{ChangeSet, GroupStore, IdentityStore, PreKeyStore, SessionStore, Store, StoreError};
+use crate::address::Address;
+
+/// The schema version this build writes, and the newest it reads: a
+/// database at an older version is migrated on open, one at a newer
+/// version is refused with [`StoreError::SchemaVersion`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The migrations, in order: `MIGRATIONS[i]` takes a database from schema
+/// version `i` to `i + 1`, version 0 being the empty database. A new schema
+/// version is one more entry here and one more in [`SCHEMA_VERSION`]; the
+/// open code sets `meta.schema_version` after running them.
+const MIGRATIONS: &[&str] = &[
+    // 0 -> 1: the first schema.
+    "CREATE TABLE meta (
+         name TEXT NOT NULL PRIMARY KEY,
+         value INTEGER NOT NULL
+     ) WITHOUT ROWID;
+     INSERT INTO meta (name, value) VALUES ('generation', 0);
+     CREATE TABLE account (
+         id INTEGER PRIMARY KEY CHECK (id = 1),
+         record BLOB NOT NULL
+     );
+     CREATE TABLE users (
+         user TEXT NOT NULL PRIMARY KEY,
+         record BLOB NOT NULL
+     );
+     CREATE TABLE sessions (
+         user TEXT NOT NULL,
+         device INTEGER NOT NULL CHECK (device BETWEEN 0 AND 4294967295),
+         record BLOB NOT NULL,
+         PRIMARY KEY (user, device)
+     );
+     CREATE TABLE requests (
+         user TEXT NOT NULL,
+         device INTEGER NOT NULL CHECK (device BETWEEN 0 AND 4294967295),
+         record BLOB NOT NULL,
+         PRIMARY KEY (user, device)
+     );
+     CREATE TABLE \"groups\" (
+         group_id BLOB NOT NULL PRIMARY KEY,
+         record BLOB NOT NULL
+     );
+     CREATE TABLE app_rows (
+         namespace TEXT NOT NULL,
+         key BLOB NOT NULL,
+         value BLOB NOT NULL,
+         PRIMARY KEY (namespace, key)
+     );",
+];
+
+// Every schema version has its migration.
+const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
+
+/// How long a connection waits for another one's lock (another thread's
+/// or process's transaction) before failing with a busy error.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A [`Store`] in a SQLite database (a file, or memory for tests).
+///
+/// One connection behind a mutex: the store is `Send + Sync` and its
+/// methods take `&self`. Several stores (in one process or several) may
+/// open the same file; their commits are serialised by SQLite's lock and
+/// numbered by the shared generation, so a stale one is refused with
+/// [`StoreError::Conflict`]. See the [module documentation](self) for the
+/// schema and the durability settings.
+pub struct SqliteStore {
+    conn: Mutex<Connection>,
+    /// The file, or `None` in memory (for `Debug`).
+    path: Option<PathBuf>,
+}
+
+/// What [`inspect`] found in a database.
+enum Found {
+    /// No tables at all: a new database.
+    Empty,
+    /// A dmseal database at this schema version.
+    Version(u32),
+}
+
+/// Why a database could not be used, beyond SQLite's own errors: carried
+/// in [`StoreError::Backend`].
+#[derive(Debug)]
+enum SqliteStoreError {
+    /// The database has tables but is not a dmseal store.
+    NotDmseal,
+    /// A value in the database is not one this store writes.
+    Corrupt(&'static str),
+}
+
+impl core::fmt::Display for SqliteStoreError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NotDmseal => {
+                f.write_str("the database is not a dmseal store (it has tables but no dmseal meta table)")
+            }
+            Self::Corrupt(what) => write!(f, "the database is corrupt: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for SqliteStoreError {}
+
+/// Wraps any error as [`StoreError::Backend`].
+fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Backend(Box::new(e))
+}
+
+/// `Result::map_err(backend)`, shorter.
+trait OrBackend<T> {
+    fn or_backend(self) -> Result<T, StoreError>;
+}
+
+impl<T, E: std::error::Error + Send + Sync + 'static> OrBackend<T> for Result<T, E> {
+    fn or_backend(self) -> Result<T, StoreError> {
+        self.map_err(backend)
+    }
+}
+
+/// Classifies the database `conn` is on (inside or outside a transaction).
+fn inspect(conn: &Connection) -> Result<Found, StoreError> {
+    let has_meta: bool = conn
+        .query_row("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')", [], |r| {
+            r.get(0)
+        })
+        .or_backend()?;
+    if !has_meta {
+        let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).or_backend()?;
+        return if objects == 0 { Ok(Found::Empty) } else { Err(backend(SqliteStoreError::NotDmseal)) };
+    }
+    let version: Option<i64> = conn
+        .query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |r| r.get(0))
+        .optional()
+        .or_backend()?;
+    let version = version.ok_or(backend(SqliteStoreError::NotDmseal))?;
+    let version =
+        u32::try_from(version).map_err(|_| backend(SqliteStoreError::Corrupt("schema version out of range")))?;
+    Ok(Found::Version(version))
+}
+
+/// Refuses a database this build cannot use, before anything is changed.
+fn check_version(found: &Found) -> Result<(), StoreError> {
+    match *found {
+        Found::Version(found) if found > SCHEMA_VERSION => {
+            Err(StoreError::SchemaVersion { found, supported: SCHEMA_VERSION })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Brings the database to [`SCHEMA_VERSION`]: creates the schema in an
+/// empty database, migrates an older one, in one transaction.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).or_backend()?;
+    // Again under the write lock: another process may have created or
+    // migrated the database since the first look.
+    let found = inspect(&tx)?;
+    check_version(&found)?;
+    let from = match found {
+        Found::Empty => 0,
+        Found::Version(v) if v == SCHEMA_VERSION => return Ok(()), // rolled back: nothing to do
+        Found::Version(v) => v,
+    };
+    let from = usize::try_from(from).map_err(|_| backend(SqliteStoreError::Corrupt("schema version out of range")))?;
+    for migration in MIGRATIONS.iter().skip(from) {
+        tx.execute_batch(migration).or_backend()?;
+    }
+    tx.execute(
+        "INSERT INTO meta (name, value) VALUES ('schema_version', ?1)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+        [i64::from(SCHEMA_VERSION)],
+    )
+    .or_backend()?;
+    tx.commit().or_backend()
+}
+
+/// Reads the generation (inside or outside a transaction).
+fn read_generation(conn: &Connection) -> Result<u64, StoreError> {
+    let generation: Option<i64> =
+        conn.query_row("SELECT value FROM meta WHERE name = 'generation'", [], |r| r.get(0)).optional().or_backend()?;
+    let generation = generation.ok_or(backend(SqliteStoreError::Corrupt("no generation")))?;
+    u64::try_from(generation).map_err(|_| backend(SqliteStoreError::Corrupt("generation out of range")))
+}
+
+/// Reads a device id back from its column.
+fn device_from_sql(device: i64) -> Result<u32, StoreError> {
+    u32::try_from(device).map_err(|_| backend(SqliteStoreError::Corrupt("device id out of range")))
+}
+
+/// Upserts or deletes the (user, device) row of a session-shaped table.
+fn write_address_row(
+    tx: &Connection,
+    upsert: &str,
+    delete: &str,
+    address: &Address,
+    value: Option<&[u8]>,
+) -> Result<(), StoreError> {
+    let device = i64::from(address.device());
+    match value {
+        Some(record) => tx.prepare_cached(upsert).and_then(|mut s| s.execute(params![address.user(), device, record])),
+        None => tx.prepare_cached(delete).and_then(|mut s| s.execute(params![address.user(), device])),
+    }
+    .or_backend()?;
+    Ok(())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file at `path`: sets the
+    /// durability and locking settings, creates the schema in a new
+    /// database and migrates an older one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::SchemaVersion`] for a database written by a newer
+    /// schema (left unchanged); [`StoreError::Backend`] if the file cannot
+    /// be opened, is not a SQLite database, or is a SQLite database that is
+    /// not a dmseal store (has tables but no dmseal `meta` table: left
+    /// unchanged).
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        let conn = Connection::open(path).or_backend()?;
+        Self::setup(conn, Some(path.to_path_buf()))
+    }
+
+    /// A new, empty database in memory, gone when the store is dropped
+    /// (for tests).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] if SQLite fails.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        let conn = Connection::open_in_memory().or_backend()?;
+        Self::setup(conn, None)
+    }
+
+    fn setup(mut conn: Connection, path: Option<PathBuf>) -> Result<Self, StoreError> {
+        // Wait for another connection's lock rather than fail at once.
+        conn.busy_timeout(BUSY_TIMEOUT).or_backend()?;
+        // Crash safety matters more than speed here: a commit that returned
+        // must survive a power cut (an fsync per commit), or a session could
+        // go back to a state whose message keys were already used.
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").or_backend()?;
+        // Look before changing anything: a newer or foreign database is
+        // refused untouched (not even switched to WAL).
+        let found = inspect(&conn)?;
+        check_version(&found)?;
+        if path.is_some() {
+            // Persistent, and a no-op if the database already is in WAL
+            // mode. SQLite answers with the mode now in force, which stays
+            // the rollback journal where WAL is unavailable: still atomic
+            // and durable, so accepted.
+            let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).or_backend()?;
+        }
+        if !matches!(found, Found::Version(SCHEMA_VERSION)) {
+            migrate(&mut conn)?;
+        }
+        Ok(Self { conn: Mutex::new(conn), path })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-applied commit:
+        // the open transaction is rolled back when it is dropped during the
+        // unwinding, so the connection behind a poisoned lock is consistent.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// One optional blob from a query with the given parameters.
+    fn load(&self, sql: &str, params: impl rusqlite::Params) -> Result<Option<Vec<u8>>, StoreError> {
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached(sql).or_backend()?;
+        statement.query_row(params, |r| r.get(0)).optional().or_backend()
+    }
+}
+
+impl core::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        // Row names and records stay out: the path and the generation only.
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .field("generation", &self.generation().ok())
+            .finish_non_exhaustive()
+    }
+}
+
+impl PreKeyStore for SqliteStore {
+    fn load_account(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.load("SELECT record FROM account WHERE id = 1", [])
+    }
+}
+
+impl IdentityStore for SqliteStore {
+    fn load_user(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.load("SELECT record FROM users WHERE user = ?1", [user])
+    }
+}
+
+impl SessionStore for SqliteStore {
+    fn load_sessions(&self, address: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+        self.load(
+            "SELECT record FROM sessions WHERE user = ?1 AND device = ?2",
+            params![address.user(), i64::from(address.device())],
+        )
+    }
+
+    fn load_request(&self, address: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+        self.load(
+            "SELECT record FROM requests WHERE user = ?1 AND device = ?2",
+            params![address.user(), i64::from(address.device())],
+        )
+    }
+
+    fn request_addresses(&self) -> Result<Vec<Address>, StoreError> {
+        // The memory store's order: user ids by bytes (TEXT's default BINARY
+        // collation compares bytes, as `String`'s `Ord` does), then device
+        // ids numerically.
+        let conn = self.lock();
+        let mut statement =
+            conn.prepare_cached("SELECT user, device FROM requests ORDER BY user, device").or_backend()?;
+        let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).or_backend()?;
+        let mut addresses = Vec::new();
+        for row in rows {
+            let (user, device) = row.or_backend()?;
+            addresses.push(Address::new(user, device_from_sql(device)?).or_backend()?);
+        }
+        Ok(addresses)
+    }
+}
+
+impl GroupStore for SqliteStore {
+    fn load_group(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.load("SELECT record FROM \"groups\" WHERE group_id = ?1", [group_id])
+    }
+}
+
+impl Store for SqliteStore {
+    fn generation(&self) -> Result<u64, StoreError> {
+        read_generation(&self.lock())
+    }
+
+    fn commit(&self, expected: u64, changes: &ChangeSet) -> Result<u64, StoreError> {
+        let mut conn = self.lock();
+        // The write lock first, so that the generation read is the latest
+        // and no other writer can commit before this one does.
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).or_backend()?;
+        let found = read_generation(&tx)?;
+        if found != expected {
+            return Err(StoreError::Conflict { expected, found }); // `tx` dropped: rolled back
+        }
+        let next = expected
+            .checked_add(1)
+            .and_then(|next| i64::try_from(next).ok())
+            .ok_or(backend(SqliteStoreError::Corrupt("generation out of range")))?;
+        if let Some(account) = &changes.account {
+            tx.prepare_cached(
+                "INSERT INTO account (id, record) VALUES (1, ?1)
+                 ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+            )
+            .and_then(|mut s| s.execute([account]))
+            .or_backend()?;
+        }
+        for (user, value) in &changes.users {
+            match value {
+                Some(record) => tx
+                    .prepare_cached(
+                        "INSERT INTO users (user, record) VALUES (?1, ?2)
+                         ON CONFLICT (user) DO UPDATE SET record = excluded.record",
+                    )
+                    .and_then(|mut s| s.execute(params![user, record])),
+                None => tx.prepare_cached("DELETE FROM users WHERE user = ?1").and_then(|mut s| s.execute([user])),
+            }
+            .or_backend()?;
+        }
+        for (address, value) in &changes.sessions {
+            write_address_row(
+                &tx,
+                "INSERT INTO sessions (user, device, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user, device) DO UPDATE SET record = excluded.record",
+                "DELETE FROM sessions WHERE user = ?1 AND device = ?2",
+                address,
+                value.as_deref(),
+            )?;
+        }
+        for (address, value) in &changes.requests {
+            write_address_row(
+                &tx,
+                "INSERT INTO requests (user, device, record) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (user, device) DO UPDATE SET record = excluded.record",
+                "DELETE FROM requests WHERE user = ?1 AND device = ?2",
+                address,
+                value.as_deref(),
+            )?;
+        }
+        for (group_id, value) in &changes.groups {
+            match value {
+                Some(record) => tx
+                    .prepare_cached(
+                        "INSERT INTO \"groups\" (group_id, record) VALUES (?1, ?2)
+                         ON CONFLICT (group_id) DO UPDATE SET record = excluded.record",
+                    )
+                    .and_then(|mut s| s.execute(params![group_id, record])),
+                None => tx
+                    .prepare_cached("DELETE FROM \"groups\" WHERE group_id = ?1")
+                    .and_then(|mut s| s.execute([group_id])),
+            }
+            .or_backend()?;
+        }
+        for write in &changes.app {
+            match &write.value {
+                Some(value) => tx
+                    .prepare_cached(
+                        "INSERT INTO app_rows (namespace, key, value) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+                    )
+                    .and_then(|mut s| s.execute(params![write.namespace, write.key, value])),
+                None => tx
+                    .prepare_cached("DELETE FROM app_rows WHERE namespace = ?1 AND key = ?2")
+                    .and_then(|mut s| s.execute(params![write.namespace, write.key])),
+            }
+            .or_backend()?;
+        }
+        tx.execute("UPDATE meta SET value = ?1 WHERE name = 'generation'", [next]).or_backend()?;
+        tx.commit().or_backend()?;
+        Ok(expected.saturating_add(1))
+    }
+
+    fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.load("SELECT value FROM app_rows WHERE namespace = ?1 AND key = ?2", params![namespace, key])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::{Path, PathBuf};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use rusqlite::Connection;
+
+    use super::{SCHEMA_VERSION, SqliteStore};
+    use crate::address::Address;
+    use crate::store::{AppWrite, ChangeSet, MemoryStore, SessionStore, Store, StoreError};
+    use crate::store::{GroupStore, IdentityStore, PreKeyStore};
+
+    /// A database path in the temporary directory, unique to this process
+    /// and test, removed (with its WAL files) when dropped.
+    struct TempDb(PathBuf);
+
+    impl TempDb {
+        fn new() -> Self {
+            static COUNTER: AtomicUsize = AtomicUsize::new(0);
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let name = format!("dmseal-sqlite-test-{}-{n}.db", std::process::id());
+            let db = Self(std::env::temp_dir().join(name));
+            db.remove();
+            db
+        }
+
+        fn path(&self) -> &Path {
+            &self.0
+        }
+
+        fn remove(&self) {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let mut name = self.0.clone().into_os_string();
+                name.push(suffix);
+                let _ = std::fs::remove_file(name);
+            }
+        }
+    }
+
+    impl Drop for TempDb {
+        fn drop(&mut self) {
+            self.remove();
+        }
+    }
+
+    fn address(user: &str, device: u32) -> Address {
+        Address::new(user, device).unwrap()
+    }
+
+    fn assert_store<S: Store>() {}
+
+    #[test]
+    fn the_sqlite_store_passes_the_store_conformance_checks() {
+        assert_store::<SqliteStore>(); // Send + Sync
+        super::super::conformance::check(|| SqliteStore::open_in_memory().unwrap());
+        let db = TempDb::new();
+        super::super::conformance::check(|| {
+            db.remove();
+            SqliteStore::open(db.path()).unwrap()
+        });
+    }
+
+    #[test]
+    fn state_survives_closing_and_reopening_the_file() {
+        let db = TempDb::new();
+        let bob = address("bob", u32::MAX);
+        {
+            let store = SqliteStore::open(db.path()).unwrap();
+            let mut changes = ChangeSet { account: Some(b"account".to_vec()), ..Default::default() };
+            changes.set_user("bob", Some(b"user".to_vec()));
+            changes.set_session(&bob, Some(b"session".to_vec()));
+            changes.set_request(&bob, Some(b"request".to_vec()));
+            changes.groups.push((b"group".to_vec(), Some(b"state".to_vec())));
+            let changes = changes.with_app_writes([AppWrite::put("inbox", b"1".to_vec(), b"hi".to_vec())]);
+            assert_eq!(store.commit(0, &changes).unwrap(), 1);
+            assert_eq!(store.commit(1, &ChangeSet::default()).unwrap(), 2);
+        }
+        let store = SqliteStore::open(db.path()).unwrap();
+        assert_eq!(store.generation().unwrap(), 2);
+        assert_eq!(store.load_account().unwrap().as_deref(), Some(&b"account"[..]));
+        assert_eq!(store.load_user("bob").unwrap().as_deref(), Some(&b"user"[..]));
+        assert_eq!(store.load_sessions(&bob).unwrap().as_deref(), Some(&b"session"[..]));
+        assert_eq!(store.load_request(&bob).unwrap().as_deref(), Some(&b"request"[..]));
+        assert_eq!(store.request_addresses().unwrap(), vec![bob]);
+        assert_eq!(store.load_group(b"group").unwrap().as_deref(), Some(&b"state"[..]));
+        assert_eq!(store.app_row("inbox", b"1").unwrap().as_deref(), Some(&b"hi"[..]));
+        let debug = format!("{store:?}");
+        assert!(debug.contains("generation: Some(2)"), "{debug}");
+        // The durability settings are in force.
+        let conn = store.lock();
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "wal");
+        let synchronous: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+        let foreign_keys: i64 = conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+        assert_eq!(foreign_keys, 1);
+    }
+
+    #[test]
+    fn a_database_from_a_newer_schema_is_refused_and_left_unchanged() {
+        let db = TempDb::new();
+        drop(SqliteStore::open(db.path()).unwrap());
+        {
+            let conn = Connection::open(db.path()).unwrap();
+            conn.execute("UPDATE meta SET value = ?1 WHERE name = 'schema_version'", [i64::from(SCHEMA_VERSION) + 1])
+                .unwrap();
+            conn.execute("UPDATE meta SET value = 7 WHERE name = 'generation'", []).unwrap();
+            // Back to a plain file, so that any write would show in its bytes.
+            let _: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0)).unwrap();
+        }
+        let before = std::fs::read(db.path()).unwrap();
+        match SqliteStore::open(db.path()) {
+            Err(StoreError::SchemaVersion { found, supported }) => {
+                assert_eq!((found, supported), (SCHEMA_VERSION + 1, SCHEMA_VERSION));
+            }
+            other => panic!("expected a schema version error, got {other:?}"),
+        }
+        assert_eq!(std::fs::read(db.path()).unwrap(), before);
+        let conn = Connection::open(db.path()).unwrap();
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        assert_eq!(mode, "delete");
+        let generation: i64 =
+            conn.query_row("SELECT value FROM meta WHERE name = 'generation'", [], |r| r.get(0)).unwrap();
+        assert_eq!(generation, 7);
+    }
+
+    #[test]
+    fn two_stores_on_one_file_cannot_both_commit_at_the_same_generation() {
+        let db = TempDb::new();
+        let first = SqliteStore::open(db.path()).unwrap();
+        let second = SqliteStore::open(db.path()).unwrap();
+        let alice = address("alice", 1);
+        let mut mine = ChangeSet::default();
+        mine.set_session(&alice, Some(b"first".to_vec()));
+        let mut theirs = ChangeSet::default();
+        theirs.set_session(&alice, Some(b"second".to_vec()));
+        let theirs = theirs.with_app_writes([AppWrite::put("inbox", b"x".to_vec(), b"y".to_vec())]);
+        assert_eq!(first.commit(0, &mine).unwrap(), 1);
+        match second.commit(0, &theirs) {
+            Err(StoreError::Conflict { expected: 0, found: 1 }) => {}
+            other => panic!("expected a conflict, got {other:?}"),
+        }
+        assert_eq!(second.generation().unwrap(), 1);
+        assert_eq!(second.load_sessions(&alice).unwrap().as_deref(), Some(&b"first"[..]));
+        assert_eq!(second.app_row("inbox", b"x").unwrap(), None);
+        // Retried on the new state, it goes through, and the first sees it.
+        assert_eq!(second.commit(1, &theirs).unwrap(), 2);
+        assert_eq!(first.generation().unwrap(), 2);
+        assert_eq!(first.load_sessions(&alice).unwrap().as_deref(), Some(&b"second"[..]));
+    }
+
+    #[test]
+    fn threads_sharing_a_store_each_commit_once_per_generation() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        std::thread::scope(|scope| {
+            for t in 0..4u8 {
+                let store = &store;
+                scope.spawn(move || {
+                    for i in 0..25u8 {
+                        loop {
+                            let generation = store.generation().unwrap();
+                            let changes =
+                                ChangeSet::default().with_app_writes([AppWrite::put("log", vec![t, i], vec![t])]);
+                            match store.commit(generation, &changes) {
+                                Ok(_) => break,
+                                Err(StoreError::Conflict { .. }) => continue,
+                                Err(e) => panic!("{e}"),
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(store.generation().unwrap(), 100);
+        assert_eq!(store.app_row("log", &[3, 24]).unwrap().as_deref(), Some(&[3][..]));
+    }
+
+    #[test]
+    fn a_database_that_is_not_a_dmseal_store_is_refused_and_left_unchanged() {
+        let db = TempDb::new();
+        {
+            let conn = Connection::open(db.path()).unwrap();
+            conn.execute_batch(
+                "CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'x');",
+            )
+            .unwrap();
+        }
+        let before = std::fs::read(db.path()).unwrap();
+        match SqliteStore::open(db.path()) {
+            Err(StoreError::Backend(e)) => assert!(e.to_string().contains("not a dmseal store"), "{e}"),
+            other => panic!("expected a backend error, got {other:?}"),
+        }
+        assert_eq!(std::fs::read(db.path()).unwrap(), before);
+
+        // Nor is a file that is not a SQLite database at all.
+        let junk = TempDb::new();
+        std::fs::write(junk.path(), vec![0x5a; 4096]).unwrap();
+        assert!(matches!(SqliteStore::open(junk.path()), Err(StoreError::Backend(_))));
+        assert_eq!(std::fs::read(junk.path()).unwrap(), vec![0x5a; 4096]);
+    }
+
+    #[test]
+    fn request_addresses_come_in_the_memory_stores_order() {
+        let sqlite = SqliteStore::open_in_memory().unwrap();
+        let memory = MemoryStore::new();
+        let mut changes = ChangeSet::default();
+        for (user, device) in
+            [("bob", 10), ("bob", 9), ("alice", 2), ("Zed", 1), ("éa", 0), ("bob", u32::MAX), ("b", 3)]
+        {
+            changes.set_request(&address(user, device), Some(b"r".to_vec()));
+        }
+        sqlite.commit(0, &changes).unwrap();
+        memory.commit(0, &changes).unwrap();
+        assert_eq!(sqlite.request_addresses().unwrap(), memory.request_addresses().unwrap());
+        assert_eq!(sqlite.request_addresses().unwrap().first(), Some(&address("Zed", 1)));
+    }
+
+    #[test]
+    fn an_empty_database_gets_the_current_schema() {
+        let store = SqliteStore::open_in_memory().unwrap();
+        let conn = store.lock();
+        let version: i64 =
+            conn.query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, i64::from(SCHEMA_VERSION));
+    }
+}

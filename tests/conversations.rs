@@ -1,0 +1,425 @@
+//! Multi-device conversations over a store: session selection
+//! (simultaneous initiation, promotion, expiry), trust (identity changes,
+//! verified users, new devices), contact policies, fan-out, and the
+//! commit discipline. Ported in spirit from libsignal's session tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::collections::BTreeMap;
+
+use dmseal::store::{AppWrite, MemoryStore, Store, StoreError};
+use dmseal::{
+    Address, ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceStatus, Event, PreKeyBundle,
+    ReceiveError, ReceivedKind, SendError,
+};
+
+const NOW: u64 = 1_800_000_000;
+const DAY: u64 = 24 * 60 * 60;
+
+type Device = Conversations<MemoryStore>;
+
+fn addr(user: &str, device: u32) -> Address {
+    Address::new(user, device).unwrap()
+}
+
+fn device_with(user: &str, id: u32, config: ConversationConfig) -> Device {
+    Conversations::open(MemoryStore::new(), [7; 32], addr(user, id), config).unwrap()
+}
+
+fn device(user: &str, id: u32) -> Device {
+    device_with(user, id, ConversationConfig::default())
+}
+
+/// A bundle with a fresh one-time prekey, as a server would hand out.
+fn bundle(d: &mut Device) -> PreKeyBundle {
+    let id = d
+        .update_account(|a| {
+            let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
+            a.mark_one_time_prekeys_published(&[id]).unwrap();
+            id
+        })
+        .unwrap();
+    d.account().prekey_bundle(Some(id), None).unwrap()
+}
+
+/// Everyone, by address, and the messages in flight.
+#[derive(Default)]
+struct World {
+    devices: BTreeMap<Address, Device>,
+}
+
+impl World {
+    fn add(&mut self, d: Device) {
+        self.devices.insert(d.me().clone(), d);
+    }
+
+    fn get(&mut self, a: &Address) -> &mut Device {
+        self.devices.get_mut(a).unwrap()
+    }
+
+    /// Sends from `from` to `user`, fetching bundles when asked.
+    fn send(&mut self, from: &Address, user: &str, text: &[u8], now: u64) -> Vec<(Address, Vec<u8>)> {
+        let mut bundles = Vec::new();
+        loop {
+            match self.get(from).send(user, text, &bundles, now) {
+                Ok(out) => return out.messages,
+                Err(SendError::NeedBundles(need)) if bundles.is_empty() => {
+                    bundles = need.iter().map(|a| (a.clone(), bundle(self.get(a)))).collect();
+                }
+                Err(e) => panic!("send failed: {e:?}"),
+            }
+        }
+    }
+
+    /// Delivers one message and commits it.
+    fn deliver(&mut self, from: &Address, to: &Address, bytes: &[u8]) -> Result<Vec<u8>, ReceiveError> {
+        let d = self.get(to);
+        let r = d.receive(from, bytes, NOW)?;
+        let plaintext = r.plaintext().to_vec();
+        d.commit_received(r, vec![])?;
+        Ok(plaintext)
+    }
+
+    fn converged(&mut self, a: &Address, b: &Address) -> bool {
+        let x = self.get(a).current_session_base_key(b).unwrap();
+        let y = self.get(b).current_session_base_key(a).unwrap();
+        x.is_some() && x == y
+    }
+}
+
+/// Alice (device 1) and Bob (device 1), each listing the other.
+fn alice_and_bob() -> (World, Address, Address) {
+    let mut w = World::default();
+    let (a, b) = (addr("alice", 1), addr("bob", 1));
+    let mut alice = device("alice", 1);
+    let mut bob = device("bob", 1);
+    alice.set_devices("bob", &[1]).unwrap();
+    bob.set_devices("alice", &[1]).unwrap();
+    w.add(alice);
+    w.add(bob);
+    (w, a, b)
+}
+
+/// One message each way, one after the other.
+fn exchange(w: &mut World, a: &Address, b: &Address, round: usize) {
+    let m = w.send(a, "bob", format!("ping {round}").as_bytes(), NOW);
+    assert_eq!(w.deliver(a, b, &m[0].1).unwrap(), format!("ping {round}").as_bytes());
+    let r = w.send(b, "alice", format!("pong {round}").as_bytes(), NOW);
+    assert_eq!(w.deliver(b, a, &r[0].1).unwrap(), format!("pong {round}").as_bytes());
+}
+
+#[test]
+fn simultaneous_initiation_converges_to_one_session() {
+    let (mut w, a, b) = alice_and_bob();
+    let from_alice = w.send(&a, "bob", b"hi bob", NOW);
+    let from_bob = w.send(&b, "alice", b"hi alice", NOW);
+    assert!(!w.converged(&a, &b));
+    assert_eq!(w.deliver(&a, &b, &from_alice[0].1).unwrap(), b"hi bob");
+    assert_eq!(w.deliver(&b, &a, &from_bob[0].1).unwrap(), b"hi alice");
+    exchange(&mut w, &a, &b, 0);
+    assert!(w.converged(&a, &b));
+    exchange(&mut w, &a, &b, 1);
+    assert!(w.converged(&a, &b));
+}
+
+#[test]
+fn simultaneous_initiation_with_a_lost_first_message_converges() {
+    let (mut w, a, b) = alice_and_bob();
+    let _lost = w.send(&a, "bob", b"hi bob", NOW);
+    let from_bob = w.send(&b, "alice", b"hi alice", NOW);
+    assert_eq!(w.deliver(&b, &a, &from_bob[0].1).unwrap(), b"hi alice");
+    exchange(&mut w, &a, &b, 0);
+    assert!(w.converged(&a, &b));
+}
+
+#[test]
+fn simultaneous_initiation_with_a_lost_reply_converges() {
+    let (mut w, a, b) = alice_and_bob();
+    let from_alice = w.send(&a, "bob", b"hi bob", NOW);
+    let from_bob = w.send(&b, "alice", b"hi alice", NOW);
+    w.deliver(&a, &b, &from_alice[0].1).unwrap();
+    w.deliver(&b, &a, &from_bob[0].1).unwrap();
+    // Alice's answer is lost; Bob's gets through; then they talk.
+    let _lost = w.send(&a, "bob", b"lost", NOW);
+    let r = w.send(&b, "alice", b"still there?", NOW);
+    assert_eq!(w.deliver(&b, &a, &r[0].1).unwrap(), b"still there?");
+    exchange(&mut w, &a, &b, 0);
+    assert!(w.converged(&a, &b));
+}
+
+#[test]
+fn repeated_simultaneous_initiation_fifteen_rounds_converges_every_round() {
+    let (mut w, a, b) = alice_and_bob();
+    for round in 0..15 {
+        // Both sides start over at once (a lost database, say): each passes
+        // a fresh bundle of the other.
+        let bob_bundle = bundle(w.get(&b));
+        let alice_bundle = bundle(w.get(&a));
+        let from_alice = w.get(&a).send("bob", b"restart a", &[(b.clone(), bob_bundle)], NOW).unwrap().messages;
+        let from_bob = w.get(&b).send("alice", b"restart b", &[(a.clone(), alice_bundle)], NOW).unwrap().messages;
+        assert_eq!(w.deliver(&a, &b, &from_alice[0].1).unwrap(), b"restart a");
+        assert_eq!(w.deliver(&b, &a, &from_bob[0].1).unwrap(), b"restart b");
+        exchange(&mut w, &a, &b, round);
+        assert!(w.converged(&a, &b), "round {round}");
+        assert!(w.get(&a).previous_sessions(&b).unwrap() <= dmseal::MAX_PREVIOUS_SESSIONS);
+    }
+}
+
+#[test]
+fn a_previous_session_that_reads_a_message_is_promoted() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    let old = w.get(&a).current_session_base_key(&b).unwrap();
+    // Bob's message on the established session is delayed; meanwhile
+    // Alice starts over with a fresh bundle.
+    let delayed = w.send(&b, "alice", b"from the old session", NOW);
+    let fresh = bundle(w.get(&b));
+    w.get(&a).send("bob", b"new session", &[(b.clone(), fresh)], NOW).unwrap();
+    assert_ne!(w.get(&a).current_session_base_key(&b).unwrap(), old);
+    assert_eq!(w.get(&a).previous_sessions(&b).unwrap(), 1);
+    // The old session reads the delayed message and becomes current again.
+    assert_eq!(w.deliver(&b, &a, &delayed[0].1).unwrap(), b"from the old session");
+    assert_eq!(w.get(&a).current_session_base_key(&b).unwrap(), old);
+}
+
+#[test]
+fn a_prekey_message_matching_a_previous_session_goes_to_it() {
+    let (mut w, a, b) = alice_and_bob();
+    // Alice's first message, and a second one still carrying the prefix.
+    let first = w.send(&a, "bob", b"one", NOW);
+    let second = w.send(&a, "bob", b"two", NOW);
+    w.deliver(&a, &b, &first[0].1).unwrap();
+    let alice_session = w.get(&b).current_session_base_key(&a).unwrap();
+    // Bob starts a new session with Alice: Alice's session is now previous.
+    let fresh = bundle(w.get(&a));
+    w.get(&b).send("alice", b"fresh", &[(a.clone(), fresh)], NOW).unwrap();
+    assert_eq!(w.get(&b).previous_sessions(&a).unwrap(), 1);
+    // The second prekey message names the previous session: it goes there
+    // (no new session, no replay error) and promotes it.
+    assert_eq!(w.deliver(&a, &b, &second[0].1).unwrap(), b"two");
+    assert_eq!(w.get(&b).current_session_base_key(&a).unwrap(), alice_session);
+}
+
+#[test]
+fn an_unacknowledged_session_expires_and_asks_for_a_fresh_bundle() {
+    let (mut w, a, b) = alice_and_bob();
+    let config = *w.get(&a).config();
+    w.send(&a, "bob", b"anyone there?", NOW);
+    // Within the age, the session is used.
+    let at_limit = NOW + config.max_unacknowledged_age;
+    w.get(&a).send("bob", b"still trying", &[], at_limit).unwrap();
+    // Past it, the caller is told to fetch a fresh bundle.
+    match w.get(&a).send("bob", b"hello?", &[], at_limit + 1) {
+        Err(SendError::NeedBundles(need)) => assert_eq!(need, vec![b.clone()]),
+        other => panic!("expected NeedBundles, got {other:?}"),
+    }
+    // An answered session never expires.
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    w.get(&a).send("bob", b"a year later", &[], NOW + 365 * DAY).unwrap();
+}
+
+#[test]
+fn a_changed_identity_is_reported_and_blocks_sending_until_acknowledged() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    // Bob reinstalls: a new account at the same address.
+    let mut reinstalled = device("bob", 1);
+    reinstalled.set_devices("alice", &[1]).unwrap();
+    w.add(reinstalled);
+    let m = w.send(&b, "alice", b"new phone, who dis", NOW);
+    let d = w.get(&a);
+    let r = d.receive(&b, &m[0].1, NOW).unwrap();
+    assert_eq!(r.events(), [Event::IdentityChanged { address: b.clone() }]);
+    assert_eq!(r.plaintext(), b"new phone, who dis");
+    d.commit_received(r, vec![]).unwrap();
+    match d.send("bob", b"hi", &[], NOW) {
+        Err(SendError::Blocked(blocked)) => assert_eq!(blocked, vec![(b.clone(), DeviceStatus::IdentityChanged)]),
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    d.approve_device(&b).unwrap();
+    let m = w.send(&a, "bob", b"welcome back", NOW);
+    assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"welcome back");
+}
+
+#[test]
+fn a_verified_identity_that_changes_blocks_sending_and_drops_the_mark() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    w.get(&a).set_verified("bob", true).unwrap();
+    // A new identity learned from a bundle (the server hands out another
+    // key for Bob's device) blocks the send and is remembered.
+    let mut impostor = device("bob", 1);
+    let forged = bundle(&mut impostor);
+    match w.get(&a).send("bob", b"secret", &[(b.clone(), forged)], NOW) {
+        Err(SendError::Blocked(blocked)) => assert_eq!(blocked, vec![(b.clone(), DeviceStatus::IdentityChanged)]),
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    assert!(matches!(w.get(&a).send("bob", b"secret", &[], NOW), Err(SendError::Blocked(_))));
+    assert!(w.get(&a).is_verified("bob").unwrap());
+    w.get(&a).approve_device(&b).unwrap();
+    assert!(!w.get(&a).is_verified("bob").unwrap(), "the safety numbers changed: verify again");
+}
+
+#[test]
+fn a_new_device_is_reported_and_for_a_verified_user_blocks_until_approved() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    // Unverified: the new device is reported and receives messages.
+    let events = w.get(&a).set_devices("bob", &[1, 2]).unwrap();
+    assert_eq!(events, vec![Event::NewDevice { address: addr("bob", 2), status: DeviceStatus::Trusted }]);
+    let mut laptop = device("bob", 2);
+    laptop.set_devices("alice", &[1]).unwrap();
+    w.add(laptop);
+    let out = w.send(&a, "bob", b"to both", NOW);
+    assert_eq!(out.len(), 2);
+    // Verified: a third device awaits approval, and blocks sending.
+    w.get(&a).set_verified("bob", true).unwrap();
+    let events = w.get(&a).set_devices("bob", &[1, 2, 3]).unwrap();
+    assert_eq!(events, vec![Event::NewDevice { address: addr("bob", 3), status: DeviceStatus::AwaitingApproval }]);
+    match w.get(&a).send("bob", b"hello", &[], NOW) {
+        Err(SendError::Blocked(blocked)) => {
+            assert_eq!(blocked, vec![(addr("bob", 3), DeviceStatus::AwaitingApproval)])
+        }
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    w.get(&a).approve_device(&addr("bob", 3)).unwrap();
+    assert!(w.get(&a).is_verified("bob").unwrap(), "approving a new device keeps the mark");
+    w.add(device("bob", 3));
+    assert_eq!(w.send(&a, "bob", b"to all three", NOW).len(), 3);
+}
+
+#[test]
+fn a_message_fans_out_to_every_device_including_the_senders_own() {
+    let mut w = World::default();
+    let alice_devices = [1, 2];
+    let bob_devices = [1, 2, 3, 4, 5];
+    for id in alice_devices {
+        let mut d = device("alice", id);
+        d.set_devices("alice", &alice_devices).unwrap();
+        d.set_devices("bob", &bob_devices).unwrap();
+        w.add(d);
+    }
+    for id in bob_devices {
+        w.add(device("bob", id));
+    }
+    let phone = addr("alice", 1);
+    let out = w.send(&phone, "bob", b"hello everyone", NOW);
+    let mut to: Vec<Address> = out.iter().map(|(a, _)| a.clone()).collect();
+    to.sort();
+    let mut expected: Vec<Address> = bob_devices.iter().map(|&i| addr("bob", i)).collect();
+    expected.push(addr("alice", 2));
+    expected.sort();
+    assert_eq!(to, expected, "every device of Bob's and Alice's own laptop, not the phone itself");
+    for (address, bytes) in &out {
+        assert_eq!(w.deliver(&phone, address, bytes).unwrap(), b"hello everyone");
+    }
+}
+
+#[test]
+fn a_first_message_presented_under_another_address_is_refused() {
+    let (mut w, a, b) = alice_and_bob();
+    let m = w.send(&a, "bob", b"hi", NOW);
+    // The server claims the message came from Carol (or another of
+    // Alice's devices): the addresses are bound into the session.
+    for claimed in [addr("carol", 1), addr("alice", 2)] {
+        assert!(matches!(w.get(&b).receive(&claimed, &m[0].1, NOW), Err(ReceiveError::FirstMessage(_))));
+    }
+    assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"hi");
+}
+
+#[test]
+fn known_contacts_only_refuses_strangers_unread() {
+    let config = ConversationConfig { contact_policy: ContactPolicy::KnownContactsOnly, ..Default::default() };
+    let (mut w, a, b) = alice_and_bob();
+    w.add(device_with("bob", 1, config));
+    w.get(&b).set_devices("alice", &[1]).unwrap();
+    let m = w.send(&a, "bob", b"hi stranger", NOW);
+    let generation = w.get(&b).store().generation().unwrap();
+    assert!(matches!(w.get(&b).receive(&a, &m[0].1, NOW), Err(ReceiveError::NotAContact)));
+    assert_eq!(w.get(&b).store().generation().unwrap(), generation, "nothing changed");
+    // Once Alice is a contact, the same message is read.
+    w.get(&b).add_contact("alice").unwrap();
+    assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"hi stranger");
+}
+
+#[test]
+fn message_requests_are_held_apart_until_accepted() {
+    let config = ConversationConfig { contact_policy: ContactPolicy::MessageRequests, ..Default::default() };
+    let (mut w, a, b) = alice_and_bob();
+    w.add(device_with("bob", 1, config));
+    let m = w.send(&a, "bob", b"may I?", NOW);
+    let d = w.get(&b);
+    let r = d.receive(&a, &m[0].1, NOW).unwrap();
+    assert_eq!(r.kind(), ReceivedKind::Request);
+    assert!(r.events().contains(&Event::MessageRequest { address: a.clone() }));
+    d.commit_received(r, vec![]).unwrap();
+    assert_eq!(d.requests().unwrap(), vec![a.clone()]);
+    assert_eq!(d.current_session_base_key(&a).unwrap(), None, "held apart from conversations");
+    // A second message of the request is a request message too.
+    let m2 = w.send(&a, "bob", b"please?", NOW);
+    let r = w.get(&b).receive(&a, &m2[0].1, NOW).unwrap();
+    assert_eq!(r.kind(), ReceivedKind::Request);
+    w.get(&b).commit_received(r, vec![]).unwrap();
+    w.get(&b).accept_request(&a).unwrap();
+    assert!(w.get(&b).requests().unwrap().is_empty());
+    let reply = w.send(&b, "alice", b"sure", NOW);
+    assert_eq!(w.deliver(&b, &a, &reply[0].1).unwrap(), b"sure");
+    assert!(w.converged(&a, &b));
+}
+
+#[test]
+fn a_declined_request_replayed_is_refused() {
+    let config = ConversationConfig { contact_policy: ContactPolicy::MessageRequests, ..Default::default() };
+    let (mut w, a, b) = alice_and_bob();
+    w.add(device_with("bob", 1, config));
+    let m = w.send(&a, "bob", b"buy my stuff", NOW);
+    w.deliver(&a, &b, &m[0].1).unwrap();
+    w.get(&b).decline_request(&a).unwrap();
+    assert!(w.get(&b).requests().unwrap().is_empty());
+    // The same bytes again: the prekey was consumed, nothing comes back.
+    assert!(matches!(w.get(&b).receive(&a, &m[0].1, NOW), Err(ReceiveError::FirstMessage(_))));
+    assert!(w.get(&b).requests().unwrap().is_empty());
+    assert!(matches!(w.get(&b).decline_request(&a), Err(ConversationError::NoRequest(_))));
+}
+
+#[test]
+fn a_received_message_commits_with_the_apps_inbox_row_and_dropping_it_changes_nothing() {
+    let (mut w, a, b) = alice_and_bob();
+    let m = w.send(&a, "bob", b"hello", NOW);
+    let d = w.get(&b);
+    let generation = d.store().generation().unwrap();
+    // Received but dropped (a crash before the commit): nothing changed.
+    drop(d.receive(&a, &m[0].1, NOW).unwrap());
+    assert_eq!(d.store().generation().unwrap(), generation);
+    let r = d.receive(&a, &m[0].1, NOW).unwrap();
+    let row = AppWrite::put("inbox", b"msg-1".to_vec(), r.plaintext().to_vec());
+    d.commit_received(r, vec![row]).unwrap();
+    assert_eq!(d.store().app_row("inbox", b"msg-1").unwrap().as_deref(), Some(&b"hello"[..]));
+    // The message cannot be received twice.
+    assert!(d.receive(&a, &m[0].1, NOW).is_err());
+}
+
+#[test]
+fn a_receive_computed_before_another_commit_is_refused() {
+    let (mut w, a, b) = alice_and_bob();
+    let m1 = w.send(&a, "bob", b"one", NOW);
+    let d = w.get(&b);
+    let stale = d.receive(&a, &m1[0].1, NOW).unwrap();
+    let fresh = d.receive(&a, &m1[0].1, NOW).unwrap();
+    d.commit_received(fresh, vec![]).unwrap();
+    match d.commit_received(stale, vec![]) {
+        Err(ReceiveError::Conversation(ConversationError::Store(StoreError::Conflict { .. }))) => {}
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+#[test]
+fn records_do_not_open_under_another_storage_key() {
+    let store = MemoryStore::new();
+    let d = Conversations::open(store, [1; 32], addr("alice", 1), ConversationConfig::default()).unwrap();
+    let store = d.store().snapshot();
+    match Conversations::open(store, [2; 32], addr("alice", 1), ConversationConfig::default()) {
+        Err(ConversationError::Record(_)) => {}
+        other => panic!("expected a record error, got {other:?}"),
+    }
+}
