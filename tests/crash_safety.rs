@@ -163,7 +163,6 @@ fn check_direction(from: &Device, to: &mut Device, seen: &mut Seen) -> u64 {
                 let message = match Envelope::decode(&bytes).unwrap() {
                     Envelope::Normal(m) => m,
                     Envelope::PreKey(m) => m.message().clone(),
-                    _ => unreachable!(),
                 };
                 let id = (message.ratchet_key().to_bytes(), message.counter());
                 if let Some(other) = seen.keys.insert(id, (user.clone(), k)) {
