@@ -347,6 +347,7 @@ fn message_requests_are_held_apart_until_accepted() {
     let config = ConversationConfig { contact_policy: ContactPolicy::MessageRequests, ..Default::default() };
     let (mut w, a, b) = alice_and_bob();
     w.add(device_with("bob", 1, config));
+    w.get(&b).set_devices("alice", &[1]).unwrap();
     let m = w.send(&a, "bob", b"may I?", NOW);
     let d = w.get(&b);
     let r = d.receive(&a, &m[0].1, NOW).unwrap();
@@ -422,4 +423,27 @@ fn records_do_not_open_under_another_storage_key() {
         Err(ConversationError::Record(_)) => {}
         other => panic!("expected a record error, got {other:?}"),
     }
+}
+
+#[test]
+fn a_device_that_writes_first_gets_nothing_until_the_app_lists_it() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    // Someone (a server inventing a ghost device) writes to Bob as
+    // "alice.7", and as "bob.9", a device of Bob's own user.
+    for ghost in [addr("alice", 7), addr("bob", 9)] {
+        let mut g = device(ghost.user(), ghost.device());
+        g.set_devices("bob", &[1]).unwrap();
+        w.add(g);
+        let m = w.send(&ghost, "bob", b"let me in", NOW);
+        let target = m.iter().find(|(to, _)| *to == b).unwrap().1.clone();
+        let r = w.get(&b).receive(&ghost, &target, NOW).unwrap();
+        assert!(r.events().iter().any(|e| matches!(e, Event::NewDevice { address, .. } if *address == ghost)));
+        w.get(&b).commit_received(r, vec![]).unwrap();
+    }
+    // Bob's messages still go only where his app's device lists say.
+    let out = w.send(&b, "alice", b"just us", NOW);
+    assert_eq!(out.iter().map(|(to, _)| to.clone()).collect::<Vec<_>>(), vec![a.clone()]);
+    let listed: Vec<_> = w.get(&b).devices("alice").unwrap().into_iter().filter(|d| d.listed).collect();
+    assert_eq!(listed.len(), 1);
 }

@@ -12,7 +12,7 @@ mod error;
 mod record;
 mod user;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
@@ -35,6 +35,14 @@ use crate::store::{AppWrite, ChangeSet, Store};
 /// libsignal's limit on how long an unanswered outgoing session is used:
 /// 30 days.
 pub const DEFAULT_MAX_UNACKNOWLEDGED_AGE: u64 = 30 * 24 * 60 * 60;
+
+/// How many session and user records a [`Conversations`] keeps decoded in
+/// memory, so that a message to or from a recent peer does not reopen its
+/// records from the store (about 100 µs each: decryption and the identity
+/// checks). Past it the cache is emptied and refills with use. The cache
+/// holds only what this instance committed or read; a commit by another
+/// writer (the store generation moving) empties it.
+pub const MAX_CACHED_RECORDS: usize = 4096;
 
 /// Who may start a conversation with this device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -135,6 +143,9 @@ pub struct Received {
     changes: ChangeSet,
     account: Option<Account>,
     generation: u64,
+    /// The records as committed, for the cache.
+    record: Option<SessionRecord>,
+    user: Option<UserRecord>,
 }
 
 impl Received {
@@ -186,9 +197,39 @@ pub struct Conversations<S: Store> {
     key: Zeroizing<[u8; 32]>,
     me: Address,
     account: Account,
-    /// The store generation `account` was read or written at.
+    /// The store generation `account` (and every cached record) was read
+    /// or written at.
     generation: u64,
     config: ConversationConfig,
+    cache: RecordCache,
+}
+
+/// Decoded records, valid at `Conversations::generation`.
+#[derive(Default)]
+struct RecordCache {
+    sessions: HashMap<Address, SessionRecord>,
+    users: HashMap<String, UserRecord>,
+}
+
+impl RecordCache {
+    fn clear(&mut self) {
+        self.sessions.clear();
+        self.users.clear();
+    }
+
+    fn keep_sessions(&mut self, record: SessionRecord) {
+        if self.sessions.len() >= MAX_CACHED_RECORDS {
+            self.sessions.clear();
+        }
+        self.sessions.insert(record.address().clone(), record);
+    }
+
+    fn keep_user(&mut self, record: UserRecord) {
+        if self.users.len() >= MAX_CACHED_RECORDS {
+            self.users.clear();
+        }
+        self.users.insert(record.user.clone(), record);
+    }
 }
 
 impl<S: Store> core::fmt::Debug for Conversations<S> {
@@ -244,7 +285,7 @@ impl<S: Store> Conversations<S> {
                 (account, generation)
             }
         };
-        Ok(Self { store, key, me, account, generation, config })
+        Ok(Self { store, key, me, account, generation, config, cache: RecordCache::default() })
     }
 
     /// This device's address.
@@ -288,6 +329,7 @@ impl<S: Store> Conversations<S> {
     fn sync(&mut self) -> Result<(), ConversationError> {
         let generation = self.store.generation()?;
         if generation != self.generation {
+            self.cache.clear();
             if let Some(sealed) = self.store.load_account()? {
                 self.account = Account::from_pickle(&AccountPickle::from_encrypted(&sealed, &self.key)?)?;
             }
@@ -307,6 +349,9 @@ impl<S: Store> Conversations<S> {
 
     fn load_user(&self, user: &str) -> Result<UserRecord, ConversationError> {
         check_user_id(user)?;
+        if let Some(record) = self.cache.users.get(user) {
+            return Ok(record.clone());
+        }
         match self.store.load_user(user)? {
             Some(sealed) => {
                 let pickle: UserRecordPickle = pickle::decrypt(&sealed, &self.key)?;
@@ -320,13 +365,29 @@ impl<S: Store> Conversations<S> {
         seal(&record.pickle(), &self.key)
     }
 
-    fn load_sessions(&self, address: &Address) -> Result<SessionRecord, ConversationError> {
-        self.open_record(self.store.load_sessions(address)?, address)
+    /// The session record of `address`, taken out of the cache (a failed
+    /// operation drops it, and the next one reads the store's).
+    fn take_sessions(&mut self, address: &Address) -> Result<SessionRecord, ConversationError> {
+        match self.cache.sessions.remove(address) {
+            Some(record) => Ok(record),
+            None => self.open_record(self.store.load_sessions(address)?, address),
+        }
+    }
+
+    /// Reads the session record of `address` without taking it.
+    fn with_sessions<R>(&self, address: &Address, f: impl FnOnce(&SessionRecord) -> R) -> Result<R, ConversationError> {
+        match self.cache.sessions.get(address) {
+            Some(record) => Ok(f(record)),
+            None => Ok(f(&self.open_record(self.store.load_sessions(address)?, address)?)),
+        }
     }
 
     fn load_request(&self, address: &Address) -> Result<Option<SessionRecord>, ConversationError> {
         match self.store.load_request(address)? {
-            Some(sealed) => Ok(Some(self.open_record(Some(sealed), address)?)),
+            Some(sealed) => {
+                let pickle: SessionRecordPickle = pickle::decrypt(&sealed, &self.key)?;
+                Ok(Some(SessionRecord::from_pickle(&pickle, address, true)?))
+            }
             None => Ok(None),
         }
     }
@@ -335,7 +396,7 @@ impl<S: Store> Conversations<S> {
         match sealed {
             Some(sealed) => {
                 let pickle: SessionRecordPickle = pickle::decrypt(&sealed, &self.key)?;
-                Ok(SessionRecord::from_pickle(&pickle, address)?)
+                Ok(SessionRecord::from_pickle(&pickle, address, false)?)
             }
             None => Ok(SessionRecord::new(address.clone())),
         }
@@ -346,10 +407,12 @@ impl<S: Store> Conversations<S> {
     }
 
     /// Commits one changed user record.
-    fn commit_user(&mut self, record: &UserRecord) -> Result<u64, ConversationError> {
+    fn commit_user(&mut self, record: UserRecord) -> Result<u64, ConversationError> {
         let mut changes = ChangeSet::default();
-        changes.set_user(&record.user, Some(self.seal_user(record)));
-        self.commit(&changes)
+        changes.set_user(&record.user, Some(self.seal_user(&record)));
+        let generation = self.commit(&changes)?;
+        self.cache.keep_user(record);
+        Ok(generation)
     }
 
     /// Sets the application's device list of `user` (its own user too:
@@ -385,7 +448,7 @@ impl<S: Store> Conversations<S> {
                 }
             }
         }
-        self.commit_user(&record)?;
+        self.commit_user(record)?;
         Ok(events)
     }
 
@@ -419,7 +482,7 @@ impl<S: Store> Conversations<S> {
         self.sync()?;
         let mut record = self.load_user(user)?;
         record.contact = true;
-        self.commit_user(&record)?;
+        self.commit_user(record)?;
         Ok(())
     }
 
@@ -443,7 +506,7 @@ impl<S: Store> Conversations<S> {
         self.sync()?;
         let mut record = self.load_user(user)?;
         record.verified = verified;
-        self.commit_user(&record)?;
+        self.commit_user(record)?;
         Ok(())
     }
 
@@ -466,7 +529,7 @@ impl<S: Store> Conversations<S> {
         if was == DeviceStatus::IdentityChanged {
             record.verified = false;
         }
-        self.commit_user(&record)?;
+        self.commit_user(record)?;
         Ok(())
     }
 
@@ -553,6 +616,9 @@ impl<S: Store> Conversations<S> {
                     changes.set_user(&record.user, Some(self.seal_user(record)));
                 }
                 self.commit(&changes)?;
+                for (_, record) in users {
+                    self.cache.keep_user(record);
+                }
             }
             return Err(SendError::Blocked(blocked));
         }
@@ -562,7 +628,7 @@ impl<S: Store> Conversations<S> {
         let max_age = self.config.max_unacknowledged_age;
         let mut messages = Vec::with_capacity(targets.len());
         for address in &targets {
-            let mut record = self.load_sessions(address)?;
+            let mut record = self.take_sessions(address)?;
             let bundle = bundles.iter().find(|(a, _)| a == address).map(|(_, b)| b);
             let sendable = record.sendable(now, max_age).is_some();
             match (sendable, bundle) {
@@ -608,6 +674,14 @@ impl<S: Store> Conversations<S> {
         }
         let changes = changes.with_app_writes(app(&messages));
         let generation = self.commit(&changes)?;
+        for record in records {
+            self.cache.keep_sessions(record);
+        }
+        if users_changed {
+            for (_, record) in users {
+                self.cache.keep_user(record);
+            }
+        }
         Ok(Outgoing { messages, generation })
     }
 
@@ -623,7 +697,7 @@ impl<S: Store> Conversations<S> {
     pub fn receive(&mut self, from: &Address, bytes: &[u8], now: u64) -> Result<Received, ReceiveError> {
         self.sync()?;
         let envelope = Envelope::decode(bytes).map_err(ReceiveError::Decode)?;
-        let mut record = self.load_sessions(from)?;
+        let mut record = self.take_sessions(from)?;
         let request = self.load_request(from)?;
         let mut received = Received {
             from: from.clone(),
@@ -633,6 +707,8 @@ impl<S: Store> Conversations<S> {
             changes: ChangeSet::default(),
             account: None,
             generation: self.generation,
+            record: None,
+            user: None,
         };
         let first = match &envelope {
             Envelope::PreKey(m) if !record.holds(m) && !request.as_ref().is_some_and(|r| r.holds(m)) => Some(m),
@@ -649,6 +725,7 @@ impl<S: Store> Conversations<S> {
             let (plaintext, _) = record.decrypt(&envelope).map_err(ReceiveError::Decrypt)?;
             received.plaintext = Zeroizing::new(plaintext);
             received.changes.set_session(from, Some(self.seal_sessions(&record)));
+            received.record = Some(record);
         } else if let Some(mut request) = request {
             let (plaintext, _) = request.decrypt(&envelope).map_err(ReceiveError::Decrypt)?;
             received.plaintext = Zeroizing::new(plaintext);
@@ -688,7 +765,11 @@ impl<S: Store> Conversations<S> {
             }
             None if known >= MAX_DEVICES_PER_USER => return Err(ReceiveError::TooManyDevices),
             None => {
-                user.devices.insert(from.device(), DeviceRecord { identity: Some(identity), status, listed: true });
+                // Not listed: only the application's device list decides
+                // where messages fan out, so a device that merely wrote
+                // first (a ghost the server invented, say) receives nothing
+                // until the application lists it.
+                user.devices.insert(from.device(), DeviceRecord { identity: Some(identity), status, listed: false });
                 received.events.push(Event::NewDevice { address: from.clone(), status });
             }
         }
@@ -698,7 +779,7 @@ impl<S: Store> Conversations<S> {
         received.changes.account = Some(self.seal_account(&account));
         received.account = Some(account);
         if as_request {
-            let mut request = SessionRecord::new(from.clone());
+            let mut request = SessionRecord::new_request(from.clone());
             request.install(session, now);
             received.changes.set_request(from, Some(self.seal_sessions(&request)));
             received.kind = ReceivedKind::Request;
@@ -706,8 +787,10 @@ impl<S: Store> Conversations<S> {
         } else {
             record.install(session, now);
             received.changes.set_session(from, Some(self.seal_sessions(&record)));
+            received.record = Some(record);
         }
         received.changes.set_user(from.user(), Some(self.seal_user(&user)));
+        received.user = Some(user);
         Ok(received)
     }
 
@@ -724,11 +807,17 @@ impl<S: Store> Conversations<S> {
             let found = self.store.generation()?;
             return Err(crate::store::StoreError::Conflict { expected: received.generation, found }.into());
         }
-        let Received { changes, account, .. } = received;
+        let Received { changes, account, record, user, .. } = received;
         let changes = changes.with_app_writes(app);
         let generation = self.commit(&changes)?;
         if let Some(account) = account {
             self.account = account;
+        }
+        if let Some(record) = record {
+            self.cache.keep_sessions(record);
+        }
+        if let Some(user) = user {
+            self.cache.keep_user(user);
         }
         Ok(generation)
     }
@@ -751,7 +840,7 @@ impl<S: Store> Conversations<S> {
     pub fn accept_request(&mut self, address: &Address) -> Result<(), ConversationError> {
         self.sync()?;
         let request = self.load_request(address)?.ok_or_else(|| ConversationError::NoRequest(address.clone()))?;
-        let mut record = self.load_sessions(address)?;
+        let mut record = self.take_sessions(address)?;
         let mut user = self.load_user(address.user())?;
         user.contact = true;
         if let Some(entry) = request.into_current() {
@@ -762,6 +851,8 @@ impl<S: Store> Conversations<S> {
         changes.set_session(address, Some(self.seal_sessions(&record)));
         changes.set_user(address.user(), Some(self.seal_user(&user)));
         self.commit(&changes)?;
+        self.cache.keep_sessions(record);
+        self.cache.keep_user(user);
         Ok(())
     }
 
@@ -791,7 +882,7 @@ impl<S: Store> Conversations<S> {
     ///
     /// A [`ConversationError`] from the store.
     pub fn previous_sessions(&self, address: &Address) -> Result<usize, ConversationError> {
-        Ok(self.load_sessions(address)?.previous_len())
+        self.with_sessions(address, SessionRecord::previous_len)
     }
 
     /// The base key of the current session with `address`, if any. Both
@@ -806,7 +897,7 @@ impl<S: Store> Conversations<S> {
         &self,
         address: &Address,
     ) -> Result<Option<crate::X25519PublicKey>, ConversationError> {
-        Ok(self.load_sessions(address)?.current().map(Session::base_key))
+        self.with_sessions(address, |r| r.current().map(Session::base_key))
     }
 }
 

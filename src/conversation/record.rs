@@ -32,6 +32,9 @@ pub(crate) struct Entry {
 /// The sessions with one address.
 pub(crate) struct SessionRecord {
     address: Address,
+    /// A message request (held apart) rather than a conversation's
+    /// sessions: sealed as such, so a store cannot move one into the other.
+    request: bool,
     current: Option<Entry>,
     /// Newest first.
     previous: VecDeque<Entry>,
@@ -47,7 +50,12 @@ pub(crate) enum Reader {
 
 impl SessionRecord {
     pub(crate) fn new(address: Address) -> Self {
-        Self { address, current: None, previous: VecDeque::new() }
+        Self { address, request: false, current: None, previous: VecDeque::new() }
+    }
+
+    /// An empty message-request record.
+    pub(crate) fn new_request(address: Address) -> Self {
+        Self { request: true, ..Self::new(address) }
     }
 
     pub(crate) fn address(&self) -> &Address {
@@ -142,14 +150,20 @@ impl SessionRecord {
             version: PICKLE_VERSION,
             user: self.address.user().to_owned(),
             device: self.address.device(),
+            request: self.request,
             current: self.current.as_ref().map(entry),
             previous: self.previous.iter().map(entry).collect(),
         }
     }
 
-    /// Restores a record, checking that it is the record of `address`.
-    pub(crate) fn from_pickle(pickle: &SessionRecordPickle, address: &Address) -> Result<Self, PickleError> {
-        if pickle.user != address.user() || pickle.device != address.device() {
+    /// Restores a record, checking that it is the record of `address`,
+    /// and a request record exactly when `request`.
+    pub(crate) fn from_pickle(
+        pickle: &SessionRecordPickle,
+        address: &Address,
+        request: bool,
+    ) -> Result<Self, PickleError> {
+        if pickle.user != address.user() || pickle.device != address.device() || pickle.request != request {
             return Err(PickleError::Invalid);
         }
         if pickle.previous.len() > MAX_PREVIOUS_SESSIONS {
@@ -160,6 +174,7 @@ impl SessionRecord {
         };
         Ok(Self {
             address: address.clone(),
+            request,
             current: pickle.current.as_ref().map(entry).transpose()?,
             previous: pickle.previous.iter().map(entry).collect::<Result<_, _>>()?,
         })
@@ -181,6 +196,7 @@ pub(crate) struct SessionRecordPickle {
     version: u32,
     user: String,
     device: u32,
+    request: bool,
     current: Option<EntryPickle>,
     previous: Vec<EntryPickle>,
 }

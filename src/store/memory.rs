@@ -33,9 +33,8 @@ impl MemoryStore {
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave a half-applied
-        // commit (commits are applied to a copy and swapped in), so the
-        // data behind a poisoned lock is still consistent.
+        // A commit cannot panic halfway (it only inserts into and removes
+        // from maps), so the data behind a poisoned lock is consistent.
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
@@ -113,8 +112,10 @@ impl Store for MemoryStore {
         if inner.generation != expected {
             return Err(StoreError::Conflict { expected, found: inner.generation });
         }
-        // Applied to a copy, swapped in at the end: all or nothing.
-        let mut next = inner.clone();
+        // Nothing below can fail, so applying in place under the lock is
+        // all or nothing (and costs only the rows changed, not a copy of
+        // the store).
+        let next = &mut *inner;
         if let Some(account) = &changes.account {
             next.account = Some(account.clone());
         }
@@ -134,8 +135,7 @@ impl Store for MemoryStore {
             apply(&mut next.app, &(w.namespace.clone(), w.key.clone()), w.value.as_deref());
         }
         next.generation = expected.saturating_add(1);
-        *inner = next;
-        Ok(inner.generation)
+        Ok(next.generation)
     }
 
     fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {

@@ -303,7 +303,12 @@ impl SqliteStore {
         // Crash safety matters more than speed here: a commit that returned
         // must survive a power cut (an fsync per commit), or a session could
         // go back to a state whose message keys were already used.
-        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;").or_backend()?;
+        // secure_delete: a replaced or deleted record's bytes are
+        // overwritten with zeros in the database file instead of lingering
+        // in free pages, so a used message key does not outlive its use
+        // there (WAL frames are overwritten as the log is reused).
+        conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;")
+            .or_backend()?;
         // Look before changing anything: a newer or foreign database is
         // refused untouched (not even switched to WAL).
         let found = inspect(&conn)?;
