@@ -4,14 +4,15 @@
 //! his changed identity; a new device appears for Alice after Bob verified
 //! her, and Bob's side refuses to send until he approves it; every
 //! device's state lives in a SQLite file and survives a restart of its
-//! app. Run with `cargo run --example devices`.
+//! app; finally the four devices form a group, whose sender keys travel
+//! over the 1:1 sessions. Run with `cargo run --example devices`.
 
 use std::collections::BTreeMap;
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
 use dmseal::store::{AppWrite, SqliteStore, Store};
-use dmseal::{Address, ConversationConfig, Conversations, Event, PreKeyBundle, SendError};
+use dmseal::{Address, ConversationConfig, Conversations, Event, PreKeyBundle, ReceivedKind, SendError};
 
 type Device = Conversations<SqliteStore>;
 
@@ -92,16 +93,58 @@ impl App {
         Ok(())
     }
 
+    /// Sends to a group: the group message is returned (one copy for
+    /// everyone); sender-key distributions go to the members' mailboxes.
+    fn send_group(&mut self, group: &[u8], text: &str, server: &mut Server) -> Result<Vec<u8>, SendError> {
+        let mut bundles = Vec::new();
+        let sent = loop {
+            match self.device.send_group(group, text.as_bytes(), &bundles, NOW) {
+                Err(SendError::NeedBundles(need)) if bundles.is_empty() => {
+                    println!("  {} fetches bundles for {need:?}", self.device.me());
+                    bundles =
+                        need.iter().filter_map(|a| Some((a.clone(), server.bundles.get_mut(a)?.pop()?))).collect();
+                }
+                other => break other?,
+            }
+        };
+        println!(
+            "  {} -> group: {} bytes, and {} sender-key distribution(s)",
+            self.device.me(),
+            sent.message.len(),
+            sent.distributions.messages.len()
+        );
+        for (to, bytes) in sent.distributions.messages {
+            server.mailboxes.entry(to).or_default().push((self.device.me().clone(), bytes));
+        }
+        Ok(sent.message)
+    }
+
+    /// Reads a group message (after the mailbox, which may hold its keys).
+    fn read_group(&mut self, group: &[u8], message: &[u8], server: &mut Server) -> Result<(), Box<dyn Error>> {
+        self.read(server)?;
+        let received = self.device.receive_group(group, message)?;
+        let text = String::from_utf8_lossy(received.plaintext()).into_owned();
+        println!("  {} read in the group from {}: {text}", self.device.me(), received.from());
+        self.device.commit_received(received, vec![])?;
+        Ok(())
+    }
+
     /// Reads the mailbox; each message is committed with an inbox row.
     fn read(&mut self, server: &mut Server) -> Result<Vec<Event>, Box<dyn Error>> {
         let mut events = Vec::new();
         for (from, bytes) in server.mailboxes.remove(self.device.me()).unwrap_or_default() {
             let received = self.device.receive(&from, &bytes, NOW)?;
-            let text = String::from_utf8_lossy(received.plaintext()).into_owned();
+            let text = match received.kind() {
+                ReceivedKind::GroupKeys => format!(
+                    "(sender keys for group {:?})",
+                    String::from_utf8_lossy(received.group_id().unwrap_or_default())
+                ),
+                _ => String::from_utf8_lossy(received.plaintext()).into_owned(),
+            };
             events.extend(received.events().iter().cloned());
             let row = AppWrite::put("inbox", format!("{from}:{text}").into_bytes(), received.plaintext().to_vec());
             self.device.commit_received(received, vec![row])?;
-            println!("  {} read from {from}: {text:?}", self.device.me());
+            println!("  {} read from {from}: {text}", self.device.me());
         }
         for e in &events {
             println!("  {} is told: {e:?}", self.device.me());
@@ -153,6 +196,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     println!("  Alice compares safety numbers with Bob in person, then acknowledges");
     alice_phone.device.approve_device(&Address::new("bob", 1)?)?;
+    alice_laptop.device.approve_device(&Address::new("bob", 1)?)?;
     alice_phone.send("bob", "Welcome back, Bob", &mut server)?;
     bob.read(&mut server)?;
 
@@ -170,6 +214,24 @@ fn main() -> Result<(), Box<dyn Error>> {
     bob.send("alice", "Hello to all three of you", &mut server)?;
     for app in [&mut alice_phone, &mut alice_laptop, &mut alice_tablet] {
         app.read(&mut server)?;
+    }
+
+    println!("\n6. A group of all four devices: sender keys travel over the 1:1 sessions");
+    let members: Vec<Address> = [("alice", 1), ("alice", 2), ("alice", 3), ("bob", 1)]
+        .into_iter()
+        .map(|(u, d)| Address::new(u, d))
+        .collect::<Result<_, _>>()?;
+    for app in [&mut alice_phone, &mut alice_laptop, &mut alice_tablet, &mut bob] {
+        app.device.create_group(b"family", &members)?;
+    }
+    let message = bob.send_group(b"family", "Dinner at eight?", &mut server)?;
+    let mut bob = bob.restart()?;
+    for app in [&mut alice_phone, &mut alice_laptop, &mut alice_tablet] {
+        app.read_group(b"family", &message, &mut server)?;
+    }
+    let reply = alice_laptop.send_group(b"family", "Yes!", &mut server)?;
+    for app in [&mut bob, &mut alice_phone, &mut alice_tablet] {
+        app.read_group(b"family", &reply, &mut server)?;
     }
 
     drop((alice_phone, alice_laptop, alice_tablet, bob));

@@ -82,6 +82,21 @@ impl Address {
         out
     }
 
+    /// Reads an encoding made by [`Address::encode`] (a group member id).
+    ///
+    /// # Errors
+    ///
+    /// [`crate::DecodeError`] for a wrong length, a user id that is not
+    /// UTF-8, or an empty one.
+    pub fn decode(bytes: &[u8]) -> Result<Self, crate::DecodeError> {
+        let mut r = crate::wire::Reader::new(bytes);
+        let len = usize::from(r.u8()?);
+        let user = core::str::from_utf8(r.bytes(len)?).map_err(|_| crate::DecodeError::InvalidText)?;
+        let device = r.u32()?;
+        r.finish()?;
+        Address::new(user, device).map_err(|_| crate::DecodeError::InvalidText)
+    }
+
     /// The context of a session this device (`self`) starts with `peer`:
     /// the initiator's address first.
     pub(crate) fn context_as_initiator(&self, peer: &Address) -> Vec<u8> {
@@ -139,5 +154,12 @@ mod tests {
         assert_ne!(a.encode(), b.encode());
         assert_eq!(a.context_as_initiator(&b), b.context_as_responder(&a));
         assert_ne!(a.context_as_initiator(&b), a.context_as_responder(&b));
+        assert_eq!(Address::decode(&a.encode()), Ok(a.clone()));
+        assert_eq!(Address::decode(&b.encode()), Ok(b));
+        let mut long = a.encode();
+        long.push(0);
+        assert_eq!(Address::decode(&long), Err(crate::DecodeError::TrailingBytes));
+        assert_eq!(Address::decode(&[0, 0, 0, 0, 1]), Err(crate::DecodeError::InvalidText));
+        assert_eq!(Address::decode(&[1, 0xff, 0, 0, 0, 1]), Err(crate::DecodeError::InvalidText));
     }
 }

@@ -91,6 +91,8 @@ pub enum DecodeError {
     /// A varint is overlong (not the minimal encoding), overflows `u32`, or
     /// runs past five bytes.
     NonCanonicalVarint,
+    /// A text field (a user id) is not valid UTF-8, or is empty.
+    InvalidText,
     /// A key in the encoding is invalid.
     InvalidKey(KeyError),
     /// An identity's Ed25519 key did not sign its X25519 key: the identity
@@ -113,6 +115,7 @@ impl fmt::Display for DecodeError {
             Self::UnknownKeyType { found } => write!(f, "unknown key type {found:#04x}"),
             Self::UnknownPqPreKeyKind { found } => write!(f, "unknown PQ prekey kind {found:#04x}"),
             Self::NonCanonicalVarint => f.write_str("varint is overlong or out of range"),
+            Self::InvalidText => f.write_str("text field is empty or not UTF-8"),
             Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
             Self::BadIdentityBinding => f.write_str("identity binding signature is invalid"),
         }

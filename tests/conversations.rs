@@ -447,3 +447,117 @@ fn a_device_that_writes_first_gets_nothing_until_the_app_lists_it() {
     let listed: Vec<_> = w.get(&b).devices("alice").unwrap().into_iter().filter(|d| d.listed).collect();
     assert_eq!(listed.len(), 1);
 }
+
+/// Delivers whatever `send_group` produced: the distributions over 1:1
+/// sessions, then the group message, to every device in `to`.
+fn deliver_group(
+    w: &mut World,
+    from: &Address,
+    group: &[u8],
+    sent: &dmseal::GroupSend,
+    to: &[Address],
+) -> Vec<Result<Vec<u8>, ReceiveError>> {
+    for (device, bytes) in &sent.distributions.messages {
+        let d = w.get(device);
+        let r = d.receive(from, bytes, NOW).unwrap();
+        assert_eq!(r.kind(), ReceivedKind::GroupKeys);
+        assert_eq!(r.group_id(), Some(group));
+        d.commit_received(r, vec![]).unwrap();
+    }
+    to.iter()
+        .map(|device| {
+            let d = w.get(device);
+            let r = d.receive_group(group, &sent.message)?;
+            assert_eq!(r.kind(), ReceivedKind::GroupMessage);
+            assert_eq!(r.from(), from);
+            let plaintext = r.plaintext().to_vec();
+            d.commit_received(r, vec![]).unwrap();
+            Ok(plaintext)
+        })
+        .collect()
+}
+
+/// Sends to a group, fetching bundles when asked.
+fn send_group(w: &mut World, from: &Address, group: &[u8], text: &[u8]) -> dmseal::GroupSend {
+    let mut bundles = Vec::new();
+    loop {
+        match w.get(from).send_group(group, text, &bundles, NOW) {
+            Ok(out) => return out,
+            Err(SendError::NeedBundles(need)) if bundles.is_empty() => {
+                bundles = need.iter().map(|a| (a.clone(), bundle(w.get(a)))).collect();
+            }
+            Err(e) => panic!("send_group failed: {e:?}"),
+        }
+    }
+}
+
+#[test]
+fn group_keys_travel_over_sessions_and_every_member_device_reads_the_group() {
+    let mut w = World::default();
+    let members = [addr("alice", 1), addr("alice", 2), addr("bob", 1), addr("carol", 1)];
+    for m in &members {
+        let mut d = device(m.user(), m.device());
+        d.create_group(b"team", &members).unwrap();
+        w.add(d);
+    }
+    assert!(matches!(w.get(&members[0]).create_group(b"team", &members), Err(ConversationError::GroupExists)));
+    let phone = members[0].clone();
+    let sent = send_group(&mut w, &phone, b"team", b"hello team");
+    assert_eq!(sent.distributions.messages.len(), 3, "one distribution per other device");
+    let others = &members[1..];
+    for got in deliver_group(&mut w, &phone, b"team", &sent, others) {
+        assert_eq!(got.unwrap(), b"hello team");
+    }
+    // The next message needs no distribution.
+    let sent = send_group(&mut w, &phone, b"team", b"second");
+    assert!(sent.distributions.messages.is_empty());
+    for got in deliver_group(&mut w, &phone, b"team", &sent, others) {
+        assert_eq!(got.unwrap(), b"second");
+    }
+    // Bob answers: his own sender state reaches everyone.
+    let bob = members[2].clone();
+    let sent = send_group(&mut w, &bob, b"team", b"hi from bob");
+    let readers: Vec<Address> = members.iter().filter(|m| **m != bob).cloned().collect();
+    for got in deliver_group(&mut w, &bob, b"team", &sent, &readers) {
+        assert_eq!(got.unwrap(), b"hi from bob");
+    }
+}
+
+#[test]
+fn a_group_message_before_its_keys_fails_unchanged_and_reads_after_them() {
+    let mut w = World::default();
+    let members = [addr("alice", 1), addr("bob", 1)];
+    for m in &members {
+        let mut d = device(m.user(), m.device());
+        d.create_group(b"g", &members).unwrap();
+        w.add(d);
+    }
+    let (a, b) = (members[0].clone(), members[1].clone());
+    let sent = send_group(&mut w, &a, b"g", b"early");
+    let generation = w.get(&b).store().generation().unwrap();
+    assert!(matches!(w.get(&b).receive_group(b"g", &sent.message), Err(ReceiveError::Group(_))));
+    assert_eq!(w.get(&b).store().generation().unwrap(), generation);
+    let got = deliver_group(&mut w, &a, b"g", &sent, &[b]);
+    assert_eq!(got[0].as_ref().unwrap(), b"early");
+}
+
+#[test]
+fn a_removed_member_device_gets_no_new_keys_and_cannot_read_on() {
+    let mut w = World::default();
+    let members = [addr("alice", 1), addr("bob", 1), addr("mallory", 1)];
+    for m in &members {
+        let mut d = device(m.user(), m.device());
+        d.create_group(b"g", &members).unwrap();
+        w.add(d);
+    }
+    let (a, b, m) = (members[0].clone(), members[1].clone(), members[2].clone());
+    let sent = send_group(&mut w, &a, b"g", b"before");
+    deliver_group(&mut w, &a, b"g", &sent, &[b.clone(), m.clone()]);
+    assert!(w.get(&a).remove_group_member(b"g", &m).unwrap());
+    let sent = send_group(&mut w, &a, b"g", b"after");
+    let to: Vec<&Address> = sent.distributions.messages.iter().map(|(to, _)| to).collect();
+    assert_eq!(to, vec![&b], "the new sender state goes to Bob only");
+    deliver_group(&mut w, &a, b"g", &sent, std::slice::from_ref(&b));
+    assert!(matches!(w.get(&m).receive_group(b"g", &sent.message), Err(ReceiveError::Group(_))));
+    assert_eq!(w.get(&a).group_members(b"g").unwrap(), vec![b]);
+}

@@ -4,7 +4,9 @@ use core::fmt;
 
 use super::user::DeviceStatus;
 use crate::address::{Address, AddressError};
-use crate::error::{AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, PickleError, StartError};
+use crate::error::{
+    AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, PickleError, StartError,
+};
 use crate::store::StoreError;
 
 /// Opening [`crate::Conversations`], or changing what it knows about users
@@ -32,6 +34,13 @@ pub enum ConversationError {
     UnknownDevice(Address),
     /// No message request is held from this address.
     NoRequest(Address),
+    /// No group with this id exists on this device
+    /// ([`crate::Conversations::create_group`]).
+    UnknownGroup,
+    /// A group with this id exists already.
+    GroupExists,
+    /// The group layer refused (id too long, too many members).
+    Group(GroupError),
 }
 
 impl fmt::Display for ConversationError {
@@ -43,6 +52,9 @@ impl fmt::Display for ConversationError {
             Self::TooManyDevices { user, max } => write!(f, "user {user:?} would have more than {max} devices"),
             Self::UnknownDevice(a) => write!(f, "unknown device {a}"),
             Self::NoRequest(a) => write!(f, "no message request from {a}"),
+            Self::UnknownGroup => f.write_str("no such group on this device"),
+            Self::GroupExists => f.write_str("the group exists already"),
+            Self::Group(e) => write!(f, "group: {e}"),
         }
     }
 }
@@ -53,8 +65,15 @@ impl std::error::Error for ConversationError {
             Self::Store(e) => Some(e),
             Self::Record(e) => Some(e),
             Self::Address(e) => Some(e),
+            Self::Group(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<GroupError> for ConversationError {
+    fn from(e: GroupError) -> Self {
+        Self::Group(e)
     }
 }
 
@@ -92,6 +111,11 @@ macro_rules! conversation_error_from {
         }
         impl From<PickleError> for $ty {
             fn from(e: PickleError) -> Self {
+                Self::Conversation(e.into())
+            }
+        }
+        impl From<AddressError> for $ty {
+            fn from(e: AddressError) -> Self {
                 Self::Conversation(e.into())
             }
         }
@@ -135,6 +159,9 @@ pub enum SendError {
         /// Why.
         error: EncryptError,
     },
+    /// The group layer refused (the sender state is exhausted, say).
+    /// Nothing was committed.
+    Group(GroupError),
     /// The store or a stored record failed; see [`ConversationError`].
     Conversation(ConversationError),
 }
@@ -148,6 +175,7 @@ impl fmt::Display for SendError {
             Self::UnexpectedBundle(a) => write!(f, "bundle given for {a}, which this message does not go to"),
             Self::Bundle { address, error } => write!(f, "bundle of {address} refused: {error}"),
             Self::Encrypt { address, error } => write!(f, "encrypting to {address}: {error}"),
+            Self::Group(e) => write!(f, "group: {e}"),
             Self::Conversation(e) => write!(f, "{e}"),
         }
     }
@@ -158,6 +186,7 @@ impl std::error::Error for SendError {
         match self {
             Self::Bundle { error, .. } => Some(error),
             Self::Encrypt { error, .. } => Some(error),
+            Self::Group(e) => Some(e),
             Self::Conversation(e) => Some(e),
             _ => None,
         }
@@ -192,6 +221,16 @@ pub enum ReceiveError {
     /// The sending device would make its user exceed
     /// [`crate::MAX_DEVICES_PER_USER`].
     TooManyDevices,
+    /// A group message or distribution the group refused: a sender state
+    /// not received yet (keep the message, retry after its distribution),
+    /// a removed sender, a bad signature, a duplicate.
+    Group(GroupError),
+    /// A 1:1 plaintext of a content type this version does not know (or
+    /// none), or a group distribution inside a message request.
+    UnknownContent {
+        /// The content type byte, if there was one.
+        content_type: Option<u8>,
+    },
     /// The store or a stored record failed; see [`ConversationError`].
     Conversation(ConversationError),
 }
@@ -206,6 +245,8 @@ impl fmt::Display for ReceiveError {
             Self::Decrypt(e) => write!(f, "decryption failed: {e}"),
             Self::NoSession => f.write_str("no session with the sender"),
             Self::TooManyDevices => f.write_str("the sender's user would have too many devices"),
+            Self::Group(e) => write!(f, "group: {e}"),
+            Self::UnknownContent { content_type } => write!(f, "unknown content type {content_type:?}"),
             Self::Conversation(e) => write!(f, "{e}"),
         }
     }
@@ -218,6 +259,7 @@ impl std::error::Error for ReceiveError {
             Self::FirstMessage(e) => Some(e),
             Self::Accept(e) => Some(e),
             Self::Decrypt(e) => Some(e),
+            Self::Group(e) => Some(e),
             Self::Conversation(e) => Some(e),
             _ => None,
         }

@@ -9,6 +9,7 @@
 //! prekey bundles, and says which devices each user has.
 
 mod error;
+mod groups;
 mod record;
 mod user;
 
@@ -18,6 +19,7 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 pub use self::error::{ConversationError, ReceiveError, SendError};
+pub use self::groups::GroupSend;
 pub use self::record::MAX_PREVIOUS_SESSIONS;
 use self::record::{SessionRecord, SessionRecordPickle};
 pub use self::user::{DeviceInfo, DeviceStatus, MAX_DEVICES_PER_USER};
@@ -25,6 +27,7 @@ use self::user::{DeviceRecord, UserRecord, UserRecordPickle};
 use crate::account::Account;
 use crate::address::{Address, check_user_id};
 use crate::bundle::PreKeyBundle;
+use crate::group::Group;
 use crate::identity::PublicIdentity;
 use crate::message::{Envelope, PreKeyMessage};
 use crate::pickle::{self, AccountPickle};
@@ -129,6 +132,13 @@ pub enum ReceivedKind {
     Message,
     /// A message of a request not accepted yet ([`ContactPolicy::MessageRequests`]).
     Request,
+    /// A group message ([`Conversations::receive_group`]);
+    /// [`Received::group_id`] names the group.
+    GroupMessage,
+    /// A sender-key distribution for the group [`Received::group_id`],
+    /// carried over the 1:1 session: no plaintext for the user, but commit
+    /// it like any message so the group can read the sender's messages.
+    GroupKeys,
 }
 
 /// A decrypted message, not yet committed: show it to the user only after
@@ -146,9 +156,33 @@ pub struct Received {
     /// The records as committed, for the cache.
     record: Option<SessionRecord>,
     user: Option<UserRecord>,
+    group_id: Option<Vec<u8>>,
+    group: Option<Group>,
 }
 
 impl Received {
+    fn new(from: Address, generation: u64) -> Self {
+        Self {
+            from,
+            plaintext: Zeroizing::new(Vec::new()),
+            kind: ReceivedKind::Message,
+            events: Vec::new(),
+            changes: ChangeSet::default(),
+            account: None,
+            generation,
+            record: None,
+            user: None,
+            group_id: None,
+            group: None,
+        }
+    }
+
+    /// The group of a [`ReceivedKind::GroupMessage`] or
+    /// [`ReceivedKind::GroupKeys`].
+    pub fn group_id(&self) -> Option<&[u8]> {
+        self.group_id.as_deref()
+    }
+
     /// The sending device.
     pub fn from(&self) -> &Address {
         &self.from
@@ -209,12 +243,21 @@ pub struct Conversations<S: Store> {
 struct RecordCache {
     sessions: HashMap<Address, SessionRecord>,
     users: HashMap<String, UserRecord>,
+    groups: HashMap<Vec<u8>, Group>,
 }
 
 impl RecordCache {
     fn clear(&mut self) {
         self.sessions.clear();
         self.users.clear();
+        self.groups.clear();
+    }
+
+    fn keep_group(&mut self, group: Group) {
+        if self.groups.len() >= MAX_CACHED_RECORDS {
+            self.groups.clear();
+        }
+        self.groups.insert(group.id().to_vec(), group);
     }
 
     fn keep_sessions(&mut self, record: SessionRecord) {
@@ -571,13 +614,12 @@ impl<S: Store> Conversations<S> {
     ) -> Result<Outgoing, SendError> {
         self.sync()?;
         // The recipients: the user's listed devices and our own others.
-        let mut users: BTreeMap<String, UserRecord> = BTreeMap::new();
-        users.insert(user.to_owned(), self.load_user(user)?);
-        if user != self.me.user() {
-            users.insert(self.me.user().to_owned(), self.load_user(self.me.user())?);
-        }
         let mut targets = Vec::new();
-        for record in users.values() {
+        let mut owners = vec![self.load_user(user)?];
+        if user != self.me.user() {
+            owners.push(self.load_user(self.me.user())?);
+        }
+        for record in &owners {
             for device in record.listed() {
                 if record.user == self.me.user() && device == self.me.device() {
                     continue;
@@ -588,23 +630,69 @@ impl<S: Store> Conversations<S> {
         if targets.is_empty() {
             return Err(SendError::NoDevices);
         }
+        let framed = Zeroizing::new(frame(FRAME_MESSAGE, plaintext));
+        let items = targets.into_iter().map(|a| (a, framed.clone())).collect();
+        let mut fan = self.fan_out(items, bundles, now)?;
+        // Sending to someone makes them a contact.
+        if let Some(record) = fan.users.get_mut(user)
+            && !record.contact
+        {
+            record.contact = true;
+            fan.users_changed = true;
+        }
+        self.commit_fan_out(fan, ChangeSet::default(), app)
+    }
+
+    /// Encrypts each plaintext to its device over the current session (or
+    /// one started from a given bundle), checking that every device may be
+    /// sent to. Nothing is committed unless a bundle revealed a changed
+    /// identity and the send is blocked (then only the user records are).
+    fn fan_out(
+        &mut self,
+        items: Vec<(Address, Zeroizing<Vec<u8>>)>,
+        bundles: &[(Address, PreKeyBundle)],
+        now: u64,
+    ) -> Result<FanOut, SendError> {
+        let mut users: BTreeMap<String, UserRecord> = BTreeMap::new();
+        for (address, _) in &items {
+            if !users.contains_key(address.user()) {
+                users.insert(address.user().to_owned(), self.load_user(address.user())?);
+            }
+        }
         // Identities learned from bundles (trust on first use; a changed
         // identity blocks).
         let mut users_changed = false;
-        for (address, bundle) in bundles {
-            if !targets.contains(address) {
-                return Err(SendError::UnexpectedBundle(address.clone()));
+        // A device never seen (a group member the device lists do not
+        // name) is learned now, as a new device of its user.
+        for (address, _) in &items {
+            if let Some(record) = users.get_mut(address.user())
+                && !record.devices.contains_key(&address.device())
+            {
+                if record.devices.len() >= MAX_DEVICES_PER_USER {
+                    return Err(ConversationError::TooManyDevices {
+                        user: record.user.clone(),
+                        max: MAX_DEVICES_PER_USER,
+                    }
+                    .into());
+                }
+                let status = record.status_for_new_device();
+                record.devices.insert(address.device(), DeviceRecord { identity: None, status, listed: false });
+                users_changed = true;
             }
-            let record = users.get_mut(address.user()).ok_or_else(|| SendError::UnexpectedBundle(address.clone()))?;
-            let device = record
-                .devices
-                .get_mut(&address.device())
+        }
+        for (address, bundle) in bundles {
+            let device = items
+                .iter()
+                .any(|(a, _)| a == address)
+                .then(|| users.get_mut(address.user()))
+                .flatten()
+                .and_then(|r| r.devices.get_mut(&address.device()))
                 .ok_or_else(|| SendError::UnexpectedBundle(address.clone()))?;
             users_changed |= learn_identity(device, bundle.identity());
         }
-        let blocked: Vec<(Address, DeviceStatus)> = targets
+        let blocked: Vec<(Address, DeviceStatus)> = items
             .iter()
-            .filter_map(|a| {
+            .filter_map(|(a, _)| {
                 let status = users.get(a.user())?.devices.get(&a.device())?.status;
                 (status != DeviceStatus::Trusted).then(|| (a.clone(), status))
             })
@@ -622,19 +710,18 @@ impl<S: Store> Conversations<S> {
             }
             return Err(SendError::Blocked(blocked));
         }
-        // A session per target: the current one, or a new one from a bundle.
-        let mut records = Vec::with_capacity(targets.len());
+        // A session per device: the current one, or a new one from a bundle.
+        let mut records = Vec::with_capacity(items.len());
         let mut need = Vec::new();
         let max_age = self.config.max_unacknowledged_age;
-        let mut messages = Vec::with_capacity(targets.len());
-        for address in &targets {
+        let mut messages = Vec::with_capacity(items.len());
+        for (address, plaintext) in &items {
             let mut record = self.take_sessions(address)?;
             let bundle = bundles.iter().find(|(a, _)| a == address).map(|(_, b)| b);
-            let sendable = record.sendable(now, max_age).is_some();
-            match (sendable, bundle) {
-                // A fresh bundle replaces even a usable session only when the
-                // caller asked for it by passing one.
-                (_, Some(bundle)) => {
+            match bundle {
+                // A given bundle starts a new session even where one could
+                // send: the caller asked for it.
+                Some(bundle) => {
                     let context = self.me.context_as_initiator(address);
                     let (session, first) = self
                         .account
@@ -643,29 +730,35 @@ impl<S: Store> Conversations<S> {
                     record.install(session, now);
                     messages.push((address.clone(), first));
                 }
-                (true, None) => {
-                    let session = record.sendable(now, max_age).ok_or(SendError::NeedBundles(Vec::new()))?;
-                    let bytes = session
-                        .encrypt(plaintext)
-                        .map_err(|error| SendError::Encrypt { address: address.clone(), error })?;
-                    messages.push((address.clone(), bytes));
-                }
-                (false, None) => need.push(address.clone()),
+                None => match record.sendable(now, max_age) {
+                    Some(session) => {
+                        let bytes = session
+                            .encrypt(plaintext)
+                            .map_err(|error| SendError::Encrypt { address: address.clone(), error })?;
+                        messages.push((address.clone(), bytes));
+                    }
+                    None => need.push(address.clone()),
+                },
             }
             records.push(record);
         }
         if !need.is_empty() {
             return Err(SendError::NeedBundles(need));
         }
-        let mut changes = ChangeSet::default();
+        Ok(FanOut { messages, records, users, users_changed })
+    }
+
+    /// Commits a fan-out with `changes` (a group state, say) and the
+    /// application's rows, then releases the ciphertexts.
+    fn commit_fan_out(
+        &mut self,
+        fan: FanOut,
+        mut changes: ChangeSet,
+        app: impl FnOnce(&[(Address, Vec<u8>)]) -> Vec<AppWrite>,
+    ) -> Result<Outgoing, SendError> {
+        let FanOut { messages, records, users, users_changed } = fan;
         for record in &records {
             changes.set_session(record.address(), Some(self.seal_sessions(record)));
-        }
-        if let Some(record) = users.get_mut(user)
-            && (!record.contact || users_changed)
-        {
-            record.contact = true;
-            users_changed = true;
         }
         if users_changed {
             for record in users.values() {
@@ -699,23 +792,15 @@ impl<S: Store> Conversations<S> {
         let envelope = Envelope::decode(bytes).map_err(ReceiveError::Decode)?;
         let mut record = self.take_sessions(from)?;
         let request = self.load_request(from)?;
-        let mut received = Received {
-            from: from.clone(),
-            plaintext: Zeroizing::new(Vec::new()),
-            kind: ReceivedKind::Message,
-            events: Vec::new(),
-            changes: ChangeSet::default(),
-            account: None,
-            generation: self.generation,
-            record: None,
-            user: None,
-        };
+        let mut received = Received::new(from.clone(), self.generation);
         let first = match &envelope {
             Envelope::PreKey(m) if !record.holds(m) && !request.as_ref().is_some_and(|r| r.holds(m)) => Some(m),
             _ => None,
         };
         if let Some(message) = first {
-            return self.receive_first(from, message, record, now, received);
+            let mut received = self.receive_first(from, message, record, now, received)?;
+            self.unframe(&mut received)?;
+            return Ok(received);
         }
         // A message of an existing session (or a repeated first message).
         if record.has_current() || request.is_none() {
@@ -732,7 +817,28 @@ impl<S: Store> Conversations<S> {
             received.kind = ReceivedKind::Request;
             received.changes.set_request(from, Some(self.seal_sessions(&request)));
         }
+        self.unframe(&mut received)?;
         Ok(received)
+    }
+
+    /// Reads the content type of a decrypted 1:1 plaintext: an application
+    /// message keeps its body; a group distribution is applied to its
+    /// group (not from a message request: a stranger's sender state is not
+    /// taken in before the request is accepted).
+    fn unframe(&mut self, received: &mut Received) -> Result<(), ReceiveError> {
+        let (&kind, body) =
+            received.plaintext.split_first().ok_or(ReceiveError::UnknownContent { content_type: None })?;
+        match kind {
+            FRAME_MESSAGE => {
+                received.plaintext = Zeroizing::new(body.to_vec());
+                Ok(())
+            }
+            FRAME_GROUP_KEYS if received.kind == ReceivedKind::Message => {
+                let body = Zeroizing::new(body.to_vec());
+                self.take_distribution(received, &body)
+            }
+            other => Err(ReceiveError::UnknownContent { content_type: Some(other) }),
+        }
     }
 
     /// A first message that starts a new session.
@@ -807,7 +913,7 @@ impl<S: Store> Conversations<S> {
             let found = self.store.generation()?;
             return Err(crate::store::StoreError::Conflict { expected: received.generation, found }.into());
         }
-        let Received { changes, account, record, user, .. } = received;
+        let Received { changes, account, record, user, group, .. } = received;
         let changes = changes.with_app_writes(app);
         let generation = self.commit(&changes)?;
         if let Some(account) = account {
@@ -818,6 +924,9 @@ impl<S: Store> Conversations<S> {
         }
         if let Some(user) = user {
             self.cache.keep_user(user);
+        }
+        if let Some(group) = group {
+            self.cache.keep_group(group);
         }
         Ok(generation)
     }
@@ -899,6 +1008,28 @@ impl<S: Store> Conversations<S> {
     ) -> Result<Option<crate::X25519PublicKey>, ConversationError> {
         self.with_sessions(address, |r| r.current().map(Session::base_key))
     }
+}
+
+/// What a fan-out computed, not committed yet.
+struct FanOut {
+    messages: Vec<(Address, Vec<u8>)>,
+    records: Vec<SessionRecord>,
+    users: BTreeMap<String, UserRecord>,
+    users_changed: bool,
+}
+
+/// Content type of a 1:1 plaintext sent through [`Conversations`]: an
+/// application message.
+const FRAME_MESSAGE: u8 = 0x00;
+/// Content type: a group sender-key distribution (docs/PROTOCOL.md §13.6).
+const FRAME_GROUP_KEYS: u8 = 0x01;
+
+/// `content type || body`.
+fn frame(kind: u8, body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + body.len());
+    out.push(kind);
+    out.extend_from_slice(body);
+    out
 }
 
 /// Records `identity` for a device: trust on first use; a different one

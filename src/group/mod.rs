@@ -534,6 +534,12 @@ impl Group {
     }
 }
 
+/// The group id a distribution names (for routing it to its group).
+pub(crate) fn distribution_group_id(bytes: &[u8]) -> Result<Vec<u8>, crate::DecodeError> {
+    let record = SenderKeyRecord::decode(bytes, TYPE_GROUP_DISTRIBUTION)?;
+    Ok(record.group_id.clone())
+}
+
 impl core::fmt::Debug for Group {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Group")
