@@ -22,18 +22,22 @@ mod pickles {
 mod interaction {
     include!("../fuzz/logic/interaction.rs");
 }
+mod conversation_receive {
+    include!("../fuzz/logic/conversation_receive.rs");
+}
 
 use std::path::PathBuf;
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 6] = [
+const TARGETS: [Target; 7] = [
     ("decode_wire", decode_wire::run),
     ("session_decrypt", session_decrypt::run),
     ("open_first_message", open_first_message::run),
     ("group_decrypt", group_decrypt::run),
     ("pickles", pickles::run),
     ("interaction", interaction::run),
+    ("conversation_receive", conversation_receive::run),
 ];
 
 fn corpus(target: &str) -> PathBuf {
@@ -125,4 +129,10 @@ fn write_seed_corpus() {
     write("interaction", "tamper-duplicate-pickle", &[0, 0, 8, 5, 4, 0, 7, 0, 9, 1, 1, 0, 4, 0]);
     write("interaction", "group-and-removal", &[10, 0, 10, 2, 11, 0, 10, 0, 10, 2, 4, 0, 4, 1, 4, 2, 4, 3, 4, 4]);
     write("interaction", "out-of-order", &[0, 0, 0, 0, 0, 0, 4, 2, 4, 0, 1, 0, 4, 1, 0, 0, 4, 1, 4, 0]);
+    // Conversations: messages of another run's world (each run's keys are
+    // fresh), under each entry point.
+    let (_, one_to_one, group_message) = conversation_receive::world();
+    write("conversation_receive", "message", &[&[0u8][..], &one_to_one[0]].concat());
+    write("conversation_receive", "group-keys-as-mallory", &[&[1u8][..], &one_to_one[1]].concat());
+    write("conversation_receive", "group-message", &[&[2u8][..], &group_message].concat());
 }
