@@ -341,6 +341,24 @@ impl Account {
 
     // Sessions.
 
+    /// The checks `start_session` makes on a bundle before any key
+    /// agreement: not our own, the signed prekey and PQ prekey signatures
+    /// valid, and a PQ prekey present unless classic X3DH is allowed.
+    pub(crate) fn check_bundle(&self, bundle: &PreKeyBundle) -> Result<(), StartError> {
+        let responder = bundle.identity();
+        if responder == self.identity() {
+            return Err(StartError::OwnBundle);
+        }
+        if !bundle.signed_prekey().verify(responder) {
+            return Err(StartError::BadSignedPreKeySignature);
+        }
+        match bundle.pq_prekey() {
+            Some(pq) if !pq.verify(responder) => Err(StartError::BadPqPreKeySignature),
+            None if !self.allow_classic_x3dh => Err(StartError::MissingPqPreKey),
+            _ => Ok(()),
+        }
+    }
+
     /// Starts a session from someone's bundle and encrypts a first message
     /// to them. `context` binds the conversation (see
     /// [`crate::conversation_context`]); the responder must pass the same
@@ -377,20 +395,10 @@ impl Account {
         if context.len() > MAX_CONTEXT_LEN {
             return Err(StartError::ContextTooLong { len: context.len(), max: MAX_CONTEXT_LEN });
         }
+        self.check_bundle(bundle)?;
         let responder = bundle.identity();
-        if responder == self.identity() {
-            return Err(StartError::OwnBundle);
-        }
         let spk = bundle.signed_prekey();
-        if !spk.verify(responder) {
-            return Err(StartError::BadSignedPreKeySignature);
-        }
         let pq = bundle.pq_prekey();
-        match pq {
-            Some(pq) if !pq.verify(responder) => return Err(StartError::BadPqPreKeySignature),
-            None if !self.allow_classic_x3dh => return Err(StartError::MissingPqPreKey),
-            _ => {}
-        }
         let otk = bundle.one_time_prekey();
         let base = X25519KeyPair::generate(rng);
         let ratchet_key = X25519KeyPair::generate(rng);

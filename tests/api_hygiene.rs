@@ -16,6 +16,53 @@ fn account_and_session_are_send_and_sync() {
     assert_send_sync::<SessionPickle>();
 }
 
+#[test]
+fn conversations_and_stores_are_send_and_sync() {
+    use dmseal::store::{ChangeSet, MemoryStore};
+    assert_send_sync::<MemoryStore>();
+    assert_send_sync::<ChangeSet>();
+    assert_send_sync::<dmseal::Conversations<MemoryStore>>();
+    assert_send_sync::<dmseal::Received>();
+    assert_send_sync::<dmseal::store::StoreError>();
+    #[cfg(feature = "sqlite")]
+    {
+        assert_send_sync::<dmseal::store::SqliteStore>();
+        assert_send_sync::<dmseal::Conversations<dmseal::store::SqliteStore>>();
+    }
+    // A store is usable as a trait object shared across threads.
+    let store: std::sync::Arc<dyn dmseal::store::Store> = std::sync::Arc::new(MemoryStore::new());
+    let other = std::sync::Arc::clone(&store);
+    std::thread::spawn(move || other.generation().unwrap()).join().unwrap();
+    assert_eq!(store.generation().unwrap(), 0);
+}
+
+#[test]
+fn received_messages_do_not_show_their_plaintext() {
+    use dmseal::store::MemoryStore;
+    use dmseal::{Address, ConversationConfig, Conversations};
+    let config = ConversationConfig::default();
+    let mut alice =
+        Conversations::open(MemoryStore::new(), [1; 32], Address::new("alice", 1).unwrap(), config).unwrap();
+    let mut bob = Conversations::open(MemoryStore::new(), [2; 32], Address::new("bob", 1).unwrap(), config).unwrap();
+    alice.set_devices("bob", &[1]).unwrap();
+    let id = bob
+        .update_account(|a| {
+            let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
+            a.mark_one_time_prekeys_published(&[id]).unwrap();
+            id
+        })
+        .unwrap();
+    let bundle = bob.account().prekey_bundle(Some(id), None).unwrap();
+    let bob_address = bob.me().clone();
+    let sent = alice.send("bob", b"top secret words", &[(bob_address, bundle)], 0).unwrap();
+    let received = bob.receive(alice.me(), &sent.messages[0].1, 0).unwrap();
+    for shown in [format!("{received:?}"), format!("{alice:?}"), format!("{:?}", bob.store())] {
+        assert!(!shown.contains("top secret"), "{shown}");
+    }
+    let changes = dmseal::store::AppWrite::put("inbox", b"1".to_vec(), b"top secret words".to_vec());
+    assert!(!format!("{changes:?}").contains("top secret"));
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

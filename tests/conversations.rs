@@ -332,12 +332,12 @@ fn known_contacts_only_refuses_strangers_unread() {
     let config = ConversationConfig { contact_policy: ContactPolicy::KnownContactsOnly, ..Default::default() };
     let (mut w, a, b) = alice_and_bob();
     w.add(device_with("bob", 1, config));
-    w.get(&b).set_devices("alice", &[1]).unwrap();
     let m = w.send(&a, "bob", b"hi stranger", NOW);
     let generation = w.get(&b).store().generation().unwrap();
     assert!(matches!(w.get(&b).receive(&a, &m[0].1, NOW), Err(ReceiveError::NotAContact)));
     assert_eq!(w.get(&b).store().generation().unwrap(), generation, "nothing changed");
-    // Once Alice is a contact, the same message is read.
+    // A device the app lists is not a stranger's, and neither is a
+    // contact's: once Alice is either, the same message is read.
     w.get(&b).add_contact("alice").unwrap();
     assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"hi stranger");
 }
@@ -347,7 +347,6 @@ fn message_requests_are_held_apart_until_accepted() {
     let config = ConversationConfig { contact_policy: ContactPolicy::MessageRequests, ..Default::default() };
     let (mut w, a, b) = alice_and_bob();
     w.add(device_with("bob", 1, config));
-    w.get(&b).set_devices("alice", &[1]).unwrap();
     let m = w.send(&a, "bob", b"may I?", NOW);
     let d = w.get(&b);
     let r = d.receive(&a, &m[0].1, NOW).unwrap();
@@ -362,6 +361,8 @@ fn message_requests_are_held_apart_until_accepted() {
     assert_eq!(r.kind(), ReceivedKind::Request);
     w.get(&b).commit_received(r, vec![]).unwrap();
     w.get(&b).accept_request(&a).unwrap();
+    // Listing a device makes its user known: Bob's app lists Alice's.
+    w.get(&b).set_devices("alice", &[1]).unwrap();
     assert!(w.get(&b).requests().unwrap().is_empty());
     let reply = w.send(&b, "alice", b"sure", NOW);
     assert_eq!(w.deliver(&b, &a, &reply[0].1).unwrap(), b"sure");
@@ -560,4 +561,186 @@ fn a_removed_member_device_gets_no_new_keys_and_cannot_read_on() {
     deliver_group(&mut w, &a, b"g", &sent, std::slice::from_ref(&b));
     assert!(matches!(w.get(&m).receive_group(b"g", &sent.message), Err(ReceiveError::Group(_))));
     assert_eq!(w.get(&a).group_members(b"g").unwrap(), vec![b]);
+}
+
+#[test]
+fn anyone_may_start_a_conversation_under_the_default_policy() {
+    let (mut w, a, b) = alice_and_bob();
+    assert_eq!(w.get(&b).config().contact_policy, ContactPolicy::Anyone);
+    w.add(device("bob", 1)); // knows nothing about Alice
+    let m = w.send(&a, "bob", b"hello, stranger", NOW);
+    let r = w.get(&b).receive(&a, &m[0].1, NOW).unwrap();
+    assert_eq!(r.kind(), ReceivedKind::Message);
+    assert_eq!(r.events(), [Event::NewDevice { address: a.clone(), status: DeviceStatus::Trusted }]);
+    w.get(&b).commit_received(r, vec![]).unwrap();
+    assert!(w.get(&b).current_session_base_key(&a).unwrap().is_some());
+    assert!(w.get(&b).requests().unwrap().is_empty());
+}
+
+#[test]
+fn a_session_under_an_old_identity_never_reads_or_sends_again() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    // Bob's phone is stolen; he reinstalls. The thief keeps the old state.
+    let mut thief = w.devices.remove(&b).unwrap();
+    let mut reinstalled = device("bob", 1);
+    reinstalled.set_devices("alice", &[1]).unwrap();
+    w.add(reinstalled);
+    let m = w.send(&b, "alice", b"new phone", NOW);
+    w.deliver(&b, &a, &m[0].1).unwrap();
+    w.get(&a).approve_device(&b).unwrap();
+    assert_eq!(w.get(&a).previous_sessions(&b).unwrap(), 0, "the old identity's sessions are gone");
+    // The thief writes on the old session: it is not read, and does not
+    // take over Alice's sending.
+    let stolen = thief.send("alice", b"it's me, send money", &[], NOW).unwrap().messages.remove(0).1;
+    assert!(w.get(&a).receive(&b, &stolen, NOW).is_err());
+    let m = w.send(&a, "bob", b"for the real bob", NOW);
+    assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"for the real bob");
+    assert!(thief.receive(&a, &m[0].1, NOW).is_err());
+}
+
+#[test]
+fn group_keys_from_a_device_that_is_not_trusted_are_refused() {
+    let (mut w, a, b) = alice_and_bob();
+    let members = [a.clone(), b.clone()];
+    w.get(&a).create_group(b"g", &members).unwrap();
+    w.get(&b).create_group(b"g", &members).unwrap();
+    exchange(&mut w, &a, &b, 0);
+    // A forger (the server) writes as alice.1 under its own identity and
+    // sends sender keys for the group.
+    let mut forger = device("alice", 1);
+    forger.create_group(b"g", &members).unwrap();
+    let fresh = bundle(w.get(&b));
+    let sent = forger.send_group(b"g", b"I am alice", &[(b.clone(), fresh)], NOW).unwrap();
+    let keys = &sent.distributions.messages[0].1;
+    let r = w.get(&b).receive(&a, keys, NOW).unwrap();
+    assert_eq!(r.kind(), ReceivedKind::Unreadable);
+    assert!(matches!(r.content_error(), Some(ReceiveError::UntrustedSender)));
+    assert!(r.events().contains(&Event::IdentityChanged { address: a.clone() }));
+    w.get(&b).commit_received(r, vec![]).unwrap();
+    assert!(matches!(w.get(&b).receive_group(b"g", &sent.message), Err(ReceiveError::Group(_))));
+}
+
+#[test]
+fn a_devices_own_siblings_are_never_strangers() {
+    let config = ConversationConfig { contact_policy: ContactPolicy::KnownContactsOnly, ..Default::default() };
+    let mut w = World::default();
+    let (phone, laptop) = (addr("alice", 1), addr("alice", 2));
+    let mut p = device_with("alice", 1, config);
+    p.set_devices("bob", &[1]).unwrap();
+    w.add(p);
+    let mut l = device_with("alice", 2, config);
+    l.set_devices("alice", &[1, 2]).unwrap();
+    l.set_devices("bob", &[1]).unwrap();
+    w.add(l);
+    w.add(device("bob", 1));
+    // The laptop's copy of a message to Bob reaches the phone, which has
+    // never heard of the laptop.
+    let out = w.send(&laptop, "bob", b"hi bob", NOW);
+    let copy = out.iter().find(|(to, _)| *to == phone).unwrap().1.clone();
+    assert_eq!(w.deliver(&laptop, &phone, &copy).unwrap(), b"hi bob");
+}
+
+#[test]
+fn writing_to_someone_whose_request_is_pending_accepts_it() {
+    let config = ConversationConfig { contact_policy: ContactPolicy::MessageRequests, ..Default::default() };
+    let (mut w, a, b) = alice_and_bob();
+    w.add(device_with("bob", 1, config));
+    let m = w.send(&a, "bob", b"hello?", NOW);
+    w.deliver(&a, &b, &m[0].1).unwrap();
+    assert_eq!(w.get(&b).requests().unwrap(), vec![a.clone()]);
+    // Bob answers without accepting first: that accepts the request.
+    w.get(&b).set_devices("alice", &[1]).unwrap();
+    let reply = w.send(&b, "alice", b"hi!", NOW);
+    assert!(w.get(&b).requests().unwrap().is_empty());
+    assert_eq!(w.deliver(&b, &a, &reply[0].1).unwrap(), b"hi!");
+    let m = w.send(&a, "bob", b"great", NOW);
+    let r = w.get(&b).receive(&a, &m[0].1, NOW).unwrap();
+    assert_eq!(r.kind(), ReceivedKind::Message);
+    assert_eq!(r.plaintext(), b"great");
+}
+
+#[test]
+fn content_that_cannot_be_used_still_advances_the_session() {
+    let (mut w, a, b) = alice_and_bob();
+    // Alice sends sender keys of a group Bob's device does not have yet.
+    let members = [a.clone(), b.clone()];
+    w.get(&a).create_group(b"later", &members).unwrap();
+    let fresh = bundle(w.get(&b));
+    let sent = w.get(&a).send_group(b"later", b"x", &[(b.clone(), fresh)], NOW).unwrap();
+    let r = w.get(&b).receive(&a, &sent.distributions.messages[0].1, NOW).unwrap();
+    assert_eq!(r.kind(), ReceivedKind::Unreadable);
+    assert!(matches!(r.content_error(), Some(ReceiveError::Conversation(ConversationError::UnknownGroup))));
+    w.get(&b).commit_received(r, vec![]).unwrap();
+    // The session was set up all the same: the conversation goes on.
+    let m = w.send(&a, "bob", b"still here", NOW);
+    assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"still here");
+}
+
+#[test]
+fn devices_that_only_wrote_cannot_fill_a_users_device_cap() {
+    let (mut w, _a, b) = alice_and_bob();
+    for id in 100..100 + dmseal::MAX_DEVICES_PER_USER as u32 {
+        let ghost = addr("alice", id);
+        let mut g = device("alice", id);
+        g.set_devices("bob", &[1]).unwrap();
+        w.add(g);
+        let m = w.send(&ghost, "bob", b"boo", NOW);
+        w.deliver(&ghost, &b, &m[0].1).unwrap();
+    }
+    assert_eq!(w.get(&b).devices("alice").unwrap().len(), dmseal::MAX_DEVICES_PER_USER);
+    // Alice's real new device still gets in (a ghost is forgotten).
+    let events = w.get(&b).set_devices("alice", &[1, 2]).unwrap();
+    assert_eq!(events, vec![Event::NewDevice { address: addr("alice", 2), status: DeviceStatus::Trusted }]);
+    // At the cap with every device listed, more are refused.
+    let all: Vec<u32> = (1..=dmseal::MAX_DEVICES_PER_USER as u32).collect();
+    w.get(&b).set_devices("alice", &all).unwrap();
+    let too_many: Vec<u32> = (1..=dmseal::MAX_DEVICES_PER_USER as u32 + 1).collect();
+    assert!(matches!(w.get(&b).set_devices("alice", &too_many), Err(ConversationError::TooManyDevices { .. })));
+}
+
+#[test]
+fn a_device_listed_after_it_wrote_is_reported_and_waits_for_approval_if_verified() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    let ghost = addr("alice", 7);
+    let mut g = device("alice", 7);
+    g.set_devices("bob", &[1]).unwrap();
+    w.add(g);
+    let m = w.send(&ghost, "bob", b"hi", NOW);
+    w.deliver(&ghost, &b, &m[0].1).unwrap();
+    w.get(&b).set_verified("alice", true).unwrap();
+    let events = w.get(&b).set_devices("alice", &[1, 7]).unwrap();
+    assert_eq!(events, vec![Event::NewDevice { address: ghost.clone(), status: DeviceStatus::AwaitingApproval }]);
+    assert!(matches!(w.get(&b).send("alice", b"x", &[], NOW), Err(SendError::Blocked(_))));
+}
+
+#[cfg(feature = "sqlite")]
+#[test]
+fn two_instances_on_one_database_never_both_advance_a_session() {
+    use dmseal::store::SqliteStore;
+    let path = std::env::temp_dir().join(format!("dmseal-two-writers-{}.sqlite", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let open = || {
+        Conversations::open(SqliteStore::open(&path).unwrap(), [3; 32], addr("alice", 1), ConversationConfig::default())
+            .unwrap()
+    };
+    let mut first = open();
+    first.set_devices("bob", &[1]).unwrap();
+    let mut second = open();
+    let mut bob = device("bob", 1);
+    let bob_address = bob.me().clone();
+    let fresh = bundle(&mut bob);
+    let m1 = first.send("bob", b"one", &[(bob_address.clone(), fresh)], NOW).unwrap().messages.remove(0).1;
+    // The second instance sees the first's commit and carries on from it.
+    let m2 = second.send("bob", b"two", &[], NOW).unwrap().messages.remove(0).1;
+    // The first, now behind, also reloads; its stale copy is never used.
+    let m3 = first.send("bob", b"three", &[], NOW).unwrap().messages.remove(0).1;
+    for (m, text) in [(m1, &b"one"[..]), (m2, b"two"), (m3, b"three")] {
+        let r = bob.receive(&addr("alice", 1), &m, NOW).unwrap();
+        assert_eq!(r.plaintext(), text);
+        bob.commit_received(r, vec![]).unwrap();
+    }
+    drop((first, second));
+    std::fs::remove_file(&path).unwrap();
 }

@@ -225,6 +225,10 @@ pub enum ReceiveError {
     /// not received yet (keep the message, retry after its distribution),
     /// a removed sender, a bad signature, a duplicate.
     Group(GroupError),
+    /// Group keys from a device that is not trusted (awaiting approval,
+    /// its identity changed) or not under its recorded identity: refused,
+    /// so a forged device cannot speak in a group as a member.
+    UntrustedSender,
     /// A 1:1 plaintext of a content type this version does not know (or
     /// none), or a group distribution inside a message request.
     UnknownContent {
@@ -246,6 +250,7 @@ impl fmt::Display for ReceiveError {
             Self::NoSession => f.write_str("no session with the sender"),
             Self::TooManyDevices => f.write_str("the sender's user would have too many devices"),
             Self::Group(e) => write!(f, "group: {e}"),
+            Self::UntrustedSender => f.write_str("group keys from a device that is not trusted"),
             Self::UnknownContent { content_type } => write!(f, "unknown content type {content_type:?}"),
             Self::Conversation(e) => write!(f, "{e}"),
         }

@@ -122,6 +122,9 @@ pub struct Outgoing {
     pub messages: Vec<(Address, Vec<u8>)>,
     /// The store generation after the commit.
     pub generation: u64,
+    /// What the application must know about: devices learned while
+    /// sending (a group member no device list named).
+    pub events: Vec<Event>,
 }
 
 /// Whether a received message belongs to a conversation or to a message
@@ -139,6 +142,12 @@ pub enum ReceivedKind {
     /// carried over the 1:1 session: no plaintext for the user, but commit
     /// it like any message so the group can read the sender's messages.
     GroupKeys,
+    /// A 1:1 message whose content could not be used
+    /// ([`Received::content_error`]): a content type from a newer version,
+    /// group keys for a group this device does not have (create groups
+    /// before their keys arrive) or from a device that is not trusted. No
+    /// plaintext; commit it anyway, so the session stays in step.
+    Unreadable,
 }
 
 /// A decrypted message, not yet committed: show it to the user only after
@@ -158,9 +167,29 @@ pub struct Received {
     user: Option<UserRecord>,
     group_id: Option<Vec<u8>>,
     group: Option<Group>,
+    /// Why the content of a [`ReceivedKind::Unreadable`] message could not
+    /// be used.
+    content_error: Option<ReceiveError>,
 }
 
 impl Received {
+    /// Marks the content unusable: nothing of it is applied, but the
+    /// session still advances when committed.
+    fn unreadable(&mut self, error: ReceiveError) {
+        self.kind = ReceivedKind::Unreadable;
+        self.plaintext = Zeroizing::new(Vec::new());
+        self.group_id = None;
+        self.group = None;
+        self.changes.groups.clear();
+        self.content_error = Some(error);
+    }
+
+    /// For a [`ReceivedKind::Unreadable`] message, why its content could
+    /// not be used.
+    pub fn content_error(&self) -> Option<&ReceiveError> {
+        self.content_error.as_ref()
+    }
+
     fn new(from: Address, generation: u64) -> Self {
         Self {
             from,
@@ -174,6 +203,7 @@ impl Received {
             user: None,
             group_id: None,
             group: None,
+            content_error: None,
         }
     }
 
@@ -213,6 +243,7 @@ impl core::fmt::Debug for Received {
             .field("plaintext_len", &self.plaintext.len())
             .field("kind", &self.kind)
             .field("events", &self.events)
+            .field("content_error", &self.content_error)
             .finish_non_exhaustive()
     }
 }
@@ -391,8 +422,19 @@ impl<S: Store> Conversations<S> {
     }
 
     fn load_user(&self, user: &str) -> Result<UserRecord, ConversationError> {
+        self.load_user_from(user, true)
+    }
+
+    /// Whether the cache is as current as the store (no other writer has
+    /// committed since this instance last did). Read-only methods check it,
+    /// since they cannot `sync`.
+    fn cache_is_current(&self) -> Result<bool, ConversationError> {
+        Ok(self.store.generation()? == self.generation)
+    }
+
+    fn load_user_from(&self, user: &str, use_cache: bool) -> Result<UserRecord, ConversationError> {
         check_user_id(user)?;
-        if let Some(record) = self.cache.users.get(user) {
+        if use_cache && let Some(record) = self.cache.users.get(user) {
             return Ok(record.clone());
         }
         match self.store.load_user(user)? {
@@ -419,7 +461,7 @@ impl<S: Store> Conversations<S> {
 
     /// Reads the session record of `address` without taking it.
     fn with_sessions<R>(&self, address: &Address, f: impl FnOnce(&SessionRecord) -> R) -> Result<R, ConversationError> {
-        match self.cache.sessions.get(address) {
+        match self.cache.sessions.get(address).filter(|_| self.cache_is_current().unwrap_or(false)) {
             Some(record) => Ok(f(record)),
             None => Ok(f(&self.open_record(self.store.load_sessions(address)?, address)?)),
         }
@@ -471,22 +513,34 @@ impl<S: Store> Conversations<S> {
         self.sync()?;
         let mut record = self.load_user(user)?;
         let mut events = Vec::new();
+        let too_many = || ConversationError::TooManyDevices { user: user.to_owned(), max: MAX_DEVICES_PER_USER };
+        if devices.len() > MAX_DEVICES_PER_USER {
+            return Err(too_many());
+        }
+        let was_listed: Vec<u32> = record.listed().collect();
         for d in record.devices.values_mut() {
             d.listed = false;
         }
+        let verified = record.verified;
         for &device in devices {
             if user == self.me.user() && device == self.me.device() {
                 continue;
             }
-            let status = record.status_for_new_device();
-            let known = record.devices.len();
             match record.devices.get_mut(&device) {
-                Some(d) => d.listed = true,
-                None if known >= MAX_DEVICES_PER_USER => {
-                    return Err(ConversationError::TooManyDevices { user: user.to_owned(), max: MAX_DEVICES_PER_USER });
+                Some(d) => {
+                    d.listed = true;
+                    if !was_listed.contains(&device) {
+                        // A device that wrote first and is listed only now is
+                        // new to the fan-out: report it, and for a verified
+                        // user make it wait for approval like any new device.
+                        if verified && d.status == DeviceStatus::Trusted {
+                            d.status = DeviceStatus::AwaitingApproval;
+                        }
+                        events.push(Event::NewDevice { address: Address::new(user, device)?, status: d.status });
+                    }
                 }
                 None => {
-                    record.devices.insert(device, DeviceRecord { identity: None, status, listed: true });
+                    let status = record.add_device(device, None, true).ok_or_else(too_many)?;
                     events.push(Event::NewDevice { address: Address::new(user, device)?, status });
                 }
             }
@@ -501,7 +555,7 @@ impl<S: Store> Conversations<S> {
     ///
     /// A [`ConversationError`] from the store.
     pub fn devices(&self, user: &str) -> Result<Vec<DeviceInfo>, ConversationError> {
-        let record = self.load_user(user)?;
+        let record = self.load_user_from(user, self.cache_is_current()?)?;
         record
             .devices
             .iter()
@@ -525,7 +579,18 @@ impl<S: Store> Conversations<S> {
         self.sync()?;
         let mut record = self.load_user(user)?;
         record.contact = true;
-        self.commit_user(record)?;
+        let mut changes = ChangeSet::default();
+        changes.set_user(user, Some(self.seal_user(&record)));
+        // Pending requests from this user become conversations.
+        let mut absorbed = Vec::new();
+        for address in self.store.request_addresses()?.iter().filter(|a| a.user() == user) {
+            absorbed.extend(self.absorb_request(address, &mut changes)?);
+        }
+        self.commit(&changes)?;
+        self.cache.keep_user(record);
+        for r in absorbed {
+            self.cache.keep_sessions(r);
+        }
         Ok(())
     }
 
@@ -535,7 +600,7 @@ impl<S: Store> Conversations<S> {
     ///
     /// A [`ConversationError`] from the store.
     pub fn is_verified(&self, user: &str) -> Result<bool, ConversationError> {
-        Ok(self.load_user(user)?.verified)
+        Ok(self.load_user_from(user, self.cache_is_current()?)?.verified)
     }
 
     /// Marks `user` verified (after the people compared safety numbers of
@@ -569,11 +634,40 @@ impl<S: Store> Conversations<S> {
             .ok_or_else(|| ConversationError::UnknownDevice(address.clone()))?;
         let was = device.status;
         device.status = DeviceStatus::Trusted;
+        let identity = device.identity.clone();
         if was == DeviceStatus::IdentityChanged {
             record.verified = false;
         }
-        self.commit_user(record)?;
+        let mut changes = ChangeSet::default();
+        changes.set_user(&record.user, Some(self.seal_user(&record)));
+        // Sessions under any other identity are gone for good.
+        let mut sessions = self.take_sessions(address)?;
+        if let Some(identity) = &identity {
+            sessions.retain_identity(identity);
+        }
+        changes.set_session(address, Some(self.seal_sessions(&sessions)));
+        self.commit(&changes)?;
+        self.cache.keep_user(record);
+        self.cache.keep_sessions(sessions);
         Ok(())
+    }
+
+    /// Moves a pending message request from `address` into its session
+    /// record, if there is one (the user became a contact). Returns the
+    /// record to commit and cache.
+    fn absorb_request(
+        &mut self,
+        address: &Address,
+        changes: &mut ChangeSet,
+    ) -> Result<Option<SessionRecord>, ConversationError> {
+        let Some(request) = self.load_request(address)? else { return Ok(None) };
+        let mut record = self.take_sessions(address)?;
+        if let Some(entry) = request.into_current() {
+            record.install(entry.session, entry.created_at);
+        }
+        changes.set_request(address, None);
+        changes.set_session(address, Some(self.seal_sessions(&record)));
+        Ok(Some(record))
     }
 
     /// Encrypts `plaintext` to every listed device of `user` and to this
@@ -662,25 +756,23 @@ impl<S: Store> Conversations<S> {
         // Identities learned from bundles (trust on first use; a changed
         // identity blocks).
         let mut users_changed = false;
+        let mut events = Vec::new();
         // A device never seen (a group member the device lists do not
         // name) is learned now, as a new device of its user.
         for (address, _) in &items {
             if let Some(record) = users.get_mut(address.user())
                 && !record.devices.contains_key(&address.device())
             {
-                if record.devices.len() >= MAX_DEVICES_PER_USER {
-                    return Err(ConversationError::TooManyDevices {
-                        user: record.user.clone(),
-                        max: MAX_DEVICES_PER_USER,
-                    }
-                    .into());
-                }
-                let status = record.status_for_new_device();
-                record.devices.insert(address.device(), DeviceRecord { identity: None, status, listed: false });
+                let status = record.add_device(address.device(), None, false).ok_or_else(|| {
+                    ConversationError::TooManyDevices { user: record.user.clone(), max: MAX_DEVICES_PER_USER }
+                })?;
+                events.push(Event::NewDevice { address: address.clone(), status });
                 users_changed = true;
             }
         }
         for (address, bundle) in bundles {
+            // Only a bundle whose signatures hold may teach an identity.
+            self.account.check_bundle(bundle).map_err(|error| SendError::Bundle { address: address.clone(), error })?;
             let device = items
                 .iter()
                 .any(|(a, _)| a == address)
@@ -715,8 +807,20 @@ impl<S: Store> Conversations<S> {
         let mut need = Vec::new();
         let max_age = self.config.max_unacknowledged_age;
         let mut messages = Vec::with_capacity(items.len());
+        let mut absorbed = Vec::new();
         for (address, plaintext) in &items {
             let mut record = self.take_sessions(address)?;
+            // Writing to someone whose message request is pending accepts
+            // it: its session joins the record.
+            if users.get(address.user()).is_some_and(|u| !u.contact)
+                && let Some(request) = self.load_request(address)?
+            {
+                if let Some(entry) = request.into_current() {
+                    record.install(entry.session, entry.created_at);
+                }
+                absorbed.push(address.clone());
+            }
+            let identity = users.get(address.user()).and_then(|u| u.devices.get(&address.device())?.identity.clone());
             let bundle = bundles.iter().find(|(a, _)| a == address).map(|(_, b)| b);
             match bundle {
                 // A given bundle starts a new session even where one could
@@ -728,16 +832,23 @@ impl<S: Store> Conversations<S> {
                         .start_session(bundle, &context, plaintext)
                         .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
                     record.install(session, now);
+                    // Sessions of any other identity go (the bundle's
+                    // identity is the device's now: it passed the checks
+                    // above).
+                    record.retain_identity(bundle.identity());
                     messages.push((address.clone(), first));
                 }
                 None => match record.sendable(now, max_age) {
-                    Some(session) => {
+                    // Only a session with the device's recorded identity.
+                    Some(session) if identity.as_ref().is_none_or(|i| i == session.peer_identity()) => {
                         let bytes = session
                             .encrypt(plaintext)
                             .map_err(|error| SendError::Encrypt { address: address.clone(), error })?;
                         messages.push((address.clone(), bytes));
                     }
-                    None => need.push(address.clone()),
+                    // None, expired, or of an identity the device no longer
+                    // has: a fresh bundle is needed.
+                    _ => need.push(address.clone()),
                 },
             }
             records.push(record);
@@ -745,7 +856,7 @@ impl<S: Store> Conversations<S> {
         if !need.is_empty() {
             return Err(SendError::NeedBundles(need));
         }
-        Ok(FanOut { messages, records, users, users_changed })
+        Ok(FanOut { messages, records, users, users_changed, events, absorbed })
     }
 
     /// Commits a fan-out with `changes` (a group state, say) and the
@@ -756,7 +867,10 @@ impl<S: Store> Conversations<S> {
         mut changes: ChangeSet,
         app: impl FnOnce(&[(Address, Vec<u8>)]) -> Vec<AppWrite>,
     ) -> Result<Outgoing, SendError> {
-        let FanOut { messages, records, users, users_changed } = fan;
+        let FanOut { messages, records, users, users_changed, events, absorbed } = fan;
+        for address in &absorbed {
+            changes.set_request(address, None);
+        }
         for record in &records {
             changes.set_session(record.address(), Some(self.seal_sessions(record)));
         }
@@ -775,7 +889,7 @@ impl<S: Store> Conversations<S> {
                 self.cache.keep_user(record);
             }
         }
-        Ok(Outgoing { messages, generation })
+        Ok(Outgoing { messages, generation, events })
     }
 
     /// Decrypts a message from `from` (the device the transport says sent
@@ -799,46 +913,77 @@ impl<S: Store> Conversations<S> {
         };
         if let Some(message) = first {
             let mut received = self.receive_first(from, message, record, now, received)?;
-            self.unframe(&mut received)?;
+            self.unframe(&mut received);
             return Ok(received);
         }
-        // A message of an existing session (or a repeated first message).
-        if record.has_current() || request.is_none() {
-            if !record.has_current() {
-                return Err(ReceiveError::NoSession);
+        // A message of an existing session (or a repeated first message):
+        // the conversation's sessions first, then a pending request's.
+        let via_record = record.has_current().then(|| record.decrypt(&envelope));
+        match (via_record, request) {
+            (Some(Ok((plaintext, _))), _) => {
+                received.plaintext = Zeroizing::new(plaintext);
+                received.changes.set_session(from, Some(self.seal_sessions(&record)));
+                received.record = Some(record);
             }
-            let (plaintext, _) = record.decrypt(&envelope).map_err(ReceiveError::Decrypt)?;
-            received.plaintext = Zeroizing::new(plaintext);
-            received.changes.set_session(from, Some(self.seal_sessions(&record)));
-            received.record = Some(record);
-        } else if let Some(mut request) = request {
-            let (plaintext, _) = request.decrypt(&envelope).map_err(ReceiveError::Decrypt)?;
-            received.plaintext = Zeroizing::new(plaintext);
-            received.kind = ReceivedKind::Request;
-            received.changes.set_request(from, Some(self.seal_sessions(&request)));
+            (via_record, Some(mut request)) => match request.decrypt(&envelope) {
+                Ok((plaintext, _)) => {
+                    received.plaintext = Zeroizing::new(plaintext);
+                    received.kind = ReceivedKind::Request;
+                    received.changes.set_request(from, Some(self.seal_sessions(&request)));
+                }
+                Err(e) => {
+                    let first_error = match via_record {
+                        Some(Err(first)) => first,
+                        _ => e,
+                    };
+                    return Err(ReceiveError::Decrypt(first_error));
+                }
+            },
+            (Some(Err(e)), None) => return Err(ReceiveError::Decrypt(e)),
+            (None, None) => return Err(ReceiveError::NoSession),
         }
-        self.unframe(&mut received)?;
+        self.unframe(&mut received);
         Ok(received)
     }
 
-    /// Reads the content type of a decrypted 1:1 plaintext: an application
-    /// message keeps its body; a group distribution is applied to its
-    /// group (not from a message request: a stranger's sender state is not
-    /// taken in before the request is accepted).
-    fn unframe(&mut self, received: &mut Received) -> Result<(), ReceiveError> {
-        let (&kind, body) =
-            received.plaintext.split_first().ok_or(ReceiveError::UnknownContent { content_type: None })?;
+    /// Reads the content type of a decrypted 1:1 plaintext. An application
+    /// message keeps its body. A group distribution is applied to its
+    /// group, only from a trusted device under its recorded identity and
+    /// not from a message request. Content that cannot be used leaves the
+    /// message [`ReceivedKind::Unreadable`], with the reason: the session
+    /// still advances when it is committed, so the conversation stays in
+    /// step.
+    fn unframe(&mut self, received: &mut Received) {
+        let Some((&kind, body)) = received.plaintext.split_first() else {
+            return received.unreadable(ReceiveError::UnknownContent { content_type: None });
+        };
         match kind {
-            FRAME_MESSAGE => {
-                received.plaintext = Zeroizing::new(body.to_vec());
-                Ok(())
-            }
+            FRAME_MESSAGE => received.plaintext = Zeroizing::new(body.to_vec()),
             FRAME_GROUP_KEYS if received.kind == ReceivedKind::Message => {
                 let body = Zeroizing::new(body.to_vec());
-                self.take_distribution(received, &body)
+                let result = self.sender_is_trusted(received).and_then(|()| self.take_distribution(received, &body));
+                if let Err(e) = result {
+                    received.unreadable(e);
+                }
             }
-            other => Err(ReceiveError::UnknownContent { content_type: Some(other) }),
+            other => received.unreadable(ReceiveError::UnknownContent { content_type: Some(other) }),
         }
+    }
+
+    /// Whether the device a message came from is trusted, under the
+    /// identity of the session that read it.
+    fn sender_is_trusted(&self, received: &Received) -> Result<(), ReceiveError> {
+        let user = match &received.user {
+            Some(user) => user.clone(),
+            None => self.load_user(received.from.user())?,
+        };
+        let device = user.devices.get(&received.from.device()).ok_or(ReceiveError::UntrustedSender)?;
+        let session_identity = received.record.as_ref().and_then(|r| r.current()).map(Session::peer_identity);
+        let same_identity = matches!((&device.identity, session_identity), (Some(a), Some(b)) if a == b);
+        if device.status != DeviceStatus::Trusted || !same_identity {
+            return Err(ReceiveError::UntrustedSender);
+        }
+        Ok(())
     }
 
     /// A first message that starts a new session.
@@ -851,8 +996,12 @@ impl<S: Store> Conversations<S> {
         mut received: Received,
     ) -> Result<Received, ReceiveError> {
         let mut user = self.load_user(from.user())?;
+        // A contact, this device's own user, or a device the application
+        // listed for its user: never a stranger.
+        let known =
+            user.contact || from.user() == self.me.user() || user.devices.get(&from.device()).is_some_and(|d| d.listed);
         let as_request = match self.config.contact_policy {
-            _ if user.contact => false,
+            _ if known => false,
             ContactPolicy::Anyone => false,
             ContactPolicy::KnownContactsOnly => return Err(ReceiveError::NotAContact),
             ContactPolicy::MessageRequests => true,
@@ -861,21 +1010,20 @@ impl<S: Store> Conversations<S> {
         let pending = self.account.open_first_message(message, &context, now).map_err(ReceiveError::FirstMessage)?;
         // The sender's identity, authenticated by the decryption.
         let identity = pending.peer_identity().clone();
-        let status = user.status_for_new_device();
-        let known = user.devices.len();
         match user.devices.get_mut(&from.device()) {
             Some(device) => {
                 if learn_identity(device, &identity) && device.status == DeviceStatus::IdentityChanged {
                     received.events.push(Event::IdentityChanged { address: from.clone() });
                 }
             }
-            None if known >= MAX_DEVICES_PER_USER => return Err(ReceiveError::TooManyDevices),
             None => {
                 // Not listed: only the application's device list decides
                 // where messages fan out, so a device that merely wrote
                 // first (a ghost the server invented, say) receives nothing
                 // until the application lists it.
-                user.devices.insert(from.device(), DeviceRecord { identity: Some(identity), status, listed: false });
+                let status = user
+                    .add_device(from.device(), Some(identity.clone()), false)
+                    .ok_or(ReceiveError::TooManyDevices)?;
                 received.events.push(Event::NewDevice { address: from.clone(), status });
             }
         }
@@ -892,6 +1040,8 @@ impl<S: Store> Conversations<S> {
             received.events.push(Event::MessageRequest { address: from.clone() });
         } else {
             record.install(session, now);
+            // Sessions of an identity the device no longer has are gone.
+            record.retain_identity(&identity);
             received.changes.set_session(from, Some(self.seal_sessions(&record)));
             received.record = Some(record);
         }
@@ -1016,6 +1166,9 @@ struct FanOut {
     records: Vec<SessionRecord>,
     users: BTreeMap<String, UserRecord>,
     users_changed: bool,
+    events: Vec<Event>,
+    /// Addresses whose pending message request joined their record.
+    absorbed: Vec<Address>,
 }
 
 /// Content type of a 1:1 plaintext sent through [`Conversations`]: an

@@ -9,6 +9,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::address::Address;
 use crate::error::{DecryptError, PickleError};
+use crate::identity::PublicIdentity;
 use crate::labels;
 use crate::message::{Envelope, PreKeyMessage};
 use crate::pickle::{PICKLE_VERSION, PickleKind, SessionPickle, TYPE_SESSION_RECORD};
@@ -86,6 +87,17 @@ impl SessionRecord {
         }
         self.previous.truncate(MAX_PREVIOUS_SESSIONS);
         self.current = Some(Entry { session, created_at: now });
+    }
+
+    /// Drops every session (current or previous) with a peer identity other
+    /// than `identity`: once a device's identity changed, no session of the
+    /// old identity may read or send again (a thief holding the old
+    /// device's keys could otherwise get its session promoted).
+    pub(crate) fn retain_identity(&mut self, identity: &PublicIdentity) {
+        if self.current.as_ref().is_some_and(|e| e.session.peer_identity() != identity) {
+            self.current = None;
+        }
+        self.previous.retain(|e| e.session.peer_identity() == identity);
     }
 
     /// Whether any session here (current or previous) is the one `message`

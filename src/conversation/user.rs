@@ -87,6 +87,26 @@ impl UserRecord {
         if self.verified { DeviceStatus::AwaitingApproval } else { DeviceStatus::Trusted }
     }
 
+    /// Records a device seen for the first time and returns its status. At
+    /// [`MAX_DEVICES_PER_USER`] an unlisted device (one that only wrote
+    /// first) is forgotten to make room, so devices that merely wrote
+    /// cannot keep the user's real devices out; `None` when every known
+    /// device is listed.
+    pub(crate) fn add_device(
+        &mut self,
+        device: u32,
+        identity: Option<PublicIdentity>,
+        listed: bool,
+    ) -> Option<DeviceStatus> {
+        if self.devices.len() >= MAX_DEVICES_PER_USER {
+            let unlisted = self.devices.iter().find(|(_, d)| !d.listed).map(|(id, _)| *id)?;
+            self.devices.remove(&unlisted);
+        }
+        let status = self.status_for_new_device();
+        self.devices.insert(device, DeviceRecord { identity, status, listed });
+        Some(status)
+    }
+
     /// The addresses of the listed devices.
     pub(crate) fn listed(&self) -> impl Iterator<Item = u32> + '_ {
         self.devices.iter().filter(|(_, d)| d.listed).map(|(id, _)| *id)
