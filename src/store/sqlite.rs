@@ -1,60 +1,5 @@
 //! A SQLite [`Store`] (feature `sqlite`): one database file per device,
 //! shared safely by threads and by processes.
-//!
-//! # What it holds
-//!
-//! Every value is a **sealed record** made by dmseal (see [the store
-//! module](super)): this store does no cryptography, never sees a key or a
-//! plaintext, and keeps the records as opaque blobs next to their row
-//! names.
-//!
-//! # Schema (version [`SCHEMA_VERSION`])
-//!
-//! | table | primary key | columns |
-//! |---|---|---|
-//! | `meta` | `name` | `value INTEGER`: the rows `schema_version` and `generation` |
-//! | `account` | `id` (always 1) | `record BLOB` |
-//! | `users` | `user TEXT` | `record BLOB` |
-//! | `sessions` | (`user TEXT`, `device INTEGER`) | `record BLOB` |
-//! | `requests` | (`user TEXT`, `device INTEGER`) | `record BLOB` |
-//! | `groups` | `group_id BLOB` | `record BLOB` |
-//! | `app_rows` | (`namespace TEXT`, `key BLOB`) | `value BLOB` |
-//!
-//! `meta` is a `WITHOUT ROWID` table (a few small rows). The record tables
-//! are ordinary rowid tables: their rows hold sealed records of hundreds of
-//! bytes to kilobytes, where SQLite advises against `WITHOUT ROWID`.
-//!
-//! # Transactions
-//!
-//! [`Store::commit`] is one `BEGIN IMMEDIATE` transaction: it takes the
-//! database's write lock first, then reads the generation, refuses a stale
-//! change set with [`StoreError::Conflict`], writes every row (an upsert, or
-//! a delete for `None`), stores the next generation and commits. Any error
-//! drops the transaction, which rolls it back: nothing is written. Two
-//! processes on one file therefore never both advance the same generation;
-//! the second waits for the first (up to a busy timeout of five seconds)
-//! and then sees the conflict.
-//!
-//! # Durability
-//!
-//! File databases run in write-ahead-log mode (`journal_mode=WAL`: readers
-//! do not block the writer) with `synchronous=FULL`, so that a commit that
-//! returned is on disk and survives a power cut, not only a crash of the
-//! process. That costs an fsync per commit; losing a committed session
-//! state would mean reusing message keys or failing to decrypt, which is
-//! worse. Where WAL is unavailable (some network file systems) SQLite keeps
-//! its rollback journal, which is just as atomic and durable.
-//!
-//! # Versions and migrations
-//!
-//! `meta.schema_version` names the schema a database was written with. On
-//! open, an empty database is given the current schema, an older one is
-//! migrated (each step of the `MIGRATIONS` list in order, all in one transaction),
-//! and a newer one is refused with [`StoreError::SchemaVersion`] without
-//! being changed. A database that has tables but no `meta` table is not a
-//! dmseal store: it is refused with [`StoreError::Backend`] without being
-//! changed, rather than having dmseal's tables added next to someone
-//! else's.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -126,8 +71,62 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// methods take `&self`. Several stores (in one process or several) may
 /// open the same file; their commits are serialised by SQLite's lock and
 /// numbered by the shared generation, so a stale one is refused with
-/// [`StoreError::Conflict`]. See the [module documentation](self) for the
-/// schema and the durability settings.
+/// [`StoreError::Conflict`].
+///
+/// # What it holds
+///
+/// Every value is a **sealed record** made by dmseal (see [the store
+/// module](crate::store)): this store does no cryptography, never sees a key or a
+/// plaintext, and keeps the records as opaque blobs next to their row
+/// names.
+///
+/// # Schema (version [`SCHEMA_VERSION`])
+///
+/// | table | primary key | columns |
+/// |---|---|---|
+/// | `meta` | `name` | `value INTEGER`: the rows `schema_version` and `generation` |
+/// | `account` | `id` (always 1) | `record BLOB` |
+/// | `users` | `user TEXT` | `record BLOB` |
+/// | `sessions` | (`user TEXT`, `device INTEGER`) | `record BLOB` |
+/// | `requests` | (`user TEXT`, `device INTEGER`) | `record BLOB` |
+/// | `groups` | `group_id BLOB` | `record BLOB` |
+/// | `app_rows` | (`namespace TEXT`, `key BLOB`) | `value BLOB` |
+///
+/// `meta` is a `WITHOUT ROWID` table (a few small rows). The record tables
+/// are ordinary rowid tables: their rows hold sealed records of hundreds of
+/// bytes to kilobytes, where SQLite advises against `WITHOUT ROWID`.
+///
+/// # Transactions
+///
+/// [`Store::commit`] is one `BEGIN IMMEDIATE` transaction: it takes the
+/// database's write lock first, then reads the generation, refuses a stale
+/// change set with [`StoreError::Conflict`], writes every row (an upsert, or
+/// a delete for `None`), stores the next generation and commits. Any error
+/// drops the transaction, which rolls it back: nothing is written. Two
+/// processes on one file therefore never both advance the same generation;
+/// the second waits for the first (up to a busy timeout of five seconds)
+/// and then sees the conflict.
+///
+/// # Durability
+///
+/// File databases run in write-ahead-log mode (`journal_mode=WAL`: readers
+/// do not block the writer) with `synchronous=FULL`, so that a commit that
+/// returned is on disk and survives a power cut, not only a crash of the
+/// process. That costs an fsync per commit; losing a committed session
+/// state would mean reusing message keys or failing to decrypt, which is
+/// worse. Where WAL is unavailable (some network file systems) SQLite keeps
+/// its rollback journal, which is just as atomic and durable.
+///
+/// # Versions and migrations
+///
+/// `meta.schema_version` names the schema a database was written with. On
+/// open, an empty database is given the current schema, an older one is
+/// migrated (each step of the `MIGRATIONS` list in order, all in one transaction),
+/// and a newer one is refused with [`StoreError::SchemaVersion`] without
+/// being changed. A database that has tables but no `meta` table is not a
+/// dmseal store: it is refused with [`StoreError::Backend`] without being
+/// changed, rather than having dmseal's tables added next to someone
+/// else's.
 pub struct SqliteStore {
     conn: Mutex<Connection>,
     /// The file, or `None` in memory (for `Debug`).
