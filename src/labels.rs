@@ -53,6 +53,9 @@ pub(crate) const KDF_RECORD_SESSIONS: &[u8] = b"dmseal:v1:kdf:record-sessions";
 /// HKDF info for the key of a sealed user record (a conversation store
 /// row: one user's devices, identities and trust).
 pub(crate) const KDF_RECORD_USER: &[u8] = b"dmseal:v1:kdf:record-user";
+/// HKDF info for the key of a sealed device record (a conversation store
+/// row: this device's address and account).
+pub(crate) const KDF_RECORD_DEVICE: &[u8] = b"dmseal:v1:kdf:record-device";
 
 /// HMAC-SHA256 input deriving a message-key seed from a chain key.
 pub(crate) const CHAIN_MESSAGE: &[u8] = b"dmseal:v1:chain:message";
@@ -84,6 +87,7 @@ pub(crate) const ALL: &[&[u8]] = &[
     KDF_PICKLE_GROUP,
     KDF_RECORD_SESSIONS,
     KDF_RECORD_USER,
+    KDF_RECORD_DEVICE,
 ];
 
 #[cfg(test)]

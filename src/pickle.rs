@@ -30,6 +30,7 @@ const TYPE_SESSION: u8 = 2;
 pub(crate) const TYPE_GROUP: u8 = 3;
 pub(crate) const TYPE_SESSION_RECORD: u8 = 4;
 pub(crate) const TYPE_USER_RECORD: u8 = 5;
+pub(crate) const TYPE_DEVICE_RECORD: u8 = 6;
 const HEADER_LEN: usize = 4 + 1 + 4;
 const SALT_LEN: usize = 32;
 

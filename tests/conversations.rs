@@ -744,3 +744,17 @@ fn two_instances_on_one_database_never_both_advance_a_session() {
     drop((first, second));
     std::fs::remove_file(&path).unwrap();
 }
+
+#[test]
+fn a_store_opens_only_under_the_address_it_was_created_with() {
+    let d = Conversations::open(MemoryStore::new(), [1; 32], addr("alice", 1), ConversationConfig::default()).unwrap();
+    for other in [addr("alice", 2), addr("mallory", 1)] {
+        match Conversations::open(d.store().snapshot(), [1; 32], other, ConversationConfig::default()) {
+            Err(ConversationError::WrongDevice { stored }) => assert_eq!(stored, addr("alice", 1)),
+            other => panic!("expected WrongDevice, got {other:?}"),
+        }
+    }
+    assert!(
+        Conversations::open(d.store().snapshot(), [1; 32], addr("alice", 1), ConversationConfig::default()).is_ok()
+    );
+}

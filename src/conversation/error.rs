@@ -32,6 +32,12 @@ pub enum ConversationError {
     },
     /// No such device is known.
     UnknownDevice(Address),
+    /// The store belongs to another device: it was opened under an
+    /// address other than the one it was created with.
+    WrongDevice {
+        /// The address the store was created with.
+        stored: Address,
+    },
     /// No message request is held from this address.
     NoRequest(Address),
     /// No group with this id exists on this device
@@ -51,6 +57,7 @@ impl fmt::Display for ConversationError {
             Self::Address(e) => write!(f, "address: {e}"),
             Self::TooManyDevices { user, max } => write!(f, "user {user:?} would have more than {max} devices"),
             Self::UnknownDevice(a) => write!(f, "unknown device {a}"),
+            Self::WrongDevice { stored } => write!(f, "the store belongs to device {stored}"),
             Self::NoRequest(a) => write!(f, "no message request from {a}"),
             Self::UnknownGroup => f.write_str("no such group on this device"),
             Self::GroupExists => f.write_str("the group exists already"),

@@ -23,14 +23,14 @@ pub use self::groups::GroupSend;
 pub use self::record::MAX_PREVIOUS_SESSIONS;
 use self::record::{SessionRecord, SessionRecordPickle};
 pub use self::user::{DeviceInfo, DeviceStatus, MAX_DEVICES_PER_USER};
-use self::user::{DeviceRecord, UserRecord, UserRecordPickle};
+use self::user::{DeviceRecord, DeviceRecordPickle, UserRecord, UserRecordPickle};
 use crate::account::Account;
 use crate::address::{Address, check_user_id};
 use crate::bundle::PreKeyBundle;
 use crate::group::Group;
 use crate::identity::PublicIdentity;
 use crate::message::{Envelope, PreKeyMessage};
-use crate::pickle::{self, AccountPickle};
+use crate::pickle;
 use crate::primitives::rng::os_rng;
 use crate::session::Session;
 use crate::store::{AppWrite, ChangeSet, Store};
@@ -316,6 +316,12 @@ impl<S: Store> core::fmt::Debug for Conversations<S> {
     }
 }
 
+/// Opens this device's row: its account, if the row is `me`'s.
+fn open_device(sealed: &[u8], key: &[u8; 32], me: &Address) -> Result<Account, ConversationError> {
+    let record: DeviceRecordPickle = pickle::decrypt(sealed, key)?;
+    record.open(me)?.map_err(|stored| ConversationError::WrongDevice { stored })
+}
+
 /// Seals a record under the storage key (an encrypted pickle).
 fn seal<P: pickle::PickleKind>(record: &P, key: &[u8; 32]) -> Vec<u8> {
     pickle::encrypt(record, key, &mut os_rng())
@@ -351,10 +357,11 @@ impl<S: Store> Conversations<S> {
         let key = Zeroizing::new(key);
         let generation = store.generation()?;
         let (account, generation) = match store.load_account()? {
-            Some(sealed) => (Account::from_pickle(&AccountPickle::from_encrypted(&sealed, &key)?)?, generation),
+            Some(sealed) => (open_device(&sealed, &key, &me)?, generation),
             None => {
                 let account = Account::new_with_rng(rng);
-                let changes = ChangeSet { account: Some(account.pickle().encrypt(&key)), ..Default::default() };
+                let sealed = seal(&DeviceRecordPickle::new(&me, &account), &key);
+                let changes = ChangeSet { account: Some(sealed), ..Default::default() };
                 let generation = store.commit(generation, &changes)?;
                 (account, generation)
             }
@@ -405,7 +412,7 @@ impl<S: Store> Conversations<S> {
         if generation != self.generation {
             self.cache.clear();
             if let Some(sealed) = self.store.load_account()? {
-                self.account = Account::from_pickle(&AccountPickle::from_encrypted(&sealed, &self.key)?)?;
+                self.account = open_device(&sealed, &self.key, &self.me)?;
             }
             self.generation = generation;
         }
@@ -418,7 +425,7 @@ impl<S: Store> Conversations<S> {
     }
 
     fn seal_account(&self, account: &Account) -> Vec<u8> {
-        account.pickle().encrypt(&self.key)
+        seal(&DeviceRecordPickle::new(&self.me, account), &self.key)
     }
 
     fn load_user(&self, user: &str) -> Result<UserRecord, ConversationError> {

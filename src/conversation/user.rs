@@ -195,3 +195,37 @@ impl PickleKind for UserRecordPickle {
         self.version
     }
 }
+
+/// The sealed form of this device's row: its address and its account. The
+/// address is checked on open, so a store is never used under another
+/// device's address (its sessions would carry the wrong context).
+#[derive(Serialize, Deserialize, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub(crate) struct DeviceRecordPickle {
+    version: u32,
+    user: String,
+    device: u32,
+    account: crate::pickle::AccountPickle,
+}
+
+impl DeviceRecordPickle {
+    pub(crate) fn new(me: &Address, account: &crate::Account) -> Self {
+        Self { version: PICKLE_VERSION, user: me.user().to_owned(), device: me.device(), account: account.pickle() }
+    }
+
+    /// The account, if this is the record of `me`; otherwise the address
+    /// it belongs to.
+    pub(crate) fn open(&self, me: &Address) -> Result<Result<crate::Account, Address>, PickleError> {
+        if self.user != me.user() || self.device != me.device() {
+            return Ok(Err(Address::new(self.user.clone(), self.device).map_err(|_| PickleError::Invalid)?));
+        }
+        Ok(Ok(crate::Account::from_pickle(&self.account)?))
+    }
+}
+
+impl PickleKind for DeviceRecordPickle {
+    const TYPE: u8 = crate::pickle::TYPE_DEVICE_RECORD;
+    const LABEL: &'static [u8] = labels::KDF_RECORD_DEVICE;
+    fn version(&self) -> u32 {
+        self.version
+    }
+}
