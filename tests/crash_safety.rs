@@ -1,13 +1,15 @@
 //! Crash safety against the SQLite store: a child process holds a
-//! conversation (both devices, each with its own database file) and is
-//! killed at random points, many times; after each kill the databases are
-//! reopened and checked:
+//! conversation between two devices (each with its own database file),
+//! 1:1 and in a group, and is killed at random points, many times. After
+//! each kill the databases are checked:
 //!
-//! - every message sent (in the sender's outbox, which `send_with` commits
-//!   with the session state that made it) is either in the receiver's
-//!   inbox exactly once, with the right plaintext, or still decrypts;
-//! - no (ratchet key, counter) ever encrypted two different messages,
-//!   across all restarts;
+//! - on a scratch copy, every message sent (in the sender's outbox, which
+//!   `send_with` / `send_group_with` commit with the state that made it)
+//!   is either already in the receiver's inbox, exactly once and with the
+//!   right plaintext, or is delivered now: nothing sent is lost, nothing
+//!   is read twice;
+//! - no (ratchet key, counter) and no group (sender state, index) ever
+//!   encrypted two different messages, across all restarts;
 //! - outbox rows never change once written;
 //! - the schema version is checked on open.
 #![cfg(feature = "sqlite")]
@@ -19,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dmseal::store::{AppWrite, SCHEMA_VERSION, SqliteStore, Store, StoreError};
-use dmseal::{Address, ConversationConfig, ConversationError, Conversations, Envelope, SendError};
+use dmseal::{Address, ConversationConfig, ConversationError, Conversations, Envelope, ReceivedKind, SendError};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -27,7 +29,10 @@ use rand_core::{Rng, SeedableRng};
 const KILLS: u64 = 200;
 const NOW: u64 = 1_800_000_000;
 const KEY: [u8; 32] = [0x5e; 32];
+const GROUP: &[u8] = b"crash-group";
 const CHILD_ENV: &str = "DMSEAL_CRASH_CHILD_DIR";
+/// Inbox marker of a 1:1 message that carried group keys.
+const KEYS: &[u8] = b"(group keys)";
 
 type Device = Conversations<SqliteStore>;
 
@@ -48,64 +53,119 @@ fn plaintext(from: &str, k: u64) -> Vec<u8> {
     format!("{from} -> {} #{k}", peer(from)).into_bytes()
 }
 
-fn next(d: &Device) -> u64 {
-    d.store().app_row("meta", b"next").unwrap().map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap()))
+fn group_plaintext(from: &str, j: u64) -> Vec<u8> {
+    format!("{from} -> group #{j}").into_bytes()
 }
 
-fn outbox(d: &Device, k: u64) -> Option<Vec<u8>> {
-    d.store().app_row("outbox", &k.to_be_bytes()).unwrap()
+fn row(d: &Device, namespace: &str, k: u64) -> Option<Vec<u8>> {
+    d.store().app_row(namespace, &k.to_be_bytes()).unwrap()
 }
 
-fn inbox(d: &Device, k: u64) -> Option<Vec<u8>> {
-    d.store().app_row("inbox", &k.to_be_bytes()).unwrap()
+fn counter(d: &Device, name: &str) -> u64 {
+    d.store().app_row("meta", name.as_bytes()).unwrap().map_or(0, |b| u64::from_be_bytes(b.try_into().unwrap()))
 }
 
-/// Sends the next message of `from`, putting the ciphertext in its outbox
+fn put(namespace: &str, k: u64, value: &[u8]) -> AppWrite {
+    AppWrite::put(namespace, k.to_be_bytes().to_vec(), value.to_vec())
+}
+
+fn put_counter(name: &str, value: u64) -> AppWrite {
+    AppWrite::put("meta", name.as_bytes().to_vec(), value.to_be_bytes().to_vec())
+}
+
+/// A bundle of `to` with a fresh one-time prekey.
+fn bundle_of(to: &mut Device) -> Vec<(Address, dmseal::PreKeyBundle)> {
+    let id = to
+        .update_account(|a| {
+            let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
+            a.mark_one_time_prekeys_published(&[id]).unwrap();
+            id
+        })
+        .unwrap();
+    vec![(to.me().clone(), to.account().prekey_bundle(Some(id), None).unwrap())]
+}
+
+/// Sends the next 1:1 message of `from`, its ciphertext put in the outbox
 /// in the same commit as the session state.
 fn send(from: &mut Device, to: &mut Device) {
     let user = from.me().user().to_owned();
-    let k = next(from);
+    let k = counter(from, "next");
     let text = plaintext(&user, k);
-    let writes = |messages: &[(Address, Vec<u8>)]| {
-        vec![
-            AppWrite::put("outbox", k.to_be_bytes().to_vec(), messages[0].1.clone()),
-            AppWrite::put("meta", b"next".to_vec(), (k + 1).to_be_bytes().to_vec()),
-        ]
-    };
+    let writes = |m: &[(Address, Vec<u8>)]| vec![put("outbox", k, &m[0].1), put_counter("next", k + 1)];
     match from.send_with(peer(&user), &text, &[], NOW, writes) {
         Ok(_) => {}
         Err(SendError::NeedBundles(_)) => {
-            let id = to
-                .update_account(|a| {
-                    let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
-                    a.mark_one_time_prekeys_published(&[id]).unwrap();
-                    id
-                })
-                .unwrap();
-            let bundle = to.account().prekey_bundle(Some(id), None).unwrap();
-            from.send_with(peer(&user), &text, &[(to.me().clone(), bundle)], NOW, writes).unwrap();
+            from.send_with(peer(&user), &text, &bundle_of(to), NOW, writes).unwrap();
         }
         Err(e) => panic!("send: {e:?}"),
     }
 }
 
-/// Delivers `from`'s outbox to `to` in order, each message committed with
-/// its inbox row.
+/// Sends the next group message of `from`; a distribution it needs goes
+/// into the 1:1 outbox, all in one commit.
+fn send_group(from: &mut Device, to: &mut Device) {
+    let user = from.me().user().to_owned();
+    let j = counter(from, "gnext");
+    let k = counter(from, "next");
+    let text = group_plaintext(&user, j);
+    let writes = |message: &[u8], keys: &[(Address, Vec<u8>)]| {
+        let mut w = vec![put("gout", j, message), put_counter("gnext", j + 1)];
+        if let Some((_, bytes)) = keys.first() {
+            w.extend([put("outbox", k, bytes), put("kind", k, KEYS), put_counter("next", k + 1)]);
+        }
+        w
+    };
+    match from.send_group_with(GROUP, &text, &[], NOW, writes) {
+        Ok(_) => {}
+        Err(SendError::NeedBundles(_)) => {
+            from.send_group_with(GROUP, &text, &bundle_of(to), NOW, writes).unwrap();
+        }
+        Err(e) => panic!("send_group: {e:?}"),
+    }
+}
+
+/// Delivers up to `at_most` of `from`'s 1:1 outbox to `to`, in order, each
+/// committed with its inbox row.
 fn deliver(from: &Device, to: &mut Device, at_most: u64) {
     let mut delivered = 0;
-    for k in 0..next(from) {
+    for k in 0..counter(from, "next") {
         if delivered == at_most {
             return;
         }
-        if inbox(to, k).is_some() {
+        if row(to, "inbox", k).is_some() {
             continue;
         }
-        let bytes = outbox(from, k).unwrap();
+        let bytes = row(from, "outbox", k).unwrap();
         let received = to.receive(from.me(), &bytes, NOW).unwrap();
-        let row = AppWrite::put("inbox", k.to_be_bytes().to_vec(), received.plaintext().to_vec());
-        to.commit_received(received, vec![row]).unwrap();
+        let value = match received.kind() {
+            ReceivedKind::GroupKeys => KEYS.to_vec(),
+            ReceivedKind::Message => received.plaintext().to_vec(),
+            other => panic!("unexpected {other:?}: {:?}", received.content_error()),
+        };
+        to.commit_received(received, vec![put("inbox", k, &value)]).unwrap();
         delivered += 1;
     }
+}
+
+/// Delivers up to `at_most` of `from`'s group messages to `to`, in order,
+/// stopping at one whose keys have not arrived yet.
+fn deliver_group(from: &Device, to: &mut Device, at_most: u64) -> bool {
+    let mut delivered = 0;
+    for j in 0..counter(from, "gnext") {
+        if delivered == at_most {
+            return true;
+        }
+        if row(to, "ginbox", j).is_some() {
+            continue;
+        }
+        let bytes = row(from, "gout", j).unwrap();
+        let Ok(received) = to.receive_group(GROUP, &bytes) else { return false };
+        assert_eq!(received.from(), from.me());
+        let value = received.plaintext().to_vec();
+        to.commit_received(received, vec![put("ginbox", j, &value)]).unwrap();
+        delivered += 1;
+    }
+    true
 }
 
 /// The child: talks until killed (or for 20 s at most).
@@ -118,20 +178,29 @@ fn crash_child() {
     let mut rng = ChaCha20Rng::seed_from_u64(seed);
     let mut alice = open(&dir, "alice").unwrap();
     let mut bob = open(&dir, "bob").unwrap();
-    if alice.devices("bob").unwrap().is_empty() {
-        alice.set_devices("bob", &[1]).unwrap();
-    }
-    if bob.devices("alice").unwrap().is_empty() {
-        bob.set_devices("alice", &[1]).unwrap();
+    let members = [addr("alice"), addr("bob")];
+    for d in [&mut alice, &mut bob] {
+        let other = peer(d.me().user());
+        if d.devices(other).unwrap().is_empty() {
+            d.set_devices(other, &[1]).unwrap();
+        }
+        match d.create_group(GROUP, &members) {
+            Ok(()) | Err(ConversationError::GroupExists) => {}
+            Err(e) => panic!("create_group: {e:?}"),
+        }
     }
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
         let at_most = u64::from(rng.next_u32() % 4);
-        match rng.next_u32() % 4 {
+        match rng.next_u32() % 8 {
             0 => send(&mut alice, &mut bob),
             1 => send(&mut bob, &mut alice),
-            2 => deliver(&alice, &mut bob, at_most),
-            _ => deliver(&bob, &mut alice, at_most),
+            2 => send_group(&mut alice, &mut bob),
+            3 => send_group(&mut bob, &mut alice),
+            4 => deliver(&alice, &mut bob, at_most),
+            5 => deliver(&bob, &mut alice, at_most),
+            6 => _ = deliver_group(&alice, &mut bob, at_most),
+            _ => _ = deliver_group(&bob, &mut alice, at_most),
         }
     }
 }
@@ -139,27 +208,43 @@ fn crash_child() {
 /// What the parent has seen across all runs.
 #[derive(Default)]
 struct Seen {
-    /// Outbox rows by (sender, index): they must never change.
-    outbox: BTreeMap<(String, u64), Vec<u8>>,
-    /// (ratchet key, counter) of every released message: never twice.
+    /// Outbox rows by (sender, namespace, index): they must never change.
+    outbox: BTreeMap<(String, &'static str, u64), Vec<u8>>,
+    /// (ratchet key, counter) of every released 1:1 message: never twice.
     keys: BTreeMap<([u8; 32], u32), (String, u64)>,
+    /// (sender state, index) of every released group message: never twice.
+    group_keys: BTreeMap<(Vec<u8>, u32), (String, u64)>,
 }
 
-fn check(dir: &Path, seen: &mut Seen) -> u64 {
-    let mut alice = open(dir, "alice").unwrap();
-    let mut bob = open(dir, "bob").unwrap();
-    check_direction(&alice, &mut bob, seen) + check_direction(&bob, &mut alice, seen)
+/// Reads a minimal LEB128 `u32` (docs/PROTOCOL.md §4.1).
+fn varint(bytes: &[u8]) -> u32 {
+    let mut value = 0u32;
+    for (i, b) in bytes.iter().take(5).enumerate() {
+        value |= u32::from(b & 0x7f) << (7 * i);
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    value
 }
 
-/// Checks every message `from` sent to `to`; returns how many there are.
-fn check_direction(from: &Device, to: &mut Device, seen: &mut Seen) -> u64 {
+/// Records every new outbox row and checks that rows never change and no
+/// key (1:1 or group) encrypted two messages. Returns how many messages
+/// `from` sent.
+fn record_outbox(from: &Device, seen: &mut Seen) -> u64 {
     let user = from.me().user().to_owned();
-    let count = next(from);
-    for k in 0..count {
-        let bytes = outbox(from, k).unwrap_or_else(|| panic!("{user} #{k}: counted but not in the outbox"));
-        match seen.outbox.get(&(user.clone(), k)) {
-            Some(before) => assert_eq!(before, &bytes, "{user} #{k}: an outbox row changed"),
-            None => {
+    let mut sent = 0;
+    for (namespace, count) in [("outbox", counter(from, "next")), ("gout", counter(from, "gnext"))] {
+        for k in 0..count {
+            let bytes =
+                row(from, namespace, k).unwrap_or_else(|| panic!("{user} {namespace} #{k}: counted, not stored"));
+            sent += 1;
+            let key = (user.clone(), namespace, k);
+            if let Some(before) = seen.outbox.get(&key) {
+                assert_eq!(before, &bytes, "{user} {namespace} #{k}: an outbox row changed");
+                continue;
+            }
+            if namespace == "outbox" {
                 let message = match Envelope::decode(&bytes).unwrap() {
                     Envelope::Normal(m) => m,
                     Envelope::PreKey(m) => m.message().clone(),
@@ -168,27 +253,59 @@ fn check_direction(from: &Device, to: &mut Device, seen: &mut Seen) -> u64 {
                 if let Some(other) = seen.keys.insert(id, (user.clone(), k)) {
                     panic!("{user} #{k} and {other:?} used the same ratchet key and counter");
                 }
-                seen.outbox.insert((user.clone(), k), bytes.clone());
+            } else {
+                // Group message: version, type, 16-byte state id, varint index.
+                let id = (bytes[2..18].to_vec(), varint(&bytes[18..]));
+                if let Some(other) = seen.group_keys.insert(id, (user.clone(), k)) {
+                    panic!("{user} group #{k} and {other:?} used the same sender state and index");
+                }
             }
-        }
-        match inbox(to, k) {
-            Some(text) => assert_eq!(text, plaintext(&user, k), "{user} #{k}: wrong inbox row"),
-            None => {
-                // Not delivered yet: it must still decrypt (not committed).
-                let received = to.receive(from.me(), &bytes, NOW).unwrap_or_else(|e| {
-                    panic!("{user} #{k} was sent, is not in the inbox, and no longer decrypts: {e:?}")
-                });
-                assert_eq!(received.plaintext(), plaintext(&user, k));
-            }
+            seen.outbox.insert(key, bytes);
         }
     }
-    count
+    sent
+}
+
+/// Copies the two databases (with their write-ahead logs) to `scratch`.
+fn copy_databases(dir: &Path, scratch: &Path) {
+    let _ = std::fs::remove_dir_all(scratch);
+    std::fs::create_dir_all(scratch).unwrap();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_file() {
+            std::fs::copy(&path, scratch.join(path.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+/// On a scratch copy: delivers everything not yet delivered, then checks
+/// that every message is in its inbox exactly once with its plaintext.
+fn check_delivery(scratch: &Path) {
+    let mut alice = open(scratch, "alice").unwrap();
+    let mut bob = open(scratch, "bob").unwrap();
+    deliver(&alice, &mut bob, u64::MAX);
+    deliver(&bob, &mut alice, u64::MAX);
+    assert!(deliver_group(&alice, &mut bob, u64::MAX), "a group message of Alice's no longer decrypts");
+    assert!(deliver_group(&bob, &mut alice, u64::MAX), "a group message of Bob's no longer decrypts");
+    for (from, to) in [(&alice, &bob), (&bob, &alice)] {
+        let user = from.me().user();
+        for k in 0..counter(from, "next") {
+            let got = row(to, "inbox", k).unwrap_or_else(|| panic!("{user} #{k} was lost"));
+            let want = if row(from, "kind", k).is_some() { KEYS.to_vec() } else { plaintext(user, k) };
+            assert_eq!(got, want, "{user} #{k}: wrong inbox row");
+        }
+        for j in 0..counter(from, "gnext") {
+            let got = row(to, "ginbox", j).unwrap_or_else(|| panic!("{user} group #{j} was lost"));
+            assert_eq!(got, group_plaintext(user, j), "{user} group #{j}: wrong inbox row");
+        }
+    }
 }
 
 #[test]
 fn crash_points_never_lose_or_repeat_a_message() {
-    let dir = std::env::temp_dir().join(format!("dmseal-crash-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let base = std::env::temp_dir().join(format!("dmseal-crash-{}", std::process::id()));
+    let (dir, scratch) = (base.join("live"), base.join("scratch"));
+    let _ = std::fs::remove_dir_all(&base);
     std::fs::create_dir_all(&dir).unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(2026);
@@ -211,10 +328,20 @@ fn crash_points_never_lose_or_repeat_a_message() {
         }
         child.kill().unwrap();
         child.wait().unwrap();
-        sent = check(&dir, &mut seen);
+        {
+            let alice = open(&dir, "alice").unwrap();
+            let bob = open(&dir, "bob").unwrap();
+            sent = record_outbox(&alice, &mut seen) + record_outbox(&bob, &mut seen);
+        }
+        copy_databases(&dir, &scratch);
+        check_delivery(&scratch);
     }
     assert!(sent > 100, "only {sent} messages were sent in {KILLS} runs: the kill points are too early");
-    println!("{KILLS} kills, {sent} messages sent, {} keys checked", seen.keys.len());
+    println!(
+        "{KILLS} kills, {sent} messages sent, {} 1:1 and {} group keys checked",
+        seen.keys.len(),
+        seen.group_keys.len()
+    );
 
     // A database from a newer schema is refused on open, unchanged.
     let path = dir.join("alice.sqlite");
@@ -229,5 +356,5 @@ fn crash_points_never_lose_or_repeat_a_message() {
         }
         other => panic!("expected a schema version error, got {other:?}"),
     }
-    std::fs::remove_dir_all(&dir).unwrap();
+    std::fs::remove_dir_all(&base).unwrap();
 }
