@@ -255,5 +255,39 @@ fn conversation(c: &mut Criterion) {
             bob.commit_received(r, vec![]).unwrap()
         })
     });
+
+    #[cfg(feature = "sqlite")]
+    {
+        // The same over SQLite files (WAL, synchronous=FULL): one fsync per
+        // commit, which dominates on real storage.
+        let dir = std::env::temp_dir().join(format!("dmseal-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let open_sqlite = |user: &str| {
+            let store = dmseal::store::SqliteStore::open(dir.join(format!("{user}.sqlite"))).unwrap();
+            Conversations::open(store, [7; 32], Address::new(user, 1).unwrap(), ConversationConfig::default()).unwrap()
+        };
+        let (mut alice, mut bob) = (open_sqlite("alice"), open_sqlite("bob"));
+        alice.set_devices("bob", &[1]).unwrap();
+        let id = bob
+            .update_account(|a| {
+                let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
+                a.mark_one_time_prekeys_published(&[id]).unwrap();
+                id
+            })
+            .unwrap();
+        let bundle = bob.account().prekey_bundle(Some(id), None).unwrap();
+        let first = alice.send("bob", b"hi", &[(b_addr.clone(), bundle)], 0).unwrap().messages.remove(0).1;
+        let r = bob.receive(&a_addr, &first, 0).unwrap();
+        bob.commit_received(r, vec![]).unwrap();
+        g.bench_function("send 1 KiB + receive + commit (SQLite files, fsync per commit)", |b| {
+            b.iter(|| {
+                let m = alice.send("bob", &plaintext, &[], 0).unwrap().messages.remove(0).1;
+                let r = bob.receive(&a_addr, &m, 0).unwrap();
+                bob.commit_received(r, vec![]).unwrap()
+            })
+        });
+        drop((alice, bob));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
     g.finish();
 }

@@ -1,11 +1,13 @@
 //! # dmseal: end-to-end encrypted direct messages and group chats
 //!
-//! dmseal turns plaintext into ciphertext and back for 1:1 conversations,
-//! and keeps the keys. Session setup follows Signal's PQXDH (X3DH plus
-//! ML-KEM-768, so recorded traffic resists a future quantum computer),
-//! messages follow the Double Ratchet, and the application moves the bytes however
-//! it likes: dmseal does no I/O and reads no clock (time enters as a
-//! `now` argument, seconds since the Unix epoch).
+//! dmseal turns plaintext into ciphertext and back for 1:1 conversations
+//! and group chats, and keeps the keys. Session setup follows Signal's
+//! PQXDH (X3DH plus ML-KEM-768, so recorded traffic resists a future
+//! quantum computer), messages follow the Double Ratchet, groups use
+//! sender keys, and the application moves the bytes however it likes:
+//! dmseal does no network I/O and reads no clock (time enters as a `now`
+//! argument, seconds since the Unix epoch). Its only I/O is the optional
+//! SQLite store.
 //!
 //! ## Quickstart: Alice and Bob
 //!
@@ -64,13 +66,31 @@
 //! [`Group::receive_distribution`]. `cargo run --example group` walks
 //! through adding and removing members.
 //!
+//! ## Conversations, devices and storage
+//!
+//! [`Conversations`] is the layer most applications want: one device's
+//! view of people who each have several devices ([`Address`] = user id,
+//! device id), with every key and session kept in a [`store::Store`]
+//! ([`store::MemoryStore`], or [`store::SqliteStore`] with the default
+//! `sqlite` feature). [`Conversations::send`] encrypts to every device of a
+//! user and to the sender's own other devices and commits before it
+//! returns any ciphertext; [`Conversations::receive`] decrypts and
+//! [`Conversations::commit_received`] commits, with the application's own
+//! inbox row in the same transaction. It chooses among sessions
+//! (simultaneous initiation, promotion, expiry), reports new devices and
+//! changed identities and blocks sending until the application approves
+//! them, applies a contact policy, and carries group sender keys over the
+//! 1:1 sessions ([`Conversations::send_group`]). `cargo run --example
+//! devices` walks through it.
+//!
 //! ## Persistence
 //!
-//! Every call that changes an [`Account`] or a [`Session`] must be
-//! followed by persisting it ([`Account::pickle`], [`Session::pickle`],
-//! then [`SessionPickle::encrypt`]) **before** a ciphertext leaves the
-//! process or a plaintext is shown. Restoring an older state re-uses
-//! message keys and re-opens replays.
+//! [`Conversations`] persists everything itself. Used directly, every call
+//! that changes an [`Account`] or a [`Session`] must be followed by
+//! persisting it ([`Account::pickle`], [`Session::pickle`], then
+//! [`SessionPickle::encrypt`]) **before** a ciphertext leaves the process
+//! or a plaintext is shown. Restoring an older state re-uses message keys
+//! and re-opens replays.
 //!
 //! ## Limits
 //!
@@ -90,18 +110,26 @@
 //! | [`MAX_GROUP_STATE_NODES`] | 2,100 | key-tree nodes per sender state |
 //! | [`MAX_SENDER_STATES_PER_MEMBER`] | 5 | sender states kept per group member |
 //! | [`MAX_GROUP_MEMBERS`] | 10,000 | member devices per group |
+//! | [`MAX_USER_ID_LEN`] | 255 bytes | user id of an [`Address`] |
+//! | [`MAX_DEVICES_PER_USER`] | 32 | devices known per user |
+//! | [`MAX_PREVIOUS_SESSIONS`] | 10 | previous sessions kept per address |
+//! | [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`] | 30 days | how long an unanswered outgoing session is used |
+//! | [`MAX_CACHED_RECORDS`] | 4,096 | decoded records a [`Conversations`] keeps in memory |
 //!
 //! One forged message in a session costs at most one X25519,
 //! [`MAX_CHAIN_JUMP`] + [`MAX_SKIPPED_KEYS_PER_CHAIN`] + 2 HMAC-SHA256
 //! (27,002; about 5 ms here), one HKDF and one AEAD check, and changes
 //! nothing. A forged first message to an account costs one signature
-//! check, one ML-KEM-768 key expansion and decapsulation, four X25519, one
-//! HKDF and the same chain bound (a forged counter is refused before any
-//! of that).
+//! check, one ML-KEM-768 decapsulation (and a key expansion when it names
+//! a one-time PQ prekey), four X25519, one HKDF and the same chain bound
+//! (a forged counter is refused before any of that). Through
+//! [`Conversations`], a forged message is tried on at most
+//! 1 + [`MAX_PREVIOUS_SESSIONS`] sessions.
 //!
 //! ## What dmseal does not do
 //!
-//! No transport, no server, no key directory, no clock. It does not hide
+//! No transport, no server, no key or device directory (the application
+//! says which devices a user has), no clock. It does not hide
 //! metadata (who talks to whom, when, how much) from the server, and it
 //! does not back up history across reinstalls. See `SECURITY.md` for the
 //! threat model and `docs/PROTOCOL.md` for the exact bytes.
