@@ -758,3 +758,13 @@ fn a_store_opens_only_under_the_address_it_was_created_with() {
         Conversations::open(d.store().snapshot(), [1; 32], addr("alice", 1), ConversationConfig::default()).is_ok()
     );
 }
+
+#[test]
+fn a_received_message_commits_only_in_the_instance_that_made_it() {
+    let (mut w, a, b) = alice_and_bob();
+    let m = w.send(&a, "bob", b"hello", NOW);
+    let r = w.get(&b).receive(&a, &m[0].1, NOW).unwrap();
+    let mut other = device("carol", 1);
+    assert!(matches!(other.commit_received(r, vec![]), Err(ReceiveError::OtherInstance)));
+    assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"hello");
+}

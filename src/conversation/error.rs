@@ -232,6 +232,9 @@ pub enum ReceiveError {
     /// not received yet (keep the message, retry after its distribution),
     /// a removed sender, a bad signature, a duplicate.
     Group(GroupError),
+    /// A [`crate::Received`] given to a [`crate::Conversations`] other than
+    /// the one that made it. Nothing was committed.
+    OtherInstance,
     /// Group keys from a device that is not trusted (awaiting approval,
     /// its identity changed) or not under its recorded identity: refused,
     /// so a forged device cannot speak in a group as a member.
@@ -258,6 +261,7 @@ impl fmt::Display for ReceiveError {
             Self::TooManyDevices => f.write_str("the sender's user would have too many devices"),
             Self::Group(e) => write!(f, "group: {e}"),
             Self::UntrustedSender => f.write_str("group keys from a device that is not trusted"),
+            Self::OtherInstance => f.write_str("received by another Conversations instance"),
             Self::UnknownContent { content_type } => write!(f, "unknown content type {content_type:?}"),
             Self::Conversation(e) => write!(f, "{e}"),
         }

@@ -187,7 +187,7 @@ impl<S: Store> Conversations<S> {
         let mut group = self.take_group(group_id)?.ok_or(ConversationError::UnknownGroup)?;
         let read = group.decrypt(bytes).map_err(ReceiveError::Group)?;
         let from = Address::decode(&read.sender).map_err(ReceiveError::Decode)?;
-        let mut received = Received::new(from, self.generation);
+        let mut received = Received::new(from, self.generation, self.instance);
         received.plaintext = Zeroizing::new(read.plaintext);
         received.kind = ReceivedKind::GroupMessage;
         received.group_id = Some(group_id.to_vec());

@@ -15,7 +15,7 @@ mod user;
 
 use std::collections::{BTreeMap, HashMap};
 
-use rand_core::CryptoRng;
+use rand_core::{CryptoRng, Rng};
 use zeroize::Zeroizing;
 
 pub use self::error::{ConversationError, ReceiveError, SendError};
@@ -155,6 +155,8 @@ pub enum ReceivedKind {
 /// row in the same transaction). Dropping it changes nothing, and the
 /// message decrypts again when offered again.
 pub struct Received {
+    /// The [`Conversations`] instance that made it.
+    instance: u64,
     from: Address,
     plaintext: Zeroizing<Vec<u8>>,
     kind: ReceivedKind,
@@ -190,8 +192,9 @@ impl Received {
         self.content_error.as_ref()
     }
 
-    fn new(from: Address, generation: u64) -> Self {
+    fn new(from: Address, generation: u64, instance: u64) -> Self {
         Self {
+            instance,
             from,
             plaintext: Zeroizing::new(Vec::new()),
             kind: ReceivedKind::Message,
@@ -267,6 +270,9 @@ pub struct Conversations<S: Store> {
     generation: u64,
     config: ConversationConfig,
     cache: RecordCache,
+    /// A random number naming this instance, so a [`Received`] is
+    /// committed only by the instance that made it.
+    instance: u64,
 }
 
 /// Decoded records, valid at `Conversations::generation`.
@@ -366,7 +372,8 @@ impl<S: Store> Conversations<S> {
                 (account, generation)
             }
         };
-        Ok(Self { store, key, me, account, generation, config, cache: RecordCache::default() })
+        let instance = os_rng().next_u64();
+        Ok(Self { store, key, me, account, generation, config, cache: RecordCache::default(), instance })
     }
 
     /// This device's address.
@@ -913,7 +920,7 @@ impl<S: Store> Conversations<S> {
         let envelope = Envelope::decode(bytes).map_err(ReceiveError::Decode)?;
         let mut record = self.take_sessions(from)?;
         let request = self.load_request(from)?;
-        let mut received = Received::new(from.clone(), self.generation);
+        let mut received = Received::new(from.clone(), self.generation, self.instance);
         let first = match &envelope {
             Envelope::PreKey(m) if !record.holds(m) && !request.as_ref().is_some_and(|r| r.holds(m)) => Some(m),
             _ => None,
@@ -1066,6 +1073,9 @@ impl<S: Store> Conversations<S> {
     /// A [`ReceiveError::Conversation`] if the store failed or changed
     /// since the message was received (then receive it again).
     pub fn commit_received(&mut self, received: Received, app: Vec<AppWrite>) -> Result<u64, ReceiveError> {
+        if received.instance != self.instance {
+            return Err(ReceiveError::OtherInstance);
+        }
         if received.generation != self.generation {
             let found = self.store.generation()?;
             return Err(crate::store::StoreError::Conflict { expected: received.generation, found }.into());
