@@ -286,6 +286,35 @@ fn conversation(c: &mut Criterion) {
                 bob.commit_received(r, vec![]).unwrap()
             })
         });
+        // A device that wakes with 64 queued messages: one commit (and
+        // fsync) each, or one batch.
+        for batched in [false, true] {
+            let name = if batched { "one batch" } else { "one commit each" };
+            g.bench_function(format!("receive 64 queued 1 KiB (SQLite), {name}"), |b| {
+                b.iter_custom(|iters| {
+                    let mut total = std::time::Duration::ZERO;
+                    for _ in 0..iters {
+                        let queued: Vec<Vec<u8>> = (0..64)
+                            .map(|_| alice.send("bob", &plaintext, &[], 0).unwrap().messages.remove(0).1)
+                            .collect();
+                        let start = std::time::Instant::now();
+                        if batched {
+                            let incoming: Vec<dmseal::Incoming<'_>> =
+                                queued.iter().map(|bytes| dmseal::Incoming::Direct { from: &a_addr, bytes }).collect();
+                            let batch = bob.receive_batch(&incoming, 0).unwrap();
+                            bob.commit_batch(batch, vec![]).unwrap();
+                        } else {
+                            for m in &queued {
+                                let r = bob.receive(&a_addr, m, 0).unwrap();
+                                bob.commit_received(r, vec![]).unwrap();
+                            }
+                        }
+                        total += start.elapsed();
+                    }
+                    total
+                })
+            });
+        }
         drop((alice, bob));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -170,8 +170,8 @@ pub use crate::address::{Address, AddressError, MAX_USER_ID_LEN};
 pub use crate::bundle::PreKeyBundle;
 pub use crate::conversation::{
     ContactPolicy, ConversationConfig, ConversationError, Conversations, DEFAULT_MAX_UNACKNOWLEDGED_AGE, DeviceInfo,
-    DeviceStatus, Event, GroupSend, MAX_CACHED_RECORDS, MAX_DEVICES_PER_USER, MAX_PREVIOUS_SESSIONS, Outgoing,
-    ReceiveError, Received, ReceivedKind, SendError,
+    DeviceStatus, Event, GroupSend, Incoming, MAX_CACHED_RECORDS, MAX_DEVICES_PER_USER, MAX_PREVIOUS_SESSIONS,
+    Outgoing, ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError,
 };
 pub use crate::error::{
     AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,

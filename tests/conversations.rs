@@ -768,3 +768,120 @@ fn a_received_message_commits_only_in_the_instance_that_made_it() {
     assert!(matches!(other.commit_received(r, vec![]), Err(ReceiveError::OtherInstance)));
     assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"hello");
 }
+
+fn receive_batch(w: &mut World, to: &Address, items: &[(Address, Vec<u8>)]) -> dmseal::ReceivedBatch {
+    let incoming: Vec<dmseal::Incoming<'_>> =
+        items.iter().map(|(from, bytes)| dmseal::Incoming::Direct { from, bytes }).collect();
+    w.get(to).receive_batch(&incoming, NOW).unwrap()
+}
+
+#[test]
+fn a_batch_of_queued_messages_reads_in_order_and_commits_once() {
+    let (mut w, a, b) = alice_and_bob();
+    let mut carol = device("carol", 1);
+    carol.set_devices("bob", &[1]).unwrap();
+    w.add(carol);
+    let c = addr("carol", 1);
+    let mut queued = Vec::new();
+    for i in 0..5 {
+        queued.push((a.clone(), w.send(&a, "bob", format!("alice {i}").as_bytes(), NOW).remove(0).1));
+        if i < 2 {
+            queued.push((c.clone(), w.send(&c, "bob", format!("carol {i}").as_bytes(), NOW).remove(0).1));
+        }
+    }
+    let generation = w.get(&b).store().generation().unwrap();
+    let batch = receive_batch(&mut w, &b, &queued);
+    let texts: Vec<Vec<u8>> = batch.results().iter().map(|r| r.as_ref().unwrap().plaintext().to_vec()).collect();
+    assert_eq!(texts[0], b"alice 0");
+    assert_eq!(texts[1], b"carol 0");
+    assert_eq!(texts[6], b"alice 4");
+    // A message of the batch cannot be committed on its own.
+    let rows: Vec<AppWrite> =
+        texts.iter().enumerate().map(|(i, t)| AppWrite::put("inbox", vec![i as u8], t.clone())).collect();
+    assert_eq!(w.get(&b).commit_batch(batch, rows).unwrap(), generation + 1, "one commit for the batch");
+    assert_eq!(w.get(&b).store().app_row("inbox", &[6]).unwrap().as_deref(), Some(&b"alice 4"[..]));
+    // Nothing reads twice, and the conversation goes on.
+    assert!(w.get(&b).receive(&a, &queued[0].1, NOW).is_err());
+    let m = w.send(&a, "bob", b"after the batch", NOW);
+    assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"after the batch");
+}
+
+#[test]
+fn a_batch_not_committed_is_dropped_by_the_next_operation() {
+    let (mut w, a, b) = alice_and_bob();
+    let queued: Vec<(Address, Vec<u8>)> =
+        (0..3).map(|i| (a.clone(), w.send(&a, "bob", &[i], NOW).remove(0).1)).collect();
+    let batch = receive_batch(&mut w, &b, &queued);
+    assert!(batch.results().iter().all(Result::is_ok));
+    let generation = w.get(&b).store().generation().unwrap();
+    // Another operation runs first: the batch's state is dropped.
+    w.get(&b).add_contact("carol").unwrap();
+    assert!(matches!(w.get(&b).commit_batch(batch, vec![]), Err(ReceiveError::StaleBatch)));
+    assert_eq!(w.get(&b).store().generation().unwrap(), generation + 1, "only add_contact committed");
+    // The messages read again, one by one.
+    for (i, (from, bytes)) in queued.iter().enumerate() {
+        assert_eq!(w.deliver(from, &b, bytes).unwrap(), [i as u8]);
+    }
+}
+
+#[test]
+fn a_failed_message_in_a_batch_changes_nothing_and_the_others_read() {
+    let (mut w, a, b) = alice_and_bob();
+    let m0 = w.send(&a, "bob", b"zero", NOW).remove(0).1;
+    let m1 = w.send(&a, "bob", b"one", NOW).remove(0).1;
+    let mut tampered = m1.clone();
+    *tampered.last_mut().unwrap() ^= 1;
+    let items = vec![(a.clone(), m0.clone()), (a.clone(), tampered), (a.clone(), m0), (a.clone(), m1.clone())];
+    let batch = receive_batch(&mut w, &b, &items);
+    let r = batch.results();
+    assert_eq!(r[0].as_ref().unwrap().plaintext(), b"zero");
+    assert!(r[1].is_err(), "tampered");
+    assert!(r[2].is_err(), "duplicate within the batch");
+    assert_eq!(r[3].as_ref().unwrap().plaintext(), b"one");
+    w.get(&b).commit_batch(batch, vec![]).unwrap();
+    assert!(w.get(&b).receive(&a, &m1, NOW).is_err(), "committed");
+}
+
+#[test]
+fn group_keys_and_the_group_message_can_arrive_in_one_batch() {
+    let mut w = World::default();
+    let members = [addr("alice", 1), addr("bob", 1)];
+    for m in &members {
+        let mut d = device(m.user(), m.device());
+        d.create_group(b"g", &members).unwrap();
+        w.add(d);
+    }
+    let (a, b) = (members[0].clone(), members[1].clone());
+    let sent = send_group(&mut w, &a, b"g", b"batched group hello");
+    let keys = sent.distributions.messages[0].1.clone();
+    let incoming = [
+        dmseal::Incoming::Direct { from: &a, bytes: &keys },
+        dmseal::Incoming::Group { group_id: b"g", bytes: &sent.message },
+    ];
+    let batch = w.get(&b).receive_batch(&incoming, NOW).unwrap();
+    assert_eq!(batch.results()[0].as_ref().unwrap().kind(), ReceivedKind::GroupKeys);
+    assert_eq!(batch.results()[1].as_ref().unwrap().plaintext(), b"batched group hello");
+    w.get(&b).commit_batch(batch, vec![]).unwrap();
+    assert!(matches!(w.get(&b).receive_group(b"g", &sent.message), Err(ReceiveError::Group(_))), "read once");
+}
+
+#[test]
+fn request_messages_in_one_batch_read_once_each() {
+    let config = ConversationConfig { contact_policy: ContactPolicy::MessageRequests, ..Default::default() };
+    let (mut w, a, b) = alice_and_bob();
+    w.add(device_with("bob", 1, config));
+    let items: Vec<(Address, Vec<u8>)> =
+        (0..3).map(|i| (a.clone(), w.send(&a, "bob", &[i], NOW).remove(0).1)).collect();
+    let batch = receive_batch(&mut w, &b, &items);
+    for (i, r) in batch.results().iter().enumerate() {
+        let r = r.as_ref().unwrap();
+        assert_eq!((r.kind(), r.plaintext()), (ReceivedKind::Request, &[i as u8][..]));
+    }
+    w.get(&b).commit_batch(batch, vec![]).unwrap();
+    for (from, bytes) in &items {
+        assert!(w.get(&b).receive(from, bytes, NOW).is_err(), "a request message read twice");
+    }
+    let m = w.send(&a, "bob", b"still waiting", NOW);
+    let r = w.get(&b).receive(&a, &m[0].1, NOW).unwrap();
+    assert_eq!((r.kind(), r.plaintext()), (ReceivedKind::Request, &b"still waiting"[..]));
+}

@@ -1,6 +1,7 @@
 //! Crash safety against the SQLite store: a child process holds a
 //! conversation between two devices (each with its own database file),
-//! 1:1 and in a group, and is killed at random points, many times. After
+//! 1:1 and in a group, one message or a batch per commit, and is killed
+//! at random points, many times. After
 //! each kill the databases are checked:
 //!
 //! - on a scratch copy, every message sent (in the sender's outbox, which
@@ -147,6 +148,31 @@ fn deliver(from: &Device, to: &mut Device, at_most: u64) {
     }
 }
 
+/// Delivers up to `at_most` of `from`'s 1:1 outbox to `to` as one batch:
+/// one commit for all of them and their inbox rows.
+fn deliver_batch(from: &Device, to: &mut Device, at_most: u64) {
+    let pending: Vec<(u64, Vec<u8>)> = (0..counter(from, "next"))
+        .filter(|k| row(to, "inbox", *k).is_none())
+        .take(usize::try_from(at_most).unwrap())
+        .map(|k| (k, row(from, "outbox", k).unwrap()))
+        .collect();
+    let sender = from.me().clone();
+    let incoming: Vec<dmseal::Incoming<'_>> =
+        pending.iter().map(|(_, bytes)| dmseal::Incoming::Direct { from: &sender, bytes }).collect();
+    let batch = to.receive_batch(&incoming, NOW).unwrap();
+    let mut rows = Vec::new();
+    for ((k, _), result) in pending.iter().zip(batch.results()) {
+        let received = result.as_ref().unwrap();
+        let value = match received.kind() {
+            ReceivedKind::GroupKeys => KEYS.to_vec(),
+            ReceivedKind::Message => received.plaintext().to_vec(),
+            other => panic!("unexpected {other:?}: {:?}", received.content_error()),
+        };
+        rows.push(put("inbox", *k, &value));
+    }
+    to.commit_batch(batch, rows).unwrap();
+}
+
 /// Delivers up to `at_most` of `from`'s group messages to `to`, in order,
 /// stopping at one whose keys have not arrived yet.
 fn deliver_group(from: &Device, to: &mut Device, at_most: u64) -> bool {
@@ -192,7 +218,7 @@ fn crash_child() {
     let started = Instant::now();
     while started.elapsed() < Duration::from_secs(20) {
         let at_most = u64::from(rng.next_u32() % 4);
-        match rng.next_u32() % 8 {
+        match rng.next_u32() % 10 {
             0 => send(&mut alice, &mut bob),
             1 => send(&mut bob, &mut alice),
             2 => send_group(&mut alice, &mut bob),
@@ -200,7 +226,9 @@ fn crash_child() {
             4 => deliver(&alice, &mut bob, at_most),
             5 => deliver(&bob, &mut alice, at_most),
             6 => _ = deliver_group(&alice, &mut bob, at_most),
-            _ => _ = deliver_group(&bob, &mut alice, at_most),
+            7 => _ = deliver_group(&bob, &mut alice, at_most),
+            8 => deliver_batch(&alice, &mut bob, at_most + 2),
+            _ => deliver_batch(&bob, &mut alice, at_most + 2),
         }
     }
 }

@@ -235,6 +235,10 @@ pub enum ReceiveError {
     /// A [`crate::Received`] given to a [`crate::Conversations`] other than
     /// the one that made it. Nothing was committed.
     OtherInstance,
+    /// A batch that can no longer commit (another operation ran since it
+    /// was received, dropping its state), or a message of a batch given to
+    /// `commit_received`. Nothing was committed: receive again.
+    StaleBatch,
     /// Group keys from a device that is not trusted (awaiting approval,
     /// its identity changed) or not under its recorded identity: refused,
     /// so a forged device cannot speak in a group as a member.
@@ -262,6 +266,7 @@ impl fmt::Display for ReceiveError {
             Self::Group(e) => write!(f, "group: {e}"),
             Self::UntrustedSender => f.write_str("group keys from a device that is not trusted"),
             Self::OtherInstance => f.write_str("received by another Conversations instance"),
+            Self::StaleBatch => f.write_str("the batch can no longer be committed; receive again"),
             Self::UnknownContent { content_type } => write!(f, "unknown content type {content_type:?}"),
             Self::Conversation(e) => write!(f, "{e}"),
         }

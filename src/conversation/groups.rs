@@ -49,7 +49,7 @@ impl<S: Store> Conversations<S> {
 
     fn commit_group(&mut self, group: Group) -> Result<u64, ConversationError> {
         let mut changes = ChangeSet::default();
-        changes.groups.push((group.id().to_vec(), Some(self.seal_group(&group))));
+        changes.set_group(group.id(), Some(self.seal_group(&group)));
         let generation = self.commit(&changes)?;
         self.cache.keep_group(group);
         Ok(generation)
@@ -165,7 +165,7 @@ impl<S: Store> Conversations<S> {
         }
         let fan = self.fan_out(items, bundles, now)?;
         let mut changes = ChangeSet::default();
-        changes.groups.push((group.id().to_vec(), Some(self.seal_group(&group))));
+        changes.set_group(group.id(), Some(self.seal_group(&group)));
         let message = out.message;
         let distributions = self.commit_fan_out(fan, changes, |sent| app(&message, sent))?;
         self.cache.keep_group(group);
@@ -184,14 +184,34 @@ impl<S: Store> Conversations<S> {
     /// failure.
     pub fn receive_group(&mut self, group_id: &[u8], bytes: &[u8]) -> Result<Received, ReceiveError> {
         self.sync()?;
+        self.receive_group_staged(group_id, bytes)
+    }
+
+    /// [`Conversations::receive_group`] on the state as it is (cached or
+    /// staged), without syncing.
+    pub(super) fn receive_group_staged(&mut self, group_id: &[u8], bytes: &[u8]) -> Result<Received, ReceiveError> {
         let mut group = self.take_group(group_id)?.ok_or(ConversationError::UnknownGroup)?;
-        let read = group.decrypt(bytes).map_err(ReceiveError::Group)?;
-        let from = Address::decode(&read.sender).map_err(ReceiveError::Decode)?;
+        // Decryption is transactional: on failure the group goes back as
+        // it was.
+        let read = match group.decrypt(bytes) {
+            Ok(read) => read,
+            Err(e) => {
+                self.cache.keep_group(group);
+                return Err(ReceiveError::Group(e));
+            }
+        };
+        let Ok(from) = Address::decode(&read.sender) else {
+            // A member id that is not an address: none of ours is (every
+            // member id is an encoded address). Drop the advanced copy and
+            // anything staged; the store's state is unchanged.
+            self.discard_staged();
+            return Err(ReceiveError::Decode(crate::DecodeError::InvalidText));
+        };
         let mut received = Received::new(from, self.generation, self.instance);
         received.plaintext = Zeroizing::new(read.plaintext);
         received.kind = ReceivedKind::GroupMessage;
         received.group_id = Some(group_id.to_vec());
-        received.changes.groups.push((group_id.to_vec(), Some(self.seal_group(&group))));
+        received.changes.set_group(group_id, Some(self.seal_group(&group)));
         received.group = Some(group);
         Ok(received)
     }
@@ -202,8 +222,12 @@ impl<S: Store> Conversations<S> {
     pub(super) fn take_distribution(&mut self, received: &mut Received, body: &[u8]) -> Result<(), ReceiveError> {
         let group_id = crate::group::distribution_group_id(body).map_err(ReceiveError::Decode)?;
         let mut group = self.take_group(&group_id)?.ok_or(ConversationError::UnknownGroup)?;
-        group.receive_distribution(&received.from.encode(), body).map_err(ReceiveError::Group)?;
-        received.changes.groups.push((group_id.clone(), Some(self.seal_group(&group))));
+        if let Err(e) = group.receive_distribution(&received.from.encode(), body) {
+            // Refused without change: back to the cache.
+            self.cache.keep_group(group);
+            return Err(ReceiveError::Group(e));
+        }
+        received.changes.set_group(&group_id, Some(self.seal_group(&group)));
         received.kind = ReceivedKind::GroupKeys;
         received.group_id = Some(group_id);
         received.plaintext = Zeroizing::new(Vec::new());

@@ -166,12 +166,22 @@ pub struct Received {
     generation: u64,
     /// The records as committed, for the cache.
     record: Option<SessionRecord>,
+    /// Whether `record` changed (set while the record is still borrowed).
+    record_changed: bool,
+    /// The message request record as committed, for the cache.
+    request: Option<SessionRecord>,
+    /// Whether the pending request changed.
+    request_changed: bool,
+    /// A request this message created.
+    new_request: Option<SessionRecord>,
     user: Option<UserRecord>,
     group_id: Option<Vec<u8>>,
     group: Option<Group>,
     /// Why the content of a [`ReceivedKind::Unreadable`] message could not
     /// be used.
     content_error: Option<ReceiveError>,
+    /// Part of a [`ReceivedBatch`]: committed with the batch only.
+    batched: bool,
 }
 
 impl Received {
@@ -203,10 +213,15 @@ impl Received {
             account: None,
             generation,
             record: None,
+            record_changed: false,
+            request: None,
+            request_changed: false,
+            new_request: None,
             user: None,
             group_id: None,
             group: None,
             content_error: None,
+            batched: false,
         }
     }
 
@@ -273,6 +288,55 @@ pub struct Conversations<S: Store> {
     /// A random number naming this instance, so a [`Received`] is
     /// committed only by the instance that made it.
     instance: u64,
+    /// A batch's uncommitted state is in the cache and `account`.
+    staging: bool,
+    /// Counts batches, so only the latest can commit.
+    epoch: u64,
+    /// The cache and account may hold state the store does not: reload.
+    stale: bool,
+}
+
+/// A message to receive in a batch ([`Conversations::receive_batch`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Incoming<'a> {
+    /// A 1:1 message from a device, as for [`Conversations::receive`].
+    Direct {
+        /// The sending device, as the transport reports it.
+        from: &'a Address,
+        /// The message bytes.
+        bytes: &'a [u8],
+    },
+    /// A group message, as for [`Conversations::receive_group`].
+    Group {
+        /// The group.
+        group_id: &'a [u8],
+        /// The message bytes.
+        bytes: &'a [u8],
+    },
+}
+
+/// Messages received together, not yet committed
+/// ([`Conversations::commit_batch`]).
+pub struct ReceivedBatch {
+    instance: u64,
+    epoch: u64,
+    generation: u64,
+    results: Vec<Result<Received, ReceiveError>>,
+    changes: ChangeSet,
+}
+
+impl ReceivedBatch {
+    /// Each message's result, in input order. The `Received` values are
+    /// for reading only: commit the batch, not them.
+    pub fn results(&self) -> &[Result<Received, ReceiveError>] {
+        &self.results
+    }
+}
+
+impl core::fmt::Debug for ReceivedBatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReceivedBatch").field("results", &self.results).finish_non_exhaustive()
+    }
 }
 
 /// Decoded records, valid at `Conversations::generation`.
@@ -281,6 +345,12 @@ struct RecordCache {
     sessions: HashMap<Address, SessionRecord>,
     users: HashMap<String, UserRecord>,
     groups: HashMap<Vec<u8>, Group>,
+    /// Message requests by address; `None` remembers that there is none
+    /// (most addresses), so a receive need not ask the store.
+    requests: HashMap<Address, Option<SessionRecord>>,
+    /// While a batch is staged the cache holds its only copy of new state:
+    /// it must not be emptied to make room.
+    pinned: bool,
 }
 
 impl RecordCache {
@@ -288,24 +358,38 @@ impl RecordCache {
         self.sessions.clear();
         self.users.clear();
         self.groups.clear();
+        self.requests.clear();
+    }
+
+    fn keep_request(&mut self, record: SessionRecord) {
+        let address = record.address().clone();
+        self.keep_request_at(address, Some(record));
+    }
+
+    /// Remembers the request of `address`, or that it has none.
+    fn keep_request_at(&mut self, address: Address, record: Option<SessionRecord>) {
+        if !self.pinned && self.requests.len() >= MAX_CACHED_RECORDS {
+            self.requests.clear();
+        }
+        self.requests.insert(address, record);
     }
 
     fn keep_group(&mut self, group: Group) {
-        if self.groups.len() >= MAX_CACHED_RECORDS {
+        if !self.pinned && self.groups.len() >= MAX_CACHED_RECORDS {
             self.groups.clear();
         }
         self.groups.insert(group.id().to_vec(), group);
     }
 
     fn keep_sessions(&mut self, record: SessionRecord) {
-        if self.sessions.len() >= MAX_CACHED_RECORDS {
+        if !self.pinned && self.sessions.len() >= MAX_CACHED_RECORDS {
             self.sessions.clear();
         }
         self.sessions.insert(record.address().clone(), record);
     }
 
     fn keep_user(&mut self, record: UserRecord) {
-        if self.users.len() >= MAX_CACHED_RECORDS {
+        if !self.pinned && self.users.len() >= MAX_CACHED_RECORDS {
             self.users.clear();
         }
         self.users.insert(record.user.clone(), record);
@@ -373,7 +457,19 @@ impl<S: Store> Conversations<S> {
             }
         };
         let instance = os_rng().next_u64();
-        Ok(Self { store, key, me, account, generation, config, cache: RecordCache::default(), instance })
+        Ok(Self {
+            store,
+            key,
+            me,
+            account,
+            generation,
+            config,
+            cache: RecordCache::default(),
+            instance,
+            staging: false,
+            epoch: 0,
+            stale: false,
+        })
     }
 
     /// This device's address.
@@ -415,15 +511,125 @@ impl<S: Store> Conversations<S> {
 
     /// Reloads the account if another writer committed since it was read.
     fn sync(&mut self) -> Result<(), ConversationError> {
+        // A batch received but not committed leaves state in memory that
+        // the store does not have: drop it.
+        if self.staging {
+            self.discard_staged();
+        }
         let generation = self.store.generation()?;
-        if generation != self.generation {
+        if self.stale || generation != self.generation {
             self.cache.clear();
             if let Some(sealed) = self.store.load_account()? {
                 self.account = open_device(&sealed, &self.key, &self.me)?;
             }
             self.generation = generation;
+            self.stale = false;
         }
         Ok(())
+    }
+
+    /// Forgets every state not committed (a batch's staged records and
+    /// account): the next operation reloads from the store.
+    pub(crate) fn discard_staged(&mut self) {
+        self.staging = false;
+        self.cache.pinned = false;
+        self.cache.clear();
+        self.stale = true;
+    }
+
+    /// Decrypts several messages in order, each seeing the state the ones
+    /// before it left (a second message of a session reads after the
+    /// first), and returns them with one change set: commit it with
+    /// [`Conversations::commit_batch`], one transaction (one fsync with
+    /// SQLite) instead of one per message. A message that fails is
+    /// reported in its place and changes nothing. Until the batch is
+    /// committed its state lives only in memory: any other operation
+    /// first drops it (then `commit_batch` refuses the batch and the
+    /// messages can be received again).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] if the store fails before any message is
+    /// read; per-message errors are in [`ReceivedBatch::results`].
+    pub fn receive_batch(&mut self, incoming: &[Incoming<'_>], now: u64) -> Result<ReceivedBatch, ConversationError> {
+        self.sync()?;
+        self.epoch = self.epoch.wrapping_add(1);
+        self.staging = true;
+        self.cache.pinned = true;
+        let mut changes = ChangeSet::default();
+        let mut results = Vec::with_capacity(incoming.len());
+        for item in incoming {
+            let result = match item {
+                Incoming::Direct { from, bytes } => self.receive_staged(from, bytes, now),
+                Incoming::Group { group_id, bytes } => self.receive_group_staged(group_id, bytes),
+            };
+            if !self.staging {
+                // The staged state was lost (an inconsistency the group
+                // layer cannot undo): the batch can no longer commit.
+                results.push(Err(ReceiveError::Conversation(ConversationError::Store(
+                    crate::store::StoreError::Conflict { expected: self.generation, found: self.generation },
+                ))));
+                break;
+            }
+            results.push(result.map(|mut received| {
+                self.stage(&mut received, &mut changes);
+                received
+            }));
+        }
+        Ok(ReceivedBatch { instance: self.instance, epoch: self.epoch, generation: self.generation, results, changes })
+    }
+
+    /// Moves a received message's new state into the batch: its rows into
+    /// `changes`, its records into the (pinned) cache and its account in
+    /// place, where the next message of the batch finds them.
+    fn stage(&mut self, received: &mut Received, changes: &mut ChangeSet) {
+        changes.merge(core::mem::take(&mut received.changes));
+        if let Some(account) = received.account.take() {
+            self.account = account;
+        }
+        if let Some(record) = received.record.take() {
+            self.cache.keep_sessions(record);
+        }
+        if let Some(user) = received.user.take() {
+            self.cache.keep_user(user);
+        }
+        if let Some(group) = received.group.take() {
+            self.cache.keep_group(group);
+        }
+        for request in [received.request.take(), received.new_request.take()].into_iter().flatten() {
+            self.cache.keep_request(request);
+        }
+        received.batched = true;
+    }
+
+    /// Commits a batch from [`Conversations::receive_batch`] with the
+    /// application's rows (its inbox entries), in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`ReceiveError::OtherInstance`]; [`ReceiveError::StaleBatch`] if any
+    /// other operation ran since the batch was received (receive the
+    /// messages again); a store failure (then the batch's state is
+    /// dropped as well).
+    pub fn commit_batch(&mut self, batch: ReceivedBatch, app: Vec<AppWrite>) -> Result<u64, ReceiveError> {
+        if batch.instance != self.instance {
+            return Err(ReceiveError::OtherInstance);
+        }
+        if !self.staging || self.stale || batch.epoch != self.epoch || batch.generation != self.generation {
+            return Err(ReceiveError::StaleBatch);
+        }
+        let changes = batch.changes.with_app_writes(app);
+        match self.commit(&changes) {
+            Ok(generation) => {
+                self.staging = false;
+                self.cache.pinned = false;
+                Ok(generation)
+            }
+            Err(e) => {
+                self.discard_staged();
+                Err(e.into())
+            }
+        }
     }
 
     fn commit(&mut self, changes: &ChangeSet) -> Result<u64, ConversationError> {
@@ -479,6 +685,15 @@ impl<S: Store> Conversations<S> {
             Some(record) => Ok(f(record)),
             None => Ok(f(&self.open_record(self.store.load_sessions(address)?, address)?)),
         }
+    }
+
+    /// The message request from `address`, taken out of the cache like
+    /// a session record.
+    fn take_request(&mut self, address: &Address) -> Result<Option<SessionRecord>, ConversationError> {
+        if let Some(entry) = self.cache.requests.remove(address) {
+            return Ok(entry);
+        }
+        self.load_request(address)
     }
 
     fn load_request(&self, address: &Address) -> Result<Option<SessionRecord>, ConversationError> {
@@ -674,7 +889,7 @@ impl<S: Store> Conversations<S> {
         address: &Address,
         changes: &mut ChangeSet,
     ) -> Result<Option<SessionRecord>, ConversationError> {
-        let Some(request) = self.load_request(address)? else { return Ok(None) };
+        let Some(request) = self.take_request(address)? else { return Ok(None) };
         let mut record = self.take_sessions(address)?;
         if let Some(entry) = request.into_current() {
             record.install(entry.session, entry.created_at);
@@ -827,7 +1042,7 @@ impl<S: Store> Conversations<S> {
             // Writing to someone whose message request is pending accepts
             // it: its session joins the record.
             if users.get(address.user()).is_some_and(|u| !u.contact)
-                && let Some(request) = self.load_request(address)?
+                && let Some(request) = self.take_request(address)?
             {
                 if let Some(entry) = request.into_current() {
                     record.install(entry.session, entry.created_at);
@@ -917,33 +1132,86 @@ impl<S: Store> Conversations<S> {
     /// A [`ReceiveError`]; nothing changed.
     pub fn receive(&mut self, from: &Address, bytes: &[u8], now: u64) -> Result<Received, ReceiveError> {
         self.sync()?;
+        self.receive_staged(from, bytes, now)
+    }
+
+    /// [`Conversations::receive`] on the state as it is (cached or staged),
+    /// without syncing. The session record taken for it goes back to the
+    /// cache on error (it is unchanged then: decryption is transactional).
+    fn receive_staged(&mut self, from: &Address, bytes: &[u8], now: u64) -> Result<Received, ReceiveError> {
         let envelope = Envelope::decode(bytes).map_err(ReceiveError::Decode)?;
         let mut record = self.take_sessions(from)?;
-        let request = self.load_request(from)?;
+        match self.receive_with(from, &envelope, &mut record, now) {
+            Ok(mut received) => {
+                if received.record_changed {
+                    received.record = Some(record);
+                } else {
+                    self.cache.keep_sessions(record);
+                }
+                self.unframe(&mut received);
+                Ok(received)
+            }
+            Err(e) => {
+                self.cache.keep_sessions(record);
+                Err(e)
+            }
+        }
+    }
+
+    fn receive_with(
+        &mut self,
+        from: &Address,
+        envelope: &Envelope,
+        record: &mut SessionRecord,
+        now: u64,
+    ) -> Result<Received, ReceiveError> {
+        let mut request = self.take_request(from)?;
+        let result = self.receive_with_request(from, envelope, record, &mut request, now);
+        // The request record goes back to the cache unless this message
+        // changed it (then it travels with the result).
+        match (result, request) {
+            (Ok(mut received), Some(request)) if received.request_changed => {
+                received.request = Some(request);
+                Ok(received)
+            }
+            (result, request) => {
+                self.cache.keep_request_at(from.clone(), request);
+                result
+            }
+        }
+    }
+
+    fn receive_with_request(
+        &mut self,
+        from: &Address,
+        envelope: &Envelope,
+        record: &mut SessionRecord,
+        request: &mut Option<SessionRecord>,
+        now: u64,
+    ) -> Result<Received, ReceiveError> {
         let mut received = Received::new(from.clone(), self.generation, self.instance);
-        let first = match &envelope {
+        let first = match envelope {
             Envelope::PreKey(m) if !record.holds(m) && !request.as_ref().is_some_and(|r| r.holds(m)) => Some(m),
             _ => None,
         };
         if let Some(message) = first {
-            let mut received = self.receive_first(from, message, record, now, received)?;
-            self.unframe(&mut received);
-            return Ok(received);
+            return self.receive_first(from, message, record, now, received);
         }
         // A message of an existing session (or a repeated first message):
         // the conversation's sessions first, then a pending request's.
-        let via_record = record.has_current().then(|| record.decrypt(&envelope));
+        let via_record = record.has_current().then(|| record.decrypt(envelope));
         match (via_record, request) {
             (Some(Ok((plaintext, _))), _) => {
                 received.plaintext = Zeroizing::new(plaintext);
-                received.changes.set_session(from, Some(self.seal_sessions(&record)));
-                received.record = Some(record);
+                received.changes.set_session(from, Some(self.seal_sessions(record)));
+                received.record_changed = true;
             }
-            (via_record, Some(mut request)) => match request.decrypt(&envelope) {
+            (via_record, Some(request)) => match request.decrypt(envelope) {
                 Ok((plaintext, _)) => {
                     received.plaintext = Zeroizing::new(plaintext);
                     received.kind = ReceivedKind::Request;
-                    received.changes.set_request(from, Some(self.seal_sessions(&request)));
+                    received.changes.set_request(from, Some(self.seal_sessions(request)));
+                    received.request_changed = true;
                 }
                 Err(e) => {
                     let first_error = match via_record {
@@ -956,7 +1224,6 @@ impl<S: Store> Conversations<S> {
             (Some(Err(e)), None) => return Err(ReceiveError::Decrypt(e)),
             (None, None) => return Err(ReceiveError::NoSession),
         }
-        self.unframe(&mut received);
         Ok(received)
     }
 
@@ -1005,7 +1272,7 @@ impl<S: Store> Conversations<S> {
         &mut self,
         from: &Address,
         message: &PreKeyMessage,
-        mut record: SessionRecord,
+        record: &mut SessionRecord,
         now: u64,
         mut received: Received,
     ) -> Result<Received, ReceiveError> {
@@ -1050,14 +1317,15 @@ impl<S: Store> Conversations<S> {
             let mut request = SessionRecord::new_request(from.clone());
             request.install(session, now);
             received.changes.set_request(from, Some(self.seal_sessions(&request)));
+            received.new_request = Some(request);
             received.kind = ReceivedKind::Request;
             received.events.push(Event::MessageRequest { address: from.clone() });
         } else {
             record.install(session, now);
             // Sessions of an identity the device no longer has are gone.
             record.retain_identity(&identity);
-            received.changes.set_session(from, Some(self.seal_sessions(&record)));
-            received.record = Some(record);
+            received.changes.set_session(from, Some(self.seal_sessions(record)));
+            received.record_changed = true;
         }
         received.changes.set_user(from.user(), Some(self.seal_user(&user)));
         received.user = Some(user);
@@ -1076,11 +1344,14 @@ impl<S: Store> Conversations<S> {
         if received.instance != self.instance {
             return Err(ReceiveError::OtherInstance);
         }
+        if received.batched {
+            return Err(ReceiveError::StaleBatch);
+        }
         if received.generation != self.generation {
             let found = self.store.generation()?;
             return Err(crate::store::StoreError::Conflict { expected: received.generation, found }.into());
         }
-        let Received { changes, account, record, user, group, .. } = received;
+        let Received { changes, account, record, user, group, request, new_request, .. } = received;
         let changes = changes.with_app_writes(app);
         let generation = self.commit(&changes)?;
         if let Some(account) = account {
@@ -1094,6 +1365,9 @@ impl<S: Store> Conversations<S> {
         }
         if let Some(group) = group {
             self.cache.keep_group(group);
+        }
+        for request in [request, new_request].into_iter().flatten() {
+            self.cache.keep_request(request);
         }
         Ok(generation)
     }
@@ -1115,7 +1389,7 @@ impl<S: Store> Conversations<S> {
     /// [`ConversationError::NoRequest`], or a store failure.
     pub fn accept_request(&mut self, address: &Address) -> Result<(), ConversationError> {
         self.sync()?;
-        let request = self.load_request(address)?.ok_or_else(|| ConversationError::NoRequest(address.clone()))?;
+        let request = self.take_request(address)?.ok_or_else(|| ConversationError::NoRequest(address.clone()))?;
         let mut record = self.take_sessions(address)?;
         let mut user = self.load_user(address.user())?;
         user.contact = true;
@@ -1142,7 +1416,7 @@ impl<S: Store> Conversations<S> {
     /// [`ConversationError::NoRequest`], or a store failure.
     pub fn decline_request(&mut self, address: &Address) -> Result<(), ConversationError> {
         self.sync()?;
-        if self.load_request(address)?.is_none() {
+        if self.take_request(address)?.is_none() {
             return Err(ConversationError::NoRequest(address.clone()));
         }
         let mut changes = ChangeSet::default();

@@ -161,6 +161,32 @@ impl ChangeSet {
     pub(crate) fn set_request(&mut self, address: &Address, value: Option<Vec<u8>>) {
         replace_or_push(&mut self.requests, address.clone(), value);
     }
+
+    pub(crate) fn set_group(&mut self, group_id: &[u8], value: Option<Vec<u8>>) {
+        replace_or_push(&mut self.groups, group_id.to_vec(), value);
+    }
+
+    /// Adds every row of `later` to this change set; a row both write ends
+    /// with `later`'s value.
+    pub(crate) fn merge(&mut self, later: ChangeSet) {
+        let ChangeSet { account, users, sessions, requests, groups, app } = later;
+        if account.is_some() {
+            self.account = account;
+        }
+        for (k, v) in users {
+            replace_or_push(&mut self.users, k, v);
+        }
+        for (k, v) in sessions {
+            replace_or_push(&mut self.sessions, k, v);
+        }
+        for (k, v) in requests {
+            replace_or_push(&mut self.requests, k, v);
+        }
+        for (k, v) in groups {
+            replace_or_push(&mut self.groups, k, v);
+        }
+        self.app.extend(app);
+    }
 }
 
 /// Sets the value of `key`, replacing an earlier write of the same key in
