@@ -279,6 +279,12 @@ fn conversation(c: &mut Criterion) {
         let first = alice.send("bob", b"hi", &[(b_addr.clone(), bundle)], 0).unwrap().messages.remove(0).1;
         let r = bob.receive(&a_addr, &first, 0).unwrap();
         bob.commit_received(r, vec![]).unwrap();
+        // Bob lists Alice and answers: Alice's session is acknowledged, so
+        // her messages are normal messages, as in a running conversation.
+        bob.set_devices("alice", &[1]).unwrap();
+        let reply = bob.send("alice", b"hello", &[], 0).unwrap().messages.remove(0).1;
+        let r = alice.receive(&b_addr, &reply, 0).unwrap();
+        alice.commit_received(r, vec![]).unwrap();
         g.bench_function("send 1 KiB + receive + commit (SQLite files, fsync per commit)", |b| {
             b.iter(|| {
                 let m = alice.send("bob", &plaintext, &[], 0).unwrap().messages.remove(0).1;
