@@ -478,6 +478,17 @@ fn deliver_group(
         .collect()
 }
 
+/// A world of fresh devices that all created `group` with each other.
+fn group_world(group: &[u8], members: &[Address]) -> (World, Vec<Address>) {
+    let mut w = World::default();
+    for m in members {
+        let mut d = device(m.user(), m.device());
+        d.create_group(group, members).unwrap();
+        w.add(d);
+    }
+    (w, members.to_vec())
+}
+
 /// Sends to a group, fetching bundles when asked.
 fn send_group(w: &mut World, from: &Address, group: &[u8], text: &[u8]) -> dmseal::GroupSend {
     let mut bundles = Vec::new();
@@ -494,13 +505,8 @@ fn send_group(w: &mut World, from: &Address, group: &[u8], text: &[u8]) -> dmsea
 
 #[test]
 fn group_keys_travel_over_sessions_and_every_member_device_reads_the_group() {
-    let mut w = World::default();
-    let members = [addr("alice", 1), addr("alice", 2), addr("bob", 1), addr("carol", 1)];
-    for m in &members {
-        let mut d = device(m.user(), m.device());
-        d.create_group(b"team", &members).unwrap();
-        w.add(d);
-    }
+    let (mut w, members) =
+        group_world(b"team", &[addr("alice", 1), addr("alice", 2), addr("bob", 1), addr("carol", 1)]);
     assert!(matches!(w.get(&members[0]).create_group(b"team", &members), Err(ConversationError::GroupExists)));
     let phone = members[0].clone();
     let sent = send_group(&mut w, &phone, b"team", b"hello team");
@@ -526,13 +532,7 @@ fn group_keys_travel_over_sessions_and_every_member_device_reads_the_group() {
 
 #[test]
 fn a_group_message_before_its_keys_fails_unchanged_and_reads_after_them() {
-    let mut w = World::default();
-    let members = [addr("alice", 1), addr("bob", 1)];
-    for m in &members {
-        let mut d = device(m.user(), m.device());
-        d.create_group(b"g", &members).unwrap();
-        w.add(d);
-    }
+    let (mut w, members) = group_world(b"g", &[addr("alice", 1), addr("bob", 1)]);
     let (a, b) = (members[0].clone(), members[1].clone());
     let sent = send_group(&mut w, &a, b"g", b"early");
     let generation = w.get(&b).store().generation().unwrap();
@@ -544,13 +544,7 @@ fn a_group_message_before_its_keys_fails_unchanged_and_reads_after_them() {
 
 #[test]
 fn a_removed_member_device_gets_no_new_keys_and_cannot_read_on() {
-    let mut w = World::default();
-    let members = [addr("alice", 1), addr("bob", 1), addr("mallory", 1)];
-    for m in &members {
-        let mut d = device(m.user(), m.device());
-        d.create_group(b"g", &members).unwrap();
-        w.add(d);
-    }
+    let (mut w, members) = group_world(b"g", &[addr("alice", 1), addr("bob", 1), addr("mallory", 1)]);
     let (a, b, m) = (members[0].clone(), members[1].clone(), members[2].clone());
     let sent = send_group(&mut w, &a, b"g", b"before");
     deliver_group(&mut w, &a, b"g", &sent, &[b.clone(), m.clone()]);
@@ -844,13 +838,7 @@ fn a_failed_message_in_a_batch_changes_nothing_and_the_others_read() {
 
 #[test]
 fn group_keys_and_the_group_message_can_arrive_in_one_batch() {
-    let mut w = World::default();
-    let members = [addr("alice", 1), addr("bob", 1)];
-    for m in &members {
-        let mut d = device(m.user(), m.device());
-        d.create_group(b"g", &members).unwrap();
-        w.add(d);
-    }
+    let (mut w, members) = group_world(b"g", &[addr("alice", 1), addr("bob", 1)]);
     let (a, b) = (members[0].clone(), members[1].clone());
     let sent = send_group(&mut w, &a, b"g", b"batched group hello");
     let keys = sent.distributions.messages[0].1.clone();
