@@ -73,16 +73,19 @@ impl App {
         Ok(Self { device, ..self })
     }
 
+    /// Fetches a bundle for each device that needs one (the server hands
+    /// each out once).
+    fn fetch(&self, need: &[Address], server: &mut Server) -> Vec<(Address, PreKeyBundle)> {
+        println!("  {} fetches bundles for {need:?}", self.device.me());
+        need.iter().filter_map(|a| Some((a.clone(), server.bundles.get_mut(a)?.pop()?))).collect()
+    }
+
     /// Sends to a user, fetching bundles from the server when asked.
     fn send(&mut self, user: &str, text: &str, server: &mut Server) -> Result<(), SendError> {
         let mut bundles = Vec::new();
         let out = loop {
             match self.device.send(user, text.as_bytes(), &bundles, NOW) {
-                Err(SendError::NeedBundles(need)) if bundles.is_empty() => {
-                    println!("  {} fetches bundles for {need:?}", self.device.me());
-                    bundles =
-                        need.iter().filter_map(|a| Some((a.clone(), server.bundles.get_mut(a)?.pop()?))).collect();
-                }
+                Err(SendError::NeedBundles(need)) if bundles.is_empty() => bundles = self.fetch(&need, server),
                 other => break other?,
             }
         };
@@ -99,11 +102,7 @@ impl App {
         let mut bundles = Vec::new();
         let sent = loop {
             match self.device.send_group(group, text.as_bytes(), &bundles, NOW) {
-                Err(SendError::NeedBundles(need)) if bundles.is_empty() => {
-                    println!("  {} fetches bundles for {need:?}", self.device.me());
-                    bundles =
-                        need.iter().filter_map(|a| Some((a.clone(), server.bundles.get_mut(a)?.pop()?))).collect();
-                }
+                Err(SendError::NeedBundles(need)) if bundles.is_empty() => bundles = self.fetch(&need, server),
                 other => break other?,
             }
         };

@@ -566,9 +566,7 @@ impl<S: Store> Conversations<S> {
             if !self.staging {
                 // The staged state was lost (an inconsistency the group
                 // layer cannot undo): the batch can no longer commit.
-                results.push(Err(ReceiveError::Conversation(ConversationError::Store(
-                    crate::store::StoreError::Conflict { expected: self.generation, found: self.generation },
-                ))));
+                results.push(Err(ReceiveError::StaleBatch));
                 break;
             }
             results.push(result.map(|mut received| {
@@ -891,9 +889,7 @@ impl<S: Store> Conversations<S> {
     ) -> Result<Option<SessionRecord>, ConversationError> {
         let Some(request) = self.take_request(address)? else { return Ok(None) };
         let mut record = self.take_sessions(address)?;
-        if let Some(entry) = request.into_current() {
-            record.install(entry.session, entry.created_at);
-        }
+        record.take_over(request);
         changes.set_request(address, None);
         changes.set_session(address, Some(self.seal_sessions(&record)));
         Ok(Some(record))
@@ -1044,9 +1040,7 @@ impl<S: Store> Conversations<S> {
             if users.get(address.user()).is_some_and(|u| !u.contact)
                 && let Some(request) = self.take_request(address)?
             {
-                if let Some(entry) = request.into_current() {
-                    record.install(entry.session, entry.created_at);
-                }
+                record.take_over(request);
                 absorbed.push(address.clone());
             }
             let identity = users.get(address.user()).and_then(|u| u.devices.get(&address.device())?.identity.clone());
@@ -1389,16 +1383,11 @@ impl<S: Store> Conversations<S> {
     /// [`ConversationError::NoRequest`], or a store failure.
     pub fn accept_request(&mut self, address: &Address) -> Result<(), ConversationError> {
         self.sync()?;
-        let request = self.take_request(address)?.ok_or_else(|| ConversationError::NoRequest(address.clone()))?;
-        let mut record = self.take_sessions(address)?;
+        let mut changes = ChangeSet::default();
+        let record =
+            self.absorb_request(address, &mut changes)?.ok_or_else(|| ConversationError::NoRequest(address.clone()))?;
         let mut user = self.load_user(address.user())?;
         user.contact = true;
-        if let Some(entry) = request.into_current() {
-            record.install(entry.session, entry.created_at);
-        }
-        let mut changes = ChangeSet::default();
-        changes.set_request(address, None);
-        changes.set_session(address, Some(self.seal_sessions(&record)));
         changes.set_user(address.user(), Some(self.seal_user(&user)));
         self.commit(&changes)?;
         self.cache.keep_sessions(record);

@@ -143,9 +143,12 @@ impl SessionRecord {
         Err(first_error)
     }
 
-    /// The current session and its creation time, taking the record apart.
-    pub(crate) fn into_current(self) -> Option<Entry> {
-        self.current
+    /// Takes a message request's session in as the current one (the
+    /// request was accepted).
+    pub(crate) fn take_over(&mut self, request: SessionRecord) {
+        if let Some(entry) = request.current {
+            self.install(entry.session, entry.created_at);
+        }
     }
 
     pub(crate) fn current(&self) -> Option<&Session> {
