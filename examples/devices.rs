@@ -129,6 +129,21 @@ impl App {
     }
 
     /// Reads the mailbox; each message is committed with an inbox row.
+    /// Approves a device under the identity the person was shown (and
+    /// compared as a safety number): if it changed since, nothing is
+    /// approved.
+    fn approve(&mut self, address: &Address) -> Result<(), Box<dyn Error>> {
+        let shown = self
+            .device
+            .devices(address.user())?
+            .into_iter()
+            .find(|d| d.address == *address)
+            .and_then(|d| d.identity)
+            .ok_or("no identity to compare")?;
+        self.device.approve_device(address, &shown)?;
+        Ok(())
+    }
+
     fn read(&mut self, server: &mut Server) -> Result<Vec<Event>, Box<dyn Error>> {
         let mut events = Vec::new();
         for (from, bytes) in server.mailboxes.remove(self.device.me()).unwrap_or_default() {
@@ -194,8 +209,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         other => return Err(format!("expected a block, got {other:?}").into()),
     }
     println!("  Alice compares safety numbers with Bob in person, then acknowledges");
-    alice_phone.device.approve_device(&Address::new("bob", 1)?)?;
-    alice_laptop.device.approve_device(&Address::new("bob", 1)?)?;
+    alice_phone.approve(&Address::new("bob", 1)?)?;
+    alice_laptop.approve(&Address::new("bob", 1)?)?;
     alice_phone.send("bob", "Welcome back, Bob", &mut server)?;
     bob.read(&mut server)?;
 
@@ -209,7 +224,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         Err(SendError::Blocked(blocked)) => println!("  bob.1 may not send until he approves: {blocked:?}"),
         other => return Err(format!("expected a block, got {other:?}").into()),
     }
-    bob.device.approve_device(&Address::new("alice", 3)?)?;
+    bob.approve(&Address::new("alice", 3)?)?;
     bob.send("alice", "Hello to all three of you", &mut server)?;
     for app in [&mut alice_phone, &mut alice_laptop, &mut alice_tablet] {
         app.read(&mut server)?;

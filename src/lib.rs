@@ -111,7 +111,8 @@
 //! | [`MAX_SENDER_STATES_PER_MEMBER`] | 5 | sender states kept per group member |
 //! | [`MAX_GROUP_MEMBERS`] | 10,000 | member devices per group |
 //! | [`MAX_USER_ID_LEN`] | 255 bytes | user id of an [`Address`] |
-//! | [`MAX_DEVICES_PER_USER`] | 32 | devices known per user |
+//! | [`MAX_DEVICES_PER_USER`] | 32 | devices listed per user |
+//! | [`MAX_UNLISTED_DEVICES_PER_USER`] | 32 | devices known but not listed, per user |
 //! | [`MAX_PREVIOUS_SESSIONS`] | 10 | previous sessions kept per address |
 //! | [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`] | 30 days | how long an unanswered outgoing session is used |
 //! | [`MAX_CACHED_RECORDS`] | 4,096 | decoded records a [`Conversations`] keeps in memory |
@@ -124,7 +125,8 @@
 //! a one-time PQ prekey), four X25519, one HKDF and the same chain bound
 //! (a forged counter is refused before any of that). Through
 //! [`Conversations`], a forged message is tried on at most
-//! 1 + [`MAX_PREVIOUS_SESSIONS`] sessions.
+//! [`MAX_SESSIONS_TRIED`] (12) sessions: the current one,
+//! [`MAX_PREVIOUS_SESSIONS`] previous ones and a pending message request.
 //!
 //! ## What dmseal does not do
 //!
@@ -171,7 +173,8 @@ pub use crate::bundle::PreKeyBundle;
 pub use crate::conversation::{
     ContactPolicy, ConversationConfig, ConversationError, Conversations, DEFAULT_MAX_UNACKNOWLEDGED_AGE, DeviceInfo,
     DeviceStatus, Event, GroupSend, Incoming, MAX_CACHED_RECORDS, MAX_DEVICES_PER_USER, MAX_PREVIOUS_SESSIONS,
-    Outgoing, ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError,
+    MAX_SESSIONS_TRIED, MAX_UNLISTED_DEVICES_PER_USER, Outbound, Outgoing, ReceiveError, Received, ReceivedBatch,
+    ReceivedKind, SendError,
 };
 pub use crate::error::{
     AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,

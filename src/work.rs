@@ -11,6 +11,7 @@ thread_local! {
     static KDF: Cell<u64> = const { Cell::new(0) };
     static SIG: Cell<u64> = const { Cell::new(0) };
     static AEAD: Cell<u64> = const { Cell::new(0) };
+    static SESSIONS: Cell<u64> = const { Cell::new(0) };
 }
 
 /// A snapshot of the counters.
@@ -21,6 +22,8 @@ pub(crate) struct Work {
     pub(crate) kdf: u64,
     pub(crate) signature_checks: u64,
     pub(crate) aead_opens: u64,
+    /// Sessions a conversation message was tried on.
+    pub(crate) sessions_tried: u64,
 }
 
 pub(crate) fn count_dh() {
@@ -34,6 +37,9 @@ pub(crate) fn count_kdf() {
 }
 pub(crate) fn count_signature_check() {
     SIG.with(|c| c.set(c.get() + 1));
+}
+pub(crate) fn count_session_attempt() {
+    SESSIONS.with(|c| c.set(c.get() + 1));
 }
 pub(crate) fn count_aead() {
     AEAD.with(|c| c.set(c.get() + 1));
@@ -52,6 +58,7 @@ pub(crate) fn measure<T>(f: impl FnOnce() -> T) -> (T, Work) {
             kdf: after.kdf - before.kdf,
             signature_checks: after.signature_checks - before.signature_checks,
             aead_opens: after.aead_opens - before.aead_opens,
+            sessions_tried: after.sessions_tried - before.sessions_tried,
         },
     )
 }
@@ -63,5 +70,6 @@ fn snapshot() -> Work {
         kdf: KDF.with(Cell::get),
         signature_checks: SIG.with(Cell::get),
         aead_opens: AEAD.with(Cell::get),
+        sessions_tried: SESSIONS.with(Cell::get),
     }
 }

@@ -79,6 +79,14 @@ impl World {
         Ok(plaintext)
     }
 
+    /// Approves `device` at `at` under the identity `at` shows for it (the
+    /// one the person compared).
+    fn approve(&mut self, at: &Address, device: &Address) {
+        let d = self.get(at);
+        let shown = d.devices(device.user()).unwrap().into_iter().find(|i| i.address == *device).unwrap();
+        d.approve_device(device, &shown.identity.unwrap()).unwrap();
+    }
+
     fn converged(&mut self, a: &Address, b: &Address) -> bool {
         let x = self.get(a).current_session_base_key(b).unwrap();
         let y = self.get(b).current_session_base_key(a).unwrap();
@@ -236,7 +244,8 @@ fn a_changed_identity_is_reported_and_blocks_sending_until_acknowledged() {
         Err(SendError::Blocked(blocked)) => assert_eq!(blocked, vec![(b.clone(), DeviceStatus::IdentityChanged)]),
         other => panic!("expected Blocked, got {other:?}"),
     }
-    d.approve_device(&b).unwrap();
+    let shown = d.devices("bob").unwrap()[0].identity.clone().unwrap();
+    d.approve_device(&b, &shown).unwrap();
     let m = w.send(&a, "bob", b"welcome back", NOW);
     assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"welcome back");
 }
@@ -256,7 +265,7 @@ fn a_verified_identity_that_changes_blocks_sending_and_drops_the_mark() {
     }
     assert!(matches!(w.get(&a).send("bob", b"secret", &[], NOW), Err(SendError::Blocked(_))));
     assert!(w.get(&a).is_verified("bob").unwrap());
-    w.get(&a).approve_device(&b).unwrap();
+    w.approve(&a, &b);
     assert!(!w.get(&a).is_verified("bob").unwrap(), "the safety numbers changed: verify again");
 }
 
@@ -272,19 +281,26 @@ fn a_new_device_is_reported_and_for_a_verified_user_blocks_until_approved() {
     w.add(laptop);
     let out = w.send(&a, "bob", b"to both", NOW);
     assert_eq!(out.len(), 2);
-    // Verified: a third device awaits approval, and blocks sending.
+    // Verified: a third device awaits approval, and blocks sending. Its
+    // identity is needed first (its bundle), so that there is something
+    // to compare before approving.
     w.get(&a).set_verified("bob", true).unwrap();
     let events = w.get(&a).set_devices("bob", &[1, 2, 3]).unwrap();
     assert_eq!(events, vec![Event::NewDevice { address: addr("bob", 3), status: DeviceStatus::AwaitingApproval }]);
+    w.add(device("bob", 3));
     match w.get(&a).send("bob", b"hello", &[], NOW) {
+        Err(SendError::NeedBundles(need)) => assert_eq!(need, vec![addr("bob", 3)]),
+        other => panic!("expected NeedBundles, got {other:?}"),
+    }
+    let fresh = bundle(w.get(&addr("bob", 3)));
+    match w.get(&a).send("bob", b"hello", &[(addr("bob", 3), fresh)], NOW) {
         Err(SendError::Blocked(blocked)) => {
             assert_eq!(blocked, vec![(addr("bob", 3), DeviceStatus::AwaitingApproval)])
         }
         other => panic!("expected Blocked, got {other:?}"),
     }
-    w.get(&a).approve_device(&addr("bob", 3)).unwrap();
+    w.approve(&a, &addr("bob", 3));
     assert!(w.get(&a).is_verified("bob").unwrap(), "approving a new device keeps the mark");
-    w.add(device("bob", 3));
     assert_eq!(w.send(&a, "bob", b"to all three", NOW).len(), 3);
 }
 
@@ -582,7 +598,7 @@ fn a_session_under_an_old_identity_never_reads_or_sends_again() {
     w.add(reinstalled);
     let m = w.send(&b, "alice", b"new phone", NOW);
     w.deliver(&b, &a, &m[0].1).unwrap();
-    w.get(&a).approve_device(&b).unwrap();
+    w.approve(&a, &b);
     assert_eq!(w.get(&a).previous_sessions(&b).unwrap(), 0, "the old identity's sessions are gone");
     // The thief writes on the old session: it is not read, and does not
     // take over Alice's sending.
@@ -682,8 +698,17 @@ fn devices_that_only_wrote_cannot_fill_a_users_device_cap() {
         let m = w.send(&ghost, "bob", b"boo", NOW);
         w.deliver(&ghost, &b, &m[0].1).unwrap();
     }
-    assert_eq!(w.get(&b).devices("alice").unwrap().len(), dmseal::MAX_DEVICES_PER_USER);
-    // Alice's real new device still gets in (a ghost is forgotten).
+    assert_eq!(w.get(&b).devices("alice").unwrap().len(), 1 + dmseal::MAX_UNLISTED_DEVICES_PER_USER);
+    // One more is refused, changing nothing: no pinned identity is
+    // forgotten to make room.
+    let ghost = addr("alice", 999);
+    let mut g = device("alice", 999);
+    g.set_devices("bob", &[1]).unwrap();
+    w.add(g);
+    let m = w.send(&ghost, "bob", b"boo", NOW);
+    assert!(matches!(w.deliver(&ghost, &b, &m[0].1), Err(ReceiveError::TooManyDevices)));
+    // Alice's real new device still gets in: listed devices have their own
+    // cap.
     let events = w.get(&b).set_devices("alice", &[1, 2]).unwrap();
     assert_eq!(events, vec![Event::NewDevice { address: addr("alice", 2), status: DeviceStatus::Trusted }]);
     // At the cap with every device listed, more are refused.

@@ -22,7 +22,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use dmseal::store::{AppWrite, SCHEMA_VERSION, SqliteStore, Store, StoreError};
-use dmseal::{Address, ConversationConfig, ConversationError, Conversations, Envelope, ReceivedKind, SendError};
+use dmseal::{
+    Address, ConversationConfig, ConversationError, Conversations, Envelope, Outbound, ReceivedKind, SendError,
+};
 use rand_chacha::ChaCha20Rng;
 use rand_core::{Rng, SeedableRng};
 
@@ -92,7 +94,8 @@ fn send(from: &mut Device, to: &mut Device) {
     let user = from.me().user().to_owned();
     let k = counter(from, "next");
     let text = plaintext(&user, k);
-    let writes = |m: &[(Address, Vec<u8>)]| vec![put("outbox", k, &m[0].1), put_counter("next", k + 1)];
+    let writes =
+        |m: &[Outbound<'_>]| vec![m[0].store_at("outbox", k.to_be_bytes().to_vec()), put_counter("next", k + 1)];
     match from.send_with(peer(&user), &text, &[], NOW, writes) {
         Ok(_) => {}
         Err(SendError::NeedBundles(_)) => {
@@ -109,10 +112,15 @@ fn send_group(from: &mut Device, to: &mut Device) {
     let j = counter(from, "gnext");
     let k = counter(from, "next");
     let text = group_plaintext(&user, j);
-    let writes = |message: &[u8], keys: &[(Address, Vec<u8>)]| {
-        let mut w = vec![put("gout", j, message), put_counter("gnext", j + 1)];
-        if let Some((_, bytes)) = keys.first() {
-            w.extend([put("outbox", k, bytes), put("kind", k, KEYS), put_counter("next", k + 1)]);
+    // The group message comes first, then the distributions.
+    let writes = |sent: &[Outbound<'_>]| {
+        let mut w = vec![sent[0].store_at("gout", j.to_be_bytes().to_vec()), put_counter("gnext", j + 1)];
+        if let Some(keys) = sent.get(1) {
+            w.extend([
+                keys.store_at("outbox", k.to_be_bytes().to_vec()),
+                put("kind", k, KEYS),
+                put_counter("next", k + 1),
+            ]);
         }
         w
     };

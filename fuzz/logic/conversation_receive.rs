@@ -17,12 +17,12 @@ fn addr(user: &str) -> Address {
 /// Bob has read Alice's first message; Alice's second 1:1 message, her
 /// group distribution and her group message are in flight.
 pub(crate) fn world() -> (Device, Vec<Vec<u8>>, Vec<u8>) {
-    let mut r = ChaCha20Rng::from_seed([4; 32]);
     let config = ConversationConfig::default();
-    let mut alice = Conversations::open_with_rng(&mut r, MemoryStore::new(), [1; 32], addr("alice"), config)
+    let rng = |seed| ChaCha20Rng::from_seed([seed; 32]);
+    let mut alice = Conversations::open_with_rng(rng(4), MemoryStore::new(), [1; 32], addr("alice"), config)
         .expect("alice");
     let mut bob =
-        Conversations::open_with_rng(&mut r, MemoryStore::new(), [2; 32], addr("bob"), config).expect("bob");
+        Conversations::open_with_rng(rng(5), MemoryStore::new(), [2; 32], addr("bob"), config).expect("bob");
     alice.set_devices("bob", &[1]).expect("devices");
     let members = [addr("alice"), addr("bob")];
     alice.create_group(b"g", &members).expect("group");

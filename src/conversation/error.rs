@@ -23,7 +23,10 @@ pub enum ConversationError {
     Record(PickleError),
     /// A user id is not a valid address part.
     Address(AddressError),
-    /// The device list would exceed [`crate::MAX_DEVICES_PER_USER`].
+    /// The device list would exceed [`crate::MAX_DEVICES_PER_USER`], or
+    /// leave more than [`crate::MAX_UNLISTED_DEVICES_PER_USER`] known
+    /// devices unlisted ([`crate::Conversations::forget_device`] makes
+    /// room).
     TooManyDevices {
         /// The user.
         user: String,
@@ -32,6 +35,17 @@ pub enum ConversationError {
     },
     /// No such device is known.
     UnknownDevice(Address),
+    /// The device's identity is not the one given to
+    /// [`crate::Conversations::approve_device`] (the one the person
+    /// compared): it changed in between, or none is known. Nothing was
+    /// approved: show the new identity and compare again.
+    IdentityMismatch(Address),
+    /// The device is in its user's device list, so it cannot be forgotten
+    /// ([`crate::Conversations::forget_device`]): unlist it first.
+    DeviceListed(Address),
+    /// This device's own address was given where another device is meant
+    /// (a group member: this device is a member of its groups implicitly).
+    OwnAddress,
     /// The store belongs to another device: it was opened under an
     /// address other than the one it was created with.
     WrongDevice {
@@ -57,6 +71,9 @@ impl fmt::Display for ConversationError {
             Self::Address(e) => write!(f, "address: {e}"),
             Self::TooManyDevices { user, max } => write!(f, "user {user:?} would have more than {max} devices"),
             Self::UnknownDevice(a) => write!(f, "unknown device {a}"),
+            Self::IdentityMismatch(a) => write!(f, "device {a} does not have the identity that was compared"),
+            Self::DeviceListed(a) => write!(f, "device {a} is listed"),
+            Self::OwnAddress => f.write_str("this device's own address"),
             Self::WrongDevice { stored } => write!(f, "the store belongs to device {stored}"),
             Self::NoRequest(a) => write!(f, "no message request from {a}"),
             Self::UnknownGroup => f.write_str("no such group on this device"),
@@ -150,6 +167,10 @@ pub enum SendError {
     NoDevices,
     /// A bundle was given for a device the message does not go to.
     UnexpectedBundle(Address),
+    /// The application's closure returned a row made by
+    /// [`crate::Outbound::store_at`] of another send. Nothing was
+    /// committed.
+    ForeignOutboxRow,
     /// A bundle was refused (bad signature, missing PQ prekey). Nothing was
     /// committed.
     Bundle {
@@ -180,6 +201,7 @@ impl fmt::Display for SendError {
             Self::Blocked(a) => write!(f, "{} device(s) need approval before sending", a.len()),
             Self::NoDevices => f.write_str("no device to send to"),
             Self::UnexpectedBundle(a) => write!(f, "bundle given for {a}, which this message does not go to"),
+            Self::ForeignOutboxRow => f.write_str("an outbox row of another send"),
             Self::Bundle { address, error } => write!(f, "bundle of {address} refused: {error}"),
             Self::Encrypt { address, error } => write!(f, "encrypting to {address}: {error}"),
             Self::Group(e) => write!(f, "group: {e}"),
@@ -225,8 +247,9 @@ pub enum ReceiveError {
     /// message has not arrived (keep it and retry later) or the session
     /// is gone.
     NoSession,
-    /// The sending device would make its user exceed
-    /// [`crate::MAX_DEVICES_PER_USER`].
+    /// The sending device is new and its user already has
+    /// [`crate::MAX_UNLISTED_DEVICES_PER_USER`] known devices that are not
+    /// listed, each with a pinned identity: refused, nothing changed.
     TooManyDevices,
     /// A group message or distribution the group refused: a sender state
     /// not received yet (keep the message, retry after its distribution),

@@ -6,16 +6,15 @@
 //! application decides membership (`create_group`, `add_group_member`,
 //! `remove_group_member`) on every member device, as it does device lists.
 
-use zeroize::Zeroizing;
-
-use super::{
-    ConversationError, Conversations, FRAME_GROUP_KEYS, Outgoing, ReceiveError, Received, ReceivedKind, SendError,
-    frame,
-};
+use super::framing::frame_group_keys;
+use super::receive::{Received, ReceivedKind};
+use super::send::{FanOut, Outbound, Outgoing, app_rows};
+use super::sync::Work;
+use super::{ConversationError, Conversations, ReceiveError, SendError};
 use crate::address::Address;
 use crate::bundle::PreKeyBundle;
-use crate::group::{Group, GroupPickle};
-use crate::store::{AppWrite, ChangeSet, Store};
+use crate::group::Group;
+use crate::store::{AppWrite, Store};
 
 /// What [`Conversations::send_group`] produced, committed.
 #[derive(Debug)]
@@ -29,51 +28,23 @@ pub struct GroupSend {
 }
 
 impl<S: Store> Conversations<S> {
-    /// The group `group_id`, taken out of the cache (see `take_sessions`).
-    fn take_group(&mut self, group_id: &[u8]) -> Result<Option<Group>, ConversationError> {
-        if let Some(group) = self.cache.groups.remove(group_id) {
-            return Ok(Some(group));
-        }
-        let Some(sealed) = self.store.load_group(group_id)? else { return Ok(None) };
-        let group = Group::from_pickle(&GroupPickle::from_encrypted(&sealed, &self.key)?)?;
-        // The record names its group inside the encryption.
-        if group.id() != group_id {
-            return Err(ConversationError::Record(crate::PickleError::Invalid));
-        }
-        Ok(Some(group))
-    }
-
-    fn seal_group(&self, group: &Group) -> Vec<u8> {
-        group.pickle().encrypt(&self.key)
-    }
-
-    fn commit_group(&mut self, group: Group) -> Result<u64, ConversationError> {
-        let mut changes = ChangeSet::default();
-        changes.set_group(group.id(), Some(self.seal_group(&group)));
-        let generation = self.commit(&changes)?;
-        self.cache.keep_group(group);
-        Ok(generation)
-    }
-
     /// Creates the group `group_id` on this device with the given member
-    /// devices (this device is a member implicitly). Every member device
-    /// creates the group with the same id and members.
+    /// devices (this device is a member implicitly, and skipped if listed).
+    /// Every member device creates the group with the same id and members.
     ///
     /// # Errors
     ///
     /// [`ConversationError::GroupExists`], a [`crate::GroupError`] (id too
     /// long, too many members), or a store failure.
     pub fn create_group(&mut self, group_id: &[u8], members: &[Address]) -> Result<(), ConversationError> {
-        self.sync()?;
-        if self.take_group(group_id)?.is_some() {
-            return Err(ConversationError::GroupExists);
-        }
-        let mut group = Group::new(group_id, &self.me.encode())?;
-        for member in members.iter().filter(|m| **m != self.me) {
-            group.add_member(&member.encode())?;
-        }
-        self.commit_group(group)?;
-        Ok(())
+        let me = self.me.clone();
+        self.operate(|this, work| {
+            let mut group = Group::new(group_id, &me.encode())?;
+            for member in members.iter().filter(|m| **m != me) {
+                group.add_member(&member.encode())?;
+            }
+            this.insert_group(work, group)
+        })
     }
 
     /// Adds a member device: it receives this device's sender state with the
@@ -81,29 +52,25 @@ impl<S: Store> Conversations<S> {
     ///
     /// # Errors
     ///
-    /// [`ConversationError::UnknownGroup`], a [`crate::GroupError`], or a
-    /// store failure.
+    /// [`ConversationError::UnknownGroup`],
+    /// [`ConversationError::OwnAddress`] for this device itself, a
+    /// [`crate::GroupError`], or a store failure.
     pub fn add_group_member(&mut self, group_id: &[u8], member: &Address) -> Result<(), ConversationError> {
-        self.sync()?;
-        let mut group = self.take_group(group_id)?.ok_or(ConversationError::UnknownGroup)?;
-        group.add_member(&member.encode())?;
-        self.commit_group(group)?;
-        Ok(())
+        if *member == self.me {
+            return Err(ConversationError::OwnAddress);
+        }
+        self.operate(|this, work| this.try_group(work, group_id, |g| Ok(g.add_member(&member.encode())?)))
     }
 
     /// Removes a member device: its messages are refused from now on, and
     /// this device's next group message rotates to a new sender state that
-    /// the removed device never receives.
+    /// the removed device never receives. Returns whether it was a member.
     ///
     /// # Errors
     ///
     /// [`ConversationError::UnknownGroup`] or a store failure.
     pub fn remove_group_member(&mut self, group_id: &[u8], member: &Address) -> Result<bool, ConversationError> {
-        self.sync()?;
-        let mut group = self.take_group(group_id)?.ok_or(ConversationError::UnknownGroup)?;
-        let removed = group.remove_member(&member.encode());
-        self.commit_group(group)?;
-        Ok(removed)
+        self.operate(|this, work| Ok(this.group_mut(work, group_id)?.remove_member(&member.encode())))
     }
 
     /// The member devices of a group (this device excluded).
@@ -112,18 +79,18 @@ impl<S: Store> Conversations<S> {
     ///
     /// [`ConversationError::UnknownGroup`] or a store failure.
     pub fn group_members(&mut self, group_id: &[u8]) -> Result<Vec<Address>, ConversationError> {
-        self.sync()?;
-        let group = self.take_group(group_id)?.ok_or(ConversationError::UnknownGroup)?;
-        let members = group.members().filter_map(|m| Address::decode(m).ok()).collect();
-        self.cache.keep_group(group);
-        Ok(members)
+        self.operate(|this, work| {
+            let group = this.group(work, group_id)?.ok_or(ConversationError::UnknownGroup)?;
+            Ok(group.members().filter_map(|m| Address::decode(m).ok()).collect())
+        })
     }
 
     /// Encrypts `plaintext` to the group, and the sender-key distributions
     /// it needs to the member devices that lack this device's current
     /// sender state (each over its 1:1 session), then commits the group
     /// state and the sessions together. Bundles work as in
-    /// [`Conversations::send`].
+    /// [`Conversations::send`]; a member's pending message request is not
+    /// accepted by this (a session is started from a bundle instead).
     ///
     /// # Errors
     ///
@@ -137,12 +104,13 @@ impl<S: Store> Conversations<S> {
         bundles: &[(Address, PreKeyBundle)],
         now: u64,
     ) -> Result<GroupSend, SendError> {
-        self.send_group_with(group_id, plaintext, bundles, now, |_, _| Vec::new())
+        self.send_group_with(group_id, plaintext, bundles, now, |_| Vec::new())
     }
 
     /// [`Conversations::send_group`] with rows of the application's own
-    /// committed in the same transaction; `app` sees the group message and
-    /// the encrypted distributions first.
+    /// committed in the same transaction. `app` sees one [`Outbound`] for
+    /// the group message (whose [`Outbound::to`] is `None`), then one per
+    /// distribution, but no bytes: store them with [`Outbound::store_at`].
     ///
     /// # Errors
     ///
@@ -153,22 +121,31 @@ impl<S: Store> Conversations<S> {
         plaintext: &[u8],
         bundles: &[(Address, PreKeyBundle)],
         now: u64,
-        app: impl FnOnce(&[u8], &[(Address, Vec<u8>)]) -> Vec<AppWrite>,
+        app: impl FnOnce(&[Outbound<'_>]) -> Vec<AppWrite>,
     ) -> Result<GroupSend, SendError> {
         self.sync()?;
-        let mut group = self.take_group(group_id)?.ok_or(ConversationError::UnknownGroup)?;
-        let out = group.encrypt(plaintext, now).map_err(SendError::Group)?;
-        let mut items = Vec::with_capacity(out.distributions.len());
-        for d in &out.distributions {
-            let address = Address::decode(&d.to).map_err(|_| SendError::Group(crate::GroupError::NotAMember))?;
-            items.push((address, Zeroizing::new(frame(FRAME_GROUP_KEYS, &d.bytes))));
+        let ((message, fan), mut pending) = self.run(|this, work| {
+            let out = this.try_group_with_rng(work, group_id, |group, rng| {
+                group.encrypt_with_rng(rng, plaintext, now).map_err(SendError::Group)
+            })?;
+            let mut items = Vec::with_capacity(out.distributions.len());
+            for d in &out.distributions {
+                let address = Address::decode(&d.to).map_err(|_| SendError::Group(crate::GroupError::NotAMember))?;
+                items.push((address, frame_group_keys(&d.bytes)));
+            }
+            let fan = this.fan_out(work, items, bundles, now, false)?;
+            Ok::<_, SendError>((out.message, fan))
+        })?;
+        if let FanOut::Blocked(_) = fan {
+            // Nothing is sent: the group must still owe its distributions.
+            pending.groups.remove(group_id);
         }
-        let fan = self.fan_out(items, bundles, now)?;
-        let mut changes = ChangeSet::default();
-        changes.set_group(group.id(), Some(self.seal_group(&group)));
-        let message = out.message;
-        let distributions = self.commit_fan_out(fan, changes, |sent| app(&message, sent))?;
-        self.cache.keep_group(group);
+        let distributions = self.release(fan, pending, |sent| {
+            let targets = core::iter::once(None).chain(sent.iter().map(|(a, _)| Some(a)));
+            let ciphertexts: Vec<&[u8]> =
+                core::iter::once(&message[..]).chain(sent.iter().map(|(_, m)| &m[..])).collect();
+            app_rows(targets, &ciphertexts, app)
+        })?;
         Ok(GroupSend { message, distributions })
     }
 
@@ -184,54 +161,25 @@ impl<S: Store> Conversations<S> {
     /// failure.
     pub fn receive_group(&mut self, group_id: &[u8], bytes: &[u8]) -> Result<Received, ReceiveError> {
         self.sync()?;
-        self.receive_group_staged(group_id, bytes)
+        let (received, records) = self.run(|this, work| this.read_group(work, group_id, bytes))?;
+        Ok(self.alone(received, records))
     }
 
-    /// [`Conversations::receive_group`] on the state as it is (cached or
-    /// staged), without syncing.
-    pub(super) fn receive_group_staged(&mut self, group_id: &[u8], bytes: &[u8]) -> Result<Received, ReceiveError> {
-        let mut group = self.take_group(group_id)?.ok_or(ConversationError::UnknownGroup)?;
-        // Decryption is transactional: on failure the group goes back as
-        // it was.
-        let read = match group.decrypt(bytes) {
-            Ok(read) => read,
-            Err(e) => {
-                self.cache.keep_group(group);
-                return Err(ReceiveError::Group(e));
-            }
-        };
-        let Ok(from) = Address::decode(&read.sender) else {
-            // A member id that is not an address: none of ours is (every
-            // member id is an encoded address). Drop the advanced copy and
-            // anything staged; the store's state is unchanged.
-            self.discard_staged();
-            return Err(ReceiveError::Decode(crate::DecodeError::InvalidText));
-        };
-        let mut received = Received::new(from, self.generation, self.instance);
-        received.plaintext = Zeroizing::new(read.plaintext);
-        received.kind = ReceivedKind::GroupMessage;
-        received.group_id = Some(group_id.to_vec());
-        received.changes.set_group(group_id, Some(self.seal_group(&group)));
-        received.group = Some(group);
+    /// Reads a group message into the working set.
+    pub(super) fn read_group(
+        &mut self,
+        work: &mut Work,
+        group_id: &[u8],
+        bytes: &[u8],
+    ) -> Result<Received, ReceiveError> {
+        // Decryption is transactional: on failure the group is as it was.
+        let read = self.try_group(work, group_id, |group| group.decrypt(bytes).map_err(ReceiveError::Group))?;
+        // Every member id is an encoded address; one that is not cannot
+        // have come from this layer. The advanced group is dropped with
+        // the failed operation.
+        let from = Address::decode(&read.sender).map_err(|_| ReceiveError::Decode(crate::DecodeError::InvalidText))?;
+        let mut received = Received::new(from, ReceivedKind::GroupMessage, read.plaintext);
+        received.set_group(ReceivedKind::GroupMessage, group_id);
         Ok(received)
-    }
-
-    /// Applies a sender-key distribution that arrived in a 1:1 message from
-    /// `received.from` (already decrypted): the group takes the sender
-    /// state, and the change joins the message's change set.
-    pub(super) fn take_distribution(&mut self, received: &mut Received, body: &[u8]) -> Result<(), ReceiveError> {
-        let group_id = crate::group::distribution_group_id(body).map_err(ReceiveError::Decode)?;
-        let mut group = self.take_group(&group_id)?.ok_or(ConversationError::UnknownGroup)?;
-        if let Err(e) = group.receive_distribution(&received.from.encode(), body) {
-            // Refused without change: back to the cache.
-            self.cache.keep_group(group);
-            return Err(ReceiveError::Group(e));
-        }
-        received.changes.set_group(&group_id, Some(self.seal_group(&group)));
-        received.kind = ReceivedKind::GroupKeys;
-        received.group_id = Some(group_id);
-        received.plaintext = Zeroizing::new(Vec::new());
-        received.group = Some(group);
-        Ok(())
     }
 }

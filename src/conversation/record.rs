@@ -24,6 +24,12 @@ use crate::session::{Role, Session};
 /// 40, which a bot with thousands of addresses pays for in state size.
 pub const MAX_PREVIOUS_SESSIONS: usize = 10;
 
+/// The most sessions one incoming 1:1 message is tried on: the current
+/// session, [`MAX_PREVIOUS_SESSIONS`] previous ones, and a pending message
+/// request from the same device. A forged message therefore costs at most
+/// this many times a session's bound (docs/PROTOCOL.md §6.8, §13.3).
+pub const MAX_SESSIONS_TRIED: usize = MAX_PREVIOUS_SESSIONS + 2;
+
 /// A session and when it was created (seconds since the Unix epoch).
 pub(crate) struct Entry {
     pub(crate) session: Session,
@@ -57,10 +63,6 @@ impl SessionRecord {
     /// An empty message-request record.
     pub(crate) fn new_request(address: Address) -> Self {
         Self { request: true, ..Self::new(address) }
-    }
-
-    pub(crate) fn address(&self) -> &Address {
-        &self.address
     }
 
     /// The current session, if it can still send: not an initiator's
@@ -117,7 +119,7 @@ impl SessionRecord {
     /// `NotForThisSession`).
     pub(crate) fn decrypt(&mut self, envelope: &Envelope) -> Result<(Vec<u8>, Reader), DecryptError> {
         let first_error = match self.current.as_mut() {
-            Some(current) => match current.session.decrypt_envelope(envelope) {
+            Some(current) => match attempt(&mut current.session, envelope) {
                 Ok(plaintext) => return Ok((plaintext, Reader::Current)),
                 Err(e) => e,
             },
@@ -131,7 +133,7 @@ impl SessionRecord {
         }
         for i in 0..self.previous.len() {
             let Some(entry) = self.previous.get_mut(i) else { break };
-            if let Ok(plaintext) = entry.session.decrypt_envelope(envelope) {
+            if let Ok(plaintext) = attempt(&mut entry.session, envelope) {
                 if let Some(promoted) = self.previous.remove(i)
                     && let Some(old) = self.current.replace(promoted)
                 {
@@ -144,11 +146,20 @@ impl SessionRecord {
     }
 
     /// Takes a message request's session in as the current one (the
-    /// request was accepted).
+    /// request was accepted). Sessions under any other identity go: the
+    /// request's identity is the device's now.
     pub(crate) fn take_over(&mut self, request: SessionRecord) {
         if let Some(entry) = request.current {
+            let identity = entry.session.peer_identity().clone();
             self.install(entry.session, entry.created_at);
+            self.retain_identity(&identity);
         }
+    }
+
+    /// Whether any session here is under an identity other than
+    /// `identity`.
+    pub(crate) fn has_other_identity(&self, identity: &PublicIdentity) -> bool {
+        self.entries().any(|e| e.session.peer_identity() != identity)
     }
 
     pub(crate) fn current(&self) -> Option<&Session> {
@@ -194,6 +205,14 @@ impl SessionRecord {
             previous: pickle.previous.iter().map(entry).collect::<Result<_, _>>()?,
         })
     }
+}
+
+/// One session tried on one message (counted in tests: the work bound of
+/// a forged message is in sessions tried).
+fn attempt(session: &mut Session, envelope: &Envelope) -> Result<Vec<u8>, DecryptError> {
+    #[cfg(test)]
+    crate::work::count_session_attempt();
+    session.decrypt_envelope(envelope)
 }
 
 /// A session and its creation time in a record pickle.

@@ -11,11 +11,23 @@ use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 use crate::labels;
 use crate::pickle::{PICKLE_VERSION, PickleKind, TYPE_USER_RECORD};
 
-/// The most devices one user may have: a device list or an incoming
-/// message that would add more is refused
-/// ([`crate::ReceiveError::TooManyDevices`]). libsignal caps linked
-/// devices per account at a similar order.
+/// The most devices the application may list for one user
+/// ([`crate::Conversations::set_devices`]): a longer device list is refused
+/// ([`crate::ConversationError::TooManyDevices`]). Messages to the user fan
+/// out to these. libsignal caps linked devices per account at a similar
+/// order.
 pub const MAX_DEVICES_PER_USER: usize = 32;
+
+/// The most devices of one user that are known but not listed: devices
+/// that wrote first, group members no device list named, and devices the
+/// application dropped from its list. A device whose identity is pinned is
+/// never forgotten to make room (then its next identity would look new
+/// rather than changed): at the cap a device writing first is refused
+/// ([`crate::ReceiveError::TooManyDevices`]), and a device list that would
+/// unlist more is refused until the application forgets a device
+/// ([`crate::Conversations::forget_device`]). Only devices whose identity
+/// was never learned make room by themselves.
+pub const MAX_UNLISTED_DEVICES_PER_USER: usize = 32;
 
 /// Where a device stands with this device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,26 +99,6 @@ impl UserRecord {
         if self.verified { DeviceStatus::AwaitingApproval } else { DeviceStatus::Trusted }
     }
 
-    /// Records a device seen for the first time and returns its status. At
-    /// [`MAX_DEVICES_PER_USER`] an unlisted device (one that only wrote
-    /// first) is forgotten to make room, so devices that merely wrote
-    /// cannot keep the user's real devices out; `None` when every known
-    /// device is listed.
-    pub(crate) fn add_device(
-        &mut self,
-        device: u32,
-        identity: Option<PublicIdentity>,
-        listed: bool,
-    ) -> Option<DeviceStatus> {
-        if self.devices.len() >= MAX_DEVICES_PER_USER {
-            let unlisted = self.devices.iter().find(|(_, d)| !d.listed).map(|(id, _)| *id)?;
-            self.devices.remove(&unlisted);
-        }
-        let status = self.status_for_new_device();
-        self.devices.insert(device, DeviceRecord { identity, status, listed });
-        Some(status)
-    }
-
     /// The addresses of the listed devices.
     pub(crate) fn listed(&self) -> impl Iterator<Item = u32> + '_ {
         self.devices.iter().filter(|(_, d)| d.listed).map(|(id, _)| *id)
@@ -133,7 +125,11 @@ impl UserRecord {
 
     /// Restores a record, checking that it is the record of `user`.
     pub(crate) fn from_pickle(pickle: &UserRecordPickle, user: &str) -> Result<Self, PickleError> {
-        if pickle.user != user || pickle.devices.len() > MAX_DEVICES_PER_USER {
+        let listed = pickle.devices.iter().filter(|d| d.listed).count();
+        if pickle.user != user
+            || listed > MAX_DEVICES_PER_USER
+            || pickle.devices.len() - listed > MAX_UNLISTED_DEVICES_PER_USER
+        {
             return Err(PickleError::Invalid);
         }
         let mut devices = BTreeMap::new();
@@ -168,7 +164,7 @@ pub struct DeviceInfo {
 }
 
 /// A device in a user record pickle.
-#[derive(Serialize, Deserialize, Clone)]
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq)]
 pub(crate) struct DevicePickle {
     device: u32,
     identity: Option<Vec<u8>>,

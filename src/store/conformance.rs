@@ -36,6 +36,7 @@ fn commits_are_numbered_and_applied<S: Store>(store: &S) {
     assert_eq!(store.load_request(&address("mallory", 7)).unwrap().as_deref(), Some(&b"request"[..]));
     assert_eq!(store.request_addresses().unwrap(), vec![address("mallory", 7)]);
     assert_eq!(store.load_group(b"group").unwrap().as_deref(), Some(&b"state"[..]));
+    assert_eq!(store.group_ids().unwrap(), vec![b"group".to_vec()]);
     assert_eq!(store.app_row("inbox", b"1").unwrap().as_deref(), Some(&b"hello"[..]));
     assert_eq!(store.app_row("outbox", b"1").unwrap(), None);
     // An empty change set still takes a generation.

@@ -100,6 +100,10 @@ impl GroupStore for MemoryStore {
     fn load_group(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock().groups.get(group_id).cloned())
     }
+
+    fn group_ids(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        Ok(self.lock().groups.keys().cloned().collect())
+    }
 }
 
 impl Store for MemoryStore {
@@ -132,7 +136,7 @@ impl Store for MemoryStore {
             apply(&mut next.groups, group, value.as_deref());
         }
         for w in &changes.app {
-            apply(&mut next.app, &(w.namespace.clone(), w.key.clone()), w.value.as_deref());
+            apply(&mut next.app, &(w.namespace().to_owned(), w.key().to_vec()), w.value());
         }
         next.generation = expected.saturating_add(1);
         Ok(next.generation)

@@ -57,26 +57,75 @@ pub use self::sqlite::{SCHEMA_VERSION, SqliteStore};
 use crate::address::Address;
 
 /// A write of the application's own, in the same transaction as a
-/// [`ChangeSet`]: `value` `None` deletes the row.
+/// [`ChangeSet`]: put a value, delete a row, or (made only by
+/// [`crate::Outbound::store_at`]) put a ciphertext of the operation that
+/// commits it, whose bytes dmseal fills in at the commit.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AppWrite {
-    /// The application's table or kind of row.
-    pub namespace: String,
-    /// The row's key within the namespace.
-    pub key: Vec<u8>,
-    /// The new value, or `None` to delete the row.
-    pub value: Option<Vec<u8>>,
+    namespace: String,
+    key: Vec<u8>,
+    value: AppValue,
+}
+
+/// What an [`AppWrite`] writes.
+#[derive(Clone, PartialEq, Eq)]
+enum AppValue {
+    Put(Vec<u8>),
+    Delete,
+    /// Ciphertext `index` of the send numbered `send`, not yet known to
+    /// the application (it sees ciphertexts only after their commit).
+    Sent {
+        send: u64,
+        index: usize,
+    },
 }
 
 impl AppWrite {
     /// Writes `value` at (`namespace`, `key`).
     pub fn put(namespace: impl Into<String>, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
-        Self { namespace: namespace.into(), key: key.into(), value: Some(value.into()) }
+        Self { namespace: namespace.into(), key: key.into(), value: AppValue::Put(value.into()) }
     }
 
     /// Deletes the row at (`namespace`, `key`).
     pub fn delete(namespace: impl Into<String>, key: impl Into<Vec<u8>>) -> Self {
-        Self { namespace: namespace.into(), key: key.into(), value: None }
+        Self { namespace: namespace.into(), key: key.into(), value: AppValue::Delete }
+    }
+
+    /// Writes ciphertext `index` of the send numbered `send`, once known.
+    pub(crate) fn sent(namespace: String, key: Vec<u8>, send: u64, index: usize) -> Self {
+        Self { namespace, key, value: AppValue::Sent { send, index } }
+    }
+
+    /// Fills in the ciphertexts of the send numbered `send`: `None` if the
+    /// write names a ciphertext of another send.
+    pub(crate) fn resolve(self, send: u64, ciphertexts: &[&[u8]]) -> Option<Self> {
+        match self.value {
+            AppValue::Sent { send: s, index } => {
+                let bytes = ciphertexts.get(index).filter(|_| s == send)?;
+                Some(Self { value: AppValue::Put(bytes.to_vec()), ..self })
+            }
+            _ => Some(self),
+        }
+    }
+
+    /// The application's table or kind of row.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The row's key within the namespace.
+    pub fn key(&self) -> &[u8] {
+        &self.key
+    }
+
+    /// The new value, or `None` to delete the row. (A store never sees a
+    /// ciphertext write unresolved: dmseal fills its bytes in before the
+    /// commit.)
+    pub fn value(&self) -> Option<&[u8]> {
+        match &self.value {
+            AppValue::Put(v) => Some(v),
+            AppValue::Delete | AppValue::Sent { .. } => None,
+        }
     }
 }
 
@@ -86,7 +135,7 @@ impl fmt::Debug for AppWrite {
         f.debug_struct("AppWrite")
             .field("namespace", &self.namespace)
             .field("key_len", &self.key.len())
-            .field("value_len", &self.value.as_ref().map(Vec::len))
+            .field("value_len", &self.value().map(<[u8]>::len))
             .finish()
     }
 }
@@ -134,8 +183,8 @@ impl ChangeSet {
         &self.app
     }
 
-    /// Adds writes of the application's own.
-    pub fn with_app_writes(mut self, writes: impl IntoIterator<Item = AppWrite>) -> Self {
+    /// Adds writes of the application's own (already resolved).
+    pub(crate) fn with_app_writes(mut self, writes: impl IntoIterator<Item = AppWrite>) -> Self {
         self.app.extend(writes);
         self
     }
@@ -164,28 +213,6 @@ impl ChangeSet {
 
     pub(crate) fn set_group(&mut self, group_id: &[u8], value: Option<Vec<u8>>) {
         replace_or_push(&mut self.groups, group_id.to_vec(), value);
-    }
-
-    /// Adds every row of `later` to this change set; a row both write ends
-    /// with `later`'s value.
-    pub(crate) fn merge(&mut self, later: ChangeSet) {
-        let ChangeSet { account, users, sessions, requests, groups, app } = later;
-        if account.is_some() {
-            self.account = account;
-        }
-        for (k, v) in users {
-            replace_or_push(&mut self.users, k, v);
-        }
-        for (k, v) in sessions {
-            replace_or_push(&mut self.sessions, k, v);
-        }
-        for (k, v) in requests {
-            replace_or_push(&mut self.requests, k, v);
-        }
-        for (k, v) in groups {
-            replace_or_push(&mut self.groups, k, v);
-        }
-        self.app.extend(app);
     }
 }
 
@@ -311,6 +338,14 @@ pub trait GroupStore {
     ///
     /// [`StoreError::Backend`] when the storage fails.
     fn load_group(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The ids of every group held, in byte order. Read when a device's
+    /// identity changes, to revoke its sender keys in every group.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the storage fails.
+    fn group_ids(&self) -> Result<Vec<Vec<u8>>, StoreError>;
 }
 
 /// A complete store: the four kinds of state, the application's rows, and

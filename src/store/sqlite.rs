@@ -398,6 +398,14 @@ impl GroupStore for SqliteStore {
     fn load_group(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.load("SELECT record FROM \"groups\" WHERE group_id = ?1", [group_id])
     }
+
+    fn group_ids(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        // BLOB's order is memcmp, as `Vec<u8>`'s `Ord` (the memory store's).
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached("SELECT group_id FROM \"groups\" ORDER BY group_id").or_backend()?;
+        let rows = statement.query_map([], |r| r.get::<_, Vec<u8>>(0)).or_backend()?;
+        rows.map(|row| row.or_backend()).collect()
+    }
 }
 
 impl Store for SqliteStore {
@@ -473,16 +481,16 @@ impl Store for SqliteStore {
             .or_backend()?;
         }
         for write in &changes.app {
-            match &write.value {
+            match write.value() {
                 Some(value) => tx
                     .prepare_cached(
                         "INSERT INTO app_rows (namespace, key, value) VALUES (?1, ?2, ?3)
                          ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
                     )
-                    .and_then(|mut s| s.execute(params![write.namespace, write.key, value])),
+                    .and_then(|mut s| s.execute(params![write.namespace(), write.key(), value])),
                 None => tx
                     .prepare_cached("DELETE FROM app_rows WHERE namespace = ?1 AND key = ?2")
-                    .and_then(|mut s| s.execute(params![write.namespace, write.key])),
+                    .and_then(|mut s| s.execute(params![write.namespace(), write.key()])),
             }
             .or_backend()?;
         }

@@ -1,0 +1,117 @@
+//! Many queued messages, one commit: each message reads the state the
+//! ones before it left, staged in the overlay of [`SyncState::Staged`]
+//! (docs/PROTOCOL.md §13.5).
+
+use super::cache::Pending;
+use super::receive::Received;
+use super::sync::SyncState;
+use super::{ConversationError, Conversations, ReceiveError};
+use crate::address::Address;
+use crate::store::{AppWrite, Store};
+
+/// A message to receive in a batch ([`Conversations::receive_batch`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub enum Incoming<'a> {
+    /// A 1:1 message from a device, as for [`Conversations::receive`].
+    Direct {
+        /// The sending device, as the transport reports it.
+        from: &'a Address,
+        /// The message bytes.
+        bytes: &'a [u8],
+    },
+    /// A group message, as for [`Conversations::receive_group`].
+    Group {
+        /// The group.
+        group_id: &'a [u8],
+        /// The message bytes.
+        bytes: &'a [u8],
+    },
+}
+
+/// Messages received together, not yet committed
+/// ([`Conversations::commit_batch`]).
+#[must_use = "nothing is stored until commit_batch: the messages decrypt again if offered again"]
+pub struct ReceivedBatch {
+    instance: u64,
+    epoch: u64,
+    generation: u64,
+    results: Vec<Result<Received, ReceiveError>>,
+}
+
+impl ReceivedBatch {
+    /// Each message's result, in input order. The `Received` values are
+    /// for reading only: commit the batch, not them.
+    pub fn results(&self) -> &[Result<Received, ReceiveError>] {
+        &self.results
+    }
+}
+
+impl core::fmt::Debug for ReceivedBatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("ReceivedBatch").field("results", &self.results).finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> Conversations<S> {
+    /// Decrypts several messages in order, each seeing the state the ones
+    /// before it left (a second message of a session reads after the
+    /// first), and keeps their new state staged in memory: commit it with
+    /// [`Conversations::commit_batch`], one transaction (one fsync with
+    /// SQLite) instead of one per message. A message that fails is
+    /// reported in its place and changes nothing. Any other operation
+    /// first drops the staged state (then `commit_batch` refuses the batch
+    /// and the messages can be received again).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] if the store fails before any message is
+    /// read; per-message errors are in [`ReceivedBatch::results`].
+    pub fn receive_batch(&mut self, incoming: &[Incoming<'_>], now: u64) -> Result<ReceivedBatch, ConversationError> {
+        self.sync()?;
+        self.batches = self.batches.wrapping_add(1);
+        let epoch = self.batches;
+        self.state = SyncState::Staged { epoch, overlay: Pending::default() };
+        let mut results = Vec::with_capacity(incoming.len());
+        for item in incoming {
+            let result = self.run(|this, work| match *item {
+                Incoming::Direct { from, bytes } => this.read_direct(work, from, bytes, now),
+                Incoming::Group { group_id, bytes } => this.read_group(work, group_id, bytes),
+            });
+            let SyncState::Staged { overlay, .. } = &mut self.state else {
+                // The staged state was lost (a record of it changed by a
+                // message that then failed): the batch can no longer
+                // commit.
+                results.push(Err(ReceiveError::StaleBatch));
+                break;
+            };
+            results.push(result.map(|(received, records)| {
+                overlay.merge(records);
+                received
+            }));
+        }
+        Ok(ReceivedBatch { instance: self.instance, epoch, generation: self.generation, results })
+    }
+
+    /// Commits a batch from [`Conversations::receive_batch`] with the
+    /// application's rows (its inbox entries), in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`ReceiveError::OtherInstance`]; [`ReceiveError::StaleBatch`] if any
+    /// other operation ran since the batch was received (receive the
+    /// messages again); a store failure.
+    pub fn commit_batch(&mut self, batch: ReceivedBatch, app: Vec<AppWrite>) -> Result<u64, ReceiveError> {
+        if batch.instance != self.instance {
+            return Err(ReceiveError::OtherInstance);
+        }
+        let current = matches!(self.state, SyncState::Staged { epoch, .. } if epoch == batch.epoch);
+        if !current || batch.generation != self.generation {
+            return Err(ReceiveError::StaleBatch);
+        }
+        let SyncState::Staged { overlay, .. } = core::mem::replace(&mut self.state, SyncState::Current) else {
+            return Err(ReceiveError::StaleBatch);
+        };
+        Ok(self.commit(overlay, app)?)
+    }
+}

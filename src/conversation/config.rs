@@ -1,0 +1,45 @@
+//! Settings of a [`crate::Conversations`]: who may write first, and how long
+//! an unanswered session is used.
+
+/// libsignal's limit on how long an unanswered outgoing session is used:
+/// 30 days.
+pub const DEFAULT_MAX_UNACKNOWLEDGED_AGE: u64 = 30 * 24 * 60 * 60;
+
+/// Who may start a conversation with this device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ContactPolicy {
+    /// Anyone with this device's bundle.
+    #[default]
+    Anyone,
+    /// Only known contacts ([`crate::Conversations::add_contact`], or users
+    /// this device has sent to): a first message from anyone else is
+    /// refused unread ([`crate::ReceiveError::NotAContact`]) and changes
+    /// nothing.
+    KnownContactsOnly,
+    /// First messages from unknown users are decrypted into **message
+    /// requests**, held apart from conversations until the person accepts
+    /// ([`crate::Conversations::accept_request`]) or declines
+    /// ([`crate::Conversations::decline_request`]). Declining deletes the
+    /// session but the account keeps the first message's replay record, so
+    /// the same request replayed is refused.
+    MessageRequests,
+}
+
+/// Settings of a [`crate::Conversations`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversationConfig {
+    /// Who may start a conversation.
+    pub contact_policy: ContactPolicy,
+    /// How long, in seconds, an outgoing session that the peer never
+    /// answered is used. Past it, sending asks for a fresh bundle
+    /// ([`crate::SendError::NeedBundles`]). Default
+    /// [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`] (30 days).
+    pub max_unacknowledged_age: u64,
+}
+
+impl Default for ConversationConfig {
+    fn default() -> Self {
+        Self { contact_policy: ContactPolicy::default(), max_unacknowledged_age: DEFAULT_MAX_UNACKNOWLEDGED_AGE }
+    }
+}

@@ -1,0 +1,265 @@
+//! Device lists, trust marks and message requests: the operations that
+//! apply the rules of `trust` to the store.
+
+use super::record::SessionRecord;
+use super::sync::Work;
+use super::trust::{ApprovalRefused, DeviceCap, Event};
+use super::user::DeviceInfo;
+use super::{ConversationError, Conversations};
+use crate::address::Address;
+use crate::identity::PublicIdentity;
+use crate::session::Session;
+use crate::store::Store;
+
+impl<S: Store> Conversations<S> {
+    /// Sets the application's device list of `user` (its own user too:
+    /// messages are copied to this device's other devices). Devices not
+    /// seen before are reported as [`Event::NewDevice`]; for a verified
+    /// user they await approval. Devices no longer listed stop receiving
+    /// messages; what is known about them is kept.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`]: more than [`crate::MAX_DEVICES_PER_USER`]
+    /// devices, more than [`crate::MAX_UNLISTED_DEVICES_PER_USER`] known
+    /// devices left unlisted (forget one with
+    /// [`Conversations::forget_device`]), or the store failed. Nothing
+    /// changed.
+    pub fn set_devices(&mut self, user: &str, devices: &[u32]) -> Result<Vec<Event>, ConversationError> {
+        let me = self.me.clone();
+        self.operate(|this, work| {
+            let record = this.user_mut(work, user)?;
+            let fresh = record
+                .set_listed(devices, &me)
+                .map_err(|DeviceCap { max }| ConversationError::TooManyDevices { user: user.to_owned(), max })?;
+            fresh
+                .into_iter()
+                .map(|(device, status)| Ok(Event::NewDevice { address: record.address(device)?, status }))
+                .collect()
+        })
+    }
+
+    /// What is known about `user`'s devices.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn devices(&self, user: &str) -> Result<Vec<DeviceInfo>, ConversationError> {
+        let record = self.peek_user(user)?;
+        record
+            .devices
+            .iter()
+            .map(|(id, d)| {
+                Ok(DeviceInfo {
+                    address: record.address(*id)?,
+                    identity: d.identity.clone(),
+                    status: d.status,
+                    listed: d.listed,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets a device that is not in `user`'s device list: its pinned
+    /// identity, its status and every session with it. Only on the
+    /// person's word (they removed an old device): a device forgotten and
+    /// seen again is new, not changed. Returns whether it was known.
+    ///
+    /// # Errors
+    ///
+    /// [`ConversationError::DeviceListed`] if the device is still listed
+    /// (unlist it with [`Conversations::set_devices`] first), or a store
+    /// failure.
+    pub fn forget_device(&mut self, address: &Address) -> Result<bool, ConversationError> {
+        self.operate(|this, work| {
+            let forgotten = this
+                .user_mut(work, address.user())?
+                .forget_unlisted(address.device())
+                .map_err(|_| ConversationError::DeviceListed(address.clone()))?;
+            if forgotten {
+                *this.sessions_mut(work, address)? = SessionRecord::new(address.clone());
+                *this.request_mut(work, address)? = None;
+            }
+            Ok(forgotten)
+        })
+    }
+
+    /// Marks `user` a known contact (see [`crate::ContactPolicy`]): their
+    /// pending message requests become conversations.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn add_contact(&mut self, user: &str) -> Result<(), ConversationError> {
+        self.sync()?;
+        let pending = self.store.request_addresses()?;
+        self.operate(|this, work| {
+            this.user_mut(work, user)?.contact = true;
+            for address in pending.iter().filter(|a| a.user() == user) {
+                this.absorb_request(work, address)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Whether `user` is marked verified.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn is_verified(&self, user: &str) -> Result<bool, ConversationError> {
+        Ok(self.peek_user(user)?.verified)
+    }
+
+    /// Marks `user` verified (after the people compared safety numbers of
+    /// each device) or not. While verified, a new device of theirs awaits
+    /// approval, and a changed identity drops the mark when approved.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn set_verified(&mut self, user: &str, verified: bool) -> Result<(), ConversationError> {
+        self.operate(|this, work| {
+            this.user_mut(work, user)?.verified = verified;
+            Ok(())
+        })
+    }
+
+    /// Approves a device awaiting approval, or accepts a device's changed
+    /// identity (which drops its user's verified mark: the safety numbers
+    /// changed), under `identity`: the identity the person compared (the
+    /// one [`Conversations::devices`] showed, or whose safety number they
+    /// checked). If the device's identity is not that one, for instance
+    /// because it changed again between the comparison and the tap,
+    /// nothing is approved. Sending to its user resumes.
+    ///
+    /// # Errors
+    ///
+    /// [`ConversationError::UnknownDevice`],
+    /// [`ConversationError::IdentityMismatch`], or a store failure.
+    pub fn approve_device(&mut self, address: &Address, identity: &PublicIdentity) -> Result<(), ConversationError> {
+        self.operate(|this, work| {
+            this.try_user(work, address.user(), |user| {
+                user.approve(address.device(), identity).map_err(|refused| match refused {
+                    ApprovalRefused::UnknownDevice => ConversationError::UnknownDevice(address.clone()),
+                    ApprovalRefused::IdentityMismatch => ConversationError::IdentityMismatch(address.clone()),
+                })
+            })?;
+            // No session under another identity survives (they were
+            // deleted when the change was seen; this keeps records written
+            // before that rule clean too).
+            if this.sessions(work, address)?.has_other_identity(identity) {
+                this.sessions_mut(work, address)?.retain_identity(identity);
+            }
+            Ok(())
+        })
+    }
+
+    /// Everything of a device's old identity goes when a new one is seen
+    /// (docs/PROTOCOL.md §13.4), on every path: sessions under another
+    /// identity (current, previous, or a held request) are deleted, so none
+    /// can read, be promoted or send again, and the sender states the
+    /// device distributed are revoked in every group, which also rotates
+    /// this device's own sender state there.
+    pub(super) fn drop_old_identity(
+        &mut self,
+        work: &mut Work,
+        address: &Address,
+        identity: &PublicIdentity,
+    ) -> Result<(), ConversationError> {
+        if self.sessions(work, address)?.has_other_identity(identity) {
+            self.sessions_mut(work, address)?.retain_identity(identity);
+        }
+        if self.request(work, address)?.is_some_and(|r| r.has_other_identity(identity)) {
+            *self.request_mut(work, address)? = None;
+        }
+        let member = address.encode();
+        for id in self.store.group_ids()? {
+            if self.group(work, &id)?.is_some_and(|g| g.members().any(|m| m == member.as_slice())) {
+                let group = self.group_mut(work, &id)?;
+                group.remove_member(&member);
+                group.add_member(&member)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The addresses with a message request held.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn requests(&self) -> Result<Vec<Address>, ConversationError> {
+        Ok(self.store.request_addresses()?)
+    }
+
+    /// Moves a pending message request from `address` into its session
+    /// record, if there is one (the user became a contact).
+    pub(super) fn absorb_request(&mut self, work: &mut Work, address: &Address) -> Result<bool, ConversationError> {
+        if self.request(work, address)?.is_none() {
+            return Ok(false);
+        }
+        let Some(request) = self.request_mut(work, address)?.take() else { return Ok(false) };
+        self.sessions_mut(work, address)?.take_over(request);
+        Ok(true)
+    }
+
+    /// Accepts the message request from `address`: its session becomes the
+    /// current session with that device, and its user a known contact.
+    ///
+    /// # Errors
+    ///
+    /// [`ConversationError::NoRequest`], or a store failure.
+    pub fn accept_request(&mut self, address: &Address) -> Result<(), ConversationError> {
+        self.operate(|this, work| {
+            if !this.absorb_request(work, address)? {
+                return Err(ConversationError::NoRequest(address.clone()));
+            }
+            this.user_mut(work, address.user())?.contact = true;
+            Ok(())
+        })
+    }
+
+    /// Declines the message request from `address`: its session is
+    /// deleted. The account already holds the first message's replay
+    /// record (or its consumed one-time prekey), so the same request
+    /// replayed is refused.
+    ///
+    /// # Errors
+    ///
+    /// [`ConversationError::NoRequest`], or a store failure.
+    pub fn decline_request(&mut self, address: &Address) -> Result<(), ConversationError> {
+        self.operate(|this, work| {
+            if this.request(work, address)?.is_none() {
+                return Err(ConversationError::NoRequest(address.clone()));
+            }
+            *this.request_mut(work, address)? = None;
+            Ok(())
+        })
+    }
+
+    /// How many previous sessions are kept with `address` (for tests and
+    /// diagnostics).
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn previous_sessions(&self, address: &Address) -> Result<usize, ConversationError> {
+        self.peek_sessions(address, SessionRecord::previous_len)
+    }
+
+    /// The base key of the current session with `address`, if any. Both
+    /// sides of a session hold the same base key (the initiator's
+    /// ephemeral key), so two devices are on the same session exactly when
+    /// these are equal.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn current_session_base_key(
+        &self,
+        address: &Address,
+    ) -> Result<Option<crate::X25519PublicKey>, ConversationError> {
+        self.peek_sessions(address, |r| r.current().map(Session::base_key))
+    }
+}

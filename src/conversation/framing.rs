@@ -1,0 +1,65 @@
+//! Content types of the 1:1 plaintexts that [`crate::Conversations`]
+//! encrypts (docs/PROTOCOL.md §13.6): one byte before the body. The raw
+//! [`crate::Session`] API adds none.
+
+use zeroize::Zeroizing;
+
+/// Content type: an application message.
+const FRAME_MESSAGE: u8 = 0x00;
+/// Content type: a group sender-key distribution (docs/PROTOCOL.md §12.5).
+const FRAME_GROUP_KEYS: u8 = 0x01;
+
+/// What a decrypted 1:1 plaintext holds.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Content<'a> {
+    /// The application's bytes.
+    Message(&'a [u8]),
+    /// A sender-key distribution for a group.
+    GroupKeys(&'a [u8]),
+    /// A content type this version does not know, or none (an empty
+    /// plaintext).
+    Unknown(Option<u8>),
+}
+
+/// `content type || body` for an application message.
+pub(crate) fn frame_message(body: &[u8]) -> Zeroizing<Vec<u8>> {
+    frame(FRAME_MESSAGE, body)
+}
+
+/// `content type || body` for a group distribution.
+pub(crate) fn frame_group_keys(body: &[u8]) -> Zeroizing<Vec<u8>> {
+    frame(FRAME_GROUP_KEYS, body)
+}
+
+fn frame(kind: u8, body: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(1 + body.len()));
+    out.push(kind);
+    out.extend_from_slice(body);
+    out
+}
+
+/// Reads the content type of a decrypted plaintext.
+pub(crate) fn unframe(plaintext: &[u8]) -> Content<'_> {
+    match plaintext.split_first() {
+        Some((&FRAME_MESSAGE, body)) => Content::Message(body),
+        Some((&FRAME_GROUP_KEYS, body)) => Content::GroupKeys(body),
+        Some((&other, _)) => Content::Unknown(Some(other)),
+        None => Content::Unknown(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn every_frame_reads_back_as_its_content() {
+        assert_eq!(unframe(&frame_message(b"hi")), Content::Message(b"hi"));
+        assert_eq!(unframe(&frame_message(b"")), Content::Message(b""));
+        assert_eq!(unframe(&frame_group_keys(b"keys")), Content::GroupKeys(b"keys"));
+        assert_eq!(unframe(&[0x7f, 1, 2]), Content::Unknown(Some(0x7f)));
+        assert_eq!(unframe(&[]), Content::Unknown(None));
+    }
+}

@@ -1,0 +1,343 @@
+//! Receiving 1:1 messages: choosing the session (docs/PROTOCOL.md §13.3),
+//! first messages under the contact policy and trust rules (§13.4), and
+//! the content type (§13.6). Nothing is committed until
+//! [`Conversations::commit_received`].
+
+use zeroize::Zeroizing;
+
+use super::cache::Pending;
+use super::framing::{Content, unframe};
+use super::record::SessionRecord;
+use super::sync::{SyncState, Work};
+use super::trust::{DeviceCap, Event, FirstMessageRoute, IdentityChange, route_first_message};
+use super::{Conversations, ReceiveError};
+use crate::address::Address;
+use crate::error::DecryptError;
+use crate::message::{Envelope, PreKeyMessage};
+use crate::session::Session;
+use crate::store::{AppWrite, Store, StoreError};
+
+/// Whether a received message belongs to a conversation or to a message
+/// request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReceivedKind {
+    /// A message of an accepted conversation.
+    Message,
+    /// A message of a request not accepted yet
+    /// ([`crate::ContactPolicy::MessageRequests`]).
+    Request,
+    /// A group message ([`Conversations::receive_group`]);
+    /// [`Received::group_id`] names the group.
+    GroupMessage,
+    /// A sender-key distribution for the group [`Received::group_id`],
+    /// carried over the 1:1 session: no plaintext for the user, but commit
+    /// it like any message so the group can read the sender's messages.
+    GroupKeys,
+    /// A 1:1 message whose content could not be used
+    /// ([`Received::content_error`]): a content type from a newer version,
+    /// group keys for a group this device does not have (create groups
+    /// before their keys arrive) or from a device that is not trusted. No
+    /// plaintext; commit it anyway, so the session stays in step.
+    Unreadable,
+}
+
+/// How a [`Received`] commits.
+pub(super) enum Commit {
+    /// By [`Conversations::commit_received`] on the instance that made it,
+    /// if the store is still at the generation it was read at.
+    Alone { instance: u64, generation: u64, records: Pending },
+    /// With its batch only ([`Conversations::commit_batch`]).
+    InBatch,
+}
+
+/// A decrypted message, not yet committed: show it to the user only after
+/// [`Conversations::commit_received`] (with the application's own inbox
+/// row in the same transaction). Dropping it changes nothing, and the
+/// message decrypts again when offered again.
+#[must_use = "nothing is stored until commit_received: the message decrypts again if offered again"]
+pub struct Received {
+    from: Address,
+    plaintext: Zeroizing<Vec<u8>>,
+    kind: ReceivedKind,
+    group_id: Option<Vec<u8>>,
+    events: Vec<Event>,
+    /// Why the content of a [`ReceivedKind::Unreadable`] message could not
+    /// be used.
+    content_error: Option<ReceiveError>,
+    pub(super) commit: Commit,
+}
+
+impl Received {
+    pub(super) fn new(from: Address, kind: ReceivedKind, plaintext: Vec<u8>) -> Self {
+        Self {
+            from,
+            plaintext: Zeroizing::new(plaintext),
+            kind,
+            group_id: None,
+            events: Vec::new(),
+            content_error: None,
+            commit: Commit::InBatch,
+        }
+    }
+
+    /// Marks the content unusable: nothing of it is applied, but the
+    /// session still advances when committed.
+    fn unreadable(&mut self, error: ReceiveError) {
+        self.kind = ReceivedKind::Unreadable;
+        self.plaintext = Zeroizing::new(Vec::new());
+        self.group_id = None;
+        self.content_error = Some(error);
+    }
+
+    pub(super) fn set_group(&mut self, kind: ReceivedKind, group_id: &[u8]) {
+        self.kind = kind;
+        self.group_id = Some(group_id.to_vec());
+    }
+
+    /// For a [`ReceivedKind::Unreadable`] message, why its content could
+    /// not be used.
+    pub fn content_error(&self) -> Option<&ReceiveError> {
+        self.content_error.as_ref()
+    }
+
+    /// The group of a [`ReceivedKind::GroupMessage`] or
+    /// [`ReceivedKind::GroupKeys`].
+    pub fn group_id(&self) -> Option<&[u8]> {
+        self.group_id.as_deref()
+    }
+
+    /// The sending device.
+    pub fn from(&self) -> &Address {
+        &self.from
+    }
+
+    /// The plaintext (authenticated: it decrypted under a session with
+    /// `from`, or under `from`'s group sender state).
+    pub fn plaintext(&self) -> &[u8] {
+        &self.plaintext
+    }
+
+    /// A conversation message, a message request, group traffic, or
+    /// unreadable content.
+    pub fn kind(&self) -> ReceivedKind {
+        self.kind
+    }
+
+    /// What the application must know about (a new device, a changed
+    /// identity, a new request).
+    pub fn events(&self) -> &[Event] {
+        &self.events
+    }
+}
+
+impl core::fmt::Debug for Received {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Received")
+            .field("from", &self.from)
+            .field("plaintext_len", &self.plaintext.len())
+            .field("kind", &self.kind)
+            .field("events", &self.events)
+            .field("content_error", &self.content_error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: Store> Conversations<S> {
+    /// Decrypts a message from `from` (the device the transport says sent
+    /// it; a first message presented under another address fails, because
+    /// both addresses are bound into the session). Nothing is committed:
+    /// pass the result to [`Conversations::commit_received`], with the
+    /// application's inbox row, before showing it.
+    ///
+    /// # Errors
+    ///
+    /// A [`ReceiveError`]; nothing changed.
+    pub fn receive(&mut self, from: &Address, bytes: &[u8], now: u64) -> Result<Received, ReceiveError> {
+        self.sync()?;
+        let (received, records) = self.run(|this, work| this.read_direct(work, from, bytes, now))?;
+        Ok(self.alone(received, records))
+    }
+
+    /// Makes `received` commit on its own.
+    pub(super) fn alone(&self, mut received: Received, records: Pending) -> Received {
+        received.commit = Commit::Alone { instance: self.instance, generation: self.generation, records };
+        received
+    }
+
+    /// Reads a 1:1 message into the working set.
+    pub(super) fn read_direct(
+        &mut self,
+        work: &mut Work,
+        from: &Address,
+        bytes: &[u8],
+        now: u64,
+    ) -> Result<Received, ReceiveError> {
+        let envelope = Envelope::decode(bytes).map_err(ReceiveError::Decode)?;
+        let mut received = match &envelope {
+            Envelope::PreKey(m) if !self.is_held(work, from, m)? => self.read_first(work, from, m, now)?,
+            _ => self.read_in_session(work, from, &envelope)?,
+        };
+        self.read_content(work, &mut received)?;
+        Ok(received)
+    }
+
+    /// Whether a session of `from` (in the record or a pending request)
+    /// is the one `message` belongs to.
+    fn is_held(&mut self, work: &mut Work, from: &Address, message: &PreKeyMessage) -> Result<bool, ReceiveError> {
+        Ok(self.sessions(work, from)?.holds(message) || self.request(work, from)?.is_some_and(|r| r.holds(message)))
+    }
+
+    /// A message of an existing session (or a repeated first message): the
+    /// conversation's sessions first, then a pending request's. On failure
+    /// the error is the current session's.
+    fn read_in_session(
+        &mut self,
+        work: &mut Work,
+        from: &Address,
+        envelope: &Envelope,
+    ) -> Result<Received, ReceiveError> {
+        let first_error = if self.sessions(work, from)?.has_current() {
+            match self.try_sessions(work, from, |r| r.decrypt(envelope).map_err(ReceiveError::Decrypt)) {
+                Ok((plaintext, _)) => return Ok(Received::new(from.clone(), ReceivedKind::Message, plaintext)),
+                Err(e) => Some(e),
+            }
+        } else {
+            None
+        };
+        if self.request(work, from)?.is_none() {
+            return Err(first_error.unwrap_or(ReceiveError::NoSession));
+        }
+        let read = self.try_request(work, from, |request| match request {
+            Some(r) => r.decrypt(envelope).map_err(ReceiveError::Decrypt),
+            None => Err(ReceiveError::Decrypt(DecryptError::NotForThisSession)),
+        });
+        match read {
+            Ok((plaintext, _)) => Ok(Received::new(from.clone(), ReceivedKind::Request, plaintext)),
+            Err(e) => Err(first_error.unwrap_or(e)),
+        }
+    }
+
+    /// A first message that starts a new session.
+    fn read_first(
+        &mut self,
+        work: &mut Work,
+        from: &Address,
+        message: &PreKeyMessage,
+        now: u64,
+    ) -> Result<Received, ReceiveError> {
+        let (policy, me) = (self.config.contact_policy, self.me.clone());
+        let route = route_first_message(policy, &me, from, self.user(work, from.user())?);
+        if route == FirstMessageRoute::Refused {
+            return Err(ReceiveError::NotAContact);
+        }
+        let context = self.me.context_as_responder(from);
+        let pending =
+            self.account_in(work).open_first_message(message, &context, now).map_err(ReceiveError::FirstMessage)?;
+        // The sender's identity, authenticated by the decryption.
+        let identity = pending.peer_identity().clone();
+        let kind = match route {
+            FirstMessageRoute::Request => ReceivedKind::Request,
+            _ => ReceivedKind::Message,
+        };
+        let mut received = Received::new(from.clone(), kind, pending.plaintext().to_vec());
+        let change = self.try_user(work, from.user(), |user| match user.devices.get_mut(&from.device()) {
+            Some(device) => Ok::<_, ReceiveError>(device.see_identity(&identity)),
+            None => {
+                // Not listed: only the application's device list decides
+                // where messages fan out, so a device that merely wrote
+                // first (a ghost the server invented, say) receives nothing
+                // until the application lists it.
+                let status = user
+                    .add_unlisted(from.device(), Some(identity.clone()))
+                    .map_err(|DeviceCap { .. }| ReceiveError::TooManyDevices)?;
+                received.events.push(Event::NewDevice { address: from.clone(), status });
+                Ok(IdentityChange::Learned)
+            }
+        })?;
+        let session = self.account_mut(work).accept(pending).map_err(ReceiveError::Accept)?;
+        if change == IdentityChange::Changed {
+            received.events.push(Event::IdentityChanged { address: from.clone() });
+            self.drop_old_identity(work, from, &identity)?;
+        }
+        if route == FirstMessageRoute::Request {
+            let mut request = SessionRecord::new_request(from.clone());
+            request.install(session, now);
+            *self.request_mut(work, from)? = Some(request);
+            received.events.push(Event::MessageRequest { address: from.clone() });
+        } else {
+            let record = self.sessions_mut(work, from)?;
+            record.install(session, now);
+            // Sessions of an identity the device no longer has are gone.
+            record.retain_identity(&identity);
+        }
+        Ok(received)
+    }
+
+    /// Reads the content type of a decrypted 1:1 plaintext. An application
+    /// message keeps its body. A group distribution is applied to its
+    /// group, only from a trusted device under its pinned identity and not
+    /// from a message request. Content that cannot be used leaves the
+    /// message [`ReceivedKind::Unreadable`], with the reason: the session
+    /// still advances when it is committed, so the conversation stays in
+    /// step.
+    fn read_content(&mut self, work: &mut Work, received: &mut Received) -> Result<(), ReceiveError> {
+        let plaintext = core::mem::take(&mut received.plaintext);
+        match unframe(&plaintext) {
+            Content::Message(body) => received.plaintext = Zeroizing::new(body.to_vec()),
+            Content::GroupKeys(body) if received.kind == ReceivedKind::Message => {
+                if let Err(e) = self.take_distribution(work, received, body) {
+                    received.unreadable(e);
+                }
+            }
+            Content::GroupKeys(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(1) }),
+            Content::Unknown(content_type) => received.unreadable(ReceiveError::UnknownContent { content_type }),
+        }
+        Ok(())
+    }
+
+    /// Applies a sender-key distribution from `received.from`, if the
+    /// device may hand out group keys: trusted, and under the identity of
+    /// the session that read it.
+    fn take_distribution(&mut self, work: &mut Work, received: &mut Received, body: &[u8]) -> Result<(), ReceiveError> {
+        let from = received.from.clone();
+        let session_identity = self.sessions(work, &from)?.current().map(Session::peer_identity).cloned();
+        if !self.user(work, from.user())?.may_send_group_keys(from.device(), session_identity.as_ref()) {
+            return Err(ReceiveError::UntrustedSender);
+        }
+        let group_id = crate::group::distribution_group_id(body).map_err(ReceiveError::Decode)?;
+        self.try_group(work, &group_id, |group| {
+            group.receive_distribution(&from.encode(), body).map_err(ReceiveError::Group)
+        })?;
+        received.set_group(ReceivedKind::GroupKeys, &group_id);
+        Ok(())
+    }
+
+    /// Commits a received message's changes, with the application's own
+    /// rows (its inbox entry) in the same transaction, and returns the new
+    /// store generation. Show the message only after this succeeds. A
+    /// batch staged since is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`ReceiveError::OtherInstance`], [`ReceiveError::StaleBatch`] for a
+    /// message of a batch, or a [`ReceiveError::Conversation`] if the store
+    /// failed or changed since the message was received (then receive it
+    /// again).
+    pub fn commit_received(&mut self, received: Received, app: Vec<AppWrite>) -> Result<u64, ReceiveError> {
+        let Commit::Alone { instance, generation, records } = received.commit else {
+            return Err(ReceiveError::StaleBatch);
+        };
+        if instance != self.instance {
+            return Err(ReceiveError::OtherInstance);
+        }
+        if generation != self.generation {
+            let found = self.store.generation()?;
+            return Err(StoreError::Conflict { expected: generation, found }.into());
+        }
+        if let SyncState::Staged { .. } = self.state {
+            self.state = SyncState::Current;
+        }
+        Ok(self.commit(records, app)?)
+    }
+}

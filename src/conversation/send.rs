@@ -1,0 +1,314 @@
+//! Sending: fan-out to every listed device of a user and of this device's
+//! own user, over the current session or one started from a bundle, with
+//! the trust checks of `trust`; ciphertexts are released only after the
+//! commit that advanced their sessions (docs/PROTOCOL.md §13.5).
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use zeroize::Zeroizing;
+
+use super::framing::frame_message;
+use super::sync::Work;
+use super::trust::{DeviceCap, Event, IdentityChange};
+use super::user::DeviceStatus;
+use super::{ConversationError, Conversations, SendError};
+use crate::address::Address;
+use crate::bundle::PreKeyBundle;
+use crate::store::{AppWrite, Store};
+
+/// Numbers sends, so an [`AppWrite`] made by [`Outbound::store_at`] is
+/// filled in only by the send that made it.
+static SENDS: AtomicU64 = AtomicU64::new(1);
+
+/// What [`Conversations::send`] produced: one ciphertext per device,
+/// already committed.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The bytes to deliver to each device.
+    pub messages: Vec<(Address, Vec<u8>)>,
+    /// The store generation after the commit.
+    pub generation: u64,
+    /// What the application must know about: devices learned while
+    /// sending (a group member no device list named).
+    pub events: Vec<Event>,
+}
+
+/// One ciphertext of a send, shown to the application's closure before the
+/// commit: where it goes, but not its bytes. Its bytes can only be written
+/// to an outbox row in the same commit ([`Outbound::store_at`]), so a
+/// ciphertext cannot leave the process before the state that made it is
+/// stored (if that commit then fails, for instance with
+/// [`crate::store::StoreError::Conflict`], nothing was sent, and a retry
+/// cannot reuse a key for another plaintext).
+#[derive(Debug, Clone)]
+pub struct Outbound<'a> {
+    to: Option<&'a Address>,
+    send: u64,
+    index: usize,
+}
+
+impl Outbound<'_> {
+    /// The device this ciphertext goes to; `None` for a group message
+    /// (the same bytes for every member).
+    pub fn to(&self) -> Option<&Address> {
+        self.to
+    }
+
+    /// A row of the application's that will hold this ciphertext, written
+    /// in the same transaction as the state that made it.
+    pub fn store_at(&self, namespace: impl Into<String>, key: impl Into<Vec<u8>>) -> AppWrite {
+        AppWrite::sent(namespace.into(), key.into(), self.send, self.index)
+    }
+}
+
+/// Calls the application's closure on the sends' [`Outbound`]s and fills
+/// the ciphertexts into the rows it returns.
+pub(super) fn app_rows<'a>(
+    targets: impl Iterator<Item = Option<&'a Address>>,
+    ciphertexts: &[&[u8]],
+    app: impl FnOnce(&[Outbound<'_>]) -> Vec<AppWrite>,
+) -> Result<Vec<AppWrite>, SendError> {
+    let send = SENDS.fetch_add(1, Ordering::Relaxed);
+    let outbound: Vec<Outbound<'_>> = targets.enumerate().map(|(index, to)| Outbound { to, send, index }).collect();
+    app(&outbound).into_iter().map(|w| w.resolve(send, ciphertexts).ok_or(SendError::ForeignOutboxRow)).collect()
+}
+
+/// What a fan-out computed, not committed yet.
+pub(super) enum FanOut {
+    /// Every device had a session that could send.
+    Sent {
+        /// One ciphertext per device.
+        messages: Vec<(Address, Vec<u8>)>,
+        /// Devices learned on the way.
+        events: Vec<Event>,
+    },
+    /// Some devices may not be sent to: what was learned (a changed
+    /// identity from a bundle) must still be committed.
+    Blocked(Vec<(Address, DeviceStatus)>),
+}
+
+impl<S: Store> Conversations<S> {
+    /// Encrypts `plaintext` to every listed device of `user` and to this
+    /// device's own other listed devices, commits, and returns the
+    /// ciphertexts. Devices without a session that can send need a
+    /// bundle: pass the ones fetched after [`SendError::NeedBundles`] in
+    /// `bundles`. Writing to someone whose message request is pending
+    /// accepts the request.
+    ///
+    /// # Errors
+    ///
+    /// A [`SendError`]: bundles needed, devices blocked, or a failure.
+    pub fn send(
+        &mut self,
+        user: &str,
+        plaintext: &[u8],
+        bundles: &[(Address, PreKeyBundle)],
+        now: u64,
+    ) -> Result<Outgoing, SendError> {
+        self.send_with(user, plaintext, bundles, now, |_| Vec::new())
+    }
+
+    /// [`Conversations::send`] with rows of the application's own
+    /// committed in the same transaction, so that after a crash either
+    /// both the session state and the rows are stored or neither is. `app`
+    /// sees one [`Outbound`] per ciphertext (in the order of
+    /// [`Outgoing::messages`]) but not its bytes: put them in the
+    /// application's outbox with [`Outbound::store_at`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Conversations::send`].
+    pub fn send_with(
+        &mut self,
+        user: &str,
+        plaintext: &[u8],
+        bundles: &[(Address, PreKeyBundle)],
+        now: u64,
+        app: impl FnOnce(&[Outbound<'_>]) -> Vec<AppWrite>,
+    ) -> Result<Outgoing, SendError> {
+        self.sync()?;
+        let me = self.me.clone();
+        let (fan, pending) = self.run(|this, work| {
+            // The recipients: the user's listed devices and our own others.
+            let mut targets = Vec::new();
+            let mut owners = vec![user];
+            if user != me.user() {
+                owners.push(me.user());
+            }
+            for owner in owners {
+                let record = this.user(work, owner)?;
+                for device in record.listed() {
+                    if owner != me.user() || device != me.device() {
+                        targets.push(record.address(device).map_err(ConversationError::from)?);
+                    }
+                }
+            }
+            if targets.is_empty() {
+                return Err(SendError::NoDevices);
+            }
+            let framed = frame_message(plaintext);
+            let items = targets.into_iter().map(|a| (a, framed.clone())).collect();
+            let fan = this.fan_out(work, items, bundles, now, true)?;
+            // Sending to someone makes them a contact.
+            if matches!(fan, FanOut::Sent { .. }) && !this.user(work, user)?.contact {
+                this.user_mut(work, user)?.contact = true;
+            }
+            Ok(fan)
+        })?;
+        self.release(fan, pending, |messages| {
+            app_rows(
+                messages.iter().map(|(a, _)| Some(a)),
+                &messages.iter().map(|(_, m)| &m[..]).collect::<Vec<_>>(),
+                app,
+            )
+        })
+    }
+
+    /// Commits a fan-out (with the application's rows) and releases its
+    /// ciphertexts; a blocked fan-out commits what it learned and reports
+    /// the block.
+    pub(super) fn release(
+        &mut self,
+        fan: FanOut,
+        pending: super::cache::Pending,
+        app: impl FnOnce(&[(Address, Vec<u8>)]) -> Result<Vec<AppWrite>, SendError>,
+    ) -> Result<Outgoing, SendError> {
+        match fan {
+            FanOut::Sent { messages, events } => {
+                let rows = app(&messages)?;
+                let generation = self.commit(pending, rows)?;
+                Ok(Outgoing { messages, generation, events })
+            }
+            FanOut::Blocked(blocked) => {
+                self.commit(pending, Vec::new())?;
+                Err(SendError::Blocked(blocked))
+            }
+        }
+    }
+
+    /// Encrypts each plaintext to its device over the current session (or
+    /// one started from a given bundle), checking first that every device
+    /// may be sent to. A pending message request of the device joins its
+    /// record first when `accept_requests` (a 1:1 send), never for group
+    /// keys.
+    pub(super) fn fan_out(
+        &mut self,
+        work: &mut Work,
+        items: Vec<(Address, Zeroizing<Vec<u8>>)>,
+        bundles: &[(Address, PreKeyBundle)],
+        now: u64,
+        accept_requests: bool,
+    ) -> Result<FanOut, SendError> {
+        let mut events = Vec::new();
+        // A device never seen (a group member the device lists do not
+        // name) is learned now, as a new device of its user.
+        for (address, _) in &items {
+            let user = self.user(work, address.user())?;
+            if !user.devices.contains_key(&address.device()) {
+                let status = self.user_mut(work, address.user())?.add_unlisted(address.device(), None).map_err(
+                    |DeviceCap { max }| ConversationError::TooManyDevices { user: address.user().to_owned(), max },
+                )?;
+                events.push(Event::NewDevice { address: address.clone(), status });
+            }
+        }
+        // Identities learned from bundles (trust on first use; a changed
+        // identity blocks, and everything of the old identity goes).
+        for (address, bundle) in bundles {
+            if !items.iter().any(|(a, _)| a == address) {
+                return Err(SendError::UnexpectedBundle(address.clone()));
+            }
+            // Only a bundle whose signatures hold may teach an identity.
+            self.account_in(work)
+                .check_bundle(bundle)
+                .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
+            let change = self.try_user(work, address.user(), |user| {
+                let device =
+                    user.devices.get_mut(&address.device()).ok_or(SendError::UnexpectedBundle(address.clone()))?;
+                Ok::<_, SendError>(device.see_identity(bundle.identity()))
+            })?;
+            if change == IdentityChange::Changed {
+                self.drop_old_identity(work, address, bundle.identity())?;
+            }
+        }
+        // A blocked device with no identity yet needs its bundle first, so
+        // that there is an identity to compare before approving it.
+        let mut unknown = Vec::new();
+        for (address, _) in &items {
+            let user = self.user(work, address.user())?;
+            let identity_known = user.devices.get(&address.device()).is_some_and(|d| d.identity.is_some());
+            if user.blocked(address.device()).is_some() && !identity_known {
+                unknown.push(address.clone());
+            }
+        }
+        if !unknown.is_empty() {
+            return Err(SendError::NeedBundles(unknown));
+        }
+        let mut blocked = Vec::new();
+        for (address, _) in &items {
+            if let Some(status) = self.user(work, address.user())?.blocked(address.device()) {
+                blocked.push((address.clone(), status));
+            }
+        }
+        if !blocked.is_empty() {
+            return Ok(FanOut::Blocked(blocked));
+        }
+        // A session per device: the current one, or a new one from a bundle.
+        let max_age = self.config.max_unacknowledged_age;
+        let mut messages = Vec::with_capacity(items.len());
+        let mut need = Vec::new();
+        for (address, plaintext) in &items {
+            if accept_requests && !self.user(work, address.user())?.contact {
+                self.absorb_request(work, address)?;
+            }
+            let identity =
+                self.user(work, address.user())?.devices.get(&address.device()).and_then(|d| d.identity.clone());
+            match bundles.iter().find(|(a, _)| a == address) {
+                // A given bundle starts a new session even where one could
+                // send: the caller asked for it.
+                Some((_, bundle)) => {
+                    let context = self.me.context_as_initiator(address);
+                    let (account, rng) = self.account_and_rng(work);
+                    let (session, first) = account
+                        .start_session_with_rng(rng, bundle, &context, plaintext)
+                        .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
+                    let record = self.sessions_mut(work, address)?;
+                    record.install(session, now);
+                    // Sessions of any other identity go (the bundle's
+                    // identity is the device's now: it passed the checks
+                    // above).
+                    record.retain_identity(bundle.identity());
+                    messages.push((address.clone(), first));
+                }
+                None => {
+                    // Only a session with the device's recorded identity.
+                    let usable = self
+                        .sessions(work, address)?
+                        .current()
+                        .is_some_and(|s| identity.as_ref().is_none_or(|i| i == s.peer_identity()));
+                    if !usable {
+                        need.push(address.clone());
+                        continue;
+                    }
+                    let sent = self.try_sessions_with_rng(work, address, |record, rng| {
+                        match record.sendable(now, max_age) {
+                            Some(session) => session
+                                .encrypt_with_rng(rng, plaintext)
+                                .map(Some)
+                                .map_err(|error| SendError::Encrypt { address: address.clone(), error }),
+                            // Expired: a fresh bundle is needed.
+                            None => Ok(None),
+                        }
+                    })?;
+                    match sent {
+                        Some(bytes) => messages.push((address.clone(), bytes)),
+                        None => need.push(address.clone()),
+                    }
+                }
+            }
+        }
+        if !need.is_empty() {
+            return Err(SendError::NeedBundles(need));
+        }
+        Ok(FanOut::Sent { messages, events })
+    }
+}

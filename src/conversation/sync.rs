@@ -1,0 +1,535 @@
+//! How an operation reads and changes records: one explicit [`SyncState`],
+//! a working set per operation, and one commit path.
+//!
+//! Reads go to the staged overlay (while a batch is staged), then to the
+//! cache of committed records, then to the store. An operation takes the
+//! records it needs into its [`Work`]; [`Conversations::run`] ends every
+//! operation in one place: records it changed come out as a [`Pending`]
+//! (to commit, to stage, or to carry in a [`crate::Received`]), and the
+//! others go back where they came from. A record changed by an operation
+//! that then failed is dropped (the next read goes to the store), so
+//! memory never holds state that neither the store nor a pending commit
+//! has.
+
+use std::collections::BTreeMap;
+
+use rand_core::CryptoRng;
+use std::collections::btree_map::Entry;
+
+use super::cache::Pending;
+use super::record::{SessionRecord, SessionRecordPickle};
+use super::user::{DeviceRecordPickle, UserRecord, UserRecordPickle};
+use super::{ConversationError, Conversations};
+use crate::account::Account;
+use crate::address::{Address, check_user_id};
+use crate::group::{Group, GroupPickle};
+use crate::pickle;
+use crate::store::{AppWrite, Store};
+
+/// Whether memory agrees with the store.
+pub(super) enum SyncState {
+    /// The cache and the account are as committed at the generation this
+    /// instance last saw.
+    Current,
+    /// A batch is staged ([`crate::Conversations::receive_batch`]): its
+    /// records live in `overlay` only, read before the cache and never
+    /// evicted, until `commit_batch` commits them or any other operation
+    /// drops them.
+    Staged {
+        /// Which batch: only the latest can commit.
+        epoch: u64,
+        /// The batch's records, not committed.
+        overlay: Pending,
+    },
+    /// Memory may disagree with the store (a commit failed, or a staged
+    /// batch lost a record): the next operation reloads.
+    Stale,
+}
+
+/// Where a record in a working set came from, and so where it goes back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// The staged overlay.
+    Overlay,
+    /// The cache or the store: committed state.
+    Committed,
+}
+
+struct Slot<T> {
+    value: T,
+    origin: Origin,
+    changed: bool,
+}
+
+/// The records one operation has taken, keyed like the store.
+#[derive(Default)]
+pub(super) struct Work {
+    sessions: BTreeMap<Address, Slot<SessionRecord>>,
+    requests: BTreeMap<Address, Slot<Option<SessionRecord>>>,
+    users: BTreeMap<String, Slot<UserRecord>>,
+    groups: BTreeMap<Vec<u8>, Slot<Option<Group>>>,
+    /// The account, once the operation changes it.
+    account: Option<Box<Account>>,
+}
+
+/// Where the records of an ended operation go.
+#[derive(Default)]
+struct Ends {
+    succeeded: bool,
+    /// Changed by a successful operation.
+    changed: Pending,
+    /// Unchanged, back to the cache.
+    committed: Pending,
+    /// Unchanged, back to the staged overlay.
+    overlay: Pending,
+    /// A staged record was changed by an operation that failed: the
+    /// staged batch cannot be trusted any more.
+    lost_staged: bool,
+}
+
+impl Ends {
+    fn sort<K: Ord, T>(&mut self, slots: BTreeMap<K, Slot<T>>, kind: impl Fn(&mut Pending) -> &mut BTreeMap<K, T>) {
+        for (key, slot) in slots {
+            let to = match (slot.changed, self.succeeded, slot.origin) {
+                (true, true, _) => &mut self.changed,
+                (true, false, origin) => {
+                    self.lost_staged |= origin == Origin::Overlay;
+                    continue;
+                }
+                (false, _, Origin::Overlay) => &mut self.overlay,
+                (false, _, Origin::Committed) => &mut self.committed,
+            };
+            kind(to).insert(key, slot.value);
+        }
+    }
+}
+
+/// Finds `key`'s slot, loading it with `load` the first time.
+fn slot<'w, K: Ord + Clone, T, E>(
+    map: &'w mut BTreeMap<K, Slot<T>>,
+    key: &K,
+    load: impl FnOnce() -> Result<(T, Origin), E>,
+) -> Result<&'w mut Slot<T>, E> {
+    match map.entry(key.clone()) {
+        Entry::Occupied(e) => Ok(e.into_mut()),
+        Entry::Vacant(e) => {
+            let (value, origin) = load()?;
+            Ok(e.insert(Slot { value, origin, changed: false }))
+        }
+    }
+}
+
+/// Runs a transactional change (unchanged on error) on a slot, marking it
+/// changed only when it succeeds.
+fn try_change<T, R, E>(slot: &mut Slot<T>, f: impl FnOnce(&mut T) -> Result<R, E>) -> Result<R, E> {
+    let out = f(&mut slot.value)?;
+    slot.changed = true;
+    Ok(out)
+}
+
+impl<S: Store> Conversations<S> {
+    /// Starts an operation: drops a staged batch (its records were never
+    /// committed), and reloads if another writer committed or memory is
+    /// stale.
+    pub(super) fn sync(&mut self) -> Result<(), ConversationError> {
+        if let SyncState::Staged { .. } = self.state {
+            self.state = SyncState::Current;
+        }
+        let generation = self.store.generation()?;
+        if matches!(self.state, SyncState::Stale) || generation != self.generation {
+            self.cache.clear();
+            if let Some(sealed) = self.store.load_account()? {
+                self.account = open_device(&sealed, &self.key, &self.me)?;
+            }
+            self.generation = generation;
+            self.state = SyncState::Current;
+        }
+        Ok(())
+    }
+
+    /// Runs one operation on a fresh working set and ends it: on success
+    /// the changed records come back as a [`Pending`], on failure they are
+    /// dropped; unchanged records go back where they came from either way.
+    pub(super) fn run<T, E>(
+        &mut self,
+        op: impl FnOnce(&mut Self, &mut Work) -> Result<T, E>,
+    ) -> Result<(T, Pending), E> {
+        let mut work = Work::default();
+        let result = op(self, &mut work);
+        let pending = self.end(work, result.is_ok());
+        result.map(|value| (value, pending))
+    }
+
+    /// [`Conversations::sync`], then [`Conversations::run`], then commits
+    /// what changed: the shape of every operation that commits at once.
+    pub(super) fn operate<T, E: From<ConversationError>>(
+        &mut self,
+        op: impl FnOnce(&mut Self, &mut Work) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.sync()?;
+        let (value, pending) = self.run(op)?;
+        self.commit(pending, Vec::new())?;
+        Ok(value)
+    }
+
+    fn end(&mut self, work: Work, succeeded: bool) -> Pending {
+        let Work { sessions, requests, users, groups, account } = work;
+        let mut ends = Ends { succeeded, ..Ends::default() };
+        ends.sort(sessions, |p| &mut p.sessions);
+        ends.sort(requests, |p| &mut p.requests);
+        ends.sort(users, |p| &mut p.users);
+        // An absent group that stayed absent has nowhere to go.
+        let groups = groups
+            .into_iter()
+            .filter_map(|(k, s)| Some((k, Slot { value: s.value?, origin: s.origin, changed: s.changed })))
+            .collect();
+        ends.sort(groups, |p| &mut p.groups);
+        let Ends { mut changed, committed, overlay, lost_staged, .. } = ends;
+        if succeeded {
+            changed.account = account;
+        }
+        let _ = committed.into_cache(&mut self.cache);
+        match &mut self.state {
+            SyncState::Staged { .. } if lost_staged => self.state = SyncState::Stale,
+            SyncState::Staged { overlay: staged, .. } => staged.merge(overlay),
+            _ => {}
+        }
+        changed
+    }
+
+    /// Seals `pending`, commits it with the application's rows, and moves
+    /// its records into the cache. On failure nothing is kept in memory
+    /// and the next operation reloads.
+    pub(super) fn commit(&mut self, pending: Pending, app: Vec<AppWrite>) -> Result<u64, ConversationError> {
+        let changes = pending.seal(&self.me, &self.key, &mut *self.rng).with_app_writes(app);
+        match self.store.commit(self.generation, &changes) {
+            Ok(generation) => {
+                self.generation = generation;
+                if let Some(account) = pending.into_cache(&mut self.cache) {
+                    self.account = *account;
+                }
+                Ok(generation)
+            }
+            Err(e) => {
+                self.state = SyncState::Stale;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// The account before this operation: staged or committed.
+    fn base_account(&self) -> &Account {
+        staged_or(&self.state, &self.account)
+    }
+
+    /// The account as this operation sees it.
+    pub(super) fn account_in<'a>(&'a self, work: &'a Work) -> &'a Account {
+        work.account.as_deref().unwrap_or_else(|| self.base_account())
+    }
+
+    /// The account, to change in this operation.
+    pub(super) fn account_mut<'w>(&self, work: &'w mut Work) -> &'w mut Account {
+        work.account.get_or_insert_with(|| Box::new(self.base_account().duplicate()))
+    }
+
+    fn load_sessions(&mut self, address: &Address) -> Result<(SessionRecord, Origin), ConversationError> {
+        if let SyncState::Staged { overlay, .. } = &mut self.state
+            && let Some(record) = overlay.sessions.remove(address)
+        {
+            return Ok((record, Origin::Overlay));
+        }
+        if let Some(record) = self.cache.sessions.remove(address) {
+            return Ok((record, Origin::Committed));
+        }
+        Ok((self.open_sessions(self.store.load_sessions(address)?, address)?, Origin::Committed))
+    }
+
+    /// The session record of `address`, read only.
+    pub(super) fn sessions<'w>(
+        &mut self,
+        work: &'w mut Work,
+        address: &Address,
+    ) -> Result<&'w SessionRecord, ConversationError> {
+        Ok(&slot(&mut work.sessions, address, || self.load_sessions(address))?.value)
+    }
+
+    /// The session record of `address`, to change.
+    pub(super) fn sessions_mut<'w>(
+        &mut self,
+        work: &'w mut Work,
+        address: &Address,
+    ) -> Result<&'w mut SessionRecord, ConversationError> {
+        let slot = slot(&mut work.sessions, address, || self.load_sessions(address))?;
+        slot.changed = true;
+        Ok(&mut slot.value)
+    }
+
+    /// A transactional change to the session record of `address` (it must
+    /// leave the record as it was when it fails).
+    pub(super) fn try_sessions<T, E: From<ConversationError>>(
+        &mut self,
+        work: &mut Work,
+        address: &Address,
+        f: impl FnOnce(&mut SessionRecord) -> Result<T, E>,
+    ) -> Result<T, E> {
+        try_change(slot(&mut work.sessions, address, || self.load_sessions(address))?, f)
+    }
+
+    /// [`Conversations::try_sessions`] with this instance's generator.
+    pub(super) fn try_sessions_with_rng<T, E: From<ConversationError>>(
+        &mut self,
+        work: &mut Work,
+        address: &Address,
+        f: impl FnOnce(&mut SessionRecord, &mut dyn CryptoRng) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let slot = slot(&mut work.sessions, address, || self.load_sessions(address))?;
+        let rng: &mut dyn CryptoRng = &mut *self.rng;
+        try_change(slot, |record| f(record, rng))
+    }
+
+    /// The account as this operation sees it, and this instance's
+    /// generator.
+    pub(super) fn account_and_rng<'a>(&'a mut self, work: &'a Work) -> (&'a Account, &'a mut dyn CryptoRng) {
+        let account = work.account.as_deref().unwrap_or_else(|| staged_or(&self.state, &self.account));
+        (account, &mut *self.rng)
+    }
+
+    /// A group to change with this instance's generator.
+    pub(super) fn try_group_with_rng<T, E: From<ConversationError>>(
+        &mut self,
+        work: &mut Work,
+        id: &[u8],
+        f: impl FnOnce(&mut Group, &mut dyn CryptoRng) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let slot = slot(&mut work.groups, &id.to_vec(), || self.load_group(id))?;
+        let group = slot.value.as_mut().ok_or(ConversationError::UnknownGroup)?;
+        let out = f(group, &mut *self.rng)?;
+        slot.changed = true;
+        Ok(out)
+    }
+
+    fn load_request(&mut self, address: &Address) -> Result<(Option<SessionRecord>, Origin), ConversationError> {
+        if let SyncState::Staged { overlay, .. } = &mut self.state
+            && let Some(record) = overlay.requests.remove(address)
+        {
+            return Ok((record, Origin::Overlay));
+        }
+        if let Some(record) = self.cache.requests.remove(address) {
+            return Ok((record, Origin::Committed));
+        }
+        Ok((self.open_request(address)?, Origin::Committed))
+    }
+
+    /// The message request from `address`, if one is held, read only.
+    pub(super) fn request<'w>(
+        &mut self,
+        work: &'w mut Work,
+        address: &Address,
+    ) -> Result<Option<&'w SessionRecord>, ConversationError> {
+        Ok(slot(&mut work.requests, address, || self.load_request(address))?.value.as_ref())
+    }
+
+    /// The message request from `address`, to change or delete (`take`).
+    pub(super) fn request_mut<'w>(
+        &mut self,
+        work: &'w mut Work,
+        address: &Address,
+    ) -> Result<&'w mut Option<SessionRecord>, ConversationError> {
+        let slot = slot(&mut work.requests, address, || self.load_request(address))?;
+        slot.changed = true;
+        Ok(&mut slot.value)
+    }
+
+    /// A transactional change to the request from `address`.
+    pub(super) fn try_request<T, E: From<ConversationError>>(
+        &mut self,
+        work: &mut Work,
+        address: &Address,
+        f: impl FnOnce(&mut Option<SessionRecord>) -> Result<T, E>,
+    ) -> Result<T, E> {
+        try_change(slot(&mut work.requests, address, || self.load_request(address))?, f)
+    }
+
+    fn load_user(&mut self, user: &str) -> Result<(UserRecord, Origin), ConversationError> {
+        if let SyncState::Staged { overlay, .. } = &mut self.state
+            && let Some(record) = overlay.users.remove(user)
+        {
+            return Ok((record, Origin::Overlay));
+        }
+        if let Some(record) = self.cache.users.remove(user) {
+            return Ok((record, Origin::Committed));
+        }
+        Ok((self.open_user(user)?, Origin::Committed))
+    }
+
+    /// The user record of `user`, read only.
+    pub(super) fn user<'w>(&mut self, work: &'w mut Work, user: &str) -> Result<&'w UserRecord, ConversationError> {
+        check_user_id(user)?;
+        Ok(&slot(&mut work.users, &user.to_owned(), || self.load_user(user))?.value)
+    }
+
+    /// The user record of `user`, to change.
+    pub(super) fn user_mut<'w>(
+        &mut self,
+        work: &'w mut Work,
+        user: &str,
+    ) -> Result<&'w mut UserRecord, ConversationError> {
+        check_user_id(user)?;
+        let slot = slot(&mut work.users, &user.to_owned(), || self.load_user(user))?;
+        slot.changed = true;
+        Ok(&mut slot.value)
+    }
+
+    /// A transactional change to the user record of `user`.
+    pub(super) fn try_user<T, E: From<ConversationError>>(
+        &mut self,
+        work: &mut Work,
+        user: &str,
+        f: impl FnOnce(&mut UserRecord) -> Result<T, E>,
+    ) -> Result<T, E> {
+        check_user_id(user).map_err(ConversationError::from)?;
+        try_change(slot(&mut work.users, &user.to_owned(), || self.load_user(user))?, f)
+    }
+
+    fn load_group(&mut self, id: &[u8]) -> Result<(Option<Group>, Origin), ConversationError> {
+        if let SyncState::Staged { overlay, .. } = &mut self.state
+            && let Some(group) = overlay.groups.remove(id)
+        {
+            return Ok((Some(group), Origin::Overlay));
+        }
+        if let Some(group) = self.cache.groups.remove(id) {
+            return Ok((Some(group), Origin::Committed));
+        }
+        Ok((self.open_group(id)?, Origin::Committed))
+    }
+
+    /// The group `id`, if this device has it, read only.
+    pub(super) fn group<'w>(&mut self, work: &'w mut Work, id: &[u8]) -> Result<Option<&'w Group>, ConversationError> {
+        Ok(slot(&mut work.groups, &id.to_vec(), || self.load_group(id))?.value.as_ref())
+    }
+
+    /// The group `id`, to change; [`ConversationError::UnknownGroup`] if
+    /// this device does not have it.
+    pub(super) fn group_mut<'w>(&mut self, work: &'w mut Work, id: &[u8]) -> Result<&'w mut Group, ConversationError> {
+        let slot = slot(&mut work.groups, &id.to_vec(), || self.load_group(id))?;
+        let group = slot.value.as_mut().ok_or(ConversationError::UnknownGroup)?;
+        slot.changed = true;
+        Ok(group)
+    }
+
+    /// A transactional change to the group `id`.
+    pub(super) fn try_group<T, E: From<ConversationError>>(
+        &mut self,
+        work: &mut Work,
+        id: &[u8],
+        f: impl FnOnce(&mut Group) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let slot = slot(&mut work.groups, &id.to_vec(), || self.load_group(id))?;
+        let group = slot.value.as_mut().ok_or(ConversationError::UnknownGroup)?;
+        let out = f(group)?;
+        slot.changed = true;
+        Ok(out)
+    }
+
+    /// Adds a new group to the working set (it must not exist).
+    pub(super) fn insert_group(&mut self, work: &mut Work, group: Group) -> Result<(), ConversationError> {
+        let slot = slot(&mut work.groups, &group.id().to_vec(), || self.load_group(group.id()))?;
+        if slot.value.is_some() {
+            return Err(ConversationError::GroupExists);
+        }
+        slot.value = Some(group);
+        slot.changed = true;
+        Ok(())
+    }
+
+    /// Decodes a sealed session record of `address` (an empty record if
+    /// there is none).
+    pub(super) fn open_sessions(
+        &self,
+        sealed: Option<Vec<u8>>,
+        address: &Address,
+    ) -> Result<SessionRecord, ConversationError> {
+        match sealed {
+            Some(sealed) => {
+                let pickle: SessionRecordPickle = pickle::decrypt(&sealed, &self.key)?;
+                Ok(SessionRecord::from_pickle(&pickle, address, false)?)
+            }
+            None => Ok(SessionRecord::new(address.clone())),
+        }
+    }
+
+    fn open_request(&self, address: &Address) -> Result<Option<SessionRecord>, ConversationError> {
+        match self.store.load_request(address)? {
+            Some(sealed) => {
+                let pickle: SessionRecordPickle = pickle::decrypt(&sealed, &self.key)?;
+                Ok(Some(SessionRecord::from_pickle(&pickle, address, true)?))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Decodes the user record of `user` from the store (an empty record
+    /// if there is none).
+    pub(super) fn open_user(&self, user: &str) -> Result<UserRecord, ConversationError> {
+        match self.store.load_user(user)? {
+            Some(sealed) => {
+                let pickle: UserRecordPickle = pickle::decrypt(&sealed, &self.key)?;
+                Ok(UserRecord::from_pickle(&pickle, user)?)
+            }
+            None => Ok(UserRecord::new(user)),
+        }
+    }
+
+    fn open_group(&self, id: &[u8]) -> Result<Option<Group>, ConversationError> {
+        let Some(sealed) = self.store.load_group(id)? else { return Ok(None) };
+        let group = Group::from_pickle(&GroupPickle::from_encrypted(&sealed, &self.key)?)?;
+        // The record names its group inside the encryption.
+        if group.id() != id {
+            return Err(ConversationError::Record(crate::PickleError::Invalid));
+        }
+        Ok(Some(group))
+    }
+
+    /// Whether the cache is as current as the store (no other writer has
+    /// committed since this instance last did). Read-only methods check it,
+    /// since they cannot `sync`.
+    pub(super) fn cache_is_current(&self) -> Result<bool, ConversationError> {
+        Ok(self.store.generation()? == self.generation)
+    }
+
+    /// Reads the committed session record of `address` without taking it.
+    pub(super) fn peek_sessions<R>(
+        &self,
+        address: &Address,
+        f: impl FnOnce(&SessionRecord) -> R,
+    ) -> Result<R, ConversationError> {
+        match self.cache.sessions.get(address).filter(|_| self.cache_is_current().unwrap_or(false)) {
+            Some(record) => Ok(f(record)),
+            None => Ok(f(&self.open_sessions(self.store.load_sessions(address)?, address)?)),
+        }
+    }
+
+    /// Reads the committed user record of `user` without taking it.
+    pub(super) fn peek_user(&self, user: &str) -> Result<UserRecord, ConversationError> {
+        check_user_id(user)?;
+        match self.cache.users.get(user).filter(|_| self.cache_is_current().unwrap_or(false)) {
+            Some(record) => Ok(record.clone()),
+            None => self.open_user(user),
+        }
+    }
+}
+
+/// The staged account while a batch that changed it is staged, else the
+/// committed one.
+fn staged_or<'a>(state: &'a SyncState, committed: &'a Account) -> &'a Account {
+    match state {
+        SyncState::Staged { overlay: Pending { account: Some(account), .. }, .. } => account,
+        _ => committed,
+    }
+}
+
+/// Opens this device's row: its account, if the row is `me`'s.
+pub(super) fn open_device(sealed: &[u8], key: &[u8; 32], me: &Address) -> Result<Account, ConversationError> {
+    let record: DeviceRecordPickle = pickle::decrypt(sealed, key)?;
+    record.open(me)?.map_err(|stored| ConversationError::WrongDevice { stored })
+}
