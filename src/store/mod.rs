@@ -379,3 +379,55 @@ pub trait Store: PreKeyStore + IdentityStore + SessionStore + GroupStore + Send 
 
 #[cfg(test)]
 pub(crate) mod conformance;
+
+/// A shared store is a store: several [`crate::Conversations`] (one after
+/// another, or one per device in a test) can use one `Arc`.
+impl<S: PreKeyStore + ?Sized> PreKeyStore for std::sync::Arc<S> {
+    fn load_account(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).load_account()
+    }
+}
+
+impl<S: IdentityStore + ?Sized> IdentityStore for std::sync::Arc<S> {
+    fn load_user(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).load_user(user)
+    }
+}
+
+impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
+    fn load_sessions(&self, address: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).load_sessions(address)
+    }
+
+    fn load_request(&self, address: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).load_request(address)
+    }
+
+    fn request_addresses(&self) -> Result<Vec<Address>, StoreError> {
+        (**self).request_addresses()
+    }
+}
+
+impl<S: GroupStore + ?Sized> GroupStore for std::sync::Arc<S> {
+    fn load_group(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).load_group(group_id)
+    }
+
+    fn group_ids(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        (**self).group_ids()
+    }
+}
+
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    fn generation(&self) -> Result<u64, StoreError> {
+        (**self).generation()
+    }
+
+    fn commit(&self, expected: u64, changes: &ChangeSet) -> Result<u64, StoreError> {
+        (**self).commit(expected, changes)
+    }
+
+    fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).app_row(namespace, key)
+    }
+}

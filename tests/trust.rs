@@ -1,0 +1,283 @@
+//! Trust through the conversation layer: what happens to everything of a
+//! device's old identity when a new one appears (on every path), pinned
+//! identities and the device caps, approvals of what was compared, group
+//! membership and requests, and the send discipline.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+mod common;
+
+use dmseal::store::{AppWrite, MemoryStore, SessionStore, Store};
+use dmseal::{
+    Address, ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceStatus, Event, GroupError,
+    MAX_UNLISTED_DEVICES_PER_USER, ReceiveError, ReceivedKind, SendError,
+};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
+
+use self::common::*;
+
+const REQUESTS: ConversationConfig =
+    ConversationConfig { contact_policy: ContactPolicy::MessageRequests, max_unacknowledged_age: 30 * DAY };
+
+/// The same device reopened on a copy of its store under another config.
+fn reopen(d: &Device, config: ConversationConfig) -> Device {
+    Conversations::open(d.store().snapshot(), [7; 32], d.me().clone(), config).unwrap()
+}
+
+#[test]
+fn a_request_under_a_new_identity_deletes_every_session_of_the_old_one() {
+    let mut w = World::default();
+    let (a, b) = (addr("alice", 1), addr("bob", 1));
+    let mut alice = device("alice", 1);
+    alice.set_devices("bob", &[1]).unwrap();
+    w.add(alice);
+    w.add(device("bob", 1));
+    // Bob (anyone may write) reads Alice's first message: a session.
+    let m = w.send(&a, "bob", b"hello", NOW);
+    w.deliver(&a, &b, &m[0].1).unwrap();
+    // Bob now holds strangers' first messages as requests. Alice
+    // reinstalls; a thief keeps her old device and its session.
+    let bob = reopen(w.get(&b), REQUESTS);
+    w.add(bob);
+    let mut thief = w.devices.remove(&a).unwrap();
+    let mut reinstalled = device("alice", 1);
+    reinstalled.set_devices("bob", &[1]).unwrap();
+    w.add(reinstalled);
+    let m = w.send(&a, "bob", b"new phone", NOW);
+    let r = w.get(&b).receive(&a, &m[0].1, NOW).unwrap();
+    assert_eq!(r.kind(), ReceivedKind::Request);
+    assert!(r.events().contains(&Event::IdentityChanged { address: a.clone() }));
+    assert!(r.events().contains(&Event::MessageRequest { address: a.clone() }));
+    w.get(&b).commit_received(r, vec![]).unwrap();
+    assert_eq!(w.get(&b).current_session_base_key(&a).unwrap(), None, "the old identity's session is gone");
+    // The thief's message on the old session is not read.
+    let stolen = thief.send("bob", b"it's me", &[], NOW).unwrap().messages.remove(0).1;
+    assert!(w.get(&b).receive(&a, &stolen, NOW).is_err());
+    // Accepting the request brings nothing of the old identity back.
+    w.get(&b).accept_request(&a).unwrap();
+    assert_eq!(w.get(&b).previous_sessions(&a).unwrap(), 0);
+    let stolen = thief.send("bob", b"still me", &[], NOW).unwrap().messages.remove(0).1;
+    assert!(w.get(&b).receive(&a, &stolen, NOW).is_err());
+    let m = w.send(&a, "bob", b"the real alice", NOW);
+    assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"the real alice");
+}
+
+/// Alice and Bob in a group, Bob having read one message of Alice's; then
+/// Alice reinstalls and a thief keeps her old device.
+fn group_then_reinstall() -> (World, Address, Address, Device) {
+    let (mut w, a, b) = alice_and_bob();
+    let members = [a.clone(), b.clone()];
+    w.get(&a).create_group(b"g", &members).unwrap();
+    w.get(&b).create_group(b"g", &members).unwrap();
+    let sent = send_group(&mut w, &a, b"g", b"before");
+    assert_eq!(deliver_group(&mut w, &a, b"g", &sent, &[b.clone()]).remove(0).unwrap(), b"before");
+    let thief = w.devices.remove(&a).unwrap();
+    let mut reinstalled = device("alice", 1);
+    reinstalled.set_devices("bob", &[1]).unwrap();
+    reinstalled.create_group(b"g", &members).unwrap();
+    w.add(reinstalled);
+    (w, a, b, thief)
+}
+
+fn thief_posts(w: &mut World, thief: &mut Device, b: &Address) -> Result<Vec<u8>, ReceiveError> {
+    let sent = thief.send_group(b"g", b"send money", &[], NOW).unwrap();
+    w.get(b).receive_group(b"g", &sent.message).map(|r| r.plaintext().to_vec())
+}
+
+#[test]
+fn an_identity_change_seen_in_a_first_message_revokes_the_old_identitys_group_keys() {
+    let (mut w, a, b, mut thief) = group_then_reinstall();
+    let m = w.send(&a, "bob", b"new phone", NOW);
+    w.deliver(&a, &b, &m[0].1).unwrap();
+    // Not approved yet: the old state is already revoked.
+    assert!(matches!(thief_posts(&mut w, &mut thief, &b), Err(ReceiveError::Group(GroupError::SenderRemoved))));
+    w.approve(&b, &a);
+    assert!(matches!(thief_posts(&mut w, &mut thief, &b), Err(ReceiveError::Group(GroupError::SenderRemoved))));
+    // The new identity's keys are welcome once approved; Bob's own state
+    // rotated, so the new device gets it and the thief does not.
+    let sent = send_group(&mut w, &a, b"g", b"after");
+    assert_eq!(deliver_group(&mut w, &a, b"g", &sent, &[b.clone()]).remove(0).unwrap(), b"after");
+    let from_bob = send_group(&mut w, &b, b"g", b"hi both");
+    assert_eq!(from_bob.distributions.messages.len(), 1, "a fresh state for the new identity");
+    assert!(thief.receive_group(b"g", &from_bob.message).is_err());
+}
+
+#[test]
+fn an_identity_change_seen_in_a_bundle_revokes_the_old_identitys_group_keys_and_sessions() {
+    let (mut w, a, b, mut thief) = group_then_reinstall();
+    // Bob fetches Alice's bundle (her old session expired, say): the new
+    // identity blocks sending, and everything of the old one goes now.
+    let fresh = bundle(w.get(&a));
+    match w.get(&b).send("alice", b"hi", &[(a.clone(), fresh)], NOW) {
+        Err(SendError::Blocked(blocked)) => assert_eq!(blocked, vec![(a.clone(), DeviceStatus::IdentityChanged)]),
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    assert_eq!(w.get(&b).current_session_base_key(&a).unwrap(), None);
+    assert!(matches!(thief_posts(&mut w, &mut thief, &b), Err(ReceiveError::Group(GroupError::SenderRemoved))));
+    let stolen = thief.send("bob", b"it's me", &[], NOW).unwrap().messages.remove(0).1;
+    assert!(w.get(&b).receive(&a, &stolen, NOW).is_err());
+}
+
+#[test]
+fn a_pinned_identity_is_never_forgotten_to_make_room() {
+    let (mut w, _a, b) = alice_and_bob();
+    // alice.5 writes first: unlisted, its identity pinned.
+    let five = addr("alice", 5);
+    let mut d = device("alice", 5);
+    d.set_devices("bob", &[1]).unwrap();
+    w.add(d);
+    let m = w.send(&five, "bob", b"from the tablet", NOW);
+    w.deliver(&five, &b, &m[0].1).unwrap();
+    // Throwaway devices fill the unlisted slots; the next is refused.
+    for id in 100..100 + MAX_UNLISTED_DEVICES_PER_USER as u32 {
+        let ghost = addr("alice", id);
+        let mut g = device("alice", id);
+        g.set_devices("bob", &[1]).unwrap();
+        w.add(g);
+        let m = w.send(&ghost, "bob", b"boo", NOW);
+        let result = w.deliver(&ghost, &b, &m[0].1);
+        if id < 100 + MAX_UNLISTED_DEVICES_PER_USER as u32 - 1 {
+            result.unwrap();
+        } else {
+            assert!(matches!(result, Err(ReceiveError::TooManyDevices)), "{result:?}");
+        }
+    }
+    // alice.5 under another identity is a change, not a new device.
+    let mut impostor = device("alice", 5);
+    impostor.set_devices("bob", &[1]).unwrap();
+    w.add(impostor);
+    let m = w.send(&five, "bob", b"same tablet, honest", NOW);
+    let r = w.get(&b).receive(&five, &m[0].1, NOW).unwrap();
+    assert_eq!(r.events(), [Event::IdentityChanged { address: five.clone() }]);
+}
+
+#[test]
+fn an_approval_counts_only_for_the_identity_that_was_compared() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    w.get(&a).set_verified("bob", true).unwrap();
+    // Bob reinstalls; Alice is shown the new identity and compares it...
+    let mut reinstalled = device("bob", 1);
+    reinstalled.set_devices("alice", &[1]).unwrap();
+    w.add(reinstalled);
+    let m = w.send(&b, "alice", b"new phone", NOW);
+    w.deliver(&b, &a, &m[0].1).unwrap();
+    let compared = w.get(&a).devices("bob").unwrap()[0].identity.clone().unwrap();
+    // ...but before she taps, the key is swapped again.
+    let mut swapped = device("bob", 1);
+    swapped.set_devices("alice", &[1]).unwrap();
+    w.add(swapped);
+    let m = w.send(&b, "alice", b"trust me", NOW);
+    w.deliver(&b, &a, &m[0].1).unwrap();
+    match w.get(&a).approve_device(&b, &compared) {
+        Err(ConversationError::IdentityMismatch(address)) => assert_eq!(address, b),
+        other => panic!("expected IdentityMismatch, got {other:?}"),
+    }
+    assert!(matches!(w.get(&a).send("bob", b"x", &[], NOW), Err(SendError::Blocked(_))));
+    assert!(w.get(&a).is_verified("bob").unwrap(), "nothing changed");
+    match w.get(&a).approve_device(&addr("bob", 9), &compared) {
+        Err(ConversationError::UnknownDevice(_)) => {}
+        other => panic!("expected UnknownDevice, got {other:?}"),
+    }
+}
+
+#[test]
+fn sending_to_a_group_does_not_accept_a_members_pending_request() {
+    let (mut w, a, b) = alice_and_bob();
+    w.add(device_with("bob", 1, REQUESTS));
+    let m = w.send(&a, "bob", b"hello?", NOW);
+    w.deliver(&a, &b, &m[0].1).unwrap();
+    assert_eq!(w.get(&b).requests().unwrap(), vec![a.clone()]);
+    let members = [a.clone(), b.clone()];
+    w.get(&a).create_group(b"g", &members).unwrap();
+    w.get(&b).create_group(b"g", &members).unwrap();
+    // Bob's group keys go to Alice over a new session, not the request's.
+    match w.get(&b).send_group(b"g", b"hi group", &[], NOW) {
+        Err(SendError::NeedBundles(need)) => assert_eq!(need, vec![a.clone()]),
+        other => panic!("expected NeedBundles, got {other:?}"),
+    }
+    let fresh = bundle(w.get(&a));
+    let sent = w.get(&b).send_group(b"g", b"hi group", &[(a.clone(), fresh)], NOW).unwrap();
+    assert_eq!(w.get(&b).requests().unwrap(), vec![a.clone()], "the request is still pending");
+    let r = w.get(&a).receive(&b, &sent.distributions.messages[0].1, NOW).unwrap();
+    assert_eq!(r.kind(), ReceivedKind::GroupKeys);
+}
+
+#[test]
+fn a_device_cannot_add_itself_to_its_group() {
+    let (mut w, a, b) = alice_and_bob();
+    w.get(&a).create_group(b"g", &[a.clone(), b.clone()]).unwrap();
+    assert!(matches!(w.get(&a).add_group_member(b"g", &a), Err(ConversationError::OwnAddress)));
+    assert_eq!(w.get(&a).group_members(b"g").unwrap(), vec![b]);
+}
+
+#[test]
+fn ciphertexts_reach_the_outbox_only_through_the_commit() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    let mut seen = None;
+    let out = w
+        .get(&a)
+        .send_with("bob", b"kept", &[], NOW, |sent| {
+            assert_eq!(sent.len(), 1);
+            assert_eq!(sent[0].to(), Some(&b));
+            let row = sent[0].store_at("outbox", b"1".to_vec());
+            // The closure sees no bytes: there is nothing to transmit yet.
+            assert_eq!(row.value(), None);
+            seen = Some(row.clone());
+            vec![row]
+        })
+        .unwrap();
+    assert_eq!(w.get(&a).store().app_row("outbox", b"1").unwrap().as_deref(), Some(&out.messages[0].1[..]));
+    // A row smuggled out of one send is refused by the next.
+    let smuggled = seen.unwrap();
+    match w.get(&a).send_with("bob", b"again", &[], NOW, move |_| vec![smuggled]) {
+        Err(SendError::ForeignOutboxRow) => {}
+        other => panic!("expected ForeignOutboxRow, got {other:?}"),
+    }
+    // Group sends: the group message first, then the distributions.
+    let members = [a.clone(), b.clone()];
+    w.get(&a).create_group(b"g", &members).unwrap();
+    let sent = w
+        .get(&a)
+        .send_group_with(b"g", b"to all", &[], NOW, |sent| {
+            assert_eq!(sent.iter().map(|o| o.to().cloned()).collect::<Vec<_>>(), vec![None, Some(b.clone())]);
+            vec![sent[0].store_at("gout", b"1".to_vec()), AppWrite::put("meta", b"n".to_vec(), b"1".to_vec())]
+        })
+        .unwrap();
+    assert_eq!(w.get(&a).store().app_row("gout", b"1").unwrap(), Some(sent.message));
+}
+
+/// Alice and Bob on seeded generators: one first message and a reply,
+/// and Bob's stored record of the session.
+fn seeded_run() -> Vec<Vec<u8>> {
+    let open = |user: &str, seed: u8| {
+        let rng = ChaCha20Rng::from_seed([seed; 32]);
+        Conversations::open_with_rng(rng, MemoryStore::new(), [7; 32], addr(user, 1), ConversationConfig::default())
+            .unwrap()
+    };
+    let (a, b) = (addr("alice", 1), addr("bob", 1));
+    let (mut alice, mut bob) = (open("alice", 1), open("bob", 2));
+    alice.set_devices("bob", &[1]).unwrap();
+    bob.set_devices("alice", &[1]).unwrap();
+    let id = bob
+        .update_account(|account| {
+            let mut rng = ChaCha20Rng::from_seed([3; 32]);
+            let id = account.generate_one_time_prekeys_with_rng(&mut rng, 1).unwrap()[0].id();
+            account.mark_one_time_prekeys_published(&[id]).unwrap();
+            id
+        })
+        .unwrap();
+    let fresh = bob.account().prekey_bundle(Some(id), None).unwrap();
+    let first = alice.send("bob", b"hi", &[(b.clone(), fresh)], NOW).unwrap().messages.remove(0).1;
+    let r = bob.receive(&a, &first, NOW).unwrap();
+    bob.commit_received(r, vec![]).unwrap();
+    let reply = bob.send("alice", b"hello", &[], NOW).unwrap().messages.remove(0).1;
+    let sealed = bob.store().load_sessions(&a).unwrap().unwrap();
+    vec![first, reply, sealed]
+}
+
+#[test]
+fn one_seeded_generator_makes_conversations_deterministic() {
+    assert_eq!(seeded_run(), seeded_run());
+}
