@@ -56,13 +56,20 @@ pub const MAX_GROUP_STATE_NODES: usize = 2_100;
 /// How many sender states per member are kept (the newest ones), so
 /// messages in flight across a rotation still decrypt. libsignal keeps 5.
 pub const MAX_SENDER_STATES_PER_MEMBER: usize = 5;
-/// How many sender states of removed members are remembered, so their
-/// messages fail as [`GroupError::SenderRemoved`].
-pub const MAX_REVOKED_SENDER_STATES: usize = 1_000;
+/// How many state ids of removed (or reset, see [`Group::reset_member`])
+/// members' states are remembered, oldest forgotten first, so their
+/// messages fail as [`GroupError::SenderRemoved`] and their distributions
+/// are refused even if the member is added again. A removal revokes the
+/// member's live and retired ids, at most 261 (5 live,
+/// [`MAX_SENDER_STATES_PER_MEMBER`], and 256 retired,
+/// [`MAX_RETIRED_STATES_PER_MEMBER`]), so the list holds at least the last
+/// 15 removals in full. 16 bytes each: at most 64 KiB of the group pickle.
+pub const MAX_REVOKED_SENDER_STATES: usize = 4_096;
 /// How many of each member's states evicted by
 /// [`MAX_SENDER_STATES_PER_MEMBER`] are remembered, so a re-delivered old
-/// distribution cannot bring back keys of messages already read (8 KB per
-/// member at most).
+/// distribution cannot bring back keys of messages already read (4 KiB per
+/// member at most). A removal moves them to the revoked list
+/// ([`MAX_REVOKED_SENDER_STATES`]).
 pub const MAX_RETIRED_STATES_PER_MEMBER: usize = 256;
 /// Default number of messages after which a sender state is replaced.
 pub const DEFAULT_ROTATION_MESSAGES: u32 = 1_000;
@@ -261,25 +268,37 @@ impl Group {
     }
 
     /// Removes a member device: deletes every inbound state it sent (their
-    /// keys are wiped), refuses its messages from now on
-    /// ([`GroupError::SenderRemoved`]), and marks this device's own sender
-    /// state stale, so the next [`Group::encrypt`] starts a fresh one and
-    /// distributes it to the remaining members only. Returns whether it was
-    /// a member.
+    /// keys are wiped), revokes the ids of those states and of its retired
+    /// ones, so their messages fail with [`GroupError::SenderRemoved`] and
+    /// their distributions are refused even if the member is added again
+    /// (within [`MAX_REVOKED_SENDER_STATES`]), and marks this device's own
+    /// sender state stale, so the next [`Group::encrypt`] starts a fresh
+    /// one and distributes it to the remaining members only. Returns
+    /// whether it was a member.
     pub fn remove_member(&mut self, member: &[u8]) -> bool {
         let Some(removed) = self.members.remove(member) else {
             return false;
         };
-        for state in removed.states {
+        self.revoke(removed);
+        self.undistributed.remove(member);
+        self.stale = true;
+        true
+    }
+
+    /// Puts every state id of a member's record in the revoked list, its
+    /// retired ids first, then its live states oldest first (so the oldest
+    /// are forgotten first past [`MAX_REVOKED_SENDER_STATES`]); the live
+    /// states' keys are wiped as they drop.
+    fn revoke(&mut self, record: Member) {
+        let Member { states, retired } = record;
+        self.revoked.extend(retired);
+        for state in states.into_iter().rev() {
             self.owners.remove(&state.state_id);
             self.revoked.push_back(state.state_id);
         }
         while self.revoked.len() > MAX_REVOKED_SENDER_STATES {
             self.revoked.pop_front();
         }
-        self.undistributed.remove(member);
-        self.stale = true;
-        true
     }
 
     /// Whether the next [`Group::encrypt`] at `now` will start a new sender
@@ -438,10 +457,17 @@ impl Group {
 
     /// Looks up the state a message names and checks its signature.
     fn locate(&self, message: &GroupMessage<'_>) -> Result<(&[u8], Ed25519PublicKey), GroupError> {
-        if self.revoked.contains(&message.state_id) {
-            return Err(GroupError::SenderRemoved);
-        }
-        let owner = self.owners.get(&message.state_id).ok_or(GroupError::UnknownSenderState)?;
+        // A held state id is never revoked (revoking drops the state, and a
+        // revoked id is never taken in again), so the list of up to
+        // MAX_REVOKED_SENDER_STATES ids is searched only for ids not held:
+        // the same result as searching it first, without the cost on every
+        // message.
+        let Some(owner) = self.owners.get(&message.state_id) else {
+            if self.revoked.contains(&message.state_id) {
+                return Err(GroupError::SenderRemoved);
+            }
+            return Err(GroupError::UnknownSenderState);
+        };
         let state = self
             .members
             .get(owner)

@@ -178,6 +178,10 @@ impl Group {
                 return Err(PickleError::Invalid);
             }
         }
+        // A revoked id is never held (Group::locate relies on it).
+        if pickle.revoked.iter().any(|id| owners.contains_key(id)) {
+            return Err(PickleError::Invalid);
+        }
         let undistributed: BTreeSet<Vec<u8>> = pickle.undistributed.iter().cloned().collect();
         if !undistributed.iter().all(|m| members.contains_key(m)) {
             return Err(PickleError::Invalid);

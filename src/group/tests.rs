@@ -160,3 +160,62 @@ fn the_last_index_is_used_once_and_the_next_send_starts_a_new_state() {
     assert_eq!(next.distributions.len(), 1, "exhaustion rotates and redistributes");
     assert_ne!(alice.outbound.as_ref().unwrap().state_id, old_id);
 }
+
+/// A group whose revoked list holds `n` made-up ids (0, 1, … as the first
+/// bytes).
+fn with_revoked(n: usize) -> Group {
+    let mut g = Group::new(GROUP, b"alice").unwrap();
+    g.revoked = (0..n)
+        .map(|i| {
+            let mut id = StateId::default();
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            id
+        })
+        .collect();
+    g
+}
+
+#[test]
+fn a_group_pickle_keeps_max_revoked_sender_states_and_refuses_one_more() {
+    let full = with_revoked(MAX_REVOKED_SENDER_STATES);
+    let restored = Group::from_pickle(&full.pickle()).unwrap();
+    assert_eq!(restored.revoked, full.revoked);
+    let over = with_revoked(MAX_REVOKED_SENDER_STATES + 1);
+    assert!(matches!(Group::from_pickle(&over.pickle()), Err(crate::PickleError::Invalid)));
+}
+
+#[test]
+fn a_removal_past_max_revoked_sender_states_forgets_the_oldest_ids_first() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(6);
+    alice.set_rotation_policy(RotationPolicy { max_messages: 1, ..RotationPolicy::default() }).unwrap();
+    for _ in 0..(MAX_SENDER_STATES_PER_MEMBER + 2) {
+        let out = alice.encrypt_with_rng(&mut r, b"x", 0).unwrap();
+        bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
+    }
+    let member = &bob.members[&b"alice".to_vec()];
+    let mut alices: Vec<StateId> = member.retired.iter().copied().collect();
+    alices.extend(member.states.iter().rev().map(|s| s.state_id));
+    assert_eq!(alices.len(), MAX_SENDER_STATES_PER_MEMBER + 2);
+    // Bob's list is full of older ids: exactly as many of them as Alice has
+    // states are forgotten, and every one of hers is kept, oldest first.
+    let filler = with_revoked(MAX_REVOKED_SENDER_STATES).revoked;
+    bob.revoked = filler.clone();
+    assert!(bob.remove_member(b"alice"));
+    assert_eq!(bob.revoked.len(), MAX_REVOKED_SENDER_STATES);
+    let kept: Vec<StateId> = bob.revoked.iter().copied().collect();
+    let newest_filler: Vec<StateId> = filler.iter().skip(alices.len()).copied().collect();
+    assert_eq!(kept[..MAX_REVOKED_SENDER_STATES - alices.len()], newest_filler[..]);
+    assert_eq!(kept[MAX_REVOKED_SENDER_STATES - alices.len()..], alices[..]);
+    assert!(bob.owners.is_empty());
+}
+
+#[test]
+fn a_group_pickle_with_a_revoked_id_that_is_also_held_is_refused() {
+    let (mut alice, mut bob) = pair();
+    let out = alice.encrypt_with_rng(&mut rng(7), b"x", 0).unwrap();
+    bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
+    let held = alice.outbound.as_ref().unwrap().state_id;
+    bob.revoked.push_back(held);
+    assert!(matches!(Group::from_pickle(&bob.pickle()), Err(crate::PickleError::Invalid)));
+}
