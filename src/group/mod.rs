@@ -173,10 +173,11 @@ pub struct Group {
     members: BTreeMap<Vec<u8>, Member>,
     /// Which member owns each inbound state id.
     owners: BTreeMap<StateId, Vec<u8>>,
-    /// State ids of removed members, oldest first.
+    /// State ids of removed or reset members, oldest first (at most
+    /// `MAX_REVOKED_SENDER_STATES`); never held by a member.
     revoked: VecDeque<StateId>,
     pub(crate) outbound: Option<SenderState>,
-    /// Set by a removal: the next send starts a fresh state.
+    /// Set by a removal or a reset: the next send starts a fresh state.
     stale: bool,
     /// Members that have not received the current outbound state.
     undistributed: BTreeSet<Vec<u8>>,
@@ -285,6 +286,29 @@ impl Group {
         true
     }
 
+    /// Resets a member device whose identity changed (the application saw
+    /// a new identity key at its address): the old identity's holder must
+    /// neither post as it nor read what follows. Revokes every inbound state
+    /// of the member, live and retired, as [`Group::remove_member`] does
+    /// (their keys are wiped, their messages fail with
+    /// [`GroupError::SenderRemoved`] and their distributions are refused),
+    /// but keeps it a member, with no state: its new device's distribution
+    /// (over the 1:1 session with the new identity) is taken in as usual.
+    /// Marks this device's own sender state stale, since the old identity's
+    /// holder had it, so the next [`Group::encrypt`] starts a fresh one and
+    /// distributes it to every member, this one included. Returns whether
+    /// it was a member (if not, nothing changes).
+    pub fn reset_member(&mut self, member: &[u8]) -> bool {
+        let Some(record) = self.members.get_mut(member) else {
+            return false;
+        };
+        let old = core::mem::take(record);
+        self.revoke(old);
+        self.undistributed.insert(member.to_vec());
+        self.stale = true;
+        true
+    }
+
     /// Puts every state id of a member's record in the revoked list, its
     /// retired ids first, then its live states oldest first (so the oldest
     /// are forgotten first past [`MAX_REVOKED_SENDER_STATES`]); the live
@@ -317,7 +341,7 @@ impl Group {
 
     /// Encrypts a group message at time `now` (seconds since the Unix
     /// epoch), with the OS RNG. First rotates the sender state if a member
-    /// was removed or the rotation policy says so, and returns the
+    /// was removed or reset or the rotation policy says so, and returns the
     /// distributions every member that lacks the current state must get.
     ///
     /// # Errors

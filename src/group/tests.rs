@@ -219,3 +219,58 @@ fn a_group_pickle_with_a_revoked_id_that_is_also_held_is_refused() {
     bob.revoked.push_back(held);
     assert!(matches!(Group::from_pickle(&bob.pickle()), Err(crate::PickleError::Invalid)));
 }
+
+#[test]
+fn resetting_a_member_revokes_its_states_keeps_it_a_member_and_rotates_our_state() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(8);
+    alice.set_rotation_policy(RotationPolicy { max_messages: 1, ..RotationPolicy::default() }).unwrap();
+    // Alice's states: live ones and retired ones at Bob.
+    let mut outs = Vec::new();
+    for i in 0..(MAX_SENDER_STATES_PER_MEMBER + 2) {
+        let out = alice.encrypt_with_rng(&mut r, &[i as u8], 0).unwrap();
+        bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
+        outs.push(out);
+    }
+    bob.decrypt(&outs[MAX_SENDER_STATES_PER_MEMBER + 1].message).unwrap();
+    let bobs = bob.encrypt_with_rng(&mut r, b"from bob", 0).unwrap();
+    assert_eq!(bobs.distributions.len(), 1);
+    let old_state = bob.outbound.as_ref().unwrap().state_id;
+    assert!(!bob.needs_rotation(0));
+    let member = &bob.members[&b"alice".to_vec()];
+    let mut alices: Vec<StateId> = member.retired.iter().copied().collect();
+    alices.extend(member.states.iter().rev().map(|s| s.state_id));
+
+    assert!(!bob.reset_member(b"carol"), "not a member: nothing to reset");
+    assert!(bob.reset_member(b"alice"));
+
+    // Still a member, with an empty record; every old id is revoked.
+    assert_eq!(bob.members().collect::<Vec<_>>(), [b"alice".as_slice()]);
+    let member = &bob.members[&b"alice".to_vec()];
+    assert!(member.states.is_empty() && member.retired.is_empty());
+    assert!(bob.owners.is_empty());
+    assert_eq!(bob.revoked.iter().copied().collect::<Vec<_>>(), alices);
+    // Its messages and old distributions are refused, read or not.
+    for out in [&outs[0], &outs[MAX_SENDER_STATES_PER_MEMBER], &outs[MAX_SENDER_STATES_PER_MEMBER + 1]] {
+        assert_eq!(bob.decrypt(&out.message), Err(GroupError::SenderRemoved));
+        assert_eq!(bob.receive_distribution(b"alice", &out.distributions[0].bytes), Err(GroupError::SenderRemoved));
+    }
+    // Bob's own state is stale and owed to Alice (also after a pickle).
+    let mut bob = Group::from_pickle(&bob.pickle()).unwrap();
+    assert!(bob.needs_rotation(0));
+    let next = bob.encrypt_with_rng(&mut r, b"after the reset", 0).unwrap();
+    assert_eq!(next.distributions.len(), 1);
+    assert_eq!(next.distributions[0].to, b"alice");
+    assert_ne!(bob.outbound.as_ref().unwrap().state_id, old_state);
+
+    // Alice's new identity (a fresh device at the same member id) is
+    // taken in as usual, and gets Bob's new state.
+    let mut new_alice = Group::new(GROUP, b"alice").unwrap();
+    new_alice.add_member(b"bob").unwrap();
+    new_alice.receive_distribution(b"bob", &next.distributions[0].bytes).unwrap();
+    assert_eq!(new_alice.decrypt(&next.message).unwrap().plaintext, b"after the reset");
+    let hello = new_alice.encrypt_with_rng(&mut r, b"new device", 0).unwrap();
+    bob.receive_distribution(b"alice", &hello.distributions[0].bytes).unwrap();
+    let read = bob.decrypt(&hello.message).unwrap();
+    assert_eq!((read.sender.as_slice(), read.plaintext.as_slice()), (b"alice".as_slice(), b"new device".as_slice()));
+}
