@@ -462,3 +462,30 @@ fn a_removed_and_re_added_member_cannot_bring_back_a_retired_state() {
     deliver(&mut g, &names, "alice", &fresh);
     assert_eq!(g[1].decrypt(&fresh.message).unwrap().plaintext, b"back");
 }
+
+#[test]
+fn a_message_just_past_the_window_fails_even_when_the_newest_was_read_first() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 20_000, ..Default::default() }).unwrap();
+    let mut r = rng(18);
+    let first = g[0].encrypt_with_rng(&mut r, b"0", 0).unwrap();
+    deliver(&mut g, &names, "alice", &first);
+    let mut sent = vec![first.message];
+    let newest = 3_000usize;
+    for _ in 0..newest {
+        sent.push(g[0].encrypt_with_rng(&mut r, b"n", 0).unwrap().message);
+    }
+    // Nothing inside the window was read before the newest message.
+    assert_eq!(g[1].decrypt(&sent[newest]).unwrap().index, newest as u32);
+    let oldest = newest - MAX_GROUP_WINDOW as usize;
+    let before = snapshot(&g[1]);
+    assert_eq!(
+        g[1].decrypt(&sent[oldest - 1]),
+        Err(GroupError::OutsideWindow { index: oldest as u32 - 1, oldest: oldest as u32 })
+    );
+    assert_eq!(g[1].decrypt(&sent[0]), Err(GroupError::OutsideWindow { index: 0, oldest: oldest as u32 }));
+    assert_eq!(snapshot(&g[1]), before);
+    assert_eq!(g[1].decrypt(&sent[oldest]).unwrap().index, oldest as u32);
+    assert_eq!(g[1].decrypt(&sent[oldest]), Err(GroupError::Duplicate));
+}

@@ -47,7 +47,8 @@ pub const MAX_MEMBER_ID_LEN: usize = 256;
 /// The most member devices a [`Group`] tracks.
 pub const MAX_GROUP_MEMBERS: usize = 10_000;
 /// How far behind the newest index read a message may be and still
-/// decrypt (out-of-order window). Keys older than that are deleted.
+/// decrypt (out-of-order window). Keys older than that are deleted,
+/// whatever the order in which messages were read.
 pub const MAX_GROUP_WINDOW: u32 = 2_000;
 /// The most tree nodes one sender state holds (and a distribution or
 /// export may carry): enough for a full window of scattered gaps. Past it

@@ -140,7 +140,7 @@ impl ReceiverState {
         self.cover.puncture(descent);
         let newest = self.newest.map_or(index, |n| n.max(index));
         self.newest = Some(newest);
-        self.cover.drop_below(u64::from(newest.saturating_sub(MAX_GROUP_WINDOW)));
+        self.cover.drop_below(newest.saturating_sub(MAX_GROUP_WINDOW));
         self.cover.cap(MAX_GROUP_STATE_NODES);
         Ok(plaintext)
     }

@@ -2,6 +2,8 @@
 //! sender-key tree for both sides, shown by trying every key a captured
 //! state holds or derives on the message it already read or sent.
 
+use std::collections::BTreeMap;
+
 use super::message::{GroupMessage, bound_header};
 use super::sender_key::message_key;
 use super::tree::{Cover, Node};
@@ -273,4 +275,104 @@ fn resetting_a_member_revokes_its_states_keeps_it_a_member_and_rotates_our_state
     bob.receive_distribution(b"alice", &hello.distributions[0].bytes).unwrap();
     let read = bob.decrypt(&hello.message).unwrap();
     assert_eq!((read.sender.as_slice(), read.plaintext.as_slice()), (b"alice".as_slice(), b"new device".as_slice()));
+}
+
+/// Alice's messages at the given indices (ascending), made by skipping her
+/// sender state ahead between them, and Bob holding her state from index
+/// `start` (her message at `start` carries Bob's distribution; with
+/// `start` > 0 her state begins with a message at index 0 made before Bob
+/// was a member), having read nothing.
+fn messages_at(start: u32, indices: &[u32]) -> (Group, BTreeMap<u32, Vec<u8>>) {
+    let mut alice = Group::new(GROUP, b"alice").unwrap();
+    alice
+        .set_rotation_policy(RotationPolicy { max_messages: MAX_ROTATION_MESSAGES, ..RotationPolicy::default() })
+        .unwrap();
+    let mut bob = Group::new(GROUP, b"bob").unwrap();
+    bob.add_member(b"alice").unwrap();
+    let mut r = rng(9);
+    let mut sent = BTreeMap::new();
+    let mut send = |alice: &mut Group, index: u32| {
+        if let Some(out) = alice.outbound.as_mut() {
+            out.cover = out.cover.suffix_from(index);
+        }
+        let m = alice.encrypt_with_rng(&mut r, &index.to_be_bytes(), 0).unwrap();
+        assert_eq!(GroupMessage::decode(&m.message).unwrap().index, index);
+        sent.insert(index, m.message);
+        m.distributions
+    };
+    if start > 0 {
+        assert!(send(&mut alice, 0).is_empty());
+    }
+    alice.add_member(b"bob").unwrap();
+    let distributions = send(&mut alice, start);
+    bob.receive_distribution(b"alice", &distributions[0].bytes).unwrap();
+    for &i in indices.iter().filter(|&&i| i > start) {
+        assert!(send(&mut alice, i).is_empty());
+    }
+    (bob, sent)
+}
+
+/// Asserts that Bob's state of Alice holds no key below the window.
+fn assert_nothing_below_the_window(bob: &Group) {
+    let state = &bob.members[&b"alice".to_vec()].states[0];
+    let oldest = state.newest.unwrap().saturating_sub(MAX_GROUP_WINDOW);
+    assert!(state.cover.nodes().all(|n| n.first() >= u64::from(oldest)), "a key below {oldest} is left");
+}
+
+#[test]
+fn the_window_deletes_every_key_older_than_max_group_window_whatever_the_read_order() {
+    // The boundary: after reading index 3000, index 1000 (3000 −
+    // MAX_GROUP_WINDOW) is the oldest readable and 999 is outside.
+    assert_eq!(MAX_GROUP_WINDOW, 2_000);
+    let window = |index| Err(GroupError::OutsideWindow { index, oldest: 1_000 });
+    let all: Vec<u32> = (0..=3_000).collect();
+
+    // Newest first, from a fresh state: the node holding 999 and 1000
+    // straddles the boundary and is split.
+    let (mut bob, sent) = messages_at(0, &[999, 1_000, 3_000]);
+    let (read, work) = crate::work::measure(|| bob.decrypt(&sent[&3_000]));
+    assert_eq!(read.unwrap().index, 3_000);
+    assert!(work.hmac <= 2 * (32 + 32), "{} HMACs", work.hmac);
+    assert_nothing_below_the_window(&bob);
+    assert_eq!(bob.decrypt(&sent[&999]), window(999));
+    assert_eq!(bob.decrypt(&sent[&1_000]).unwrap().index, 1_000);
+    assert_eq!(bob.decrypt(&sent[&1_000]), Err(GroupError::Duplicate));
+
+    // In order, leaving 999 and 1000 unread.
+    let (mut bob, sent) = messages_at(0, &all);
+    for i in all.iter().filter(|&&i| i != 999 && i != 1_000) {
+        bob.decrypt(&sent[i]).unwrap();
+        assert_nothing_below_the_window(&bob);
+    }
+    assert_eq!(bob.decrypt(&sent[&999]), window(999));
+    assert_eq!(bob.decrypt(&sent[&1_000]).unwrap().index, 1_000);
+
+    // Scattered, with the boundary reached one index at a time.
+    let (mut bob, sent) = messages_at(0, &[10, 998, 999, 1_000, 1_001, 1_500, 2_000, 2_999, 3_000]);
+    for i in [1_500, 10, 2_999] {
+        bob.decrypt(&sent[&i]).unwrap();
+        assert_nothing_below_the_window(&bob);
+    }
+    assert_eq!(bob.decrypt(&sent[&998]), Err(GroupError::OutsideWindow { index: 998, oldest: 999 }));
+    assert_eq!(bob.decrypt(&sent[&999]).unwrap().index, 999, "at the boundary");
+    bob.decrypt(&sent[&3_000]).unwrap();
+    assert_nothing_below_the_window(&bob);
+    // Below the window, read or not: OutsideWindow; inside, read: Duplicate.
+    assert_eq!(bob.decrypt(&sent[&999]), window(999));
+    assert_eq!(bob.decrypt(&sent[&10]), window(10));
+    assert_eq!(bob.decrypt(&sent[&1_500]), Err(GroupError::Duplicate));
+    assert_eq!(bob.decrypt(&sent[&2_000]).unwrap().index, 2_000);
+    assert_eq!(bob.decrypt(&sent[&1_000]).unwrap().index, 1_000);
+    assert_eq!(bob.decrypt(&sent[&1_001]).unwrap().index, 1_001);
+}
+
+#[test]
+fn an_index_before_the_state_start_reports_before_state_start_even_outside_the_window() {
+    let (mut bob, sent) = messages_at(500, &[500, 999, 1_000, 3_000]);
+    bob.decrypt(&sent[&3_000]).unwrap();
+    assert_nothing_below_the_window(&bob);
+    assert_eq!(bob.decrypt(&sent[&999]), Err(GroupError::OutsideWindow { index: 999, oldest: 1_000 }));
+    assert_eq!(bob.decrypt(&sent[&500]), Err(GroupError::OutsideWindow { index: 500, oldest: 1_000 }));
+    assert_eq!(bob.decrypt(&sent[&0]), Err(GroupError::BeforeStateStart { index: 0, start: 500 }));
+    assert_eq!(bob.decrypt(&sent[&1_000]).unwrap().index, 1_000);
 }
