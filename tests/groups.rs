@@ -121,12 +121,22 @@ fn a_distribution_with_a_small_order_or_twisted_signing_key_cannot_make_messages
         y
     });
     assert!(matches!(g[1].receive_distribution(b"alice", &non_canonical), Err(GroupError::Decode(_))));
-    // A + (a point of order 8): a valid point, but the owner signature made
-    // by A does not verify under it, so the state is never installed.
+    // A + (a point of order 8): a valid point, but not the key the state id
+    // was derived from; and with the id derived from it, the owner
+    // signature made by A does not verify under it. Never installed.
     let a = CompressedEdwardsY(bytes[key_at..key_at + 32].try_into().unwrap()).decompress().unwrap();
+    let twisted_key = (a + curve25519_dalek::constants::EIGHT_TORSION[1]).compress().to_bytes();
     let mut twisted = bytes.to_vec();
-    twisted[key_at..key_at + 32]
-        .copy_from_slice(&(a + curve25519_dalek::constants::EIGHT_TORSION[1]).compress().to_bytes());
+    twisted[key_at..key_at + 32].copy_from_slice(&twisted_key);
+    assert_eq!(
+        g[1].receive_distribution(b"alice", &twisted),
+        Err(GroupError::Decode(dmseal::DecodeError::InvalidStateId))
+    );
+    let derived = {
+        use sha2::Digest;
+        sha2::Sha256::new().chain_update(b"dmseal:v1:hash:group-state-id").chain_update(twisted_key).finalize()
+    };
+    twisted[key_at - 16..key_at].copy_from_slice(&derived[..16]);
     assert_eq!(g[1].receive_distribution(b"alice", &twisted), Err(GroupError::StateOwnedByAnotherMember));
     g[1].receive_distribution(b"alice", &bytes).unwrap();
     let mut batch = copy(&g[1]);
@@ -488,4 +498,30 @@ fn a_message_just_past_the_window_fails_even_when_the_newest_was_read_first() {
     assert_eq!(snapshot(&g[1]), before);
     assert_eq!(g[1].decrypt(&sent[oldest]).unwrap().index, oldest as u32);
     assert_eq!(g[1].decrypt(&sent[oldest]), Err(GroupError::Duplicate));
+}
+
+#[test]
+fn a_distribution_naming_a_state_id_not_derived_from_its_signing_key_is_refused() {
+    let names = ["alice", "bob", "carol"];
+    let mut g = groups(&names);
+    let mut r = rng(19);
+    let from_carol = g[2].encrypt_with_rng(&mut r, b"carol", 0).unwrap();
+    let out = g[0].encrypt_with_rng(&mut r, b"alice", 0).unwrap();
+    let to_bob = out.distributions.iter().find(|d| d.to == b"bob").unwrap();
+    // The state id sits after version, type, group id length and id.
+    let id_at = 3 + GID.len();
+    let before = snapshot(&g[1]);
+    // Carol's id (public in her message, after version and type), and a
+    // single flipped bit of Alice's own.
+    let mut carols_id = to_bob.bytes.to_vec();
+    carols_id[id_at..id_at + 16].copy_from_slice(&from_carol.message[2..18]);
+    let mut flipped = to_bob.bytes.to_vec();
+    flipped[id_at] ^= 1;
+    for bad in [carols_id, flipped] {
+        let refused = Err(GroupError::Decode(dmseal::DecodeError::InvalidStateId));
+        assert_eq!(g[1].receive_distribution(b"alice", &bad), refused);
+        assert_eq!(snapshot(&g[1]), before);
+    }
+    g[1].receive_distribution(b"alice", &to_bob.bytes).unwrap();
+    assert_eq!(g[1].decrypt(&out.message).unwrap().plaintext, b"alice");
 }

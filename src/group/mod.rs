@@ -1,7 +1,7 @@
 //! Group chats with sender keys (docs/PROTOCOL.md §12).
 //!
-//! Each member device sends with its own sender state: a random state id,
-//! a seekable key tree (see `tree`) and an Ed25519 signing key. It hands
+//! Each member device sends with its own sender state: an Ed25519 signing
+//! key, a state id derived from it, and a seekable key tree (see `tree`). It hands
 //! the state to every other member in a *distribution*, which the caller
 //! carries over the 1:1 sessions; receivers keep one inbound state per
 //! (member, state id). Group messages are signed, and receivers check the
@@ -28,17 +28,31 @@ use zeroize::Zeroizing;
 use self::message::{GroupMessage, SenderKeyRecord, signed_message};
 use self::sender_key::{ReceiverState, SenderState};
 use crate::error::GroupError;
+use crate::labels;
+use crate::primitives::kdf::sha256;
 use crate::primitives::rng::os_rng;
 use crate::primitives::signature::{Ed25519PublicKey, verify_batch};
 use crate::wire::{TYPE_GROUP_DISTRIBUTION, TYPE_GROUP_EXPORT};
 
 pub use self::pickling::GroupPickle;
 
-/// Length of a sender state id: random, and unique within a group (a
-/// distribution naming a state id another member owns is refused).
+/// Length of a sender state id: derived from the state's signing key
+/// ([`state_id_of`]), so a member cannot name its state after another's.
 pub(crate) const STATE_ID_LEN: usize = 16;
 /// A sender state id.
 pub(crate) type StateId = [u8; STATE_ID_LEN];
+
+/// The id of the sender state whose signing public key is `key`: the
+/// first 16 bytes of SHA-256(`HASH_GROUP_STATE_ID` || key)
+/// (docs/PROTOCOL.md §12.3). Receivers refuse a distribution or export
+/// whose state id is not this, so claiming a state id takes that state's
+/// signing key, and with it the owner signature.
+pub(crate) fn state_id_of(key: &Ed25519PublicKey) -> StateId {
+    let digest = sha256(&[labels::HASH_GROUP_STATE_ID, key.as_bytes()]);
+    let mut id = StateId::default();
+    id.iter_mut().zip(digest).for_each(|(i, d)| *i = d);
+    id
+}
 
 /// The longest group id, in bytes.
 pub const MAX_GROUP_ID_LEN: usize = 64;

@@ -376,3 +376,79 @@ fn an_index_before_the_state_start_reports_before_state_start_even_outside_the_w
     assert_eq!(bob.decrypt(&sent[&0]), Err(GroupError::BeforeStateStart { index: 0, start: 500 }));
     assert_eq!(bob.decrypt(&sent[&1_000]).unwrap().index, 1_000);
 }
+
+#[test]
+fn a_sender_state_id_is_the_hash_of_its_signing_key() {
+    let (mut alice, _) = pair();
+    alice.encrypt_with_rng(&mut rng(10), b"x", 0).unwrap();
+    let outbound = alice.outbound.as_ref().unwrap();
+    let digest =
+        crate::primitives::kdf::sha256(&[b"dmseal:v1:hash:group-state-id", outbound.signing.public().as_bytes()]);
+    assert_eq!(outbound.state_id[..], digest[..STATE_ID_LEN]);
+}
+
+#[test]
+fn a_squatters_distribution_naming_anothers_state_id_is_refused_and_the_owners_is_then_taken() {
+    use super::message::{SenderKeyRecord, owner_message};
+    use crate::wire::{TYPE_GROUP_DISTRIBUTION, TYPE_GROUP_EXPORT};
+    let names: [&[u8]; 3] = [b"alice", b"dave", b"mallory"];
+    let mut g: Vec<Group> = names
+        .iter()
+        .map(|me| {
+            let mut g = Group::new(GROUP, me).unwrap();
+            for other in names.iter().filter(|o| *o != me) {
+                g.add_member(other).unwrap();
+            }
+            g
+        })
+        .collect();
+    let mut r = rng(11);
+    // Alice's first message names her state id in the clear; Mallory sees
+    // it before Alice's distribution reaches Dave.
+    let from_alice = g[0].encrypt_with_rng(&mut r, b"for dave", 0).unwrap();
+    let victim = GroupMessage::decode(&from_alice.message).unwrap().state_id;
+    g[2].encrypt_with_rng(&mut r, b"mallory", 0).unwrap();
+    let mallory = g[2].outbound.as_ref().unwrap();
+    // Her own key and cover, the victim's id, and a valid owner signature
+    // by her key over (group, victim's id, mallory).
+    let squat = SenderKeyRecord {
+        group_id: GROUP.to_vec(),
+        state_id: victim,
+        signing_key: mallory.signing.public(),
+        owner: b"mallory".to_vec(),
+        owner_signature: mallory.signing.sign(&owner_message(GROUP, &victim, b"mallory")),
+        nodes: mallory.cover.boxed_nodes(),
+    };
+    assert!(squat.owned_by(b"mallory"), "the owner signature itself is valid");
+    let before = g[1].pickle().to_bytes();
+    assert_eq!(
+        g[1].receive_distribution(b"mallory", &squat.encode(TYPE_GROUP_DISTRIBUTION)),
+        Err(GroupError::Decode(crate::DecodeError::InvalidStateId))
+    );
+    assert_eq!(
+        g[1].import_sender_state(b"mallory", &squat.encode(TYPE_GROUP_EXPORT)),
+        Err(GroupError::Decode(crate::DecodeError::InvalidStateId))
+    );
+    assert_eq!(g[1].pickle().to_bytes(), before, "a refused record changed the group");
+    // Alice's real distribution is taken, and her messages read as hers.
+    let to_dave = from_alice.distributions.iter().find(|d| d.to == b"dave").unwrap();
+    g[1].receive_distribution(b"alice", &to_dave.bytes).unwrap();
+    let read = g[1].decrypt(&from_alice.message).unwrap();
+    assert_eq!((read.sender.as_slice(), read.plaintext.as_slice()), (b"alice".as_slice(), b"for dave".as_slice()));
+    let next = g[0].encrypt_with_rng(&mut r, b"again", 0).unwrap();
+    assert_eq!(g[1].decrypt(&next.message).unwrap().sender, b"alice");
+}
+
+#[test]
+fn a_group_pickle_with_a_state_id_not_derived_from_its_key_is_refused() {
+    let (mut alice, mut bob) = pair();
+    let out = alice.encrypt_with_rng(&mut rng(12), b"x", 0).unwrap();
+    bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
+    assert!(Group::from_pickle(&alice.pickle()).is_ok());
+    assert!(Group::from_pickle(&bob.pickle()).is_ok());
+    alice.outbound.as_mut().unwrap().state_id[0] ^= 1;
+    assert!(matches!(Group::from_pickle(&alice.pickle()), Err(crate::PickleError::Invalid)));
+    let state = &mut bob.members.get_mut(b"alice".as_slice()).unwrap().states[0];
+    state.state_id[0] ^= 1;
+    assert!(matches!(Group::from_pickle(&bob.pickle()), Err(crate::PickleError::Invalid)));
+}
