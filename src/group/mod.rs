@@ -410,8 +410,11 @@ impl Group {
     ///
     /// # Errors
     ///
-    /// A [`GroupError`]: decoding, `WrongGroup`, `NotAMember`,
-    /// `SenderRemoved`, `StateOwnedByAnotherMember`, `SigningKeyMismatch`.
+    /// A [`GroupError`]: decoding (among others
+    /// [`crate::DecodeError::InvalidStateId`] for a state id not derived
+    /// from the record's signing key), `WrongGroup`, `SenderRemoved`,
+    /// `NotAMember`, `StateOwnedByAnotherMember`, `SigningKeyMismatch`, in
+    /// the order of docs/PROTOCOL.md §12.5.
     pub fn receive_distribution(&mut self, from: &[u8], bytes: &[u8]) -> Result<(), GroupError> {
         let record = SenderKeyRecord::decode(bytes, TYPE_GROUP_DISTRIBUTION)?;
         self.add_state(from, record, true)
