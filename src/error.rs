@@ -73,6 +73,10 @@ pub enum DecodeError {
     },
     /// Sender-key tree nodes that are invalid, overlap or are out of order.
     InvalidKeyTree,
+    /// A sender-key record's state id is not the one derived from its
+    /// signing key (docs/PROTOCOL.md §12.3): the distribution or export is
+    /// forged (a member claiming another's state id) or corrupted. Drop it.
+    InvalidStateId,
     /// A flags byte has bits this version does not define.
     UnknownFlags {
         /// The flags byte found.
@@ -111,6 +115,7 @@ impl fmt::Display for DecodeError {
             Self::WrongType { found, expected } => write!(f, "wrong type byte {found:#04x}, expected {expected:#04x}"),
             Self::TooLong { len, max } => write!(f, "length {len} exceeds the maximum {max}"),
             Self::InvalidKeyTree => f.write_str("sender-key tree nodes are invalid"),
+            Self::InvalidStateId => f.write_str("sender state id is not derived from its signing key"),
             Self::UnknownFlags { flags } => write!(f, "unknown flag bits in {flags:#04x}"),
             Self::UnknownKeyType { found } => write!(f, "unknown key type {found:#04x}"),
             Self::UnknownPqPreKeyKind { found } => write!(f, "unknown PQ prekey kind {found:#04x}"),
@@ -548,8 +553,10 @@ pub enum GroupError {
     UnknownSenderState,
     /// The sender was removed from the group; its messages are refused.
     SenderRemoved,
-    /// A distribution names a state id that another member already uses:
-    /// a member tried to speak for someone else. Refused.
+    /// A distribution or export names another member as the state's
+    /// owner, its owner signature is invalid, or its state is already held
+    /// for another member: a member tried to speak for someone else.
+    /// Refused.
     StateOwnedByAnotherMember,
     /// A distribution for an existing state carries a different signing
     /// key. Refused.

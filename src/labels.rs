@@ -38,6 +38,9 @@ pub(crate) const SIG_GROUP_MESSAGE: &[u8] = b"dmseal:v1:sig:group-message";
 /// Ed25519 signature by a sender state's key over its owner's member id,
 /// binding the state to the member that distributes it.
 pub(crate) const SIG_GROUP_OWNER: &[u8] = b"dmseal:v1:sig:group-owner";
+/// SHA-256 prefix deriving a sender state's id from its signing public
+/// key, so that no member can claim another member's state id.
+pub(crate) const HASH_GROUP_STATE_ID: &[u8] = b"dmseal:v1:hash:group-state-id";
 /// HMAC-SHA256 input deriving a sender-key tree node's left child.
 pub(crate) const TREE_LEFT: &[u8] = b"dmseal:v1:group:tree-left";
 /// HMAC-SHA256 input deriving a sender-key tree node's right child.
@@ -81,6 +84,7 @@ pub(crate) const ALL: &[&[u8]] = &[
     CHAIN_NEXT,
     SIG_GROUP_MESSAGE,
     SIG_GROUP_OWNER,
+    HASH_GROUP_STATE_ID,
     TREE_LEFT,
     TREE_RIGHT,
     KDF_GROUP_MESSAGE,

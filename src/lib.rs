@@ -109,6 +109,8 @@
 //! | [`MAX_GROUP_WINDOW`] | 2,000 | how far behind the newest read a group message may be |
 //! | [`MAX_GROUP_STATE_NODES`] | 2,100 | key-tree nodes per sender state |
 //! | [`MAX_SENDER_STATES_PER_MEMBER`] | 5 | sender states kept per group member |
+//! | [`MAX_RETIRED_STATES_PER_MEMBER`] | 256 | evicted sender state ids remembered per group member |
+//! | [`MAX_REVOKED_SENDER_STATES`] | 4,096 | state ids of removed group members remembered |
 //! | [`MAX_GROUP_MEMBERS`] | 10,000 | member devices per group |
 //! | [`MAX_USER_ID_LEN`] | 255 bytes | user id of an [`Address`] |
 //! | [`MAX_DEVICES_PER_USER`] | 32 | devices listed per user |

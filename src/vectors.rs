@@ -273,6 +273,7 @@ fn group_transcript(seed: u8) -> Value {
     let outbound = alice.outbound.as_ref().unwrap();
     let state_id = outbound.state_id;
     let signing_seed = outbound.signing.secret_bytes();
+    let signing_public = outbound.signing.public();
     let mut messages = vec![json!({ "index": 0, "plaintext": h(b"message 0"), "bytes": h(&first.message) })];
     for i in 1..6u32 {
         let text = format!("message {i}");
@@ -289,14 +290,16 @@ fn group_transcript(seed: u8) -> Value {
     let export = bob.export_sender_state(b"alice", 3);
     let export = export.as_deref().map(Vec::as_slice);
     json!({
-        "description": "Group sender keys: a distribution (at index 0, so the one root node), six messages, \\
-                        the order another member read them in, and an export of the remaining history from \\
-                        index 3 (taken after those reads, so it holds no key at all for read indices). \\
-                        All bytes are lowercase hex. See docs/PROTOCOL.md §12.",
+        "description": "Group sender keys: a distribution (at index 0, so the one root node), six messages, \
+                        the order another member read them in, and an export of the remaining history from \
+                        index 3 (taken after those reads, so it holds no key at all for read indices). The state \
+                        id is the first 16 bytes of SHA-256(\"dmseal:v1:hash:group-state-id\" || the signing \
+                        public key). All bytes are lowercase hex. See docs/PROTOCOL.md §12.",
         "wire_version": crate::WIRE_VERSION,
         "group_id": h(group_id),
         "state_id": h(&state_id),
         "signing_key_seed": h(signing_seed.as_slice()),
+        "signing_key_public": h(signing_public.as_bytes()),
         "distribution": h(distribution.as_slice()),
         "messages": messages,
         "reads": reads,

@@ -121,12 +121,22 @@ fn a_distribution_with_a_small_order_or_twisted_signing_key_cannot_make_messages
         y
     });
     assert!(matches!(g[1].receive_distribution(b"alice", &non_canonical), Err(GroupError::Decode(_))));
-    // A + (a point of order 8): a valid point, but the owner signature made
-    // by A does not verify under it, so the state is never installed.
+    // A + (a point of order 8): a valid point, but not the key the state id
+    // was derived from; and with the id derived from it, the owner
+    // signature made by A does not verify under it. Never installed.
     let a = CompressedEdwardsY(bytes[key_at..key_at + 32].try_into().unwrap()).decompress().unwrap();
+    let twisted_key = (a + curve25519_dalek::constants::EIGHT_TORSION[1]).compress().to_bytes();
     let mut twisted = bytes.to_vec();
-    twisted[key_at..key_at + 32]
-        .copy_from_slice(&(a + curve25519_dalek::constants::EIGHT_TORSION[1]).compress().to_bytes());
+    twisted[key_at..key_at + 32].copy_from_slice(&twisted_key);
+    assert_eq!(
+        g[1].receive_distribution(b"alice", &twisted),
+        Err(GroupError::Decode(dmseal::DecodeError::InvalidStateId))
+    );
+    let derived = {
+        use sha2::Digest;
+        sha2::Sha256::new().chain_update(b"dmseal:v1:hash:group-state-id").chain_update(twisted_key).finalize()
+    };
+    twisted[key_at - 16..key_at].copy_from_slice(&derived[..16]);
     assert_eq!(g[1].receive_distribution(b"alice", &twisted), Err(GroupError::StateOwnedByAnotherMember));
     g[1].receive_distribution(b"alice", &bytes).unwrap();
     let mut batch = copy(&g[1]);
@@ -427,4 +437,91 @@ fn a_member_forwarding_anothers_distribution_cannot_claim_its_state() {
     assert_eq!(g[1].receive_distribution(b"mallory", &to_dave.bytes), Err(GroupError::StateOwnedByAnotherMember));
     g[1].receive_distribution(b"alice", &to_dave.bytes).unwrap();
     assert_eq!(g[1].decrypt(&out.message).unwrap().sender, b"alice");
+}
+
+#[test]
+fn a_removed_and_re_added_member_cannot_bring_back_a_retired_state() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let mut r = rng(17);
+    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 1, ..Default::default() }).unwrap();
+    // Every send rotates; Bob reads each message, and the first states are
+    // retired by the per-member cap.
+    let mut outs = Vec::new();
+    for i in 0..(dmseal::MAX_SENDER_STATES_PER_MEMBER + 2) {
+        let out = g[0].encrypt_with_rng(&mut r, &[i as u8], 0).unwrap();
+        deliver(&mut g, &names, "alice", &out);
+        assert_eq!(g[1].decrypt(&out.message).unwrap().plaintext, [i as u8]);
+        outs.push(out);
+    }
+    // Bob removes Alice, then adds her again.
+    assert!(g[1].remove_member(b"alice"));
+    g[1].add_member(b"alice").unwrap();
+    // Round trip through a pickle: what removal kept is kept there too.
+    g[1] = copy(&g[1]);
+    let before = snapshot(&g[1]);
+    // Neither a retired state's distribution nor a live one's comes back,
+    // and the messages already read do not decrypt again.
+    for out in [&outs[0], &outs[1], outs.last().unwrap()] {
+        assert_eq!(g[1].receive_distribution(b"alice", &out.distributions[0].bytes), Err(GroupError::SenderRemoved));
+        assert_eq!(g[1].decrypt(&out.message), Err(GroupError::SenderRemoved));
+        assert_eq!(snapshot(&g[1]), before);
+    }
+    // Alice's next state (after her own rotation) is taken in as usual.
+    let fresh = g[0].encrypt_with_rng(&mut r, b"back", 0).unwrap();
+    deliver(&mut g, &names, "alice", &fresh);
+    assert_eq!(g[1].decrypt(&fresh.message).unwrap().plaintext, b"back");
+}
+
+#[test]
+fn a_message_just_past_the_window_fails_even_when_the_newest_was_read_first() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 20_000, ..Default::default() }).unwrap();
+    let mut r = rng(18);
+    let first = g[0].encrypt_with_rng(&mut r, b"0", 0).unwrap();
+    deliver(&mut g, &names, "alice", &first);
+    let mut sent = vec![first.message];
+    let newest = 3_000usize;
+    for _ in 0..newest {
+        sent.push(g[0].encrypt_with_rng(&mut r, b"n", 0).unwrap().message);
+    }
+    // Nothing inside the window was read before the newest message.
+    assert_eq!(g[1].decrypt(&sent[newest]).unwrap().index, newest as u32);
+    let oldest = newest - MAX_GROUP_WINDOW as usize;
+    let before = snapshot(&g[1]);
+    assert_eq!(
+        g[1].decrypt(&sent[oldest - 1]),
+        Err(GroupError::OutsideWindow { index: oldest as u32 - 1, oldest: oldest as u32 })
+    );
+    assert_eq!(g[1].decrypt(&sent[0]), Err(GroupError::OutsideWindow { index: 0, oldest: oldest as u32 }));
+    assert_eq!(snapshot(&g[1]), before);
+    assert_eq!(g[1].decrypt(&sent[oldest]).unwrap().index, oldest as u32);
+    assert_eq!(g[1].decrypt(&sent[oldest]), Err(GroupError::Duplicate));
+}
+
+#[test]
+fn a_distribution_naming_a_state_id_not_derived_from_its_signing_key_is_refused() {
+    let names = ["alice", "bob", "carol"];
+    let mut g = groups(&names);
+    let mut r = rng(19);
+    let from_carol = g[2].encrypt_with_rng(&mut r, b"carol", 0).unwrap();
+    let out = g[0].encrypt_with_rng(&mut r, b"alice", 0).unwrap();
+    let to_bob = out.distributions.iter().find(|d| d.to == b"bob").unwrap();
+    // The state id sits after version, type, group id length and id.
+    let id_at = 3 + GID.len();
+    let before = snapshot(&g[1]);
+    // Carol's id (public in her message, after version and type), and a
+    // single flipped bit of Alice's own.
+    let mut carols_id = to_bob.bytes.to_vec();
+    carols_id[id_at..id_at + 16].copy_from_slice(&from_carol.message[2..18]);
+    let mut flipped = to_bob.bytes.to_vec();
+    flipped[id_at] ^= 1;
+    for bad in [carols_id, flipped] {
+        let refused = Err(GroupError::Decode(dmseal::DecodeError::InvalidStateId));
+        assert_eq!(g[1].receive_distribution(b"alice", &bad), refused);
+        assert_eq!(snapshot(&g[1]), before);
+    }
+    g[1].receive_distribution(b"alice", &to_bob.bytes).unwrap();
+    assert_eq!(g[1].decrypt(&out.message).unwrap().plaintext, b"alice");
 }

@@ -9,7 +9,7 @@ use crate::primitives::signature::{Ed25519PublicKey, SIGNATURE_LEN};
 use crate::wire::{MAX_VARINT_U32_LEN, Reader, TYPE_GROUP_MESSAGE, Writer};
 
 use super::tree::Node;
-use super::{MAX_GROUP_ID_LEN, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN, STATE_ID_LEN, StateId};
+use super::{MAX_GROUP_ID_LEN, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN, STATE_ID_LEN, StateId, state_id_of};
 
 /// A decoded group message, borrowing the bytes it came from. The group id
 /// is not on the wire: it is bound through the associated data, the
@@ -158,8 +158,13 @@ impl SenderKeyRecord {
         let mut r = Reader::new(bytes);
         r.header(message_type)?;
         let group_id = read_group_id(&mut r)?.to_vec();
-        let state_id = r.array()?;
+        let state_id: StateId = r.array()?;
         let signing_key = Ed25519PublicKey::from_bytes(r.array()?)?;
+        // The id must be the signing key's: no record can name a state id
+        // without carrying that state's key.
+        if state_id != state_id_of(&signing_key) {
+            return Err(DecodeError::InvalidStateId);
+        }
         let owner_len = usize::from(r.u16()?);
         if owner_len > MAX_MEMBER_ID_LEN {
             return Err(DecodeError::TooLong { len: owner_len, max: MAX_MEMBER_ID_LEN });

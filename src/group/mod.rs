@@ -1,7 +1,7 @@
 //! Group chats with sender keys (docs/PROTOCOL.md §12).
 //!
-//! Each member device sends with its own sender state: a random state id,
-//! a seekable key tree (see `tree`) and an Ed25519 signing key. It hands
+//! Each member device sends with its own sender state: an Ed25519 signing
+//! key, a state id derived from it, and a seekable key tree (see `tree`). It hands
 //! the state to every other member in a *distribution*, which the caller
 //! carries over the 1:1 sessions; receivers keep one inbound state per
 //! (member, state id). Group messages are signed, and receivers check the
@@ -28,17 +28,31 @@ use zeroize::Zeroizing;
 use self::message::{GroupMessage, SenderKeyRecord, signed_message};
 use self::sender_key::{ReceiverState, SenderState};
 use crate::error::GroupError;
+use crate::labels;
+use crate::primitives::kdf::sha256;
 use crate::primitives::rng::os_rng;
 use crate::primitives::signature::{Ed25519PublicKey, verify_batch};
 use crate::wire::{TYPE_GROUP_DISTRIBUTION, TYPE_GROUP_EXPORT};
 
 pub use self::pickling::GroupPickle;
 
-/// Length of a sender state id: random, and unique within a group (a
-/// distribution naming a state id another member owns is refused).
+/// Length of a sender state id: derived from the state's signing key
+/// ([`state_id_of`]), so a member cannot name its state after another's.
 pub(crate) const STATE_ID_LEN: usize = 16;
 /// A sender state id.
 pub(crate) type StateId = [u8; STATE_ID_LEN];
+
+/// The id of the sender state whose signing public key is `key`: the
+/// first 16 bytes of SHA-256(`HASH_GROUP_STATE_ID` || key)
+/// (docs/PROTOCOL.md §12.3). Receivers refuse a distribution or export
+/// whose state id is not this, so claiming a state id takes that state's
+/// signing key, and with it the owner signature.
+pub(crate) fn state_id_of(key: &Ed25519PublicKey) -> StateId {
+    let digest = sha256(&[labels::HASH_GROUP_STATE_ID, key.as_bytes()]);
+    let mut id = StateId::default();
+    id.iter_mut().zip(digest).for_each(|(i, d)| *i = d);
+    id
+}
 
 /// The longest group id, in bytes.
 pub const MAX_GROUP_ID_LEN: usize = 64;
@@ -47,7 +61,8 @@ pub const MAX_MEMBER_ID_LEN: usize = 256;
 /// The most member devices a [`Group`] tracks.
 pub const MAX_GROUP_MEMBERS: usize = 10_000;
 /// How far behind the newest index read a message may be and still
-/// decrypt (out-of-order window). Keys older than that are deleted.
+/// decrypt (out-of-order window). Keys older than that are deleted,
+/// whatever the order in which messages were read.
 pub const MAX_GROUP_WINDOW: u32 = 2_000;
 /// The most tree nodes one sender state holds (and a distribution or
 /// export may carry): enough for a full window of scattered gaps. Past it
@@ -56,13 +71,20 @@ pub const MAX_GROUP_STATE_NODES: usize = 2_100;
 /// How many sender states per member are kept (the newest ones), so
 /// messages in flight across a rotation still decrypt. libsignal keeps 5.
 pub const MAX_SENDER_STATES_PER_MEMBER: usize = 5;
-/// How many sender states of removed members are remembered, so their
-/// messages fail as [`GroupError::SenderRemoved`].
-pub const MAX_REVOKED_SENDER_STATES: usize = 1_000;
+/// How many state ids of removed (or reset, see [`Group::reset_member`])
+/// members' states are remembered, oldest forgotten first, so their
+/// messages fail as [`GroupError::SenderRemoved`] and their distributions
+/// are refused even if the member is added again. A removal revokes the
+/// member's live and retired ids, at most 261 (5 live,
+/// [`MAX_SENDER_STATES_PER_MEMBER`], and 256 retired,
+/// [`MAX_RETIRED_STATES_PER_MEMBER`]), so the list holds at least the last
+/// 15 removals in full. 16 bytes each: at most 64 KiB of the group pickle.
+pub const MAX_REVOKED_SENDER_STATES: usize = 4_096;
 /// How many of each member's states evicted by
 /// [`MAX_SENDER_STATES_PER_MEMBER`] are remembered, so a re-delivered old
-/// distribution cannot bring back keys of messages already read (8 KB per
-/// member at most).
+/// distribution cannot bring back keys of messages already read (4 KiB per
+/// member at most). A removal moves them to the revoked list
+/// ([`MAX_REVOKED_SENDER_STATES`]).
 pub const MAX_RETIRED_STATES_PER_MEMBER: usize = 256;
 /// Default number of messages after which a sender state is replaced.
 pub const DEFAULT_ROTATION_MESSAGES: u32 = 1_000;
@@ -166,10 +188,11 @@ pub struct Group {
     members: BTreeMap<Vec<u8>, Member>,
     /// Which member owns each inbound state id.
     owners: BTreeMap<StateId, Vec<u8>>,
-    /// State ids of removed members, oldest first.
+    /// State ids of removed or reset members, oldest first (at most
+    /// `MAX_REVOKED_SENDER_STATES`); never held by a member.
     revoked: VecDeque<StateId>,
     pub(crate) outbound: Option<SenderState>,
-    /// Set by a removal: the next send starts a fresh state.
+    /// Set by a removal or a reset: the next send starts a fresh state.
     stale: bool,
     /// Members that have not received the current outbound state.
     undistributed: BTreeSet<Vec<u8>>,
@@ -261,25 +284,60 @@ impl Group {
     }
 
     /// Removes a member device: deletes every inbound state it sent (their
-    /// keys are wiped), refuses its messages from now on
-    /// ([`GroupError::SenderRemoved`]), and marks this device's own sender
-    /// state stale, so the next [`Group::encrypt`] starts a fresh one and
-    /// distributes it to the remaining members only. Returns whether it was
-    /// a member.
+    /// keys are wiped), revokes the ids of those states and of its retired
+    /// ones, so their messages fail with [`GroupError::SenderRemoved`] and
+    /// their distributions are refused even if the member is added again
+    /// (within [`MAX_REVOKED_SENDER_STATES`]), and marks this device's own
+    /// sender state stale, so the next [`Group::encrypt`] starts a fresh
+    /// one and distributes it to the remaining members only. Returns
+    /// whether it was a member.
     pub fn remove_member(&mut self, member: &[u8]) -> bool {
         let Some(removed) = self.members.remove(member) else {
             return false;
         };
-        for state in removed.states {
+        self.revoke(removed);
+        self.undistributed.remove(member);
+        self.stale = true;
+        true
+    }
+
+    /// Resets a member device whose identity changed (the application saw
+    /// a new identity key at its address): the old identity's holder must
+    /// neither post as it nor read what follows. Revokes every inbound state
+    /// of the member, live and retired, as [`Group::remove_member`] does
+    /// (their keys are wiped, their messages fail with
+    /// [`GroupError::SenderRemoved`] and their distributions are refused),
+    /// but keeps it a member, with no state: its new device's distribution
+    /// (over the 1:1 session with the new identity) is taken in as usual.
+    /// Marks this device's own sender state stale, since the old identity's
+    /// holder had it, so the next [`Group::encrypt`] starts a fresh one and
+    /// distributes it to every member, this one included. Returns whether
+    /// it was a member (if not, nothing changes).
+    pub fn reset_member(&mut self, member: &[u8]) -> bool {
+        let Some(record) = self.members.get_mut(member) else {
+            return false;
+        };
+        let old = core::mem::take(record);
+        self.revoke(old);
+        self.undistributed.insert(member.to_vec());
+        self.stale = true;
+        true
+    }
+
+    /// Puts every state id of a member's record in the revoked list, its
+    /// retired ids first, then its live states oldest first (so the oldest
+    /// are forgotten first past [`MAX_REVOKED_SENDER_STATES`]); the live
+    /// states' keys are wiped as they drop.
+    fn revoke(&mut self, record: Member) {
+        let Member { states, retired } = record;
+        self.revoked.extend(retired);
+        for state in states.into_iter().rev() {
             self.owners.remove(&state.state_id);
             self.revoked.push_back(state.state_id);
         }
         while self.revoked.len() > MAX_REVOKED_SENDER_STATES {
             self.revoked.pop_front();
         }
-        self.undistributed.remove(member);
-        self.stale = true;
-        true
     }
 
     /// Whether the next [`Group::encrypt`] at `now` will start a new sender
@@ -298,7 +356,7 @@ impl Group {
 
     /// Encrypts a group message at time `now` (seconds since the Unix
     /// epoch), with the OS RNG. First rotates the sender state if a member
-    /// was removed or the rotation policy says so, and returns the
+    /// was removed or reset or the rotation policy says so, and returns the
     /// distributions every member that lacks the current state must get.
     ///
     /// # Errors
@@ -352,8 +410,11 @@ impl Group {
     ///
     /// # Errors
     ///
-    /// A [`GroupError`]: decoding, `WrongGroup`, `NotAMember`,
-    /// `SenderRemoved`, `StateOwnedByAnotherMember`, `SigningKeyMismatch`.
+    /// A [`GroupError`]: decoding (among others
+    /// [`crate::DecodeError::InvalidStateId`] for a state id not derived
+    /// from the record's signing key), `WrongGroup`, `SenderRemoved`,
+    /// `NotAMember`, `StateOwnedByAnotherMember`, `SigningKeyMismatch`, in
+    /// the order of docs/PROTOCOL.md §12.5.
     pub fn receive_distribution(&mut self, from: &[u8], bytes: &[u8]) -> Result<(), GroupError> {
         let record = SenderKeyRecord::decode(bytes, TYPE_GROUP_DISTRIBUTION)?;
         self.add_state(from, record, true)
@@ -438,10 +499,17 @@ impl Group {
 
     /// Looks up the state a message names and checks its signature.
     fn locate(&self, message: &GroupMessage<'_>) -> Result<(&[u8], Ed25519PublicKey), GroupError> {
-        if self.revoked.contains(&message.state_id) {
-            return Err(GroupError::SenderRemoved);
-        }
-        let owner = self.owners.get(&message.state_id).ok_or(GroupError::UnknownSenderState)?;
+        // A held state id is never revoked (revoking drops the state, and a
+        // revoked id is never taken in again), so the list of up to
+        // MAX_REVOKED_SENDER_STATES ids is searched only for ids not held:
+        // the same result as searching it first, without the cost on every
+        // message.
+        let Some(owner) = self.owners.get(&message.state_id) else {
+            if self.revoked.contains(&message.state_id) {
+                return Err(GroupError::SenderRemoved);
+            }
+            return Err(GroupError::UnknownSenderState);
+        };
         let state = self
             .members
             .get(owner)

@@ -10,7 +10,7 @@ use super::tree::{Cover, Node, TREE_DEPTH};
 use super::{
     Group, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN,
     MAX_RETIRED_STATES_PER_MEMBER, MAX_REVOKED_SENDER_STATES, MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS,
-    MAX_SENDER_STATES_PER_MEMBER, Member, RotationPolicy, StateId,
+    MAX_SENDER_STATES_PER_MEMBER, Member, RotationPolicy, StateId, state_id_of,
 };
 use crate::error::PickleError;
 use crate::labels;
@@ -163,9 +163,13 @@ impl Group {
                 if owners.insert(s.state_id, m.id.clone()).is_some() || !consistent {
                     return Err(PickleError::Invalid);
                 }
+                let signing_key = Ed25519PublicKey::from_bytes(s.signing_key).map_err(|_| PickleError::Invalid)?;
+                if s.state_id != state_id_of(&signing_key) {
+                    return Err(PickleError::Invalid);
+                }
                 states.push_back(ReceiverState {
                     state_id: s.state_id,
-                    signing_key: Ed25519PublicKey::from_bytes(s.signing_key).map_err(|_| PickleError::Invalid)?,
+                    signing_key,
                     owner_signature: s.owner_signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?,
                     cover: nodes_from(&s.nodes)?,
                     start: s.start,
@@ -177,6 +181,10 @@ impl Group {
             if members.insert(m.id.clone(), Member { states, retired }).is_some() {
                 return Err(PickleError::Invalid);
             }
+        }
+        // A revoked id is never held (Group::locate relies on it).
+        if pickle.revoked.iter().any(|id| owners.contains_key(id)) {
+            return Err(PickleError::Invalid);
         }
         let undistributed: BTreeSet<Vec<u8>> = pickle.undistributed.iter().cloned().collect();
         if !undistributed.iter().all(|m| members.contains_key(m)) {
@@ -191,9 +199,13 @@ impl Group {
                 if !contiguous || nodes.last().is_some_and(|n| n.last() != (1u64 << TREE_DEPTH) - 1) {
                     return Err(PickleError::Invalid);
                 }
+                let signing = Ed25519KeyPair::from_secret_bytes(&s.signing_seed);
+                if s.state_id != state_id_of(&signing.public()) {
+                    return Err(PickleError::Invalid);
+                }
                 Some(SenderState {
                     state_id: s.state_id,
-                    signing: Ed25519KeyPair::from_secret_bytes(&s.signing_seed),
+                    signing,
                     owner_signature: s.owner_signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?,
                     cover,
                     created_at: s.created_at,

@@ -9,7 +9,7 @@ use super::message::{
     write_message_header,
 };
 use super::tree::{Cover, Node};
-use super::{MAX_GROUP_STATE_NODES, MAX_GROUP_WINDOW, StateId};
+use super::{MAX_GROUP_STATE_NODES, MAX_GROUP_WINDOW, StateId, state_id_of};
 use crate::error::GroupError;
 use crate::labels;
 use crate::primitives::aead::AeadKey;
@@ -43,12 +43,13 @@ pub(crate) struct SenderState {
 }
 
 impl SenderState {
+    /// A fresh state: draws the root key, then the signing key, and derives
+    /// the state id from the signing key.
     pub(crate) fn generate<R: CryptoRng + ?Sized>(rng: &mut R, now: u64, group_id: &[u8], me: &[u8]) -> Self {
-        let mut state_id = StateId::default();
-        rng.fill_bytes(&mut state_id);
         let mut root = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(root.as_mut());
         let signing = Ed25519KeyPair::generate(rng);
+        let state_id = state_id_of(&signing.public());
         let owner_signature = signing.sign(&owner_message(group_id, &state_id, me));
         Self { state_id, signing, owner_signature, cover: Cover::from_root(*root), created_at: now, sent: 0 }
     }
@@ -140,7 +141,7 @@ impl ReceiverState {
         self.cover.puncture(descent);
         let newest = self.newest.map_or(index, |n| n.max(index));
         self.newest = Some(newest);
-        self.cover.drop_below(u64::from(newest.saturating_sub(MAX_GROUP_WINDOW)));
+        self.cover.drop_below(newest.saturating_sub(MAX_GROUP_WINDOW));
         self.cover.cap(MAX_GROUP_STATE_NODES);
         Ok(plaintext)
     }

@@ -2,6 +2,8 @@
 //! sender-key tree for both sides, shown by trying every key a captured
 //! state holds or derives on the message it already read or sent.
 
+use std::collections::BTreeMap;
+
 use super::message::{GroupMessage, bound_header};
 use super::sender_key::message_key;
 use super::tree::{Cover, Node};
@@ -159,4 +161,294 @@ fn the_last_index_is_used_once_and_the_next_send_starts_a_new_state() {
     let next = alice.encrypt_with_rng(&mut r, b"next", 0).unwrap();
     assert_eq!(next.distributions.len(), 1, "exhaustion rotates and redistributes");
     assert_ne!(alice.outbound.as_ref().unwrap().state_id, old_id);
+}
+
+/// A group whose revoked list holds `n` made-up ids (0, 1, … as the first
+/// bytes).
+fn with_revoked(n: usize) -> Group {
+    let mut g = Group::new(GROUP, b"alice").unwrap();
+    g.revoked = (0..n)
+        .map(|i| {
+            let mut id = StateId::default();
+            id[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            id
+        })
+        .collect();
+    g
+}
+
+#[test]
+fn a_group_pickle_keeps_max_revoked_sender_states_and_refuses_one_more() {
+    let full = with_revoked(MAX_REVOKED_SENDER_STATES);
+    let restored = Group::from_pickle(&full.pickle()).unwrap();
+    assert_eq!(restored.revoked, full.revoked);
+    let over = with_revoked(MAX_REVOKED_SENDER_STATES + 1);
+    assert!(matches!(Group::from_pickle(&over.pickle()), Err(crate::PickleError::Invalid)));
+}
+
+#[test]
+fn a_removal_past_max_revoked_sender_states_forgets_the_oldest_ids_first() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(6);
+    alice.set_rotation_policy(RotationPolicy { max_messages: 1, ..RotationPolicy::default() }).unwrap();
+    for _ in 0..(MAX_SENDER_STATES_PER_MEMBER + 2) {
+        let out = alice.encrypt_with_rng(&mut r, b"x", 0).unwrap();
+        bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
+    }
+    let member = &bob.members[&b"alice".to_vec()];
+    let mut alices: Vec<StateId> = member.retired.iter().copied().collect();
+    alices.extend(member.states.iter().rev().map(|s| s.state_id));
+    assert_eq!(alices.len(), MAX_SENDER_STATES_PER_MEMBER + 2);
+    // Bob's list is full of older ids: exactly as many of them as Alice has
+    // states are forgotten, and every one of hers is kept, oldest first.
+    let filler = with_revoked(MAX_REVOKED_SENDER_STATES).revoked;
+    bob.revoked = filler.clone();
+    assert!(bob.remove_member(b"alice"));
+    assert_eq!(bob.revoked.len(), MAX_REVOKED_SENDER_STATES);
+    let kept: Vec<StateId> = bob.revoked.iter().copied().collect();
+    let newest_filler: Vec<StateId> = filler.iter().skip(alices.len()).copied().collect();
+    assert_eq!(kept[..MAX_REVOKED_SENDER_STATES - alices.len()], newest_filler[..]);
+    assert_eq!(kept[MAX_REVOKED_SENDER_STATES - alices.len()..], alices[..]);
+    assert!(bob.owners.is_empty());
+}
+
+#[test]
+fn a_group_pickle_with_a_revoked_id_that_is_also_held_is_refused() {
+    let (mut alice, mut bob) = pair();
+    let out = alice.encrypt_with_rng(&mut rng(7), b"x", 0).unwrap();
+    bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
+    let held = alice.outbound.as_ref().unwrap().state_id;
+    bob.revoked.push_back(held);
+    assert!(matches!(Group::from_pickle(&bob.pickle()), Err(crate::PickleError::Invalid)));
+}
+
+#[test]
+fn resetting_a_member_revokes_its_states_keeps_it_a_member_and_rotates_our_state() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(8);
+    alice.set_rotation_policy(RotationPolicy { max_messages: 1, ..RotationPolicy::default() }).unwrap();
+    // Alice's states: live ones and retired ones at Bob.
+    let mut outs = Vec::new();
+    for i in 0..(MAX_SENDER_STATES_PER_MEMBER + 2) {
+        let out = alice.encrypt_with_rng(&mut r, &[i as u8], 0).unwrap();
+        bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
+        outs.push(out);
+    }
+    bob.decrypt(&outs[MAX_SENDER_STATES_PER_MEMBER + 1].message).unwrap();
+    let bobs = bob.encrypt_with_rng(&mut r, b"from bob", 0).unwrap();
+    assert_eq!(bobs.distributions.len(), 1);
+    let old_state = bob.outbound.as_ref().unwrap().state_id;
+    assert!(!bob.needs_rotation(0));
+    let member = &bob.members[&b"alice".to_vec()];
+    let mut alices: Vec<StateId> = member.retired.iter().copied().collect();
+    alices.extend(member.states.iter().rev().map(|s| s.state_id));
+
+    assert!(!bob.reset_member(b"carol"), "not a member: nothing to reset");
+    assert!(bob.reset_member(b"alice"));
+
+    // Still a member, with an empty record; every old id is revoked.
+    assert_eq!(bob.members().collect::<Vec<_>>(), [b"alice".as_slice()]);
+    let member = &bob.members[&b"alice".to_vec()];
+    assert!(member.states.is_empty() && member.retired.is_empty());
+    assert!(bob.owners.is_empty());
+    assert_eq!(bob.revoked.iter().copied().collect::<Vec<_>>(), alices);
+    // Its messages and old distributions are refused, read or not.
+    for out in [&outs[0], &outs[MAX_SENDER_STATES_PER_MEMBER], &outs[MAX_SENDER_STATES_PER_MEMBER + 1]] {
+        assert_eq!(bob.decrypt(&out.message), Err(GroupError::SenderRemoved));
+        assert_eq!(bob.receive_distribution(b"alice", &out.distributions[0].bytes), Err(GroupError::SenderRemoved));
+    }
+    // Bob's own state is stale and owed to Alice (also after a pickle).
+    let mut bob = Group::from_pickle(&bob.pickle()).unwrap();
+    assert!(bob.needs_rotation(0));
+    let next = bob.encrypt_with_rng(&mut r, b"after the reset", 0).unwrap();
+    assert_eq!(next.distributions.len(), 1);
+    assert_eq!(next.distributions[0].to, b"alice");
+    assert_ne!(bob.outbound.as_ref().unwrap().state_id, old_state);
+
+    // Alice's new identity (a fresh device at the same member id) is
+    // taken in as usual, and gets Bob's new state.
+    let mut new_alice = Group::new(GROUP, b"alice").unwrap();
+    new_alice.add_member(b"bob").unwrap();
+    new_alice.receive_distribution(b"bob", &next.distributions[0].bytes).unwrap();
+    assert_eq!(new_alice.decrypt(&next.message).unwrap().plaintext, b"after the reset");
+    let hello = new_alice.encrypt_with_rng(&mut r, b"new device", 0).unwrap();
+    bob.receive_distribution(b"alice", &hello.distributions[0].bytes).unwrap();
+    let read = bob.decrypt(&hello.message).unwrap();
+    assert_eq!((read.sender.as_slice(), read.plaintext.as_slice()), (b"alice".as_slice(), b"new device".as_slice()));
+}
+
+/// Alice's messages at the given indices (ascending), made by skipping her
+/// sender state ahead between them, and Bob holding her state from index
+/// `start` (her message at `start` carries Bob's distribution; with
+/// `start` > 0 her state begins with a message at index 0 made before Bob
+/// was a member), having read nothing.
+fn messages_at(start: u32, indices: &[u32]) -> (Group, BTreeMap<u32, Vec<u8>>) {
+    let mut alice = Group::new(GROUP, b"alice").unwrap();
+    alice
+        .set_rotation_policy(RotationPolicy { max_messages: MAX_ROTATION_MESSAGES, ..RotationPolicy::default() })
+        .unwrap();
+    let mut bob = Group::new(GROUP, b"bob").unwrap();
+    bob.add_member(b"alice").unwrap();
+    let mut r = rng(9);
+    let mut sent = BTreeMap::new();
+    let mut send = |alice: &mut Group, index: u32| {
+        if let Some(out) = alice.outbound.as_mut() {
+            out.cover = out.cover.suffix_from(index);
+        }
+        let m = alice.encrypt_with_rng(&mut r, &index.to_be_bytes(), 0).unwrap();
+        assert_eq!(GroupMessage::decode(&m.message).unwrap().index, index);
+        sent.insert(index, m.message);
+        m.distributions
+    };
+    if start > 0 {
+        assert!(send(&mut alice, 0).is_empty());
+    }
+    alice.add_member(b"bob").unwrap();
+    let distributions = send(&mut alice, start);
+    bob.receive_distribution(b"alice", &distributions[0].bytes).unwrap();
+    for &i in indices.iter().filter(|&&i| i > start) {
+        assert!(send(&mut alice, i).is_empty());
+    }
+    (bob, sent)
+}
+
+/// Asserts that Bob's state of Alice holds no key below the window.
+fn assert_nothing_below_the_window(bob: &Group) {
+    let state = &bob.members[&b"alice".to_vec()].states[0];
+    let oldest = state.newest.unwrap().saturating_sub(MAX_GROUP_WINDOW);
+    assert!(state.cover.nodes().all(|n| n.first() >= u64::from(oldest)), "a key below {oldest} is left");
+}
+
+#[test]
+fn the_window_deletes_every_key_older_than_max_group_window_whatever_the_read_order() {
+    // The boundary: after reading index 3000, index 1000 (3000 −
+    // MAX_GROUP_WINDOW) is the oldest readable and 999 is outside.
+    assert_eq!(MAX_GROUP_WINDOW, 2_000);
+    let window = |index| Err(GroupError::OutsideWindow { index, oldest: 1_000 });
+    let all: Vec<u32> = (0..=3_000).collect();
+
+    // Newest first, from a fresh state: the node holding 999 and 1000
+    // straddles the boundary and is split.
+    let (mut bob, sent) = messages_at(0, &[999, 1_000, 3_000]);
+    let (read, work) = crate::work::measure(|| bob.decrypt(&sent[&3_000]));
+    assert_eq!(read.unwrap().index, 3_000);
+    assert!(work.hmac <= 2 * (32 + 32), "{} HMACs", work.hmac);
+    assert_nothing_below_the_window(&bob);
+    assert_eq!(bob.decrypt(&sent[&999]), window(999));
+    assert_eq!(bob.decrypt(&sent[&1_000]).unwrap().index, 1_000);
+    assert_eq!(bob.decrypt(&sent[&1_000]), Err(GroupError::Duplicate));
+
+    // In order, leaving 999 and 1000 unread.
+    let (mut bob, sent) = messages_at(0, &all);
+    for i in all.iter().filter(|&&i| i != 999 && i != 1_000) {
+        bob.decrypt(&sent[i]).unwrap();
+        assert_nothing_below_the_window(&bob);
+    }
+    assert_eq!(bob.decrypt(&sent[&999]), window(999));
+    assert_eq!(bob.decrypt(&sent[&1_000]).unwrap().index, 1_000);
+
+    // Scattered, with the boundary reached one index at a time.
+    let (mut bob, sent) = messages_at(0, &[10, 998, 999, 1_000, 1_001, 1_500, 2_000, 2_999, 3_000]);
+    for i in [1_500, 10, 2_999] {
+        bob.decrypt(&sent[&i]).unwrap();
+        assert_nothing_below_the_window(&bob);
+    }
+    assert_eq!(bob.decrypt(&sent[&998]), Err(GroupError::OutsideWindow { index: 998, oldest: 999 }));
+    assert_eq!(bob.decrypt(&sent[&999]).unwrap().index, 999, "at the boundary");
+    bob.decrypt(&sent[&3_000]).unwrap();
+    assert_nothing_below_the_window(&bob);
+    // Below the window, read or not: OutsideWindow; inside, read: Duplicate.
+    assert_eq!(bob.decrypt(&sent[&999]), window(999));
+    assert_eq!(bob.decrypt(&sent[&10]), window(10));
+    assert_eq!(bob.decrypt(&sent[&1_500]), Err(GroupError::Duplicate));
+    assert_eq!(bob.decrypt(&sent[&2_000]).unwrap().index, 2_000);
+    assert_eq!(bob.decrypt(&sent[&1_000]).unwrap().index, 1_000);
+    assert_eq!(bob.decrypt(&sent[&1_001]).unwrap().index, 1_001);
+}
+
+#[test]
+fn an_index_before_the_state_start_reports_before_state_start_even_outside_the_window() {
+    let (mut bob, sent) = messages_at(500, &[500, 999, 1_000, 3_000]);
+    bob.decrypt(&sent[&3_000]).unwrap();
+    assert_nothing_below_the_window(&bob);
+    assert_eq!(bob.decrypt(&sent[&999]), Err(GroupError::OutsideWindow { index: 999, oldest: 1_000 }));
+    assert_eq!(bob.decrypt(&sent[&500]), Err(GroupError::OutsideWindow { index: 500, oldest: 1_000 }));
+    assert_eq!(bob.decrypt(&sent[&0]), Err(GroupError::BeforeStateStart { index: 0, start: 500 }));
+    assert_eq!(bob.decrypt(&sent[&1_000]).unwrap().index, 1_000);
+}
+
+#[test]
+fn a_sender_state_id_is_the_hash_of_its_signing_key() {
+    let (mut alice, _) = pair();
+    alice.encrypt_with_rng(&mut rng(10), b"x", 0).unwrap();
+    let outbound = alice.outbound.as_ref().unwrap();
+    let digest =
+        crate::primitives::kdf::sha256(&[b"dmseal:v1:hash:group-state-id", outbound.signing.public().as_bytes()]);
+    assert_eq!(outbound.state_id[..], digest[..STATE_ID_LEN]);
+}
+
+#[test]
+fn a_squatters_distribution_naming_anothers_state_id_is_refused_and_the_owners_is_then_taken() {
+    use super::message::{SenderKeyRecord, owner_message};
+    use crate::wire::{TYPE_GROUP_DISTRIBUTION, TYPE_GROUP_EXPORT};
+    let names: [&[u8]; 3] = [b"alice", b"dave", b"mallory"];
+    let mut g: Vec<Group> = names
+        .iter()
+        .map(|me| {
+            let mut g = Group::new(GROUP, me).unwrap();
+            for other in names.iter().filter(|o| *o != me) {
+                g.add_member(other).unwrap();
+            }
+            g
+        })
+        .collect();
+    let mut r = rng(11);
+    // Alice's first message names her state id in the clear; Mallory sees
+    // it before Alice's distribution reaches Dave.
+    let from_alice = g[0].encrypt_with_rng(&mut r, b"for dave", 0).unwrap();
+    let victim = GroupMessage::decode(&from_alice.message).unwrap().state_id;
+    g[2].encrypt_with_rng(&mut r, b"mallory", 0).unwrap();
+    let mallory = g[2].outbound.as_ref().unwrap();
+    // Her own key and cover, the victim's id, and a valid owner signature
+    // by her key over (group, victim's id, mallory).
+    let squat = SenderKeyRecord {
+        group_id: GROUP.to_vec(),
+        state_id: victim,
+        signing_key: mallory.signing.public(),
+        owner: b"mallory".to_vec(),
+        owner_signature: mallory.signing.sign(&owner_message(GROUP, &victim, b"mallory")),
+        nodes: mallory.cover.boxed_nodes(),
+    };
+    assert!(squat.owned_by(b"mallory"), "the owner signature itself is valid");
+    let before = g[1].pickle().to_bytes();
+    assert_eq!(
+        g[1].receive_distribution(b"mallory", &squat.encode(TYPE_GROUP_DISTRIBUTION)),
+        Err(GroupError::Decode(crate::DecodeError::InvalidStateId))
+    );
+    assert_eq!(
+        g[1].import_sender_state(b"mallory", &squat.encode(TYPE_GROUP_EXPORT)),
+        Err(GroupError::Decode(crate::DecodeError::InvalidStateId))
+    );
+    assert_eq!(g[1].pickle().to_bytes(), before, "a refused record changed the group");
+    // Alice's real distribution is taken, and her messages read as hers.
+    let to_dave = from_alice.distributions.iter().find(|d| d.to == b"dave").unwrap();
+    g[1].receive_distribution(b"alice", &to_dave.bytes).unwrap();
+    let read = g[1].decrypt(&from_alice.message).unwrap();
+    assert_eq!((read.sender.as_slice(), read.plaintext.as_slice()), (b"alice".as_slice(), b"for dave".as_slice()));
+    let next = g[0].encrypt_with_rng(&mut r, b"again", 0).unwrap();
+    assert_eq!(g[1].decrypt(&next.message).unwrap().sender, b"alice");
+}
+
+#[test]
+fn a_group_pickle_with_a_state_id_not_derived_from_its_key_is_refused() {
+    let (mut alice, mut bob) = pair();
+    let out = alice.encrypt_with_rng(&mut rng(12), b"x", 0).unwrap();
+    bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
+    assert!(Group::from_pickle(&alice.pickle()).is_ok());
+    assert!(Group::from_pickle(&bob.pickle()).is_ok());
+    alice.outbound.as_mut().unwrap().state_id[0] ^= 1;
+    assert!(matches!(Group::from_pickle(&alice.pickle()), Err(crate::PickleError::Invalid)));
+    let state = &mut bob.members.get_mut(b"alice".as_slice()).unwrap().states[0];
+    state.state_id[0] ^= 1;
+    assert!(matches!(Group::from_pickle(&bob.pickle()), Err(crate::PickleError::Invalid)));
 }

@@ -157,11 +157,18 @@ impl Cover {
         }
     }
 
-    /// Drops the nodes that lie entirely below `index`. Returns how many.
-    pub(crate) fn drop_below(&mut self, index: u64) -> usize {
-        let n = self.nodes.partition_point(|node| node.last() < index);
+    /// Deletes every key of an index below `index`: the nodes that lie
+    /// entirely below it are dropped, and the one node that straddles it
+    /// (if any) is split down to it as in [`Cover::suffix_from`] (at most
+    /// 32 HMAC pairs), so that afterwards nothing derives a key below
+    /// `index`.
+    pub(crate) fn drop_below(&mut self, index: u32) {
+        let n = self.nodes.partition_point(|node| node.last() < u64::from(index));
         self.nodes.drain(..n);
-        n
+        if self.nodes.first().is_some_and(|node| node.first() < u64::from(index)) {
+            let straddling = self.nodes.remove(0);
+            self.nodes.splice(0..0, split_from(&straddling, index));
+        }
     }
 
     /// Drops the lowest nodes until at most `max` remain.
@@ -185,23 +192,35 @@ impl Cover {
                 out.push(node.clone());
                 continue;
             }
-            // Split: walk down toward `start`, keeping right siblings.
-            let mut current = node.clone();
-            while current.first() < u64::from(start) {
-                let shift = TREE_DEPTH - current.depth - 1;
-                let (left, right) = current.children();
-                if (start >> shift) & 1 == 0 {
-                    out.push(right);
-                    current = left;
-                } else {
-                    current = right;
-                }
-            }
-            out.push(current);
+            out.extend(split_from(node, start));
         }
-        out.sort_by_key(|n| n.first());
         Cover { nodes: out }
     }
+}
+
+/// The nodes covering the indices of `node` at or above `start`, sorted,
+/// for a node that straddles `start`: walk down from it toward `start`,
+/// keeping the right child wherever `start`'s bit is 0 and dropping
+/// (wiping) the left child wherever it is 1, until the current node starts
+/// at `start`. At most 32 HMAC pairs.
+#[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
+fn split_from(node: &Node, start: u32) -> Vec<Box<Node>> {
+    let mut out = Vec::with_capacity(usize::from(TREE_DEPTH - node.depth.min(TREE_DEPTH)) + 1);
+    let mut current = Box::new(node.clone());
+    while current.first() < u64::from(start) && current.depth < TREE_DEPTH {
+        let shift = TREE_DEPTH - current.depth - 1;
+        let (left, right) = current.children();
+        if (start >> shift) & 1 == 0 {
+            out.push(right);
+            current = left;
+        } else {
+            current = right;
+        }
+    }
+    out.push(current);
+    // Each right child kept lies above everything found below it.
+    out.reverse();
+    out
 }
 
 #[cfg(test)]
@@ -259,6 +278,36 @@ mod tests {
             }
             for i in [start, start.saturating_add(1), start.saturating_add(77), u32::MAX] {
                 assert_eq!(sub.descend(i).map(|d| d.leaf.key), root.descend(i).map(|d| d.leaf.key));
+            }
+        }
+    }
+
+    #[test]
+    fn dropping_below_an_index_deletes_every_key_below_it_and_keeps_the_rest() {
+        let root = Cover::from_root([5; 32]);
+        // A cover with holes: 3000 and 17 used, so nodes of many sizes,
+        // several of them straddling the boundaries below.
+        let mut holed = root.clone();
+        for used in [3000u32, 17] {
+            let d = holed.descend(used).unwrap();
+            holed.puncture(d);
+        }
+        for start in [0u32, 1, 16, 17, 18, 999, 1000, 1001, 2048, 2999, 3000, 3001, u32::MAX] {
+            for base in [&root, &holed] {
+                let mut cover = base.clone();
+                let ((), work) = crate::work::measure(|| cover.drop_below(start));
+                assert!(work.hmac <= 2 * 32, "start {start}: {} HMACs", work.hmac);
+                // Nothing below `start` is left, in any node.
+                assert!(cover.nodes().all(|n| n.first() >= u64::from(start)), "start {start}");
+                assert!(cover.nodes().zip(cover.nodes().skip(1)).all(|(a, b)| a.last() < b.first()));
+                if start > 0 {
+                    assert!(cover.descend(start - 1).is_none());
+                }
+                // Every key from `start` on is unchanged.
+                for i in [start, start.saturating_add(1), start.saturating_add(999), 3000, 3001, u32::MAX] {
+                    let expected = if i >= start { base.descend(i).map(|d| d.leaf.key) } else { None };
+                    assert_eq!(cover.descend(i).map(|d| d.leaf.key), expected, "start {start}, index {i}");
+                }
             }
         }
     }
