@@ -12,7 +12,7 @@ use dmseal::{
     ReceivedKind, SendError,
 };
 
-use self::common::*;
+use self::common::world::*;
 
 #[test]
 fn simultaneous_initiation_converges_to_one_session() {

@@ -14,7 +14,7 @@ use dmseal::{
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 
-use self::common::*;
+use self::common::world::*;
 
 const REQUESTS: ConversationConfig =
     ConversationConfig { contact_policy: ContactPolicy::MessageRequests, max_unacknowledged_age: 30 * DAY };

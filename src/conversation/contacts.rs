@@ -176,9 +176,7 @@ impl<S: Store> Conversations<S> {
         let member = address.encode();
         for id in self.store.group_ids()? {
             if self.group(work, &id)?.is_some_and(|g| g.members().any(|m| m == member.as_slice())) {
-                let group = self.group_mut(work, &id)?;
-                group.remove_member(&member);
-                group.add_member(&member)?;
+                self.group_mut(work, &id)?.reset_member(&member);
             }
         }
         Ok(())

@@ -1,165 +1,50 @@
-//! Helpers shared by the conversation tests: devices over memory stores,
-//! a world that delivers between them, bundles fetched on demand.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+//! Helpers shared by the integration tests.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+#![allow(dead_code, unreachable_pub)]
 
-use std::collections::BTreeMap;
+pub mod world;
 
-use dmseal::store::MemoryStore;
-use dmseal::{Address, ConversationConfig, Conversations, PreKeyBundle, ReceiveError, ReceivedKind, SendError};
+use dmseal::{Account, PreKeyBundle, PreKeyMessage, Session};
+use rand_chacha::ChaCha20Rng;
+use rand_core::SeedableRng;
 
-pub(crate) const NOW: u64 = 1_800_000_000;
-pub(crate) const DAY: u64 = 24 * 60 * 60;
+pub const CONTEXT: &[u8] = b"alice:phone|bob:laptop";
 
-pub(crate) type Device = Conversations<MemoryStore>;
-
-pub(crate) fn addr(user: &str, device: u32) -> Address {
-    Address::new(user, device).unwrap()
+pub fn rng(seed: u64) -> ChaCha20Rng {
+    ChaCha20Rng::seed_from_u64(seed)
 }
 
-pub(crate) fn device_with(user: &str, id: u32, config: ConversationConfig) -> Device {
-    Conversations::open(MemoryStore::new(), [7; 32], addr(user, id), config).unwrap()
+/// Bob with published one-time prekeys, and his bundle with the first one.
+pub fn bob_with_bundle(rng: &mut ChaCha20Rng, with_otk: bool) -> (Account, PreKeyBundle) {
+    let mut bob = Account::new_with_rng(rng);
+    let otks = bob.generate_one_time_prekeys_with_rng(rng, 4).unwrap();
+    let ids: Vec<u32> = otks.iter().map(|k| k.id()).collect();
+    bob.mark_one_time_prekeys_published(&ids).unwrap();
+    let bundle = bob.prekey_bundle(with_otk.then_some(ids[0]), None).unwrap();
+    (bob, bundle)
 }
 
-pub(crate) fn device(user: &str, id: u32) -> Device {
-    device_with(user, id, ConversationConfig::default())
+/// Alice's session and first message, Bob's accepted session.
+pub fn pair(seed: u64, with_otk: bool) -> (Account, Session, Account, Session) {
+    let mut r = rng(seed);
+    let (mut bob, bundle) = bob_with_bundle(&mut r, with_otk);
+    let alice = Account::new_with_rng(&mut r);
+    let (a, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"first").unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
+    let b = bob.accept(pending).unwrap();
+    (alice, a, bob, b)
 }
 
-/// A bundle with a fresh one-time prekey, as a server would hand out.
-pub(crate) fn bundle(d: &mut Device) -> PreKeyBundle {
-    let id = d
-        .update_account(|a| {
-            let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
-            a.mark_one_time_prekeys_published(&[id]).unwrap();
-            id
-        })
-        .unwrap();
-    d.account().prekey_bundle(Some(id), None).unwrap()
+/// As `pair`, with one reply read so both sides send normal messages.
+pub fn established(seed: u64) -> (Session, Session) {
+    let (_, mut a, _, mut b) = pair(seed, true);
+    let reply = b.encrypt(b"reply").unwrap();
+    assert_eq!(a.decrypt(&reply).unwrap(), b"reply");
+    (a, b)
 }
 
-/// Everyone, by address, and the messages in flight.
-#[derive(Default)]
-pub(crate) struct World {
-    pub(crate) devices: BTreeMap<Address, Device>,
-}
-
-impl World {
-    pub(crate) fn add(&mut self, d: Device) {
-        self.devices.insert(d.me().clone(), d);
-    }
-
-    pub(crate) fn get(&mut self, a: &Address) -> &mut Device {
-        self.devices.get_mut(a).unwrap()
-    }
-
-    /// Sends from `from` to `user`, fetching bundles when asked.
-    pub(crate) fn send(&mut self, from: &Address, user: &str, text: &[u8], now: u64) -> Vec<(Address, Vec<u8>)> {
-        let mut bundles = Vec::new();
-        loop {
-            match self.get(from).send(user, text, &bundles, now) {
-                Ok(out) => return out.messages,
-                Err(SendError::NeedBundles(need)) if bundles.is_empty() => {
-                    bundles = need.iter().map(|a| (a.clone(), bundle(self.get(a)))).collect();
-                }
-                Err(e) => panic!("send failed: {e:?}"),
-            }
-        }
-    }
-
-    /// Delivers one message and commits it.
-    pub(crate) fn deliver(&mut self, from: &Address, to: &Address, bytes: &[u8]) -> Result<Vec<u8>, ReceiveError> {
-        let d = self.get(to);
-        let r = d.receive(from, bytes, NOW)?;
-        let plaintext = r.plaintext().to_vec();
-        d.commit_received(r, vec![])?;
-        Ok(plaintext)
-    }
-
-    /// Approves `device` at `at` under the identity `at` shows for it (the
-    /// one the person compared).
-    pub(crate) fn approve(&mut self, at: &Address, device: &Address) {
-        let d = self.get(at);
-        let shown = d.devices(device.user()).unwrap().into_iter().find(|i| i.address == *device).unwrap();
-        d.approve_device(device, &shown.identity.unwrap()).unwrap();
-    }
-
-    pub(crate) fn converged(&mut self, a: &Address, b: &Address) -> bool {
-        let x = self.get(a).current_session_base_key(b).unwrap();
-        let y = self.get(b).current_session_base_key(a).unwrap();
-        x.is_some() && x == y
-    }
-}
-
-/// Alice (device 1) and Bob (device 1), each listing the other.
-pub(crate) fn alice_and_bob() -> (World, Address, Address) {
-    let mut w = World::default();
-    let (a, b) = (addr("alice", 1), addr("bob", 1));
-    let mut alice = device("alice", 1);
-    let mut bob = device("bob", 1);
-    alice.set_devices("bob", &[1]).unwrap();
-    bob.set_devices("alice", &[1]).unwrap();
-    w.add(alice);
-    w.add(bob);
-    (w, a, b)
-}
-
-/// One message each way, one after the other.
-pub(crate) fn exchange(w: &mut World, a: &Address, b: &Address, round: usize) {
-    let m = w.send(a, "bob", format!("ping {round}").as_bytes(), NOW);
-    assert_eq!(w.deliver(a, b, &m[0].1).unwrap(), format!("ping {round}").as_bytes());
-    let r = w.send(b, "alice", format!("pong {round}").as_bytes(), NOW);
-    assert_eq!(w.deliver(b, a, &r[0].1).unwrap(), format!("pong {round}").as_bytes());
-}
-
-/// Delivers whatever `send_group` produced: the distributions over 1:1
-/// sessions, then the group message, to every device in `to`.
-pub(crate) fn deliver_group(
-    w: &mut World,
-    from: &Address,
-    group: &[u8],
-    sent: &dmseal::GroupSend,
-    to: &[Address],
-) -> Vec<Result<Vec<u8>, ReceiveError>> {
-    for (device, bytes) in &sent.distributions.messages {
-        let d = w.get(device);
-        let r = d.receive(from, bytes, NOW).unwrap();
-        assert_eq!(r.kind(), ReceivedKind::GroupKeys);
-        assert_eq!(r.group_id(), Some(group));
-        d.commit_received(r, vec![]).unwrap();
-    }
-    to.iter()
-        .map(|device| {
-            let d = w.get(device);
-            let r = d.receive_group(group, &sent.message)?;
-            assert_eq!(r.kind(), ReceivedKind::GroupMessage);
-            assert_eq!(r.from(), from);
-            let plaintext = r.plaintext().to_vec();
-            d.commit_received(r, vec![]).unwrap();
-            Ok(plaintext)
-        })
-        .collect()
-}
-
-/// A world of fresh devices that all created `group` with each other.
-pub(crate) fn group_world(group: &[u8], members: &[Address]) -> (World, Vec<Address>) {
-    let mut w = World::default();
-    for m in members {
-        let mut d = device(m.user(), m.device());
-        d.create_group(group, members).unwrap();
-        w.add(d);
-    }
-    (w, members.to_vec())
-}
-
-/// Sends to a group, fetching bundles when asked.
-pub(crate) fn send_group(w: &mut World, from: &Address, group: &[u8], text: &[u8]) -> dmseal::GroupSend {
-    let mut bundles = Vec::new();
-    loop {
-        match w.get(from).send_group(group, text, &bundles, NOW) {
-            Ok(out) => return out,
-            Err(SendError::NeedBundles(need)) if bundles.is_empty() => {
-                bundles = need.iter().map(|a| (a.clone(), bundle(w.get(a)))).collect();
-            }
-            Err(e) => panic!("send_group failed: {e:?}"),
-        }
-    }
+pub fn flip(bytes: &[u8], bit: usize) -> Vec<u8> {
+    let mut b = bytes.to_vec();
+    b[bit / 8] ^= 1 << (bit % 8);
+    b
 }
