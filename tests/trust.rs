@@ -70,7 +70,7 @@ fn group_then_reinstall() -> (World, Address, Address, Device) {
     w.get(&a).create_group(b"g", &members).unwrap();
     w.get(&b).create_group(b"g", &members).unwrap();
     let sent = send_group(&mut w, &a, b"g", b"before");
-    assert_eq!(deliver_group(&mut w, &a, b"g", &sent, &[b.clone()]).remove(0).unwrap(), b"before");
+    assert_eq!(deliver_group(&mut w, &a, b"g", &sent, std::slice::from_ref(&b)).remove(0).unwrap(), b"before");
     let thief = w.devices.remove(&a).unwrap();
     let mut reinstalled = device("alice", 1);
     reinstalled.set_devices("bob", &[1]).unwrap();
@@ -96,7 +96,7 @@ fn an_identity_change_seen_in_a_first_message_revokes_the_old_identitys_group_ke
     // The new identity's keys are welcome once approved; Bob's own state
     // rotated, so the new device gets it and the thief does not.
     let sent = send_group(&mut w, &a, b"g", b"after");
-    assert_eq!(deliver_group(&mut w, &a, b"g", &sent, &[b.clone()]).remove(0).unwrap(), b"after");
+    assert_eq!(deliver_group(&mut w, &a, b"g", &sent, std::slice::from_ref(&b)).remove(0).unwrap(), b"after");
     let from_bob = send_group(&mut w, &b, b"g", b"hi both");
     assert_eq!(from_bob.distributions.messages.len(), 1, "a fresh state for the new identity");
     assert!(thief.receive_group(b"g", &from_bob.message).is_err());
