@@ -25,6 +25,8 @@ mod receive;
 mod record;
 mod send;
 mod sync;
+#[cfg(test)]
+mod tests;
 mod trust;
 mod user;
 
@@ -36,13 +38,14 @@ use zeroize::Zeroizing;
 pub use self::batch::{Incoming, ReceivedBatch};
 pub use self::cache::MAX_CACHED_RECORDS;
 use self::cache::RecordCache;
+use self::cache::open_device;
 pub use self::config::{ContactPolicy, ConversationConfig, DEFAULT_MAX_UNACKNOWLEDGED_AGE};
 pub use self::error::{ConversationError, ReceiveError, SendError};
 pub use self::groups::GroupSend;
 pub use self::receive::{Received, ReceivedKind};
 pub use self::record::{MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED};
 pub use self::send::{Outbound, Outgoing};
-use self::sync::{SyncState, open_device};
+use self::sync::SyncState;
 pub use self::trust::Event;
 use self::user::DeviceRecordPickle;
 pub use self::user::{DeviceInfo, DeviceStatus, MAX_DEVICES_PER_USER, MAX_UNLISTED_DEVICES_PER_USER};

@@ -16,14 +16,13 @@ use std::collections::BTreeMap;
 use rand_core::CryptoRng;
 use std::collections::btree_map::Entry;
 
-use super::cache::Pending;
-use super::record::{SessionRecord, SessionRecordPickle};
-use super::user::{DeviceRecordPickle, UserRecord, UserRecordPickle};
+use super::cache::{Pending, open_device};
+use super::record::SessionRecord;
+use super::user::UserRecord;
 use super::{ConversationError, Conversations};
 use crate::account::Account;
 use crate::address::{Address, check_user_id};
-use crate::group::{Group, GroupPickle};
-use crate::pickle;
+use crate::group::Group;
 use crate::store::{AppWrite, Store};
 
 /// Whether memory agrees with the store.
@@ -441,82 +440,6 @@ impl<S: Store> Conversations<S> {
         slot.changed = true;
         Ok(())
     }
-
-    /// Decodes a sealed session record of `address` (an empty record if
-    /// there is none).
-    pub(super) fn open_sessions(
-        &self,
-        sealed: Option<Vec<u8>>,
-        address: &Address,
-    ) -> Result<SessionRecord, ConversationError> {
-        match sealed {
-            Some(sealed) => {
-                let pickle: SessionRecordPickle = pickle::decrypt(&sealed, &self.key)?;
-                Ok(SessionRecord::from_pickle(&pickle, address, false)?)
-            }
-            None => Ok(SessionRecord::new(address.clone())),
-        }
-    }
-
-    fn open_request(&self, address: &Address) -> Result<Option<SessionRecord>, ConversationError> {
-        match self.store.load_request(address)? {
-            Some(sealed) => {
-                let pickle: SessionRecordPickle = pickle::decrypt(&sealed, &self.key)?;
-                Ok(Some(SessionRecord::from_pickle(&pickle, address, true)?))
-            }
-            None => Ok(None),
-        }
-    }
-
-    /// Decodes the user record of `user` from the store (an empty record
-    /// if there is none).
-    pub(super) fn open_user(&self, user: &str) -> Result<UserRecord, ConversationError> {
-        match self.store.load_user(user)? {
-            Some(sealed) => {
-                let pickle: UserRecordPickle = pickle::decrypt(&sealed, &self.key)?;
-                Ok(UserRecord::from_pickle(&pickle, user)?)
-            }
-            None => Ok(UserRecord::new(user)),
-        }
-    }
-
-    fn open_group(&self, id: &[u8]) -> Result<Option<Group>, ConversationError> {
-        let Some(sealed) = self.store.load_group(id)? else { return Ok(None) };
-        let group = Group::from_pickle(&GroupPickle::from_encrypted(&sealed, &self.key)?)?;
-        // The record names its group inside the encryption.
-        if group.id() != id {
-            return Err(ConversationError::Record(crate::PickleError::Invalid));
-        }
-        Ok(Some(group))
-    }
-
-    /// Whether the cache is as current as the store (no other writer has
-    /// committed since this instance last did). Read-only methods check it,
-    /// since they cannot `sync`.
-    pub(super) fn cache_is_current(&self) -> Result<bool, ConversationError> {
-        Ok(self.store.generation()? == self.generation)
-    }
-
-    /// Reads the committed session record of `address` without taking it.
-    pub(super) fn peek_sessions<R>(
-        &self,
-        address: &Address,
-        f: impl FnOnce(&SessionRecord) -> R,
-    ) -> Result<R, ConversationError> {
-        match self.cache.sessions.get(address).filter(|_| self.cache_is_current().unwrap_or(false)) {
-            Some(record) => Ok(f(record)),
-            None => Ok(f(&self.open_sessions(self.store.load_sessions(address)?, address)?)),
-        }
-    }
-
-    /// Reads the committed user record of `user` without taking it.
-    pub(super) fn peek_user(&self, user: &str) -> Result<UserRecord, ConversationError> {
-        check_user_id(user)?;
-        match self.cache.users.get(user).filter(|_| self.cache_is_current().unwrap_or(false)) {
-            Some(record) => Ok(record.clone()),
-            None => self.open_user(user),
-        }
-    }
 }
 
 /// The staged account while a batch that changed it is staged, else the
@@ -526,10 +449,4 @@ fn staged_or<'a>(state: &'a SyncState, committed: &'a Account) -> &'a Account {
         SyncState::Staged { overlay: Pending { account: Some(account), .. }, .. } => account,
         _ => committed,
     }
-}
-
-/// Opens this device's row: its account, if the row is `me`'s.
-pub(super) fn open_device(sealed: &[u8], key: &[u8; 32], me: &Address) -> Result<Account, ConversationError> {
-    let record: DeviceRecordPickle = pickle::decrypt(sealed, key)?;
-    record.open(me)?.map_err(|stored| ConversationError::WrongDevice { stored })
 }
