@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use rand_core::CryptoRng;
 use std::collections::btree_map::Entry;
 
-use super::cache::{Pending, open_device};
+use super::cache::{Pending, RecordCache, open_device};
 use super::record::SessionRecord;
 use super::user::UserRecord;
 use super::{ConversationError, Conversations};
@@ -116,14 +116,6 @@ fn slot<'w, K: Ord + Clone, T, E>(
             Ok(e.insert(Slot { value, origin, changed: false }))
         }
     }
-}
-
-/// Runs a transactional change (unchanged on error) on a slot, marking it
-/// changed only when it succeeds.
-fn try_change<T, R, E>(slot: &mut Slot<T>, f: impl FnOnce(&mut T) -> Result<R, E>) -> Result<R, E> {
-    let out = f(&mut slot.value)?;
-    slot.changed = true;
-    Ok(out)
 }
 
 impl<S: Store> Conversations<S> {
@@ -231,16 +223,50 @@ impl<S: Store> Conversations<S> {
         work.account.get_or_insert_with(|| Box::new(self.base_account().duplicate()))
     }
 
-    fn load_sessions(&mut self, address: &Address) -> Result<(SessionRecord, Origin), ConversationError> {
-        if let SyncState::Staged { overlay, .. } = &mut self.state
-            && let Some(record) = overlay.sessions.remove(address)
-        {
-            return Ok((record, Origin::Overlay));
-        }
-        if let Some(record) = self.cache.sessions.remove(address) {
-            return Ok((record, Origin::Committed));
-        }
-        Ok((self.open_sessions(self.store.load_sessions(address)?, address)?, Origin::Committed))
+    /// Takes a record into the working set (overlay, then cache, then
+    /// store) and returns its slot.
+    fn slot<'w, K: Kind>(
+        &mut self,
+        work: &'w mut Work,
+        key: &K::Key,
+    ) -> Result<&'w mut Slot<K::Value>, ConversationError> {
+        slot(K::slots(work), key, || {
+            if let SyncState::Staged { overlay, .. } = &mut self.state
+                && let Some(value) = K::staged(overlay, key)
+            {
+                return Ok((value, Origin::Overlay));
+            }
+            if let Some(value) = K::cached(&mut self.cache, key) {
+                return Ok((value, Origin::Committed));
+            }
+            Ok((K::stored(self, key)?, Origin::Committed))
+        })
+    }
+
+    /// A record, read only.
+    fn read<'w, K: Kind>(&mut self, work: &'w mut Work, key: &K::Key) -> Result<&'w K::Value, ConversationError> {
+        Ok(&self.slot::<K>(work, key)?.value)
+    }
+
+    /// A record, to change: marked changed now.
+    fn write<'w, K: Kind>(&mut self, work: &'w mut Work, key: &K::Key) -> Result<&'w mut K::Value, ConversationError> {
+        let slot = self.slot::<K>(work, key)?;
+        slot.changed = true;
+        Ok(&mut slot.value)
+    }
+
+    /// A transactional change to a record (it must leave the record as it
+    /// was when it fails): marked changed only when it succeeds.
+    fn change<K: Kind, T, E: From<ConversationError>>(
+        &mut self,
+        work: &mut Work,
+        key: &K::Key,
+        f: impl FnOnce(&mut K::Value, &mut dyn CryptoRng) -> Result<T, E>,
+    ) -> Result<T, E> {
+        let slot = self.slot::<K>(work, key)?;
+        let out = f(&mut slot.value, &mut *self.rng)?;
+        slot.changed = true;
+        Ok(out)
     }
 
     /// The session record of `address`, read only.
@@ -249,7 +275,7 @@ impl<S: Store> Conversations<S> {
         work: &'w mut Work,
         address: &Address,
     ) -> Result<&'w SessionRecord, ConversationError> {
-        Ok(&slot(&mut work.sessions, address, || self.load_sessions(address))?.value)
+        self.read::<Sessions>(work, address)
     }
 
     /// The session record of `address`, to change.
@@ -258,20 +284,17 @@ impl<S: Store> Conversations<S> {
         work: &'w mut Work,
         address: &Address,
     ) -> Result<&'w mut SessionRecord, ConversationError> {
-        let slot = slot(&mut work.sessions, address, || self.load_sessions(address))?;
-        slot.changed = true;
-        Ok(&mut slot.value)
+        self.write::<Sessions>(work, address)
     }
 
-    /// A transactional change to the session record of `address` (it must
-    /// leave the record as it was when it fails).
+    /// A transactional change to the session record of `address`.
     pub(super) fn try_sessions<T, E: From<ConversationError>>(
         &mut self,
         work: &mut Work,
         address: &Address,
         f: impl FnOnce(&mut SessionRecord) -> Result<T, E>,
     ) -> Result<T, E> {
-        try_change(slot(&mut work.sessions, address, || self.load_sessions(address))?, f)
+        self.change::<Sessions, _, _>(work, address, |record, _| f(record))
     }
 
     /// [`Conversations::try_sessions`] with this instance's generator.
@@ -281,42 +304,7 @@ impl<S: Store> Conversations<S> {
         address: &Address,
         f: impl FnOnce(&mut SessionRecord, &mut dyn CryptoRng) -> Result<T, E>,
     ) -> Result<T, E> {
-        let slot = slot(&mut work.sessions, address, || self.load_sessions(address))?;
-        let rng: &mut dyn CryptoRng = &mut *self.rng;
-        try_change(slot, |record| f(record, rng))
-    }
-
-    /// The account as this operation sees it, and this instance's
-    /// generator.
-    pub(super) fn account_and_rng<'a>(&'a mut self, work: &'a Work) -> (&'a Account, &'a mut dyn CryptoRng) {
-        let account = work.account.as_deref().unwrap_or_else(|| staged_or(&self.state, &self.account));
-        (account, &mut *self.rng)
-    }
-
-    /// A group to change with this instance's generator.
-    pub(super) fn try_group_with_rng<T, E: From<ConversationError>>(
-        &mut self,
-        work: &mut Work,
-        id: &[u8],
-        f: impl FnOnce(&mut Group, &mut dyn CryptoRng) -> Result<T, E>,
-    ) -> Result<T, E> {
-        let slot = slot(&mut work.groups, &id.to_vec(), || self.load_group(id))?;
-        let group = slot.value.as_mut().ok_or(ConversationError::UnknownGroup)?;
-        let out = f(group, &mut *self.rng)?;
-        slot.changed = true;
-        Ok(out)
-    }
-
-    fn load_request(&mut self, address: &Address) -> Result<(Option<SessionRecord>, Origin), ConversationError> {
-        if let SyncState::Staged { overlay, .. } = &mut self.state
-            && let Some(record) = overlay.requests.remove(address)
-        {
-            return Ok((record, Origin::Overlay));
-        }
-        if let Some(record) = self.cache.requests.remove(address) {
-            return Ok((record, Origin::Committed));
-        }
-        Ok((self.open_request(address)?, Origin::Committed))
+        self.change::<Sessions, _, _>(work, address, f)
     }
 
     /// The message request from `address`, if one is held, read only.
@@ -325,7 +313,7 @@ impl<S: Store> Conversations<S> {
         work: &'w mut Work,
         address: &Address,
     ) -> Result<Option<&'w SessionRecord>, ConversationError> {
-        Ok(slot(&mut work.requests, address, || self.load_request(address))?.value.as_ref())
+        Ok(self.read::<Requests>(work, address)?.as_ref())
     }
 
     /// The message request from `address`, to change or delete (`take`).
@@ -334,9 +322,7 @@ impl<S: Store> Conversations<S> {
         work: &'w mut Work,
         address: &Address,
     ) -> Result<&'w mut Option<SessionRecord>, ConversationError> {
-        let slot = slot(&mut work.requests, address, || self.load_request(address))?;
-        slot.changed = true;
-        Ok(&mut slot.value)
+        self.write::<Requests>(work, address)
     }
 
     /// A transactional change to the request from `address`.
@@ -346,25 +332,13 @@ impl<S: Store> Conversations<S> {
         address: &Address,
         f: impl FnOnce(&mut Option<SessionRecord>) -> Result<T, E>,
     ) -> Result<T, E> {
-        try_change(slot(&mut work.requests, address, || self.load_request(address))?, f)
-    }
-
-    fn load_user(&mut self, user: &str) -> Result<(UserRecord, Origin), ConversationError> {
-        if let SyncState::Staged { overlay, .. } = &mut self.state
-            && let Some(record) = overlay.users.remove(user)
-        {
-            return Ok((record, Origin::Overlay));
-        }
-        if let Some(record) = self.cache.users.remove(user) {
-            return Ok((record, Origin::Committed));
-        }
-        Ok((self.open_user(user)?, Origin::Committed))
+        self.change::<Requests, _, _>(work, address, |request, _| f(request))
     }
 
     /// The user record of `user`, read only.
     pub(super) fn user<'w>(&mut self, work: &'w mut Work, user: &str) -> Result<&'w UserRecord, ConversationError> {
         check_user_id(user)?;
-        Ok(&slot(&mut work.users, &user.to_owned(), || self.load_user(user))?.value)
+        self.read::<Users>(work, &user.to_owned())
     }
 
     /// The user record of `user`, to change.
@@ -374,9 +348,7 @@ impl<S: Store> Conversations<S> {
         user: &str,
     ) -> Result<&'w mut UserRecord, ConversationError> {
         check_user_id(user)?;
-        let slot = slot(&mut work.users, &user.to_owned(), || self.load_user(user))?;
-        slot.changed = true;
-        Ok(&mut slot.value)
+        self.write::<Users>(work, &user.to_owned())
     }
 
     /// A transactional change to the user record of `user`.
@@ -387,30 +359,18 @@ impl<S: Store> Conversations<S> {
         f: impl FnOnce(&mut UserRecord) -> Result<T, E>,
     ) -> Result<T, E> {
         check_user_id(user).map_err(ConversationError::from)?;
-        try_change(slot(&mut work.users, &user.to_owned(), || self.load_user(user))?, f)
-    }
-
-    fn load_group(&mut self, id: &[u8]) -> Result<(Option<Group>, Origin), ConversationError> {
-        if let SyncState::Staged { overlay, .. } = &mut self.state
-            && let Some(group) = overlay.groups.remove(id)
-        {
-            return Ok((Some(group), Origin::Overlay));
-        }
-        if let Some(group) = self.cache.groups.remove(id) {
-            return Ok((Some(group), Origin::Committed));
-        }
-        Ok((self.open_group(id)?, Origin::Committed))
+        self.change::<Users, _, _>(work, &user.to_owned(), |record, _| f(record))
     }
 
     /// The group `id`, if this device has it, read only.
     pub(super) fn group<'w>(&mut self, work: &'w mut Work, id: &[u8]) -> Result<Option<&'w Group>, ConversationError> {
-        Ok(slot(&mut work.groups, &id.to_vec(), || self.load_group(id))?.value.as_ref())
+        Ok(self.read::<Groups>(work, &id.to_vec())?.as_ref())
     }
 
     /// The group `id`, to change; [`ConversationError::UnknownGroup`] if
     /// this device does not have it.
     pub(super) fn group_mut<'w>(&mut self, work: &'w mut Work, id: &[u8]) -> Result<&'w mut Group, ConversationError> {
-        let slot = slot(&mut work.groups, &id.to_vec(), || self.load_group(id))?;
+        let slot = self.slot::<Groups>(work, &id.to_vec())?;
         let group = slot.value.as_mut().ok_or(ConversationError::UnknownGroup)?;
         slot.changed = true;
         Ok(group)
@@ -423,22 +383,123 @@ impl<S: Store> Conversations<S> {
         id: &[u8],
         f: impl FnOnce(&mut Group) -> Result<T, E>,
     ) -> Result<T, E> {
-        let slot = slot(&mut work.groups, &id.to_vec(), || self.load_group(id))?;
-        let group = slot.value.as_mut().ok_or(ConversationError::UnknownGroup)?;
-        let out = f(group)?;
-        slot.changed = true;
-        Ok(out)
+        self.try_group_with_rng(work, id, |group, _| f(group))
+    }
+
+    /// A group to change with this instance's generator.
+    pub(super) fn try_group_with_rng<T, E: From<ConversationError>>(
+        &mut self,
+        work: &mut Work,
+        id: &[u8],
+        f: impl FnOnce(&mut Group, &mut dyn CryptoRng) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.change::<Groups, _, _>(work, &id.to_vec(), |group, rng| {
+            f(group.as_mut().ok_or(ConversationError::UnknownGroup)?, rng)
+        })
     }
 
     /// Adds a new group to the working set (it must not exist).
     pub(super) fn insert_group(&mut self, work: &mut Work, group: Group) -> Result<(), ConversationError> {
-        let slot = slot(&mut work.groups, &group.id().to_vec(), || self.load_group(group.id()))?;
-        if slot.value.is_some() {
+        let slot = self.write::<Groups>(work, &group.id().to_vec())?;
+        if slot.is_some() {
             return Err(ConversationError::GroupExists);
         }
-        slot.value = Some(group);
-        slot.changed = true;
+        *slot = Some(group);
         Ok(())
+    }
+
+    /// The account as this operation sees it, and this instance's
+    /// generator.
+    pub(super) fn account_and_rng<'a>(&'a mut self, work: &'a Work) -> (&'a Account, &'a mut dyn CryptoRng) {
+        let account = work.account.as_deref().unwrap_or_else(|| staged_or(&self.state, &self.account));
+        (account, &mut *self.rng)
+    }
+}
+
+/// One kind of record a working set holds, and where it is found.
+trait Kind {
+    type Key: Ord + Clone + 'static;
+    type Value: 'static;
+    fn slots(work: &mut Work) -> &mut BTreeMap<Self::Key, Slot<Self::Value>>;
+    fn staged(overlay: &mut Pending, key: &Self::Key) -> Option<Self::Value>;
+    fn cached(cache: &mut RecordCache, key: &Self::Key) -> Option<Self::Value>;
+    fn stored<S: Store>(from: &Conversations<S>, key: &Self::Key) -> Result<Self::Value, ConversationError>;
+}
+
+/// Session records, by address.
+enum Sessions {}
+/// Message requests, by address (`None`: there is none).
+enum Requests {}
+/// User records, by user id.
+enum Users {}
+/// Groups, by group id (`None`: this device has no such group).
+enum Groups {}
+
+impl Kind for Sessions {
+    type Key = Address;
+    type Value = SessionRecord;
+    fn slots(work: &mut Work) -> &mut BTreeMap<Address, Slot<SessionRecord>> {
+        &mut work.sessions
+    }
+    fn staged(overlay: &mut Pending, key: &Address) -> Option<SessionRecord> {
+        overlay.sessions.remove(key)
+    }
+    fn cached(cache: &mut RecordCache, key: &Address) -> Option<SessionRecord> {
+        cache.sessions.remove(key)
+    }
+    fn stored<S: Store>(from: &Conversations<S>, key: &Address) -> Result<SessionRecord, ConversationError> {
+        from.open_sessions(from.store.load_sessions(key)?, key)
+    }
+}
+
+impl Kind for Requests {
+    type Key = Address;
+    type Value = Option<SessionRecord>;
+    fn slots(work: &mut Work) -> &mut BTreeMap<Address, Slot<Option<SessionRecord>>> {
+        &mut work.requests
+    }
+    fn staged(overlay: &mut Pending, key: &Address) -> Option<Option<SessionRecord>> {
+        overlay.requests.remove(key)
+    }
+    fn cached(cache: &mut RecordCache, key: &Address) -> Option<Option<SessionRecord>> {
+        cache.requests.remove(key)
+    }
+    fn stored<S: Store>(from: &Conversations<S>, key: &Address) -> Result<Option<SessionRecord>, ConversationError> {
+        from.open_request(key)
+    }
+}
+
+impl Kind for Users {
+    type Key = String;
+    type Value = UserRecord;
+    fn slots(work: &mut Work) -> &mut BTreeMap<String, Slot<UserRecord>> {
+        &mut work.users
+    }
+    fn staged(overlay: &mut Pending, key: &String) -> Option<UserRecord> {
+        overlay.users.remove(key)
+    }
+    fn cached(cache: &mut RecordCache, key: &String) -> Option<UserRecord> {
+        cache.users.remove(key)
+    }
+    fn stored<S: Store>(from: &Conversations<S>, key: &String) -> Result<UserRecord, ConversationError> {
+        from.open_user(key)
+    }
+}
+
+impl Kind for Groups {
+    type Key = Vec<u8>;
+    type Value = Option<Group>;
+    fn slots(work: &mut Work) -> &mut BTreeMap<Vec<u8>, Slot<Option<Group>>> {
+        &mut work.groups
+    }
+    fn staged(overlay: &mut Pending, key: &Vec<u8>) -> Option<Option<Group>> {
+        overlay.groups.remove(key).map(Some)
+    }
+    fn cached(cache: &mut RecordCache, key: &Vec<u8>) -> Option<Option<Group>> {
+        cache.groups.remove(key).map(Some)
+    }
+    fn stored<S: Store>(from: &Conversations<S>, key: &Vec<u8>) -> Result<Option<Group>, ConversationError> {
+        from.open_group(key)
     }
 }
 
