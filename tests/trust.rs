@@ -232,7 +232,7 @@ fn ciphertexts_reach_the_outbox_only_through_the_commit() {
     // A row smuggled out of one send is refused by the next.
     let smuggled = seen.unwrap();
     match w.get(&a).send_with("bob", b"again", &[], NOW, move |_| vec![smuggled]) {
-        Err(SendError::ForeignOutboxRow) => {}
+        Err(SendError::Conversation(ConversationError::ForeignOutboxRow)) => {}
         other => panic!("expected ForeignOutboxRow, got {other:?}"),
     }
     // Group sends: the group message first, then the distributions.
@@ -280,4 +280,145 @@ fn seeded_run() -> Vec<Vec<u8>> {
 #[test]
 fn one_seeded_generator_makes_conversations_deterministic() {
     assert_eq!(seeded_run(), seeded_run());
+}
+
+#[test]
+fn a_blocked_group_send_still_revokes_the_old_identity_in_that_group() {
+    let (mut w, a, b, mut thief) = group_then_reinstall();
+    // Bob has not sent in the group yet, so the group owes Alice his keys;
+    // the bundle he fetches for her reveals her new identity.
+    let fresh = bundle(w.get(&a));
+    match w.get(&b).send_group(b"g", b"hi", &[(a.clone(), fresh)], NOW) {
+        Err(SendError::Blocked(blocked)) => assert_eq!(blocked, vec![(a.clone(), DeviceStatus::IdentityChanged)]),
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    assert!(matches!(thief_posts(&mut w, &mut thief, &b), Err(ReceiveError::Group(GroupError::SenderRemoved))));
+    w.approve(&b, &a);
+    assert!(matches!(thief_posts(&mut w, &mut thief, &b), Err(ReceiveError::Group(GroupError::SenderRemoved))));
+    // The distribution the blocked send did not deliver is still owed.
+    let sent = send_group(&mut w, &b, b"g", b"hi again");
+    assert_eq!(sent.distributions.messages.len(), 1);
+    assert_eq!(deliver_group(&mut w, &b, b"g", &sent, std::slice::from_ref(&a)).remove(0).unwrap(), b"hi again");
+}
+
+#[test]
+fn an_identity_change_from_a_bundle_is_kept_when_another_device_still_needs_its_bundle() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    w.get(&b).set_verified("alice", true).unwrap();
+    w.get(&b).set_devices("alice", &[1, 2]).unwrap(); // alice.2: awaiting approval, identity unknown
+    let mut reinstalled = device("alice", 1);
+    reinstalled.set_devices("bob", &[1]).unwrap();
+    w.add(reinstalled);
+    let fresh = bundle(w.get(&a));
+    match w.get(&b).send("alice", b"hi", &[(a.clone(), fresh)], NOW) {
+        Err(SendError::Blocked(blocked)) => assert_eq!(
+            blocked,
+            vec![(a.clone(), DeviceStatus::IdentityChanged), (addr("alice", 2), DeviceStatus::AwaitingApproval)]
+        ),
+        other => panic!("expected Blocked, got {other:?}"),
+    }
+    assert_eq!(w.get(&b).current_session_base_key(&a).unwrap(), None, "the old identity's session is gone");
+}
+
+#[test]
+fn reads_and_repeated_blocked_sends_leave_a_received_message_committable() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    let members = [a.clone(), b.clone()];
+    w.get(&b).create_group(b"g", &members).unwrap();
+    w.get(&b).set_verified("alice", true).unwrap();
+    w.get(&b).set_devices("alice", &[1, 2]).unwrap();
+    let m = w.send(&a, "bob", b"hello", NOW);
+    let r = w.get(&b).receive(&a, &m[0].1, NOW).unwrap();
+    let generation = w.get(&b).store().generation().unwrap();
+    assert_eq!(w.get(&b).group_members(b"g").unwrap(), vec![a.clone()]);
+    let mut alice2 = device("alice", 2);
+    let fresh2 = bundle(&mut alice2);
+    // The first blocked send learns alice.2's identity (a commit)...
+    let bundles = [(addr("alice", 2), fresh2)];
+    assert!(matches!(w.get(&b).send("alice", b"x", &bundles, NOW), Err(SendError::Blocked(_))));
+    // ...a second one learns nothing new and commits nothing.
+    let after_first = w.get(&b).store().generation().unwrap();
+    assert_eq!(after_first, generation + 1);
+    assert!(matches!(w.get(&b).send("alice", b"x", &bundles, NOW), Err(SendError::Blocked(_))));
+    assert_eq!(w.get(&b).store().generation().unwrap(), after_first);
+    // The message received before is stale only because of the real commit.
+    assert!(w.get(&b).commit_received(r, vec![]).is_err());
+    let r = w.get(&b).receive(&a, &m[0].1, NOW).unwrap();
+    assert_eq!(w.get(&b).group_members(b"g").unwrap(), vec![a.clone()]);
+    w.get(&b).commit_received(r, vec![]).unwrap();
+}
+
+#[test]
+fn a_ciphertext_row_leaked_into_another_commit_is_refused() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    let mut leaked = Vec::new();
+    let out = w
+        .get(&a)
+        .send_with("bob", b"kept", &[], NOW, |sent| {
+            leaked.push(sent[0].store_at("outbox", b"1".to_vec()));
+            vec![sent[0].store_at("outbox", b"1".to_vec())]
+        })
+        .unwrap();
+    let m = w.send(&b, "alice", b"reply", NOW);
+    let r = w.get(&a).receive(&b, &m[0].1, NOW).unwrap();
+    match w.get(&a).commit_received(r, leaked) {
+        Err(ReceiveError::Conversation(ConversationError::ForeignOutboxRow)) => {}
+        other => panic!("expected ForeignOutboxRow, got {other:?}"),
+    }
+    assert_eq!(w.get(&a).store().app_row("outbox", b"1").unwrap(), Some(out.messages[0].1.clone()));
+}
+
+#[test]
+fn a_message_claiming_to_come_from_this_device_is_refused() {
+    let (mut w, a, b) = alice_and_bob();
+    // A genuine first message, presented as coming from Bob's own address:
+    // refused before anything is read, whatever the bytes.
+    let m = w.send(&a, "bob", b"hi", NOW);
+    match w.get(&b).receive(&b, &m[0].1, NOW) {
+        Err(ReceiveError::Conversation(ConversationError::OwnAddress)) => {}
+        other => panic!("expected OwnAddress, got {other:?}"),
+    }
+    assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"hi", "nothing changed");
+}
+
+#[test]
+fn accepting_one_request_accepts_the_users_other_pending_requests() {
+    let mut w = World::default();
+    let b = addr("bob", 1);
+    w.add(device_with("bob", 1, REQUESTS));
+    for id in [1, 2] {
+        let mut m = device("mallory", id);
+        m.set_devices("bob", &[1]).unwrap();
+        w.add(m);
+        let sent = w.send(&addr("mallory", id), "bob", b"hi", NOW);
+        w.deliver(&addr("mallory", id), &b, &sent[0].1).unwrap();
+    }
+    assert_eq!(w.get(&b).requests().unwrap().len(), 2);
+    w.get(&b).accept_request(&addr("mallory", 1)).unwrap();
+    assert!(w.get(&b).requests().unwrap().is_empty());
+    let sent = w.send(&addr("mallory", 2), "bob", b"me too", NOW);
+    let r = w.get(&b).receive(&addr("mallory", 2), &sent[0].1, NOW).unwrap();
+    assert_eq!(r.kind(), ReceivedKind::Message);
+}
+
+#[test]
+fn forgetting_a_device_revokes_its_group_keys() {
+    let (mut w, a, b) = alice_and_bob();
+    let members = [a.clone(), b.clone()];
+    w.get(&a).create_group(b"g", &members).unwrap();
+    w.get(&b).create_group(b"g", &members).unwrap();
+    let sent = send_group(&mut w, &a, b"g", b"before");
+    deliver_group(&mut w, &a, b"g", &sent, std::slice::from_ref(&b)).remove(0).unwrap();
+    assert!(matches!(w.get(&b).forget_device(&a), Err(ConversationError::DeviceListed(_))));
+    w.get(&b).set_devices("alice", &[]).unwrap();
+    assert!(w.get(&b).forget_device(&a).unwrap());
+    let later = w.get(&a).send_group(b"g", b"after", &[], NOW).unwrap();
+    assert!(matches!(
+        w.get(&b).receive_group(b"g", &later.message),
+        Err(ReceiveError::Group(GroupError::SenderRemoved))
+    ));
+    assert_eq!(w.get(&b).current_session_base_key(&a).unwrap(), None);
 }

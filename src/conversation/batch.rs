@@ -74,19 +74,21 @@ impl<S: Store> Conversations<S> {
         self.state = SyncState::Staged { epoch, overlay: Pending::default() };
         let mut results = Vec::with_capacity(incoming.len());
         for item in incoming {
+            if !matches!(self.state, SyncState::Staged { .. }) {
+                // The staged state was lost (a staged record changed by a
+                // message that then failed): the batch can no longer commit,
+                // and the messages after it are not read.
+                results.push(Err(ReceiveError::StaleBatch));
+                continue;
+            }
             let result = self.run(|this, work| match *item {
                 Incoming::Direct { from, bytes } => this.read_direct(work, from, bytes, now),
                 Incoming::Group { group_id, bytes } => this.read_group(work, group_id, bytes),
             });
-            let SyncState::Staged { overlay, .. } = &mut self.state else {
-                // The staged state was lost (a record of it changed by a
-                // message that then failed): the batch can no longer
-                // commit.
-                results.push(Err(ReceiveError::StaleBatch));
-                break;
-            };
             results.push(result.map(|(received, records)| {
-                overlay.merge(records);
+                if let SyncState::Staged { overlay, .. } = &mut self.state {
+                    overlay.merge(records);
+                }
                 received
             }));
         }

@@ -85,6 +85,15 @@ pub(super) struct Pending {
 }
 
 impl Pending {
+    /// Whether nothing changed.
+    pub(super) fn is_empty(&self) -> bool {
+        self.account.is_none()
+            && self.sessions.is_empty()
+            && self.requests.is_empty()
+            && self.users.is_empty()
+            && self.groups.is_empty()
+    }
+
     /// Adds `later`'s records; a record in both ends as `later` has it.
     pub(super) fn merge(&mut self, later: Pending) {
         let Pending { account, sessions, requests, users, groups } = later;
@@ -213,6 +222,14 @@ impl<S: Store> Conversations<S> {
         match self.cache.users.get(user).filter(|_| self.cache_is_current().unwrap_or(false)) {
             Some(record) => Ok(record.clone()),
             None => self.open_user(user),
+        }
+    }
+
+    /// Reads the committed group `id`, if this device has it.
+    pub(super) fn peek_group<R>(&self, id: &[u8], f: impl FnOnce(&Group) -> R) -> Result<Option<R>, ConversationError> {
+        match self.cache.groups.get(id).filter(|_| self.cache_is_current().unwrap_or(false)) {
+            Some(group) => Ok(Some(f(group))),
+            None => Ok(self.open_group(id)?.as_ref().map(f)),
         }
     }
 }

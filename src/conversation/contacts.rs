@@ -61,9 +61,11 @@ impl<S: Store> Conversations<S> {
     }
 
     /// Forgets a device that is not in `user`'s device list: its pinned
-    /// identity, its status and every session with it. Only on the
-    /// person's word (they removed an old device): a device forgotten and
-    /// seen again is new, not changed. Returns whether it was known.
+    /// identity, its status and every session with it, and the sender
+    /// states it distributed are revoked in every group (as for a changed
+    /// identity). Only on the person's word (they removed an old device): a
+    /// device forgotten and seen again is new, not changed. Returns whether
+    /// it was known.
     ///
     /// # Errors
     ///
@@ -79,6 +81,7 @@ impl<S: Store> Conversations<S> {
             if forgotten {
                 *this.sessions_mut(work, address)? = SessionRecord::new(address.clone());
                 *this.request_mut(work, address)? = None;
+                this.revoke_in_groups(work, address)?;
             }
             Ok(forgotten)
         })
@@ -148,10 +151,7 @@ impl<S: Store> Conversations<S> {
             // No session under another identity survives (they were
             // deleted when the change was seen; this keeps records written
             // before that rule clean too).
-            if this.sessions(work, address)?.has_other_identity(identity) {
-                this.sessions_mut(work, address)?.retain_identity(identity);
-            }
-            Ok(())
+            this.drop_other_sessions(work, address, identity)
         })
     }
 
@@ -167,12 +167,31 @@ impl<S: Store> Conversations<S> {
         address: &Address,
         identity: &PublicIdentity,
     ) -> Result<(), ConversationError> {
+        self.drop_other_sessions(work, address, identity)?;
+        self.revoke_in_groups(work, address)
+    }
+
+    /// Deletes every session with `address` under an identity other than
+    /// `identity`: current, previous, or a held request.
+    fn drop_other_sessions(
+        &mut self,
+        work: &mut Work,
+        address: &Address,
+        identity: &PublicIdentity,
+    ) -> Result<(), ConversationError> {
         if self.sessions(work, address)?.has_other_identity(identity) {
             self.sessions_mut(work, address)?.retain_identity(identity);
         }
         if self.request(work, address)?.is_some_and(|r| r.has_other_identity(identity)) {
             *self.request_mut(work, address)? = None;
         }
+        Ok(())
+    }
+
+    /// Revokes the sender states `address` distributed, in every group this
+    /// device holds with it as a member (`Group::reset_member`, which also
+    /// rotates this device's own sender state there).
+    fn revoke_in_groups(&mut self, work: &mut Work, address: &Address) -> Result<(), ConversationError> {
         let member = address.encode();
         for id in self.store.group_ids()? {
             if self.group(work, &id)?.is_some_and(|g| g.members().any(|m| m == member.as_slice())) {
@@ -197,23 +216,32 @@ impl<S: Store> Conversations<S> {
         if self.request(work, address)?.is_none() {
             return Ok(false);
         }
-        let Some(request) = self.request_mut(work, address)?.take() else { return Ok(false) };
+        let Some(request) = self.request_mut(work, address)?.take() else {
+            return Ok(false);
+        };
         self.sessions_mut(work, address)?.take_over(request);
         Ok(true)
     }
 
     /// Accepts the message request from `address`: its session becomes the
-    /// current session with that device, and its user a known contact.
+    /// current session with that device, and its user a known contact, so
+    /// the user's other pending requests are accepted with it (as by
+    /// [`Conversations::add_contact`]).
     ///
     /// # Errors
     ///
     /// [`ConversationError::NoRequest`], or a store failure.
     pub fn accept_request(&mut self, address: &Address) -> Result<(), ConversationError> {
+        self.sync()?;
+        let pending = self.store.request_addresses()?;
         self.operate(|this, work| {
             if !this.absorb_request(work, address)? {
                 return Err(ConversationError::NoRequest(address.clone()));
             }
             this.user_mut(work, address.user())?.contact = true;
+            for other in pending.iter().filter(|a| a.user() == address.user()) {
+                this.absorb_request(work, other)?;
+            }
             Ok(())
         })
     }

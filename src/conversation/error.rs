@@ -44,8 +44,13 @@ pub enum ConversationError {
     /// ([`crate::Conversations::forget_device`]): unlist it first.
     DeviceListed(Address),
     /// This device's own address was given where another device is meant
-    /// (a group member: this device is a member of its groups implicitly).
+    /// (a group member: this device is a member of its groups implicitly),
+    /// or a message claims to come from this device itself.
     OwnAddress,
+    /// An application row made by [`crate::Outbound::store_at`] was given
+    /// to a commit other than the send that made it (a ciphertext row is
+    /// filled in only by its own send). Nothing was committed.
+    ForeignOutboxRow,
     /// The store belongs to another device: it was opened under an
     /// address other than the one it was created with.
     WrongDevice {
@@ -74,6 +79,7 @@ impl fmt::Display for ConversationError {
             Self::IdentityMismatch(a) => write!(f, "device {a} does not have the identity that was compared"),
             Self::DeviceListed(a) => write!(f, "device {a} is listed"),
             Self::OwnAddress => f.write_str("this device's own address"),
+            Self::ForeignOutboxRow => f.write_str("an outbox row of another send"),
             Self::WrongDevice { stored } => write!(f, "the store belongs to device {stored}"),
             Self::NoRequest(a) => write!(f, "no message request from {a}"),
             Self::UnknownGroup => f.write_str("no such group on this device"),
@@ -146,8 +152,8 @@ macro_rules! conversation_error_from {
     };
 }
 
-/// Sending failed. No ciphertext was released; only the changes the
-/// variant names were committed.
+/// Sending failed. No ciphertext was released, and nothing was committed,
+/// except after [`SendError::Blocked`] (see there).
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum SendError {
@@ -159,18 +165,17 @@ pub enum SendError {
     NeedBundles(Vec<Address>),
     /// These devices must be approved or their identity change
     /// acknowledged ([`crate::Conversations::approve_device`]) before
-    /// anything is sent to their user. A changed identity learned from a
-    /// bundle given to this call was committed, so it is not lost.
+    /// anything is sent to their user. What this call learned from its
+    /// bundles was committed, so it is not lost: identities pinned on first
+    /// use, a changed identity with its consequences (the old identity's
+    /// sessions deleted, its group states revoked), and devices that are
+    /// themselves in this list. Nothing else was.
     Blocked(Vec<(Address, DeviceStatus)>),
     /// The user has no device in the device list (and this device has no
     /// other device to copy the message to). Nothing was committed.
     NoDevices,
     /// A bundle was given for a device the message does not go to.
     UnexpectedBundle(Address),
-    /// The application's closure returned a row made by
-    /// [`crate::Outbound::store_at`] of another send. Nothing was
-    /// committed.
-    ForeignOutboxRow,
     /// A bundle was refused (bad signature, missing PQ prekey). Nothing was
     /// committed.
     Bundle {
@@ -201,7 +206,6 @@ impl fmt::Display for SendError {
             Self::Blocked(a) => write!(f, "{} device(s) need approval before sending", a.len()),
             Self::NoDevices => f.write_str("no device to send to"),
             Self::UnexpectedBundle(a) => write!(f, "bundle given for {a}, which this message does not go to"),
-            Self::ForeignOutboxRow => f.write_str("an outbox row of another send"),
             Self::Bundle { address, error } => write!(f, "bundle of {address} refused: {error}"),
             Self::Encrypt { address, error } => write!(f, "encrypting to {address}: {error}"),
             Self::Group(e) => write!(f, "group: {e}"),

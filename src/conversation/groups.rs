@@ -78,11 +78,9 @@ impl<S: Store> Conversations<S> {
     /// # Errors
     ///
     /// [`ConversationError::UnknownGroup`] or a store failure.
-    pub fn group_members(&mut self, group_id: &[u8]) -> Result<Vec<Address>, ConversationError> {
-        self.operate(|this, work| {
-            let group = this.group(work, group_id)?.ok_or(ConversationError::UnknownGroup)?;
-            Ok(group.members().filter_map(|m| Address::decode(m).ok()).collect())
-        })
+    pub fn group_members(&self, group_id: &[u8]) -> Result<Vec<Address>, ConversationError> {
+        self.peek_group(group_id, |group| group.members().filter_map(|m| Address::decode(m).ok()).collect())?
+            .ok_or(ConversationError::UnknownGroup)
     }
 
     /// Encrypts `plaintext` to the group, and the sender-key distributions
@@ -125,7 +123,7 @@ impl<S: Store> Conversations<S> {
     ) -> Result<GroupSend, SendError> {
         self.sync()?;
         let ((message, fan), mut pending) = self.run(|this, work| {
-            let out = this.try_group_with_rng(work, group_id, |group, rng| {
+            let out = this.group_mut_with_rng(work, group_id, |group, rng| {
                 group.encrypt_with_rng(rng, plaintext, now).map_err(SendError::Group)
             })?;
             let mut items = Vec::with_capacity(out.distributions.len());
@@ -136,9 +134,21 @@ impl<S: Store> Conversations<S> {
             let fan = this.fan_out(work, items, bundles, now, false)?;
             Ok::<_, SendError>((out.message, fan))
         })?;
-        if let FanOut::Blocked(_) = fan {
-            // Nothing is sent: the group must still owe its distributions.
+        if let FanOut::Blocked { changed, .. } = &fan {
+            // Nothing is sent, so the group must still owe the distributions
+            // this message would have carried: keep its committed state,
+            // with only what the bundles revealed applied to it (a changed
+            // identity's sender states revoked, as in every other group).
             pending.groups.remove(group_id);
+            if let Some(mut group) = self.open_group(group_id)? {
+                let mut reset = false;
+                for address in changed {
+                    reset |= group.reset_member(&address.encode());
+                }
+                if reset {
+                    pending.groups.insert(group_id.to_vec(), group);
+                }
+            }
         }
         let distributions = self.release(fan, pending, |sent| {
             let targets = core::iter::once(None).chain(sent.iter().map(|(a, _)| Some(a)));

@@ -10,7 +10,7 @@ use super::framing::{Content, unframe};
 use super::record::SessionRecord;
 use super::sync::{SyncState, Work};
 use super::trust::{DeviceCap, Event, FirstMessageRoute, IdentityChange, route_first_message};
-use super::{Conversations, ReceiveError};
+use super::{ConversationError, Conversations, ReceiveError};
 use crate::address::Address;
 use crate::error::DecryptError;
 use crate::message::{Envelope, PreKeyMessage};
@@ -173,6 +173,9 @@ impl<S: Store> Conversations<S> {
         bytes: &[u8],
         now: u64,
     ) -> Result<Received, ReceiveError> {
+        if *from == self.me {
+            return Err(ConversationError::OwnAddress.into());
+        }
         let envelope = Envelope::decode(bytes).map_err(ReceiveError::Decode)?;
         let mut received = match &envelope {
             Envelope::PreKey(m) if !self.is_held(work, from, m)? => self.read_first(work, from, m, now)?,
@@ -241,8 +244,11 @@ impl<S: Store> Conversations<S> {
             _ => ReceivedKind::Message,
         };
         let mut received = Received::new(from.clone(), kind, pending.plaintext().to_vec());
-        let change = self.try_user(work, from.user(), |user| match user.devices.get_mut(&from.device()) {
-            Some(device) => Ok::<_, ReceiveError>(device.see_identity(&identity)),
+        // Decided on a copy, written only once the account took the
+        // message: a refused message changes no record.
+        let mut user = self.user(work, from.user())?.clone();
+        let change = match user.devices.get_mut(&from.device()) {
+            Some(device) => device.see_identity(&identity),
             None => {
                 // Not listed: only the application's device list decides
                 // where messages fan out, so a device that merely wrote
@@ -252,10 +258,13 @@ impl<S: Store> Conversations<S> {
                     .add_unlisted(from.device(), Some(identity.clone()))
                     .map_err(|DeviceCap { .. }| ReceiveError::TooManyDevices)?;
                 received.events.push(Event::NewDevice { address: from.clone(), status });
-                Ok(IdentityChange::Learned)
+                IdentityChange::Learned
             }
-        })?;
+        };
         let session = self.account_mut(work).accept(pending).map_err(ReceiveError::Accept)?;
+        if change != IdentityChange::Same {
+            *self.user_mut(work, from.user())? = user;
+        }
         if change == IdentityChange::Changed {
             received.events.push(Event::IdentityChanged { address: from.clone() });
             self.drop_old_identity(work, from, &identity)?;
@@ -286,8 +295,14 @@ impl<S: Store> Conversations<S> {
         match unframe(&plaintext) {
             Content::Message(body) => received.plaintext = Zeroizing::new(body.to_vec()),
             Content::GroupKeys(body) if received.kind == ReceivedKind::Message => {
-                if let Err(e) = self.take_distribution(work, received, body) {
-                    received.unreadable(e);
+                match self.take_distribution(work, received, body) {
+                    Ok(()) => {}
+                    // The store failing or a record that does not open is
+                    // no verdict on the content: the message is not read.
+                    Err(e @ ReceiveError::Conversation(ConversationError::Store(_) | ConversationError::Record(_))) => {
+                        return Err(e);
+                    }
+                    Err(e) => received.unreadable(e),
                 }
             }
             Content::GroupKeys(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(1) }),

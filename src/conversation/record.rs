@@ -192,7 +192,8 @@ impl SessionRecord {
         if pickle.user != address.user() || pickle.device != address.device() || pickle.request != request {
             return Err(PickleError::Invalid);
         }
-        if pickle.previous.len() > MAX_PREVIOUS_SESSIONS {
+        // A request holds only its current session (docs/PROTOCOL.md §13.2).
+        if pickle.previous.len() > MAX_PREVIOUS_SESSIONS || (request && !pickle.previous.is_empty()) {
             return Err(PickleError::Invalid);
         }
         let entry = |e: &EntryPickle| -> Result<Entry, PickleError> {

@@ -70,7 +70,10 @@ pub(super) fn app_rows<'a>(
 ) -> Result<Vec<AppWrite>, SendError> {
     let send = SENDS.fetch_add(1, Ordering::Relaxed);
     let outbound: Vec<Outbound<'_>> = targets.enumerate().map(|(index, to)| Outbound { to, send, index }).collect();
-    app(&outbound).into_iter().map(|w| w.resolve(send, ciphertexts).ok_or(SendError::ForeignOutboxRow)).collect()
+    app(&outbound)
+        .into_iter()
+        .map(|w| w.resolve(send, ciphertexts).ok_or(ConversationError::ForeignOutboxRow.into()))
+        .collect()
 }
 
 /// What a fan-out computed, not committed yet.
@@ -82,9 +85,14 @@ pub(super) enum FanOut {
         /// Devices learned on the way.
         events: Vec<Event>,
     },
-    /// Some devices may not be sent to: what was learned (a changed
-    /// identity from a bundle) must still be committed.
-    Blocked(Vec<(Address, DeviceStatus)>),
+    /// Some devices may not be sent to: what was learned (identities from
+    /// bundles) must still be committed.
+    Blocked {
+        /// The devices, with why.
+        blocked: Vec<(Address, DeviceStatus)>,
+        /// Devices whose change of identity a bundle revealed.
+        changed: Vec<Address>,
+    },
 }
 
 impl<S: Store> Conversations<S> {
@@ -179,7 +187,7 @@ impl<S: Store> Conversations<S> {
                 let generation = self.commit(pending, rows)?;
                 Ok(Outgoing { messages, generation, events })
             }
-            FanOut::Blocked(blocked) => {
+            FanOut::Blocked { blocked, .. } => {
                 self.commit(pending, Vec::new())?;
                 Err(SendError::Blocked(blocked))
             }
@@ -199,7 +207,19 @@ impl<S: Store> Conversations<S> {
         now: u64,
         accept_requests: bool,
     ) -> Result<FanOut, SendError> {
+        // Every bundle is checked before anything is learned from any, so
+        // a bad one cannot leave half of what the others taught behind.
+        for (address, bundle) in bundles {
+            if !items.iter().any(|(a, _)| a == address) {
+                return Err(SendError::UnexpectedBundle(address.clone()));
+            }
+            // Only a bundle whose signatures hold may teach an identity.
+            self.account_in(work)
+                .check_bundle(bundle)
+                .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
+        }
         let mut events = Vec::new();
+        let mut added = Vec::new();
         // A device never seen (a group member the device lists do not
         // name) is learned now, as a new device of its user.
         for (address, _) in &items {
@@ -209,18 +229,17 @@ impl<S: Store> Conversations<S> {
                     |DeviceCap { max }| ConversationError::TooManyDevices { user: address.user().to_owned(), max },
                 )?;
                 events.push(Event::NewDevice { address: address.clone(), status });
+                added.push(address.clone());
             }
         }
         // Identities learned from bundles (trust on first use; a changed
         // identity blocks, and everything of the old identity goes).
+        let mut changed = Vec::new();
         for (address, bundle) in bundles {
-            if !items.iter().any(|(a, _)| a == address) {
-                return Err(SendError::UnexpectedBundle(address.clone()));
+            let device = self.user(work, address.user())?.devices.get(&address.device());
+            if device.is_some_and(|d| d.identity.as_ref() == Some(bundle.identity())) {
+                continue; // known already: nothing to write
             }
-            // Only a bundle whose signatures hold may teach an identity.
-            self.account_in(work)
-                .check_bundle(bundle)
-                .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
             let change = self.try_user(work, address.user(), |user| {
                 let device =
                     user.devices.get_mut(&address.device()).ok_or(SendError::UnexpectedBundle(address.clone()))?;
@@ -228,29 +247,33 @@ impl<S: Store> Conversations<S> {
             })?;
             if change == IdentityChange::Changed {
                 self.drop_old_identity(work, address, bundle.identity())?;
+                changed.push(address.clone());
             }
         }
-        // A blocked device with no identity yet needs its bundle first, so
-        // that there is an identity to compare before approving it.
+        let mut blocked = Vec::new();
         let mut unknown = Vec::new();
         for (address, _) in &items {
             let user = self.user(work, address.user())?;
-            let identity_known = user.devices.get(&address.device()).is_some_and(|d| d.identity.is_some());
-            if user.blocked(address.device()).is_some() && !identity_known {
-                unknown.push(address.clone());
-            }
-        }
-        if !unknown.is_empty() {
-            return Err(SendError::NeedBundles(unknown));
-        }
-        let mut blocked = Vec::new();
-        for (address, _) in &items {
-            if let Some(status) = self.user(work, address.user())?.blocked(address.device()) {
+            if let Some(status) = user.blocked(address.device()) {
+                if user.devices.get(&address.device()).is_some_and(|d| d.identity.is_none()) {
+                    unknown.push(address.clone());
+                }
                 blocked.push((address.clone(), status));
             }
         }
-        if !blocked.is_empty() {
-            return Ok(FanOut::Blocked(blocked));
+        // Blocked devices that can be compared now are reported (and what
+        // was learned committed); one with no identity yet needs its
+        // bundle first, so that there is an identity to compare.
+        if blocked.len() > unknown.len() || (!blocked.is_empty() && !changed.is_empty()) {
+            // A device learned now but not blocked is forgotten again, so
+            // that it is reported (`NewDevice`) by the send that goes out.
+            for address in added.iter().filter(|a| !blocked.iter().any(|(b, _)| b == *a)) {
+                self.user_mut(work, address.user())?.devices.remove(&address.device());
+            }
+            return Ok(FanOut::Blocked { blocked, changed });
+        }
+        if !unknown.is_empty() {
+            return Err(SendError::NeedBundles(unknown));
         }
         // A session per device: the current one, or a new one from a bundle.
         let max_age = self.config.max_unacknowledged_age;

@@ -14,7 +14,6 @@
 use std::collections::BTreeMap;
 
 use rand_core::CryptoRng;
-use std::collections::btree_map::Entry;
 
 use super::cache::{Pending, RecordCache, open_device};
 use super::record::SessionRecord;
@@ -103,19 +102,23 @@ impl Ends {
     }
 }
 
-/// Finds `key`'s slot, loading it with `load` the first time.
-fn slot<'w, K: Ord + Clone, T, E>(
+/// Finds `key`'s slot, loading it with `load` the first time (looked up
+/// by reference: no key is allocated once the slot is there).
+fn slot<'w, Q, K, T>(
     map: &'w mut BTreeMap<K, Slot<T>>,
-    key: &K,
-    load: impl FnOnce() -> Result<(T, Origin), E>,
-) -> Result<&'w mut Slot<T>, E> {
-    match map.entry(key.clone()) {
-        Entry::Occupied(e) => Ok(e.into_mut()),
-        Entry::Vacant(e) => {
-            let (value, origin) = load()?;
-            Ok(e.insert(Slot { value, origin, changed: false }))
-        }
+    key: &Q,
+    load: impl FnOnce() -> Result<(T, Origin), ConversationError>,
+) -> Result<&'w mut Slot<T>, ConversationError>
+where
+    Q: Ord + ToOwned<Owned = K> + ?Sized,
+    K: Ord + core::borrow::Borrow<Q>,
+{
+    if !map.contains_key(key) {
+        let (value, origin) = load()?;
+        map.insert(key.to_owned(), Slot { value, origin, changed: false });
     }
+    // Inserted just above if it was missing.
+    map.get_mut(key).ok_or(ConversationError::Record(crate::PickleError::Invalid))
 }
 
 impl<S: Store> Conversations<S> {
@@ -192,6 +195,16 @@ impl<S: Store> Conversations<S> {
     /// its records into the cache. On failure nothing is kept in memory
     /// and the next operation reloads.
     pub(super) fn commit(&mut self, pending: Pending, app: Vec<AppWrite>) -> Result<u64, ConversationError> {
+        // A ciphertext row is filled in by its own send only; unresolved,
+        // a store would read it as a deletion.
+        if app.iter().any(AppWrite::is_unresolved) {
+            return Err(ConversationError::ForeignOutboxRow);
+        }
+        // Nothing changed: no transaction, and the generation stays (so a
+        // `Received` computed before stays committable).
+        if pending.is_empty() && app.is_empty() {
+            return Ok(self.generation);
+        }
         let changes = pending.seal(&self.me, &self.key, &mut *self.rng).with_app_writes(app);
         match self.store.commit(self.generation, &changes) {
             Ok(generation) => {
@@ -228,7 +241,7 @@ impl<S: Store> Conversations<S> {
     fn slot<'w, K: Kind>(
         &mut self,
         work: &'w mut Work,
-        key: &K::Key,
+        key: &K::Lookup,
     ) -> Result<&'w mut Slot<K::Value>, ConversationError> {
         slot(K::slots(work), key, || {
             if let SyncState::Staged { overlay, .. } = &mut self.state
@@ -244,12 +257,16 @@ impl<S: Store> Conversations<S> {
     }
 
     /// A record, read only.
-    fn read<'w, K: Kind>(&mut self, work: &'w mut Work, key: &K::Key) -> Result<&'w K::Value, ConversationError> {
+    fn read<'w, K: Kind>(&mut self, work: &'w mut Work, key: &K::Lookup) -> Result<&'w K::Value, ConversationError> {
         Ok(&self.slot::<K>(work, key)?.value)
     }
 
     /// A record, to change: marked changed now.
-    fn write<'w, K: Kind>(&mut self, work: &'w mut Work, key: &K::Key) -> Result<&'w mut K::Value, ConversationError> {
+    fn write<'w, K: Kind>(
+        &mut self,
+        work: &'w mut Work,
+        key: &K::Lookup,
+    ) -> Result<&'w mut K::Value, ConversationError> {
         let slot = self.slot::<K>(work, key)?;
         slot.changed = true;
         Ok(&mut slot.value)
@@ -260,7 +277,7 @@ impl<S: Store> Conversations<S> {
     fn change<K: Kind, T, E: From<ConversationError>>(
         &mut self,
         work: &mut Work,
-        key: &K::Key,
+        key: &K::Lookup,
         f: impl FnOnce(&mut K::Value, &mut dyn CryptoRng) -> Result<T, E>,
     ) -> Result<T, E> {
         let slot = self.slot::<K>(work, key)?;
@@ -338,7 +355,7 @@ impl<S: Store> Conversations<S> {
     /// The user record of `user`, read only.
     pub(super) fn user<'w>(&mut self, work: &'w mut Work, user: &str) -> Result<&'w UserRecord, ConversationError> {
         check_user_id(user)?;
-        self.read::<Users>(work, &user.to_owned())
+        self.read::<Users>(work, user)
     }
 
     /// The user record of `user`, to change.
@@ -348,7 +365,7 @@ impl<S: Store> Conversations<S> {
         user: &str,
     ) -> Result<&'w mut UserRecord, ConversationError> {
         check_user_id(user)?;
-        self.write::<Users>(work, &user.to_owned())
+        self.write::<Users>(work, user)
     }
 
     /// A transactional change to the user record of `user`.
@@ -359,18 +376,18 @@ impl<S: Store> Conversations<S> {
         f: impl FnOnce(&mut UserRecord) -> Result<T, E>,
     ) -> Result<T, E> {
         check_user_id(user).map_err(ConversationError::from)?;
-        self.change::<Users, _, _>(work, &user.to_owned(), |record, _| f(record))
+        self.change::<Users, _, _>(work, user, |record, _| f(record))
     }
 
     /// The group `id`, if this device has it, read only.
     pub(super) fn group<'w>(&mut self, work: &'w mut Work, id: &[u8]) -> Result<Option<&'w Group>, ConversationError> {
-        Ok(self.read::<Groups>(work, &id.to_vec())?.as_ref())
+        Ok(self.read::<Groups>(work, id)?.as_ref())
     }
 
     /// The group `id`, to change; [`ConversationError::UnknownGroup`] if
     /// this device does not have it.
     pub(super) fn group_mut<'w>(&mut self, work: &'w mut Work, id: &[u8]) -> Result<&'w mut Group, ConversationError> {
-        let slot = self.slot::<Groups>(work, &id.to_vec())?;
+        let slot = self.slot::<Groups>(work, id)?;
         let group = slot.value.as_mut().ok_or(ConversationError::UnknownGroup)?;
         slot.changed = true;
         Ok(group)
@@ -383,24 +400,27 @@ impl<S: Store> Conversations<S> {
         id: &[u8],
         f: impl FnOnce(&mut Group) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.try_group_with_rng(work, id, |group, _| f(group))
+        self.change::<Groups, _, _>(work, id, |group, _| f(group.as_mut().ok_or(ConversationError::UnknownGroup)?))
     }
 
-    /// A group to change with this instance's generator.
-    pub(super) fn try_group_with_rng<T, E: From<ConversationError>>(
+    /// The group `id`, to change with this instance's generator: marked
+    /// changed first, so `f` need not be transactional (a failure drops
+    /// the group with the operation).
+    pub(super) fn group_mut_with_rng<T, E: From<ConversationError>>(
         &mut self,
         work: &mut Work,
         id: &[u8],
         f: impl FnOnce(&mut Group, &mut dyn CryptoRng) -> Result<T, E>,
     ) -> Result<T, E> {
-        self.change::<Groups, _, _>(work, &id.to_vec(), |group, rng| {
-            f(group.as_mut().ok_or(ConversationError::UnknownGroup)?, rng)
-        })
+        let slot = self.slot::<Groups>(work, id)?;
+        let group = slot.value.as_mut().ok_or(ConversationError::UnknownGroup)?;
+        slot.changed = true;
+        f(group, &mut *self.rng)
     }
 
     /// Adds a new group to the working set (it must not exist).
     pub(super) fn insert_group(&mut self, work: &mut Work, group: Group) -> Result<(), ConversationError> {
-        let slot = self.write::<Groups>(work, &group.id().to_vec())?;
+        let slot = self.write::<Groups>(work, group.id())?;
         if slot.is_some() {
             return Err(ConversationError::GroupExists);
         }
@@ -418,12 +438,14 @@ impl<S: Store> Conversations<S> {
 
 /// One kind of record a working set holds, and where it is found.
 trait Kind {
-    type Key: Ord + Clone + 'static;
+    /// How the key is looked up.
+    type Lookup: Ord + ToOwned<Owned = Self::Key> + ?Sized + 'static;
+    type Key: Ord + core::borrow::Borrow<Self::Lookup> + 'static;
     type Value: 'static;
     fn slots(work: &mut Work) -> &mut BTreeMap<Self::Key, Slot<Self::Value>>;
-    fn staged(overlay: &mut Pending, key: &Self::Key) -> Option<Self::Value>;
-    fn cached(cache: &mut RecordCache, key: &Self::Key) -> Option<Self::Value>;
-    fn stored<S: Store>(from: &Conversations<S>, key: &Self::Key) -> Result<Self::Value, ConversationError>;
+    fn staged(overlay: &mut Pending, key: &Self::Lookup) -> Option<Self::Value>;
+    fn cached(cache: &mut RecordCache, key: &Self::Lookup) -> Option<Self::Value>;
+    fn stored<S: Store>(from: &Conversations<S>, key: &Self::Lookup) -> Result<Self::Value, ConversationError>;
 }
 
 /// Session records, by address.
@@ -436,6 +458,7 @@ enum Users {}
 enum Groups {}
 
 impl Kind for Sessions {
+    type Lookup = Address;
     type Key = Address;
     type Value = SessionRecord;
     fn slots(work: &mut Work) -> &mut BTreeMap<Address, Slot<SessionRecord>> {
@@ -453,6 +476,7 @@ impl Kind for Sessions {
 }
 
 impl Kind for Requests {
+    type Lookup = Address;
     type Key = Address;
     type Value = Option<SessionRecord>;
     fn slots(work: &mut Work) -> &mut BTreeMap<Address, Slot<Option<SessionRecord>>> {
@@ -470,35 +494,37 @@ impl Kind for Requests {
 }
 
 impl Kind for Users {
+    type Lookup = str;
     type Key = String;
     type Value = UserRecord;
     fn slots(work: &mut Work) -> &mut BTreeMap<String, Slot<UserRecord>> {
         &mut work.users
     }
-    fn staged(overlay: &mut Pending, key: &String) -> Option<UserRecord> {
+    fn staged(overlay: &mut Pending, key: &str) -> Option<UserRecord> {
         overlay.users.remove(key)
     }
-    fn cached(cache: &mut RecordCache, key: &String) -> Option<UserRecord> {
+    fn cached(cache: &mut RecordCache, key: &str) -> Option<UserRecord> {
         cache.users.remove(key)
     }
-    fn stored<S: Store>(from: &Conversations<S>, key: &String) -> Result<UserRecord, ConversationError> {
+    fn stored<S: Store>(from: &Conversations<S>, key: &str) -> Result<UserRecord, ConversationError> {
         from.open_user(key)
     }
 }
 
 impl Kind for Groups {
+    type Lookup = [u8];
     type Key = Vec<u8>;
     type Value = Option<Group>;
     fn slots(work: &mut Work) -> &mut BTreeMap<Vec<u8>, Slot<Option<Group>>> {
         &mut work.groups
     }
-    fn staged(overlay: &mut Pending, key: &Vec<u8>) -> Option<Option<Group>> {
+    fn staged(overlay: &mut Pending, key: &[u8]) -> Option<Option<Group>> {
         overlay.groups.remove(key).map(Some)
     }
-    fn cached(cache: &mut RecordCache, key: &Vec<u8>) -> Option<Option<Group>> {
+    fn cached(cache: &mut RecordCache, key: &[u8]) -> Option<Option<Group>> {
         cache.groups.remove(key).map(Some)
     }
-    fn stored<S: Store>(from: &Conversations<S>, key: &Vec<u8>) -> Result<Option<Group>, ConversationError> {
+    fn stored<S: Store>(from: &Conversations<S>, key: &[u8]) -> Result<Option<Group>, ConversationError> {
         from.open_group(key)
     }
 }

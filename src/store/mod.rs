@@ -108,6 +108,11 @@ impl AppWrite {
         }
     }
 
+    /// Whether this is a ciphertext row whose bytes were never filled in.
+    pub(crate) fn is_unresolved(&self) -> bool {
+        matches!(self.value, AppValue::Sent { .. })
+    }
+
     /// The application's table or kind of row.
     pub fn namespace(&self) -> &str {
         &self.namespace
