@@ -59,9 +59,12 @@ impl<S: Store> Conversations<S> {
     /// first), and keeps their new state staged in memory: commit it with
     /// [`Conversations::commit_batch`], one transaction (one fsync with
     /// SQLite) instead of one per message. A message that fails is
-    /// reported in its place and changes nothing. Any other operation
-    /// first drops the staged state (then `commit_batch` refuses the batch
-    /// and the messages can be received again).
+    /// reported in its place and changes nothing (except one that fails
+    /// after changing staged state, a store failure say: then the batch
+    /// cannot commit, and every later message reports
+    /// [`ReceiveError::StaleBatch`]). Any other operation first drops the
+    /// staged state (then `commit_batch` refuses the batch and the
+    /// messages can be received again).
     ///
     /// # Errors
     ///
