@@ -222,32 +222,40 @@ criterion_main!(benches);
 fn conversation(c: &mut Criterion) {
     use dmseal::store::MemoryStore;
     use dmseal::{Address, ConversationConfig, Conversations};
-    let open = |user: &str| {
-        Conversations::open(MemoryStore::new(), [7; 32], Address::new(user, 1).unwrap(), ConversationConfig::default())
-            .unwrap()
+    // Alice and Bob with an acknowledged session (normal messages both
+    // ways), over memory stores. Each bench gets its own pair: a bench
+    // that only sends moves Alice's chain further than Bob may jump.
+    let pair = || {
+        let open = |user: &str| {
+            let address = Address::new(user, 1).unwrap();
+            Conversations::open(MemoryStore::new(), [7; 32], address, ConversationConfig::default()).unwrap()
+        };
+        let (mut alice, mut bob) = (open("alice"), open("bob"));
+        alice.set_devices("bob", &[1]).unwrap();
+        bob.set_devices("alice", &[1]).unwrap();
+        let id = bob
+            .update_account(|a| {
+                let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
+                a.mark_one_time_prekeys_published(&[id]).unwrap();
+                id
+            })
+            .unwrap();
+        let bundle = bob.account().prekey_bundle(Some(id), None).unwrap();
+        let first = alice.send("bob", b"hi", &[(bob.me().clone(), bundle)], 0).unwrap().messages.remove(0).1;
+        let r = bob.receive(alice.me(), &first, 0).unwrap();
+        bob.commit_received(r, vec![]).unwrap();
+        let reply = bob.send("alice", b"hello", &[], 0).unwrap().messages.remove(0).1;
+        let r = alice.receive(bob.me(), &reply, 0).unwrap();
+        alice.commit_received(r, vec![]).unwrap();
+        (alice, bob)
     };
-    let (mut alice, mut bob) = (open("alice"), open("bob"));
-    alice.set_devices("bob", &[1]).unwrap();
-    bob.set_devices("alice", &[1]).unwrap();
-    let id = bob
-        .update_account(|a| {
-            let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
-            a.mark_one_time_prekeys_published(&[id]).unwrap();
-            id
-        })
-        .unwrap();
-    let bundle = bob.account().prekey_bundle(Some(id), None).unwrap();
-    let a_addr = alice.me().clone();
-    let b_addr = bob.me().clone();
-    let first = alice.send("bob", b"hi", &[(b_addr.clone(), bundle)], 0).unwrap().messages.remove(0).1;
-    let r = bob.receive(&a_addr, &first, 0).unwrap();
-    bob.commit_received(r, vec![]).unwrap();
-    let reply = bob.send("alice", b"hello", &[], 0).unwrap().messages.remove(0).1;
-    let r = alice.receive(&b_addr, &reply, 0).unwrap();
-    alice.commit_received(r, vec![]).unwrap();
     let plaintext = vec![0x5a; 1024];
     let mut g = c.benchmark_group("conversation");
+    let (mut alice, _) = pair();
     g.bench_function("send 1 KiB (memory store)", |b| b.iter(|| alice.send("bob", &plaintext, &[], 0).unwrap()));
+    let (mut alice, mut bob) = pair();
+    let a_addr = alice.me().clone();
+    let b_addr = bob.me().clone();
     g.bench_function("send 1 KiB + receive + commit (memory store)", |b| {
         b.iter(|| {
             let m = alice.send("bob", &plaintext, &[], 0).unwrap().messages.remove(0).1;

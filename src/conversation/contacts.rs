@@ -2,9 +2,9 @@
 //! apply the rules of `trust` to the store.
 
 use super::record::SessionRecord;
-use super::sync::Work;
 use super::trust::{ApprovalRefused, DeviceCap, Event};
 use super::user::DeviceInfo;
+use super::work::Work;
 use super::{ConversationError, Conversations};
 use crate::address::Address;
 use crate::identity::PublicIdentity;

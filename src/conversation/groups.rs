@@ -9,7 +9,7 @@
 use super::framing::frame_group_keys;
 use super::receive::{Received, ReceivedKind};
 use super::send::{FanOut, Outbound, Outgoing, app_rows};
-use super::sync::Work;
+use super::work::Work;
 use super::{ConversationError, Conversations, ReceiveError, SendError};
 use crate::address::Address;
 use crate::bundle::PreKeyBundle;

@@ -29,6 +29,7 @@ mod sync;
 mod tests;
 mod trust;
 mod user;
+mod work;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 

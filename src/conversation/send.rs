@@ -8,9 +8,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use zeroize::Zeroizing;
 
 use super::framing::frame_message;
-use super::sync::Work;
 use super::trust::{DeviceCap, Event, IdentityChange};
 use super::user::DeviceStatus;
+use super::work::Work;
 use super::{ConversationError, Conversations, SendError};
 use crate::address::Address;
 use crate::bundle::PreKeyBundle;
