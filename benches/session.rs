@@ -255,7 +255,6 @@ fn conversation(c: &mut Criterion) {
     g.bench_function("send 1 KiB (memory store)", |b| b.iter(|| alice.send("bob", &plaintext, &[], 0).unwrap()));
     let (mut alice, mut bob) = pair();
     let a_addr = alice.me().clone();
-    let b_addr = bob.me().clone();
     g.bench_function("send 1 KiB + receive + commit (memory store)", |b| {
         b.iter(|| {
             let m = alice.send("bob", &plaintext, &[], 0).unwrap().messages.remove(0).1;
@@ -275,6 +274,7 @@ fn conversation(c: &mut Criterion) {
             Conversations::open(store, [7; 32], Address::new(user, 1).unwrap(), ConversationConfig::default()).unwrap()
         };
         let (mut alice, mut bob) = (open_sqlite("alice"), open_sqlite("bob"));
+        let b_addr = bob.me().clone();
         alice.set_devices("bob", &[1]).unwrap();
         let id = bob
             .update_account(|a| {
