@@ -216,39 +216,44 @@ fn floor(c: &mut Criterion) {
 criterion_group!(benches, setup, same_chain, ahead, ping_pong, pickles, conversation, floor);
 criterion_main!(benches);
 
+/// Alice and Bob (device 1 each, listing each other) with an acknowledged
+/// session, so their messages are normal messages both ways, as in a
+/// running conversation. Each bench gets its own pair: a bench that only
+/// sends moves Alice's chain further than Bob may jump.
+fn conversation_pair<S: dmseal::store::Store>(
+    open: impl Fn(&str) -> dmseal::Conversations<S>,
+) -> (dmseal::Conversations<S>, dmseal::Conversations<S>) {
+    let (mut alice, mut bob) = (open("alice"), open("bob"));
+    alice.set_devices("bob", &[1]).unwrap();
+    bob.set_devices("alice", &[1]).unwrap();
+    let id = bob
+        .update_account(|a| {
+            let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
+            a.mark_one_time_prekeys_published(&[id]).unwrap();
+            id
+        })
+        .unwrap();
+    let bundle = bob.account().prekey_bundle(Some(id), None).unwrap();
+    let first = alice.send("bob", b"hi", &[(bob.me().clone(), bundle)], 0).unwrap().messages.remove(0).1;
+    let r = bob.receive(alice.me(), &first, 0).unwrap();
+    bob.commit_received(r, vec![]).unwrap();
+    let reply = bob.send("alice", b"hello", &[], 0).unwrap().messages.remove(0).1;
+    let r = alice.receive(bob.me(), &reply, 0).unwrap();
+    alice.commit_received(r, vec![]).unwrap();
+    (alice, bob)
+}
+
 /// The conversation layer over the in-memory store: what sending and
 /// receiving one message costs on top of the session itself (sealing and
 /// opening the records, the commit).
 fn conversation(c: &mut Criterion) {
     use dmseal::store::MemoryStore;
     use dmseal::{Address, ConversationConfig, Conversations};
-    // Alice and Bob with an acknowledged session (normal messages both
-    // ways), over memory stores. Each bench gets its own pair: a bench
-    // that only sends moves Alice's chain further than Bob may jump.
-    let pair = || {
-        let open = |user: &str| {
-            let address = Address::new(user, 1).unwrap();
-            Conversations::open(MemoryStore::new(), [7; 32], address, ConversationConfig::default()).unwrap()
-        };
-        let (mut alice, mut bob) = (open("alice"), open("bob"));
-        alice.set_devices("bob", &[1]).unwrap();
-        bob.set_devices("alice", &[1]).unwrap();
-        let id = bob
-            .update_account(|a| {
-                let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
-                a.mark_one_time_prekeys_published(&[id]).unwrap();
-                id
-            })
-            .unwrap();
-        let bundle = bob.account().prekey_bundle(Some(id), None).unwrap();
-        let first = alice.send("bob", b"hi", &[(bob.me().clone(), bundle)], 0).unwrap().messages.remove(0).1;
-        let r = bob.receive(alice.me(), &first, 0).unwrap();
-        bob.commit_received(r, vec![]).unwrap();
-        let reply = bob.send("alice", b"hello", &[], 0).unwrap().messages.remove(0).1;
-        let r = alice.receive(bob.me(), &reply, 0).unwrap();
-        alice.commit_received(r, vec![]).unwrap();
-        (alice, bob)
+    let memory = |user: &str| {
+        let address = Address::new(user, 1).unwrap();
+        Conversations::open(MemoryStore::new(), [7; 32], address, ConversationConfig::default()).unwrap()
     };
+    let pair = || conversation_pair(memory);
     let plaintext = vec![0x5a; 1024];
     let mut g = c.benchmark_group("conversation");
     let (mut alice, _) = pair();
@@ -273,26 +278,8 @@ fn conversation(c: &mut Criterion) {
             let store = dmseal::store::SqliteStore::open(dir.join(format!("{user}.sqlite"))).unwrap();
             Conversations::open(store, [7; 32], Address::new(user, 1).unwrap(), ConversationConfig::default()).unwrap()
         };
-        let (mut alice, mut bob) = (open_sqlite("alice"), open_sqlite("bob"));
-        let b_addr = bob.me().clone();
-        alice.set_devices("bob", &[1]).unwrap();
-        let id = bob
-            .update_account(|a| {
-                let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
-                a.mark_one_time_prekeys_published(&[id]).unwrap();
-                id
-            })
-            .unwrap();
-        let bundle = bob.account().prekey_bundle(Some(id), None).unwrap();
-        let first = alice.send("bob", b"hi", &[(b_addr.clone(), bundle)], 0).unwrap().messages.remove(0).1;
-        let r = bob.receive(&a_addr, &first, 0).unwrap();
-        bob.commit_received(r, vec![]).unwrap();
-        // Bob lists Alice and answers: Alice's session is acknowledged, so
-        // her messages are normal messages, as in a running conversation.
-        bob.set_devices("alice", &[1]).unwrap();
-        let reply = bob.send("alice", b"hello", &[], 0).unwrap().messages.remove(0).1;
-        let r = alice.receive(&b_addr, &reply, 0).unwrap();
-        alice.commit_received(r, vec![]).unwrap();
+        // Each pair of files is used once.
+        let (mut alice, mut bob) = conversation_pair(open_sqlite);
         g.bench_function("send 1 KiB + receive + commit (SQLite files, fsync per commit)", |b| {
             b.iter(|| {
                 let m = alice.send("bob", &plaintext, &[], 0).unwrap().messages.remove(0).1;
