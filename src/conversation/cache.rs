@@ -197,11 +197,11 @@ impl<S: Store> Conversations<S> {
         Ok(Some(group))
     }
 
-    /// Whether the cache is as current as the store (no other writer has
+    /// The cache, if it is as current as the store (no other writer has
     /// committed since this instance last did). Read-only methods check it,
     /// since they cannot `sync`.
-    pub(super) fn cache_is_current(&self) -> Result<bool, ConversationError> {
-        Ok(self.store.generation()? == self.generation)
+    fn current_cache(&self) -> Result<Option<&RecordCache>, ConversationError> {
+        Ok((self.store.generation()? == self.generation).then_some(&self.cache))
     }
 
     /// Reads the committed session record of `address` without taking it.
@@ -210,7 +210,7 @@ impl<S: Store> Conversations<S> {
         address: &Address,
         f: impl FnOnce(&SessionRecord) -> R,
     ) -> Result<R, ConversationError> {
-        match self.cache.sessions.get(address).filter(|_| self.cache_is_current().unwrap_or(false)) {
+        match self.current_cache()?.and_then(|c| c.sessions.get(address)) {
             Some(record) => Ok(f(record)),
             None => Ok(f(&self.open_sessions(self.store.load_sessions(address)?, address)?)),
         }
@@ -219,7 +219,7 @@ impl<S: Store> Conversations<S> {
     /// Reads the committed user record of `user` without taking it.
     pub(super) fn peek_user(&self, user: &str) -> Result<UserRecord, ConversationError> {
         check_user_id(user)?;
-        match self.cache.users.get(user).filter(|_| self.cache_is_current().unwrap_or(false)) {
+        match self.current_cache()?.and_then(|c| c.users.get(user)) {
             Some(record) => Ok(record.clone()),
             None => self.open_user(user),
         }
@@ -227,7 +227,7 @@ impl<S: Store> Conversations<S> {
 
     /// Reads the committed group `id`, if this device has it.
     pub(super) fn peek_group<R>(&self, id: &[u8], f: impl FnOnce(&Group) -> R) -> Result<Option<R>, ConversationError> {
-        match self.cache.groups.get(id).filter(|_| self.cache_is_current().unwrap_or(false)) {
+        match self.current_cache()?.and_then(|c| c.groups.get(id)) {
             Some(group) => Ok(Some(f(group))),
             None => Ok(self.open_group(id)?.as_ref().map(f)),
         }

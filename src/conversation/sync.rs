@@ -342,11 +342,11 @@ impl<S: Store> Conversations<S> {
 
     /// Adds a new group to the working set (it must not exist).
     pub(super) fn insert_group(&mut self, work: &mut Work, group: Group) -> Result<(), ConversationError> {
-        let slot = self.write::<Groups>(work, group.id())?;
-        if slot.is_some() {
+        if self.group(work, group.id())?.is_some() {
             return Err(ConversationError::GroupExists);
         }
-        *slot = Some(group);
+        let id = group.id().to_vec();
+        *self.write::<Groups>(work, &id)? = Some(group);
         Ok(())
     }
 

@@ -108,6 +108,10 @@ pub(crate) struct DeviceCap {
     pub(crate) max: usize,
 }
 
+/// A listed device cannot be forgotten; nothing changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct StillListed;
+
 /// Why a device could not be approved; nothing changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum ApprovalRefused {
@@ -136,17 +140,25 @@ impl UserRecord {
     /// inventing devices that write first) could otherwise make a pinned
     /// device's next identity look new instead of changed.
     fn room_for_unlisted(&mut self) -> Result<(), DeviceCap> {
-        if self.unlisted_len() < MAX_UNLISTED_DEVICES_PER_USER {
-            return Ok(());
+        self.trim_unlisted(MAX_UNLISTED_DEVICES_PER_USER - 1)
+    }
+
+    /// Forgets unlisted devices whose identity was never learned until at
+    /// most `keep` devices are unlisted; refused, changing nothing, if
+    /// only devices with a pinned identity are left to forget.
+    fn trim_unlisted(&mut self, keep: usize) -> Result<(), DeviceCap> {
+        let unforgettable = self.devices.values().filter(|d| !d.listed && d.identity.is_some()).count();
+        if unforgettable > keep {
+            return Err(DeviceCap { max: MAX_UNLISTED_DEVICES_PER_USER });
         }
-        let forgettable = self.devices.iter().find(|(_, d)| !d.listed && d.identity.is_none()).map(|(id, _)| *id);
-        match forgettable {
-            Some(id) => {
-                self.devices.remove(&id);
-                Ok(())
-            }
-            None => Err(DeviceCap { max: MAX_UNLISTED_DEVICES_PER_USER }),
+        while self.unlisted_len() > keep {
+            let Some(id) = self.devices.iter().find(|(_, d)| !d.listed && d.identity.is_none()).map(|(id, _)| *id)
+            else {
+                break;
+            };
+            self.devices.remove(&id);
         }
+        Ok(())
     }
 
     /// Records a device that appeared without being listed (it wrote
@@ -206,13 +218,7 @@ impl UserRecord {
         }
         // Devices the list dropped join the unlisted ones; past the cap,
         // only devices with no pinned identity may be forgotten.
-        while next.unlisted_len() > MAX_UNLISTED_DEVICES_PER_USER {
-            let Some(id) = next.devices.iter().find(|(_, d)| !d.listed && d.identity.is_none()).map(|(id, _)| *id)
-            else {
-                return Err(DeviceCap { max: MAX_UNLISTED_DEVICES_PER_USER });
-            };
-            next.devices.remove(&id);
-        }
+        next.trim_unlisted(MAX_UNLISTED_DEVICES_PER_USER)?;
         *self = next;
         Ok(fresh)
     }
@@ -233,11 +239,9 @@ impl UserRecord {
         if record.identity.as_ref() != Some(compared) {
             return Err(ApprovalRefused::IdentityMismatch);
         }
-        if record.status == DeviceStatus::IdentityChanged {
+        let was = core::mem::replace(&mut record.status, DeviceStatus::Trusted);
+        if was == DeviceStatus::IdentityChanged {
             self.verified = false;
-        }
-        if let Some(record) = self.devices.get_mut(&device) {
-            record.status = DeviceStatus::Trusted;
         }
         Ok(())
     }
@@ -251,11 +255,11 @@ impl UserRecord {
     }
 
     /// Forgets a device that is not listed: its identity pin and status.
-    /// Returns whether it was known.
-    pub(crate) fn forget_unlisted(&mut self, device: u32) -> Result<bool, ApprovalRefused> {
+    /// Returns whether it was known; refused for a listed device.
+    pub(crate) fn forget_unlisted(&mut self, device: u32) -> Result<bool, StillListed> {
         match self.devices.get(&device) {
             None => Ok(false),
-            Some(d) if d.listed => Err(ApprovalRefused::UnknownDevice),
+            Some(d) if d.listed => Err(StillListed),
             Some(_) => Ok(self.devices.remove(&device).is_some()),
         }
     }
