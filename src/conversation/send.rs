@@ -76,6 +76,17 @@ pub(super) fn app_rows<'a>(
         .collect()
 }
 
+/// What a send learned about its recipients before encrypting.
+#[derive(Default)]
+struct Learned {
+    /// `NewDevice` for each device never seen.
+    events: Vec<Event>,
+    /// The devices never seen.
+    added: Vec<Address>,
+    /// Devices whose change of identity a bundle revealed.
+    changed: Vec<Address>,
+}
+
 /// What a fan-out computed, not committed yet.
 pub(super) enum FanOut {
     /// Every device had a session that could send.
@@ -207,10 +218,28 @@ impl<S: Store> Conversations<S> {
         now: u64,
         accept_requests: bool,
     ) -> Result<FanOut, SendError> {
-        // Every bundle is checked before anything is learned from any, so
-        // a bad one cannot leave half of what the others taught behind.
+        let targets: Vec<&Address> = items.iter().map(|(a, _)| a).collect();
+        let learned = self.learn_recipients(work, &targets, bundles)?;
+        if let Some(blocked) = self.blocked(work, &targets, &learned)? {
+            return Ok(blocked);
+        }
+        let messages = self.encrypt_each(work, &items, bundles, now, accept_requests)?;
+        Ok(FanOut::Sent { messages, events: learned.events })
+    }
+
+    /// Learns what a send teaches about its recipients: devices never seen
+    /// (a group member no device list named), and identities from bundles
+    /// (trust on first use; a changed identity blocks, and everything of
+    /// the old identity goes). Every bundle is checked before anything is
+    /// learned from any, so a bad one leaves nothing half learned.
+    fn learn_recipients(
+        &mut self,
+        work: &mut Work,
+        targets: &[&Address],
+        bundles: &[(Address, PreKeyBundle)],
+    ) -> Result<Learned, SendError> {
         for (address, bundle) in bundles {
-            if !items.iter().any(|(a, _)| a == address) {
+            if !targets.contains(&address) {
                 return Err(SendError::UnexpectedBundle(address.clone()));
             }
             // Only a bundle whose signatures hold may teach an identity.
@@ -218,23 +247,16 @@ impl<S: Store> Conversations<S> {
                 .check_bundle(bundle)
                 .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
         }
-        let mut events = Vec::new();
-        let mut added = Vec::new();
-        // A device never seen (a group member the device lists do not
-        // name) is learned now, as a new device of its user.
-        for (address, _) in &items {
-            let user = self.user(work, address.user())?;
-            if !user.devices.contains_key(&address.device()) {
+        let mut learned = Learned::default();
+        for &address in targets {
+            if !self.user(work, address.user())?.devices.contains_key(&address.device()) {
                 let status = self.user_mut(work, address.user())?.add_unlisted(address.device(), None).map_err(
                     |DeviceCap { max }| ConversationError::TooManyDevices { user: address.user().to_owned(), max },
                 )?;
-                events.push(Event::NewDevice { address: address.clone(), status });
-                added.push(address.clone());
+                learned.events.push(Event::NewDevice { address: address.clone(), status });
+                learned.added.push(address.clone());
             }
         }
-        // Identities learned from bundles (trust on first use; a changed
-        // identity blocks, and everything of the old identity goes).
-        let mut changed = Vec::new();
         for (address, bundle) in bundles {
             let device = self.user(work, address.user())?.devices.get(&address.device());
             if device.is_some_and(|d| d.identity.as_ref() == Some(bundle.identity())) {
@@ -247,12 +269,26 @@ impl<S: Store> Conversations<S> {
             })?;
             if change == IdentityChange::Changed {
                 self.drop_old_identity(work, address, bundle.identity())?;
-                changed.push(address.clone());
+                learned.changed.push(address.clone());
             }
         }
+        Ok(learned)
+    }
+
+    /// The block, if any recipient may not be sent to. Blocked devices that
+    /// can be compared (their identity is known, which includes every
+    /// changed one) are reported, and what was learned is committed; a
+    /// blocked device whose identity is unknown asks for its bundle first,
+    /// so that there is an identity to compare.
+    fn blocked(
+        &mut self,
+        work: &mut Work,
+        targets: &[&Address],
+        learned: &Learned,
+    ) -> Result<Option<FanOut>, SendError> {
         let mut blocked = Vec::new();
         let mut unknown = Vec::new();
-        for (address, _) in &items {
+        for &address in targets {
             let user = self.user(work, address.user())?;
             if let Some(status) = user.blocked(address.device()) {
                 if user.devices.get(&address.device()).is_some_and(|d| d.identity.is_none()) {
@@ -261,25 +297,35 @@ impl<S: Store> Conversations<S> {
                 blocked.push((address.clone(), status));
             }
         }
-        // Blocked devices that can be compared now are reported (and what
-        // was learned committed); one with no identity yet needs its
-        // bundle first, so that there is an identity to compare.
-        if blocked.len() > unknown.len() || (!blocked.is_empty() && !changed.is_empty()) {
+        if blocked.len() > unknown.len() {
             // A device learned now but not blocked is forgotten again, so
             // that it is reported (`NewDevice`) by the send that goes out.
-            for address in added.iter().filter(|a| !blocked.iter().any(|(b, _)| b == *a)) {
+            for address in learned.added.iter().filter(|a| !blocked.iter().any(|(b, _)| b == *a)) {
                 self.user_mut(work, address.user())?.devices.remove(&address.device());
             }
-            return Ok(FanOut::Blocked { blocked, changed });
+            return Ok(Some(FanOut::Blocked { blocked, changed: learned.changed.clone() }));
         }
         if !unknown.is_empty() {
             return Err(SendError::NeedBundles(unknown));
         }
+        Ok(None)
+    }
+
+    /// One ciphertext per device: over the current session, or a new one
+    /// from the bundle given for it.
+    fn encrypt_each(
+        &mut self,
+        work: &mut Work,
+        items: &[(Address, Zeroizing<Vec<u8>>)],
+        bundles: &[(Address, PreKeyBundle)],
+        now: u64,
+        accept_requests: bool,
+    ) -> Result<Vec<(Address, Vec<u8>)>, SendError> {
         // A session per device: the current one, or a new one from a bundle.
         let max_age = self.config.max_unacknowledged_age;
         let mut messages = Vec::with_capacity(items.len());
         let mut need = Vec::new();
-        for (address, plaintext) in &items {
+        for (address, plaintext) in items {
             if accept_requests && !self.user(work, address.user())?.contact {
                 self.absorb_request(work, address)?;
             }
@@ -332,6 +378,6 @@ impl<S: Store> Conversations<S> {
         if !need.is_empty() {
             return Err(SendError::NeedBundles(need));
         }
-        Ok(FanOut::Sent { messages, events })
+        Ok(messages)
     }
 }
