@@ -6,6 +6,7 @@ mod common;
 use common::*;
 use dmseal::{Group, GroupError, GroupOutgoing, MAX_GROUP_WINDOW};
 use proptest::prelude::*;
+use rand_chacha::ChaCha20Rng;
 
 const GID: &[u8] = b"family";
 
@@ -382,20 +383,26 @@ proptest! {
     }
 }
 
+/// Alice rotates on every send and Bob reads each message, so Bob ends up
+/// holding her newest `MAX_SENDER_STATES_PER_MEMBER` states and the first
+/// ones are retired.
+fn rotate_past_the_state_cap(g: &mut [Group], names: &[&str], r: &mut ChaCha20Rng) -> Vec<GroupOutgoing> {
+    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 1, ..Default::default() }).unwrap();
+    let mut outs = Vec::new();
+    for i in 0..(dmseal::MAX_SENDER_STATES_PER_MEMBER + 2) {
+        let out = g[0].encrypt_with_rng(r, &[i as u8], 0).unwrap();
+        deliver(g, names, "alice", &out);
+        assert_eq!(g[1].decrypt(&out.message).unwrap().plaintext, [i as u8]);
+        outs.push(out);
+    }
+    outs
+}
+
 #[test]
 fn a_redelivered_distribution_never_restores_read_or_evicted_indices() {
     let names = ["alice", "bob"];
     let mut g = groups(&names);
-    let mut r = rng(14);
-    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 1, ..Default::default() }).unwrap();
-    // Every send rotates: Bob ends up holding the newest five states.
-    let mut outs = Vec::new();
-    for i in 0..(dmseal::MAX_SENDER_STATES_PER_MEMBER + 2) {
-        let out = g[0].encrypt_with_rng(&mut r, &[i as u8], 0).unwrap();
-        deliver(&mut g, &names, "alice", &out);
-        g[1].decrypt(&out.message).unwrap();
-        outs.push(out);
-    }
+    let outs = rotate_past_the_state_cap(&mut g, &names, &mut rng(14));
     let before = snapshot(&g[1]);
     // The first state was evicted; its distribution comes again.
     g[1].receive_distribution(b"alice", &outs[0].distributions[0].bytes).unwrap();
@@ -444,16 +451,7 @@ fn a_removed_and_re_added_member_cannot_bring_back_a_retired_state() {
     let names = ["alice", "bob"];
     let mut g = groups(&names);
     let mut r = rng(17);
-    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 1, ..Default::default() }).unwrap();
-    // Every send rotates; Bob reads each message, and the first states are
-    // retired by the per-member cap.
-    let mut outs = Vec::new();
-    for i in 0..(dmseal::MAX_SENDER_STATES_PER_MEMBER + 2) {
-        let out = g[0].encrypt_with_rng(&mut r, &[i as u8], 0).unwrap();
-        deliver(&mut g, &names, "alice", &out);
-        assert_eq!(g[1].decrypt(&out.message).unwrap().plaintext, [i as u8]);
-        outs.push(out);
-    }
+    let outs = rotate_past_the_state_cap(&mut g, &names, &mut r);
     // Bob removes Alice, then adds her again.
     assert!(g[1].remove_member(b"alice"));
     g[1].add_member(b"alice").unwrap();
