@@ -194,7 +194,7 @@ impl<S: Store> Conversations<S> {
     fn revoke_in_groups(&mut self, work: &mut Work, address: &Address) -> Result<(), ConversationError> {
         let member = address.encode();
         for id in self.store.group_ids()? {
-            if self.group(work, &id)?.is_some_and(|g| g.members().any(|m| m == member.as_slice())) {
+            if self.group(work, &id)?.is_some_and(|g| g.has_member(&member)) {
                 self.group_mut(work, &id)?.reset_member(&member);
             }
         }

@@ -248,6 +248,11 @@ impl Group {
         self.members.keys().map(Vec::as_slice)
     }
 
+    /// Whether `member` is a member (one lookup, not a scan).
+    pub(crate) fn has_member(&self, member: &[u8]) -> bool {
+        self.members.contains_key(member)
+    }
+
     /// Sets the rotation policy (a limit of 0 messages rotates before every
     /// message).
     ///
