@@ -73,7 +73,10 @@ impl PublicIdentity {
     }
 
     /// The 64 bytes that name this identity: Ed25519 key then X25519 key.
-    /// This is what associated data and safety numbers cover.
+    /// This is what the setup transcript hash, associated data and safety
+    /// numbers cover, so two identities that share an X25519 key but not
+    /// an Ed25519 key cannot stand in for each other (the binding alone
+    /// would not stop that: anyone can sign someone else's X25519 key).
     pub fn key_bytes(&self) -> [u8; 64] {
         let mut out = [0u8; 64];
         let (ed, x) = out.split_at_mut(32);

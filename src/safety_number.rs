@@ -26,7 +26,10 @@ pub const SAFETY_NUMBER_ITERATIONS: u32 = 5200;
 /// Length of [`SafetyNumber::scannable`]: version, our half, their half.
 pub const SCANNABLE_LEN: usize = 1 + 32 + 32;
 
-/// The safety number of a conversation between two identities.
+/// The safety number of two identities, so of a pair of devices (there
+/// is no per-user number). It covers the identities' key bytes only, not
+/// their addresses or the context: show it next to the address it
+/// belongs to.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SafetyNumber {
     ours: [u8; 32],
