@@ -3,7 +3,7 @@
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use dmseal::{Account, PreKeyBundle, PreKeyMessage, Session, SessionPickle};
+use dmseal::{Account, PreKeyMessage, Session, SessionPickle};
 use rand_core::SeedableRng;
 use std::hint::black_box;
 
@@ -25,13 +25,14 @@ fn established() -> (Session, Session) {
 
 fn setup(c: &mut Criterion) {
     let mut g = c.benchmark_group("setup");
-    let mut bob = Account::new();
-    bob.allow_weaker_classic_x3dh(true);
-    let pq_bundle = bob.prekey_bundle(None, None).unwrap();
-    let classic_bundle = PreKeyBundle::new(bob.identity().clone(), bob.signed_prekey(), None, None);
+    let pq_bob = Account::new();
+    let pq_bundle = pq_bob.prekey_bundle(None, None).unwrap();
+    // A peer without PQ support publishes classic bundles.
+    let classic_bob = Account::new_classic_only_with_rng(&mut rand_chacha::ChaCha20Rng::from_seed([7u8; 32]));
+    let classic_bundle = classic_bob.prekey_bundle(None, None).unwrap();
     let mut alice = Account::new();
-    alice.allow_weaker_classic_x3dh(true);
-    for (name, bundle) in [("PQXDH", &pq_bundle), ("classic X3DH", &classic_bundle)] {
+    alice.set_classic_x3dh(dmseal::ClassicX3dh::AcceptAndInitiate);
+    for (name, bundle, bob) in [("PQXDH", &pq_bundle, &pq_bob), ("classic X3DH", &classic_bundle, &classic_bob)] {
         g.bench_function(format!("start_session {name} (no one-time prekey)"), |b| {
             b.iter(|| alice.start_session(black_box(bundle), CONTEXT, b"hi").unwrap())
         });

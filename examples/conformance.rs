@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, Read, Write};
 
 use dmseal::{
-    Account, AccountPickle, Envelope, Group, GroupPickle, PreKeyBundle, PreKeyMessage, SafetyNumber, Session,
-    SessionPickle,
+    Account, AccountPickle, ClassicX3dh, Envelope, Group, GroupPickle, PreKeyBundle, PreKeyMessage, SafetyNumber,
+    Session, SessionPickle,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -248,8 +248,21 @@ impl Driver {
             }
         };
         let mut rng = ChaCha20Rng::from_seed(seed);
-        let mut account = Account::new_with_rng(&mut rng);
-        account.allow_weaker_classic_x3dh(flag(cmd, "allow_weaker_classic_x3dh"));
+        let mut account = if flag(cmd, "classic_only") {
+            Account::new_classic_only_with_rng(&mut rng)
+        } else {
+            Account::new_with_rng(&mut rng)
+        };
+        let classic = match cmd.get("classic_x3dh").map(|v| v.as_str()) {
+            None => None,
+            Some(Some("refuse")) => Some(ClassicX3dh::Refuse),
+            Some(Some("accept")) => Some(ClassicX3dh::Accept),
+            Some(Some("accept_and_initiate")) => Some(ClassicX3dh::AcceptAndInitiate),
+            Some(_) => return Err(fail("BadCommand", "classic_x3dh must be refuse, accept or accept_and_initiate")),
+        };
+        if let Some(classic) = classic {
+            account.set_classic_x3dh(classic);
+        }
         let identity = hex::encode(account.identity().encode());
         self.parties.insert(
             name,

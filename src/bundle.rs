@@ -2,7 +2,7 @@
 
 use crate::error::DecodeError;
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
-use crate::prekeys::{OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic};
+use crate::prekeys::{KNOWN_CAPABILITIES, OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic};
 use crate::wire::{KEY_TYPE_ML_KEM_768, Reader, TYPE_BUNDLE, Writer};
 
 /// Flag bit: a one-time prekey follows.
@@ -62,7 +62,7 @@ impl PreKeyBundle {
 
     /// The byte encoding (docs/PROTOCOL.md §4.2).
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::with_header(TYPE_BUNDLE, 3 + PUBLIC_IDENTITY_LEN + 100 + 36 + 1254);
+        let mut w = Writer::with_header(TYPE_BUNDLE, 3 + PUBLIC_IDENTITY_LEN + 101 + 36 + 1254);
         let mut flags = 0;
         if self.one_time_prekey.is_some() {
             flags |= FLAG_ONE_TIME_PREKEY;
@@ -74,7 +74,8 @@ impl PreKeyBundle {
             .bytes(&self.identity.encode())
             .u32(self.signed_prekey.id())
             .bytes(self.signed_prekey.key().as_bytes())
-            .bytes(self.signed_prekey.signature());
+            .bytes(self.signed_prekey.signature())
+            .u8(self.signed_prekey.capabilities());
         if let Some(otk) = &self.one_time_prekey {
             w.u32(otk.id()).bytes(otk.key().as_bytes());
         }
@@ -99,7 +100,7 @@ impl PreKeyBundle {
         r.header(TYPE_BUNDLE)?;
         let flags = r.flags(FLAG_ONE_TIME_PREKEY | FLAG_PQ_PREKEY)?;
         let identity = PublicIdentity::read(&mut r)?;
-        let signed_prekey = SignedPreKeyPublic::new(r.u32()?, r.x25519()?, r.array()?);
+        let signed_prekey = SignedPreKeyPublic::new(r.u32()?, r.x25519()?, r.array()?, r.flags(KNOWN_CAPABILITIES)?);
         let one_time_prekey = if flags & FLAG_ONE_TIME_PREKEY != 0 {
             Some(OneTimePreKeyPublic::new(r.u32()?, r.x25519()?))
         } else {

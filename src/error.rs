@@ -201,10 +201,16 @@ pub enum StartError {
     /// or id changed). Fetch the bundle again; report the server if it
     /// repeats.
     BadPqPreKeySignature,
-    /// The bundle has no PQ prekey and this account does not allow the
-    /// weaker classic X3DH setup. A server that strips PQ prekeys is
-    /// attempting a downgrade; fetch the bundle again.
+    /// The bundle has no PQ prekey (and its owner did not sign that it
+    /// publishes them) and this account does not start the weaker classic
+    /// X3DH setup ([`crate::ClassicX3dh::AcceptAndInitiate`]).
     MissingPqPreKey,
+    /// The bundle's owner signed, with its signed prekey, that it publishes
+    /// PQ prekeys, but the bundle has none (or its capability bit was
+    /// cleared): whoever served it removed the PQ prekey to downgrade the
+    /// session. Refused whatever [`crate::ClassicX3dh`] says; fetch the
+    /// bundle again and report the server if it repeats.
+    PqPreKeyStripped,
     /// A key agreement result was not contributory.
     InvalidKey(KeyError),
     /// The context is longer than [`crate::MAX_CONTEXT_LEN`].
@@ -224,6 +230,9 @@ impl fmt::Display for StartError {
             Self::BadSignedPreKeySignature => f.write_str("signed prekey signature is invalid"),
             Self::BadPqPreKeySignature => f.write_str("PQ prekey signature is invalid"),
             Self::MissingPqPreKey => f.write_str("bundle has no PQ prekey and classic X3DH is not allowed"),
+            Self::PqPreKeyStripped => {
+                f.write_str("bundle's owner publishes PQ prekeys but the bundle has none: it was stripped")
+            }
             Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
             Self::ContextTooLong { len, max } => write!(f, "context is {len} bytes, the maximum is {max}"),
             Self::OwnBundle => f.write_str("the bundle belongs to this account"),
@@ -282,9 +291,9 @@ pub enum FirstMessageError {
     },
     /// The message was sent to this account's own identity by itself.
     OwnIdentity,
-    /// A classic X3DH first message (no PQ prekey) while this account does
-    /// not allow the weaker classic setup. Drop it (a downgrade attempt or
-    /// an outdated peer).
+    /// A classic X3DH first message (no PQ prekey) while this account
+    /// refuses the weaker classic setup ([`crate::ClassicX3dh::Refuse`]).
+    /// Drop it (a downgrade attempt or an outdated peer).
     ClassicSetupRefused,
     /// The message names a PQ prekey this account does not hold: a
     /// one-time one already consumed (a replay) or removed, or a
@@ -561,7 +570,10 @@ pub enum GroupError {
     /// A distribution for an existing state carries a different signing
     /// key. Refused.
     SigningKeyMismatch,
-    /// The group message's signature is invalid. Drop it.
+    /// The group message's signature is invalid for this device's key of
+    /// its index: forged or altered, or signed over another key (a sender
+    /// that gave members different keys for one state: the signature
+    /// covers a commitment to the key, docs/PROTOCOL.md §12.4). Drop it.
     BadSignature,
     /// This message was decrypted already (its index was used). Drop it.
     Duplicate,
@@ -581,6 +593,16 @@ pub enum GroupError {
         index: u32,
         /// The first index of the received state.
         start: u32,
+    },
+    /// The message's index is after the last index of its sender state:
+    /// the owner has moved to a new state and said, in that state's
+    /// distribution, where the old one ended. Whoever sent this holds a
+    /// copy of the old state, not the owner's device. Drop it.
+    StateClosed {
+        /// The message's index.
+        index: u32,
+        /// The last index the owner sent on the state.
+        last: u32,
     },
     /// Decryption failed although the signature was valid: the sender
     /// signed a malformed ciphertext. Drop it.
@@ -617,6 +639,9 @@ impl fmt::Display for GroupError {
             }
             Self::BeforeStateStart { index, start } => {
                 write!(f, "group message index {index} is before the received state's start {start}")
+            }
+            Self::StateClosed { index, last } => {
+                write!(f, "group message index {index} is after its sender state's last index {last}")
             }
             Self::AuthenticationFailed => f.write_str("group message failed decryption"),
             Self::SenderStateExhausted => f.write_str("sender state exhausted"),

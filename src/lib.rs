@@ -204,7 +204,7 @@ pub use crate::ratchet::{
 };
 pub use crate::safety_number::{SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_VERSION, SCANNABLE_LEN, SafetyNumber};
 pub use crate::session::{Role, Session, SessionId};
-pub use crate::x3dh::{MAX_CONTEXT_LEN, SessionSetup, conversation_context};
+pub use crate::x3dh::{ClassicX3dh, MAX_CONTEXT_LEN, SessionSetup, conversation_context};
 
 /// The wire format version written in the first byte of every bundle and
 /// message.

@@ -4,9 +4,9 @@
 use crate::error::DecodeError;
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 use crate::prekeys::PqPreKeyKind;
-use crate::primitives::aead::TAG_LEN;
 use crate::primitives::dh::X25519PublicKey;
 use crate::primitives::kem::ML_KEM_768_CIPHERTEXT_LEN;
+use crate::primitives::siv::SIV_LEN as TAG_LEN;
 use crate::wire::{MAX_VARINT_U32_LEN, Reader, TYPE_MESSAGE, TYPE_PREKEY_MESSAGE, Writer};
 
 /// Longest normal message header: version, type, ratchet key, then the

@@ -254,6 +254,8 @@ pub(crate) struct SignedPreKeyPickle {
     pub(crate) id: u32,
     pub(crate) secret: [u8; 32],
     pub(crate) signature: Vec<u8>,
+    /// The capability bits signed with it (docs/PROTOCOL.md §3.3).
+    pub(crate) capabilities: u8,
     pub(crate) expires_at: Option<u64>,
     pub(crate) replay_record: Vec<ReplayEntryPickle>,
 }
@@ -295,7 +297,9 @@ pub struct AccountPickle {
     pub(crate) next_last_resort_pq_prekey_id: u32,
     pub(crate) one_time_pq_prekeys: Vec<PqPreKeyPickle>,
     pub(crate) next_one_time_pq_prekey_id: u32,
-    pub(crate) allow_classic_x3dh: bool,
+    /// [`crate::ClassicX3dh`] as a byte: 0 refuse, 1 accept, 2 accept and
+    /// initiate.
+    pub(crate) classic_x3dh: u8,
 }
 
 pickle_api_impl!(AccountPickle, TYPE_ACCOUNT, labels::KDF_PICKLE_ACCOUNT);

@@ -52,17 +52,46 @@ pub const MAX_RETIRED_SIGNED_PREKEYS: usize = 8;
 /// accepted silently.
 pub const MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY: usize = 4_096;
 
-/// The public half of a signed prekey, as published in a bundle.
+/// Capability bit of a signed prekey: its owner publishes PQ prekeys, so
+/// a bundle of it without one was stripped (docs/PROTOCOL.md §3.3).
+pub(crate) const CAPABILITY_PQ_PREKEYS: u8 = 0x01;
+/// Every capability bit this version knows; others are refused.
+pub(crate) const KNOWN_CAPABILITIES: u8 = CAPABILITY_PQ_PREKEYS;
+
+/// The public half of a signed prekey, as published in a bundle, with the
+/// capabilities its owner signed with it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SignedPreKeyPublic {
     id: u32,
     key: X25519PublicKey,
     signature: [u8; SIGNATURE_LEN],
+    capabilities: u8,
 }
 
 impl SignedPreKeyPublic {
-    pub(crate) fn new(id: u32, key: X25519PublicKey, signature: [u8; SIGNATURE_LEN]) -> Self {
-        Self { id, key, signature }
+    pub(crate) fn new(id: u32, key: X25519PublicKey, signature: [u8; SIGNATURE_LEN], capabilities: u8) -> Self {
+        Self { id, key, signature, capabilities }
+    }
+
+    /// Whether the owner signed, with this prekey, that it publishes PQ
+    /// prekeys: then a bundle without a PQ prekey was stripped on the way,
+    /// and [`crate::Account::start_session`] refuses it
+    /// ([`crate::StartError::PqPreKeyStripped`]).
+    pub fn publishes_pq_prekeys(&self) -> bool {
+        self.capabilities & CAPABILITY_PQ_PREKEYS != 0
+    }
+
+    pub(crate) fn capabilities(&self) -> u8 {
+        self.capabilities
+    }
+
+    /// Whether the signature would verify had the owner signed the PQ
+    /// capability: a bundle whose capability bit was cleared to pass off a
+    /// stripped PQ prekey as a classic peer's.
+    pub(crate) fn verifies_with_pq_capability(&self, identity: &PublicIdentity) -> bool {
+        let claimed = self.capabilities | CAPABILITY_PQ_PREKEYS;
+        claimed != self.capabilities
+            && identity.signing_key().verify(&signed_message(self.id, &self.key, claimed), &self.signature).is_ok()
     }
 
     /// The signed prekey's id.
@@ -76,29 +105,34 @@ impl SignedPreKeyPublic {
     }
 
     /// The identity's Ed25519 signature over
-    /// `SIG_SIGNED_PREKEY || id || 0x01 || key`.
+    /// `SIG_SIGNED_PREKEY || id || 0x01 || key || capabilities`.
     pub fn signature(&self) -> &[u8; SIGNATURE_LEN] {
         &self.signature
     }
 
     /// Checks the signature under `identity`.
     pub fn verify(&self, identity: &PublicIdentity) -> bool {
-        identity.signing_key().verify(&signed_message(self.id, &self.key), &self.signature).is_ok()
+        identity.signing_key().verify(&signed_message(self.id, &self.key, self.capabilities), &self.signature).is_ok()
     }
 }
 
 impl core::fmt::Debug for SignedPreKeyPublic {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("SignedPreKeyPublic").field("id", &self.id).field("key", &self.key).finish_non_exhaustive()
+        f.debug_struct("SignedPreKeyPublic")
+            .field("id", &self.id)
+            .field("key", &self.key)
+            .field("publishes_pq_prekeys", &self.publishes_pq_prekeys())
+            .finish_non_exhaustive()
     }
 }
 
-fn signed_message(id: u32, key: &X25519PublicKey) -> Vec<u8> {
-    let mut m = Vec::with_capacity(labels::SIG_SIGNED_PREKEY.len() + 37);
+fn signed_message(id: u32, key: &X25519PublicKey, capabilities: u8) -> Vec<u8> {
+    let mut m = Vec::with_capacity(labels::SIG_SIGNED_PREKEY.len() + 38);
     m.extend_from_slice(labels::SIG_SIGNED_PREKEY);
     m.extend_from_slice(&id.to_be_bytes());
     m.push(KEY_TYPE_X25519);
     m.extend_from_slice(key.as_bytes());
+    m.push(capabilities);
     m
 }
 
@@ -369,6 +403,8 @@ pub(crate) struct SignedPreKey {
     pub(crate) id: u32,
     pub(crate) pair: X25519KeyPair,
     pub(crate) signature: [u8; SIGNATURE_LEN],
+    /// The capability bits signed with it.
+    pub(crate) capabilities: u8,
     /// `None` for the current signed prekey; the end of the grace period
     /// for a retired one.
     pub(crate) expires_at: Option<u64>,
@@ -379,14 +415,24 @@ pub(crate) struct SignedPreKey {
 }
 
 impl SignedPreKey {
-    pub(crate) fn generate<R: CryptoRng + ?Sized>(identity: &IdentityKeyPair, id: u32, rng: &mut R) -> Self {
+    pub(crate) fn generate<R: CryptoRng + ?Sized>(
+        identity: &IdentityKeyPair,
+        id: u32,
+        capabilities: u8,
+        rng: &mut R,
+    ) -> Self {
         let pair = X25519KeyPair::generate(rng);
-        let signature = identity.signing().sign(&signed_message(id, &pair.public()));
-        Self { id, pair, signature, expires_at: None, replay_record: BTreeSet::new() }
+        let signature = identity.signing().sign(&signed_message(id, &pair.public(), capabilities));
+        Self { id, pair, signature, capabilities, expires_at: None, replay_record: BTreeSet::new() }
     }
 
     pub(crate) fn public(&self) -> SignedPreKeyPublic {
-        SignedPreKeyPublic { id: self.id, key: self.pair.public(), signature: self.signature }
+        SignedPreKeyPublic {
+            id: self.id,
+            key: self.pair.public(),
+            signature: self.signature,
+            capabilities: self.capabilities,
+        }
     }
 }
 
@@ -476,9 +522,14 @@ pub(crate) struct PreKeys {
 }
 
 impl PreKeys {
-    pub(crate) fn generate<R: CryptoRng + ?Sized>(identity: &IdentityKeyPair, rng: &mut R) -> Self {
+    /// A new account's prekeys; its signed prekey signs `capabilities`.
+    pub(crate) fn generate<R: CryptoRng + ?Sized>(identity: &IdentityKeyPair, capabilities: u8, rng: &mut R) -> Self {
         Self {
-            signed: Rotation { current: SignedPreKey::generate(identity, 1, rng), retired: Vec::new(), next_id: 2 },
+            signed: Rotation {
+                current: SignedPreKey::generate(identity, 1, capabilities, rng),
+                retired: Vec::new(),
+                next_id: 2,
+            },
             one_time: OneTimeStore::default(),
             last_resort_pq: Rotation {
                 current: PqPreKey::generate(identity, PqPreKeyKind::LastResort, 1, rng),

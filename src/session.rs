@@ -9,9 +9,9 @@ use rand_core::CryptoRng;
 use crate::error::{DecryptError, EncryptError};
 use crate::identity::PublicIdentity;
 use crate::message::{Envelope, MAX_MESSAGE_HEADER_LEN, NormalMessage, PreKeyMessage};
-use crate::primitives::aead::TAG_LEN;
 use crate::primitives::dh::X25519PublicKey;
 use crate::primitives::rng::os_rng;
+use crate::primitives::siv::SIV_LEN as TAG_LEN;
 use crate::ratchet::DoubleRatchet;
 use crate::x3dh::SessionSetup;
 
@@ -105,7 +105,7 @@ impl Session {
         let ad = self.associated_data(prefix, bytes.get(prefix.len()..).unwrap_or_default());
         let body_start = bytes.len();
         bytes.extend_from_slice(plaintext);
-        out.message_key.aead_key().seal_in_place(&ad, &mut bytes, body_start);
+        out.message_key.cipher_key().seal_in_place(&ad, &mut bytes, body_start);
         Ok(bytes)
     }
 

@@ -52,15 +52,21 @@ enum Mode {
     PqxdhOneTime,
     /// PQXDH with no one-time X25519 prekey and the last-resort PQ prekey.
     PqxdhLastResort,
-    /// Classic X3DH (both accounts allow it), with or without a one-time
-    /// prekey.
+    /// Classic X3DH (Bob a peer without PQ support, Alice starting classic
+    /// setups), with or without a one-time prekey.
     Classic { with_otk: bool },
 }
 
 fn transcript(seed: u8, mode: Mode) -> Value {
     let mut rng = ChaCha20Rng::from_seed([seed; 32]);
     let context = b"user:alice/device:1|user:bob/device:7";
-    let mut bob = Account::new_with_rng(&mut rng);
+    // A classic transcript's Bob is a peer without PQ support: the same
+    // keys from the same draws, but his signed prekey does not sign the
+    // "publishes PQ prekeys" capability and his bundle has no PQ prekey.
+    let mut bob = match mode {
+        Mode::Classic { .. } => Account::new_classic_only_with_rng(&mut rng),
+        _ => Account::new_with_rng(&mut rng),
+    };
     let otks = bob.generate_one_time_prekeys_with_rng(&mut rng, 2).unwrap();
     let pq_otks = bob.generate_pq_one_time_prekeys_with_rng(&mut rng, 1).unwrap();
     let mut alice = Account::new_with_rng(&mut rng);
@@ -70,15 +76,8 @@ fn transcript(seed: u8, mode: Mode) -> Value {
         Mode::PqxdhOneTime => bob.prekey_bundle(otk_id, Some(pq_otks[0].id())).unwrap(),
         Mode::PqxdhLastResort => bob.prekey_bundle(otk_id, None).unwrap(),
         Mode::Classic { .. } => {
-            bob.allow_weaker_classic_x3dh(true);
-            alice.allow_weaker_classic_x3dh(true);
-            let b = bob.prekey_bundle(otk_id, None).unwrap();
-            crate::PreKeyBundle::new(
-                b.identity().clone(),
-                b.signed_prekey().clone(),
-                b.one_time_prekey().copied(),
-                None,
-            )
+            alice.set_classic_x3dh(crate::ClassicX3dh::AcceptAndInitiate);
+            bob.prekey_bundle(otk_id, None).unwrap()
         }
     };
     let pq_public = bundle.pq_prekey().cloned();
@@ -180,6 +179,7 @@ fn transcript(seed: u8, mode: Mode) -> Value {
                 "private": h(bob_spk.pair.secret_bytes().as_slice()),
                 "public": h(bob_spk.pair.public().as_bytes()),
                 "signature": h(&bob_spk.signature),
+                "capabilities": bob_spk.capabilities,
             },
             "one_time_prekey": otk.as_ref().map(|k| json!({
                 "id": otk_id,

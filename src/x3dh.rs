@@ -97,8 +97,60 @@ pub enum SessionSetup {
     /// a future quantum adversary who recorded the traffic.
     Pqxdh,
     /// Classic X3DH only, allowed only where the account opted in with
-    /// [`crate::Account::allow_weaker_classic_x3dh`].
+    /// [`crate::Account::set_classic_x3dh`].
     ClassicX3dh,
+}
+
+/// Whether an account takes part in **weaker** classic X3DH session setup,
+/// without a post-quantum KEM (docs/PROTOCOL.md §5.7). A session set up
+/// classically is open to "harvest now, decrypt later" by a future quantum
+/// adversary. Accepting and starting are separate, so an account that
+/// accepts first messages from legacy peers does not also let a server
+/// downgrade the sessions it starts.
+///
+/// Whatever the setting, a bundle whose owner signed that it publishes PQ
+/// prekeys is refused without one ([`crate::StartError::PqPreKeyStripped`]),
+/// and an account always starts PQXDH when the bundle has a PQ prekey.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ClassicX3dh {
+    /// Neither start nor accept classic setups (the default).
+    #[default]
+    Refuse,
+    /// Accept first messages without PQ fields (from peers that cannot do
+    /// PQXDH), but start sessions only with PQXDH.
+    Accept,
+    /// Accept them, and also start a classic session from a bundle without
+    /// a PQ prekey whose owner did not sign that it publishes them.
+    AcceptAndInitiate,
+}
+
+impl ClassicX3dh {
+    pub(crate) fn accepts(self) -> bool {
+        matches!(self, Self::Accept | Self::AcceptAndInitiate)
+    }
+
+    pub(crate) fn initiates(self) -> bool {
+        matches!(self, Self::AcceptAndInitiate)
+    }
+
+    /// The byte a pickle stores (docs/PROTOCOL.md §8.3).
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            Self::Refuse => 0,
+            Self::Accept => 1,
+            Self::AcceptAndInitiate => 2,
+        }
+    }
+
+    pub(crate) fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Refuse),
+            1 => Some(Self::Accept),
+            2 => Some(Self::AcceptAndInitiate),
+            _ => None,
+        }
+    }
 }
 
 /// The associated-data prefix of every message of a session:

@@ -204,7 +204,7 @@ fn the_debug_output_of_every_stateful_type_is_pinned() {
     let pinned = [
         (
             format!("{alice:?}"),
-            "Account { identity: PublicIdentity { signing: Ed25519PublicKey(<hex>), agreement: X25519PublicKey(<hex>), .. }, signed_prekey_id: 1, one_time_prekeys: 0, pq_one_time_prekeys: 0, allow_weaker_classic_x3dh: false, .. }",
+            "Account { identity: PublicIdentity { signing: Ed25519PublicKey(<hex>), agreement: X25519PublicKey(<hex>), .. }, signed_prekey_id: 1, one_time_prekeys: 0, pq_one_time_prekeys: 0, classic_x3dh: Refuse, .. }",
         ),
         (
             format!("{pending:?}"),
@@ -230,7 +230,7 @@ fn the_debug_output_of_every_stateful_type_is_pinned() {
     assert_eq!(
         format!("{out:?}"),
         format!(
-            "GroupOutgoing {{ distributions: [Distribution {{ to_len: 3, bytes_len: 162 }}], message: {:?} }}",
+            "GroupOutgoing {{ distributions: [Distribution {{ to_len: 3, bytes_len: 163 }}], message: {:?} }}",
             out.message
         )
     );

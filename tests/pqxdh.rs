@@ -7,8 +7,8 @@ mod common;
 
 use common::*;
 use dmseal::{
-    AcceptError, Account, DecryptError, FirstMessageError, PqPreKeyKind, PreKeyBundle, PreKeyMessage, SessionSetup,
-    StartError,
+    AcceptError, Account, ClassicX3dh, DecryptError, FirstMessageError, PqPreKeyKind, PreKeyBundle, PreKeyMessage,
+    SessionSetup, StartError,
 };
 
 /// Bob with one-time prekeys of both kinds, published.
@@ -214,37 +214,83 @@ fn an_expired_last_resort_pq_prekey_is_refused_and_its_replay_records_go_with_it
 }
 
 #[test]
-fn a_bundle_without_a_pq_prekey_is_refused_unless_the_weaker_setup_is_allowed() {
-    let bob = bob(118);
-    let full = bob.prekey_bundle(Some(1), None).unwrap();
-    let classic = PreKeyBundle::new(full.identity().clone(), full.signed_prekey().clone(), None, None);
+fn a_bundle_without_a_pq_prekey_is_refused_unless_the_account_starts_classic_setups() {
+    // A peer without PQ support: its bundle has no PQ prekey and its signed
+    // prekey does not sign the PQ capability.
+    let legacy = Account::new_classic_only_with_rng(&mut rng(118));
+    let classic = legacy.prekey_bundle(None, None).unwrap();
+    assert!(classic.pq_prekey().is_none() && !classic.signed_prekey().publishes_pq_prekeys());
     let mut alice = Account::new_with_rng(&mut rng(119));
-    assert_eq!(
-        alice.start_session_with_rng(&mut rng(120), &classic, CONTEXT, b"x").err(),
-        Some(StartError::MissingPqPreKey)
-    );
-    alice.allow_weaker_classic_x3dh(true);
+    for policy in [ClassicX3dh::Refuse, ClassicX3dh::Accept] {
+        alice.set_classic_x3dh(policy);
+        assert_eq!(
+            alice.start_session_with_rng(&mut rng(120), &classic, CONTEXT, b"x").err(),
+            Some(StartError::MissingPqPreKey),
+            "{policy:?}"
+        );
+    }
+    alice.set_classic_x3dh(ClassicX3dh::AcceptAndInitiate);
     let (s, _) = alice.start_session_with_rng(&mut rng(121), &classic, CONTEXT, b"x").unwrap();
     assert_eq!(s.setup(), SessionSetup::ClassicX3dh);
     // A PQ bundle still gives PQXDH when classic is allowed.
+    let full = bob(122).prekey_bundle(Some(1), None).unwrap();
+    assert!(full.signed_prekey().publishes_pq_prekeys());
     let (s, _) = alice.start_session_with_rng(&mut rng(122), &full, CONTEXT, b"x").unwrap();
     assert_eq!(s.setup(), SessionSetup::Pqxdh);
 }
 
+/// Offset of the capabilities byte in a bundle (docs/PROTOCOL.md §4.2).
+const CAPABILITIES_AT: usize = 231;
+
 #[test]
-fn a_classic_first_message_is_refused_unless_the_weaker_setup_is_allowed() {
-    let mut bob = bob(123);
-    let full = bob.prekey_bundle(None, None).unwrap();
-    let classic = PreKeyBundle::new(full.identity().clone(), full.signed_prekey().clone(), None, None);
+fn a_stripped_bundle_from_a_pq_capable_peer_is_refused_even_with_classic_setups_enabled() {
+    let bob = bob(150);
+    let full = bob.prekey_bundle(Some(1), None).unwrap();
+    let stripped =
+        PreKeyBundle::new(full.identity().clone(), full.signed_prekey().clone(), full.one_time_prekey().copied(), None);
+    // The same, with the signed capability bit cleared as well.
+    let mut bytes = stripped.encode();
+    assert_eq!(bytes[CAPABILITIES_AT], 0x01);
+    bytes[CAPABILITIES_AT] = 0;
+    let cleared = PreKeyBundle::decode(&bytes).unwrap();
+    // And one whose signature is simply bad.
+    bytes[CAPABILITIES_AT - 1] ^= 1;
+    let forged = PreKeyBundle::decode(&bytes).unwrap();
+    let mut alice = Account::new_with_rng(&mut rng(151));
+    for policy in [ClassicX3dh::Refuse, ClassicX3dh::Accept, ClassicX3dh::AcceptAndInitiate] {
+        alice.set_classic_x3dh(policy);
+        for bundle in [&stripped, &cleared] {
+            assert_eq!(
+                alice.start_session_with_rng(&mut rng(152), bundle, CONTEXT, b"x").err(),
+                Some(StartError::PqPreKeyStripped),
+                "{policy:?}"
+            );
+        }
+        assert_eq!(
+            alice.start_session_with_rng(&mut rng(152), &forged, CONTEXT, b"x").err(),
+            Some(StartError::BadSignedPreKeySignature)
+        );
+    }
+    // Unknown capability bits are refused when decoding.
+    let mut unknown = full.encode();
+    unknown[CAPABILITIES_AT] = 0x03;
+    assert!(PreKeyBundle::decode(&unknown).is_err());
+}
+
+#[test]
+fn a_classic_first_message_is_refused_unless_the_weaker_setup_is_accepted() {
+    let mut bob = Account::new_classic_only_with_rng(&mut rng(123));
+    let classic = bob.prekey_bundle(None, None).unwrap();
     let mut alice = Account::new_with_rng(&mut rng(124));
-    alice.allow_weaker_classic_x3dh(true);
+    alice.set_classic_x3dh(ClassicX3dh::AcceptAndInitiate);
     let (_, first) = alice.start_session_with_rng(&mut rng(125), &classic, CONTEXT, b"classic").unwrap();
     let m = PreKeyMessage::decode(&first).unwrap();
     assert_eq!(m.pq_prekey(), None);
+    bob.set_classic_x3dh(ClassicX3dh::Refuse);
     let before = bob.pickle().to_bytes();
     assert_eq!(bob.open_first_message(&m, CONTEXT, 0).err(), Some(FirstMessageError::ClassicSetupRefused));
     assert_eq!(bob.pickle().to_bytes(), before);
-    bob.allow_weaker_classic_x3dh(true);
+    bob.set_classic_x3dh(ClassicX3dh::Accept);
     let p = bob.open_first_message(&m, CONTEXT, 0).unwrap();
     assert_eq!(p.setup(), SessionSetup::ClassicX3dh);
     assert_eq!(bob.accept(p).unwrap().setup(), SessionSetup::ClassicX3dh);
@@ -256,7 +302,7 @@ fn stripping_the_pq_fields_from_a_first_message_is_detected() {
     // message into a classic one: refused by default, and undecryptable
     // even where classic is allowed (the transcript and keys differ).
     let mut bob = bob(126);
-    bob.allow_weaker_classic_x3dh(true);
+    bob.set_classic_x3dh(ClassicX3dh::Accept);
     let bundle = bob.prekey_bundle(None, None).unwrap();
     let (_alice, _a, first) = first_message(&bundle, 127);
     let at = pq_at(false);

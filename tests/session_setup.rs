@@ -71,8 +71,9 @@ fn flipping_bit_255_of_any_received_x25519_key_is_refused() {
     let mut r = rng(5);
     let (bob, bundle) = bob_with_bundle(&mut r, true);
     let bytes = bundle.encode();
-    // Identity X25519 key, signed prekey, one-time prekey.
-    for key_at in [3 + 32, 3 + 128 + 4, 3 + 128 + 4 + 32 + 64 + 4] {
+    // Identity X25519 key, signed prekey, one-time prekey (after the
+    // signed prekey's signature and capabilities byte).
+    for key_at in [3 + 32, 3 + 128 + 4, 3 + 128 + 4 + 32 + 64 + 1 + 4] {
         let b = flip(&bytes, (key_at + 31) * 8 + 7);
         assert_eq!(PreKeyBundle::decode(&b), Err(DecodeError::InvalidKey(KeyError::NonCanonical)), "at {key_at}");
     }

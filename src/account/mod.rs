@@ -10,15 +10,15 @@ use crate::error::{AcceptError, EncryptError, FirstMessageError, KeyError, PreKe
 use crate::identity::{IdentityKeyPair, PublicIdentity};
 use crate::message::{Envelope, PqFields, PreKeyMessage};
 use crate::prekeys::{
-    MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS, MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, OneTimePreKey,
-    OneTimePreKeyPublic, PqPreKey, PqPreKeyKind, PqPreKeyPublic, PreKeys, ReplayEntry, SignedPreKey,
+    CAPABILITY_PQ_PREKEYS, MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS, MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY,
+    OneTimePreKey, OneTimePreKeyPublic, PqPreKey, PqPreKeyKind, PqPreKeyPublic, PreKeys, ReplayEntry, SignedPreKey,
     SignedPreKeyPublic,
 };
 use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
 use crate::primitives::rng::os_rng;
 use crate::ratchet::{self, DoubleRatchet};
 use crate::session::{Role, Session};
-use crate::x3dh::{self, MAX_CONTEXT_LEN, SessionSetup};
+use crate::x3dh::{self, ClassicX3dh, MAX_CONTEXT_LEN, SessionSetup};
 
 /// One device's long-term keys: identity, signed prekeys, one-time
 /// prekeys, PQ prekeys, and the replay record of first messages.
@@ -28,9 +28,8 @@ use crate::x3dh::{self, MAX_CONTEXT_LEN, SessionSetup};
 pub struct Account {
     pub(crate) identity: IdentityKeyPair,
     pub(crate) prekeys: PreKeys,
-    /// Whether classic X3DH (no PQ prekey) is allowed, sending and
-    /// receiving. Off by default.
-    pub(crate) allow_classic_x3dh: bool,
+    /// Whether classic X3DH (no PQ prekey) is accepted or started.
+    pub(crate) classic_x3dh: ClassicX3dh,
 }
 
 impl Account {
@@ -38,11 +37,7 @@ impl Account {
     /// of the original or dropped. Not public: two live copies of one
     /// account would hand out the same one-time prekeys.
     pub(crate) fn duplicate(&self) -> Self {
-        Self {
-            identity: self.identity.clone(),
-            prekeys: self.prekeys.clone(),
-            allow_classic_x3dh: self.allow_classic_x3dh,
-        }
+        Self { identity: self.identity.clone(), prekeys: self.prekeys.clone(), classic_x3dh: self.classic_x3dh }
     }
 }
 
@@ -62,8 +57,27 @@ impl Account {
     /// [`Account::new`] with a caller-supplied RNG.
     pub fn new_with_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let identity = IdentityKeyPair::generate(rng);
-        let prekeys = PreKeys::generate(&identity, rng);
-        Self { identity, prekeys, allow_classic_x3dh: false }
+        let prekeys = PreKeys::generate(&identity, CAPABILITY_PQ_PREKEYS, rng);
+        Self { identity, prekeys, classic_x3dh: ClassicX3dh::Refuse }
+    }
+
+    /// An account that behaves as a peer **without post-quantum support**
+    /// would: its signed prekeys do not sign the "publishes PQ prekeys"
+    /// capability and its bundles carry no PQ prekey, so sessions with it
+    /// are classic X3DH (other accounts start them only with
+    /// [`ClassicX3dh::AcceptAndInitiate`]). It accepts classic first
+    /// messages and starts classic sessions where it must. For
+    /// interoperability tests with legacy peers; never use it otherwise.
+    pub fn new_classic_only_with_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let identity = IdentityKeyPair::generate(rng);
+        let prekeys = PreKeys::generate(&identity, 0, rng);
+        Self { identity, prekeys, classic_x3dh: ClassicX3dh::AcceptAndInitiate }
+    }
+
+    /// Whether this account publishes PQ prekeys (every account except
+    /// those made by [`Account::new_classic_only_with_rng`]).
+    pub fn publishes_pq_prekeys(&self) -> bool {
+        self.prekeys.signed.current.capabilities & CAPABILITY_PQ_PREKEYS != 0
     }
 
     /// This account's public identity.
@@ -71,19 +85,16 @@ impl Account {
         self.identity.public()
     }
 
-    /// Allows (or, by default, refuses) **weaker** classic X3DH session
-    /// setup, without a post-quantum KEM, in both directions: starting a
-    /// session from a bundle that has no PQ prekey, and accepting a first
-    /// message that used none. A session set up classically is open to
-    /// "harvest now, decrypt later" by a future quantum adversary. Enable
-    /// it only to talk to peers that cannot do PQXDH.
-    pub fn allow_weaker_classic_x3dh(&mut self, allow: bool) {
-        self.allow_classic_x3dh = allow;
+    /// Sets whether this account accepts and starts **weaker** classic X3DH
+    /// setups ([`ClassicX3dh`]; by default it does neither). Enable
+    /// accepting only to talk to peers that cannot do PQXDH.
+    pub fn set_classic_x3dh(&mut self, policy: ClassicX3dh) {
+        self.classic_x3dh = policy;
     }
 
-    /// Whether [`Account::allow_weaker_classic_x3dh`] is on.
-    pub fn allows_weaker_classic_x3dh(&self) -> bool {
-        self.allow_classic_x3dh
+    /// What [`Account::set_classic_x3dh`] last set.
+    pub fn classic_x3dh(&self) -> ClassicX3dh {
+        self.classic_x3dh
     }
 
     // Signed prekeys.
@@ -123,7 +134,8 @@ impl Account {
         grace_secs: u64,
     ) -> Result<SignedPreKeyPublic, PreKeyError> {
         let identity = &self.identity;
-        self.prekeys.signed.rotate(now, grace_secs, |id| SignedPreKey::generate(identity, id, rng))?;
+        let capabilities = self.prekeys.signed.current.capabilities;
+        self.prekeys.signed.rotate(now, grace_secs, |id| SignedPreKey::generate(identity, id, capabilities, rng))?;
         Ok(self.signed_prekey())
     }
 
@@ -336,26 +348,35 @@ impl Account {
             Some(id) => self.pq_prekey(PqPreKeyKind::OneTime, id).ok_or(PreKeyError::UnknownOneTimePreKey { id })?,
             None => self.last_resort_pq_prekey(),
         };
-        Ok(PreKeyBundle::new(self.identity().clone(), self.signed_prekey(), otk, Some(pq)))
+        let pq = self.publishes_pq_prekeys().then_some(pq);
+        Ok(PreKeyBundle::new(self.identity().clone(), self.signed_prekey(), otk, pq))
     }
 
     // Sessions.
 
     /// The checks `start_session` makes on a bundle before any key
     /// agreement: not our own, the signed prekey and PQ prekey signatures
-    /// valid, and a PQ prekey present unless classic X3DH is allowed.
+    /// valid, and a PQ prekey present unless its owner does not publish
+    /// them and this account starts classic setups.
     pub(crate) fn check_bundle(&self, bundle: &PreKeyBundle) -> Result<(), StartError> {
         let responder = bundle.identity();
         if responder == self.identity() {
             return Err(StartError::OwnBundle);
         }
-        if !bundle.signed_prekey().verify(responder) {
+        let spk = bundle.signed_prekey();
+        if !spk.verify(responder) {
+            // The owner signed the PQ capability and someone cleared it.
+            if bundle.pq_prekey().is_none() && spk.verifies_with_pq_capability(responder) {
+                return Err(StartError::PqPreKeyStripped);
+            }
             return Err(StartError::BadSignedPreKeySignature);
         }
         match bundle.pq_prekey() {
             Some(pq) if !pq.verify(responder) => Err(StartError::BadPqPreKeySignature),
-            None if !self.allow_classic_x3dh => Err(StartError::MissingPqPreKey),
-            _ => Ok(()),
+            Some(_) => Ok(()),
+            None if spk.publishes_pq_prekeys() => Err(StartError::PqPreKeyStripped),
+            None if !self.classic_x3dh.initiates() => Err(StartError::MissingPqPreKey),
+            None => Ok(()),
         }
     }
 
@@ -460,7 +481,7 @@ impl Account {
             return Err(FirstMessageError::OwnIdentity);
         }
         let pq = message.pq_fields();
-        if pq.is_none() && !self.allow_classic_x3dh {
+        if pq.is_none() && !self.classic_x3dh.accepts() {
             return Err(FirstMessageError::ClassicSetupRefused);
         }
         let spk_id = message.signed_prekey_id();
@@ -635,7 +656,7 @@ impl fmt::Debug for Account {
             .field("signed_prekey_id", &self.prekeys.signed.current.id)
             .field("one_time_prekeys", &self.prekeys.one_time.keys.len())
             .field("pq_one_time_prekeys", &self.prekeys.one_time_pq.keys.len())
-            .field("allow_weaker_classic_x3dh", &self.allow_classic_x3dh)
+            .field("classic_x3dh", &self.classic_x3dh)
             .finish_non_exhaustive()
     }
 }

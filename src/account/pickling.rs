@@ -15,12 +15,14 @@ use crate::prekeys::{
 use crate::primitives::dh::X25519KeyPair;
 use crate::primitives::kem::MlKemKeyPair;
 use crate::primitives::signature::Ed25519KeyPair;
+use crate::x3dh::ClassicX3dh;
 
 fn spk_to(k: &SignedPreKey) -> SignedPreKeyPickle {
     SignedPreKeyPickle {
         id: k.id,
         secret: *k.pair.secret_bytes(),
         signature: k.signature.to_vec(),
+        capabilities: k.capabilities,
         expires_at: k.expires_at,
         replay_record: k
             .replay_record
@@ -38,6 +40,7 @@ fn spk_from(identity: &IdentityKeyPair, p: &SignedPreKeyPickle) -> Result<Signed
         id: p.id,
         pair: X25519KeyPair::from_secret_bytes(p.secret),
         signature: p.signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?,
+        capabilities: p.capabilities,
         expires_at: p.expires_at,
         replay_record: p.replay_record.iter().map(|e| (e.pq_prekey_id, e.base_key)).collect(),
     };
@@ -127,7 +130,7 @@ impl Account {
             next_last_resort_pq_prekey_id: p.last_resort_pq.next_id,
             one_time_pq_prekeys: p.one_time_pq.keys.values().map(pq_to).collect(),
             next_one_time_pq_prekey_id: p.one_time_pq.next_id,
-            allow_classic_x3dh: self.allow_classic_x3dh,
+            classic_x3dh: self.classic_x3dh.to_byte(),
         }
     }
 
@@ -181,6 +184,7 @@ impl Account {
             last_resort_pq: rotation_from(last_resort, pickle.next_last_resort_pq_prekey_id)?,
             one_time_pq: store_from(one_time_pq, pickle.next_one_time_pq_prekey_id, MAX_PQ_ONE_TIME_PREKEYS)?,
         };
-        Ok(Self { identity, prekeys, allow_classic_x3dh: pickle.allow_classic_x3dh })
+        let classic_x3dh = ClassicX3dh::from_byte(pickle.classic_x3dh).ok_or(PickleError::Invalid)?;
+        Ok(Self { identity, prekeys, classic_x3dh })
     }
 }

@@ -6,7 +6,7 @@ use crate::error::DecodeError;
 use crate::labels;
 use crate::primitives::kdf::sha256;
 use crate::primitives::signature::{Ed25519PublicKey, SIGNATURE_LEN};
-use crate::wire::{MAX_VARINT_U32_LEN, Reader, TYPE_GROUP_MESSAGE, Writer};
+use crate::wire::{MAX_VARINT_U32_LEN, Reader, TYPE_GROUP_DISTRIBUTION, TYPE_GROUP_MESSAGE, Writer};
 
 use super::tree::Node;
 use super::{MAX_GROUP_ID_LEN, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN, STATE_ID_LEN, StateId, state_id_of};
@@ -57,11 +57,13 @@ pub(crate) fn bound_header(group_id: &[u8], header: &[u8]) -> Vec<u8> {
 }
 
 /// What a group signature covers: the label and the SHA-256 digest of the
-/// length-prefixed group id and every byte before the signature (one
-/// short Ed25519 input whatever the message size).
-pub(crate) fn signed_message(group_id: &[u8], signed: &[u8]) -> Vec<u8> {
+/// length-prefixed group id, every byte before the signature, and the
+/// message's key commitment (one short Ed25519 input whatever the message
+/// size). The commitment is not sent: a receiver whose leaf differs from
+/// the sender's derives another commitment, and the signature fails.
+pub(crate) fn signed_message(group_id: &[u8], signed: &[u8], commitment: &[u8; 32]) -> Vec<u8> {
     let mut m = labels::SIG_GROUP_MESSAGE.to_vec();
-    m.extend_from_slice(&sha256(&[&group_bound(group_id), group_id, signed]));
+    m.extend_from_slice(&sha256(&[&group_bound(group_id), group_id, signed, commitment]));
     m
 }
 
@@ -83,7 +85,7 @@ impl<'a> GroupMessage<'a> {
         let rest = r.rest();
         let body_len = rest.len().checked_sub(SIGNATURE_LEN).ok_or(DecodeError::Truncated)?;
         let (ciphertext, signature) = rest.split_at(body_len);
-        if ciphertext.len() < crate::primitives::aead::TAG_LEN {
+        if ciphertext.len() < crate::primitives::siv::SIV_LEN {
             return Err(DecodeError::Truncated);
         }
         let signature: [u8; SIGNATURE_LEN] = signature.try_into().map_err(|_| DecodeError::Truncated)?;
@@ -124,11 +126,25 @@ pub(crate) struct SenderKeyRecord {
     pub(crate) owner_signature: [u8; SIGNATURE_LEN],
     #[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
     pub(crate) nodes: Vec<Box<Node>>,
+    /// In a distribution: the owner's previous state and the last index it
+    /// sent on it. Never in an export.
+    pub(crate) closes: Option<Closure>,
 }
+
+/// The end of a sender state: its id and the last index its owner sent on
+/// it (docs/PROTOCOL.md §12.5). Receivers read no later index of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Closure {
+    pub(crate) state_id: StateId,
+    pub(crate) last: u32,
+}
+
+/// Flag bit of a record: a closure follows the nodes.
+const RECORD_FLAG_CLOSURE: u8 = 0x01;
 
 impl SenderKeyRecord {
     pub(crate) fn encode(&self, message_type: u8) -> zeroize::Zeroizing<Vec<u8>> {
-        let capacity = 140 + self.group_id.len() + self.owner.len() + 37 * self.nodes.len();
+        let capacity = 141 + 20 + self.group_id.len() + self.owner.len() + 37 * self.nodes.len();
         let mut w = Writer::with_header(message_type, capacity);
         w.u8(u8::try_from(self.group_id.len()).unwrap_or(u8::MAX))
             .bytes(&self.group_id)
@@ -141,6 +157,10 @@ impl SenderKeyRecord {
         for n in &self.nodes {
             w.u8(n.depth).u32(n.prefix).bytes(&n.key);
         }
+        match &self.closes {
+            Some(c) => w.u8(RECORD_FLAG_CLOSURE).bytes(&c.state_id).u32(c.last),
+            None => w.u8(0),
+        };
         // Sized up front: no reallocation leaves a copy of the keys.
         zeroize::Zeroizing::new(w.finish())
     }
@@ -180,7 +200,15 @@ impl SenderKeyRecord {
         for _ in 0..count {
             nodes.push(Box::new(Node { depth: r.u8()?, prefix: r.u32()?, key: r.array()? }));
         }
+        // Only a distribution closes a state: an export's flags are 0.
+        let allowed = if message_type == TYPE_GROUP_DISTRIBUTION { RECORD_FLAG_CLOSURE } else { 0 };
+        let flags = r.flags(allowed)?;
+        let closes = if flags & RECORD_FLAG_CLOSURE != 0 {
+            Some(Closure { state_id: r.array()?, last: r.u32()? })
+        } else {
+            None
+        };
         r.finish()?;
-        Ok(Self { group_id, state_id, signing_key, owner, owner_signature, nodes })
+        Ok(Self { group_id, state_id, signing_key, owner, owner_signature, nodes, closes })
     }
 }

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
-use self::message::{GroupMessage, SenderKeyRecord, signed_message};
+use self::message::{Closure, GroupMessage, SenderKeyRecord, signed_message};
 use self::sender_key::{ReceiverState, SenderState};
 use crate::error::GroupError;
 use crate::labels;
@@ -173,6 +173,18 @@ struct Member {
     states: VecDeque<ReceiverState>,
     /// Ids of this member's states evicted as too old, oldest first.
     retired: VecDeque<StateId>,
+}
+
+impl Member {
+    /// Applies a closure this member's distribution carried to the state
+    /// it names, if held.
+    fn close(&mut self, closure: Option<Closure>) {
+        if let Some(c) = closure
+            && let Some(state) = self.states.iter_mut().find(|s| s.state_id == c.state_id)
+        {
+            state.close(c.last);
+        }
+    }
 }
 
 /// One device's view of a group: the members it sends to, its own sender
@@ -384,7 +396,10 @@ impl Group {
         now: u64,
     ) -> Result<GroupOutgoing, GroupError> {
         if self.needs_rotation(now) {
-            self.outbound = Some(SenderState::generate(rng, now, &self.id, &self.me));
+            // The new state's distributions close the old one at the last
+            // index it used, so a copy of the old state cannot post on.
+            let closes = self.outbound.as_ref().and_then(SenderState::closure);
+            self.outbound = Some(SenderState::generate(rng, now, &self.id, &self.me, closes));
             self.stale = false;
             self.undistributed = self.members.keys().cloned().collect();
         }
@@ -469,26 +484,37 @@ impl Group {
         if !record.owned_by(from) {
             return Err(GroupError::StateOwnedByAnotherMember);
         }
-        let member = self.members.get(from).ok_or(GroupError::NotAMember)?;
-        if member.retired.contains(&record.state_id) {
+        let state_id = record.state_id;
+        let closes = record.closes.filter(|c| c.state_id != state_id);
+        let member = self.members.get_mut(from).ok_or(GroupError::NotAMember)?;
+        if member.retired.contains(&state_id) {
             // Evicted as too old: never recreate it (that would restore keys
             // of messages already read).
+            member.close(closes);
             return Ok(());
         }
-        if let Some(owner) = self.owners.get(&record.state_id) {
+        if let Some(owner) = self.owners.get(&state_id) {
             if owner.as_slice() != from {
                 return Err(GroupError::StateOwnedByAnotherMember);
             }
-            let member = self.members.get(from).ok_or(GroupError::NotAMember)?;
-            let existing = member.states.iter().find(|s| s.state_id == record.state_id);
-            return match existing {
-                Some(s) if s.signing_key != record.signing_key => Err(GroupError::SigningKeyMismatch),
-                _ => Ok(()),
-            };
+            let existing = member.states.iter_mut().find(|s| s.state_id == state_id);
+            match existing {
+                Some(s) if s.signing_key != record.signing_key => return Err(GroupError::SigningKeyMismatch),
+                // A verified distribution replaces the keys of a copy first
+                // imported unverified (an exporter may have sent bad keys).
+                Some(s) if verified && !s.verified => s.adopt(record)?,
+                _ => {}
+            }
+            member.close(closes);
+            return Ok(());
         }
-        let state = ReceiverState::from_record(record, verified)?;
-        let member = self.members.get_mut(from).ok_or(GroupError::NotAMember)?;
-        self.owners.insert(state.state_id, from.to_vec());
+        let mut state = ReceiverState::from_record(record, verified)?;
+        // Its successor's distribution came first and closed it already.
+        if let Some(closure) = member.states.iter().filter_map(|s| s.closes).find(|c| c.state_id == state_id) {
+            state.close(closure.last);
+        }
+        member.close(closes);
+        self.owners.insert(state_id, from.to_vec());
         member.states.push_front(state);
         while member.states.len() > MAX_SENDER_STATES_PER_MEMBER {
             if let Some(old) = member.states.pop_back() {
@@ -502,8 +528,8 @@ impl Group {
         Ok(())
     }
 
-    /// Looks up the state a message names and checks its signature.
-    fn locate(&self, message: &GroupMessage<'_>) -> Result<(&[u8], Ed25519PublicKey), GroupError> {
+    /// Looks up the state a message names: its owner and the state.
+    fn locate(&self, message: &GroupMessage<'_>) -> Result<(&[u8], &ReceiverState), GroupError> {
         // A held state id is never revoked (revoking drops the state, and a
         // revoked id is never taken in again), so the list of up to
         // MAX_REVOKED_SENDER_STATES ids is searched only for ids not held:
@@ -520,23 +546,20 @@ impl Group {
             .get(owner)
             .and_then(|m| m.states.iter().find(|s| s.state_id == message.state_id))
             .ok_or(GroupError::UnknownSenderState)?;
-        Ok((owner, state.signing_key))
+        Ok((owner, state))
     }
 
-    /// Decrypts a group message, after checking its signature (before any
-    /// state changes). On any error the group is unchanged.
+    /// Decrypts a group message. On any error the group is unchanged.
     ///
     /// # Errors
     ///
-    /// A [`GroupError`]; checks run in this order: decoding, group id,
-    /// removed sender, known state, signature, index (duplicate, window,
-    /// state start), decryption.
+    /// A [`GroupError`]; checks run in this order (docs/PROTOCOL.md
+    /// §12.4): decoding, removed sender, known state, index (closed state,
+    /// state start, window, duplicate), signature (over the key commitment
+    /// this device derives for the index), decryption.
     pub fn decrypt(&mut self, bytes: &[u8]) -> Result<GroupPlaintext, GroupError> {
         let message = GroupMessage::decode(bytes)?;
-        let (_, key) = self.locate(&message)?;
-        key.verify(&signed_message(&self.id, message.signed), &message.signature)
-            .map_err(|_| GroupError::BadSignature)?;
-        self.decrypt_verified(&message)
+        self.read(&message, false)
     }
 
     /// Decrypts many queued messages, checking all signatures with one
@@ -559,50 +582,52 @@ impl Group {
     ) -> Vec<Result<GroupPlaintext, GroupError>> {
         let decoded: Vec<Result<GroupMessage<'_>, GroupError>> =
             messages.iter().map(|b| GroupMessage::decode(b).map_err(GroupError::from)).collect();
-        // Signatures of every message whose state is known, checked at once.
-        let located: Vec<Option<(Ed25519PublicKey, Vec<u8>)>> = decoded
+        // The signature of every message whose index has a key, over the
+        // commitment derived for it, checked at once.
+        let signed: Vec<Option<(Ed25519PublicKey, Vec<u8>)>> = decoded
             .iter()
             .map(|m| {
                 let m = m.as_ref().ok()?;
-                let (_, key) = self.locate(m).ok()?;
-                Some((key, signed_message(&self.id, m.signed)))
+                let (_, state) = self.locate(m).ok()?;
+                let opening = state.prepare(&self.id, m).ok()?;
+                Some((state.signing_key, signed_message(&self.id, m.signed, opening.commitment())))
             })
             .collect();
         let items: Vec<_> = decoded
             .iter()
-            .zip(&located)
-            .filter_map(|(m, l)| match (m, l) {
-                (Ok(m), Some((key, signed))) => Some((*key, signed.as_slice(), &m.signature)),
+            .zip(&signed)
+            .filter_map(|(m, s)| match (m, s) {
+                (Ok(m), Some((key, bytes))) => Some((*key, bytes.as_slice(), &m.signature)),
                 _ => None,
             })
             .collect();
         let all_good = !items.is_empty() && verify_batch(&items, rng).is_ok();
-        decoded
-            .into_iter()
-            .zip(located)
-            .map(|(m, l)| {
-                let m = m?;
-                // Re-locate: an earlier message in this batch cannot change
-                // ownership, but the error must be the one-by-one error.
-                let (_, key) = self.locate(&m)?;
-                let verified = match (&l, all_good) {
-                    (Some(_), true) => true,
-                    _ => key.verify(&signed_message(&self.id, m.signed), &m.signature).is_ok(),
-                };
-                if !verified {
-                    return Err(GroupError::BadSignature);
-                }
-                self.decrypt_verified(&m)
-            })
-            .collect()
+        // Each message is then read in order as `decrypt` would read it;
+        // an earlier one may have used its index (a duplicate in the
+        // batch), which reading again reports. A message the batch covered
+        // derives the same commitment again, so its signature stands.
+        decoded.into_iter().zip(signed).map(|(m, s)| self.read(&m?, all_good && s.is_some())).collect()
     }
 
-    fn decrypt_verified(&mut self, message: &GroupMessage<'_>) -> Result<GroupPlaintext, GroupError> {
-        let owner = self.owners.get(&message.state_id).ok_or(GroupError::UnknownSenderState)?;
-        let member = self.members.get_mut(owner).ok_or(GroupError::UnknownSenderState)?;
-        let state =
-            member.states.iter_mut().find(|s| s.state_id == message.state_id).ok_or(GroupError::UnknownSenderState)?;
-        let plaintext = state.decrypt(&self.id, message)?;
+    /// Reads one message: finds its key and commitment, checks the
+    /// signature over them (unless a batch verification covered it), then
+    /// decrypts and commits.
+    fn read(&mut self, message: &GroupMessage<'_>, signature_checked: bool) -> Result<GroupPlaintext, GroupError> {
+        let (_, state) = self.locate(message)?;
+        let opening = state.prepare(&self.id, message)?;
+        if !signature_checked {
+            state
+                .signing_key
+                .verify(&signed_message(&self.id, message.signed, opening.commitment()), &message.signature)
+                .map_err(|_| GroupError::BadSignature)?;
+        }
+        let Group { id, members, owners, .. } = self;
+        let owner = owners.get(&message.state_id).ok_or(GroupError::UnknownSenderState)?;
+        let state = members
+            .get_mut(owner)
+            .and_then(|m| m.states.iter_mut().find(|s| s.state_id == message.state_id))
+            .ok_or(GroupError::UnknownSenderState)?;
+        let plaintext = state.open(id, message, opening)?;
         Ok(GroupPlaintext { sender: owner.clone(), plaintext, index: message.index, verified: state.verified })
     }
 }

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::message::Closure;
 use super::sender_key::{ReceiverState, SenderState};
 use super::tree::{Cover, Node, TREE_DEPTH};
 use super::{
@@ -32,6 +33,21 @@ pub(crate) struct SenderStatePickle {
     nodes: Vec<NodePickle>,
     created_at: u64,
     sent: u32,
+    closes: Option<ClosurePickle>,
+}
+
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct ClosurePickle {
+    state_id: StateId,
+    last: u32,
+}
+
+fn closure_to(c: Option<Closure>) -> Option<ClosurePickle> {
+    c.map(|c| ClosurePickle { state_id: c.state_id, last: c.last })
+}
+
+fn closure_from(c: &Option<ClosurePickle>) -> Option<Closure> {
+    c.as_ref().map(|c| Closure { state_id: c.state_id, last: c.last })
 }
 
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
@@ -43,6 +59,8 @@ pub(crate) struct ReceiverStatePickle {
     start: u32,
     newest: Option<u32>,
     verified: bool,
+    last: Option<u32>,
+    closes: Option<ClosurePickle>,
 }
 
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
@@ -106,6 +124,8 @@ impl Group {
                             start: s.start,
                             newest: s.newest,
                             verified: s.verified,
+                            last: s.last,
+                            closes: closure_to(s.closes),
                         })
                         .collect(),
                     retired: m.retired.iter().copied().collect(),
@@ -119,6 +139,7 @@ impl Group {
                 nodes: nodes_to(&s.cover),
                 created_at: s.created_at,
                 sent: s.sent,
+                closes: closure_to(s.closes),
             }),
             stale: self.stale,
             undistributed: self.undistributed.iter().cloned().collect(),
@@ -159,7 +180,12 @@ impl Group {
             }
             let mut states = VecDeque::new();
             for s in &m.states {
-                let consistent = s.newest.is_none_or(|n| n >= s.start);
+                let cover = nodes_from(&s.nodes)?;
+                // A closed state holds no key past its last index, and no
+                // state closes itself.
+                let consistent = s.newest.is_none_or(|n| n >= s.start)
+                    && s.last.is_none_or(|l| cover.nodes().all(|n| n.last() <= u64::from(l)))
+                    && s.closes.as_ref().is_none_or(|c| c.state_id != s.state_id);
                 if owners.insert(s.state_id, m.id.clone()).is_some() || !consistent {
                     return Err(PickleError::Invalid);
                 }
@@ -171,10 +197,12 @@ impl Group {
                     state_id: s.state_id,
                     signing_key,
                     owner_signature: s.owner_signature.as_slice().try_into().map_err(|_| PickleError::Invalid)?,
-                    cover: nodes_from(&s.nodes)?,
+                    cover,
                     start: s.start,
                     newest: s.newest,
                     verified: s.verified,
+                    last: s.last,
+                    closes: closure_from(&s.closes),
                 });
             }
             let retired = m.retired.iter().copied().collect();
@@ -210,6 +238,7 @@ impl Group {
                     cover,
                     created_at: s.created_at,
                     sent: s.sent,
+                    closes: closure_from(&s.closes),
                 })
             }
             None => None,

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use super::message::{GroupMessage, bound_header};
-use super::sender_key::message_key;
+use super::sender_key::message_keys;
 use super::tree::{Cover, Node};
 use super::*;
 use crate::testing::rng;
@@ -37,7 +37,11 @@ fn opens(leaves: &[Node], state_id: &StateId, bytes: &[u8]) -> usize {
     let mut count = 0;
     for leaf in leaves {
         for index in m.index.saturating_sub(2)..=m.index.saturating_add(2) {
-            if message_key(leaf, GROUP, state_id, index).open(&bound_header(GROUP, m.header), m.ciphertext).is_ok() {
+            if message_keys(leaf, GROUP, state_id, index)
+                .cipher
+                .open(&bound_header(GROUP, m.header), m.ciphertext)
+                .is_ok()
+            {
                 count += 1;
             }
         }
@@ -418,6 +422,7 @@ fn a_squatters_distribution_naming_anothers_state_id_is_refused_and_the_owners_i
         owner: b"mallory".to_vec(),
         owner_signature: mallory.signing.sign(&owner_message(GROUP, &victim, b"mallory")),
         nodes: mallory.cover.boxed_nodes(),
+        closes: None,
     };
     assert!(squat.owned_by(b"mallory"), "the owner signature itself is valid");
     let before = g[1].pickle().to_bytes();

@@ -159,16 +159,26 @@ impl Cover {
 
     /// Deletes every key of an index below `index`: the nodes that lie
     /// entirely below it are dropped, and the one node that straddles it
-    /// (if any) is split down to it as in [`Cover::suffix_from`] (at most
-    /// 32 HMAC pairs), so that afterwards nothing derives a key below
-    /// `index`.
+    /// (if any) is split down to it (at most 32 HMAC pairs), so that
+    /// afterwards nothing derives a key below `index`.
     pub(crate) fn drop_below(&mut self, index: u32) {
-        let n = self.nodes.partition_point(|node| node.last() < u64::from(index));
-        self.nodes.drain(..n);
-        if self.nodes.first().is_some_and(|node| node.first() < u64::from(index)) {
-            let straddling = self.nodes.remove(0);
-            self.nodes.splice(0..0, split_from(&straddling, index));
+        self.restrict(u64::from(index), u64::from(u32::MAX));
+    }
+
+    /// Deletes every key of an index above `index` (closing a state at its
+    /// final index): the mirror of [`Cover::drop_below`].
+    pub(crate) fn drop_above(&mut self, index: u32) {
+        self.restrict(0, u64::from(index));
+    }
+
+    /// Keeps only the keys of indices in `[lo, hi]`.
+    fn restrict(&mut self, lo: u64, hi: u64) {
+        let nodes = core::mem::take(&mut self.nodes);
+        let mut kept = Vec::with_capacity(nodes.len());
+        for node in nodes {
+            clip(node, lo, hi, &mut kept);
         }
+        self.nodes = kept;
     }
 
     /// Drops the lowest nodes until at most `max` remain.
@@ -179,48 +189,48 @@ impl Cover {
         }
     }
 
-    /// The cover of the indices at or above `start` that this cover
-    /// holds: nodes entirely above are copied, a node straddling `start`
-    /// is split down to `start`.
-    pub(crate) fn suffix_from(&self, start: u32) -> Cover {
+    /// The cover of the indices in `[lo, hi]` that this cover holds: nodes
+    /// inside are copied, a node straddling either end is split down to
+    /// it (at most 32 HMAC pairs per end).
+    pub(crate) fn within(&self, lo: u64, hi: u64) -> Cover {
+        let first = self.nodes.partition_point(|n| n.last() < lo);
         let mut out = Vec::new();
-        for node in &self.nodes {
-            if node.last() < u64::from(start) {
-                continue;
-            }
-            if node.first() >= u64::from(start) {
-                out.push(node.clone());
-                continue;
-            }
-            out.extend(split_from(node, start));
+        for node in self.nodes.iter().skip(first).take_while(|n| n.first() <= hi) {
+            clip(node.clone(), lo, hi, &mut out);
         }
         Cover { nodes: out }
     }
+
+    /// The cover of the indices at or above `start` that this cover holds.
+    pub(crate) fn suffix_from(&self, start: u32) -> Cover {
+        self.within(u64::from(start), u64::from(u32::MAX))
+    }
+
+    /// Appends the nodes of `other`, which must all lie above this cover's
+    /// (callers build covers range by range, in increasing order).
+    pub(crate) fn extend(&mut self, other: Cover) {
+        self.nodes.extend(other.nodes);
+    }
 }
 
-/// The nodes covering the indices of `node` at or above `start`, sorted,
-/// for a node that straddles `start`: walk down from it toward `start`,
-/// keeping the right child wherever `start`'s bit is 0 and dropping
-/// (wiping) the left child wherever it is 1, until the current node starts
-/// at `start`. At most 32 HMAC pairs.
+/// Appends to `out`, in increasing order, the nodes covering exactly the
+/// indices of `node` that lie in `[lo, hi]`: `node` itself if it lies
+/// inside, nothing if it lies outside (it is dropped and wiped), else its
+/// two children clipped in turn. Only a node straddling `lo` or `hi` is
+/// split, and of its two children at most one straddles each end, so a
+/// clip costs at most 32 HMAC pairs per end.
 #[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
-fn split_from(node: &Node, start: u32) -> Vec<Box<Node>> {
-    let mut out = Vec::with_capacity(usize::from(TREE_DEPTH - node.depth.min(TREE_DEPTH)) + 1);
-    let mut current = Box::new(node.clone());
-    while current.first() < u64::from(start) && current.depth < TREE_DEPTH {
-        let shift = TREE_DEPTH - current.depth - 1;
-        let (left, right) = current.children();
-        if (start >> shift) & 1 == 0 {
-            out.push(right);
-            current = left;
-        } else {
-            current = right;
-        }
+fn clip(node: Box<Node>, lo: u64, hi: u64, out: &mut Vec<Box<Node>>) {
+    if node.last() < lo || node.first() > hi {
+        return;
     }
-    out.push(current);
-    // Each right child kept lies above everything found below it.
-    out.reverse();
-    out
+    if (node.first() >= lo && node.last() <= hi) || node.depth >= TREE_DEPTH {
+        out.push(node);
+        return;
+    }
+    let (left, right) = node.children();
+    clip(left, lo, hi, out);
+    clip(right, lo, hi, out);
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub(crate) mod kdf;
 pub(crate) mod kem;
 pub(crate) mod rng;
 pub(crate) mod signature;
+pub(crate) mod siv;
 
 #[cfg(test)]
 mod kat;
@@ -27,6 +28,7 @@ mod tests {
         zeroizes_on_drop::<super::dh::X25519KeyPair>();
         zeroizes_on_drop::<super::signature::Ed25519KeyPair>();
         zeroizes_on_drop::<super::aead::AeadKey>();
+        zeroizes_on_drop::<super::siv::SivKey>();
         zeroizes_on_drop::<super::kem::MlKemKeyPair>();
         zeroizes_on_drop::<crate::ratchet::RootKey>();
         zeroizes_on_drop::<crate::ratchet::ChainKey>();

@@ -5,9 +5,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use crate::error::KeyError;
 use crate::labels;
-use crate::primitives::aead::AeadKey;
 use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
 use crate::primitives::kdf::{hkdf_expand, hkdf_sha256, hmac_sha256, hmac_sha256_pair};
+use crate::primitives::siv::{SIV_KEY_MATERIAL_LEN, SivKey};
 
 /// The root key. `KDF_RK(rk, dh) = HKDF(salt = rk, ikm = dh, info =
 /// KDF_ROOT)`, 64 bytes: the next root key, then a chain key.
@@ -92,8 +92,8 @@ impl ChainKey {
     }
 }
 
-/// A message-key seed and its index. Expanded into an AEAD key and nonce
-/// only when used: `HKDF-Expand(seed, KDF_MESSAGE_KEYS, 44)`.
+/// A message-key seed and its index. Expanded into the message cipher's
+/// two keys only when used: `HKDF-Expand(seed, KDF_MESSAGE_KEYS, 64)`.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct MessageKey {
     pub(crate) seed: [u8; 32],
@@ -101,7 +101,7 @@ pub(crate) struct MessageKey {
 }
 
 impl MessageKey {
-    pub(crate) fn aead_key(&self) -> AeadKey {
-        AeadKey::from_okm(&hkdf_expand::<44>(&self.seed, labels::KDF_MESSAGE_KEYS))
+    pub(crate) fn cipher_key(&self) -> SivKey {
+        SivKey::from_okm(&hkdf_expand::<SIV_KEY_MATERIAL_LEN>(&self.seed, labels::KDF_MESSAGE_KEYS))
     }
 }

@@ -207,7 +207,7 @@ impl DoubleRatchet {
                 return Err(DecryptError::AuthenticationFailed);
             };
             if let Some(mk) = chain.skipped.get(&counter) {
-                let plaintext = mk.aead_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
+                let plaintext = mk.cipher_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
                 chain.skipped.remove(&counter);
                 return Ok(plaintext);
             }
@@ -284,7 +284,8 @@ fn advance_and_open(
     ciphertext: &[u8],
 ) -> Result<(Vec<u8>, keys::Advance), DecryptError> {
     let adv = chain.advance_to(counter, keep_from(counter)).ok_or(DecryptError::AuthenticationFailed)?;
-    let plaintext = adv.message_key.aead_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
+    let plaintext =
+        adv.message_key.cipher_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
     Ok((plaintext, adv))
 }
 

@@ -1,7 +1,7 @@
 //! dmseal scenarios: session setup in each mode, established sessions and
 //! groups, ready for the timed loops in `main`.
 
-use dmseal::{Account, Group, PreKeyBundle, PreKeyMessage, RotationPolicy, Session};
+use dmseal::{Account, ClassicX3dh, Group, PreKeyBundle, PreKeyMessage, RotationPolicy, Session};
 
 /// Both sides bind their sessions to these bytes.
 pub const CONTEXT: &[u8] = b"user:alice/device:1|user:bob/device:1";
@@ -35,7 +35,9 @@ impl SetupKind {
     /// The account Alice starts sessions from (it never changes).
     pub fn initiator(self) -> Account {
         let mut alice = Account::new();
-        alice.allow_weaker_classic_x3dh(self.classic());
+        if self.classic() {
+            alice.set_classic_x3dh(ClassicX3dh::AcceptAndInitiate);
+        }
         alice
     }
 
@@ -44,8 +46,15 @@ impl SetupKind {
     /// fresh account per batch keeps the replay record of first messages
     /// without a one-time prekey short, as it is in real use.
     pub fn responder_with_bundles(self, n: usize) -> (Account, Vec<Vec<u8>>) {
-        let mut bob = Account::new();
-        bob.allow_weaker_classic_x3dh(self.classic());
+        // A classic Bob is a peer without PQ support: his bundles carry no
+        // PQ prekey and his signed prekey does not sign the PQ capability.
+        let mut bob = if self.classic() {
+            Account::new_classic_only_with_rng(&mut <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::from_seed(
+                [9; 32],
+            ))
+        } else {
+            Account::new()
+        };
         let ids: Vec<Option<u32>> = if self.one_time_prekey() {
             assert!(n <= dmseal::MAX_ONE_TIME_PREKEYS, "batch of {n} exceeds the one-time prekey store");
             let ids: Vec<u32> = bob.generate_one_time_prekeys(n).unwrap().iter().map(|k| k.id()).collect();
@@ -54,17 +63,7 @@ impl SetupKind {
         } else {
             vec![None; n]
         };
-        let bundles = ids
-            .into_iter()
-            .map(|id| {
-                if self.classic() {
-                    let otk = id.map(|id| bob.one_time_prekey(id).unwrap());
-                    PreKeyBundle::new(bob.identity().clone(), bob.signed_prekey(), otk, None).encode()
-                } else {
-                    bob.prekey_bundle(id, None).unwrap().encode()
-                }
-            })
-            .collect();
+        let bundles = ids.into_iter().map(|id| bob.prekey_bundle(id, None).unwrap().encode()).collect();
         (bob, bundles)
     }
 }
