@@ -89,6 +89,38 @@ fn a_previous_session_that_reads_a_message_is_promoted() {
 }
 
 #[test]
+fn a_stale_previous_session_reads_but_is_not_promoted() {
+    let max = ConversationConfig::default().max_promotion_age;
+    assert_eq!(max, dmseal::DEFAULT_MAX_PROMOTION_AGE);
+    for (age, promoted) in [(max, true), (max + 1, false)] {
+        let (mut w, a, b) = alice_and_bob();
+        exchange(&mut w, &a, &b, 0);
+        let old = w.get(&a).current_session_base_key(&b).unwrap().unwrap();
+        // Bob writes on the established session; before it arrives, Alice
+        // starts over with a fresh bundle, so that session is replaced now.
+        let delayed = w.send(&b, "alice", b"from the old session", NOW);
+        let fresh = bundle(w.get(&b));
+        w.get(&a).send("bob", b"new session", &[(b.clone(), fresh)], NOW).unwrap();
+        let new = w.get(&a).current_session_base_key(&b).unwrap().unwrap();
+        // The old session reads the message `age` seconds after it was
+        // replaced: the message is delivered either way ...
+        let later = NOW + age;
+        let r = w.get(&a).receive(&b, &delayed[0].1, later).unwrap();
+        assert_eq!(r.plaintext(), b"from the old session");
+        w.get(&a).commit_received(r, vec![]).unwrap();
+        assert!(w.get(&a).receive(&b, &delayed[0].1, later).is_err(), "read once, state kept (age {age})");
+        // ... but the old session becomes current again only at the limit.
+        let current = if promoted { old } else { new };
+        assert_eq!(w.get(&a).current_session_base_key(&b).unwrap(), Some(current), "age {age}");
+        assert_eq!(w.get(&a).previous_sessions(&b).unwrap(), 1);
+        // Alice's reply goes over the current session, and Bob follows.
+        let reply = w.send(&a, "bob", b"reply", later);
+        assert_eq!(w.deliver(&a, &b, &reply[0].1).unwrap(), b"reply");
+        assert_eq!(w.get(&b).current_session_base_key(&a).unwrap(), Some(current), "age {age}");
+    }
+}
+
+#[test]
 fn a_prekey_message_matching_a_previous_session_goes_to_it() {
     let (mut w, a, b) = alice_and_bob();
     // Alice's first message, and a second one still carrying the prefix.
