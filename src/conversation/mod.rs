@@ -138,7 +138,7 @@ impl<S: Store> Conversations<S> {
             Some(sealed) => (open_device(&sealed, &key, &me)?, generation),
             None => {
                 let account = Account::new_with_rng(&mut *rng);
-                let sealed = pickle::encrypt(&DeviceRecordPickle::new(&me, &account), &key, &mut *rng);
+                let sealed = pickle::encrypt(&DeviceRecordPickle::new(&me, &account), &key, &[], &mut *rng);
                 let changes = crate::store::ChangeSet { account: Some(sealed), ..Default::default() };
                 let generation = store.commit(generation, &changes)?;
                 (account, generation)
