@@ -117,6 +117,7 @@
 //! | [`MAX_UNLISTED_DEVICES_PER_USER`] | 32 | devices known but not listed, per user |
 //! | [`MAX_PREVIOUS_SESSIONS`] | 10 | previous sessions kept per address |
 //! | [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`] | 30 days | how long an unanswered outgoing session is used |
+//! | [`DEFAULT_MAX_PROMOTION_AGE`] | 7 days | how long after it was replaced a session may become current again |
 //! | [`MAX_CACHED_RECORDS`] | 4,096 | decoded records a [`Conversations`] keeps in memory |
 //!
 //! One forged message in a session costs at most one X25519,
@@ -173,10 +174,10 @@ pub use crate::account::{Account, PendingSession};
 pub use crate::address::{Address, AddressError, MAX_USER_ID_LEN};
 pub use crate::bundle::PreKeyBundle;
 pub use crate::conversation::{
-    ContactPolicy, ConversationConfig, ConversationError, Conversations, DEFAULT_MAX_UNACKNOWLEDGED_AGE, DeviceInfo,
-    DeviceStatus, Event, GroupSend, Incoming, MAX_CACHED_RECORDS, MAX_DEVICES_PER_USER, MAX_PREVIOUS_SESSIONS,
-    MAX_SESSIONS_TRIED, MAX_UNLISTED_DEVICES_PER_USER, Outbound, Outgoing, ReceiveError, Received, ReceivedBatch,
-    ReceivedKind, SendError,
+    ContactPolicy, ConversationConfig, ConversationError, Conversations, DEFAULT_MAX_PROMOTION_AGE,
+    DEFAULT_MAX_UNACKNOWLEDGED_AGE, DeviceInfo, DeviceStatus, Event, GroupSend, Incoming, MAX_CACHED_RECORDS,
+    MAX_DEVICES_PER_USER, MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED, MAX_UNLISTED_DEVICES_PER_USER, Outbound, Outgoing,
+    ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError,
 };
 pub use crate::error::{
     AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,

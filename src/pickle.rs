@@ -8,9 +8,13 @@
 //!
 //! ```text
 //! header = "DMSP" || type (1) || version (u32 BE) || salt (32, fresh)
-//! key || nonce = HKDF(salt, caller_key, info = KDF_PICKLE_<type>), 44 bytes
+//! key || nonce = HKDF(salt, caller_key, info = label || context), 44 bytes
 //! pickle = header || ChaCha20-Poly1305(key, nonce, ad = header, postcard)
 //! ```
+//!
+//! The label is the pickle kind's; the context is empty for the public
+//! pickles (accounts, sessions, groups) and names the owning device for the
+//! records a [`crate::Conversations`] seals (docs/PROTOCOL.md §13.2).
 
 use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
@@ -72,8 +76,10 @@ fn check_header(bytes: &[u8], kind: u8) -> Result<&[u8], PickleError> {
     Ok(rest)
 }
 
-fn pickle_key(kind_label: &[u8], key: &[u8; 32], salt: &[u8]) -> AeadKey {
-    AeadKey::from_okm(&hkdf_sha256::<44>(salt, key, &[kind_label]))
+/// The AEAD key and nonce of one pickle: HKDF info is the kind's label
+/// followed by `context`.
+fn pickle_key(kind_label: &[u8], context: &[u8], key: &[u8; 32], salt: &[u8]) -> AeadKey {
+    AeadKey::from_okm(&hkdf_sha256::<44>(salt, key, &[kind_label, context]))
 }
 
 /// `prefix || postcard(pickle)` in a buffer sized up front, so no partial
@@ -105,18 +111,27 @@ pub(crate) fn from_bytes<P: PickleKind>(bytes: &[u8]) -> Result<P, PickleError> 
     Ok(pickle)
 }
 
-pub(crate) fn encrypt<P: PickleKind, R: CryptoRng + ?Sized>(pickle: &P, key: &[u8; 32], rng: &mut R) -> Vec<u8> {
+/// Seals `pickle` under `key`, bound to `context` (empty for a standalone
+/// pickle): it opens only with the same key and context.
+pub(crate) fn encrypt<P: PickleKind, R: CryptoRng + ?Sized>(
+    pickle: &P,
+    key: &[u8; 32],
+    context: &[u8],
+    rng: &mut R,
+) -> Vec<u8> {
     let mut salt = [0u8; SALT_LEN];
     rng.fill_bytes(&mut salt);
     let mut head = header(P::TYPE).to_vec();
     head.extend_from_slice(&salt);
     let body = serialize(&[], pickle);
-    let ciphertext = pickle_key(P::LABEL, key, &salt).seal(&head, &body);
+    let ciphertext = pickle_key(P::LABEL, context, key, &salt).seal(&head, &body);
     head.extend_from_slice(&ciphertext);
     head
 }
 
-pub(crate) fn decrypt<P: PickleKind>(bytes: &[u8], key: &[u8; 32]) -> Result<P, PickleError> {
+/// Opens a pickle sealed by [`encrypt`] under `key` and `context`; any
+/// other key or context fails as [`PickleError::WrongKeyOrCorrupted`].
+pub(crate) fn decrypt<P: PickleKind>(bytes: &[u8], key: &[u8; 32], context: &[u8]) -> Result<P, PickleError> {
     let rest = check_header(bytes, P::TYPE)?;
     let (salt, ciphertext) = rest.split_at_checked(SALT_LEN).ok_or(PickleError::Malformed)?;
     if ciphertext.len() < TAG_LEN {
@@ -124,7 +139,7 @@ pub(crate) fn decrypt<P: PickleKind>(bytes: &[u8], key: &[u8; 32]) -> Result<P, 
     }
     let ad = bytes.get(..HEADER_LEN + SALT_LEN).ok_or(PickleError::Malformed)?;
     let body = Zeroizing::new(
-        pickle_key(P::LABEL, key, salt).open(ad, ciphertext).map_err(|_| PickleError::WrongKeyOrCorrupted)?,
+        pickle_key(P::LABEL, context, key, salt).open(ad, ciphertext).map_err(|_| PickleError::WrongKeyOrCorrupted)?,
     );
     let (pickle, rest): (P, &[u8]) = postcard::take_from_bytes(&body).map_err(|_| PickleError::Malformed)?;
     if !rest.is_empty() {
@@ -166,12 +181,12 @@ macro_rules! pickle_api_impl {
 
             /// Encrypts under a 32-byte key, with a fresh salt from the OS RNG.
             pub fn encrypt(&self, key: &[u8; 32]) -> Vec<u8> {
-                $crate::pickle::encrypt(self, key, &mut $crate::primitives::rng::os_rng())
+                $crate::pickle::encrypt(self, key, &[], &mut $crate::primitives::rng::os_rng())
             }
 
             /// [`Self::encrypt`] with a caller-supplied RNG.
             pub fn encrypt_with_rng<R: rand_core::CryptoRng + ?Sized>(&self, rng: &mut R, key: &[u8; 32]) -> Vec<u8> {
-                $crate::pickle::encrypt(self, key, rng)
+                $crate::pickle::encrypt(self, key, &[], rng)
             }
 
             /// Decrypts bytes written by [`Self::encrypt`].
@@ -182,7 +197,7 @@ macro_rules! pickle_api_impl {
             /// change to the bytes; `WrongType` or `UnsupportedVersion` for
             /// a pickle of another kind or version.
             pub fn from_encrypted(bytes: &[u8], key: &[u8; 32]) -> Result<Self, $crate::PickleError> {
-                $crate::pickle::decrypt(bytes, key)
+                $crate::pickle::decrypt(bytes, key, &[])
             }
         }
 

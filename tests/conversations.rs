@@ -6,10 +6,15 @@
 
 mod common;
 
-use dmseal::store::{AppWrite, MemoryStore, Store, StoreError};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use dmseal::store::{
+    AppWrite, ChangeSet, GroupStore, IdentityStore, MemoryStore, PreKeyStore, SessionStore, Store, StoreError,
+};
 use dmseal::{
-    Address, ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceStatus, Event, ReceiveError,
-    ReceivedKind, SendError,
+    Address, ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceStatus, Event, PickleError,
+    ReceiveError, ReceivedKind, SendError,
 };
 
 use self::common::world::*;
@@ -86,6 +91,38 @@ fn a_previous_session_that_reads_a_message_is_promoted() {
     // The old session reads the delayed message and becomes current again.
     assert_eq!(w.deliver(&b, &a, &delayed[0].1).unwrap(), b"from the old session");
     assert_eq!(w.get(&a).current_session_base_key(&b).unwrap(), old);
+}
+
+#[test]
+fn a_stale_previous_session_reads_but_is_not_promoted() {
+    let max = ConversationConfig::default().max_promotion_age;
+    assert_eq!(max, dmseal::DEFAULT_MAX_PROMOTION_AGE);
+    for (age, promoted) in [(max, true), (max + 1, false)] {
+        let (mut w, a, b) = alice_and_bob();
+        exchange(&mut w, &a, &b, 0);
+        let old = w.get(&a).current_session_base_key(&b).unwrap().unwrap();
+        // Bob writes on the established session; before it arrives, Alice
+        // starts over with a fresh bundle, so that session is replaced now.
+        let delayed = w.send(&b, "alice", b"from the old session", NOW);
+        let fresh = bundle(w.get(&b));
+        w.get(&a).send("bob", b"new session", &[(b.clone(), fresh)], NOW).unwrap();
+        let new = w.get(&a).current_session_base_key(&b).unwrap().unwrap();
+        // The old session reads the message `age` seconds after it was
+        // replaced: the message is delivered either way ...
+        let later = NOW + age;
+        let r = w.get(&a).receive(&b, &delayed[0].1, later).unwrap();
+        assert_eq!(r.plaintext(), b"from the old session");
+        w.get(&a).commit_received(r, vec![]).unwrap();
+        assert!(w.get(&a).receive(&b, &delayed[0].1, later).is_err(), "read once, state kept (age {age})");
+        // ... but the old session becomes current again only at the limit.
+        let current = if promoted { old } else { new };
+        assert_eq!(w.get(&a).current_session_base_key(&b).unwrap(), Some(current), "age {age}");
+        assert_eq!(w.get(&a).previous_sessions(&b).unwrap(), 1);
+        // Alice's reply goes over the current session, and Bob follows.
+        let reply = w.send(&a, "bob", b"reply", later);
+        assert_eq!(w.deliver(&a, &b, &reply[0].1).unwrap(), b"reply");
+        assert_eq!(w.get(&b).current_session_base_key(&a).unwrap(), Some(current), "age {age}");
+    }
 }
 
 #[test]
@@ -742,4 +779,151 @@ fn request_messages_in_one_batch_read_once_each() {
     let m = w.send(&a, "bob", b"still waiting", NOW);
     let r = w.get(&b).receive(&a, &m[0].1, NOW).unwrap();
     assert_eq!((r.kind(), r.plaintext()), (ReceivedKind::Request, &b"still waiting"[..]));
+}
+
+/// A memory store whose session, user and group rows the test can
+/// overwrite with raw bytes, as anyone who can write to the database can.
+#[derive(Default)]
+struct Writable {
+    inner: MemoryStore,
+    sessions: Mutex<BTreeMap<Address, Vec<u8>>>,
+    users: Mutex<BTreeMap<String, Vec<u8>>>,
+    groups: Mutex<BTreeMap<Vec<u8>, Vec<u8>>>,
+}
+
+impl PreKeyStore for Writable {
+    fn load_account(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.load_account()
+    }
+}
+
+impl IdentityStore for Writable {
+    fn load_user(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.users.lock().unwrap().get(user) {
+            Some(row) => Ok(Some(row.clone())),
+            None => self.inner.load_user(user),
+        }
+    }
+}
+
+impl SessionStore for Writable {
+    fn load_sessions(&self, address: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.sessions.lock().unwrap().get(address) {
+            Some(row) => Ok(Some(row.clone())),
+            None => self.inner.load_sessions(address),
+        }
+    }
+
+    fn load_request(&self, address: &Address) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.load_request(address)
+    }
+
+    fn request_addresses(&self) -> Result<Vec<Address>, StoreError> {
+        self.inner.request_addresses()
+    }
+}
+
+impl GroupStore for Writable {
+    fn load_group(&self, group_id: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.groups.lock().unwrap().get(group_id) {
+            Some(row) => Ok(Some(row.clone())),
+            None => self.inner.load_group(group_id),
+        }
+    }
+
+    fn group_ids(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.inner.group_ids()
+    }
+}
+
+impl Store for Writable {
+    fn generation(&self) -> Result<u64, StoreError> {
+        self.inner.generation()
+    }
+
+    fn commit(&self, expected: u64, changes: &ChangeSet) -> Result<u64, StoreError> {
+        self.inner.commit(expected, changes)
+    }
+
+    fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.app_row(namespace, key)
+    }
+}
+
+fn is_foreign_record(e: &ConversationError) -> bool {
+    matches!(e, ConversationError::Record(PickleError::WrongKeyOrCorrupted))
+        && e.to_string().contains("does not open under this device's storage key")
+}
+
+#[test]
+fn records_swapped_between_devices_sharing_a_storage_key_are_refused() {
+    // Alice's two devices keep their stores under one storage key; each
+    // has a session with Bob.
+    let (mut w, a1, b) = alice_and_bob();
+    exchange(&mut w, &a1, &b, 0);
+    let a2 = addr("alice", 2);
+    let store = Arc::new(Writable::default());
+    let open = || Conversations::open(store.clone(), [7; 32], a2.clone(), ConversationConfig::default()).unwrap();
+    let mut alice2 = open();
+    alice2.set_devices("bob", &[1]).unwrap();
+    let fresh = bundle(w.get(&b));
+    let first = alice2.send("bob", b"from alice.2", &[(b.clone(), fresh)], NOW).unwrap().messages.remove(0).1;
+    let r = w.get(&b).receive(&a2, &first, NOW).unwrap();
+    w.get(&b).commit_received(r, vec![]).unwrap();
+    w.get(&b).set_devices("alice", &[1, 2]).unwrap();
+    let for_alice2 =
+        |w: &mut World, text: &[u8]| w.send(&b, "alice", text, NOW).into_iter().find(|(to, _)| *to == a2).unwrap().1;
+    let m = for_alice2(&mut w, b"to both");
+    let r = alice2.receive(&b, &m, NOW).unwrap();
+    alice2.commit_received(r, vec![]).unwrap();
+    drop(alice2);
+    let (own_row, generation) = (store.inner.load_sessions(&b).unwrap(), store.generation().unwrap());
+
+    // Alice.1's session row for Bob is copied into alice.2's store: alice.2
+    // neither reads nor sends with it, and nothing changes.
+    let copied = w.get(&a1).store().load_sessions(&b).unwrap().unwrap();
+    store.sessions.lock().unwrap().insert(b.clone(), copied);
+    let mut swapped = open();
+    let m = for_alice2(&mut w, b"after the swap");
+    match swapped.receive(&b, &m, NOW) {
+        Err(ReceiveError::Conversation(e)) => assert!(is_foreign_record(&e), "{e}"),
+        other => panic!("expected a record error, got {other:?}"),
+    }
+    match swapped.send("bob", b"on a copied session", &[], NOW) {
+        Err(SendError::Conversation(e)) => assert!(is_foreign_record(&e), "{e}"),
+        other => panic!("expected a record error, got {other:?}"),
+    }
+    assert_eq!(store.generation().unwrap(), generation);
+    assert_eq!(store.inner.load_sessions(&b).unwrap(), own_row);
+    drop(swapped);
+    store.sessions.lock().unwrap().clear();
+
+    // The same for alice.1's user record of Bob.
+    let copied = w.get(&a1).store().load_user("bob").unwrap().unwrap();
+    store.users.lock().unwrap().insert("bob".to_owned(), copied);
+    let swapped = open();
+    match swapped.devices("bob") {
+        Err(e) => assert!(is_foreign_record(&e), "{e}"),
+        Ok(devices) => panic!("a copied user record opened: {devices:?}"),
+    }
+    drop(swapped);
+    store.users.lock().unwrap().clear();
+
+    // And for a group both devices hold under one id.
+    let members = [b.clone()];
+    w.get(&a1).create_group(b"g", &members).unwrap();
+    open().create_group(b"g", &members).unwrap();
+    let copied = w.get(&a1).store().load_group(b"g").unwrap().unwrap();
+    store.groups.lock().unwrap().insert(b"g".to_vec(), copied);
+    match open().group_members(b"g") {
+        Err(e) => assert!(is_foreign_record(&e), "{e}"),
+        Ok(members) => panic!("a copied group record opened: {members:?}"),
+    }
+    store.groups.lock().unwrap().clear();
+
+    // With its own rows back, alice.2 reads on its own session.
+    let mut alice2 = open();
+    let r = alice2.receive(&b, &m, NOW).unwrap();
+    assert_eq!(r.plaintext(), b"after the swap");
+    alice2.commit_received(r, vec![]).unwrap();
 }

@@ -16,8 +16,11 @@ use rand_core::SeedableRng;
 
 use self::common::world::*;
 
-const REQUESTS: ConversationConfig =
-    ConversationConfig { contact_policy: ContactPolicy::MessageRequests, max_unacknowledged_age: 30 * DAY };
+const REQUESTS: ConversationConfig = ConversationConfig {
+    contact_policy: ContactPolicy::MessageRequests,
+    max_unacknowledged_age: 30 * DAY,
+    max_promotion_age: dmseal::DEFAULT_MAX_PROMOTION_AGE,
+};
 
 /// The same device reopened on a copy of its store under another config.
 fn reopen(d: &Device, config: ConversationConfig) -> Device {

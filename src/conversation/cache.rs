@@ -106,23 +106,27 @@ impl Pending {
         self.groups.extend(groups);
     }
 
-    /// The store rows of these records, each sealed under `key`.
+    /// The store rows of these records, each sealed under `key`: the
+    /// device record as it is (it names `me` inside), every other record
+    /// bound to `me` as well (docs/PROTOCOL.md §13.2), so that two devices
+    /// sharing a storage key cannot swap records.
     pub(super) fn seal<R: CryptoRng + ?Sized>(&self, me: &Address, key: &[u8; 32], rng: &mut R) -> ChangeSet {
+        let owner = me.encode();
         let mut changes = ChangeSet::default();
         if let Some(account) = &self.account {
-            changes.account = Some(pickle::encrypt(&DeviceRecordPickle::new(me, account), key, rng));
+            changes.account = Some(pickle::encrypt(&DeviceRecordPickle::new(me, account), key, &[], rng));
         }
         for (address, record) in &self.sessions {
-            changes.set_session(address, Some(pickle::encrypt(&record.pickle(), key, rng)));
+            changes.set_session(address, Some(pickle::encrypt(&record.pickle(), key, &owner, rng)));
         }
         for (address, record) in &self.requests {
-            changes.set_request(address, record.as_ref().map(|r| pickle::encrypt(&r.pickle(), key, rng)));
+            changes.set_request(address, record.as_ref().map(|r| pickle::encrypt(&r.pickle(), key, &owner, rng)));
         }
         for (user, record) in &self.users {
-            changes.set_user(user, Some(pickle::encrypt(&record.pickle(), key, rng)));
+            changes.set_user(user, Some(pickle::encrypt(&record.pickle(), key, &owner, rng)));
         }
         for (id, group) in &self.groups {
-            changes.set_group(id, Some(group.pickle().encrypt_with_rng(rng, key)));
+            changes.set_group(id, Some(pickle::encrypt(&group.pickle(), key, &owner, rng)));
         }
         changes
     }
@@ -149,6 +153,13 @@ impl Pending {
 /// Reading records from the store, and read-only looks at committed state
 /// (which cannot `sync`, so they check the generation themselves).
 impl<S: Store> Conversations<S> {
+    /// Opens a record sealed by [`Pending::seal`] for this device: under
+    /// this storage key and bound to this device's address. A record of
+    /// another device sharing the key fails like one under another key.
+    fn unseal<P: pickle::PickleKind>(&self, sealed: &[u8]) -> Result<P, ConversationError> {
+        Ok(pickle::decrypt(sealed, &self.key, &self.me.encode())?)
+    }
+
     /// Decodes a sealed session record of `address` (an empty record if
     /// there is none).
     pub(super) fn open_sessions(
@@ -158,7 +169,7 @@ impl<S: Store> Conversations<S> {
     ) -> Result<SessionRecord, ConversationError> {
         match sealed {
             Some(sealed) => {
-                let pickle: SessionRecordPickle = pickle::decrypt(&sealed, &self.key)?;
+                let pickle: SessionRecordPickle = self.unseal(&sealed)?;
                 Ok(SessionRecord::from_pickle(&pickle, address, false)?)
             }
             None => Ok(SessionRecord::new(address.clone())),
@@ -168,7 +179,7 @@ impl<S: Store> Conversations<S> {
     pub(super) fn open_request(&self, address: &Address) -> Result<Option<SessionRecord>, ConversationError> {
         match self.store.load_request(address)? {
             Some(sealed) => {
-                let pickle: SessionRecordPickle = pickle::decrypt(&sealed, &self.key)?;
+                let pickle: SessionRecordPickle = self.unseal(&sealed)?;
                 Ok(Some(SessionRecord::from_pickle(&pickle, address, true)?))
             }
             None => Ok(None),
@@ -180,7 +191,7 @@ impl<S: Store> Conversations<S> {
     pub(super) fn open_user(&self, user: &str) -> Result<UserRecord, ConversationError> {
         match self.store.load_user(user)? {
             Some(sealed) => {
-                let pickle: UserRecordPickle = pickle::decrypt(&sealed, &self.key)?;
+                let pickle: UserRecordPickle = self.unseal(&sealed)?;
                 Ok(UserRecord::from_pickle(&pickle, user)?)
             }
             None => Ok(UserRecord::new(user)),
@@ -189,7 +200,7 @@ impl<S: Store> Conversations<S> {
 
     pub(super) fn open_group(&self, id: &[u8]) -> Result<Option<Group>, ConversationError> {
         let Some(sealed) = self.store.load_group(id)? else { return Ok(None) };
-        let group = Group::from_pickle(&GroupPickle::from_encrypted(&sealed, &self.key)?)?;
+        let group = Group::from_pickle(&self.unseal::<GroupPickle>(&sealed)?)?;
         // The record names its group inside the encryption.
         if group.id() != id {
             return Err(ConversationError::Record(crate::PickleError::Invalid));
@@ -236,6 +247,6 @@ impl<S: Store> Conversations<S> {
 
 /// Opens this device's row: its account, if the row is `me`'s.
 pub(super) fn open_device(sealed: &[u8], key: &[u8; 32], me: &Address) -> Result<Account, ConversationError> {
-    let record: DeviceRecordPickle = pickle::decrypt(sealed, key)?;
+    let record: DeviceRecordPickle = pickle::decrypt(sealed, key, &[])?;
     record.open(me)?.map_err(|stored| ConversationError::WrongDevice { stored })
 }

@@ -1,9 +1,17 @@
-//! Settings of a [`crate::Conversations`]: who may write first, and how long
-//! an unanswered session is used.
+//! Settings of a [`crate::Conversations`]: who may write first, how long
+//! an unanswered session is used, and how long a replaced session may
+//! become current again.
 
 /// libsignal's limit on how long an unanswered outgoing session is used:
 /// 30 days.
 pub const DEFAULT_MAX_UNACKNOWLEDGED_AGE: u64 = 30 * 24 * 60 * 60;
+
+/// How long after it was replaced a previous session may still be made
+/// current again by reading a message (promotion): 7 days. Enough for the
+/// delayed messages and simultaneous starts that promotion is for; an old
+/// session used later is more likely a copy of old state (a backup) than
+/// the peer.
+pub const DEFAULT_MAX_PROMOTION_AGE: u64 = 7 * 24 * 60 * 60;
 
 /// Who may start a conversation with this device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -36,10 +44,24 @@ pub struct ConversationConfig {
     /// ([`crate::SendError::NeedBundles`]). Default
     /// [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`] (30 days).
     pub max_unacknowledged_age: u64,
+    /// How long, in seconds, after a session stopped being current it may
+    /// become current again. A previous session that reads a message is
+    /// promoted to current only if it was replaced at most this long ago;
+    /// past it the message is still read (and the session's new state
+    /// kept), but replies keep going over the current session. So whoever
+    /// holds a copy of an old session's state (from a backup, say) cannot,
+    /// by writing on it long after it was replaced, get it made current
+    /// and read the replies. Default [`DEFAULT_MAX_PROMOTION_AGE`] (7
+    /// days).
+    pub max_promotion_age: u64,
 }
 
 impl Default for ConversationConfig {
     fn default() -> Self {
-        Self { contact_policy: ContactPolicy::default(), max_unacknowledged_age: DEFAULT_MAX_UNACKNOWLEDGED_AGE }
+        Self {
+            contact_policy: ContactPolicy::default(),
+            max_unacknowledged_age: DEFAULT_MAX_UNACKNOWLEDGED_AGE,
+            max_promotion_age: DEFAULT_MAX_PROMOTION_AGE,
+        }
     }
 }

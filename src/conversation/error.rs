@@ -17,9 +17,10 @@ pub enum ConversationError {
     /// The store failed, or another writer committed first
     /// ([`StoreError::Conflict`]): retry the operation.
     Store(StoreError),
-    /// A record in the store does not open under this storage key, or is
-    /// not the record of the row it is in: wrong key, corruption, or
-    /// tampering.
+    /// A record in the store does not open under this storage key and this
+    /// device's address ([`PickleError::WrongKeyOrCorrupted`]: another
+    /// storage key, a record of another device sharing the key, corruption
+    /// or tampering), or is not the record of the row it is in.
     Record(PickleError),
     /// A user id is not a valid address part.
     Address(AddressError),
@@ -72,6 +73,10 @@ impl fmt::Display for ConversationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Store(e) => write!(f, "store: {e}"),
+            Self::Record(PickleError::WrongKeyOrCorrupted) => f.write_str(
+                "a stored record does not open under this device's storage key and address \
+                 (another key, another device's record, or corruption)",
+            ),
             Self::Record(e) => write!(f, "stored record: {e}"),
             Self::Address(e) => write!(f, "address: {e}"),
             Self::TooManyDevices { user, max } => write!(f, "user {user:?} would have more than {max} devices"),

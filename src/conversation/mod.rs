@@ -40,7 +40,7 @@ pub use self::batch::{Incoming, ReceivedBatch};
 pub use self::cache::MAX_CACHED_RECORDS;
 use self::cache::RecordCache;
 use self::cache::open_device;
-pub use self::config::{ContactPolicy, ConversationConfig, DEFAULT_MAX_UNACKNOWLEDGED_AGE};
+pub use self::config::{ContactPolicy, ConversationConfig, DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE};
 pub use self::error::{ConversationError, ReceiveError, SendError};
 pub use self::groups::GroupSend;
 pub use self::receive::{Received, ReceivedKind};
@@ -138,7 +138,7 @@ impl<S: Store> Conversations<S> {
             Some(sealed) => (open_device(&sealed, &key, &me)?, generation),
             None => {
                 let account = Account::new_with_rng(&mut *rng);
-                let sealed = pickle::encrypt(&DeviceRecordPickle::new(&me, &account), &key, &mut *rng);
+                let sealed = pickle::encrypt(&DeviceRecordPickle::new(&me, &account), &key, &[], &mut *rng);
                 let changes = crate::store::ChangeSet { account: Some(sealed), ..Default::default() };
                 let generation = store.commit(generation, &changes)?;
                 (account, generation)

@@ -180,7 +180,7 @@ impl<S: Store> Conversations<S> {
         let envelope = Envelope::decode(bytes).map_err(ReceiveError::Decode)?;
         let mut received = match &envelope {
             Envelope::PreKey(m) if !self.is_held(work, from, m)? => self.read_first(work, from, m, now)?,
-            _ => self.read_in_session(work, from, &envelope)?,
+            _ => self.read_in_session(work, from, &envelope, now)?,
         };
         self.read_content(work, &mut received)?;
         Ok(received)
@@ -200,9 +200,11 @@ impl<S: Store> Conversations<S> {
         work: &mut Work,
         from: &Address,
         envelope: &Envelope,
+        now: u64,
     ) -> Result<Received, ReceiveError> {
+        let max_age = self.config.max_promotion_age;
         let first_error = if self.sessions(work, from)?.has_current() {
-            match self.try_sessions(work, from, |r| r.decrypt(envelope).map_err(ReceiveError::Decrypt)) {
+            match self.try_sessions(work, from, |r| r.decrypt(envelope, now, max_age).map_err(ReceiveError::Decrypt)) {
                 Ok((plaintext, _)) => return Ok(Received::new(from.clone(), ReceivedKind::Message, plaintext)),
                 Err(e) => Some(e),
             }
@@ -213,7 +215,7 @@ impl<S: Store> Conversations<S> {
             return Err(first_error.unwrap_or(ReceiveError::NoSession));
         }
         let read = self.try_request(work, from, |request| match request {
-            Some(r) => r.decrypt(envelope).map_err(ReceiveError::Decrypt),
+            Some(r) => r.decrypt(envelope, now, max_age).map_err(ReceiveError::Decrypt),
             None => Err(ReceiveError::Decrypt(DecryptError::NotForThisSession)),
         });
         match read {

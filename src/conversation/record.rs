@@ -36,6 +36,13 @@ pub(crate) struct Entry {
     pub(crate) created_at: u64,
 }
 
+/// A previous session and when it stopped being current (seconds since
+/// the Unix epoch): how long ago decides whether it may be promoted again.
+struct Previous {
+    entry: Entry,
+    demoted_at: u64,
+}
+
 /// The sessions with one address.
 pub(crate) struct SessionRecord {
     address: Address,
@@ -44,7 +51,7 @@ pub(crate) struct SessionRecord {
     request: bool,
     current: Option<Entry>,
     /// Newest first.
-    previous: VecDeque<Entry>,
+    previous: VecDeque<Previous>,
 }
 
 /// Which session read a message.
@@ -53,6 +60,9 @@ pub(crate) enum Reader {
     Current,
     /// A previous session, now promoted to current.
     Promoted,
+    /// A previous session demoted too long ago to be promoted: it read
+    /// the message and stays previous.
+    Previous,
 }
 
 impl SessionRecord {
@@ -81,14 +91,21 @@ impl SessionRecord {
         self.current.is_some()
     }
 
-    /// Makes `session` the current one; the old current becomes the newest
-    /// previous session, and the oldest beyond the cap are dropped.
+    /// Makes `session` (created `now`) the current one; the old current
+    /// becomes the newest previous session, demoted `now`, and the oldest
+    /// beyond the cap are dropped.
     pub(crate) fn install(&mut self, session: Session, now: u64) {
-        if let Some(old) = self.current.take() {
-            self.previous.push_front(old);
+        self.replace_current(Entry { session, created_at: now }, now);
+    }
+
+    /// Makes `entry` current; the old current becomes the newest previous
+    /// session, demoted at `demoted_at`, and the oldest beyond the cap are
+    /// dropped.
+    fn replace_current(&mut self, entry: Entry, demoted_at: u64) {
+        if let Some(old) = self.current.replace(entry) {
+            self.previous.push_front(Previous { entry: old, demoted_at });
         }
         self.previous.truncate(MAX_PREVIOUS_SESSIONS);
-        self.current = Some(Entry { session, created_at: now });
     }
 
     /// Drops every session (current or previous) with a peer identity other
@@ -99,7 +116,7 @@ impl SessionRecord {
         if self.current.as_ref().is_some_and(|e| e.session.peer_identity() != identity) {
             self.current = None;
         }
-        self.previous.retain(|e| e.session.peer_identity() == identity);
+        self.previous.retain(|p| p.entry.session.peer_identity() == identity);
     }
 
     /// Whether any session here (current or previous) is the one `message`
@@ -109,15 +126,24 @@ impl SessionRecord {
     }
 
     fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.current.iter().chain(self.previous.iter())
+        self.current.iter().chain(self.previous.iter().map(|p| &p.entry))
     }
 
     /// Decrypts with the current session, else with each previous one in
-    /// turn (newest first); a previous session that reads the message
-    /// becomes current. On error nothing changes, and the error is the
-    /// current session's (or, with no current session,
+    /// turn (newest first). A previous session that reads the message
+    /// becomes current (is promoted) if it stopped being current at most
+    /// `max_promotion_age` seconds before `now`; one demoted longer ago
+    /// reads the message (its new state is kept) but stays previous, so a
+    /// copy of an old session's state cannot take the conversation over
+    /// (docs/PROTOCOL.md §13.3). On error nothing changes, and the error
+    /// is the current session's (or, with no current session,
     /// `NotForThisSession`).
-    pub(crate) fn decrypt(&mut self, envelope: &Envelope) -> Result<(Vec<u8>, Reader), DecryptError> {
+    pub(crate) fn decrypt(
+        &mut self,
+        envelope: &Envelope,
+        now: u64,
+        max_promotion_age: u64,
+    ) -> Result<(Vec<u8>, Reader), DecryptError> {
         let first_error = match self.current.as_mut() {
             Some(current) => match attempt(&mut current.session, envelope) {
                 Ok(plaintext) => return Ok((plaintext, Reader::Current)),
@@ -127,17 +153,20 @@ impl SessionRecord {
         };
         // A prekey message goes only to the session it names.
         if let Envelope::PreKey(m) = envelope
-            && !self.previous.iter().any(|e| e.session.matches(m))
+            && !self.previous.iter().any(|p| p.entry.session.matches(m))
         {
             return Err(first_error);
         }
         for i in 0..self.previous.len() {
-            let Some(entry) = self.previous.get_mut(i) else { break };
-            if let Ok(plaintext) = attempt(&mut entry.session, envelope) {
-                if let Some(promoted) = self.previous.remove(i)
-                    && let Some(old) = self.current.replace(promoted)
-                {
-                    self.previous.push_front(old);
+            let Some(previous) = self.previous.get_mut(i) else { break };
+            if let Ok(plaintext) = attempt(&mut previous.entry.session, envelope) {
+                if now.saturating_sub(previous.demoted_at) > max_promotion_age {
+                    return Ok((plaintext, Reader::Previous));
+                }
+                if let Some(promoted) = self.previous.remove(i) {
+                    // Removed first, so the old current takes its place
+                    // without pushing the oldest past the cap.
+                    self.replace_current(promoted.entry, now);
                 }
                 return Ok((plaintext, Reader::Promoted));
             }
@@ -147,11 +176,15 @@ impl SessionRecord {
 
     /// Takes a message request's session in as the current one (the
     /// request was accepted). Sessions under any other identity go: the
-    /// request's identity is the device's now.
-    pub(crate) fn take_over(&mut self, request: SessionRecord) {
-        if let Some(entry) = request.current {
+    /// request's identity is the device's now. The old current counts as
+    /// demoted when the request's session was created: accepting is not
+    /// told the time, and that moment is no later than now, so the
+    /// promotion window errs short.
+    pub(crate) fn take_over(&mut self, mut request: SessionRecord) {
+        if let Some(entry) = request.current.take() {
             let identity = entry.session.peer_identity().clone();
-            self.install(entry.session, entry.created_at);
+            let demoted_at = entry.created_at;
+            self.replace_current(entry, demoted_at);
             self.retain_identity(&identity);
         }
     }
@@ -171,14 +204,18 @@ impl SessionRecord {
     }
 
     pub(crate) fn pickle(&self) -> SessionRecordPickle {
-        let entry = |e: &Entry| EntryPickle { created_at: e.created_at, session: e.session.pickle() };
+        let entry = |e: &Entry, demoted_at: Option<u64>| EntryPickle {
+            created_at: e.created_at,
+            demoted_at,
+            session: e.session.pickle(),
+        };
         SessionRecordPickle {
             version: PICKLE_VERSION,
             user: self.address.user().to_owned(),
             device: self.address.device(),
             request: self.request,
-            current: self.current.as_ref().map(entry),
-            previous: self.previous.iter().map(entry).collect(),
+            current: self.current.as_ref().map(|e| entry(e, None)),
+            previous: self.previous.iter().map(|p| entry(&p.entry, Some(p.demoted_at))).collect(),
         }
     }
 
@@ -199,11 +236,20 @@ impl SessionRecord {
         let entry = |e: &EntryPickle| -> Result<Entry, PickleError> {
             Ok(Entry { session: Session::from_pickle(&e.session)?, created_at: e.created_at })
         };
+        // The current session has no demotion time; every previous one has.
+        let current = |e: &EntryPickle| match e.demoted_at {
+            None => entry(e),
+            Some(_) => Err(PickleError::Invalid),
+        };
+        let previous = |e: &EntryPickle| match e.demoted_at {
+            Some(demoted_at) => Ok(Previous { entry: entry(e)?, demoted_at }),
+            None => Err(PickleError::Invalid),
+        };
         Ok(Self {
             address: address.clone(),
             request,
-            current: pickle.current.as_ref().map(entry).transpose()?,
-            previous: pickle.previous.iter().map(entry).collect::<Result<_, _>>()?,
+            current: pickle.current.as_ref().map(current).transpose()?,
+            previous: pickle.previous.iter().map(previous).collect::<Result<_, _>>()?,
         })
     }
 }
@@ -216,10 +262,12 @@ fn attempt(session: &mut Session, envelope: &Envelope) -> Result<Vec<u8>, Decryp
     session.decrypt_envelope(envelope)
 }
 
-/// A session and its creation time in a record pickle.
+/// A session in a record pickle: its creation time and, for a previous
+/// session, when it stopped being current (none for the current one).
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
 pub(crate) struct EntryPickle {
     created_at: u64,
+    demoted_at: Option<u64>,
     session: SessionPickle,
 }
 
@@ -241,5 +289,86 @@ impl PickleKind for SessionRecordPickle {
     const LABEL: &'static [u8] = labels::KDF_RECORD_SESSIONS;
     fn version(&self) -> u32 {
         self.version
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+    use super::*;
+    use crate::testing::{established, rng};
+
+    const MAX_AGE: u64 = 100;
+
+    /// A record whose current session started at 1,000 and replaced an
+    /// older one (now previous, demoted at 1,000), and a message from the
+    /// peer's side of the older session.
+    fn replaced(seed: u8) -> (SessionRecord, Vec<u8>) {
+        let (mut peer_old, old) = established(seed);
+        let (_, new) = established(seed.wrapping_add(1));
+        let mut record = SessionRecord::new(Address::new("bob", 1).unwrap());
+        record.install(old, 10);
+        record.install(new, 1_000);
+        let message = peer_old.encrypt_with_rng(&mut rng(seed.wrapping_add(2)), b"on the old session").unwrap();
+        (record, message)
+    }
+
+    fn base_key(record: &SessionRecord) -> crate::X25519PublicKey {
+        record.current().unwrap().base_key()
+    }
+
+    #[test]
+    fn a_previous_session_is_promoted_only_within_the_promotion_age() {
+        // Replaced exactly MAX_AGE seconds ago: promoted.
+        let (mut record, message) = replaced(1);
+        let envelope = Envelope::decode(&message).unwrap();
+        let new = base_key(&record);
+        let (plaintext, reader) = record.decrypt(&envelope, 1_000 + MAX_AGE, MAX_AGE).unwrap();
+        assert_eq!((plaintext.as_slice(), reader), (&b"on the old session"[..], Reader::Promoted));
+        assert_ne!(base_key(&record), new);
+        assert_eq!(record.previous_len(), 1);
+
+        // One second longer: read (and its state kept), not promoted.
+        let (mut record, message) = replaced(1);
+        let envelope = Envelope::decode(&message).unwrap();
+        let (plaintext, reader) = record.decrypt(&envelope, 1_000 + MAX_AGE + 1, MAX_AGE).unwrap();
+        assert_eq!((plaintext.as_slice(), reader), (&b"on the old session"[..], Reader::Previous));
+        assert_eq!(base_key(&record), new, "the current session stays current");
+        assert_eq!(record.previous_len(), 1);
+        // Its message key is used up: the previous session's new state was
+        // kept (the error is the current session's).
+        assert!(record.decrypt(&envelope, 1_000 + MAX_AGE + 1, MAX_AGE).is_err());
+    }
+
+    #[test]
+    fn a_pickled_record_keeps_when_each_previous_session_was_demoted() {
+        let (record, message) = replaced(4);
+        let address = Address::new("bob", 1).unwrap();
+        let pickle = record.pickle();
+        assert!(pickle.current.as_ref().unwrap().demoted_at.is_none());
+        assert_eq!(pickle.previous.iter().map(|e| e.demoted_at).collect::<Vec<_>>(), vec![Some(1_000)]);
+        let envelope = Envelope::decode(&message).unwrap();
+        let mut restored = SessionRecord::from_pickle(&pickle, &address, false).unwrap();
+        let (_, reader) = restored.decrypt(&envelope, 1_000 + MAX_AGE + 1, MAX_AGE).unwrap();
+        assert_eq!(reader, Reader::Previous);
+
+        // A current session with a demotion time, or a previous one
+        // without, was not written by this crate.
+        let mut current_demoted = record.pickle();
+        current_demoted.current.as_mut().unwrap().demoted_at = Some(1);
+        assert!(matches!(SessionRecord::from_pickle(&current_demoted, &address, false), Err(PickleError::Invalid)));
+        let mut previous_undated = record.pickle();
+        previous_undated.previous[0].demoted_at = None;
+        assert!(matches!(SessionRecord::from_pickle(&previous_undated, &address, false), Err(PickleError::Invalid)));
+    }
+
+    #[test]
+    fn a_promoted_session_demotes_the_current_one_at_the_time_it_read() {
+        let (mut record, message) = replaced(7);
+        let new = base_key(&record);
+        record.decrypt(&Envelope::decode(&message).unwrap(), 1_050, MAX_AGE).unwrap();
+        assert_eq!(record.pickle().previous.iter().map(|e| e.demoted_at).collect::<Vec<_>>(), vec![Some(1_050)]);
+        assert_eq!(record.previous.front().map(|p| p.entry.session.base_key()), Some(new));
     }
 }

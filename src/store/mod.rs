@@ -6,8 +6,10 @@
 //!
 //! Every value a store keeps is a **sealed record**: an encrypted pickle
 //! made by dmseal under the storage key the application gives
-//! [`crate::Conversations::open`], naming the row it belongs to inside the
-//! encryption (a record moved to another row fails to open). A store never
+//! [`crate::Conversations::open`], bound to the device that owns the store
+//! and naming the row it belongs to inside the encryption (a record moved
+//! to another row, or into another device's store under the same key,
+//! fails to open). A store never
 //! sees a key or a plaintext, only opaque bytes and the row names (user
 //! ids, device ids, group ids), and needs no cryptography of its own.
 //!

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use dmseal::store::MemoryStore;
+use dmseal::store::{MemoryStore, Store};
 use dmseal::{Address, ConversationConfig, Conversations, PreKeyBundle, ReceiveError, ReceivedKind, SendError};
 
 pub const NOW: u64 = 1_800_000_000;
@@ -24,7 +24,7 @@ pub fn device(user: &str, id: u32) -> Device {
 }
 
 /// A bundle with a fresh one-time prekey, as a server would hand out.
-pub fn bundle(d: &mut Device) -> PreKeyBundle {
+pub fn bundle<S: Store>(d: &mut Conversations<S>) -> PreKeyBundle {
     let id = d
         .update_account(|a| {
             let id = a.generate_one_time_prekeys(1).unwrap()[0].id();
