@@ -258,7 +258,7 @@ fn vector_x3dh_without_one_time_prekey() {
 /// A group transcript: Alice's sender state from its root, a distribution,
 /// messages and the order Bob read them in.
 fn group_transcript(seed: u8) -> Value {
-    use crate::Group;
+    use crate::{Group, GroupError};
     let mut rng = ChaCha20Rng::from_seed([seed; 32]);
     let group_id = b"group:vectors";
     let mut alice = Group::new(group_id, b"alice").unwrap();
@@ -274,12 +274,26 @@ fn group_transcript(seed: u8) -> Value {
     let state_id = outbound.state_id;
     let signing_seed = outbound.signing.secret_bytes();
     let signing_public = outbound.signing.public();
-    let mut messages = vec![json!({ "index": 0, "plaintext": h(b"message 0"), "bytes": h(&first.message) })];
+    let root = crate::group::distribution_root_key(&distribution);
+    let commitment = |i: u32| h(&crate::group::commitment_from_root(&root, group_id, &state_id, i));
+    let mut messages = vec![json!({
+        "index": 0, "plaintext": h(b"message 0"), "commitment": commitment(0), "bytes": h(&first.message)
+    })];
     for i in 1..6u32 {
         let text = format!("message {i}");
         let out = alice.encrypt_with_rng(&mut rng, text.as_bytes(), 1_800_000_000).unwrap();
-        messages.push(json!({ "index": i, "plaintext": h(text.as_bytes()), "bytes": h(&out.message) }));
+        messages.push(json!({
+            "index": i, "plaintext": h(text.as_bytes()), "commitment": commitment(i), "bytes": h(&out.message)
+        }));
     }
+    // A copy of Alice's state as it is now (a thief's), and her rotation
+    // to a new state whose distribution closes this one at index 5.
+    let mut copy = Group::from_pickle(&alice.pickle()).unwrap();
+    alice.set_rotation_policy(crate::RotationPolicy { max_messages: 6, ..Default::default() }).unwrap();
+    let rotated = alice.encrypt_with_rng(&mut rng, b"message on the new state", 1_800_000_000).unwrap();
+    let new_state = alice.outbound.as_ref().unwrap();
+    let (new_state_id, new_public) = (new_state.state_id, new_state.signing.public());
+    let after_close = copy.encrypt_with_rng(&mut rng, b"posted with a copy", 1_800_000_000).unwrap();
     let order = [5usize, 0, 3, 1, 2, 4];
     let mut reads = Vec::new();
     for i in order {
@@ -289,12 +303,18 @@ fn group_transcript(seed: u8) -> Value {
     }
     let export = bob.export_sender_state(b"alice", 3);
     let export = export.as_deref().map(Vec::as_slice);
+    bob.receive_distribution(b"alice", &rotated.distributions[0].bytes).unwrap();
+    assert_eq!(bob.decrypt(&rotated.message).unwrap().plaintext, b"message on the new state");
+    assert_eq!(bob.decrypt(&after_close.message).err(), Some(GroupError::StateClosed { index: 6, last: 5 }));
     json!({
         "description": "Group sender keys: a distribution (at index 0, so the one root node), six messages, \
                         the order another member read them in, and an export of the remaining history from \
                         index 3 (taken after those reads, so it holds no key at all for read indices). The state \
                         id is the first 16 bytes of SHA-256(\"dmseal:v1:hash:group-state-id\" || the signing \
-                        public key). All bytes are lowercase hex. See docs/PROTOCOL.md §12.",
+                        public key); each message lists the key commitment its signature covers. Then Alice \
+                        rotates: the new state's distribution closes the old one at index 5, and a message made \
+                        at index 6 with a copy of the old state is refused (StateClosed). All bytes are \
+                        lowercase hex. See docs/PROTOCOL.md §12.",
         "wire_version": crate::WIRE_VERSION,
         "group_id": h(group_id),
         "state_id": h(&state_id),
@@ -304,6 +324,14 @@ fn group_transcript(seed: u8) -> Value {
         "messages": messages,
         "reads": reads,
         "export_from_3_after_reads": export.map(h),
+        "rotation": {
+            "state_id": h(&new_state_id),
+            "signing_key_public": h(new_public.as_bytes()),
+            "distribution": h(&rotated.distributions[0].bytes),
+            "message": h(&rotated.message),
+            "plaintext": h(b"message on the new state"),
+            "old_state_message_after_close": h(&after_close.message),
+        },
     })
 }
 

@@ -523,3 +523,112 @@ fn a_distribution_naming_a_state_id_not_derived_from_its_signing_key_is_refused(
     g[1].receive_distribution(b"alice", &to_bob.bytes).unwrap();
     assert_eq!(g[1].decrypt(&out.message).unwrap().plaintext, b"alice");
 }
+
+#[test]
+fn a_copied_old_sender_state_cannot_post_after_the_owner_rotates() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let mut r = rng(40);
+    // Alice sends indices 0..=4; Bob reads 0, 1 and 2 now, 3 and 4 late.
+    let mut sent = Vec::new();
+    for i in 0..5u8 {
+        let out = g[0].encrypt_with_rng(&mut r, &[i], 0).unwrap();
+        deliver(&mut g, &names, "alice", &out);
+        sent.push(out.message);
+    }
+    for m in &sent[..3] {
+        g[1].decrypt(m).unwrap();
+    }
+    // A thief copies Alice's state; Alice rotates (a removal, a policy, a
+    // reset: any rotation) and her next distribution closes the old state
+    // at index 4, the last one she used.
+    let mut thief = copy(&g[0]);
+    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 5, max_age_secs: 100 }).unwrap();
+    let rotated = g[0].encrypt_with_rng(&mut r, b"new state", 0).unwrap();
+    assert_eq!(rotated.distributions.len(), 1);
+    deliver(&mut g, &names, "alice", &rotated);
+    assert_eq!(g[1].decrypt(&rotated.message).unwrap().plaintext, b"new state");
+    // The copy can still make messages at 5, 6, ... but none reads.
+    for _ in 0..3 {
+        let forged = thief.encrypt_with_rng(&mut r, b"posing as alice", 0).unwrap();
+        let before = snapshot(&g[1]);
+        let err = g[1].decrypt(&forged.message).unwrap_err();
+        assert!(matches!(err, GroupError::StateClosed { last: 4, .. }), "{err:?}");
+        assert_eq!(snapshot(&g[1]), before, "a refused message changes nothing");
+    }
+    // Late honest messages up to the last index still read, once.
+    assert_eq!(g[1].decrypt(&sent[4]).unwrap().plaintext, [4]);
+    assert_eq!(g[1].decrypt(&sent[3]).unwrap().plaintext, [3]);
+    assert_eq!(g[1].decrypt(&sent[4]), Err(GroupError::Duplicate));
+    // The closure survives a pickle round trip.
+    let mut restored = copy(&g[1]);
+    let forged = thief.encrypt_with_rng(&mut r, b"again", 0).unwrap();
+    assert!(matches!(restored.decrypt(&forged.message), Err(GroupError::StateClosed { .. })));
+}
+
+#[test]
+fn a_state_whose_successor_arrived_first_is_closed_on_arrival() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let mut r = rng(41);
+    let first = g[0].encrypt_with_rng(&mut r, b"0", 0).unwrap();
+    let second = g[0].encrypt_with_rng(&mut r, b"1", 0).unwrap();
+    let mut thief = copy(&g[0]);
+    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 2, max_age_secs: 100 }).unwrap();
+    let rotated = g[0].encrypt_with_rng(&mut r, b"new", 0).unwrap();
+    // The 1:1 channel reordered the distributions: the new state's first.
+    deliver(&mut g, &names, "alice", &rotated);
+    deliver(&mut g, &names, "alice", &first);
+    assert_eq!(g[1].decrypt(&second.message).unwrap().plaintext, b"1");
+    assert_eq!(g[1].decrypt(&first.message).unwrap().plaintext, b"0");
+    let forged = thief.encrypt_with_rng(&mut r, b"late thief", 0).unwrap();
+    assert_eq!(g[1].decrypt(&forged.message), Err(GroupError::StateClosed { index: 2, last: 1 }));
+}
+
+#[test]
+fn a_verified_distribution_replaces_an_unverified_import() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let mut r = rng(42);
+    let mut sent = Vec::new();
+    let mut distribution = None;
+    for i in 0..4u8 {
+        let out = g[0].encrypt_with_rng(&mut r, &[i], 0).unwrap();
+        if let Some(d) = out.distributions.first() {
+            distribution = Some(d.bytes.clone());
+        }
+        deliver(&mut g, &names, "alice", &out);
+        sent.push(out.message);
+    }
+    let distribution = distribution.unwrap();
+    let genuine = g[1].export_sender_state(b"alice", 0).unwrap();
+    // An exporter hands Bob's laptop the genuine state id, key and owner
+    // signature, but wrong tree keys (they are not signed).
+    let mut bad = genuine.to_vec();
+    let last_key_byte = bad.len() - 2;
+    bad[last_key_byte] ^= 0x55;
+    let mut laptop = Group::new(GID, b"bob").unwrap();
+    laptop.add_member(b"alice").unwrap();
+    laptop.import_sender_state(b"alice", &bad).unwrap();
+    assert_eq!(laptop.decrypt(&sent[0]), Err(GroupError::BadSignature), "the commitment does not match");
+    // The genuine distribution over the 1:1 session replaces the keys.
+    laptop.receive_distribution(b"alice", &distribution).unwrap();
+    for (i, m) in sent.iter().enumerate() {
+        let p = laptop.decrypt(m).unwrap();
+        assert_eq!(p.plaintext, [i as u8]);
+        assert!(p.verified);
+    }
+    // A genuine import that already read some messages: the distribution
+    // makes the state verified but never brings back what was read.
+    let mut tablet = Group::new(GID, b"bob").unwrap();
+    tablet.add_member(b"alice").unwrap();
+    tablet.import_sender_state(b"alice", &genuine).unwrap();
+    assert!(!tablet.decrypt(&sent[1]).unwrap().verified);
+    tablet.receive_distribution(b"alice", &distribution).unwrap();
+    assert_eq!(tablet.decrypt(&sent[1]), Err(GroupError::Duplicate));
+    assert!(tablet.decrypt(&sent[2]).unwrap().verified);
+    assert!(tablet.decrypt(&sent[0]).unwrap().verified);
+    // A second distribution changes nothing more.
+    tablet.receive_distribution(b"alice", &distribution).unwrap();
+    assert_eq!(tablet.decrypt(&sent[2]), Err(GroupError::Duplicate));
+}

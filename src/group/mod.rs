@@ -632,6 +632,23 @@ impl Group {
     }
 }
 
+/// The key of the one node of a distribution made at index 0 (the root),
+/// for the test vectors.
+#[cfg(test)]
+pub(crate) fn distribution_root_key(bytes: &[u8]) -> [u8; 32] {
+    let record = SenderKeyRecord::decode(bytes, TYPE_GROUP_DISTRIBUTION).unwrap_or_else(|_| unreachable!());
+    record.nodes.first().map(|n| n.key).unwrap_or_default()
+}
+
+/// The key commitment of index `index` under a state's root key, for the
+/// test vectors.
+#[cfg(test)]
+pub(crate) fn commitment_from_root(root: &[u8; 32], group_id: &[u8], state_id: &StateId, index: u32) -> [u8; 32] {
+    let cover = tree::Cover::from_root(*root);
+    let leaf = cover.descend(index).map(|d| d.leaf).unwrap_or_else(|| unreachable!());
+    sender_key::message_keys(&leaf, group_id, state_id, index).commitment
+}
+
 /// The group id a distribution names (for routing it to its group).
 pub(crate) fn distribution_group_id(bytes: &[u8]) -> Result<Vec<u8>, crate::DecodeError> {
     let record = SenderKeyRecord::decode(bytes, TYPE_GROUP_DISTRIBUTION)?;

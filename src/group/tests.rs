@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use super::message::{GroupMessage, bound_header};
+use super::message::{GroupMessage, SenderKeyRecord, bound_header};
 use super::sender_key::message_keys;
 use super::tree::{Cover, Node};
 use super::*;
@@ -456,4 +456,53 @@ fn a_group_pickle_with_a_state_id_not_derived_from_its_key_is_refused() {
     let state = &mut bob.members.get_mut(b"alice".as_slice()).unwrap().states[0];
     state.state_id[0] ^= 1;
     assert!(matches!(Group::from_pickle(&bob.pickle()), Err(crate::PickleError::Invalid)));
+}
+
+#[test]
+fn a_crafted_two_key_group_ciphertext_is_refused() {
+    // A malicious sender hands Bob and Carol distributions of one state
+    // (same id, signing key and owner signature) with different root keys,
+    // then signs one message. Without a key commitment the signature would
+    // pass for both and each could read a different plaintext; with it, at
+    // most the member holding the signed leaf reads it.
+    let mut alice = Group::new(GROUP, b"alice").unwrap();
+    alice.add_member(b"bob").unwrap();
+    alice.add_member(b"carol").unwrap();
+    let mut r = rng(50);
+    let out = alice.encrypt_with_rng(&mut r, b"pay bob", 0).unwrap();
+    let genuine = SenderKeyRecord::decode(&out.distributions[0].bytes, TYPE_GROUP_DISTRIBUTION).unwrap();
+    let mut other = SenderKeyRecord::decode(&out.distributions[0].bytes, TYPE_GROUP_DISTRIBUTION).unwrap();
+    other.nodes = vec![Box::new(Node::root([0x42; 32]))];
+    let mut bob = Group::new(GROUP, b"bob").unwrap();
+    bob.add_member(b"alice").unwrap();
+    let mut carol = Group::new(GROUP, b"carol").unwrap();
+    carol.add_member(b"alice").unwrap();
+    bob.receive_distribution(b"alice", &genuine.encode(TYPE_GROUP_DISTRIBUTION)).unwrap();
+    carol.receive_distribution(b"alice", &other.encode(TYPE_GROUP_DISTRIBUTION)).unwrap();
+    // The sender builds index 0 so that Carol's key opens it too: the
+    // ciphertext sealed under Carol's key, signed as usual (the signature
+    // is valid, the state's key made it) but over Bob's commitment.
+    let state = alice.outbound.as_ref().unwrap();
+    let message = GroupMessage::decode(&out.message).unwrap();
+    let carols_leaf = Cover::from_root([0x42; 32]).descend(0).unwrap().leaf;
+    let carols = message_keys(&carols_leaf, GROUP, &state.state_id, 0);
+    let mut crafted = message.header.to_vec();
+    let body = crafted.len();
+    crafted.extend_from_slice(b"pay carol");
+    carols.cipher.seal_in_place(&bound_header(GROUP, message.header), &mut crafted, body);
+    let bobs_leaf = Cover::from_root(genuine.nodes[0].key).descend(0).unwrap().leaf;
+    let bobs = message_keys(&bobs_leaf, GROUP, &state.state_id, 0);
+    let signature = state.signing.sign(&super::message::signed_message(GROUP, &crafted, &bobs.commitment));
+    crafted.extend_from_slice(&signature);
+    let before = carol.pickle().to_bytes();
+    assert_eq!(carol.decrypt(&crafted), Err(GroupError::BadSignature));
+    assert_eq!(carol.pickle().to_bytes(), before);
+    // Bob's key does not open Carol's ciphertext either.
+    assert_eq!(bob.decrypt(&crafted), Err(GroupError::AuthenticationFailed));
+    // Signed over Carol's commitment instead, Bob refuses it.
+    crafted.truncate(crafted.len() - 64);
+    let signature = state.signing.sign(&super::message::signed_message(GROUP, &crafted, &carols.commitment));
+    crafted.extend_from_slice(&signature);
+    assert_eq!(bob.decrypt(&crafted), Err(GroupError::BadSignature));
+    assert_eq!(carol.decrypt(&crafted).unwrap().plaintext, b"pay carol");
 }

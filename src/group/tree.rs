@@ -323,6 +323,46 @@ mod tests {
     }
 
     #[test]
+    fn dropping_above_an_index_deletes_every_key_above_it_and_keeps_the_rest() {
+        let root = Cover::from_root([6; 32]);
+        let mut holed = root.clone();
+        for used in [3000u32, 17] {
+            let d = holed.descend(used).unwrap();
+            holed.puncture(d);
+        }
+        for last in [0u32, 1, 16, 17, 18, 999, 1023, 1024, 2999, 3000, 3001, u32::MAX - 1, u32::MAX] {
+            for base in [&root, &holed] {
+                let mut cover = base.clone();
+                let ((), work) = crate::work::measure(|| cover.drop_above(last));
+                assert!(work.hmac <= 2 * 32, "last {last}: {} HMACs", work.hmac);
+                assert!(cover.nodes().all(|n| n.last() <= u64::from(last)), "last {last}");
+                assert!(cover.nodes().zip(cover.nodes().skip(1)).all(|(a, b)| a.last() < b.first()));
+                if last < u32::MAX {
+                    assert!(cover.descend(last + 1).is_none());
+                }
+                for i in [0, 16, 17, last.saturating_sub(1), last, 3000] {
+                    let expected = if i <= last { base.descend(i).map(|d| d.leaf.key) } else { None };
+                    assert_eq!(cover.descend(i).map(|d| d.leaf.key), expected, "last {last}, index {i}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_cover_within_a_range_holds_exactly_its_keys_in_that_range() {
+        let root = Cover::from_root([8; 32]);
+        for (lo, hi) in [(0u64, 0u64), (5, 5), (3, 1000), (1024, 2047), (7, u64::from(u32::MAX))] {
+            let part = root.within(lo, hi);
+            assert!(part.len() <= 64, "[{lo}, {hi}]: {} nodes", part.len());
+            for i in [0u32, 2, 3, 4, 5, 6, 999, 1000, 1001, 1023, 1024, 2047, 2048, u32::MAX] {
+                let inside = (lo..=hi).contains(&u64::from(i));
+                let expected = if inside { root.descend(i).map(|d| d.leaf.key) } else { None };
+                assert_eq!(part.descend(i).map(|d| d.leaf.key), expected, "[{lo}, {hi}], index {i}");
+            }
+        }
+    }
+
+    #[test]
     fn invalid_or_overlapping_nodes_are_refused() {
         let n = |depth, prefix| Box::new(Node { depth, prefix, key: [0; 32] });
         assert!(Cover::from_nodes(vec![n(33, 0)], 40).is_none());
