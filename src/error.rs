@@ -209,7 +209,9 @@ pub enum StartError {
     /// PQ prekeys, but the bundle has none (or its capability bit was
     /// cleared): whoever served it removed the PQ prekey to downgrade the
     /// session. Refused whatever [`crate::ClassicX3dh`] says; fetch the
-    /// bundle again and report the server if it repeats.
+    /// bundle again and report the server if it repeats. In a conversation
+    /// it is also the error for any bundle without a PQ prekey for a device
+    /// that used PQXDH before (docs/PROTOCOL.md §13.4).
     PqPreKeyStripped,
     /// A key agreement result was not contributory.
     InvalidKey(KeyError),
@@ -292,8 +294,9 @@ pub enum FirstMessageError {
     /// The message was sent to this account's own identity by itself.
     OwnIdentity,
     /// A classic X3DH first message (no PQ prekey) while this account
-    /// refuses the weaker classic setup ([`crate::ClassicX3dh::Refuse`]).
-    /// Drop it (a downgrade attempt or an outdated peer).
+    /// refuses the weaker classic setup ([`crate::ClassicX3dh::Refuse`]),
+    /// or, in a conversation, from a device that used PQXDH before. Drop it
+    /// (a downgrade attempt or an outdated peer).
     ClassicSetupRefused,
     /// The message names a PQ prekey this account does not hold: a
     /// one-time one already consumed (a replay) or removed, or a

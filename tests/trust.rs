@@ -425,3 +425,48 @@ fn forgetting_a_device_revokes_its_group_keys() {
     ));
     assert_eq!(w.get(&b).current_session_base_key(&a).unwrap(), None);
 }
+
+/// A device whose account behaves as a peer without PQ support (its
+/// bundles carry no PQ prekey; it accepts and starts classic X3DH).
+fn classic_device(user: &str, id: u32, seed: u8) -> Device {
+    let mut d = device(user, id);
+    d.update_account(|a| *a = dmseal::Account::new_classic_only_with_rng(&mut ChaCha20Rng::from_seed([seed; 32])))
+        .unwrap();
+    d
+}
+
+#[test]
+fn a_device_that_used_pqxdh_is_never_taken_back_to_classic_x3dh() {
+    let mut w = World::default();
+    let (a, b, c) = (addr("alice", 1), addr("bob", 1), addr("carol", 1));
+    // Alice accepts classic setups (she talks to legacy peers) but Bob's
+    // device set up its session with her over PQXDH.
+    let mut alice = classic_device("alice", 1, 70);
+    alice.set_devices("bob", &[1]).unwrap();
+    w.add(alice);
+    w.add(device("bob", 1));
+    let mut carol = classic_device("carol", 1, 71);
+    carol.set_devices("alice", &[1]).unwrap();
+    w.add(carol);
+    let m = w.send(&a, "bob", b"hi bob", NOW);
+    assert_eq!(w.deliver(&a, &b, &m[0].1).unwrap(), b"hi bob");
+    // A legacy device writing as bob.1 with a classic first message is
+    // refused before any decryption, and nothing changes.
+    let mut mallory = classic_device("bob", 1, 72);
+    mallory.set_devices("alice", &[1]).unwrap();
+    let alices_bundle = bundle(w.get(&a));
+    let forged = mallory.send("alice", b"it's bob, new phone", &[(a.clone(), alices_bundle)], NOW).unwrap();
+    let generation = w.get(&a).store().generation().unwrap();
+    let err = w.get(&a).receive(&b, &forged.messages[0].1, NOW).unwrap_err();
+    assert!(matches!(err, ReceiveError::FirstMessage(dmseal::FirstMessageError::ClassicSetupRefused)), "{err:?}");
+    assert_eq!(w.get(&a).store().generation().unwrap(), generation);
+    // Nor does a classic bundle for bob.1 start a session, even one its
+    // holder signed as classic.
+    let classic = bundle(&mut mallory);
+    assert!(classic.pq_prekey().is_none());
+    let err = w.get(&a).send("bob", b"x", &[(b.clone(), classic)], NOW).unwrap_err();
+    assert!(matches!(err, SendError::Bundle { error: dmseal::StartError::PqPreKeyStripped, .. }), "{err:?}");
+    // A legacy device that never used PQXDH is still accepted.
+    let m = w.send(&c, "alice", b"hello from carol", NOW);
+    assert_eq!(w.deliver(&c, &a, &m[0].1).unwrap(), b"hello from carol");
+}

@@ -3,6 +3,8 @@
 //! the content type (§13.6). Nothing is committed until
 //! [`Conversations::commit_received`].
 
+use crate::error::FirstMessageError;
+use crate::x3dh::SessionSetup;
 use zeroize::Zeroizing;
 
 use super::cache::Pending;
@@ -237,6 +239,12 @@ impl<S: Store> Conversations<S> {
         if route == FirstMessageRoute::Refused {
             return Err(ReceiveError::NotAContact);
         }
+        // A device that used PQXDH before is never taken back to classic
+        // X3DH, whatever the account accepts from strangers.
+        let known_pq = self.user(work, from.user())?.devices.get(&from.device()).is_some_and(|d| d.post_quantum);
+        if known_pq && message.pq_fields().is_none() {
+            return Err(ReceiveError::FirstMessage(FirstMessageError::ClassicSetupRefused));
+        }
         let context = self.me.context_as_responder(from);
         let pending =
             self.account_in(work).open_first_message(message, &context, now).map_err(ReceiveError::FirstMessage)?;
@@ -250,8 +258,14 @@ impl<S: Store> Conversations<S> {
         // Decided on a copy, written only once the account took the
         // message: a refused message changes no record.
         let mut user = self.user(work, from.user())?.clone();
+        let post_quantum = pending.setup() == SessionSetup::Pqxdh;
+        let mut newly_post_quantum = post_quantum;
         let change = match user.devices.get_mut(&from.device()) {
-            Some(device) => device.see_identity(&identity),
+            Some(device) => {
+                newly_post_quantum &= !device.post_quantum;
+                device.post_quantum |= post_quantum;
+                device.see_identity(&identity)
+            }
             None => {
                 // Not listed: only the application's device list decides
                 // where messages fan out, so a device that merely wrote
@@ -261,11 +275,14 @@ impl<S: Store> Conversations<S> {
                     .add_unlisted(from.device(), Some(identity.clone()))
                     .map_err(|DeviceCap { .. }| ReceiveError::TooManyDevices)?;
                 received.events.push(Event::NewDevice { address: from.clone(), status });
+                if let Some(device) = user.devices.get_mut(&from.device()) {
+                    device.post_quantum = post_quantum;
+                }
                 IdentityChange::Learned
             }
         };
         let session = self.account_mut(work).accept(pending).map_err(ReceiveError::Accept)?;
-        if change != IdentityChange::Same {
+        if change != IdentityChange::Same || newly_post_quantum {
             *self.user_mut(work, from.user())? = user;
         }
         if change == IdentityChange::Changed {

@@ -3,6 +3,7 @@
 //! the trust checks of `trust`; ciphertexts are released only after the
 //! commit that advanced their sessions (docs/PROTOCOL.md §13.5).
 
+use crate::error::StartError;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use zeroize::Zeroizing;
@@ -246,6 +247,13 @@ impl<S: Store> Conversations<S> {
             self.account_in(work)
                 .check_bundle(bundle)
                 .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
+            // A device that used PQXDH before is never taken back to classic
+            // X3DH, even by a bundle it signed so.
+            let known_pq =
+                self.user(work, address.user())?.devices.get(&address.device()).is_some_and(|d| d.post_quantum);
+            if known_pq && bundle.pq_prekey().is_none() {
+                return Err(SendError::Bundle { address: address.clone(), error: StartError::PqPreKeyStripped });
+            }
         }
         let mut learned = Learned::default();
         for &address in targets {
@@ -258,13 +266,19 @@ impl<S: Store> Conversations<S> {
             }
         }
         for (address, bundle) in bundles {
+            // Its owner signed that it publishes PQ prekeys (checked above),
+            // or the session it starts is PQXDH.
+            let post_quantum = bundle.signed_prekey().publishes_pq_prekeys() || bundle.pq_prekey().is_some();
             let device = self.user(work, address.user())?.devices.get(&address.device());
-            if device.is_some_and(|d| d.identity.as_ref() == Some(bundle.identity())) {
+            if device
+                .is_some_and(|d| d.identity.as_ref() == Some(bundle.identity()) && (d.post_quantum || !post_quantum))
+            {
                 continue; // known already: nothing to write
             }
             let change = self.try_user(work, address.user(), |user| {
                 let device =
                     user.devices.get_mut(&address.device()).ok_or(SendError::UnexpectedBundle(address.clone()))?;
+                device.post_quantum |= post_quantum;
                 Ok::<_, SendError>(device.see_identity(bundle.identity()))
             })?;
             if change == IdentityChange::Changed {

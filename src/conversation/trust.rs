@@ -171,7 +171,7 @@ impl UserRecord {
     ) -> Result<DeviceStatus, DeviceCap> {
         self.room_for_unlisted()?;
         let status = self.status_for_new_device();
-        self.devices.insert(device, DeviceRecord { identity, status, listed: false });
+        self.devices.insert(device, DeviceRecord { identity, status, listed: false, post_quantum: false });
         Ok(status)
     }
 
@@ -211,7 +211,10 @@ impl UserRecord {
                     }
                 }
                 None => {
-                    next.devices.insert(device, DeviceRecord { identity: None, status: new_status, listed: true });
+                    next.devices.insert(
+                        device,
+                        DeviceRecord { identity: None, status: new_status, listed: true, post_quantum: false },
+                    );
                     fresh.push((device, new_status));
                 }
             }
@@ -282,7 +285,7 @@ mod tests {
 
     #[test]
     fn an_identity_is_pinned_on_first_use_and_a_different_one_is_a_change() {
-        let mut d = DeviceRecord { identity: None, status: DeviceStatus::Trusted, listed: true };
+        let mut d = DeviceRecord { identity: None, status: DeviceStatus::Trusted, listed: true, post_quantum: false };
         let (first, second) = (identity(), identity());
         assert_eq!(d.see_identity(&first), IdentityChange::Learned);
         assert_eq!(d.see_identity(&first), IdentityChange::Same);

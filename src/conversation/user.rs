@@ -75,6 +75,9 @@ pub(crate) struct DeviceRecord {
     /// In the application's device list: messages to the user fan out to
     /// listed devices only.
     pub(crate) listed: bool,
+    /// It set up a session with PQXDH, or signed that it publishes PQ
+    /// prekeys: classic X3DH with it is refused from then on.
+    pub(crate) post_quantum: bool,
 }
 
 /// A user's devices and the trust given to them.
@@ -118,6 +121,7 @@ impl UserRecord {
                     identity: d.identity.as_ref().map(|i| i.encode().to_vec()),
                     status: d.status.to_byte(),
                     listed: d.listed,
+                    post_quantum: d.post_quantum,
                 })
                 .collect(),
         }
@@ -142,7 +146,8 @@ impl UserRecord {
                 None => None,
             };
             let status = DeviceStatus::from_byte(d.status).ok_or(PickleError::Invalid)?;
-            if devices.insert(d.device, DeviceRecord { identity, status, listed: d.listed }).is_some() {
+            let device = DeviceRecord { identity, status, listed: d.listed, post_quantum: d.post_quantum };
+            if devices.insert(d.device, device).is_some() {
                 return Err(PickleError::Invalid);
             }
         }
@@ -170,6 +175,7 @@ pub(crate) struct DevicePickle {
     identity: Option<Vec<u8>>,
     status: u8,
     listed: bool,
+    post_quantum: bool,
 }
 
 /// The sealed form of a [`UserRecord`]. Holds no secret (identities are
