@@ -292,7 +292,8 @@ fn group_transcript(seed: u8) -> Value {
     alice.set_rotation_policy(crate::RotationPolicy { max_messages: 6, ..Default::default() }).unwrap();
     let rotated = alice.encrypt_with_rng(&mut rng, b"message on the new state", 1_800_000_000).unwrap();
     let new_state = alice.outbound.as_ref().unwrap();
-    let (new_state_id, new_public) = (new_state.state_id, new_state.signing.public());
+    let (new_state_id, new_public, new_seed) =
+        (new_state.state_id, new_state.signing.public(), *new_state.signing.secret_bytes());
     let after_close = copy.encrypt_with_rng(&mut rng, b"posted with a copy", 1_800_000_000).unwrap();
     let order = [5usize, 0, 3, 1, 2, 4];
     let mut reads = Vec::new();
@@ -326,11 +327,13 @@ fn group_transcript(seed: u8) -> Value {
         "export_from_3_after_reads": export.map(h),
         "rotation": {
             "state_id": h(&new_state_id),
+            "signing_key_seed": h(new_seed.as_slice()),
             "signing_key_public": h(new_public.as_bytes()),
             "distribution": h(&rotated.distributions[0].bytes),
             "message": h(&rotated.message),
             "plaintext": h(b"message on the new state"),
             "old_state_message_after_close": h(&after_close.message),
+            "old_state_plaintext_after_close": h(b"posted with a copy"),
         },
     })
 }

@@ -1,14 +1,30 @@
 #!/usr/bin/env python3
 """Independent verifier of the dmseal test vectors, written from
-docs/PROTOCOL.md alone (no access to the Rust sources): PQXDH with
-ML-KEM-768 and classic X3DH setups, then the Double Ratchet.
+docs/PROTOCOL.md alone (no access to the Rust sources).
+
+1:1 files (§11 table): PQXDH with ML-KEM-768 and classic X3DH setups from
+the bundle of §4.2 (with the signed capabilities byte of §3.3), then the
+Double Ratchet of §6 with the SIV message cipher of §6.1 (ChaCha20 with
+block counter 0 under an HMAC-SHA256 synthetic IV).  Every message's bytes
+are rebuilt from the keys and plaintexts, and delivered in the listed order.
+
+group_sender_keys.json (§11, §12): the distribution record (state id
+derived from the signing key, owner signature), the key tree from its root
+node, each message's ek / mk / key commitment, the message bytes rebuilt
+(SIV-Seal, Ed25519 over label || SHA-256(G || header || ciphertext ||
+commitment)) and read in the listed order by a receiver, the export from
+index 3 (keys for exactly the indices >= 6), and the rotation (the new
+distribution's closure of the first state at last index 5, its message,
+and the old state's message at index 6 refused as StateClosed).
 
 Run from the repository root:  python3 tests/vectors/verify.py
 Needs the standard library and the `cryptography` package.  ML-KEM-768
 (FIPS 203) is implemented below in pure Python, because the vectors fix the
 encapsulation randomness m (ML-KEM.Encaps_internal), which `cryptography`
 does not expose; where `cryptography` has ML-KEM (from_seed_bytes,
-decapsulate) it is used as a cross-check only.
+decapsulate) it is used as a cross-check only.  ChaCha20 is
+`cryptography`'s algorithms.ChaCha20 (16-byte nonce = u32le(counter) || n).
+The files checked are listed in VECTOR_FILES.
 Exits non-zero on any mismatch; prints one line per check and a final
 line "N passed, M failed".
 """
@@ -20,7 +36,7 @@ import json
 import os
 import sys
 
-from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -30,7 +46,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PrivateKey,
     X25519PublicKey,
 )
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -39,6 +55,7 @@ VECTOR_FILES = [
     "pqxdh_with_last_resort_prekey.json",
     "x3dh_with_one_time_prekey.json",
     "x3dh_without_one_time_prekey.json",
+    "group_sender_keys.json",          # §12, checked by run_group_file
 ]
 
 # ---------------------------------------------------------------- §2 labels
@@ -65,7 +82,8 @@ MAX_SKIPPED = 2000
 MAX_RECEIVING_CHAINS = 5
 MAX_EVICTED = 64
 MAX_COUNTER = 0xFFFFFFFE
-TAG_LEN = 16
+TAG_LEN = 16           # the SIV's synthetic IV, which is also its tag (§6.1)
+SIV_IV_LEN = 16
 SAFETY_NUMBER_VERSION = 1
 SAFETY_NUMBER_ITERATIONS = 5200
 
@@ -77,6 +95,7 @@ PQ_ONE_TIME = 0x01
 PQ_LAST_RESORT = 0x02
 F_OPK = 0x01          # bundle / prekey message flag: one-time prekey (id)
 F_PQ = 0x02           # bundle / prekey message flag: PQ prekey / KEM ciphertext
+CAP_PQ = 0x01         # §3.3 signed prekey capability: publishes PQ prekeys
 
 
 class ProtoError(Exception):
@@ -89,6 +108,10 @@ def u16(x):
 
 def u32(x):
     return x.to_bytes(4, "big")
+
+
+def u64(x):
+    return x.to_bytes(8, "big")
 
 
 def rd32(b, o):
@@ -169,15 +192,35 @@ def ed_sign(seed, msg):
     return Ed25519PrivateKey.from_private_bytes(seed).sign(msg)
 
 
-def aead_seal(k, n, ad, pt):
-    return ChaCha20Poly1305(k).encrypt(n, pt, ad)
+def chacha20(k, n, x):
+    """§1 ChaCha20(k, n, x): x XORed with the RFC 8439 §2.4 keystream of
+    32-byte key k and 12-byte nonce n, block counter starting at 0.
+    (`cryptography` takes a 16-byte nonce: u32le(counter) || n.)"""
+    assert len(k) == 32 and len(n) == 12
+    enc = Cipher(algorithms.ChaCha20(k, (0).to_bytes(4, "little") + n), mode=None).encryptor()
+    return enc.update(x) + enc.finalize()
 
 
-def aead_open(k, n, ad, ct):
-    try:
-        return ChaCha20Poly1305(k).decrypt(n, ct, ad)
-    except InvalidTag:
+def siv_iv(mk, ad, pt):
+    return hmac256(mk, u64(len(ad)) + ad + pt)[:SIV_IV_LEN]
+
+
+def siv_seal(ek, mk, ad, pt):
+    """§6.1 SIV-Seal: ChaCha20(ek, iv[0..12], pt) || iv,
+    iv = HMAC(mk, u64(len(ad)) || ad || pt)[0..16]."""
+    iv = siv_iv(mk, ad, pt)
+    return chacha20(ek, iv[:12], pt) + iv
+
+
+def siv_open(ek, mk, ad, data):
+    """§6.1 SIV-Open: decrypt, then check the IV in constant time."""
+    if len(data) < SIV_IV_LEN:
         raise ProtoError("AuthenticationFailed")
+    ct, iv = data[:-SIV_IV_LEN], data[-SIV_IV_LEN:]
+    pt = chacha20(ek, iv[:12], ct)
+    if not hmac.compare_digest(siv_iv(mk, ad, pt), iv):
+        raise ProtoError("AuthenticationFailed")
+    return pt
 
 
 # ---------------------------------------------------------------- ML-KEM-768 (FIPS 203)
@@ -562,8 +605,9 @@ def binding_msg(x):
     return L_SIG_BINDING + bytes([KT_X25519]) + x
 
 
-def spk_msg(spk_id, spk):
-    return L_SIG_SPK + u32(spk_id) + bytes([KT_X25519]) + spk
+def spk_msg(spk_id, spk, caps):
+    """§3.3: label || u32(id) || 0x01 || key || u8(capabilities)."""
+    return L_SIG_SPK + u32(spk_id) + bytes([KT_X25519]) + spk + bytes([caps])
 
 
 def pq_msg(kind, pq_id, ek):
@@ -614,16 +658,21 @@ def decode_bundle(b):
     if len(b) < 231:
         raise ProtoError("Truncated")
     spk_sig = b[167:231]
+    if len(b) < 232:
+        raise ProtoError("Truncated")
+    caps = b[231]                          # §3.3 capabilities byte, signed
+    if caps & ~CAP_PQ:
+        raise ProtoError("UnknownFlags")
     opk_id = opk = None
-    end = 231
+    end = 232
     if flags & F_OPK:
-        if len(b) < 235:
+        if len(b) < 236:
             raise ProtoError("Truncated")
-        opk_id = rd32(b, 231)
-        if len(b) < 267:
+        opk_id = rd32(b, 232)
+        if len(b) < 268:
             raise ProtoError("Truncated")
-        opk = check_x25519(b[235:267])
-        end = 267
+        opk = check_x25519(b[236:268])
+        end = 268
     pq = None
     if flags & F_PQ:
         o = end
@@ -651,7 +700,7 @@ def decode_bundle(b):
         end = o + 70 + MLKEM_EK_LEN
     if len(b) != end:
         raise ProtoError("TrailingBytes")
-    return dict(identity=ident, spk_id=spk_id, spk=spk, spk_sig=spk_sig,
+    return dict(identity=ident, spk_id=spk_id, spk=spk, spk_sig=spk_sig, caps=caps,
                 opk_id=opk_id, opk=opk, pq=pq)
 
 
@@ -754,7 +803,8 @@ def chain_next(ck):
 
 
 def message_keys(seed):
-    m = hkdf_expand(seed, L_KDF_MK, 44)
+    """§6.1: (ek, mk) = HKDF-Expand(seed, "dmseal:v1:kdf:message-keys", 64)."""
+    m = hkdf_expand(seed, L_KDF_MK, 64)
     return m[:32], m[32:]
 
 
@@ -813,8 +863,8 @@ class Session:
         self.sending = [chain_next(ck), n + 1]
         header = bytes([WIRE_VERSION, T_NORMAL]) + self.our_pub + varint(self.pn) + varint(n)
         prefix = self.pending_prefix or b""
-        k, nonce = message_keys(seed)
-        ct = aead_seal(k, nonce, self.session_ad + prefix + header, plaintext)
+        ek, mk = message_keys(seed)
+        ct = siv_seal(ek, mk, self.session_ad + prefix + header, plaintext)
         return prefix + header + ct, made_new_key
 
     def matches(self, pk):
@@ -851,7 +901,7 @@ class Session:
         chain = next((c for c in self.receiving if c["ratchet_key"] == rkey), None)
         if chain is not None:
             if n in chain["skipped"]:
-                pt = aead_open(*message_keys(chain["skipped"][n]), ad, msg["ct"])
+                pt = siv_open(*message_keys(chain["skipped"][n]), ad, msg["ct"])
                 del chain["skipped"][n]
                 return pt
             if chain["chain"] is None:
@@ -862,7 +912,7 @@ class Session:
             if n - nr > MAX_CHAIN_JUMP:
                 raise ProtoError("TooFarAhead")
             seed, ck2, skipped = advance(ck, nr, n)
-            pt = aead_open(*message_keys(seed), ad, msg["ct"])
+            pt = siv_open(*message_keys(seed), ad, msg["ct"])
             chain["chain"] = [ck2, n + 1]
             store_skipped(chain, skipped)
             return pt
@@ -879,7 +929,7 @@ class Session:
         except ProtoError:
             raise ProtoError("InvalidKey")
         seed, ck2, skipped = advance(ckr, 0, n)
-        pt = aead_open(*message_keys(seed), ad, msg["ct"])
+        pt = siv_open(*message_keys(seed), ad, msg["ct"])
         # commit
         if self.receiving:
             close_chain(self.receiving[0], pn)
@@ -921,21 +971,34 @@ def public_identity(ed_seed, x_priv):
 
 
 def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv, kem_m=None,
-                  allow_classic=False):
+                  initiate_classic=False):
     """§5.4 (the RNG outputs are passed in; kem_m is the ML-KEM
-    encapsulation randomness, used when the bundle has a PQ prekey)."""
+    encapsulation randomness, used when the bundle has a PQ prekey).
+    initiate_classic: the account's setting is ClassicX3dh::AcceptAndInitiate
+    (§5.7); otherwise (Refuse or Accept) it never starts classic X3DH."""
     if len(context) > MAX_CONTEXT_LEN:
         raise ProtoError("ContextTooLong")
     b = decode_bundle(bundle_bytes)
     if key_bytes(b["identity"]) == key_bytes(me["pub"]):
         raise ProtoError("OwnBundle")
     ed_b = b["identity"][:32]
-    if not verify_sig(ed_b, spk_msg(b["spk_id"], b["spk"]), b["spk_sig"]):
-        raise ProtoError("BadSignedPreKeySignature")
     pq = b["pq"]
-    if pq is not None and not verify_sig(ed_b, pq_msg(pq["kind"], pq["id"], pq["key"]), pq["sig"]):
-        raise ProtoError("BadPqPreKeySignature")
-    if pq is None and not allow_classic:
+    # step 3: the signature covers the capabilities byte as carried; a
+    # bundle without PQ prekey whose bit 0x01 verifies only when set was
+    # stripped on the way
+    if not verify_sig(ed_b, spk_msg(b["spk_id"], b["spk"], b["caps"]), b["spk_sig"]):
+        if (pq is None and not b["caps"] & CAP_PQ
+                and verify_sig(ed_b, spk_msg(b["spk_id"], b["spk"], b["caps"] | CAP_PQ),
+                               b["spk_sig"])):
+            raise ProtoError("PqPreKeyStripped")
+        raise ProtoError("BadSignedPreKeySignature")
+    # step 4
+    if pq is not None:
+        if not verify_sig(ed_b, pq_msg(pq["kind"], pq["id"], pq["key"]), pq["sig"]):
+            raise ProtoError("BadPqPreKeySignature")
+    elif b["caps"] & CAP_PQ:
+        raise ProtoError("PqPreKeyStripped")                # whatever the setting
+    elif not initiate_classic:
         raise ProtoError("MissingPqPreKey")                 # §5.7
     ek_pub = x25519_pub(ek_priv)
     flags = (F_OPK if b["opk"] is not None else 0) | (F_PQ if pq is not None else 0)
@@ -982,7 +1045,9 @@ class Responder:
     prekey, optional PQ (ML-KEM-768) prekey, one-time or last-resort."""
 
     def __init__(self, v, allow_classic=False):
-        self.allow_classic = allow_classic          # §5.7, off by default
+        # §5.7: True for ClassicX3dh::Accept (or AcceptAndInitiate): opens
+        # first messages without PQ fields; False for Refuse, the default
+        self.allow_classic = allow_classic
         self.ed_seed = bytes.fromhex(v["identity_ed25519_private"])
         self.x = bytes.fromhex(v["identity_x25519_private"])
         self.pub = public_identity(self.ed_seed, self.x)
@@ -1104,6 +1169,378 @@ def safety_number(kb1, kb2):
     return min(a, b) + max(a, b)
 
 
+# ---------------------------------------------------------------- groups (§12)
+L_SIG_GROUP_MSG = b"dmseal:v1:sig:group-message"
+L_SIG_GROUP_OWNER = b"dmseal:v1:sig:group-owner"
+L_HASH_STATE_ID = b"dmseal:v1:hash:group-state-id"
+L_TREE_LEFT = b"dmseal:v1:group:tree-left"
+L_TREE_RIGHT = b"dmseal:v1:group:tree-right"
+L_KDF_GROUP_MSG = b"dmseal:v1:kdf:group-message"
+
+T_GROUP_MSG, T_DISTRIBUTION, T_EXPORT = 4, 5, 6
+STATE_ID_LEN = 16
+TREE_DEPTH = 32
+LAST_INDEX = 2**32 - 1
+MAX_GROUP_ID_LEN = 64
+MAX_MEMBER_ID_LEN = 256
+MAX_GROUP_WINDOW = 2000
+MAX_GROUP_STATE_NODES = 2100
+MAX_SENDER_STATES_PER_MEMBER = 5
+GROUP_SIG_LEN = 64
+NODE_LEN = 37
+F_CLOSURE = 0x01          # §12.5 record flags: a closure follows (distributions only)
+
+
+def group_g(group_id):
+    """§12.4: G = u8(len(group_id)) || group_id."""
+    return bytes([len(group_id)]) + group_id
+
+
+def state_id_of(signing_public):
+    """§12.3: SHA-256("dmseal:v1:hash:group-state-id" || A)[0..16]."""
+    return sha256(L_HASH_STATE_ID + signing_public)[:STATE_ID_LEN]
+
+
+def owner_msg(group_id, state_id, owner_id):
+    """§12.5: label || u8(g) || group_id || state_id || u16(o) || owner_id."""
+    return L_SIG_GROUP_OWNER + group_g(group_id) + state_id + u16(len(owner_id)) + owner_id
+
+
+def node_first(d, p):
+    return p << (TREE_DEPTH - d)
+
+
+def node_last(d, p):
+    return ((p + 1) << (TREE_DEPTH - d)) - 1
+
+
+def tree_children(d, p, key):
+    """§12.2: (left, right) children of node (d, p) with key K."""
+    assert d < TREE_DEPTH
+    return ((d + 1, 2 * p, hmac256(key, L_TREE_LEFT)),
+            (d + 1, 2 * p + 1, hmac256(key, L_TREE_RIGHT)))
+
+
+def node_key_from(d0, p0, k0, d, p):
+    """Key of node (d, p) derived from the ancestor (d0, p0, k0)."""
+    assert d >= d0 and (p >> (d - d0)) == p0
+    key = k0
+    for level in range(d0, d):
+        bit = (p >> (d - level - 1)) & 1
+        key = hmac256(key, L_TREE_RIGHT if bit else L_TREE_LEFT)
+    return key
+
+
+def cover_find(cover, i):
+    """The position of the cover node whose range holds i, or None (§12.2 Descend)."""
+    for pos, (d, p, _) in enumerate(cover):
+        if node_first(d, p) <= i <= node_last(d, p):
+            return pos
+    return None
+
+
+def descend(cover, i):
+    """§12.2 Descend(i): (position, leaf key, siblings sorted by first index);
+    changes nothing.  None if the cover does not hold i."""
+    pos = cover_find(cover, i)
+    if pos is None:
+        return None
+    d, p, key = cover[pos]
+    siblings = []
+    while d < TREE_DEPTH:
+        left, right = tree_children(d, p, key)
+        if (i >> (TREE_DEPTH - d - 1)) & 1:
+            siblings.append(left)
+            d, p, key = right
+        else:
+            siblings.append(right)
+            d, p, key = left
+    siblings.sort(key=lambda n: node_first(n[0], n[1]))
+    return pos, key, siblings
+
+
+def puncture(cover, pos, siblings):
+    """§12.2 Puncture: the covering node is replaced by the siblings."""
+    return cover[:pos] + siblings + cover[pos + 1:]
+
+
+def restrict(node, lo, hi):
+    """The nodes, derived from `node`, that cover exactly node's indices in
+    [lo, hi] (a node straddling a bound is split along the path to it, as in
+    §12.2's cover of [i, 2^32 - 1] and §12.3's cut)."""
+    d, p, key = node
+    f, l = node_first(d, p), node_last(d, p)
+    if l < lo or f > hi:
+        return []
+    if lo <= f and l <= hi:
+        return [node]
+    left, right = tree_children(d, p, key)
+    return restrict(left, lo, hi) + restrict(right, lo, hi)
+
+
+def cover_restrict(cover, lo, hi):
+    out = []
+    for n in cover:
+        out.extend(restrict(n, lo, hi))
+    return out
+
+
+def cover_holds_exactly(cover, lo, hi):
+    """True if the cover's ranges are sorted, disjoint and cover exactly [lo, hi]."""
+    nxt = lo
+    for d, p, _ in cover:
+        if node_first(d, p) != nxt:
+            return False
+        nxt = node_last(d, p) + 1
+    return nxt == hi + 1
+
+
+def group_message_keys(leaf, group_id, state_id, i):
+    """§12.3: (ek, mk, commitment) from HKDF-Expand(leaf, info, 96)."""
+    m = hkdf_expand(leaf, L_KDF_GROUP_MSG + group_g(group_id) + state_id + u32(i), 96)
+    return m[0:32], m[32:64], m[64:96]
+
+
+def group_signed_msg(group_id, header, ct, commitment):
+    """§12.4: label || SHA-256(G || header || ciphertext || commitment)."""
+    return L_SIG_GROUP_MSG + sha256(group_g(group_id) + header + ct + commitment)
+
+
+def encode_group_message(group_id, state_id, i, leaf, plaintext, signing_seed):
+    """§12.4 sender side: header, SIV-Seal, Ed25519 over the digest."""
+    header = bytes([WIRE_VERSION, T_GROUP_MSG]) + state_id + varint(i)
+    ek, mk, commitment = group_message_keys(leaf, group_id, state_id, i)
+    ct = siv_seal(ek, mk, group_g(group_id) + header, plaintext)
+    sig = ed_sign(signing_seed, group_signed_msg(group_id, header, ct, commitment))
+    return header + ct + sig, commitment
+
+
+def decode_group_message(b):
+    """§12.4 step 1."""
+    check_header(b, T_GROUP_MSG)
+    if len(b) < 2 + STATE_ID_LEN:
+        raise ProtoError("Truncated")
+    state_id = b[2:2 + STATE_ID_LEN]
+    i, hlen = rd_varint(b, 2 + STATE_ID_LEN)
+    if len(b) - hlen < GROUP_SIG_LEN or len(b) - hlen - GROUP_SIG_LEN < SIV_IV_LEN:
+        raise ProtoError("Truncated")
+    return dict(header=b[:hlen], state_id=state_id, index=i, ct=b[hlen:-GROUP_SIG_LEN],
+                sig=b[-GROUP_SIG_LEN:])
+
+
+def encode_record(typ, group_id, state_id, signing_public, owner_id, owner_sig, nodes,
+                  closure=None):
+    """§12.5 sender-key record (distribution 0x05 or export 0x06)."""
+    out = (bytes([WIRE_VERSION, typ]) + group_g(group_id) + state_id + signing_public
+           + u16(len(owner_id)) + owner_id + owner_sig + u16(len(nodes)))
+    for d, p, key in nodes:
+        out += bytes([d]) + u32(p) + key
+    if closure is None:
+        return out + b"\x00"
+    return out + bytes([F_CLOSURE]) + closure[0] + u32(closure[1])
+
+
+def decode_record(b, typ):
+    """§12.5 decoding order (the node checks come when the record is taken in)."""
+    check_header(b, typ)
+
+    def need(n):
+        if len(b) < n:
+            raise ProtoError("Truncated")
+    need(3)
+    g = b[2]
+    if g > MAX_GROUP_ID_LEN:
+        raise ProtoError("TooLong")
+    o = 3
+    need(o + g)
+    group_id = b[o:o + g]
+    o += g
+    need(o + STATE_ID_LEN)
+    state_id = b[o:o + STATE_ID_LEN]
+    o += STATE_ID_LEN
+    need(o + 32)
+    signing = b[o:o + 32]
+    check_ed25519_public(signing)
+    o += 32
+    if state_id_of(signing) != state_id:
+        raise ProtoError("InvalidStateId")
+    need(o + 2)
+    olen = int.from_bytes(b[o:o + 2], "big")
+    if olen > MAX_MEMBER_ID_LEN:
+        raise ProtoError("TooLong")
+    o += 2
+    need(o + olen)
+    owner = b[o:o + olen]
+    o += olen
+    need(o + 64)
+    owner_sig = b[o:o + 64]
+    o += 64
+    need(o + 2)
+    n = int.from_bytes(b[o:o + 2], "big")
+    if n > MAX_GROUP_STATE_NODES:
+        raise ProtoError("TooLong")
+    o += 2
+    need(o + NODE_LEN * n)
+    nodes = []
+    for _ in range(n):
+        nodes.append((b[o], rd32(b, o + 1), b[o + 5:o + 37]))
+        o += NODE_LEN
+    need(o + 1)
+    flags = b[o]
+    o += 1
+    if flags & ~F_CLOSURE or (typ == T_EXPORT and flags & F_CLOSURE):
+        raise ProtoError("UnknownFlags")
+    closure = None
+    if flags & F_CLOSURE:
+        need(o + 20)
+        closure = (b[o:o + 16], rd32(b, o + 16))
+        o += 20
+    if len(b) != o:
+        raise ProtoError("TrailingBytes")
+    return dict(type=typ, group_id=group_id, state_id=state_id, signing_key=signing,
+                owner=owner, owner_sig=owner_sig, nodes=nodes, closure=closure)
+
+
+def valid_key_tree(nodes):
+    """§12.5 node checks (else Decode(InvalidKeyTree))."""
+    if not 1 <= len(nodes) <= MAX_GROUP_STATE_NODES:
+        return False
+    prev_last = -1
+    for d, p, _ in nodes:
+        if d > TREE_DEPTH or p >= 2 ** d:
+            return False
+        if node_first(d, p) <= prev_last:
+            return False
+        prev_last = node_last(d, p)
+    return True
+
+
+class GroupReceiver:
+    """The receiving side of one `Group` (§12.3 - §12.5): members' inbound
+    sender states, enough to take in distributions and exports, read
+    messages and export a state.  (No outbound state, no revoked list: the
+    vectors exercise neither.)"""
+
+    def __init__(self, group_id, members):
+        self.group_id = group_id
+        self.members = {m: {"states": [], "retired": []} for m in members}
+
+    def _find(self, state_id):
+        for mid, mem in self.members.items():
+            for st in mem["states"]:
+                if st["state_id"] == state_id:
+                    return mid, st
+        return None, None
+
+    def _take_in(self, frm, data, typ):
+        try:
+            r = decode_record(data, typ)
+        except ProtoError as e:
+            raise ProtoError("Decode(%s)" % e)
+        if r["group_id"] != self.group_id:
+            raise ProtoError("WrongGroup")
+        if frm not in self.members:
+            raise ProtoError("NotAMember")
+        if r["owner"] != frm or not verify_sig(
+                r["signing_key"], owner_msg(r["group_id"], r["state_id"], r["owner"]),
+                r["owner_sig"]):
+            raise ProtoError("StateOwnedByAnotherMember")
+        mem = self.members[frm]
+        if r["state_id"] in mem["retired"]:
+            self._apply_closure(frm, r)
+            return None
+        holder, held = self._find(r["state_id"])
+        if held is not None:
+            if holder != frm:
+                raise ProtoError("StateOwnedByAnotherMember")
+            if held["signing_key"] != r["signing_key"]:
+                raise ProtoError("SigningKeyMismatch")
+            # (a distribution replacing an unverified import is not exercised)
+            self._apply_closure(frm, r)
+            return held
+        if not valid_key_tree(r["nodes"]):
+            raise ProtoError("Decode(InvalidKeyTree)")
+        d, p, _ = r["nodes"][0]
+        st = dict(state_id=r["state_id"], signing_key=r["signing_key"], owner_sig=r["owner_sig"],
+                  cover=list(r["nodes"]), start=node_first(d, p), newest=None,
+                  verified=(typ == T_DISTRIBUTION), last=None, closes=r["closure"])
+        for other in mem["states"]:
+            if other["closes"] is not None and other["closes"][0] == st["state_id"]:
+                self._close(st, other["closes"][1])
+        mem["states"].insert(0, st)
+        while len(mem["states"]) > MAX_SENDER_STATES_PER_MEMBER:
+            mem["retired"].append(mem["states"].pop()["state_id"])
+        self._apply_closure(frm, r)
+        return st
+
+    def _close(self, st, last):
+        st["last"] = last if st["last"] is None else min(st["last"], last)
+        st["cover"] = cover_restrict(st["cover"], 0, st["last"])
+
+    def _apply_closure(self, frm, r):
+        """§12.5 step 10."""
+        cl = r["closure"]
+        if cl is None or cl[0] == r["state_id"]:
+            return
+        for st in self.members[frm]["states"]:
+            if st["state_id"] == cl[0]:
+                self._close(st, cl[1])
+
+    def receive_distribution(self, frm, data):
+        return self._take_in(frm, data, T_DISTRIBUTION)
+
+    def import_sender_state(self, frm, data):
+        return self._take_in(frm, data, T_EXPORT)
+
+    def decrypt(self, data):
+        """§12.4 receiving, steps 1-8 (step 3, the revoked list, is empty
+        here).  Returns (plaintext, sender, verified); transactional."""
+        try:
+            m = decode_group_message(data)
+        except ProtoError as e:
+            raise ProtoError("Decode(%s)" % e)
+        frm, st = self._find(m["state_id"])
+        if st is None:
+            raise ProtoError("UnknownSenderState")
+        i = m["index"]
+        found = descend(st["cover"], i)
+        if found is None:
+            if st["last"] is not None and i > st["last"]:
+                raise ProtoError("StateClosed")
+            if i < st["start"]:
+                raise ProtoError("BeforeStateStart")
+            if st["newest"] is not None and i + MAX_GROUP_WINDOW < st["newest"]:
+                raise ProtoError("OutsideWindow")
+            raise ProtoError("Duplicate")
+        pos, leaf, siblings = found
+        ek, mk, commitment = group_message_keys(leaf, self.group_id, m["state_id"], i)
+        if not verify_sig(st["signing_key"],
+                          group_signed_msg(self.group_id, m["header"], m["ct"], commitment),
+                          m["sig"]):
+            raise ProtoError("BadSignature")
+        pt = siv_open(ek, mk, group_g(self.group_id) + m["header"], m["ct"])
+        # step 8: commit
+        cover = puncture(st["cover"], pos, siblings)
+        st["newest"] = i if st["newest"] is None else max(st["newest"], i)
+        b = max(0, st["newest"] - MAX_GROUP_WINDOW)
+        cover = cover_restrict(cover, b, LAST_INDEX)
+        if len(cover) > MAX_GROUP_STATE_NODES:
+            cover = cover[len(cover) - MAX_GROUP_STATE_NODES:]
+        st["cover"] = cover
+        return pt, frm, st["verified"]
+
+    def export_sender_state(self, member, frm_index):
+        """§12.5 export: the newest inbound state of `member`, cut to
+        indices >= frm_index, with the owner signature received."""
+        st = self.members[member]["states"][0]
+        nodes = cover_restrict(st["cover"], frm_index, LAST_INDEX)
+        if not nodes:
+            return None
+        nodes = nodes[-MAX_GROUP_STATE_NODES:]
+        return encode_record(T_EXPORT, self.group_id, st["state_id"], st["signing_key"],
+                             member, st["owner_sig"], nodes)
+
+
 # ---------------------------------------------------------------- driver
 class Checker:
     def __init__(self):
@@ -1145,7 +1582,11 @@ def run_file(c, fname):
     alice = {"ed": H(v["alice"]["identity_ed25519_private"]),
              "x": H(v["alice"]["identity_x25519_private"])}
     alice["pub"] = public_identity(alice["ed"], alice["x"])
-    classic = v["setup_mode"] == "x3dh"     # §11: in the classic files both accounts allow it
+    # §11: in the classic files Bob is a classic-only account and Alice
+    # starts classic setups (AcceptAndInitiate).  §11 does not name Bob's
+    # ClassicX3dh setting; he must accept classic first messages, since the
+    # file delivers Alice's classic first message to him.
+    classic = v["setup_mode"] == "x3dh"
     bob = Responder(v["bob"], allow_classic=classic)
 
     # §4.1 / §3.1 public identities
@@ -1176,6 +1617,7 @@ def run_file(c, fname):
     spk_pub = H(bv["signed_prekey"]["public"])
     spk_sig = H(bv["signed_prekey"]["signature"])
     spk_id = bv["signed_prekey"]["id"]
+    spk_caps = bv["signed_prekey"]["capabilities"]
     opk = bv["one_time_prekey"]
     bundle = H(v["bundle"])
     try:
@@ -1185,19 +1627,30 @@ def run_file(c, fname):
         cc("bundle decodes (§4.2)", False, str(e))
         raise
     pq_len = 1 + 4 + 1 + MLKEM_EK_LEN + 64
-    ck("bundle length", len(bundle), (267 if opk else 231) + (pq_len if pqv else 0))
+    ck("bundle length (§4.2: 232, 268, 1486 or 1522)", len(bundle),
+       (268 if opk else 232) + (pq_len if pqv else 0))
     ck("bundle flags", bundle[2], (F_OPK if opk else 0) | (F_PQ if pqv else 0))
+    # §11: capabilities 1 (publishes PQ prekeys), 0 for the classic-only Bob
+    ck("signed prekey capabilities (§11: 1, or 0 in the classic files)", spk_caps,
+       0 if classic else CAP_PQ)
+    ck("bundle capabilities byte at offset 231 (§4.2)", b["caps"], spk_caps)
     ck("bundle identity", b["identity"], bob.pub)
     ck("bundle signed prekey id", b["spk_id"], spk_id)
     ck("signed prekey public from private", x25519_pub(H(bv["signed_prekey"]["private"])), spk_pub)
     ck("bundle signed prekey", b["spk"], spk_pub)
     ck("bundle signed prekey signature", b["spk_sig"], spk_sig)
-    ck("signed prekey signature recomputed (label || u32(id) || 0x01 || key)",
-       ed_sign(bob.ed_seed, spk_msg(spk_id, spk_pub)), spk_sig)
+    ck("signed prekey signature recomputed (label || u32(id) || 0x01 || key || u8(caps))",
+       ed_sign(bob.ed_seed, spk_msg(spk_id, spk_pub, spk_caps)), spk_sig)
     cc("signed prekey signature verifies (§3.2)",
-       verify_sig(bob.pub[:32], spk_msg(spk_id, spk_pub), spk_sig))
-    cc("signed prekey signature does not verify untyped (label || u32(id) || key)",
-       not verify_sig(bob.pub[:32], L_SIG_SPK + u32(spk_id) + spk_pub, spk_sig))
+       verify_sig(bob.pub[:32], spk_msg(spk_id, spk_pub, spk_caps), spk_sig))
+    cc("signed prekey signature does not verify untyped (label || u32(id) || key || caps)",
+       not verify_sig(bob.pub[:32], L_SIG_SPK + u32(spk_id) + spk_pub + bytes([spk_caps]),
+                      spk_sig))
+    cc("signed prekey signature does not verify without the capabilities byte",
+       not verify_sig(bob.pub[:32], L_SIG_SPK + u32(spk_id) + bytes([KT_X25519]) + spk_pub,
+                      spk_sig))
+    cc("signed prekey signature does not verify with the other capabilities value",
+       not verify_sig(bob.pub[:32], spk_msg(spk_id, spk_pub, spk_caps ^ CAP_PQ), spk_sig))
     if opk:
         ck("bundle one-time prekey id", b["opk_id"], opk["id"])
         ck("one-time prekey public from private", x25519_pub(H(opk["private"])), H(opk["public"]))
@@ -1244,7 +1697,7 @@ def run_file(c, fname):
     else:
         cc("bundle has no PQ prekey", b["pq"] is None and not bundle[2] & F_PQ)
     ck("bundle re-encodes identically",
-       bytes([1, 1, bundle[2]]) + bob.pub + u32(spk_id) + spk_pub + spk_sig
+       bytes([1, 1, bundle[2]]) + bob.pub + u32(spk_id) + spk_pub + spk_sig + bytes([spk_caps])
        + (u32(opk["id"]) + H(opk["public"]) if opk else b"") + pq_enc, bundle)
 
     # setup (§5)
@@ -1256,7 +1709,7 @@ def run_file(c, fname):
     sa, first, derived = start_session(
         alice, bundle, context, H(msgs[0]["plaintext"]), ek_priv,
         H(st["first_ratchet_key_private"]),
-        H(st["kem_encapsulation_m"]) if pqv else None, allow_classic=classic)
+        H(st["kem_encapsulation_m"]) if pqv else None, initiate_classic=classic)
     ck("initiator session setup kind", derived["setup"], "Pqxdh" if pqv else "ClassicX3dh")
     if pqv:
         ck("initiator KEM ciphertext", derived["CT"], H(st["kem_ciphertext"]))
@@ -1346,10 +1799,17 @@ def run_file(c, fname):
         c.raises("%s: classic first message refused by an account not allowing it (§5.7)" % tag,
                  lambda: Responder(v["bob"]).open_first_message(H(msgs[0]["bytes"]), context),
                  "ClassicSetupRefused")
-        c.raises("%s: bundle without PQ prekey refused by an initiator not allowing it (§5.7)"
+        c.raises("%s: bundle without PQ prekey refused by an initiator that does not start "
+                 "classic setups (Refuse or Accept, §5.7)"
                  % tag, lambda: start_session(alice, bundle, context, b"x", ek_priv,
                                               H(st["first_ratchet_key_private"])),
                  "MissingPqPreKey")
+        with_cap = bundle[:231] + bytes([bundle[231] | CAP_PQ]) + bundle[232:]
+        c.raises("%s: classic bundle with the PQ capability bit set refused (signed 0x00, "
+                 "§3.3)" % tag,
+                 lambda: start_session(alice, with_cap, context, b"x", ek_priv,
+                                       H(st["first_ratchet_key_private"]), initiate_classic=True),
+                 "BadSignedPreKeySignature")
 
     if pqv:
         ck("responder KEM shared secret (Decaps)", pend["derived"]["SS"], H(st["kem_shared_secret"]))
@@ -1447,8 +1907,22 @@ def run_file(c, fname):
     c.raises("%s: bundle with an undefined flag bit refused (§4.2)" % tag,
              lambda: decode_bundle(bundle[:2] + bytes([bundle[2] | 0x04]) + bundle[3:]),
              "UnknownFlags")
+    c.raises("%s: bundle with a reserved capabilities bit (0x02) refused (§3.3, §4.2)" % tag,
+             lambda: decode_bundle(bundle[:231] + bytes([bundle[231] | 0x02]) + bundle[232:]),
+             "UnknownFlags")
+    c.raises("%s: bundle truncated before the capabilities byte refused (§4.2)" % tag,
+             lambda: decode_bundle(bytes([bundle[0], bundle[1], 0]) + bundle[3:231]),
+             "Truncated")
+    bad_spk_sig = bytearray(bundle)
+    bad_spk_sig[200] ^= 1
+    c.raises("%s: bundle with a flipped signed prekey signature bit refused (§5.4)" % tag,
+             lambda: start_session(alice, bytes(bad_spk_sig), context, b"x", ek_priv,
+                                   H(st["first_ratchet_key_private"]),
+                                   H(st["kem_encapsulation_m"]) if pqv else None,
+                                   initiate_classic=classic),
+             "BadSignedPreKeySignature")
     if pqv:
-        pq_off = 267 if opk else 231
+        pq_off = 268 if opk else 232
         c.raises("%s: bundle truncated inside the PQ prekey refused" % tag,
                  lambda: decode_bundle(bundle[:-1]), "Truncated")
         wrong_kt = bytearray(bundle)
@@ -1476,9 +1950,25 @@ def run_file(c, fname):
                                        H(st["first_ratchet_key_private"]),
                                        H(st["kem_encapsulation_m"])), "BadPqPreKeySignature")
         no_pq = bundle[:2] + bytes([bundle[2] & ~F_PQ]) + bundle[3:pq_off]
-        c.raises("%s: bundle with the PQ prekey stripped refused (§5.7 default)" % tag,
-                 lambda: start_session(alice, no_pq, context, b"x", ek_priv,
-                                       H(st["first_ratchet_key_private"])), "MissingPqPreKey")
+        for init in (False, True):
+            c.raises("%s: bundle with the PQ prekey stripped refused (capability 0x01 signed, "
+                     "§5.4 step 4, %s)" % (tag, "AcceptAndInitiate" if init else "Refuse"),
+                     lambda: start_session(alice, no_pq, context, b"x", ek_priv,
+                                           H(st["first_ratchet_key_private"]),
+                                           initiate_classic=init), "PqPreKeyStripped")
+        no_pq_no_cap = no_pq[:231] + bytes([no_pq[231] & ~CAP_PQ]) + no_pq[232:]
+        c.raises("%s: bundle with the PQ prekey stripped and the capability bit cleared "
+                 "refused (§5.4 step 3)" % tag,
+                 lambda: start_session(alice, no_pq_no_cap, context, b"x", ek_priv,
+                                       H(st["first_ratchet_key_private"]),
+                                       initiate_classic=True), "PqPreKeyStripped")
+        pq_no_cap = bundle[:231] + bytes([bundle[231] & ~CAP_PQ]) + bundle[232:]
+        c.raises("%s: bundle with a PQ prekey but the capability bit cleared refused "
+                 "(§5.4 step 3)" % tag,
+                 lambda: start_session(alice, pq_no_cap, context, b"x", ek_priv,
+                                       H(st["first_ratchet_key_private"]),
+                                       H(st["kem_encapsulation_m"])),
+                 "BadSignedPreKeySignature")
         if pqv["kind"] == PQ_LAST_RESORT:
             cc("last-resort PQ prekey kept after accept", (pqv["kind"], pqv["id"]) in bob.pqks)
         else:
@@ -1487,6 +1977,300 @@ def run_file(c, fname):
     # §7 safety number
     sn = safety_number(key_bytes(alice["pub"]), key_bytes(bob.pub))
     ck("safety number (§7)", sn, v["safety_number"])
+
+
+def check_primitives(c):
+    """§1 ChaCha20 (block counter 0) and §6.1 SIV, against RFC 8439."""
+    H = bytes.fromhex
+    # RFC 8439 Appendix A.1, test vector #1: key 0, nonce 0, block counter 0
+    c.eq("primitives: ChaCha20 keystream, block counter 0 (RFC 8439 A.1 #1)",
+         chacha20(bytes(32), bytes(12), bytes(64)),
+         H("76b8e0ada0f13d90405d6ae55386bd28bdd219b8a08ded1aa836efcc8b770dc7"
+           "da41597c5157488d7724e03fb8d84a376a43b8f41518a11cc387b669b2ee6586"))
+    # RFC 8439 §2.8.2 encrypts with block counter 1: the same bytes come out
+    # of ChaCha20 with counter 0 after one skipped block
+    v = json.load(open(os.path.join(HERE, "rfc", "rfc8439_chacha20poly1305.json")))["cases"][0]
+    c.eq("primitives: ChaCha20 block 1 = RFC 8439 §2.8.2 ciphertext (counter 1)",
+         chacha20(H(v["key"]), H(v["nonce"]), bytes(64) + H(v["plaintext"]))[64:],
+         H(v["ciphertext"]))
+    ek, mk, ad, pt = bytes(range(32)), bytes(range(32, 64)), b"ad", b"plaintext"
+    sealed = siv_seal(ek, mk, ad, pt)
+    c.eq("primitives: SIV-Seal output = ChaCha20(ek, iv[0..12], pt) || iv, "
+         "iv = HMAC(mk, u64(len(ad)) || ad || pt)[0..16]", sealed,
+         chacha20(ek, hmac256(mk, u64(2) + ad + pt)[:12], pt) + hmac256(mk, u64(2) + ad + pt)[:16])
+    c.eq("primitives: SIV-Open(SIV-Seal) round trip", siv_open(ek, mk, ad, sealed), pt)
+    c.raises("primitives: SIV-Open with another ad fails", lambda: siv_open(ek, mk, b"ae", sealed),
+             "AuthenticationFailed")
+    c.raises("primitives: SIV-Open of fewer than 16 bytes fails",
+             lambda: siv_open(ek, mk, ad, sealed[:15]), "AuthenticationFailed")
+
+
+def run_group_file(c, fname):
+    """§12 and §11's paragraph on group_sender_keys.json."""
+    tag = fname.replace(".json", "")
+    v = json.load(open(os.path.join(HERE, fname)))
+    H = bytes.fromhex
+    ck = lambda name, *a: c.eq("%s: %s" % (tag, name), *a)
+    cc = lambda name, *a: c.check("%s: %s" % (tag, name), *a)
+    raises = lambda name, fn, want: c.raises("%s: %s" % (tag, name), fn, want)
+
+    ck("wire_version", v["wire_version"], WIRE_VERSION)
+    gid = H(v["group_id"])
+    cc("group id at most 64 bytes (§12.1)", len(gid) <= MAX_GROUP_ID_LEN)
+    seed = H(v["signing_key_seed"])
+    spub = H(v["signing_key_public"])
+    sid = H(v["state_id"])
+    ck("signing key public from seed (Ed25519)", ed_pub(seed), spub)
+    ck("state id = SHA-256(label || signing key)[0..16] (§12.3)", state_id_of(spub), sid)
+
+    # §12.5 the distribution at index 0
+    dist = H(v["distribution"])
+    r = decode_record(dist, T_DISTRIBUTION)
+    cc("distribution decodes (§12.5)", True)
+    ck("distribution group id", r["group_id"], gid)
+    ck("distribution state id", r["state_id"], sid)
+    ck("distribution state id derived from its signing key", state_id_of(r["signing_key"]),
+       r["state_id"])
+    ck("distribution signing key", r["signing_key"], spub)
+    owner = r["owner"]
+    cc("distribution owner id is at most 256 bytes and not empty", 0 < len(owner) <= 256)
+    cc("owner signature verifies (§12.5, §3.2 rule)",
+       verify_sig(spub, owner_msg(gid, sid, owner), r["owner_sig"]))
+    cc("owner signature also verifies with cryptography (cofactorless)",
+       _crypto_verify(spub, owner_msg(gid, sid, owner), r["owner_sig"]))
+    ck("owner signature recomputed from signing_key_seed", ed_sign(seed, owner_msg(gid, sid, owner)),
+       r["owner_sig"])
+    cc("owner signature does not verify for another owner id",
+       not verify_sig(spub, owner_msg(gid, sid, owner + b"x"), r["owner_sig"]))
+    ck("distribution at index 0 has one node, the root (0, 0)",
+       [(d, p) for d, p, _ in r["nodes"]], [(0, 0)])
+    ck("distribution at index 0 has no closure", r["closure"], None)
+    ck("distribution length 157 + g + o (§12.5)", len(dist), 157 + len(gid) + len(owner))
+    root = r["nodes"][0][2]
+    ck("distribution re-encodes identically", encode_record(
+        T_DISTRIBUTION, gid, sid, spub, owner, r["owner_sig"], [(0, 0, root)]), dist)
+
+    # §12.2 tree sanity on the root: children, leaves by descent
+    left, right = tree_children(0, 0, root)
+    ck("left child = HMAC(K, tree-left)", left[2], hmac256(root, L_TREE_LEFT))
+    ck("right child = HMAC(K, tree-right)", right[2], hmac256(root, L_TREE_RIGHT))
+    ck("leaf of index 5 by Descend = by following the bits of 5",
+       descend([(0, 0, root)], 5)[1], node_key_from(0, 0, root, 32, 5))
+    ck("Descend(5) from the root leaves 32 siblings", len(descend([(0, 0, root)], 5)[2]), 32)
+
+    # §12.3 / §12.4 sender side: Alice's state from the root, messages in order
+    msgs = v["messages"]
+    cover = [(0, 0, root)]
+    leaves = {}
+    for j, m in enumerate(msgs):
+        i = node_first(cover[0][0], cover[0][1])       # the lowest index the cover holds
+        ck("message %d index is the lowest index the sender's cover holds" % j, m["index"], i)
+        pos, leaf, sibs = descend(cover, i)
+        leaves[i] = leaf
+        ck("message %d leaf = the root's leaf of index %d (§12.2)" % (j, i), leaf,
+           node_key_from(0, 0, root, 32, i))
+        ek, mk, commitment = group_message_keys(leaf, gid, sid, i)
+        ck("message %d key commitment = HKDF-Expand(leaf, info, 96)[64..96] (§12.3)" % j,
+           commitment, H(m["commitment"]))
+        out, _ = encode_group_message(gid, sid, i, leaf, H(m["plaintext"]), seed)
+        ck("message %d bytes rebuilt (SIV-Seal, signature over the digest with the "
+           "commitment, §12.4)" % j, out, H(m["bytes"]))
+        ck("message %d length = header + 80 + plaintext (§12.4)" % j, len(H(m["bytes"])),
+           2 + STATE_ID_LEN + len(varint(i)) + 80 + len(H(m["plaintext"])))
+        cover = puncture(cover, pos, sibs)
+    cc("sender's cover after %d messages is the cover of [%d, 2^32 - 1] (§12.2)"
+       % (len(msgs), len(msgs)), cover_holds_exactly(cover, len(msgs), LAST_INDEX))
+
+    # message-level checks on the bytes themselves
+    for j, m in enumerate(msgs):
+        dm = decode_group_message(H(m["bytes"]))
+        ck("message %d decodes: state id" % j, dm["state_id"], sid)
+        ck("message %d decodes: index" % j, dm["index"], m["index"])
+        com = H(m["commitment"])
+        cc("message %d signature verifies over label || SHA-256(G || header || ct || "
+           "commitment)" % j,
+           verify_sig(spub, group_signed_msg(gid, dm["header"], dm["ct"], com), dm["sig"]))
+        cc("message %d signature also verifies with cryptography (cofactorless)" % j,
+           _crypto_verify(spub, group_signed_msg(gid, dm["header"], dm["ct"], com), dm["sig"]))
+        cc("message %d signature does not verify without the commitment" % j,
+           not verify_sig(spub, L_SIG_GROUP_MSG + sha256(group_g(gid) + dm["header"] + dm["ct"]),
+                          dm["sig"]))
+        ek, mk, _ = group_message_keys(leaves[dm["index"]], gid, sid, dm["index"])
+        ck("message %d SIV-Open with ad = G || header" % j,
+           siv_open(ek, mk, group_g(gid) + dm["header"], dm["ct"]), H(m["plaintext"]))
+        raises("message %d SIV-Open refuses ad without G" % j,
+               lambda dm=dm, ek=ek, mk=mk: siv_open(ek, mk, dm["header"], dm["ct"]),
+               "AuthenticationFailed")
+
+    # §12.4 receiver side: Bob takes the distribution from its owner and
+    # reads the messages in the order of `reads`
+    bob = GroupReceiver(gid, [owner])
+    raises("distribution from a member that is not its owner refused (§12.5 step 5)",
+           lambda: GroupReceiver(gid, [owner, b"mallory"]).receive_distribution(b"mallory", dist),
+           "StateOwnedByAnotherMember")
+    raises("distribution from a non-member refused (§12.5 step 4)",
+           lambda: GroupReceiver(gid, [b"carol"]).receive_distribution(owner, dist), "NotAMember")
+    raises("distribution for another group refused (§12.5 step 2)",
+           lambda: GroupReceiver(gid + b"x", [owner]).receive_distribution(owner, dist),
+           "WrongGroup")
+    st = bob.receive_distribution(owner, dist)
+    cc("distribution taken in: a verified state starting at 0",
+       st is not None and st["verified"] and st["start"] == 0)
+    for k, rd in enumerate(v["reads"]):
+        j = rd["message"]
+        ck("read %d: plaintext listed is message %d's" % (k, j), rd["plaintext"],
+           msgs[j]["plaintext"])
+        try:
+            pt, frm, verified = bob.decrypt(H(msgs[j]["bytes"]))
+            ck("read %d: message %d decrypts to the listed plaintext" % (k, j), pt,
+               H(rd["plaintext"]))
+            cc("read %d: sender is the owner, verified" % k, frm == owner and verified)
+        except ProtoError as e:
+            cc("read %d: message %d" % (k, j), False, "error %s" % e)
+    cc("every message read exactly once",
+       sorted(rd["message"] for rd in v["reads"]) == list(range(len(msgs))))
+    for j, m in enumerate(msgs):
+        raises("replay of message %d refused (§12.4 step 5)" % j,
+               lambda m=m: bob.decrypt(H(m["bytes"])), "Duplicate")
+    cc("Bob's cover after the reads is the cover of [6, 2^32 - 1]",
+       cover_holds_exactly(st["cover"], 6, LAST_INDEX))
+
+    # forgeries / another key (transactional: nothing changes)
+    before = copy.deepcopy(bob.members)
+    m0 = H(msgs[0]["bytes"])
+    fresh = GroupReceiver(gid, [owner])
+    fresh.receive_distribution(owner, dist)
+    bad_ct = bytearray(m0)
+    bad_ct[2 + STATE_ID_LEN + 1] ^= 1
+    raises("message with a flipped ciphertext bit refused (BadSignature)",
+           lambda: fresh.decrypt(bytes(bad_ct)), "BadSignature")
+    other_root = GroupReceiver(gid, [owner])
+    other_root.receive_distribution(owner, dist)
+    other_root.members[owner]["states"][0]["cover"] = [(0, 0, sha256(root))]
+    raises("message read with another root key refused: the commitment differs (§12.4)",
+           lambda: other_root.decrypt(m0), "BadSignature")
+    raises("message naming an unknown state refused",
+           lambda: fresh.decrypt(m0[:2] + bytes(16) + m0[18:]), "UnknownSenderState")
+    raises("message with fewer than 16 ciphertext bytes refused",
+           lambda: fresh.decrypt(m0[:19] + m0[-64:]), "Decode(Truncated)")
+    raises("message with a non-minimal index varint refused",
+           lambda: fresh.decrypt(m0[:18] + b"\x80\x00" + m0[19:]), "Decode(NonCanonicalVarint)")
+    ck("fresh receiver still reads message 0 after the failures", fresh.decrypt(m0)[0],
+       H(msgs[0]["plaintext"]))
+    cc("Bob's state unchanged by the failed replays", bob.members == before)
+
+    # §12.5 decoding checks on the distribution
+    raises("distribution with trailing byte refused", lambda: decode_record(dist + b"\x00",
+           T_DISTRIBUTION), "TrailingBytes")
+    raises("distribution with an undefined flag bit refused",
+           lambda: decode_record(dist[:-1] + b"\x02", T_DISTRIBUTION), "UnknownFlags")
+    raises("distribution whose state id is not derived from its key refused",
+           lambda: decode_record(dist[:3 + len(gid)] + bytes(16) + dist[19 + len(gid):],
+                                 T_DISTRIBUTION), "InvalidStateId")
+    raises("distribution decoded as an export refused (type byte)",
+           lambda: decode_record(dist, T_EXPORT), "WrongType{expected:0x06}")
+    node0 = 119 + len(gid) + len(owner)                 # §12.5: the first node's depth byte
+    bad_tree = dist[:node0] + bytes([33]) + dist[node0 + 1:]
+    raises("distribution with a node of depth 33 refused when taken in (§12.5)",
+           lambda: GroupReceiver(gid, [owner]).receive_distribution(owner, bad_tree),
+           "Decode(InvalidKeyTree)")
+
+    # §12.5 the export from index 3, after the reads
+    exp = H(v["export_from_3_after_reads"])
+    e = decode_record(exp, T_EXPORT)
+    cc("export decodes (§12.5)", True)
+    ck("export type byte", exp[1], T_EXPORT)
+    ck("export group id, state id, signing key, owner",
+       (e["group_id"], e["state_id"], e["signing_key"], e["owner"]), (gid, sid, spub, owner))
+    ck("export carries the owner signature received", e["owner_sig"], r["owner_sig"])
+    ck("export has no closure (flags 0)", e["closure"], None)
+    cc("export node list is a valid cover (§12.5)", valid_key_tree(e["nodes"]))
+    cc("export holds keys exactly for indices 6 .. 2^32 - 1 (none for 3..5)",
+       cover_holds_exactly(e["nodes"], 6, LAST_INDEX))
+    cc("export holds no node reaching below index 6",
+       all(node_first(d, p) >= 6 for d, p, _ in e["nodes"]))
+    cc("every export node key equals the root's key for that node (same leaves as the root)",
+       all(k == node_key_from(0, 0, root, d, p) for d, p, k in e["nodes"]))
+    for i in (6, 7, 8, 100, 2**31, LAST_INDEX):
+        got = descend(e["nodes"], i)
+        ck("export's leaf of index %d = the root's (Descend, §12.2)" % i,
+           got[1] if got else None, node_key_from(0, 0, root, 32, i))
+    cc("export holds no key for indices 0..5 (Descend finds no node)",
+       all(descend(e["nodes"], i) is None for i in range(6)))
+    ck("export node count = 1 + zero bits of 6 above its lowest 1 bit (§12.2)",
+       len(e["nodes"]), 30)
+    ck("export length 120 + g + o + 37n (§12.5)", len(exp),
+       120 + len(gid) + len(owner) + 37 * len(e["nodes"]))
+    ck("export rebuilt from Bob's receiver state (export_sender_state(owner, 3))",
+       bob.export_sender_state(owner, 3), exp)
+    raises("export with flag bit 0 (a closure) refused",
+           lambda: decode_record(exp[:-1] + b"\x01", T_EXPORT), "UnknownFlags")
+    carol = GroupReceiver(gid, [owner])
+    ist = carol.import_sender_state(owner, exp)
+    cc("imported state is unverified and starts at 6",
+       ist is not None and not ist["verified"] and ist["start"] == 6)
+    for j in (0, 3, 5):
+        raises("imported state refuses message %d (BeforeStateStart)" % j,
+               lambda j=j: carol.decrypt(H(msgs[j]["bytes"])), "BeforeStateStart")
+
+    # rotation (§12.5 closures, §12.6)
+    rot = v["rotation"]
+    rsid, rpub = H(rot["state_id"]), H(rot["signing_key_public"])
+    ck("new state id derived from its signing key (§12.3)", state_id_of(rpub), rsid)
+    cc("new state id differs from the first", rsid != sid)
+    rdist = H(rot["distribution"])
+    rr = decode_record(rdist, T_DISTRIBUTION)
+    cc("new distribution decodes", True)
+    ck("new distribution group id, state id, signing key, owner",
+       (rr["group_id"], rr["state_id"], rr["signing_key"], rr["owner"]), (gid, rsid, rpub, owner))
+    cc("new owner signature verifies",
+       verify_sig(rpub, owner_msg(gid, rsid, owner), rr["owner_sig"]))
+    ck("new distribution has one node, the root (0, 0)",
+       [(d, p) for d, p, _ in rr["nodes"]], [(0, 0)])
+    ck("new distribution's closure names the first state with last index 5",
+       rr["closure"], (sid, 5))
+    ck("new distribution length 157 + g + o + 20 (§12.5)", len(rdist),
+       157 + len(gid) + len(owner) + 20)
+    ck("new distribution re-encodes identically", encode_record(
+        T_DISTRIBUTION, gid, rsid, rpub, owner, rr["owner_sig"], rr["nodes"], rr["closure"]),
+       rdist)
+    old = H(rot["old_state_message_after_close"])
+    od = decode_group_message(old)
+    ck("old-state message names the first state", od["state_id"], sid)
+    ck("old-state message index is 6", od["index"], 6)
+    cc("old-state message index 6 > the closure's last index 5", od["index"] > rr["closure"][1])
+    # it is genuine: the first state's key and leaf open it before the closure
+    probe = copy.deepcopy(bob)
+    try:
+        pt_old, _, _ = probe.decrypt(old)
+        cc("old-state message is genuine: Bob reads it before the closure (%r)" % pt_old, True)
+    except ProtoError as ex:
+        cc("old-state message is genuine: Bob reads it before the closure", False, str(ex))
+    nst = bob.receive_distribution(owner, rdist)
+    cc("new state taken in, verified, first in the member's list",
+       nst is not None and nst["verified"] and bob.members[owner]["states"][0] is nst)
+    ck("first state closed at last index 5", st["last"], 5)
+    ck("first state holds no key after the closure", st["cover"], [])
+    try:
+        pt, frm, verified = bob.decrypt(H(rot["message"]))
+        ck("new state's message decrypts to the listed plaintext", pt, H(rot["plaintext"]))
+        cc("new state's message from the owner, verified", frm == owner and verified)
+    except ProtoError as ex:
+        cc("new state's message decrypts", False, str(ex))
+    nm = decode_group_message(H(rot["message"]))
+    ck("new state's message names the new state at index 0", (nm["state_id"], nm["index"]),
+       (rsid, 0))
+    raises("old-state message after the closure refused (StateClosed, §12.4 step 5)",
+           lambda: bob.decrypt(old), "StateClosed")
+    # the closure applies also when the successor's distribution comes first (§12.5 step 9)
+    late = GroupReceiver(gid, [owner])
+    late.receive_distribution(owner, rdist)
+    late.receive_distribution(owner, dist)
+    ck("first state taken in after its successor is closed at once at 5",
+       late.members[owner]["states"][0]["last"], 5)
+    ck("... and still reads message 5", late.decrypt(H(msgs[5]["bytes"]))[0],
+       H(msgs[5]["plaintext"]))
+    raises("... and refuses the old-state message at 6", lambda: late.decrypt(old), "StateClosed")
 
 
 def _crypto_mlkem(seed64, c, c_bad):
@@ -1510,9 +2294,10 @@ def _crypto_verify(a, m, sig):
 
 def main():
     c = Checker()
+    check_primitives(c)
     for f in VECTOR_FILES:
         try:
-            run_file(c, f)
+            (run_group_file if f.startswith("group_") else run_file)(c, f)
         except Exception as e:  # any crash is a failure
             import traceback
             traceback.print_exc()
