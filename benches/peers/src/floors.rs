@@ -9,6 +9,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
+use chacha20::ChaCha20;
+use chacha20::cipher::{KeyIvInit, StreamCipher};
 use chacha20poly1305::ChaCha20Poly1305;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use hkdf::Hkdf;
@@ -141,11 +143,11 @@ impl Primitives {
     }
 
     /// HKDF-Expand from a 32-byte PRK to 44 bytes (key and nonce).
-    pub fn hkdf_expand44(&mut self, info_len: usize) -> Component {
-        self.get(format!("HKDF-Expand → 44 B (info {info_len} B)"), |h| {
+    pub fn hkdf_expand<const N: usize>(&mut self, info_len: usize) -> Component {
+        self.get(format!("HKDF-Expand → {N} B (info {info_len} B)"), |h| {
             let info = vec![0x33u8; info_len];
             h.iter(|| {
-                let mut out = [0u8; 44];
+                let mut out = [0u8; N];
                 Hkdf::<Sha256>::from_prk(std::hint::black_box(&[1u8; 32])).unwrap().expand(&info, &mut out).unwrap();
                 out
             })
@@ -176,8 +178,44 @@ impl Primitives {
         })
     }
 
+    /// dmseal's message cipher (docs/PROTOCOL.md §6.1) sealing `len` bytes
+    /// with `aad` bytes of associated data: HMAC-SHA256 over the length of
+    /// the associated data, the associated data and the plaintext, then
+    /// ChaCha20 under the first 12 bytes of it, key setups included.
+    pub fn siv_seal(&mut self, len: usize, aad: usize) -> Component {
+        self.get(format!("SIV seal (HMAC-SHA256 + ChaCha20) {} (AAD {aad} B)", size(len)), |h| {
+            let pt = vec![0x55u8; len];
+            let aad = vec![0x66u8; aad];
+            h.iter(|| {
+                let iv = siv(std::hint::black_box(&[2u8; 32]), &aad, &pt);
+                let mut out = pt.clone();
+                chacha(std::hint::black_box(&[1u8; 32]), &iv, &mut out);
+                out.extend_from_slice(&iv);
+                out
+            })
+        })
+    }
+
+    /// The same cipher opening: ChaCha20, then the HMAC check.
+    pub fn siv_open(&mut self, len: usize, aad: usize) -> Component {
+        self.get(format!("SIV open (ChaCha20 + HMAC-SHA256) {} (AAD {aad} B)", size(len)), |h| {
+            let aad = vec![0x66u8; aad];
+            let pt = vec![0x55u8; len];
+            let iv = siv(&[2u8; 32], &aad, &pt);
+            let mut ct = pt.clone();
+            chacha(&[1u8; 32], &iv, &mut ct);
+            h.iter(|| {
+                let mut out = ct.clone();
+                chacha(std::hint::black_box(&[1u8; 32]), &iv, &mut out);
+                assert_eq!(siv(std::hint::black_box(&[2u8; 32]), &aad, &out), iv);
+                out
+            })
+        })
+    }
+
     /// ChaCha20-Poly1305 seal of `len` bytes with `aad` bytes of associated
-    /// data, including the key setup (every dmseal message key is fresh).
+    /// data, including the key setup (what dmseal's messages used before
+    /// the SIV cipher; pickles still use it).
     pub fn seal(&mut self, len: usize, aad: usize) -> Component {
         self.get(format!("ChaCha20-Poly1305 seal {} (AAD {aad} B)", size(len)), |h| {
             let pt = vec![0x55u8; len];
@@ -185,21 +223,6 @@ impl Primitives {
             h.iter(|| {
                 let cipher = ChaCha20Poly1305::new(&std::hint::black_box([1u8; 32]).into());
                 cipher.encrypt(&[0u8; 12].into(), Payload { msg: &pt, aad: &aad }).unwrap()
-            })
-        })
-    }
-
-    /// ChaCha20-Poly1305 open of a valid `len`-byte plaintext's ciphertext.
-    pub fn open(&mut self, len: usize, aad: usize) -> Component {
-        self.get(format!("ChaCha20-Poly1305 open {} (AAD {aad} B)", size(len)), |h| {
-            let aad = vec![0x66u8; aad];
-            let key = [1u8; 32];
-            let ct = ChaCha20Poly1305::new(&key.into())
-                .encrypt(&[0u8; 12].into(), Payload { msg: &vec![0x55u8; len], aad: &aad })
-                .unwrap();
-            h.iter(|| {
-                let cipher = ChaCha20Poly1305::new(&std::hint::black_box(key).into());
-                cipher.decrypt(&[0u8; 12].into(), Payload { msg: &ct, aad: &aad }).unwrap()
             })
         })
     }
@@ -230,6 +253,24 @@ impl Primitives {
 }
 
 /// "64 B", "1 KiB", "16 KiB".
-fn size(len: usize) -> String {
+pub fn size(len: usize) -> String {
     if len >= 1024 && len.is_multiple_of(1024) { format!("{} KiB", len / 1024) } else { format!("{len} B") }
+}
+
+/// The synthetic IV of dmseal's message cipher.
+fn siv(key: &[u8; 32], aad: &[u8], pt: &[u8]) -> [u8; 16] {
+    let mut mac = <HmacSha256 as hmac::KeyInit>::new_from_slice(key).unwrap();
+    mac.update(&(aad.len() as u64).to_be_bytes());
+    mac.update(aad);
+    mac.update(pt);
+    let full = mac.finalize().into_bytes();
+    let mut iv = [0u8; 16];
+    iv.copy_from_slice(&full[..16]);
+    iv
+}
+
+/// ChaCha20 from block 0 under the IV's first 12 bytes.
+fn chacha(key: &[u8; 32], iv: &[u8; 16], buf: &mut [u8]) {
+    let nonce: [u8; 12] = iv[..12].try_into().unwrap();
+    ChaCha20::new(&(*key).into(), &nonce.into()).apply_keystream(buf);
 }

@@ -298,9 +298,9 @@ fn setup_floor(p: &mut Primitives, kind: SetupKind) -> Floor {
         .add(2, p.sha256(session_ad))
         .add(2, p.hkdf64(ikm, info))
         .add(2, p.chain_step())
-        .add(2, p.hkdf_expand44(KDF_MESSAGE_KEYS.len()))
-        .add(1, p.seal(SETUP_PLAINTEXT.len(), aad))
-        .add(1, p.open(SETUP_PLAINTEXT.len(), aad))
+        .add(2, p.hkdf_expand::<64>(KDF_MESSAGE_KEYS.len()))
+        .add(1, p.siv_seal(SETUP_PLAINTEXT.len(), aad))
+        .add(1, p.siv_open(SETUP_PLAINTEXT.len(), aad))
 }
 
 /// The associated-data length of a normal message of `plaintext_len`
@@ -317,7 +317,8 @@ fn one_to_one_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
     let wire_note = table.note(
         "vodozemac times include encoding each message to bytes and decoding it (`to_parts`/`from_parts`), \
          since dmseal's API takes and returns bytes. vodozemac Olm v1 encrypts with AES-256-CBC and \
-         HMAC-SHA-256 truncated to 8 bytes; dmseal with ChaCha20-Poly1305."
+         HMAC-SHA-256 truncated to 8 bytes; dmseal with its SIV cipher, ChaCha20 under an IV that is \
+         HMAC-SHA-256 of the associated data and the plaintext (docs/PROTOCOL.md §6.1)."
             .into(),
     );
 
@@ -336,9 +337,9 @@ fn one_to_one_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
     });
     let floor = Floor::new()
         .add(2, p.chain_step())
-        .add(2, p.hkdf_expand44(KDF_MESSAGE_KEYS.len()))
-        .add(1, p.seal(1024, aad))
-        .add(1, p.open(1024, aad));
+        .add(2, p.hkdf_expand::<64>(KDF_MESSAGE_KEYS.len()))
+        .add(1, p.siv_seal(1024, aad))
+        .add(1, p.siv_open(1024, aad));
     let note = table.note(format!("Floor of a same-chain message, both sides: {}", floor.describe()));
     table.row(
         format!("2. same chain: encrypt + decrypt 1 KiB {wire_note}{note}"),
@@ -355,7 +356,7 @@ fn one_to_one_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
     let (mut va, _) = vz::established();
     let vodozemac = h.iter(|| vz::to_wire(&va.encrypt(&small).unwrap()));
     let floor =
-        Floor::new().add(1, p.chain_step()).add(1, p.hkdf_expand44(KDF_MESSAGE_KEYS.len())).add(1, p.seal(64, aad));
+        Floor::new().add(1, p.chain_step()).add(1, p.hkdf_expand::<64>(KDF_MESSAGE_KEYS.len())).add(1, p.siv_seal(64, aad));
     let note = table.note(format!("Floor of encrypting 64 B: {}", floor.describe()));
     table.row(format!("3. same chain: encrypt 64 B {note}"), dmseal, Some(vodozemac), Some(floor.total()));
 
@@ -364,10 +365,10 @@ fn one_to_one_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
     let (mut a, _) = dm::established();
     let aad = normal_aad(&a.encrypt(&large).unwrap(), large.len());
     let dmseal = h.iter(|| a.encrypt(&large).unwrap());
-    let raw = p.seal(large.len(), aad);
+    let raw = p.siv_seal(large.len(), aad);
     let note = table.note(format!(
-        "Floor of encrypting 16 KiB: the raw AEAD alone, 1 × {} ({} µs); the last column is dmseal's \
-         throughput as a share of the raw AEAD's (floor / dmseal).",
+        "Floor of encrypting 16 KiB: the raw message cipher alone, 1 × {} ({} µs); the last column is \
+         dmseal's throughput as a share of the raw cipher's (floor / dmseal).",
         raw.name,
         fmt_us(raw.us)
     ));
@@ -378,6 +379,27 @@ fn one_to_one_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
         floor: Some(raw.us),
         floor_ratio: Some(format!("{:.0}% of raw", 100.0 * raw.us / dmseal)),
     });
+
+    // 4b. The message cipher against ChaCha20-Poly1305, which dmseal's
+    // messages used before it (the cost of surviving a rollback).
+    let cipher_note = table.note(
+        "The message cipher alone against ChaCha20-Poly1305 at the same sizes and AAD, key setup included: \
+         the dmseal column is the SIV seal, the floor column ChaCha20-Poly1305's seal, the last column their \
+         ratio. The SIV cipher makes a key reused after a rollback reveal only plaintext equality; it costs a \
+         second pass with SHA-256 (SHA-NI on this CPU) instead of Poly1305, and no byte."
+            .into(),
+    );
+    for len in [64usize, 1024, 16 * 1024, 64 * 1024] {
+        let siv = p.siv_seal(len, 68);
+        let aead = p.seal(len, 68);
+        table.rows.push(Row {
+            operation: format!("4b. message cipher seal {}, SIV vs ChaCha20-Poly1305 {cipher_note}", floors::size(len)),
+            dmseal: siv.us,
+            vodozemac: None,
+            floor: Some(aead.us),
+            floor_ratio: Some(format!("{:.2}×", siv.us / aead.us)),
+        });
+    }
 
     // 5. Ping-pong: every message starts a new chain.
     eprintln!("1:1: ping-pong");
@@ -401,9 +423,9 @@ fn one_to_one_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
         .add(2, p.x25519_dh())
         .add(2, p.hkdf64(32, KDF_ROOT.len()))
         .add(2, p.chain_step())
-        .add(2, p.hkdf_expand44(KDF_MESSAGE_KEYS.len()))
-        .add(1, p.seal(1024, aad))
-        .add(1, p.open(1024, aad));
+        .add(2, p.hkdf_expand::<64>(KDF_MESSAGE_KEYS.len()))
+        .add(1, p.siv_seal(1024, aad))
+        .add(1, p.siv_open(1024, aad));
     let note = table.note(format!(
         "Ping-pong: a→b then b→a, 1 KiB each, the pair's time halved; every message takes a DH ratchet step \
          (sender: new key, DH, root KDF; receiver: DH, root KDF). Floor per message: {}",
@@ -438,15 +460,15 @@ fn group_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
     let vodozemac = h.iter(|| outbound.encrypt(&kib).to_bytes());
     let floor = Floor::new()
         .add(1, p.chain_step())
-        .add(1, p.hkdf_expand44(group_info))
-        .add(1, p.seal(1024, header_len))
+        .add(1, p.hkdf_expand::<96>(group_info))
+        .add(1, p.siv_seal(1024, header_len))
         .add(1, p.sha256(signed_len))
         .add(1, p.ed25519_sign(SIG_GROUP_MESSAGE.len() + 32));
     let note = table.note(format!(
         "Floor of a group encrypt: the key tree costs one HMAC pair per message amortized over in-order \
          sending (index i descends as many levels as i has trailing zero bits: k levels for one index in \
-         2^(k+1)); then the message key, the AEAD (AAD: the header), SHA-256 of the signed bytes, and the \
-         signature over label ‖ digest: {}",
+         2^(k+1)); then the message keys and key commitment, the SIV cipher (AAD: the header), SHA-256 of \
+         the signed bytes and commitment, and the signature over label ‖ digest: {}",
         floor.describe()
     ));
     table.row(format!("6. group encrypt 1 KiB {megolm_note}{note}"), dmseal, Some(vodozemac), Some(floor.total()));
@@ -465,8 +487,8 @@ fn group_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
         .add(1, p.ed25519_verify(SIG_GROUP_MESSAGE.len() + 32))
         .add(1, p.sha256(signed_len))
         .add(1, p.chain_step())
-        .add(1, p.hkdf_expand44(group_info))
-        .add(1, p.open(1024, header_len));
+        .add(1, p.hkdf_expand::<96>(group_info))
+        .add(1, p.siv_open(1024, header_len));
     let note = table.note(format!(
         "Floor of a group decrypt (next message; tree step amortized as for encrypt): {}",
         floor.describe()
@@ -712,7 +734,7 @@ fn sizes() {
         "group message overhead (100 B plaintext)",
         alice.encrypt(&hundred, 0).unwrap().message.len() - hundred.len(),
         Some(outbound.encrypt(hundred).to_bytes().len() - hundred.len()),
-        "both carry a 64-byte Ed25519 signature; dmseal a 16-byte Poly1305 tag, vodozemac an 8-byte \
+        "both carry a 64-byte Ed25519 signature; dmseal a 16-byte synthetic IV (its tag), vodozemac an 8-byte \
          truncated MAC and AES-CBC padding (12 B here)",
     );
     println!();
