@@ -247,6 +247,12 @@ impl Driver {
                 s
             }
         };
+        if cmd.contains_key("allow_weaker_classic_x3dh") {
+            return Err(fail(
+                "BadCommand",
+                "allow_weaker_classic_x3dh is gone: use classic_x3dh (docs/CONFORMANCE.md)",
+            ));
+        }
         let mut rng = ChaCha20Rng::from_seed(seed);
         let mut account = if flag(cmd, "classic_only") {
             Account::new_classic_only_with_rng(&mut rng)

@@ -632,3 +632,34 @@ fn a_verified_distribution_replaces_an_unverified_import() {
     tablet.receive_distribution(b"alice", &distribution).unwrap();
     assert_eq!(tablet.decrypt(&sent[2]), Err(GroupError::Duplicate));
 }
+
+#[test]
+fn a_batch_with_closed_duplicate_and_forged_messages_reads_as_one_by_one() {
+    let names = ["alice", "bob"];
+    let mut g = groups(&names);
+    let mut r = rng(43);
+    let mut sent = Vec::new();
+    for i in 0..3u8 {
+        let out = g[0].encrypt_with_rng(&mut r, &[i], 0).unwrap();
+        deliver(&mut g, &names, "alice", &out);
+        sent.push(out.message);
+    }
+    let mut thief = copy(&g[0]);
+    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 3, max_age_secs: 100 }).unwrap();
+    let rotated = g[0].encrypt_with_rng(&mut r, b"new", 0).unwrap();
+    deliver(&mut g, &names, "alice", &rotated);
+    let closed = thief.encrypt_with_rng(&mut r, b"thief", 0).unwrap().message;
+    let mut forged = sent[2].clone();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    let batch: Vec<&[u8]> =
+        vec![&sent[1], &closed, &forged, &sent[1], &rotated.message, &sent[0], &sent[2], b"\x01\x04junk"];
+    let mut one_by_one = copy(&g[1]);
+    let expected: Vec<_> = batch.iter().map(|m| one_by_one.decrypt(m)).collect();
+    let got = g[1].decrypt_batch_with_rng(&mut r, &batch);
+    assert_eq!(got, expected);
+    assert!(matches!(got[1], Err(GroupError::StateClosed { index: 3, last: 2 })));
+    assert_eq!(got[2], Err(GroupError::BadSignature));
+    assert_eq!(got[3], Err(GroupError::Duplicate));
+    assert_eq!(snapshot(&g[1]), snapshot(&one_by_one));
+}

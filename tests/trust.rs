@@ -470,3 +470,45 @@ fn a_device_that_used_pqxdh_is_never_taken_back_to_classic_x3dh() {
     let m = w.send(&c, "alice", b"hello from carol", NOW);
     assert_eq!(w.deliver(&c, &a, &m[0].1).unwrap(), b"hello from carol");
 }
+
+#[test]
+fn a_classic_bundle_for_a_post_quantum_device_is_refused_as_stripped_under_the_default_setting() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    // A bundle signed as classic (a legacy account at bob.1): the default
+    // account would say MissingPqPreKey; for a device known to use PQXDH
+    // it is a downgrade, whatever the setting.
+    let mut legacy = classic_device("bob", 1, 73);
+    let classic = bundle(&mut legacy);
+    let err = w.get(&a).send("bob", b"x", &[(b.clone(), classic)], NOW).unwrap_err();
+    assert!(matches!(err, SendError::Bundle { error: dmseal::StartError::PqPreKeyStripped, .. }), "{err:?}");
+}
+
+#[test]
+fn once_a_device_uses_pqxdh_its_older_classic_sessions_are_gone() {
+    let mut w = World::default();
+    let (a, b) = (addr("alice", 1), addr("bob", 1));
+    // Alice publishes classic bundles; Bob starts a classic session to her.
+    let mut alice = classic_device("alice", 1, 74);
+    alice.set_devices("bob", &[1]).unwrap();
+    let mut bob = device("bob", 1);
+    bob.set_devices("alice", &[1]).unwrap();
+    bob.update_account(|acc| acc.set_classic_x3dh(dmseal::ClassicX3dh::AcceptAndInitiate)).unwrap();
+    w.add(alice);
+    w.add(bob);
+    let m = w.send(&b, "alice", b"classic hello", NOW);
+    assert_eq!(w.deliver(&b, &a, &m[0].1).unwrap(), b"classic hello");
+    // Alice then starts a PQXDH session from Bob's bundle: bob.1 is now a
+    // post-quantum device, and the classic session is dropped at once.
+    let pq_bundle = bundle(w.get(&b));
+    let sent = w.get(&a).send("bob", b"pq hello", &[(b.clone(), pq_bundle)], NOW).unwrap();
+    assert_eq!(w.get(&a).previous_sessions(&b).unwrap(), 0);
+    // Bob still writes on the classic session: it no longer reads (it
+    // could otherwise have been promoted back to current).
+    let late = w.send(&b, "alice", b"on the classic session", NOW);
+    assert!(w.deliver(&b, &a, &late[0].1).is_err());
+    // The PQXDH session works both ways.
+    assert_eq!(w.deliver(&a, &b, &sent.messages[0].1).unwrap(), b"pq hello");
+    let reply = w.send(&b, "alice", b"pq reply", NOW);
+    assert_eq!(w.deliver(&b, &a, &reply[0].1).unwrap(), b"pq reply");
+}

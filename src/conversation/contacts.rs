@@ -188,6 +188,24 @@ impl<S: Store> Conversations<S> {
         Ok(())
     }
 
+    /// Deletes every classic X3DH session with `address` (current,
+    /// previous, or a held request), once the device used PQXDH: no older
+    /// classic session may read, be promoted or send again
+    /// (docs/PROTOCOL.md §13.4).
+    pub(super) fn drop_classic_sessions(
+        &mut self,
+        work: &mut Work,
+        address: &Address,
+    ) -> Result<(), ConversationError> {
+        if self.sessions(work, address)?.has_classic() {
+            self.sessions_mut(work, address)?.retain_post_quantum();
+        }
+        if self.request(work, address)?.is_some_and(SessionRecord::has_classic) {
+            *self.request_mut(work, address)? = None;
+        }
+        Ok(())
+    }
+
     /// Revokes the sender states `address` distributed, in every group this
     /// device holds with it as a member (`Group::reset_member`, which also
     /// rotates this device's own sender state there).

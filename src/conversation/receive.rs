@@ -289,6 +289,9 @@ impl<S: Store> Conversations<S> {
             received.events.push(Event::IdentityChanged { address: from.clone() });
             self.drop_old_identity(work, from, &identity)?;
         }
+        if newly_post_quantum {
+            self.drop_classic_sessions(work, from)?;
+        }
         if route == FirstMessageRoute::Request {
             let mut request = SessionRecord::new_request(from.clone());
             request.install(session, now);

@@ -14,6 +14,7 @@ use crate::labels;
 use crate::message::{Envelope, PreKeyMessage};
 use crate::pickle::{PICKLE_VERSION, PickleKind, SessionPickle, TYPE_SESSION_RECORD};
 use crate::session::{Role, Session};
+use crate::x3dh::SessionSetup;
 
 /// How many previous sessions are kept per address, newest first. A
 /// message that the current session cannot read is tried on each of them,
@@ -187,6 +188,19 @@ impl SessionRecord {
             self.replace_current(entry, demoted_at);
             self.retain_identity(&identity);
         }
+    }
+
+    /// Whether any session here was set up with classic X3DH.
+    pub(crate) fn has_classic(&self) -> bool {
+        self.entries().any(|e| e.session.setup() == SessionSetup::ClassicX3dh)
+    }
+
+    /// Drops every session set up with classic X3DH (current or previous).
+    pub(crate) fn retain_post_quantum(&mut self) {
+        if self.current.as_ref().is_some_and(|e| e.session.setup() == SessionSetup::ClassicX3dh) {
+            self.current = None;
+        }
+        self.previous.retain(|p| p.entry.session.setup() == SessionSetup::Pqxdh);
     }
 
     /// Whether any session here is under an identity other than

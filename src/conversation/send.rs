@@ -243,17 +243,19 @@ impl<S: Store> Conversations<S> {
             if !targets.contains(&address) {
                 return Err(SendError::UnexpectedBundle(address.clone()));
             }
-            // Only a bundle whose signatures hold may teach an identity.
-            self.account_in(work)
-                .check_bundle(bundle)
-                .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
-            // A device that used PQXDH before is never taken back to classic
-            // X3DH, even by a bundle it signed so.
+            // Only a bundle whose signatures hold may teach an identity. A
+            // device that used PQXDH before is never taken back to classic
+            // X3DH, even by a bundle it signed so, whatever the account
+            // allows.
             let known_pq =
                 self.user(work, address.user())?.devices.get(&address.device()).is_some_and(|d| d.post_quantum);
-            if known_pq && bundle.pq_prekey().is_none() {
-                return Err(SendError::Bundle { address: address.clone(), error: StartError::PqPreKeyStripped });
-            }
+            let checked = match self.account_in(work).check_bundle(bundle) {
+                Ok(()) | Err(StartError::MissingPqPreKey) if known_pq && bundle.pq_prekey().is_none() => {
+                    Err(StartError::PqPreKeyStripped)
+                }
+                other => other,
+            };
+            checked.map_err(|error| SendError::Bundle { address: address.clone(), error })?;
         }
         let mut learned = Learned::default();
         for &address in targets {
@@ -275,12 +277,16 @@ impl<S: Store> Conversations<S> {
             {
                 continue; // known already: nothing to write
             }
-            let change = self.try_user(work, address.user(), |user| {
+            let (change, newly_post_quantum) = self.try_user(work, address.user(), |user| {
                 let device =
                     user.devices.get_mut(&address.device()).ok_or(SendError::UnexpectedBundle(address.clone()))?;
+                let newly_post_quantum = post_quantum && !device.post_quantum;
                 device.post_quantum |= post_quantum;
-                Ok::<_, SendError>(device.see_identity(bundle.identity()))
+                Ok::<_, SendError>((device.see_identity(bundle.identity()), newly_post_quantum))
             })?;
+            if newly_post_quantum {
+                self.drop_classic_sessions(work, address)?;
+            }
             if change == IdentityChange::Changed {
                 self.drop_old_identity(work, address, bundle.identity())?;
                 learned.changed.push(address.clone());

@@ -143,6 +143,12 @@ pub(crate) struct Closure {
 const RECORD_FLAG_CLOSURE: u8 = 0x01;
 
 impl SenderKeyRecord {
+    /// The closure this record carries, unless it names the record's own
+    /// state (such a closure is ignored, docs/PROTOCOL.md §12.5).
+    pub(crate) fn valid_closure(&self) -> Option<Closure> {
+        self.closes.filter(|c| c.state_id != self.state_id)
+    }
+
     pub(crate) fn encode(&self, message_type: u8) -> zeroize::Zeroizing<Vec<u8>> {
         let capacity = 141 + 20 + self.group_id.len() + self.owner.len() + 37 * self.nodes.len();
         let mut w = Writer::with_header(message_type, capacity);

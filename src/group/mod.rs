@@ -485,7 +485,7 @@ impl Group {
             return Err(GroupError::StateOwnedByAnotherMember);
         }
         let state_id = record.state_id;
-        let closes = record.closes.filter(|c| c.state_id != state_id);
+        let closes = record.valid_closure();
         let member = self.members.get_mut(from).ok_or(GroupError::NotAMember)?;
         if member.retired.contains(&state_id) {
             // Evicted as too old: never recreate it (that would restore keys
@@ -509,9 +509,12 @@ impl Group {
             return Ok(());
         }
         let mut state = ReceiverState::from_record(record, verified)?;
-        // Its successor's distribution came first and closed it already.
-        if let Some(closure) = member.states.iter().filter_map(|s| s.closes).find(|c| c.state_id == state_id) {
-            state.close(closure.last);
+        // Its successor's distribution came first and closed it already
+        // (the lowest last index, should several name it).
+        if let Some(last) =
+            member.states.iter().filter_map(|s| s.closes).filter(|c| c.state_id == state_id).map(|c| c.last).min()
+        {
+            state.close(last);
         }
         member.close(closes);
         self.owners.insert(state_id, from.to_vec());

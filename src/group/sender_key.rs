@@ -174,7 +174,7 @@ pub(crate) struct ReceiverState {
 
 impl ReceiverState {
     pub(crate) fn from_record(record: SenderKeyRecord, verified: bool) -> Result<Self, GroupError> {
-        let closes = record.closes;
+        let closes = record.valid_closure();
         let cover = Cover::from_nodes(record.nodes, MAX_GROUP_STATE_NODES)
             .ok_or(GroupError::Decode(crate::DecodeError::InvalidKeyTree))?;
         // A state with no key at all is useless and its start undefined.
@@ -199,6 +199,7 @@ impl ReceiverState {
     /// before. The state is verified from then on. Changes nothing on
     /// error.
     pub(crate) fn adopt(&mut self, record: SenderKeyRecord) -> Result<(), GroupError> {
+        let closes = record.valid_closure();
         let incoming = Cover::from_nodes(record.nodes, MAX_GROUP_STATE_NODES)
             .ok_or(GroupError::Decode(crate::DecodeError::InvalidKeyTree))?;
         let incoming_start = incoming.first_index().ok_or(GroupError::Decode(crate::DecodeError::InvalidKeyTree))?;
@@ -220,7 +221,7 @@ impl ReceiverState {
         self.cover = cover;
         self.start = start;
         self.verified = true;
-        self.closes = record.closes;
+        self.closes = closes;
         if let Some(newest) = self.newest {
             self.cover.drop_below(newest.saturating_sub(MAX_GROUP_WINDOW));
         }

@@ -506,3 +506,20 @@ fn a_crafted_two_key_group_ciphertext_is_refused() {
     assert_eq!(bob.decrypt(&crafted), Err(GroupError::BadSignature));
     assert_eq!(carol.decrypt(&crafted).unwrap().plaintext, b"pay carol");
 }
+
+#[test]
+fn a_distribution_closing_its_own_state_is_ignored_and_the_group_still_reloads() {
+    let mut alice = Group::new(GROUP, b"alice").unwrap();
+    alice.add_member(b"bob").unwrap();
+    let mut bob = Group::new(GROUP, b"bob").unwrap();
+    bob.add_member(b"alice").unwrap();
+    let mut r = rng(51);
+    let out = alice.encrypt_with_rng(&mut r, b"m0", 0).unwrap();
+    let mut record = SenderKeyRecord::decode(&out.distributions[0].bytes, TYPE_GROUP_DISTRIBUTION).unwrap();
+    record.closes = Some(super::message::Closure { state_id: record.state_id, last: 0 });
+    bob.receive_distribution(b"alice", &record.encode(TYPE_GROUP_DISTRIBUTION)).unwrap();
+    let mut restored = Group::from_pickle(&bob.pickle()).unwrap();
+    assert_eq!(restored.decrypt(&out.message).unwrap().plaintext, b"m0");
+    let next = alice.encrypt_with_rng(&mut r, b"m1", 0).unwrap();
+    assert_eq!(restored.decrypt(&next.message).unwrap().plaintext, b"m1", "not closed at 0");
+}

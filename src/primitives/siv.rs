@@ -38,12 +38,12 @@ pub(crate) struct SivKey {
 impl SivKey {
     /// Splits 64 bytes of KDF output: the ChaCha20 key, then the HMAC key.
     pub(crate) fn from_okm(okm: &[u8; SIV_KEY_MATERIAL_LEN]) -> Self {
-        let mut cipher = [0u8; 32];
-        let mut mac = [0u8; 32];
+        // Filled in place: no copy of the keys is left behind.
+        let mut key = Self { cipher: [0u8; 32], mac: [0u8; 32] };
         let (c, m) = okm.split_at(32);
-        cipher.copy_from_slice(c);
-        mac.copy_from_slice(m);
-        Self { cipher, mac }
+        key.cipher.copy_from_slice(c);
+        key.mac.copy_from_slice(m);
+        key
     }
 
     /// `HMAC(mac key, u64(len(ad)) || ad || plaintext)`, first 16 bytes.
@@ -67,7 +67,8 @@ impl SivKey {
     fn apply_keystream(&self, siv: &[u8; SIV_LEN], buf: &mut [u8]) -> Result<(), AeadFailure> {
         let mut nonce = [0u8; 12];
         nonce.iter_mut().zip(siv.iter()).for_each(|(n, s)| *n = *s);
-        let mut cipher = ChaCha20::new(&self.cipher.into(), &nonce.into());
+        // The key is passed by reference: no copy of it is made.
+        let mut cipher = ChaCha20::new((&self.cipher).into(), &nonce.into());
         cipher.try_apply_keystream(buf).map_err(|_| AeadFailure)
     }
 

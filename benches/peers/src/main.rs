@@ -355,8 +355,10 @@ fn one_to_one_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
     let dmseal = h.iter(|| a.encrypt(&small).unwrap());
     let (mut va, _) = vz::established();
     let vodozemac = h.iter(|| vz::to_wire(&va.encrypt(&small).unwrap()));
-    let floor =
-        Floor::new().add(1, p.chain_step()).add(1, p.hkdf_expand::<64>(KDF_MESSAGE_KEYS.len())).add(1, p.siv_seal(64, aad));
+    let floor = Floor::new()
+        .add(1, p.chain_step())
+        .add(1, p.hkdf_expand::<64>(KDF_MESSAGE_KEYS.len()))
+        .add(1, p.siv_seal(64, aad));
     let note = table.note(format!("Floor of encrypting 64 B: {}", floor.describe()));
     table.row(format!("3. same chain: encrypt 64 B {note}"), dmseal, Some(vodozemac), Some(floor.total()));
 
