@@ -67,7 +67,9 @@ impl Device {
                 // user accept or decline; the identity is authenticated now.
                 let plaintext = pending.plaintext().to_vec();
                 let session = self.account.accept(pending)?;
-                println!("  {}: new {:?} session with a verified identity", self.name, session.setup());
+                // "Authenticated", not "verified": verified means the people
+                // compared safety numbers, which nobody has done yet.
+                println!("  {}: new {:?} session with an authenticated identity", self.name, session.setup());
                 self.session = Some(session);
                 return Ok(plaintext);
             }

@@ -261,8 +261,9 @@ impl Account {
         Ok(self.last_resort_pq_prekey())
     }
 
-    /// Generates `count` one-time PQ prekeys (ML-KEM-768, about 55 µs
-    /// each) and returns their public halves, unpublished.
+    /// Generates `count` one-time PQ prekeys (one ML-KEM-768 key
+    /// generation each; BENCHMARKS.md has the cost) and returns their
+    /// public halves, unpublished.
     ///
     /// # Errors
     ///

@@ -136,7 +136,7 @@ impl Account {
 
     /// Restores an account from a snapshot, checking every limit and
     /// every prekey signature, and re-expanding each PQ prekey from its
-    /// seed (about 55 µs each).
+    /// seed (one ML-KEM-768 key generation each).
     ///
     /// Restoring an older snapshot than the account's latest state is
     /// unsafe: consumed one-time prekeys and replay records come back.

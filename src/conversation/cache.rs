@@ -19,7 +19,8 @@ use crate::store::{ChangeSet, Store};
 /// How many records of each kind (sessions, message requests, users,
 /// groups) a [`crate::Conversations`] keeps decoded in memory, so that a
 /// message to or from a recent peer does not reopen its records from the
-/// store (about 100 µs each: decryption and the identity checks). Past it
+/// store (each reopening costs a decryption and the identity checks,
+/// BENCHMARKS.md). Past it
 /// that kind's cache is emptied and refills with use. The cache holds only
 /// committed records; a commit by another writer (the store generation
 /// moving) empties it.

@@ -3,7 +3,7 @@
 //! Decapsulation keys are kept as their 64-byte FIPS 203 seed `d || z`
 //! (the form FIPS 203 and the `ml-kem` crate recommend): 64 bytes stored
 //! instead of 2,400, at the cost of re-expanding the key (one ML-KEM key
-//! generation, about 70 µs here) when it is restored. A key that is used
+//! generation) when it is restored. A key that is used
 //! many times (the last-resort PQ prekey) also keeps its expanded form in
 //! memory, so each first message does not pay the expansion again; a
 //! one-time key is expanded when it is used, once.

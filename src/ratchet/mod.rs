@@ -26,7 +26,7 @@ use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
 /// in its chain (counter) or in the previous one (previous-chain length).
 /// Checked before any chain work. One forged message costs at most one
 /// X25519 and this many HMAC-SHA256 chain steps (plus
-/// [`MAX_SKIPPED_KEYS_PER_CHAIN`] message-key steps), about 5 ms here.
+/// [`MAX_SKIPPED_KEYS_PER_CHAIN`] message-key steps).
 /// libsignal uses the same value; a bot that sends long runs without a
 /// reply should not lose messages to a smaller one.
 pub const MAX_CHAIN_JUMP: u32 = 25_000;
