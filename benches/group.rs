@@ -49,7 +49,7 @@ fn encrypt_decrypt(c: &mut Criterion) {
     let (mut alice, bob) = setup(1);
     let pt = vec![0x42u8; 1024];
     for _ in 0..9_999 {
-        alice.encrypt(&pt, 0).unwrap();
+        let _ = alice.encrypt(&pt, 0).unwrap();
     }
     let far = alice.encrypt(&pt, 0).unwrap().message;
     g.bench_function("decrypt 1 KiB 10,000 indices ahead", |b| {

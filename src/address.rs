@@ -34,6 +34,11 @@ pub enum AddressError {
         /// Its length.
         len: usize,
     },
+    /// Text given to [`Address::from_str`](core::str::FromStr::from_str)
+    /// is not `user.device`: no `.`, or a device id after the last `.`
+    /// that is not a canonical decimal `u32` (digits only, no leading
+    /// zero, at most 4,294,967,295).
+    BadText,
 }
 
 impl fmt::Display for AddressError {
@@ -41,6 +46,7 @@ impl fmt::Display for AddressError {
         match self {
             Self::EmptyUserId => f.write_str("user id is empty"),
             Self::UserIdTooLong { len } => write!(f, "user id is {len} bytes, the maximum is {MAX_USER_ID_LEN}"),
+            Self::BadText => f.write_str("address text is not user.device with a decimal device id"),
         }
     }
 }
@@ -126,15 +132,61 @@ impl fmt::Debug for Address {
     }
 }
 
+/// The text form `user.device`: the user id, a `.`, and the device id in
+/// decimal. User ids may contain `.`, and the text is still unambiguous:
+/// the device id is what follows the **last** `.`, and it has no `.` of
+/// its own. `Display` and `FromStr` round-trip every address.
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}.{}", self.user, self.device)
     }
 }
 
+/// Parses the text form of [`Address`]'s `Display` (`"alice.2"`, or
+/// `"a.b.c.7"` for user `a.b.c`). Exactly one text names each address:
+/// the device id must be canonical decimal (no sign, no leading zero).
+///
+/// ```
+/// let address: dmseal::Address = "alice.example.org.2".parse()?;
+/// assert_eq!((address.user(), address.device()), ("alice.example.org", 2));
+/// assert_eq!(address.to_string(), "alice.example.org.2");
+/// assert!("alice.02".parse::<dmseal::Address>().is_err());
+/// # Ok::<(), dmseal::AddressError>(())
+/// ```
+impl core::str::FromStr for Address {
+    type Err = AddressError;
+
+    fn from_str(text: &str) -> Result<Self, AddressError> {
+        let (user, device) = text.rsplit_once('.').ok_or(AddressError::BadText)?;
+        let canonical = !device.is_empty()
+            && device.bytes().all(|b| b.is_ascii_digit())
+            && (device == "0" || !device.starts_with('0'));
+        if !canonical {
+            return Err(AddressError::BadText);
+        }
+        let device = device.parse::<u32>().map_err(|_| AddressError::BadText)?;
+        Self::new(user, device)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_text_form_round_trips_and_names_each_address_once() {
+        for (user, device) in [("alice", 0u32), ("a.b.c", 7), ("bob.", u32::MAX), (".", 1), ("x y", 12)] {
+            let address = Address::new(user, device).unwrap();
+            let text = address.to_string();
+            assert_eq!(text.parse::<Address>().unwrap(), address, "{text}");
+        }
+        for bad in ["alice", "alice.", "alice.01", "alice.+1", "alice.-1", "alice.4294967296", ".1", "alice.1 "] {
+            assert!(bad.parse::<Address>().is_err(), "{bad}");
+        }
+        assert_eq!(".1".parse::<Address>(), Err(AddressError::EmptyUserId));
+        let long = format!("{}.1", "u".repeat(MAX_USER_ID_LEN + 1));
+        assert_eq!(long.parse::<Address>(), Err(AddressError::UserIdTooLong { len: MAX_USER_ID_LEN + 1 }));
+    }
 
     #[test]
     fn user_ids_are_checked_at_the_limit_and_past_it() {

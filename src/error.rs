@@ -565,6 +565,10 @@ pub enum GroupError {
     UnknownSenderState,
     /// The sender was removed from the group; its messages are refused.
     SenderRemoved,
+    /// [`crate::Group::decrypt_from`]: the message is under a sender state
+    /// of another member than the one the transport named. Refused before
+    /// any other work; nothing changed.
+    UnexpectedSender,
     /// A distribution or export names another member as the state's
     /// owner, its owner signature is invalid, or its state is already held
     /// for another member: a member tried to speak for someone else.
@@ -633,6 +637,7 @@ impl fmt::Display for GroupError {
             Self::NotAMember => f.write_str("not a member of this group"),
             Self::UnknownSenderState => f.write_str("unknown sender state"),
             Self::SenderRemoved => f.write_str("sender was removed from the group"),
+            Self::UnexpectedSender => f.write_str("message is from another member than the one expected"),
             Self::StateOwnedByAnotherMember => f.write_str("sender state belongs to another member"),
             Self::SigningKeyMismatch => f.write_str("sender state signing key differs"),
             Self::BadSignature => f.write_str("group message signature is invalid"),

@@ -85,7 +85,7 @@ fn a_previous_session_that_reads_a_message_is_promoted() {
     // Alice starts over with a fresh bundle.
     let delayed = w.send(&b, "alice", b"from the old session", NOW);
     let fresh = bundle(w.get(&b));
-    w.get(&a).send("bob", b"new session", &[(b.clone(), fresh)], NOW).unwrap();
+    let _ = w.get(&a).send("bob", b"new session", &[(b.clone(), fresh)], NOW).unwrap();
     assert_ne!(w.get(&a).current_session_base_key(&b).unwrap(), old);
     assert_eq!(w.get(&a).previous_sessions(&b).unwrap(), 1);
     // The old session reads the delayed message and becomes current again.
@@ -105,7 +105,7 @@ fn a_stale_previous_session_reads_but_is_not_promoted() {
         // starts over with a fresh bundle, so that session is replaced now.
         let delayed = w.send(&b, "alice", b"from the old session", NOW);
         let fresh = bundle(w.get(&b));
-        w.get(&a).send("bob", b"new session", &[(b.clone(), fresh)], NOW).unwrap();
+        let _ = w.get(&a).send("bob", b"new session", &[(b.clone(), fresh)], NOW).unwrap();
         let new = w.get(&a).current_session_base_key(&b).unwrap().unwrap();
         // The old session reads the message `age` seconds after it was
         // replaced: the message is delivered either way ...
@@ -135,7 +135,7 @@ fn a_prekey_message_matching_a_previous_session_goes_to_it() {
     let alice_session = w.get(&b).current_session_base_key(&a).unwrap();
     // Bob starts a new session with Alice: Alice's session is now previous.
     let fresh = bundle(w.get(&a));
-    w.get(&b).send("alice", b"fresh", &[(a.clone(), fresh)], NOW).unwrap();
+    let _ = w.get(&b).send("alice", b"fresh", &[(a.clone(), fresh)], NOW).unwrap();
     assert_eq!(w.get(&b).previous_sessions(&a).unwrap(), 1);
     // The second prekey message names the previous session: it goes there
     // (no new session, no replay error) and promotes it.
@@ -150,7 +150,7 @@ fn an_unacknowledged_session_expires_and_asks_for_a_fresh_bundle() {
     w.send(&a, "bob", b"anyone there?", NOW);
     // Within the age, the session is used.
     let at_limit = NOW + config.max_unacknowledged_age;
-    w.get(&a).send("bob", b"still trying", &[], at_limit).unwrap();
+    let _ = w.get(&a).send("bob", b"still trying", &[], at_limit).unwrap();
     // Past it, the caller is told to fetch a fresh bundle.
     match w.get(&a).send("bob", b"hello?", &[], at_limit + 1) {
         Err(SendError::NeedBundles(need)) => assert_eq!(need, vec![b.clone()]),
@@ -159,7 +159,7 @@ fn an_unacknowledged_session_expires_and_asks_for_a_fresh_bundle() {
     // An answered session never expires.
     let (mut w, a, b) = alice_and_bob();
     exchange(&mut w, &a, &b, 0);
-    w.get(&a).send("bob", b"a year later", &[], NOW + 365 * DAY).unwrap();
+    let _ = w.get(&a).send("bob", b"a year later", &[], NOW + 365 * DAY).unwrap();
 }
 
 #[test]

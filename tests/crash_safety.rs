@@ -99,7 +99,7 @@ fn send(from: &mut Device, to: &mut Device) {
     match from.send_with(peer(&user), &text, &[], NOW, writes) {
         Ok(_) => {}
         Err(SendError::NeedBundles(_)) => {
-            from.send_with(peer(&user), &text, &bundle_of(to), NOW, writes).unwrap();
+            let _ = from.send_with(peer(&user), &text, &bundle_of(to), NOW, writes).unwrap();
         }
         Err(e) => panic!("send: {e:?}"),
     }
@@ -127,7 +127,7 @@ fn send_group(from: &mut Device, to: &mut Device) {
     match from.send_group_with(GROUP, &text, &[], NOW, writes) {
         Ok(_) => {}
         Err(SendError::NeedBundles(_)) => {
-            from.send_group_with(GROUP, &text, &bundle_of(to), NOW, writes).unwrap();
+            let _ = from.send_group_with(GROUP, &text, &bundle_of(to), NOW, writes).unwrap();
         }
         Err(e) => panic!("send_group: {e:?}"),
     }

@@ -663,3 +663,37 @@ fn a_batch_with_closed_duplicate_and_forged_messages_reads_as_one_by_one() {
     assert_eq!(got[3], Err(GroupError::Duplicate));
     assert_eq!(snapshot(&g[1]), snapshot(&one_by_one));
 }
+
+#[test]
+fn explicit_rotation_distribution_and_expected_sender() {
+    let names = ["alice", "bob", "carol"];
+    let mut g = groups(&names);
+    let mut r = rng(44);
+    assert!(g[0].distribution(b"bob", 0).is_none(), "nothing before the first send");
+    let first = g[0].encrypt_with_rng(&mut r, b"0", 0).unwrap();
+    deliver(&mut g, &names, "alice", &first);
+    // A distribution on demand, from the next index on: Carol's laptop
+    // (a fresh group) takes it and reads the next message only.
+    let again = g[0].distribution(b"carol", 0).unwrap();
+    assert_eq!(again.to, b"carol");
+    assert!(g[0].distribution(b"mallory", 0).is_none());
+    let mut laptop = Group::new(GID, b"carol").unwrap();
+    laptop.add_member(b"alice").unwrap();
+    laptop.receive_distribution(b"alice", &again.bytes).unwrap();
+    let second = g[0].encrypt_with_rng(&mut r, b"1", 0).unwrap();
+    assert!(second.distributions.is_empty());
+    assert_eq!(laptop.decrypt(&second.message).unwrap().plaintext, b"1");
+    assert_eq!(laptop.decrypt(&first.message), Err(GroupError::BeforeStateStart { index: 0, start: 1 }));
+    // The transport says who sent it: another member is refused, unchanged.
+    let before = snapshot(&g[1]);
+    assert_eq!(g[1].decrypt_from(b"carol", &second.message), Err(GroupError::UnexpectedSender));
+    assert_eq!(snapshot(&g[1]), before);
+    assert_eq!(g[1].decrypt_from(b"alice", &second.message).unwrap().plaintext, b"1");
+    // An explicit rotation: the next send starts a new state for everyone
+    // and closes the old one.
+    g[0].rotate();
+    assert!(g[0].needs_rotation(0));
+    assert!(g[0].distribution(b"bob", 0).is_none(), "the next send rotates anyway");
+    let rotated = g[0].encrypt_with_rng(&mut r, b"2", 0).unwrap();
+    assert_eq!(rotated.distributions.len(), 2);
+}

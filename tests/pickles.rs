@@ -153,7 +153,7 @@ fn two_group_encryptions_after_restoring_an_old_state_do_not_share_key_and_nonce
     let mut alice = dmseal::Group::new(b"g", b"alice").unwrap();
     alice.add_member(b"bob").unwrap();
     let mut r = rng(61);
-    alice.encrypt_with_rng(&mut r, b"first", 0).unwrap();
+    let _ = alice.encrypt_with_rng(&mut r, b"first", 0).unwrap();
     let backup = alice.pickle();
     let one = alice.encrypt_with_rng(&mut r, b"transfer 100 to carol", 0).unwrap().message;
     let mut restored = dmseal::Group::from_pickle(&backup).unwrap();

@@ -666,6 +666,7 @@ impl fmt::Debug for Account {
 /// identity is authenticated; the account has not changed yet. Pass it to
 /// [`Account::accept`] or [`Account::decline`]; dropping it leaves the
 /// first message openable again.
+#[must_use = "call accept or decline: dropping it consumes nothing and the same first message can be opened again"]
 pub struct PendingSession {
     session: Session,
     plaintext: Vec<u8>,

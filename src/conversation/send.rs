@@ -24,6 +24,7 @@ static SENDS: AtomicU64 = AtomicU64::new(1);
 /// What [`Conversations::send`] produced: one ciphertext per device,
 /// already committed.
 #[derive(Debug)]
+#[must_use = "the ciphertexts are committed: deliver them, or the peers miss this message"]
 pub struct Outgoing {
     /// The bytes to deliver to each device.
     pub messages: Vec<(Address, Vec<u8>)>,

@@ -160,6 +160,7 @@ impl core::fmt::Debug for Distribution {
 /// What [`Group::encrypt`] produced: distributions to deliver first (over
 /// 1:1 sessions), then the group message for everyone.
 #[derive(Debug, Clone)]
+#[must_use = "the message and distributions are committed state: send them (the group already advanced)"]
 pub struct GroupOutgoing {
     /// Deliver these before (or with) the message.
     pub distributions: Vec<Distribution>,
@@ -355,6 +356,31 @@ impl Group {
         while self.revoked.len() > MAX_REVOKED_SENDER_STATES {
             self.revoked.pop_front();
         }
+    }
+
+    /// Makes the next [`Group::encrypt`] start a new sender state, closing
+    /// the current one at the last index it used and distributing the new
+    /// one to every member, as after a removal. For an application that
+    /// rotates on its own schedule or suspects its state was copied.
+    pub fn rotate(&mut self) {
+        self.stale = true;
+    }
+
+    /// A distribution of this device's current sender state to `member`,
+    /// from the next index on, without sending a message: for a member that
+    /// lost the state or never received it. It carries the closure of the
+    /// previous state, as every distribution of this state does. `None` if
+    /// `member` is not a member, or before the first send, or when the
+    /// next send rotates anyway ([`Group::needs_rotation`] at `now`).
+    pub fn distribution(&self, member: &[u8], now: u64) -> Option<Distribution> {
+        if !self.members.contains_key(member) || self.needs_rotation(now) {
+            return None;
+        }
+        let outbound = self.outbound.as_ref()?;
+        Some(Distribution {
+            to: member.to_vec(),
+            bytes: outbound.record(&self.id, &self.me).encode(TYPE_GROUP_DISTRIBUTION),
+        })
     }
 
     /// Whether the next [`Group::encrypt`] at `now` will start a new sender
@@ -562,7 +588,21 @@ impl Group {
     /// this device derives for the index), decryption.
     pub fn decrypt(&mut self, bytes: &[u8]) -> Result<GroupPlaintext, GroupError> {
         let message = GroupMessage::decode(bytes)?;
-        self.read(&message, false)
+        self.read(&message, None, false)
+    }
+
+    /// [`Group::decrypt`] for a message the transport says `sender` sent:
+    /// a message under another member's state is refused with
+    /// [`GroupError::UnexpectedSender`] right after the state lookup,
+    /// before any key derivation or signature check, and changes nothing.
+    ///
+    /// # Errors
+    ///
+    /// As [`Group::decrypt`], plus `UnexpectedSender` after the known-state
+    /// check.
+    pub fn decrypt_from(&mut self, sender: &[u8], bytes: &[u8]) -> Result<GroupPlaintext, GroupError> {
+        let message = GroupMessage::decode(bytes)?;
+        self.read(&message, Some(sender), false)
     }
 
     /// Decrypts many queued messages, checking all signatures with one
@@ -609,14 +649,22 @@ impl Group {
         // an earlier one may have used its index (a duplicate in the
         // batch), which reading again reports. A message the batch covered
         // derives the same commitment again, so its signature stands.
-        decoded.into_iter().zip(signed).map(|(m, s)| self.read(&m?, all_good && s.is_some())).collect()
+        decoded.into_iter().zip(signed).map(|(m, s)| self.read(&m?, None, all_good && s.is_some())).collect()
     }
 
     /// Reads one message: finds its key and commitment, checks the
     /// signature over them (unless a batch verification covered it), then
     /// decrypts and commits.
-    fn read(&mut self, message: &GroupMessage<'_>, signature_checked: bool) -> Result<GroupPlaintext, GroupError> {
-        let (_, state) = self.locate(message)?;
+    fn read(
+        &mut self,
+        message: &GroupMessage<'_>,
+        sender: Option<&[u8]>,
+        signature_checked: bool,
+    ) -> Result<GroupPlaintext, GroupError> {
+        let (owner, state) = self.locate(message)?;
+        if sender.is_some_and(|s| s != owner) {
+            return Err(GroupError::UnexpectedSender);
+        }
         let opening = state.prepare(&self.id, message)?;
         if !signature_checked {
             state

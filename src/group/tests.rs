@@ -384,7 +384,7 @@ fn an_index_before_the_state_start_reports_before_state_start_even_outside_the_w
 #[test]
 fn a_sender_state_id_is_the_hash_of_its_signing_key() {
     let (mut alice, _) = pair();
-    alice.encrypt_with_rng(&mut rng(10), b"x", 0).unwrap();
+    let _ = alice.encrypt_with_rng(&mut rng(10), b"x", 0).unwrap();
     let outbound = alice.outbound.as_ref().unwrap();
     let digest =
         crate::primitives::kdf::sha256(&[b"dmseal:v1:hash:group-state-id", outbound.signing.public().as_bytes()]);
@@ -411,7 +411,7 @@ fn a_squatters_distribution_naming_anothers_state_id_is_refused_and_the_owners_i
     // it before Alice's distribution reaches Dave.
     let from_alice = g[0].encrypt_with_rng(&mut r, b"for dave", 0).unwrap();
     let victim = GroupMessage::decode(&from_alice.message).unwrap().state_id;
-    g[2].encrypt_with_rng(&mut r, b"mallory", 0).unwrap();
+    let _ = g[2].encrypt_with_rng(&mut r, b"mallory", 0).unwrap();
     let mallory = g[2].outbound.as_ref().unwrap();
     // Her own key and cover, the victim's id, and a valid owner signature
     // by her key over (group, victim's id, mallory).
