@@ -121,7 +121,7 @@ impl fmt::Display for DecodeError {
             Self::UnknownPqPreKeyKind { found } => write!(f, "unknown PQ prekey kind {found:#04x}"),
             Self::NonCanonicalVarint => f.write_str("varint is overlong or out of range"),
             Self::InvalidText => f.write_str("text field is empty or not UTF-8"),
-            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
+            Self::InvalidKey(_) => f.write_str("invalid key"),
             Self::BadIdentityBinding => f.write_str("identity binding signature is invalid"),
         }
     }
@@ -235,14 +235,21 @@ impl fmt::Display for StartError {
             Self::PqPreKeyStripped => {
                 f.write_str("bundle's owner publishes PQ prekeys but the bundle has none: it was stripped")
             }
-            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
+            Self::InvalidKey(_) => f.write_str("invalid key"),
             Self::ContextTooLong { len, max } => write!(f, "context is {len} bytes, the maximum is {max}"),
             Self::OwnBundle => f.write_str("the bundle belongs to this account"),
         }
     }
 }
 
-impl std::error::Error for StartError {}
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidKey(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<KeyError> for StartError {
     fn from(e: KeyError) -> Self {
@@ -318,7 +325,7 @@ pub enum FirstMessageError {
 impl fmt::Display for FirstMessageError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Decode(e) => write!(f, "malformed prekey message: {e}"),
+            Self::Decode(_) => f.write_str("malformed prekey message"),
             Self::ContextTooLong { len, max } => write!(f, "context is {len} bytes, the maximum is {max}"),
             Self::UnknownSignedPreKey { id } => write!(f, "unknown signed prekey {id}"),
             Self::OneTimePreKeyUnavailable { id } => write!(f, "one-time prekey {id} is not available"),
@@ -329,13 +336,22 @@ impl fmt::Display for FirstMessageError {
             Self::OwnIdentity => f.write_str("first message from this account's own identity"),
             Self::ClassicSetupRefused => f.write_str("classic X3DH first message refused"),
             Self::UnknownPqPreKey { kind, id } => write!(f, "unknown PQ prekey {kind:?} {id}"),
-            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
-            Self::Message(e) => write!(f, "first message did not decrypt: {e}"),
+            Self::InvalidKey(_) => f.write_str("invalid key"),
+            Self::Message(_) => f.write_str("first message did not decrypt"),
         }
     }
 }
 
-impl std::error::Error for FirstMessageError {}
+impl std::error::Error for FirstMessageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Decode(e) => Some(e),
+            Self::InvalidKey(e) => Some(e),
+            Self::Message(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<DecodeError> for FirstMessageError {
     fn from(e: DecodeError) -> Self {
@@ -412,12 +428,19 @@ impl fmt::Display for EncryptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::ChainExhausted => f.write_str("sending chain exhausted; wait for a reply"),
-            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
+            Self::InvalidKey(_) => f.write_str("invalid key"),
         }
     }
 }
 
-impl std::error::Error for EncryptError {}
+impl std::error::Error for EncryptError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidKey(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Decrypting failed. The session is exactly as it was before the call:
 /// drop the message and go on.
@@ -458,17 +481,25 @@ pub enum DecryptError {
 impl fmt::Display for DecryptError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Decode(e) => write!(f, "malformed message: {e}"),
+            Self::Decode(_) => f.write_str("malformed message"),
             Self::NotForThisSession => f.write_str("prekey message does not belong to this session"),
             Self::TooFarAhead { got, max } => write!(f, "message is {got} steps ahead, the limit is {max}"),
             Self::DuplicateOrExpired => f.write_str("message key already used or expired"),
             Self::AuthenticationFailed => f.write_str("message failed authentication"),
-            Self::InvalidKey(e) => write!(f, "invalid key: {e}"),
+            Self::InvalidKey(_) => f.write_str("invalid key"),
         }
     }
 }
 
-impl std::error::Error for DecryptError {}
+impl std::error::Error for DecryptError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Decode(e) => Some(e),
+            Self::InvalidKey(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<DecodeError> for DecryptError {
     fn from(e: DecodeError) -> Self {
@@ -629,7 +660,7 @@ pub enum GroupError {
 impl fmt::Display for GroupError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Decode(e) => write!(f, "malformed group data: {e}"),
+            Self::Decode(_) => f.write_str("malformed group data"),
             Self::GroupIdTooLong { len, max } => write!(f, "group id is {len} bytes, the maximum is {max}"),
             Self::MemberIdTooLong { len, max } => write!(f, "member id is {len} bytes, the maximum is {max}"),
             Self::TooManyMembers { max } => write!(f, "the group already has {max} member devices"),
@@ -660,7 +691,14 @@ impl fmt::Display for GroupError {
     }
 }
 
-impl std::error::Error for GroupError {}
+impl std::error::Error for GroupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Decode(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<DecodeError> for GroupError {
     fn from(e: DecodeError) -> Self {

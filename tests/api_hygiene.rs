@@ -236,3 +236,34 @@ fn the_debug_output_of_every_stateful_type_is_pinned() {
     );
     let _ = bob.accept(pending).unwrap();
 }
+
+/// An error that wraps another returns it as its `source()` and does not
+/// repeat its text, so a reporter that prints the chain shows each cause
+/// once.
+#[test]
+fn errors_give_their_cause_as_source_and_do_not_repeat_it() {
+    use std::error::Error;
+    let cases: Vec<Box<dyn Error>> = vec![
+        Box::new(dmseal::DecodeError::InvalidKey(dmseal::KeyError::NonCanonical)),
+        Box::new(dmseal::StartError::InvalidKey(dmseal::KeyError::NonContributory)),
+        Box::new(dmseal::FirstMessageError::Message(dmseal::DecryptError::AuthenticationFailed)),
+        Box::new(dmseal::DecryptError::Decode(dmseal::DecodeError::Truncated)),
+        Box::new(dmseal::GroupError::Decode(dmseal::DecodeError::TrailingBytes)),
+        Box::new(dmseal::ReceiveError::Decrypt(dmseal::DecryptError::DuplicateOrExpired)),
+        Box::new(dmseal::ReceiveError::Group(dmseal::GroupError::BadSignature)),
+        Box::new(dmseal::SendError::Bundle {
+            address: dmseal::Address::new("bob", 1).unwrap(),
+            error: dmseal::StartError::PqPreKeyStripped,
+        }),
+        Box::new(dmseal::ConversationError::Group(dmseal::GroupError::TooManyMembers { max: 1 })),
+    ];
+    for e in cases {
+        let source = e.source().unwrap_or_else(|| panic!("{e:?} has no source"));
+        assert!(!e.to_string().contains(&source.to_string()), "{e} repeats {source}");
+    }
+    // A transparent wrapper shows its inner error and passes its source on.
+    let inner = dmseal::ConversationError::Group(dmseal::GroupError::NotAMember);
+    let outer = dmseal::ReceiveError::Conversation(inner);
+    assert_eq!(outer.to_string(), "the group layer refused");
+    assert_eq!(outer.source().unwrap().to_string(), "not a member of this group");
+}

@@ -72,13 +72,13 @@ pub enum ConversationError {
 impl fmt::Display for ConversationError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Store(e) => write!(f, "store: {e}"),
+            Self::Store(_) => f.write_str("the store failed"),
             Self::Record(PickleError::WrongKeyOrCorrupted) => f.write_str(
                 "a stored record does not open under this device's storage key and address \
                  (another key, another device's record, or corruption)",
             ),
-            Self::Record(e) => write!(f, "stored record: {e}"),
-            Self::Address(e) => write!(f, "address: {e}"),
+            Self::Record(_) => f.write_str("a stored record is invalid"),
+            Self::Address(_) => f.write_str("invalid address"),
             Self::TooManyDevices { user, max } => write!(f, "user {user:?} would have more than {max} devices"),
             Self::UnknownDevice(a) => write!(f, "unknown device {a}"),
             Self::IdentityMismatch(a) => write!(f, "device {a} does not have the identity that was compared"),
@@ -89,7 +89,7 @@ impl fmt::Display for ConversationError {
             Self::NoRequest(a) => write!(f, "no message request from {a}"),
             Self::UnknownGroup => f.write_str("no such group on this device"),
             Self::GroupExists => f.write_str("the group exists already"),
-            Self::Group(e) => write!(f, "group: {e}"),
+            Self::Group(_) => f.write_str("the group layer refused"),
         }
     }
 }
@@ -211,9 +211,9 @@ impl fmt::Display for SendError {
             Self::Blocked(a) => write!(f, "{} device(s) need approval before sending", a.len()),
             Self::NoDevices => f.write_str("no device to send to"),
             Self::UnexpectedBundle(a) => write!(f, "bundle given for {a}, which this message does not go to"),
-            Self::Bundle { address, error } => write!(f, "bundle of {address} refused: {error}"),
-            Self::Encrypt { address, error } => write!(f, "encrypting to {address}: {error}"),
-            Self::Group(e) => write!(f, "group: {e}"),
+            Self::Bundle { address, .. } => write!(f, "the bundle of {address} was refused"),
+            Self::Encrypt { address, .. } => write!(f, "encrypting to {address} failed"),
+            Self::Group(_) => f.write_str("the group layer refused"),
             Self::Conversation(e) => write!(f, "{e}"),
         }
     }
@@ -225,7 +225,9 @@ impl std::error::Error for SendError {
             Self::Bundle { error, .. } => Some(error),
             Self::Encrypt { error, .. } => Some(error),
             Self::Group(e) => Some(e),
-            Self::Conversation(e) => Some(e),
+            // Transparent: its Display is the inner error's, so its source
+            // is the inner error's source.
+            Self::Conversation(e) => e.source(),
             _ => None,
         }
     }
@@ -288,14 +290,14 @@ pub enum ReceiveError {
 impl fmt::Display for ReceiveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Decode(e) => write!(f, "not a message: {e}"),
+            Self::Decode(_) => f.write_str("not a message"),
             Self::NotAContact => f.write_str("first message from someone who is not a contact"),
-            Self::FirstMessage(e) => write!(f, "first message refused: {e}"),
-            Self::Accept(e) => write!(f, "first message could not be accepted: {e}"),
-            Self::Decrypt(e) => write!(f, "decryption failed: {e}"),
+            Self::FirstMessage(_) => f.write_str("first message refused"),
+            Self::Accept(_) => f.write_str("first message could not be accepted"),
+            Self::Decrypt(_) => f.write_str("decryption failed"),
             Self::NoSession => f.write_str("no session with the sender"),
             Self::TooManyDevices => f.write_str("the sender's user would have too many devices"),
-            Self::Group(e) => write!(f, "group: {e}"),
+            Self::Group(_) => f.write_str("the group layer refused"),
             Self::UntrustedSender => f.write_str("group keys from a device that is not trusted"),
             Self::OtherInstance => f.write_str("received by another Conversations instance"),
             Self::StaleBatch => f.write_str("the batch can no longer be committed; receive again"),
@@ -313,7 +315,9 @@ impl std::error::Error for ReceiveError {
             Self::Accept(e) => Some(e),
             Self::Decrypt(e) => Some(e),
             Self::Group(e) => Some(e),
-            Self::Conversation(e) => Some(e),
+            // Transparent: its Display is the inner error's, so its source
+            // is the inner error's source.
+            Self::Conversation(e) => e.source(),
             _ => None,
         }
     }

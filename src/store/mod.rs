@@ -279,7 +279,7 @@ impl fmt::Display for StoreError {
             Self::SchemaVersion { found, supported } => {
                 write!(f, "database schema version {found} is not readable by this build (reads up to {supported})")
             }
-            Self::Backend(e) => write!(f, "store backend failed: {e}"),
+            Self::Backend(_) => f.write_str("the store backend failed"),
         }
     }
 }
