@@ -153,14 +153,14 @@ pub enum PreKeyError {
         stored: usize,
         /// How many were asked for.
         requested: usize,
-        /// The cap, [`crate::MAX_ONE_TIME_PREKEYS`].
+        /// The cap, [`crate::limits::MAX_ONE_TIME_PREKEYS`].
         max: usize,
     },
     /// The requested grace period is longer than allowed.
     GracePeriodTooLong {
         /// The grace period asked for, in seconds.
         got: u64,
-        /// The maximum, [`crate::MAX_SIGNED_PREKEY_GRACE_SECS`].
+        /// The maximum, [`crate::limits::MAX_SIGNED_PREKEY_GRACE_SECS`].
         max: u64,
     },
     /// Prekey ids are exhausted (2^32 ids used). Create a new account.
@@ -215,7 +215,7 @@ pub enum StartError {
     PqPreKeyStripped,
     /// A key agreement result was not contributory.
     InvalidKey(KeyError),
-    /// The context is longer than [`crate::MAX_CONTEXT_LEN`].
+    /// The context is longer than [`crate::limits::MAX_CONTEXT_LEN`].
     ContextTooLong {
         /// The context length given.
         len: usize,
@@ -263,7 +263,7 @@ impl From<KeyError> for StartError {
 pub enum FirstMessageError {
     /// The bytes are not a valid prekey message.
     Decode(DecodeError),
-    /// The context is longer than [`crate::MAX_CONTEXT_LEN`].
+    /// The context is longer than [`crate::limits::MAX_CONTEXT_LEN`].
     ContextTooLong {
         /// The context length given.
         len: usize,
@@ -291,7 +291,7 @@ pub enum FirstMessageError {
     /// [matches](crate::Session::matches) them). Otherwise drop it.
     Replay,
     /// The replay record of this signed prekey is full
-    /// ([`crate::MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`]); first messages
+    /// ([`crate::limits::MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`]); first messages
     /// without a one-time prekey are refused for it. Rotate the signed
     /// prekey and publish more one-time prekeys.
     ReplayRecordFull {
@@ -413,7 +413,7 @@ impl std::error::Error for AcceptError {}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum EncryptError {
-    /// The sending chain used every counter up to [`crate::MAX_COUNTER`]
+    /// The sending chain used every counter up to [`crate::limits::MAX_COUNTER`]
     /// (2^32 - 1 messages without a reply). A new chain starts once a
     /// message under a new ratchet key arrives from the peer; if none will,
     /// start a new session.
@@ -454,7 +454,7 @@ pub enum DecryptError {
     /// to [`crate::Account::open_first_message`] if it matches no session.
     NotForThisSession,
     /// The message claims a counter (or previous-chain length) further
-    /// ahead than [`crate::MAX_CHAIN_JUMP`]. Refused before any chain work.
+    /// ahead than [`crate::limits::MAX_CHAIN_JUMP`]. Refused before any chain work.
     /// Unauthenticated. If it is genuine, more messages than the limit were
     /// lost, and every later message on (or after) that chain will fail the
     /// same way: after repeated `TooFarAhead` from one peer, start a new
@@ -466,8 +466,8 @@ pub enum DecryptError {
         max: u32,
     },
     /// This message's key is gone: it was decrypted already, or its key
-    /// was evicted (too old, see [`crate::MAX_SKIPPED_KEYS_PER_CHAIN`] and
-    /// [`crate::MAX_RECEIVING_CHAINS`]), or it names a ratchet key the
+    /// was evicted (too old, see [`crate::limits::MAX_SKIPPED_KEYS_PER_CHAIN`] and
+    /// [`crate::limits::MAX_RECEIVING_CHAINS`]), or it names a ratchet key the
     /// peer cannot be using now. Unauthenticated: a forgery looks the
     /// same. Drop it.
     DuplicateOrExpired,
@@ -564,21 +564,21 @@ impl std::error::Error for PickleError {}
 pub enum GroupError {
     /// The bytes are not a valid group message, distribution or export.
     Decode(DecodeError),
-    /// A group id longer than [`crate::MAX_GROUP_ID_LEN`].
+    /// A group id longer than [`crate::limits::MAX_GROUP_ID_LEN`].
     GroupIdTooLong {
         /// The length given.
         len: usize,
         /// The maximum.
         max: usize,
     },
-    /// A member id longer than [`crate::MAX_MEMBER_ID_LEN`].
+    /// A member id longer than [`crate::limits::MAX_MEMBER_ID_LEN`].
     MemberIdTooLong {
         /// The length given.
         len: usize,
         /// The maximum.
         max: usize,
     },
-    /// The group already has [`crate::MAX_GROUP_MEMBERS`] member devices.
+    /// The group already has [`crate::limits::MAX_GROUP_MEMBERS`] member devices.
     TooManyMembers {
         /// The maximum.
         max: usize,
@@ -616,7 +616,7 @@ pub enum GroupError {
     /// This message was decrypted already (its index was used). Drop it.
     Duplicate,
     /// The message's index is older than the receive window
-    /// ([`crate::MAX_GROUP_WINDOW`] behind the newest index read): its key
+    /// ([`crate::limits::MAX_GROUP_WINDOW`] behind the newest index read): its key
     /// is gone. Drop it.
     OutsideWindow {
         /// The message's index.

@@ -96,40 +96,40 @@
 //!
 //! | constant | value | bounds |
 //! |---|---|---|
-//! | [`MAX_CHAIN_JUMP`] | 25,000 | how far ahead a message may claim to be |
-//! | [`MAX_SKIPPED_KEYS_PER_CHAIN`] | 2,000 | stored keys for out-of-order messages, per chain |
-//! | [`MAX_RECEIVING_CHAINS`] | 5 | old receiving chains kept |
-//! | [`MAX_EVICTED_CHAIN_RECORDS`] | 64 | evicted chains recognised (8-byte key prefix each) |
-//! | [`MAX_ONE_TIME_PREKEYS`] | 1,000 | one-time prekeys stored |
-//! | [`MAX_PQ_ONE_TIME_PREKEYS`] | 200 | one-time ML-KEM prekeys stored |
-//! | [`MAX_SIGNED_PREKEY_GRACE_SECS`] | 30 days | how long a retired signed prekey stays usable |
-//! | [`MAX_RETIRED_SIGNED_PREKEYS`] | 8 | retired signed prekeys kept |
-//! | [`MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`] | 4,096 | first messages without a one-time prekey, per signed prekey |
-//! | [`MAX_CONTEXT_LEN`] | 1,024 bytes | conversation context |
-//! | [`MAX_GROUP_WINDOW`] | 2,000 | how far behind the newest read a group message may be |
-//! | [`MAX_GROUP_STATE_NODES`] | 2,100 | key-tree nodes per sender state |
-//! | [`MAX_SENDER_STATES_PER_MEMBER`] | 5 | sender states kept per group member |
-//! | [`MAX_RETIRED_STATES_PER_MEMBER`] | 256 | evicted sender state ids remembered per group member |
-//! | [`MAX_REVOKED_SENDER_STATES`] | 4,096 | state ids of removed group members remembered |
-//! | [`MAX_GROUP_MEMBERS`] | 10,000 | member devices per group |
-//! | [`MAX_USER_ID_LEN`] | 255 bytes | user id of an [`Address`] |
-//! | [`MAX_DEVICES_PER_USER`] | 32 | devices listed per user |
-//! | [`MAX_UNLISTED_DEVICES_PER_USER`] | 32 | devices known but not listed, per user |
-//! | [`MAX_PREVIOUS_SESSIONS`] | 10 | previous sessions kept per address |
-//! | [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`] | 30 days | how long an unanswered outgoing session is used |
-//! | [`DEFAULT_MAX_PROMOTION_AGE`] | 7 days | how long after it was replaced a session may become current again |
-//! | [`MAX_CACHED_RECORDS`] | 4,096 | decoded records a [`Conversations`] keeps in memory |
+//! | [`MAX_CHAIN_JUMP`](limits::MAX_CHAIN_JUMP) | 25,000 | how far ahead a message may claim to be |
+//! | [`MAX_SKIPPED_KEYS_PER_CHAIN`](limits::MAX_SKIPPED_KEYS_PER_CHAIN) | 2,000 | stored keys for out-of-order messages, per chain |
+//! | [`MAX_RECEIVING_CHAINS`](limits::MAX_RECEIVING_CHAINS) | 5 | old receiving chains kept |
+//! | [`MAX_EVICTED_CHAIN_RECORDS`](limits::MAX_EVICTED_CHAIN_RECORDS) | 64 | evicted chains recognised (8-byte key prefix each) |
+//! | [`MAX_ONE_TIME_PREKEYS`](limits::MAX_ONE_TIME_PREKEYS) | 1,000 | one-time prekeys stored |
+//! | [`MAX_PQ_ONE_TIME_PREKEYS`](limits::MAX_PQ_ONE_TIME_PREKEYS) | 200 | one-time ML-KEM prekeys stored |
+//! | [`MAX_SIGNED_PREKEY_GRACE_SECS`](limits::MAX_SIGNED_PREKEY_GRACE_SECS) | 30 days | how long a retired signed prekey stays usable |
+//! | [`MAX_RETIRED_SIGNED_PREKEYS`](limits::MAX_RETIRED_SIGNED_PREKEYS) | 8 | retired signed prekeys kept |
+//! | [`MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`](limits::MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY) | 4,096 | first messages without a one-time prekey, per signed prekey |
+//! | [`MAX_CONTEXT_LEN`](limits::MAX_CONTEXT_LEN) | 1,024 bytes | conversation context |
+//! | [`MAX_GROUP_WINDOW`](limits::MAX_GROUP_WINDOW) | 2,000 | how far behind the newest read a group message may be |
+//! | [`MAX_GROUP_STATE_NODES`](limits::MAX_GROUP_STATE_NODES) | 2,100 | key-tree nodes per sender state |
+//! | [`MAX_SENDER_STATES_PER_MEMBER`](limits::MAX_SENDER_STATES_PER_MEMBER) | 5 | sender states kept per group member |
+//! | [`MAX_RETIRED_STATES_PER_MEMBER`](limits::MAX_RETIRED_STATES_PER_MEMBER) | 256 | evicted sender state ids remembered per group member |
+//! | [`MAX_REVOKED_SENDER_STATES`](limits::MAX_REVOKED_SENDER_STATES) | 4,096 | state ids of removed group members remembered |
+//! | [`MAX_GROUP_MEMBERS`](limits::MAX_GROUP_MEMBERS) | 10,000 | member devices per group |
+//! | [`MAX_USER_ID_LEN`](limits::MAX_USER_ID_LEN) | 255 bytes | user id of an [`Address`] |
+//! | [`MAX_DEVICES_PER_USER`](limits::MAX_DEVICES_PER_USER) | 32 | devices listed per user |
+//! | [`MAX_UNLISTED_DEVICES_PER_USER`](limits::MAX_UNLISTED_DEVICES_PER_USER) | 32 | devices known but not listed, per user |
+//! | [`MAX_PREVIOUS_SESSIONS`](limits::MAX_PREVIOUS_SESSIONS) | 10 | previous sessions kept per address |
+//! | [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`](limits::DEFAULT_MAX_UNACKNOWLEDGED_AGE) | 30 days | how long an unanswered outgoing session is used |
+//! | [`DEFAULT_MAX_PROMOTION_AGE`](limits::DEFAULT_MAX_PROMOTION_AGE) | 7 days | how long after it was replaced a session may become current again |
+//! | [`MAX_CACHED_RECORDS`](limits::MAX_CACHED_RECORDS) | 4,096 | decoded records a [`Conversations`] keeps in memory |
 //!
 //! One forged message in a session costs at most one X25519,
-//! [`MAX_CHAIN_JUMP`] + [`MAX_SKIPPED_KEYS_PER_CHAIN`] + 2 HMAC-SHA256
+//! [`MAX_CHAIN_JUMP`](limits::MAX_CHAIN_JUMP) + [`MAX_SKIPPED_KEYS_PER_CHAIN`](limits::MAX_SKIPPED_KEYS_PER_CHAIN) + 2 HMAC-SHA256
 //! (27,002), one HKDF and one decryption check, and changes
 //! nothing. A forged first message to an account costs one signature
 //! check, one ML-KEM-768 decapsulation (and a key expansion when it names
 //! a one-time PQ prekey), four X25519, one HKDF and the same chain bound
 //! (a forged counter is refused before any of that). Through
 //! [`Conversations`], a forged message is tried on at most
-//! [`MAX_SESSIONS_TRIED`] (12) sessions: the current one,
-//! [`MAX_PREVIOUS_SESSIONS`] previous ones and a pending message request.
+//! [`MAX_SESSIONS_TRIED`](limits::MAX_SESSIONS_TRIED) (12) sessions: the current one,
+//! [`MAX_PREVIOUS_SESSIONS`](limits::MAX_PREVIOUS_SESSIONS) previous ones and a pending message request.
 //!
 //! ## What dmseal does not do
 //!
@@ -171,41 +171,52 @@ mod work;
 
 // The public interface is:
 pub use crate::account::{Account, PendingSession};
-pub use crate::address::{Address, AddressError, MAX_USER_ID_LEN};
+pub use crate::address::{Address, AddressError};
 pub use crate::bundle::PreKeyBundle;
 pub use crate::conversation::{
-    ContactPolicy, ConversationConfig, ConversationError, Conversations, DEFAULT_MAX_PROMOTION_AGE,
-    DEFAULT_MAX_UNACKNOWLEDGED_AGE, DeviceInfo, DeviceStatus, Event, GroupSend, Incoming, MAX_CACHED_RECORDS,
-    MAX_DEVICES_PER_USER, MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED, MAX_UNLISTED_DEVICES_PER_USER, Outbound, Outgoing,
-    ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError,
+    ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceInfo, DeviceStatus, Event, GroupSend,
+    Incoming, Outbound, Outgoing, ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError,
 };
 pub use crate::error::{
     AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,
     PreKeyError, StartError,
 };
-pub use crate::group::{
-    DEFAULT_ROTATION_MESSAGES, DEFAULT_ROTATION_SECS, Distribution, Group, GroupOutgoing, GroupPickle, GroupPlaintext,
-    MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES, MAX_GROUP_WINDOW, MAX_MEMBER_ID_LEN,
-    MAX_RETIRED_STATES_PER_MEMBER, MAX_REVOKED_SENDER_STATES, MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS,
-    MAX_SENDER_STATES_PER_MEMBER, RotationPolicy,
-};
+pub use crate::group::{Distribution, Group, GroupOutgoing, GroupPickle, GroupPlaintext, RotationPolicy};
 pub use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 pub use crate::message::{Envelope, NormalMessage, PreKeyMessage};
 pub use crate::pickle::{AccountPickle, PICKLE_VERSION, SessionPickle};
-pub use crate::prekeys::{
-    DEFAULT_SIGNED_PREKEY_GRACE_SECS, MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS,
-    MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, MAX_RETIRED_SIGNED_PREKEYS, MAX_SIGNED_PREKEY_GRACE_SECS,
-    OneTimePreKeyPublic, PqPreKeyKind, PqPreKeyPublic, SignedPreKeyPublic,
-};
+pub use crate::prekeys::{OneTimePreKeyPublic, PqPreKeyKind, PqPreKeyPublic, SignedPreKeyPublic};
 pub use crate::primitives::dh::X25519PublicKey;
 pub use crate::primitives::kem::{ML_KEM_768_CIPHERTEXT_LEN, ML_KEM_768_PUBLIC_KEY_LEN, MlKemPublicKey};
 pub use crate::primitives::signature::Ed25519PublicKey;
-pub use crate::ratchet::{
-    MAX_CHAIN_JUMP, MAX_COUNTER, MAX_EVICTED_CHAIN_RECORDS, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
-};
 pub use crate::safety_number::{SAFETY_NUMBER_ITERATIONS, SAFETY_NUMBER_VERSION, SCANNABLE_LEN, SafetyNumber};
 pub use crate::session::{Role, Session, SessionId};
-pub use crate::x3dh::{ClassicX3dh, MAX_CONTEXT_LEN, SessionSetup, conversation_context};
+pub use crate::x3dh::{ClassicX3dh, SessionSetup, conversation_context};
+
+/// Every limit and default of dmseal, in one place: what bounds the state
+/// and the work an input can cause, and the defaults of the settings.
+/// Each is documented where it is defined, with why it has its value;
+/// docs/PROTOCOL.md §9 lists them with the wire rules.
+pub mod limits {
+    pub use crate::address::MAX_USER_ID_LEN;
+    pub use crate::conversation::{
+        DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE, MAX_CACHED_RECORDS, MAX_DEVICES_PER_USER,
+        MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED, MAX_UNLISTED_DEVICES_PER_USER,
+    };
+    pub use crate::group::{
+        DEFAULT_ROTATION_MESSAGES, DEFAULT_ROTATION_SECS, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES,
+        MAX_GROUP_WINDOW, MAX_MEMBER_ID_LEN, MAX_RETIRED_STATES_PER_MEMBER, MAX_REVOKED_SENDER_STATES,
+        MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS, MAX_SENDER_STATES_PER_MEMBER,
+    };
+    pub use crate::prekeys::{
+        DEFAULT_SIGNED_PREKEY_GRACE_SECS, MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS,
+        MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, MAX_RETIRED_SIGNED_PREKEYS, MAX_SIGNED_PREKEY_GRACE_SECS,
+    };
+    pub use crate::ratchet::{
+        MAX_CHAIN_JUMP, MAX_COUNTER, MAX_EVICTED_CHAIN_RECORDS, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
+    };
+    pub use crate::x3dh::MAX_CONTEXT_LEN;
+}
 
 /// The wire format version written in the first byte of every bundle and
 /// message.

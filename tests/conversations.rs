@@ -72,7 +72,7 @@ fn repeated_simultaneous_initiation_fifteen_rounds_converges_every_round() {
         assert_eq!(w.deliver(&b, &a, &from_bob[0].1).unwrap(), b"restart b");
         exchange(&mut w, &a, &b, round);
         assert!(w.converged(&a, &b), "round {round}");
-        assert!(w.get(&a).previous_sessions(&b).unwrap() <= dmseal::MAX_PREVIOUS_SESSIONS);
+        assert!(w.get(&a).previous_sessions(&b).unwrap() <= dmseal::limits::MAX_PREVIOUS_SESSIONS);
     }
 }
 
@@ -96,7 +96,7 @@ fn a_previous_session_that_reads_a_message_is_promoted() {
 #[test]
 fn a_stale_previous_session_reads_but_is_not_promoted() {
     let max = ConversationConfig::default().max_promotion_age;
-    assert_eq!(max, dmseal::DEFAULT_MAX_PROMOTION_AGE);
+    assert_eq!(max, dmseal::limits::DEFAULT_MAX_PROMOTION_AGE);
     for (age, promoted) in [(max, true), (max + 1, false)] {
         let (mut w, a, b) = alice_and_bob();
         exchange(&mut w, &a, &b, 0);
@@ -572,7 +572,7 @@ fn content_that_cannot_be_used_still_advances_the_session() {
 #[test]
 fn devices_that_only_wrote_cannot_fill_a_users_device_cap() {
     let (mut w, _a, b) = alice_and_bob();
-    for id in 100..100 + dmseal::MAX_DEVICES_PER_USER as u32 {
+    for id in 100..100 + dmseal::limits::MAX_DEVICES_PER_USER as u32 {
         let ghost = addr("alice", id);
         let mut g = device("alice", id);
         g.set_devices("bob", &[1]).unwrap();
@@ -580,7 +580,7 @@ fn devices_that_only_wrote_cannot_fill_a_users_device_cap() {
         let m = w.send(&ghost, "bob", b"boo", NOW);
         w.deliver(&ghost, &b, &m[0].1).unwrap();
     }
-    assert_eq!(w.get(&b).devices("alice").unwrap().len(), 1 + dmseal::MAX_UNLISTED_DEVICES_PER_USER);
+    assert_eq!(w.get(&b).devices("alice").unwrap().len(), 1 + dmseal::limits::MAX_UNLISTED_DEVICES_PER_USER);
     // One more is refused, changing nothing: no pinned identity is
     // forgotten to make room.
     let ghost = addr("alice", 999);
@@ -594,9 +594,9 @@ fn devices_that_only_wrote_cannot_fill_a_users_device_cap() {
     let events = w.get(&b).set_devices("alice", &[1, 2]).unwrap();
     assert_eq!(events, vec![Event::NewDevice { address: addr("alice", 2), status: DeviceStatus::Trusted }]);
     // At the cap with every device listed, more are refused.
-    let all: Vec<u32> = (1..=dmseal::MAX_DEVICES_PER_USER as u32).collect();
+    let all: Vec<u32> = (1..=dmseal::limits::MAX_DEVICES_PER_USER as u32).collect();
     w.get(&b).set_devices("alice", &all).unwrap();
-    let too_many: Vec<u32> = (1..=dmseal::MAX_DEVICES_PER_USER as u32 + 1).collect();
+    let too_many: Vec<u32> = (1..=dmseal::limits::MAX_DEVICES_PER_USER as u32 + 1).collect();
     assert!(matches!(w.get(&b).set_devices("alice", &too_many), Err(ConversationError::TooManyDevices { .. })));
 }
 

@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use dmseal::{DecryptError, MAX_CHAIN_JUMP, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN, Session};
+use dmseal::limits::{MAX_CHAIN_JUMP, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
+use dmseal::{DecryptError, Session};
 
 fn send(s: &mut Session, n: u32) -> Vec<Vec<u8>> {
     (0..n).map(|i| s.encrypt(&i.to_be_bytes()).unwrap()).collect()

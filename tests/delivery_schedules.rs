@@ -7,7 +7,8 @@
 mod common;
 
 use common::*;
-use dmseal::{DecryptError, MAX_RECEIVING_CHAINS, NormalMessage, PreKeyMessage, Session};
+use dmseal::limits::MAX_RECEIVING_CHAINS;
+use dmseal::{DecryptError, NormalMessage, PreKeyMessage, Session};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

@@ -4,7 +4,8 @@
 mod common;
 
 use common::*;
-use dmseal::{Group, GroupError, GroupOutgoing, MAX_GROUP_WINDOW};
+use dmseal::limits::MAX_GROUP_WINDOW;
+use dmseal::{Group, GroupError, GroupOutgoing};
 use proptest::prelude::*;
 use rand_chacha::ChaCha20Rng;
 
@@ -282,7 +283,7 @@ fn rotation_policy_rotates_by_count_and_by_age() {
     assert!(g[0].needs_rotation(1_000));
     assert!(
         g[0].set_rotation_policy(dmseal::RotationPolicy {
-            max_messages: dmseal::MAX_ROTATION_MESSAGES + 1,
+            max_messages: dmseal::limits::MAX_ROTATION_MESSAGES + 1,
             max_age_secs: 1
         })
         .is_err()
@@ -389,7 +390,7 @@ proptest! {
 fn rotate_past_the_state_cap(g: &mut [Group], names: &[&str], r: &mut ChaCha20Rng) -> Vec<GroupOutgoing> {
     g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 1, ..Default::default() }).unwrap();
     let mut outs = Vec::new();
-    for i in 0..(dmseal::MAX_SENDER_STATES_PER_MEMBER + 2) {
+    for i in 0..(dmseal::limits::MAX_SENDER_STATES_PER_MEMBER + 2) {
         let out = g[0].encrypt_with_rng(r, &[i as u8], 0).unwrap();
         deliver(g, names, "alice", &out);
         assert_eq!(g[1].decrypt(&out.message).unwrap().plaintext, [i as u8]);

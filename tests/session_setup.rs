@@ -277,10 +277,10 @@ fn own_bundle_and_overlong_context_are_refused() {
     let (bob, bundle) = bob_with_bundle(&mut r, true);
     assert_eq!(bob.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").err(), Some(StartError::OwnBundle));
     let alice = Account::new_with_rng(&mut r);
-    let long = vec![0u8; dmseal::MAX_CONTEXT_LEN + 1];
-    assert!(alice.start_session_with_rng(&mut r, &bundle, &long[..dmseal::MAX_CONTEXT_LEN], b"x").is_ok());
+    let long = vec![0u8; dmseal::limits::MAX_CONTEXT_LEN + 1];
+    assert!(alice.start_session_with_rng(&mut r, &bundle, &long[..dmseal::limits::MAX_CONTEXT_LEN], b"x").is_ok());
     assert_eq!(
         alice.start_session_with_rng(&mut r, &bundle, &long, b"x").err(),
-        Some(StartError::ContextTooLong { len: long.len(), max: dmseal::MAX_CONTEXT_LEN })
+        Some(StartError::ContextTooLong { len: long.len(), max: dmseal::limits::MAX_CONTEXT_LEN })
     );
 }

@@ -6,10 +6,11 @@
 
 mod common;
 
+use dmseal::limits::MAX_UNLISTED_DEVICES_PER_USER;
 use dmseal::store::{AppWrite, MemoryStore, SessionStore, Store};
 use dmseal::{
     Address, ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceStatus, Event, GroupError,
-    MAX_UNLISTED_DEVICES_PER_USER, ReceiveError, ReceivedKind, SendError,
+    ReceiveError, ReceivedKind, SendError,
 };
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
@@ -19,7 +20,7 @@ use self::common::world::*;
 const REQUESTS: ConversationConfig = ConversationConfig {
     contact_policy: ContactPolicy::MessageRequests,
     max_unacknowledged_age: 30 * DAY,
-    max_promotion_age: dmseal::DEFAULT_MAX_PROMOTION_AGE,
+    max_promotion_age: dmseal::limits::DEFAULT_MAX_PROMOTION_AGE,
 };
 
 /// The same device reopened on a copy of its store under another config.

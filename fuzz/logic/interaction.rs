@@ -11,7 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use dmseal::{Account, Group, NormalMessage, PreKeyMessage, Session, MAX_RECEIVING_CHAINS};
+use dmseal::{Account, Group, NormalMessage, PreKeyMessage, Session};
+use dmseal::limits::{MAX_RECEIVING_CHAINS};
 use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 

@@ -117,7 +117,7 @@ impl Account {
     /// # Errors
     ///
     /// [`PreKeyError::GracePeriodTooLong`] past
-    /// [`crate::MAX_SIGNED_PREKEY_GRACE_SECS`]; [`PreKeyError::IdsExhausted`].
+    /// [`crate::limits::MAX_SIGNED_PREKEY_GRACE_SECS`]; [`PreKeyError::IdsExhausted`].
     pub fn rotate_signed_prekey(&mut self, now: u64, grace_secs: u64) -> Result<SignedPreKeyPublic, PreKeyError> {
         self.rotate_signed_prekey_with_rng(&mut os_rng(), now, grace_secs)
     }
@@ -156,7 +156,7 @@ impl Account {
     /// # Errors
     ///
     /// [`PreKeyError::TooManyOneTimePreKeys`] past
-    /// [`crate::MAX_ONE_TIME_PREKEYS`] (nothing is generated).
+    /// [`crate::limits::MAX_ONE_TIME_PREKEYS`] (nothing is generated).
     pub fn generate_one_time_prekeys(&mut self, count: usize) -> Result<Vec<OneTimePreKeyPublic>, PreKeyError> {
         self.generate_one_time_prekeys_with_rng(&mut os_rng(), count)
     }
@@ -211,7 +211,7 @@ impl Account {
     /// Deletes (and zeroizes) one-time X25519 prekeys, for instance ones
     /// the server handed out weeks ago to initiators who never wrote,
     /// which would otherwise hold places under
-    /// [`crate::MAX_ONE_TIME_PREKEYS`] forever. A first message that names
+    /// [`crate::limits::MAX_ONE_TIME_PREKEYS`] forever. A first message that names
     /// a removed key then fails with `OneTimePreKeyUnavailable`. Unknown
     /// ids are ignored; returns how many keys were removed.
     pub fn remove_one_time_prekeys(&mut self, ids: &[u32]) -> usize {
@@ -268,7 +268,7 @@ impl Account {
     /// # Errors
     ///
     /// [`PreKeyError::TooManyOneTimePreKeys`] past
-    /// [`crate::MAX_PQ_ONE_TIME_PREKEYS`] (nothing is generated).
+    /// [`crate::limits::MAX_PQ_ONE_TIME_PREKEYS`] (nothing is generated).
     pub fn generate_pq_one_time_prekeys(&mut self, count: usize) -> Result<Vec<PqPreKeyPublic>, PreKeyError> {
         self.generate_pq_one_time_prekeys_with_rng(&mut os_rng(), count)
     }

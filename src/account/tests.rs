@@ -65,8 +65,8 @@ fn a_first_message_claiming_a_huge_counter_is_refused_before_any_dh() {
     let m = first_without_otk(&bob, 90);
     for (counter, expected) in [
         (
-            crate::MAX_CHAIN_JUMP + 1,
-            DecryptError::TooFarAhead { got: crate::MAX_CHAIN_JUMP + 1, max: crate::MAX_CHAIN_JUMP },
+            crate::limits::MAX_CHAIN_JUMP + 1,
+            DecryptError::TooFarAhead { got: crate::limits::MAX_CHAIN_JUMP + 1, max: crate::limits::MAX_CHAIN_JUMP },
         ),
         (u32::MAX, DecryptError::AuthenticationFailed),
     ] {

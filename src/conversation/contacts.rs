@@ -20,8 +20,8 @@ impl<S: Store> Conversations<S> {
     ///
     /// # Errors
     ///
-    /// A [`ConversationError`]: more than [`crate::MAX_DEVICES_PER_USER`]
-    /// devices, more than [`crate::MAX_UNLISTED_DEVICES_PER_USER`] known
+    /// A [`ConversationError`]: more than [`crate::limits::MAX_DEVICES_PER_USER`]
+    /// devices, more than [`crate::limits::MAX_UNLISTED_DEVICES_PER_USER`] known
     /// devices left unlisted (forget one with
     /// [`Conversations::forget_device`]), or the store failed. Nothing
     /// changed.

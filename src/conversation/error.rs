@@ -24,8 +24,8 @@ pub enum ConversationError {
     Record(PickleError),
     /// A user id is not a valid address part.
     Address(AddressError),
-    /// The device list would exceed [`crate::MAX_DEVICES_PER_USER`], or
-    /// leave more than [`crate::MAX_UNLISTED_DEVICES_PER_USER`] known
+    /// The device list would exceed [`crate::limits::MAX_DEVICES_PER_USER`], or
+    /// leave more than [`crate::limits::MAX_UNLISTED_DEVICES_PER_USER`] known
     /// devices unlisted ([`crate::Conversations::forget_device`] makes
     /// room).
     TooManyDevices {
@@ -259,7 +259,7 @@ pub enum ReceiveError {
     /// is gone.
     NoSession,
     /// The sending device is new and its user already has
-    /// [`crate::MAX_UNLISTED_DEVICES_PER_USER`] known devices that are not
+    /// [`crate::limits::MAX_UNLISTED_DEVICES_PER_USER`] known devices that are not
     /// listed, each with a pinned identity: refused, nothing changed.
     TooManyDevices,
     /// A group message or distribution the group refused: a sender state

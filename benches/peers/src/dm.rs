@@ -56,7 +56,7 @@ impl SetupKind {
             Account::new()
         };
         let ids: Vec<Option<u32>> = if self.one_time_prekey() {
-            assert!(n <= dmseal::MAX_ONE_TIME_PREKEYS, "batch of {n} exceeds the one-time prekey store");
+            assert!(n <= dmseal::limits::MAX_ONE_TIME_PREKEYS, "batch of {n} exceeds the one-time prekey store");
             let ids: Vec<u32> = bob.generate_one_time_prekeys(n).unwrap().iter().map(|k| k.id()).collect();
             bob.mark_one_time_prekeys_published(&ids).unwrap();
             ids.into_iter().map(Some).collect()
@@ -132,7 +132,10 @@ pub fn copy(group: &Group) -> Group {
 pub fn group_pair() -> (Group, Group) {
     let mut alice = Group::new(GROUP_ID, b"alice").unwrap();
     alice
-        .set_rotation_policy(RotationPolicy { max_messages: dmseal::MAX_ROTATION_MESSAGES, ..Default::default() })
+        .set_rotation_policy(RotationPolicy {
+            max_messages: dmseal::limits::MAX_ROTATION_MESSAGES,
+            ..Default::default()
+        })
         .unwrap();
     alice.add_member(b"bob").unwrap();
     let mut bob = Group::new(GROUP_ID, b"bob").unwrap();
@@ -150,7 +153,7 @@ pub fn established_many(n: usize) -> Vec<Session> {
     let alice = SetupKind::PqOtk.initiator();
     let mut out = Vec::with_capacity(n);
     while out.len() < n {
-        let batch = (n - out.len()).min(dmseal::MAX_ONE_TIME_PREKEYS);
+        let batch = (n - out.len()).min(dmseal::limits::MAX_ONE_TIME_PREKEYS);
         let (mut bob, bundles) = SetupKind::PqOtk.responder_with_bundles(batch);
         for bundle in &bundles {
             let (mut a, mut b) = set_up(&alice, &mut bob, bundle, b"hi");
@@ -168,12 +171,15 @@ pub fn established_many(n: usize) -> Vec<Session> {
 pub fn group_before_rotation(devices: usize) -> Group {
     let mut alice = Group::new(GROUP_ID, b"alice").unwrap();
     alice
-        .set_rotation_policy(RotationPolicy { max_messages: dmseal::MAX_ROTATION_MESSAGES, ..Default::default() })
+        .set_rotation_policy(RotationPolicy {
+            max_messages: dmseal::limits::MAX_ROTATION_MESSAGES,
+            ..Default::default()
+        })
         .unwrap();
     for i in 0..devices - 1 {
         alice.add_member(format!("device-{i}").as_bytes()).unwrap();
     }
-    alice.encrypt(b"before the removal", 0).unwrap();
+    let _ = alice.encrypt(b"before the removal", 0).unwrap();
     assert!(alice.remove_member(b"device-0"));
     alice
 }

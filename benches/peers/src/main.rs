@@ -238,7 +238,7 @@ fn setup_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
         eprintln!("setup: dmseal {label}");
         let alice = kind.initiator();
         let dmseal = h.run_capped(
-            dmseal::MAX_ONE_TIME_PREKEYS,
+            dmseal::limits::MAX_ONE_TIME_PREKEYS,
             |n| {
                 let (bob, bundles) = kind.responder_with_bundles(n);
                 (bob, bundles, Vec::with_capacity(n))
@@ -506,7 +506,7 @@ fn group_rows(h: &Harness, p: &mut Primitives, table: &mut Table) {
     eprintln!("group: decrypt 10,000 ahead");
     let (mut alice, bob) = dm::group_pair();
     for _ in 0..9_999 {
-        alice.encrypt(&kib, 0).unwrap();
+        let _ = alice.encrypt(&kib, 0).unwrap();
     }
     let far = alice.encrypt(&kib, 0).unwrap().message;
     assert_eq!(dm::copy(&bob).decrypt(&far).unwrap().index, 10_000);
@@ -596,7 +596,7 @@ fn rotation_rows(h: &Harness, table: &mut Table) {
         assert_eq!(sample.distributions.len(), devices - 2);
         let distribution_bytes: usize = sample.distributions.iter().map(|d| d.bytes.len()).sum();
         let group_only = h.run(copies, |groups, i| {
-            black_box(groups[i].encrypt(b"x", 0).unwrap());
+            let _ = black_box(groups[i].encrypt(b"x", 0).unwrap());
         });
         let sent = std::cell::Cell::new(0usize);
         let with_fan_out = h.run(copies, |groups, i| {
