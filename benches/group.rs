@@ -19,7 +19,7 @@ fn copy(g: &Group) -> Group {
 /// Alice's state.
 fn setup(members: usize) -> (Group, Group) {
     let mut alice = Group::new(GID, b"alice").unwrap();
-    alice.set_rotation_policy(RotationPolicy { max_messages: 100_000, ..Default::default() }).unwrap();
+    alice.set_rotation_policy(RotationPolicy::new(100_000, dmseal::limits::DEFAULT_ROTATION_SECS)).unwrap();
     for i in 0..members {
         alice.add_member(format!("device-{i}").as_bytes()).unwrap();
     }

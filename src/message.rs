@@ -273,6 +273,7 @@ impl core::fmt::Debug for PreKeyMessage {
 
 /// Either kind of 1:1 message, as read off the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Envelope {
     /// A first message (session setup plus a message).
     PreKey(Box<PreKeyMessage>),

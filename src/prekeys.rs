@@ -163,6 +163,7 @@ impl OneTimePreKeyPublic {
 /// key, so a one-time key cannot be passed off as a last-resort one or
 /// the reverse.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum PqPreKeyKind {
     /// Deleted after its first use.
     OneTime,

@@ -43,6 +43,7 @@ impl fmt::Debug for SessionId {
 
 /// Which side of session setup this session was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Role {
     /// Started the session from a bundle.
     Initiator,

@@ -289,7 +289,7 @@ fn group_transcript(seed: u8) -> Value {
     // A copy of Alice's state as it is now (a thief's), and her rotation
     // to a new state whose distribution closes this one at index 5.
     let mut copy = Group::from_pickle(&alice.pickle()).unwrap();
-    alice.set_rotation_policy(crate::RotationPolicy { max_messages: 6, ..Default::default() }).unwrap();
+    alice.set_rotation_policy(crate::RotationPolicy::new(6, crate::limits::DEFAULT_ROTATION_SECS)).unwrap();
     let rotated = alice.encrypt_with_rng(&mut rng, b"message on the new state", 1_800_000_000).unwrap();
     let new_state = alice.outbound.as_ref().unwrap();
     let (new_state_id, new_public, new_seed) =

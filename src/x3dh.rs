@@ -92,6 +92,7 @@ pub(crate) fn transcript_hash(
 
 /// Which key agreement set a session up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SessionSetup {
     /// PQXDH: X3DH plus an ML-KEM-768 shared secret. Confidential against
     /// a future quantum adversary who recorded the traffic.

@@ -281,7 +281,7 @@ fn a_first_message_presented_under_another_address_is_refused() {
 
 #[test]
 fn known_contacts_only_refuses_strangers_unread() {
-    let config = ConversationConfig { contact_policy: ContactPolicy::KnownContactsOnly, ..Default::default() };
+    let config = ConversationConfig::new().with_contact_policy(ContactPolicy::KnownContactsOnly);
     let (mut w, a, b) = alice_and_bob();
     w.add(device_with("bob", 1, config));
     let m = w.send(&a, "bob", b"hi stranger", NOW);
@@ -296,7 +296,7 @@ fn known_contacts_only_refuses_strangers_unread() {
 
 #[test]
 fn message_requests_are_held_apart_until_accepted() {
-    let config = ConversationConfig { contact_policy: ContactPolicy::MessageRequests, ..Default::default() };
+    let config = ConversationConfig::new().with_contact_policy(ContactPolicy::MessageRequests);
     let (mut w, a, b) = alice_and_bob();
     w.add(device_with("bob", 1, config));
     let m = w.send(&a, "bob", b"may I?", NOW);
@@ -323,7 +323,7 @@ fn message_requests_are_held_apart_until_accepted() {
 
 #[test]
 fn a_declined_request_replayed_is_refused() {
-    let config = ConversationConfig { contact_policy: ContactPolicy::MessageRequests, ..Default::default() };
+    let config = ConversationConfig::new().with_contact_policy(ContactPolicy::MessageRequests);
     let (mut w, a, b) = alice_and_bob();
     w.add(device_with("bob", 1, config));
     let m = w.send(&a, "bob", b"buy my stuff", NOW);
@@ -515,7 +515,7 @@ fn group_keys_from_a_device_that_is_not_trusted_are_refused() {
 
 #[test]
 fn a_devices_own_siblings_are_never_strangers() {
-    let config = ConversationConfig { contact_policy: ContactPolicy::KnownContactsOnly, ..Default::default() };
+    let config = ConversationConfig::new().with_contact_policy(ContactPolicy::KnownContactsOnly);
     let mut w = World::default();
     let (phone, laptop) = (addr("alice", 1), addr("alice", 2));
     let mut p = device_with("alice", 1, config);
@@ -535,7 +535,7 @@ fn a_devices_own_siblings_are_never_strangers() {
 
 #[test]
 fn writing_to_someone_whose_request_is_pending_accepts_it() {
-    let config = ConversationConfig { contact_policy: ContactPolicy::MessageRequests, ..Default::default() };
+    let config = ConversationConfig::new().with_contact_policy(ContactPolicy::MessageRequests);
     let (mut w, a, b) = alice_and_bob();
     w.add(device_with("bob", 1, config));
     let m = w.send(&a, "bob", b"hello?", NOW);
@@ -762,7 +762,7 @@ fn group_keys_and_the_group_message_can_arrive_in_one_batch() {
 
 #[test]
 fn request_messages_in_one_batch_read_once_each() {
-    let config = ConversationConfig { contact_policy: ContactPolicy::MessageRequests, ..Default::default() };
+    let config = ConversationConfig::new().with_contact_policy(ContactPolicy::MessageRequests);
     let (mut w, a, b) = alice_and_bob();
     w.add(device_with("bob", 1, config));
     let items: Vec<(Address, Vec<u8>)> =

@@ -284,6 +284,7 @@ fn record_outbox(from: &Device, seen: &mut Seen) -> u64 {
                 let message = match Envelope::decode(&bytes).unwrap() {
                     Envelope::Normal(m) => m,
                     Envelope::PreKey(m) => m.message().clone(),
+                    other => panic!("an envelope of a kind this test does not know: {other:?}"),
                 };
                 let id = (message.ratchet_key().to_bytes(), message.counter());
                 if let Some(other) = seen.keys.insert(id, (user.clone(), k)) {

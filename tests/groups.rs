@@ -83,7 +83,7 @@ fn every_bit_flip_of_a_group_message_is_rejected_and_changes_nothing() {
 fn a_message_ten_thousand_indices_ahead_decrypts() {
     let names = ["alice", "bob"];
     let mut g = groups(&names);
-    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 20_000, ..Default::default() }).unwrap();
+    g[0].set_rotation_policy(dmseal::RotationPolicy::new(20_000, dmseal::limits::DEFAULT_ROTATION_SECS)).unwrap();
     let mut r = rng(3);
     let first = g[0].encrypt_with_rng(&mut r, b"0", 0).unwrap();
     deliver(&mut g, &names, "alice", &first);
@@ -274,7 +274,7 @@ fn exports_give_unverified_history_from_an_index() {
 fn rotation_policy_rotates_by_count_and_by_age() {
     let names = ["alice", "bob"];
     let mut g = groups(&names);
-    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 3, max_age_secs: 100 }).unwrap();
+    g[0].set_rotation_policy(dmseal::RotationPolicy::new(3, 100)).unwrap();
     let mut r = rng(10);
     let counts: Vec<usize> =
         (0..7u64).map(|i| g[0].encrypt_with_rng(&mut r, b"x", i).unwrap().distributions.len()).collect();
@@ -282,11 +282,7 @@ fn rotation_policy_rotates_by_count_and_by_age() {
     assert!(!g[0].needs_rotation(50));
     assert!(g[0].needs_rotation(1_000));
     assert!(
-        g[0].set_rotation_policy(dmseal::RotationPolicy {
-            max_messages: dmseal::limits::MAX_ROTATION_MESSAGES + 1,
-            max_age_secs: 1
-        })
-        .is_err()
+        g[0].set_rotation_policy(dmseal::RotationPolicy::new(dmseal::limits::MAX_ROTATION_MESSAGES + 1, 1)).is_err()
     );
 }
 
@@ -388,7 +384,7 @@ proptest! {
 /// holding her newest `MAX_SENDER_STATES_PER_MEMBER` states and the first
 /// ones are retired.
 fn rotate_past_the_state_cap(g: &mut [Group], names: &[&str], r: &mut ChaCha20Rng) -> Vec<GroupOutgoing> {
-    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 1, ..Default::default() }).unwrap();
+    g[0].set_rotation_policy(dmseal::RotationPolicy::new(1, dmseal::limits::DEFAULT_ROTATION_SECS)).unwrap();
     let mut outs = Vec::new();
     for i in 0..(dmseal::limits::MAX_SENDER_STATES_PER_MEMBER + 2) {
         let out = g[0].encrypt_with_rng(r, &[i as u8], 0).unwrap();
@@ -476,7 +472,7 @@ fn a_removed_and_re_added_member_cannot_bring_back_a_retired_state() {
 fn a_message_just_past_the_window_fails_even_when_the_newest_was_read_first() {
     let names = ["alice", "bob"];
     let mut g = groups(&names);
-    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 20_000, ..Default::default() }).unwrap();
+    g[0].set_rotation_policy(dmseal::RotationPolicy::new(20_000, dmseal::limits::DEFAULT_ROTATION_SECS)).unwrap();
     let mut r = rng(18);
     let first = g[0].encrypt_with_rng(&mut r, b"0", 0).unwrap();
     deliver(&mut g, &names, "alice", &first);
@@ -544,7 +540,7 @@ fn a_copied_old_sender_state_cannot_post_after_the_owner_rotates() {
     // reset: any rotation) and her next distribution closes the old state
     // at index 4, the last one she used.
     let mut thief = copy(&g[0]);
-    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 5, max_age_secs: 100 }).unwrap();
+    g[0].set_rotation_policy(dmseal::RotationPolicy::new(5, 100)).unwrap();
     let rotated = g[0].encrypt_with_rng(&mut r, b"new state", 0).unwrap();
     assert_eq!(rotated.distributions.len(), 1);
     deliver(&mut g, &names, "alice", &rotated);
@@ -575,7 +571,7 @@ fn a_state_whose_successor_arrived_first_is_closed_on_arrival() {
     let first = g[0].encrypt_with_rng(&mut r, b"0", 0).unwrap();
     let second = g[0].encrypt_with_rng(&mut r, b"1", 0).unwrap();
     let mut thief = copy(&g[0]);
-    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 2, max_age_secs: 100 }).unwrap();
+    g[0].set_rotation_policy(dmseal::RotationPolicy::new(2, 100)).unwrap();
     let rotated = g[0].encrypt_with_rng(&mut r, b"new", 0).unwrap();
     // The 1:1 channel reordered the distributions: the new state's first.
     deliver(&mut g, &names, "alice", &rotated);
@@ -646,7 +642,7 @@ fn a_batch_with_closed_duplicate_and_forged_messages_reads_as_one_by_one() {
         sent.push(out.message);
     }
     let mut thief = copy(&g[0]);
-    g[0].set_rotation_policy(dmseal::RotationPolicy { max_messages: 3, max_age_secs: 100 }).unwrap();
+    g[0].set_rotation_policy(dmseal::RotationPolicy::new(3, 100)).unwrap();
     let rotated = g[0].encrypt_with_rng(&mut r, b"new", 0).unwrap();
     deliver(&mut g, &names, "alice", &rotated);
     let closed = thief.encrypt_with_rng(&mut r, b"thief", 0).unwrap().message;

@@ -17,11 +17,10 @@ use rand_core::SeedableRng;
 
 use self::common::world::*;
 
-const REQUESTS: ConversationConfig = ConversationConfig {
-    contact_policy: ContactPolicy::MessageRequests,
-    max_unacknowledged_age: 30 * DAY,
-    max_promotion_age: dmseal::limits::DEFAULT_MAX_PROMOTION_AGE,
-};
+const REQUESTS: ConversationConfig = ConversationConfig::new()
+    .with_contact_policy(ContactPolicy::MessageRequests)
+    .with_max_unacknowledged_age(30 * DAY)
+    .with_max_promotion_age(dmseal::limits::DEFAULT_MAX_PROMOTION_AGE);
 
 /// The same device reopened on a copy of its store under another config.
 fn reopen(d: &Device, config: ConversationConfig) -> Device {

@@ -36,6 +36,7 @@ pub enum ContactPolicy {
 
 /// Settings of a [`crate::Conversations`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConversationConfig {
     /// Who may start a conversation.
     pub contact_policy: ContactPolicy,
@@ -58,10 +59,47 @@ pub struct ConversationConfig {
 
 impl Default for ConversationConfig {
     fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ConversationConfig {
+    /// The defaults: anyone may write first, and the default ages.
+    /// Settings are changed with the `with_` methods, so that a setting
+    /// added later takes its default in existing code:
+    ///
+    /// ```
+    /// use dmseal::{ContactPolicy, ConversationConfig};
+    /// const CONFIG: ConversationConfig =
+    ///     ConversationConfig::new().with_contact_policy(ContactPolicy::MessageRequests);
+    /// assert_eq!(CONFIG.contact_policy, ContactPolicy::MessageRequests);
+    /// ```
+    pub const fn new() -> Self {
         Self {
-            contact_policy: ContactPolicy::default(),
+            contact_policy: ContactPolicy::Anyone,
             max_unacknowledged_age: DEFAULT_MAX_UNACKNOWLEDGED_AGE,
             max_promotion_age: DEFAULT_MAX_PROMOTION_AGE,
         }
+    }
+
+    /// This config with [`ConversationConfig::contact_policy`] set.
+    #[must_use]
+    pub const fn with_contact_policy(mut self, policy: ContactPolicy) -> Self {
+        self.contact_policy = policy;
+        self
+    }
+
+    /// This config with [`ConversationConfig::max_unacknowledged_age`] set.
+    #[must_use]
+    pub const fn with_max_unacknowledged_age(mut self, secs: u64) -> Self {
+        self.max_unacknowledged_age = secs;
+        self
+    }
+
+    /// This config with [`ConversationConfig::max_promotion_age`] set.
+    #[must_use]
+    pub const fn with_max_promotion_age(mut self, secs: u64) -> Self {
+        self.max_promotion_age = secs;
+        self
     }
 }

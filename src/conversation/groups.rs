@@ -19,6 +19,7 @@ use crate::store::{AppWrite, Store};
 /// What [`Conversations::send_group`] produced, committed.
 #[derive(Debug)]
 #[must_use = "the group message and distributions are committed: deliver them, or the members miss this message"]
+#[non_exhaustive]
 pub struct GroupSend {
     /// The group message: the same bytes for every member.
     pub message: Vec<u8>,

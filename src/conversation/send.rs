@@ -25,6 +25,7 @@ static SENDS: AtomicU64 = AtomicU64::new(1);
 /// already committed.
 #[derive(Debug)]
 #[must_use = "the ciphertexts are committed: deliver them, or the peers miss this message"]
+#[non_exhaustive]
 pub struct Outgoing {
     /// The bytes to deliver to each device.
     pub messages: Vec<(Address, Vec<u8>)>,

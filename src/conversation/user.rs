@@ -157,6 +157,7 @@ impl UserRecord {
 
 /// What the application sees of a device: [`crate::Conversations::devices`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct DeviceInfo {
     /// The device.
     pub address: Address,

@@ -98,6 +98,7 @@ pub const MAX_ROTATION_SECS: u64 = 30 * 24 * 60 * 60;
 /// When a sender state is replaced even without a membership change, so
 /// that one leaked distribution exposes a bounded number of messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct RotationPolicy {
     /// Messages sent on one state before the next send rotates.
     pub max_messages: u32,
@@ -107,12 +108,22 @@ pub struct RotationPolicy {
 
 impl Default for RotationPolicy {
     fn default() -> Self {
-        Self { max_messages: DEFAULT_ROTATION_MESSAGES, max_age_secs: DEFAULT_ROTATION_SECS }
+        Self::new(DEFAULT_ROTATION_MESSAGES, DEFAULT_ROTATION_SECS)
+    }
+}
+
+impl RotationPolicy {
+    /// A policy that rotates after `max_messages` messages or
+    /// `max_age_secs` seconds, whichever comes first
+    /// ([`Group::set_rotation_policy`] checks the maxima).
+    pub const fn new(max_messages: u32, max_age_secs: u64) -> Self {
+        Self { max_messages, max_age_secs }
     }
 }
 
 /// A decrypted group message.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct GroupPlaintext {
     /// The member (device) that sent it: the one whose distribution created
     /// the state that decrypted it.
@@ -142,6 +153,7 @@ impl core::fmt::Debug for GroupPlaintext {
 /// session with it. Its bytes are wiped when dropped; `Debug` shows only
 /// the recipient's id length and the byte count.
 #[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Distribution {
     /// The member (device) to send it to.
     pub to: Vec<u8>,
@@ -161,6 +173,7 @@ impl core::fmt::Debug for Distribution {
 /// 1:1 sessions), then the group message for everyone.
 #[derive(Debug, Clone)]
 #[must_use = "the message and distributions are committed state: send them (the group already advanced)"]
+#[non_exhaustive]
 pub struct GroupOutgoing {
     /// Deliver these before (or with) the message.
     pub distributions: Vec<Distribution>,

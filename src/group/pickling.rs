@@ -252,7 +252,7 @@ impl Group {
             outbound,
             stale: pickle.stale,
             undistributed,
-            policy: RotationPolicy { max_messages: pickle.rotation_messages, max_age_secs: pickle.rotation_secs },
+            policy: RotationPolicy::new(pickle.rotation_messages, pickle.rotation_secs),
         })
     }
 }

@@ -132,10 +132,10 @@ pub fn copy(group: &Group) -> Group {
 pub fn group_pair() -> (Group, Group) {
     let mut alice = Group::new(GROUP_ID, b"alice").unwrap();
     alice
-        .set_rotation_policy(RotationPolicy {
-            max_messages: dmseal::limits::MAX_ROTATION_MESSAGES,
-            ..Default::default()
-        })
+        .set_rotation_policy(RotationPolicy::new(
+            dmseal::limits::MAX_ROTATION_MESSAGES,
+            dmseal::limits::DEFAULT_ROTATION_SECS,
+        ))
         .unwrap();
     alice.add_member(b"bob").unwrap();
     let mut bob = Group::new(GROUP_ID, b"bob").unwrap();
@@ -171,10 +171,10 @@ pub fn established_many(n: usize) -> Vec<Session> {
 pub fn group_before_rotation(devices: usize) -> Group {
     let mut alice = Group::new(GROUP_ID, b"alice").unwrap();
     alice
-        .set_rotation_policy(RotationPolicy {
-            max_messages: dmseal::limits::MAX_ROTATION_MESSAGES,
-            ..Default::default()
-        })
+        .set_rotation_policy(RotationPolicy::new(
+            dmseal::limits::MAX_ROTATION_MESSAGES,
+            dmseal::limits::DEFAULT_ROTATION_SECS,
+        ))
         .unwrap();
     for i in 0..devices - 1 {
         alice.add_member(format!("device-{i}").as_bytes()).unwrap();
