@@ -12,7 +12,7 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 
 use dmseal::store::{AppWrite, SqliteStore, Store};
-use dmseal::{Address, ConversationConfig, Conversations, Event, PreKeyBundle, ReceivedKind, SendError};
+use dmseal::{Address, ConversationConfig, Conversations, Event, PreKeyBundle, ReceivedKind, SendError, StorageKey};
 
 type Device = Conversations<SqliteStore>;
 
@@ -31,7 +31,7 @@ struct Server {
 struct App {
     device: Device,
     path: PathBuf,
-    key: [u8; 32],
+    key: StorageKey,
 }
 
 impl App {
@@ -39,9 +39,8 @@ impl App {
         let me = Address::new(user, id)?;
         let path = dir.join(format!("{user}-{id}.sqlite"));
         let _ = std::fs::remove_file(&path);
-        let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|e| format!("no randomness: {e}"))?;
-        let device = Conversations::open(SqliteStore::open(&path)?, key, me, ConversationConfig::default())?;
+        let key = StorageKey::generate();
+        let device = Conversations::open(SqliteStore::open(&path)?, key.clone(), me, ConversationConfig::default())?;
         let mut app = Self { device, path, key };
         app.publish(server)?;
         Ok(app)
@@ -67,7 +66,8 @@ impl App {
         let me = self.device.me().clone();
         let generation = self.device.store().generation()?;
         drop(self.device);
-        let device = Conversations::open(SqliteStore::open(&self.path)?, self.key, me, ConversationConfig::default())?;
+        let device =
+            Conversations::open(SqliteStore::open(&self.path)?, self.key.clone(), me, ConversationConfig::default())?;
         assert_eq!(device.store().generation()?, generation);
         println!("  {} restarted from {} (generation {generation})", device.me(), self.path.display());
         Ok(Self { device, ..self })

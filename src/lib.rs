@@ -175,7 +175,7 @@ pub use crate::address::{Address, AddressError};
 pub use crate::bundle::PreKeyBundle;
 pub use crate::conversation::{
     ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceInfo, DeviceStatus, Event, GroupSend,
-    Incoming, Outbound, Outgoing, ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError,
+    Incoming, Outbound, Outgoing, ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError, StorageKey,
 };
 pub use crate::error::{
     AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,

@@ -21,6 +21,7 @@ mod contacts;
 mod error;
 mod framing;
 mod groups;
+mod key;
 mod receive;
 mod record;
 mod send;
@@ -43,6 +44,7 @@ use self::cache::open_device;
 pub use self::config::{ContactPolicy, ConversationConfig, DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE};
 pub use self::error::{ConversationError, ReceiveError, SendError};
 pub use self::groups::GroupSend;
+pub use self::key::StorageKey;
 pub use self::receive::{Received, ReceivedKind};
 pub use self::record::{MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED};
 pub use self::send::{Outbound, Outgoing};
@@ -112,7 +114,12 @@ impl<S: Store> Conversations<S> {
     ///
     /// A [`ConversationError`]: the store failed, or its account record
     /// does not open under `key`.
-    pub fn open(store: S, key: [u8; 32], me: Address, config: ConversationConfig) -> Result<Self, ConversationError> {
+    pub fn open(
+        store: S,
+        key: impl Into<StorageKey>,
+        me: Address,
+        config: ConversationConfig,
+    ) -> Result<Self, ConversationError> {
         Self::open_with_rng(os_rng(), store, key, me, config)
     }
 
@@ -127,12 +134,12 @@ impl<S: Store> Conversations<S> {
     pub fn open_with_rng(
         rng: impl CryptoRng + Send + Sync + 'static,
         store: S,
-        key: [u8; 32],
+        key: impl Into<StorageKey>,
         me: Address,
         config: ConversationConfig,
     ) -> Result<Self, ConversationError> {
         let mut rng: Box<dyn CryptoRng + Send + Sync> = Box::new(rng);
-        let key = Zeroizing::new(key);
+        let key = Zeroizing::new(*key.into().as_bytes());
         let generation = store.generation()?;
         let (account, generation) = match store.load_account()? {
             Some(sealed) => (open_device(&sealed, &key, &me)?, generation),

@@ -1,5 +1,21 @@
 //! Checks every [`Store`] implementation must pass: atomic, numbered
-//! commits, conflicts, deletes, app rows. Run by each store's tests.
+//! commits, conflicts, deletes, app rows. dmseal runs them on its own
+//! stores; with the `test-util` feature a third-party store runs them
+//! from its own tests:
+//!
+//! ```
+//! # #[cfg(feature = "test-util")] {
+//! // In the store crate's tests, with dmseal's `test-util` feature on:
+//! dmseal::store::conformance::check(dmseal::store::MemoryStore::new);
+//! # }
+//! ```
+//!
+//! A failed check panics with what went wrong, as a test assertion does.
+#![allow(
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "test helpers: a failed check is a panic, as in any test assertion"
+)]
 
 use super::{AppWrite, ChangeSet, Store, StoreError};
 use crate::address::Address;
@@ -8,8 +24,12 @@ fn address(user: &str, device: u32) -> Address {
     Address::new(user, device).unwrap()
 }
 
-/// Runs every check on fresh stores from `make`.
-pub(crate) fn check<S: Store>(make: impl Fn() -> S) {
+/// Runs every check, each on a fresh, empty store from `make`.
+///
+/// # Panics
+///
+/// When the store fails a check (the message says which and how).
+pub fn check<S: Store>(make: impl Fn() -> S) {
     commits_are_numbered_and_applied(&make());
     a_stale_commit_is_refused_and_changes_nothing(&make());
     deletes_remove_rows(&make());

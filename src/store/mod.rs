@@ -384,8 +384,8 @@ pub trait Store: PreKeyStore + IdentityStore + SessionStore + GroupStore + Send 
     fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
 }
 
-#[cfg(test)]
-pub(crate) mod conformance;
+#[cfg(any(test, feature = "test-util"))]
+pub mod conformance;
 
 /// A shared store is a store: several [`crate::Conversations`] (one after
 /// another, or one per device in a test) can use one `Arc`.
