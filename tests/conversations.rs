@@ -927,3 +927,22 @@ fn records_swapped_between_devices_sharing_a_storage_key_are_refused() {
     assert_eq!(r.plaintext(), b"after the swap");
     alice2.commit_received(r, vec![]).unwrap();
 }
+
+#[test]
+fn a_reply_to_an_accepted_request_needs_no_device_list() {
+    let config = ConversationConfig::new().with_contact_policy(ContactPolicy::MessageRequests);
+    let (mut w, a, b) = alice_and_bob();
+    w.add(device_with("bob", 1, config));
+    let m = w.send(&a, "bob", b"may I?", NOW);
+    let r = w.get(&b).receive(&a, &m[0].1, NOW).unwrap();
+    w.get(&b).commit_received(r, vec![]).unwrap();
+    // Before accepting, alice.1 only wrote first: nothing fans out to it.
+    assert!(matches!(w.get(&b).send("alice", b"x", &[], NOW), Err(SendError::NoDevices)));
+    w.get(&b).accept_request(&a).unwrap();
+    // Accepting lists the device whose request it was: Bob replies at once.
+    let info = w.get(&b).devices("alice").unwrap();
+    assert!(info.iter().any(|d| d.address == a && d.listed));
+    let reply = w.send(&b, "alice", b"sure", NOW);
+    assert_eq!(reply.len(), 1);
+    assert_eq!(w.deliver(&b, &a, &reply[0].1).unwrap(), b"sure");
+}

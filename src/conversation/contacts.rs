@@ -238,13 +238,20 @@ impl<S: Store> Conversations<S> {
             return Ok(false);
         };
         self.sessions_mut(work, address)?.take_over(request);
+        // Replies go to the device whose request was accepted.
+        if self.user(work, address.user())?.devices.get(&address.device()).is_some_and(|d| !d.listed) {
+            self.user_mut(work, address.user())?.list_accepted(address.device());
+        }
         Ok(true)
     }
 
     /// Accepts the message request from `address`: its session becomes the
     /// current session with that device, and its user a known contact, so
     /// the user's other pending requests are accepted with it (as by
-    /// [`Conversations::add_contact`]).
+    /// [`Conversations::add_contact`]). Each accepted device is listed, so
+    /// a reply goes to it without a [`Conversations::set_devices`] first
+    /// (up to [`crate::limits::MAX_DEVICES_PER_USER`]; for a verified user
+    /// it awaits approval, as any newly listed device does).
     ///
     /// # Errors
     ///

@@ -226,6 +226,28 @@ impl UserRecord {
         Ok(fresh)
     }
 
+    /// Lists a device whose message request was accepted, so replies fan
+    /// out to it without the application listing it first; returns its
+    /// status if it was not listed. A device that wrote first was
+    /// recorded unlisted (no ghost fan-out); the person accepting its
+    /// request is what lists it now. It gets the status any newly listed
+    /// device gets (for a verified user it awaits approval). Past
+    /// [`MAX_DEVICES_PER_USER`] listed devices it stays unlisted (the
+    /// session is kept; the application's device list decides).
+    pub(crate) fn list_accepted(&mut self, device: u32) -> Option<DeviceStatus> {
+        let listed = self.listed().count();
+        let verified = self.verified;
+        let d = self.devices.get_mut(&device)?;
+        if d.listed || listed >= MAX_DEVICES_PER_USER {
+            return None;
+        }
+        d.listed = true;
+        if verified && d.status == DeviceStatus::Trusted {
+            d.status = DeviceStatus::AwaitingApproval;
+        }
+        Some(d.status)
+    }
+
     /// Whether sending to `device` is blocked, and why.
     pub(crate) fn blocked(&self, device: u32) -> Option<DeviceStatus> {
         let status = self.devices.get(&device)?.status;
@@ -293,6 +315,28 @@ mod tests {
         assert_eq!(d.see_identity(&second), IdentityChange::Changed);
         assert_eq!(d.status, DeviceStatus::IdentityChanged);
         assert_eq!(d.identity.as_ref(), Some(&second));
+    }
+
+    #[test]
+    fn an_accepted_request_lists_its_device_up_to_the_listed_cap() {
+        let mut user = UserRecord::new("alice");
+        let listed: Vec<u32> = (1..MAX_DEVICES_PER_USER as u32).collect();
+        user.set_listed(&listed, &me()).unwrap();
+        user.add_unlisted(100, Some(identity())).unwrap();
+        user.add_unlisted(101, Some(identity())).unwrap();
+        // At the cap minus one, the accepted device is listed (the 32nd).
+        assert_eq!(user.list_accepted(100), Some(DeviceStatus::Trusted));
+        assert_eq!(user.listed().count(), MAX_DEVICES_PER_USER);
+        // Past the cap it stays unlisted; listing it again changes nothing.
+        assert_eq!(user.list_accepted(101), None);
+        assert_eq!(user.list_accepted(100), None);
+        assert!(!user.devices[&101].listed);
+        // For a verified user, a newly listed device awaits approval.
+        let mut verified = UserRecord::new("bob");
+        verified.verified = true;
+        verified.add_unlisted(7, Some(identity())).unwrap();
+        verified.devices.get_mut(&7).unwrap().status = DeviceStatus::Trusted;
+        assert_eq!(verified.list_accepted(7), Some(DeviceStatus::AwaitingApproval));
     }
 
     #[test]
