@@ -267,3 +267,24 @@ fn errors_give_their_cause_as_source_and_do_not_repeat_it() {
     assert_eq!(outer.to_string(), "the group layer refused");
     assert_eq!(outer.source().unwrap().to_string(), "not a member of this group");
 }
+
+/// Which errors are worth retrying with the same input: a busy or
+/// changed store, a stale batch, a message ahead of its session or keys.
+#[test]
+fn errors_say_whether_retrying_the_same_call_can_succeed() {
+    use dmseal::store::StoreError;
+    use dmseal::{ConversationError, GroupError, ReceiveError, SendError};
+    let conflict = || ConversationError::Store(StoreError::Conflict { expected: 1, found: 2 });
+    assert!(conflict().is_transient());
+    assert!(SendError::Conversation(conflict()).is_transient());
+    assert!(ReceiveError::Conversation(conflict()).is_transient());
+    assert!(ReceiveError::StaleBatch.is_transient());
+    assert!(ReceiveError::NoSession.is_transient());
+    assert!(ReceiveError::Group(GroupError::UnknownSenderState).is_transient());
+    assert!(!ReceiveError::Group(GroupError::SenderRemoved).is_transient());
+    assert!(!ReceiveError::NotAContact.is_transient());
+    assert!(!SendError::NeedBundles(vec![]).is_transient());
+    assert!(!SendError::NoDevices { user: "bob".into() }.is_transient());
+    assert!(!StoreError::SchemaVersion { found: 9, supported: 1 }.is_transient());
+    assert!(!ConversationError::UnknownGroup.is_transient());
+}

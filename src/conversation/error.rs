@@ -106,6 +106,16 @@ impl std::error::Error for ConversationError {
     }
 }
 
+impl ConversationError {
+    /// Whether the same call can succeed later: the store was busy or
+    /// another writer committed first (see
+    /// [`crate::store::StoreError::is_transient`]). Every other error is
+    /// final for the same arguments.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Store(e) if e.is_transient())
+    }
+}
+
 impl From<GroupError> for ConversationError {
     fn from(e: GroupError) -> Self {
         Self::Group(e)
@@ -178,7 +188,10 @@ pub enum SendError {
     Blocked(Vec<(Address, DeviceStatus)>),
     /// The user has no device in the device list (and this device has no
     /// other device to copy the message to). Nothing was committed.
-    NoDevices,
+    NoDevices {
+        /// The user the message was for.
+        user: String,
+    },
     /// A bundle was given for a device the message does not go to.
     UnexpectedBundle(Address),
     /// A bundle was refused (bad signature, missing PQ prekey). Nothing was
@@ -209,7 +222,7 @@ impl fmt::Display for SendError {
         match self {
             Self::NeedBundles(a) => write!(f, "{} device(s) need a fresh prekey bundle", a.len()),
             Self::Blocked(a) => write!(f, "{} device(s) need approval before sending", a.len()),
-            Self::NoDevices => f.write_str("no device to send to"),
+            Self::NoDevices { user } => write!(f, "no device of {user:?} to send to"),
             Self::UnexpectedBundle(a) => write!(f, "bundle given for {a}, which this message does not go to"),
             Self::Bundle { address, .. } => write!(f, "the bundle of {address} was refused"),
             Self::Encrypt { address, .. } => write!(f, "encrypting to {address} failed"),
@@ -234,6 +247,18 @@ impl std::error::Error for SendError {
 }
 
 conversation_error_from!(SendError);
+
+impl SendError {
+    /// Whether calling again later, with the same arguments, can succeed:
+    /// the store was busy or another writer committed first
+    /// ([`crate::store::StoreError::Conflict`]). Every other error is final
+    /// for these arguments: the application must change something first
+    /// (give the bundles [`SendError::NeedBundles`] names, approve the
+    /// devices [`SendError::Blocked`] names, list a device) or give up.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Conversation(e) if e.is_transient())
+    }
+}
 
 /// Receiving failed. Nothing was changed or committed: the message can be
 /// offered again (after a retry of the store, say), or dropped.
@@ -324,3 +349,21 @@ impl std::error::Error for ReceiveError {
 }
 
 conversation_error_from!(ReceiveError);
+
+impl ReceiveError {
+    /// Whether offering the same message again later can succeed, so the
+    /// application should keep it rather than drop it: the store was busy
+    /// or another writer committed first, a batch went stale
+    /// ([`ReceiveError::StaleBatch`]: receive again), a normal message came
+    /// before its session's first message ([`ReceiveError::NoSession`]),
+    /// or a group message before its sender's keys
+    /// ([`crate::GroupError::UnknownSenderState`]). Every other error is
+    /// final for this message.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::StaleBatch | Self::NoSession | Self::Group(GroupError::UnknownSenderState) => true,
+            Self::Conversation(e) => e.is_transient(),
+            _ => false,
+        }
+    }
+}

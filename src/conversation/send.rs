@@ -166,7 +166,7 @@ impl<S: Store> Conversations<S> {
                 }
             }
             if targets.is_empty() {
-                return Err(SendError::NoDevices);
+                return Err(SendError::NoDevices { user: user.to_owned() });
             }
             let framed = frame_message(plaintext);
             let items = targets.into_iter().map(|a| (a, framed.clone())).collect();

@@ -270,6 +270,19 @@ pub enum StoreError {
     Backend(Box<dyn std::error::Error + Send + Sync>),
 }
 
+impl StoreError {
+    /// Whether the same commit or read can succeed later:
+    /// [`StoreError::Conflict`] (another writer committed first; compute
+    /// the change again on the new state, which every
+    /// [`crate::Conversations`] operation does when called again) and
+    /// [`StoreError::Backend`] (the storage failed, perhaps only for now:
+    /// busy, full, unreachable). A schema version this build cannot read
+    /// is final.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Conflict { .. } | Self::Backend(_))
+    }
+}
+
 impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
