@@ -174,8 +174,9 @@ pub use crate::account::{Account, PendingSession};
 pub use crate::address::{Address, AddressError};
 pub use crate::bundle::PreKeyBundle;
 pub use crate::conversation::{
-    ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceInfo, DeviceStatus, Event, GroupSend,
-    Incoming, Outbound, Outgoing, ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError, StorageKey,
+    BundleSource, BundleSourceError, ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceInfo,
+    DeviceStatus, Event, GroupSend, Incoming, Outbound, Outgoing, ReceiveError, Received, ReceivedBatch, ReceivedKind,
+    SendError, StorageKey,
 };
 pub use crate::error::{
     AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,

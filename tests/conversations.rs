@@ -948,3 +948,38 @@ fn a_reply_to_an_accepted_request_needs_no_device_list() {
     assert_eq!(reply.len(), 1);
     assert_eq!(w.deliver(&b, &a, &reply[0].1).unwrap(), b"sure");
 }
+
+#[test]
+fn a_bundle_source_is_asked_only_for_the_devices_that_need_bundles() {
+    let (mut w, a, b) = alice_and_bob();
+    let bobs = bundle(w.get(&b));
+    let mut asked = Vec::new();
+    let mut source = |need: &[Address]| -> Result<Vec<(Address, dmseal::PreKeyBundle)>, dmseal::BundleSourceError> {
+        asked.push(need.to_vec());
+        Ok(vec![(need[0].clone(), bobs.clone())])
+    };
+    let sent = w.get(&a).send_fetching("bob", b"hi", &mut source, NOW).unwrap();
+    assert_eq!(asked, vec![vec![b.clone()]]);
+    assert_eq!(w.deliver(&a, &b, &sent.messages[0].1).unwrap(), b"hi");
+    // With a session, the source is not asked again.
+    let mut never = |_: &[Address]| -> Result<Vec<(Address, dmseal::PreKeyBundle)>, dmseal::BundleSourceError> {
+        panic!("asked although no bundle is needed")
+    };
+    let _ = w.get(&a).send_fetching("bob", b"again", &mut never, NOW).unwrap();
+}
+
+#[test]
+fn a_failing_or_silent_bundle_source_fails_the_send_and_commits_nothing() {
+    let (mut w, a, _b) = alice_and_bob();
+    let generation = w.get(&a).store().generation().unwrap();
+    let mut down = |_: &[Address]| -> Result<Vec<(Address, dmseal::PreKeyBundle)>, dmseal::BundleSourceError> {
+        Err("directory unreachable".into())
+    };
+    let err = w.get(&a).send_fetching("bob", b"x", &mut down, NOW).unwrap_err();
+    assert!(matches!(err, SendError::BundleSource(_)) && err.is_transient(), "{err:?}");
+    let mut silent =
+        |_: &[Address]| -> Result<Vec<(Address, dmseal::PreKeyBundle)>, dmseal::BundleSourceError> { Ok(Vec::new()) };
+    let err = w.get(&a).send_fetching("bob", b"x", &mut silent, NOW).unwrap_err();
+    assert!(matches!(err, SendError::NeedBundles(_)), "{err:?}");
+    assert_eq!(w.get(&a).store().generation().unwrap(), generation);
+}

@@ -355,11 +355,30 @@ impl Account {
 
     // Sessions.
 
-    /// The checks `start_session` makes on a bundle before any key
-    /// agreement: not our own, the signed prekey and PQ prekey signatures
-    /// valid, and a PQ prekey present unless its owner does not publish
-    /// them and this account starts classic setups.
-    pub(crate) fn check_bundle(&self, bundle: &PreKeyBundle) -> Result<(), StartError> {
+    /// The checks [`Account::start_session`] makes on a bundle before any
+    /// key agreement, in its order (docs/PROTOCOL.md §5.4 steps 2–4): not
+    /// this account's own, the signed prekey signature valid (over its
+    /// capabilities), the PQ prekey's signature valid, and a PQ prekey
+    /// present unless its owner does not publish them and this account
+    /// starts classic setups. For an app that checks bundles when it
+    /// fetches or caches them; starting a session checks again.
+    ///
+    /// ```
+    /// use dmseal::{Account, PreKeyBundle, StartError};
+    /// let (alice, bob) = (Account::new(), Account::new());
+    /// let bundle = bob.prekey_bundle(None, None)?;
+    /// assert_eq!(alice.check_bundle(&bundle), Ok(()));
+    /// // A server that strips the PQ prekey is caught: Bob signed that he
+    /// // publishes one.
+    /// let stripped = PreKeyBundle::new(bundle.identity().clone(), bundle.signed_prekey().clone(), None, None);
+    /// assert_eq!(alice.check_bundle(&stripped), Err(StartError::PqPreKeyStripped));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// The [`StartError`] `start_session` would return for this bundle.
+    pub fn check_bundle(&self, bundle: &PreKeyBundle) -> Result<(), StartError> {
         let responder = bundle.identity();
         if responder == self.identity() {
             return Err(StartError::OwnBundle);

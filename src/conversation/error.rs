@@ -213,6 +213,9 @@ pub enum SendError {
     /// The group layer refused (the sender state is exhausted, say).
     /// Nothing was committed.
     Group(GroupError),
+    /// The [`crate::BundleSource`] of a `send_fetching` call failed.
+    /// Nothing was committed.
+    BundleSource(crate::BundleSourceError),
     /// The store or a stored record failed; see [`ConversationError`].
     Conversation(ConversationError),
 }
@@ -227,6 +230,7 @@ impl fmt::Display for SendError {
             Self::Bundle { address, .. } => write!(f, "the bundle of {address} was refused"),
             Self::Encrypt { address, .. } => write!(f, "encrypting to {address} failed"),
             Self::Group(_) => f.write_str("the group layer refused"),
+            Self::BundleSource(_) => f.write_str("the bundle source failed"),
             Self::Conversation(e) => write!(f, "{e}"),
         }
     }
@@ -235,6 +239,7 @@ impl fmt::Display for SendError {
 impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
+            Self::BundleSource(e) => Some(&**e),
             Self::Bundle { error, .. } => Some(error),
             Self::Encrypt { error, .. } => Some(error),
             Self::Group(e) => Some(e),
@@ -251,12 +256,18 @@ conversation_error_from!(SendError);
 impl SendError {
     /// Whether calling again later, with the same arguments, can succeed:
     /// the store was busy or another writer committed first
-    /// ([`crate::store::StoreError::Conflict`]). Every other error is final
+    /// ([`crate::store::StoreError::Conflict`]), or the bundle source
+    /// failed ([`SendError::BundleSource`]). Every other error is final
     /// for these arguments: the application must change something first
     /// (give the bundles [`SendError::NeedBundles`] names, approve the
     /// devices [`SendError::Blocked`] names, list a device) or give up.
     pub fn is_transient(&self) -> bool {
-        matches!(self, Self::Conversation(e) if e.is_transient())
+        match self {
+            // The directory may answer next time.
+            Self::BundleSource(_) => true,
+            Self::Conversation(e) => e.is_transient(),
+            _ => false,
+        }
     }
 }
 

@@ -15,6 +15,7 @@
 //! records (overlay, cache, store) and commits them.
 
 mod batch;
+mod bundles;
 mod cache;
 mod config;
 mod contacts;
@@ -38,6 +39,7 @@ use rand_core::CryptoRng;
 use zeroize::Zeroizing;
 
 pub use self::batch::{Incoming, ReceivedBatch};
+pub use self::bundles::{BundleSource, BundleSourceError};
 pub use self::cache::MAX_CACHED_RECORDS;
 use self::cache::RecordCache;
 use self::cache::open_device;

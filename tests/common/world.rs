@@ -4,7 +4,9 @@
 use std::collections::BTreeMap;
 
 use dmseal::store::{MemoryStore, Store};
-use dmseal::{Address, ConversationConfig, Conversations, PreKeyBundle, ReceiveError, ReceivedKind, SendError};
+use dmseal::{
+    Address, BundleSourceError, ConversationConfig, Conversations, PreKeyBundle, ReceiveError, ReceivedKind, SendError,
+};
 
 pub const NOW: u64 = 1_800_000_000;
 pub const DAY: u64 = 24 * 60 * 60;
@@ -52,15 +54,15 @@ impl World {
 
     /// Sends from `from` to `user`, fetching bundles when asked.
     pub fn send(&mut self, from: &Address, user: &str, text: &[u8], now: u64) -> Vec<(Address, Vec<u8>)> {
-        let mut bundles = Vec::new();
-        loop {
-            match self.get(from).send(user, text, &bundles, now) {
-                Ok(out) => return out.messages,
-                Err(SendError::NeedBundles(need)) if bundles.is_empty() => {
-                    bundles = need.iter().map(|a| (a.clone(), bundle(self.get(a)))).collect();
-                }
-                Err(e) => panic!("send failed: {e:?}"),
-            }
+        let mut sender = self.devices.remove(from).unwrap();
+        let mut directory = |need: &[Address]| -> Result<Vec<(Address, PreKeyBundle)>, BundleSourceError> {
+            Ok(need.iter().map(|a| (a.clone(), bundle(self.devices.get_mut(a).unwrap()))).collect())
+        };
+        let sent = sender.send_fetching(user, text, &mut directory, now);
+        self.devices.insert(from.clone(), sender);
+        match sent {
+            Ok(out) => out.messages,
+            Err(e) => panic!("send failed: {e:?}"),
         }
     }
 
