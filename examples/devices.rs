@@ -12,7 +12,10 @@ use std::error::Error;
 use std::path::{Path, PathBuf};
 
 use dmseal::store::{AppWrite, SqliteStore, Store};
-use dmseal::{Address, ConversationConfig, Conversations, Event, PreKeyBundle, ReceivedKind, SendError, StorageKey};
+use dmseal::{
+    Address, BundleSourceError, ConversationConfig, Conversations, Event, PreKeyBundle, ReceivedKind, SendError,
+    StorageKey,
+};
 
 type Device = Conversations<SqliteStore>;
 
@@ -75,20 +78,23 @@ impl App {
 
     /// Fetches a bundle for each device that needs one (the server hands
     /// each out once).
-    fn fetch(&self, need: &[Address], server: &mut Server) -> Vec<(Address, PreKeyBundle)> {
-        println!("  {} fetches bundles for {need:?}", self.device.me());
-        need.iter().filter_map(|a| Some((a.clone(), server.bundles.get_mut(a)?.pop()?))).collect()
+    /// The server's bundle directory, as the `BundleSource` dmseal asks
+    /// when a send needs bundles.
+    fn directory<'a>(
+        me: &'a Address,
+        bundles: &'a mut BTreeMap<Address, Vec<PreKeyBundle>>,
+    ) -> impl FnMut(&[Address]) -> Result<Vec<(Address, PreKeyBundle)>, BundleSourceError> + 'a {
+        move |need: &[Address]| {
+            println!("  {me} fetches bundles for {need:?}");
+            Ok(need.iter().filter_map(|a| Some((a.clone(), bundles.get_mut(a)?.pop()?))).collect())
+        }
     }
 
     /// Sends to a user, fetching bundles from the server when asked.
     fn send(&mut self, user: &str, text: &str, server: &mut Server) -> Result<(), SendError> {
-        let mut bundles = Vec::new();
-        let out = loop {
-            match self.device.send(user, text.as_bytes(), &bundles, NOW) {
-                Err(SendError::NeedBundles(need)) if bundles.is_empty() => bundles = self.fetch(&need, server),
-                other => break other?,
-            }
-        };
+        let me = self.device.me().clone();
+        let out =
+            self.device.send_fetching(user, text.as_bytes(), &mut Self::directory(&me, &mut server.bundles), NOW)?;
         for (to, bytes) in out.messages {
             println!("  {} -> {to}: {} bytes", self.device.me(), bytes.len());
             server.mailboxes.entry(to).or_default().push((self.device.me().clone(), bytes));
@@ -99,13 +105,13 @@ impl App {
     /// Sends to a group: the group message is returned (one copy for
     /// everyone); sender-key distributions go to the members' mailboxes.
     fn send_group(&mut self, group: &[u8], text: &str, server: &mut Server) -> Result<Vec<u8>, SendError> {
-        let mut bundles = Vec::new();
-        let sent = loop {
-            match self.device.send_group(group, text.as_bytes(), &bundles, NOW) {
-                Err(SendError::NeedBundles(need)) if bundles.is_empty() => bundles = self.fetch(&need, server),
-                other => break other?,
-            }
-        };
+        let me = self.device.me().clone();
+        let sent = self.device.send_group_fetching(
+            group,
+            text.as_bytes(),
+            &mut Self::directory(&me, &mut server.bundles),
+            NOW,
+        )?;
         println!(
             "  {} -> group: {} bytes, and {} sender-key distribution(s)",
             self.device.me(),
