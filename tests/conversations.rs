@@ -983,3 +983,25 @@ fn a_failing_or_silent_bundle_source_fails_the_send_and_commits_nothing() {
     assert!(matches!(err, SendError::NeedBundles(_)), "{err:?}");
     assert_eq!(w.get(&a).store().generation().unwrap(), generation);
 }
+
+#[test]
+fn reopening_under_other_settings_is_refused_and_set_config_changes_them() {
+    let requests = ConversationConfig::new().with_contact_policy(ContactPolicy::MessageRequests);
+    let d = device_with("bob", 1, requests);
+    let store = d.store().snapshot();
+    // Reopened with the defaults (a forgotten config), the store refuses:
+    // the contact policy would switch to Anyone without anyone asking.
+    let err =
+        Conversations::open(store.snapshot(), [7; 32], addr("bob", 1), ConversationConfig::default()).unwrap_err();
+    assert!(matches!(err, ConversationError::ConfigChanged { stored } if stored == requests), "{err:?}");
+    // With the stored settings it opens, and set_config changes them for
+    // good: the next open must give the new ones.
+    let mut d = Conversations::open(store.snapshot(), [7; 32], addr("bob", 1), requests).unwrap();
+    let generation = d.store().generation().unwrap();
+    d.set_config(ConversationConfig::default()).unwrap();
+    assert_eq!(d.config(), &ConversationConfig::default());
+    assert_eq!(d.store().generation().unwrap(), generation + 1);
+    let snapshot = d.store().snapshot();
+    assert!(Conversations::open(snapshot.snapshot(), [7; 32], addr("bob", 1), requests).is_err());
+    assert!(Conversations::open(snapshot, [7; 32], addr("bob", 1), ConversationConfig::default()).is_ok());
+}

@@ -22,9 +22,12 @@ const REQUESTS: ConversationConfig = ConversationConfig::new()
     .with_max_unacknowledged_age(30 * DAY)
     .with_max_promotion_age(dmseal::limits::DEFAULT_MAX_PROMOTION_AGE);
 
-/// The same device reopened on a copy of its store under another config.
+/// The same device reopened on a copy of its store, its settings then
+/// changed to `config` (they are stored: reopening under others is refused).
 fn reopen(d: &Device, config: ConversationConfig) -> Device {
-    Conversations::open(d.store().snapshot(), [7; 32], d.me().clone(), config).unwrap()
+    let mut again = Conversations::open(d.store().snapshot(), [7; 32], d.me().clone(), *d.config()).unwrap();
+    again.set_config(config).unwrap();
+    again
 }
 
 #[test]

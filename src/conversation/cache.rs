@@ -2,6 +2,7 @@
 //! [`Pending`], the records an operation (or a batch) changed and has not
 //! committed yet.
 
+use super::config::ConversationConfig;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
@@ -111,11 +112,17 @@ impl Pending {
     /// device record as it is (it names `me` inside), every other record
     /// bound to `me` as well (docs/PROTOCOL.md §13.2), so that two devices
     /// sharing a storage key cannot swap records.
-    pub(super) fn seal<R: CryptoRng + ?Sized>(&self, me: &Address, key: &[u8; 32], rng: &mut R) -> ChangeSet {
+    pub(super) fn seal<R: CryptoRng + ?Sized>(
+        &self,
+        me: &Address,
+        config: &ConversationConfig,
+        key: &[u8; 32],
+        rng: &mut R,
+    ) -> ChangeSet {
         let owner = me.encode();
         let mut changes = ChangeSet::default();
         if let Some(account) = &self.account {
-            changes.account = Some(pickle::encrypt(&DeviceRecordPickle::new(me, account), key, &[], rng));
+            changes.account = Some(pickle::encrypt(&DeviceRecordPickle::new(me, account, config), key, &[], rng));
         }
         for (address, record) in &self.sessions {
             changes.set_session(address, Some(pickle::encrypt(&record.pickle(), key, &owner, rng)));
@@ -246,8 +253,12 @@ impl<S: Store> Conversations<S> {
     }
 }
 
-/// Opens this device's row: its account, if the row is `me`'s.
-pub(super) fn open_device(sealed: &[u8], key: &[u8; 32], me: &Address) -> Result<Account, ConversationError> {
+/// Opens this device's row: its account and config, if the row is `me`'s.
+pub(super) fn open_device(
+    sealed: &[u8],
+    key: &[u8; 32],
+    me: &Address,
+) -> Result<(Account, ConversationConfig), ConversationError> {
     let record: DeviceRecordPickle = pickle::decrypt(sealed, key, &[])?;
     record.open(me)?.map_err(|stored| ConversationError::WrongDevice { stored })
 }

@@ -1,5 +1,6 @@
 //! Errors of the conversation layer, one enum per kind of operation.
 
+use super::config::ConversationConfig;
 use core::fmt;
 
 use super::user::DeviceStatus;
@@ -67,6 +68,14 @@ pub enum ConversationError {
     GroupExists,
     /// The group layer refused (id too long, too many members).
     Group(GroupError),
+    /// [`crate::Conversations::open`] was given other settings than the
+    /// store holds: reopening must not switch a contact policy silently.
+    /// Open with the stored settings, then change them with
+    /// [`crate::Conversations::set_config`].
+    ConfigChanged {
+        /// The settings the store holds.
+        stored: ConversationConfig,
+    },
 }
 
 impl fmt::Display for ConversationError {
@@ -90,6 +99,9 @@ impl fmt::Display for ConversationError {
             Self::UnknownGroup => f.write_str("no such group on this device"),
             Self::GroupExists => f.write_str("the group exists already"),
             Self::Group(_) => f.write_str("the group layer refused"),
+            Self::ConfigChanged { .. } => {
+                f.write_str("the store holds other settings; open with them, then call set_config")
+            }
         }
     }
 }

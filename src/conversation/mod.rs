@@ -144,10 +144,18 @@ impl<S: Store> Conversations<S> {
         let key = Zeroizing::new(*key.into().as_bytes());
         let generation = store.generation()?;
         let (account, generation) = match store.load_account()? {
-            Some(sealed) => (open_device(&sealed, &key, &me)?, generation),
+            Some(sealed) => {
+                let (account, stored) = open_device(&sealed, &key, &me)?;
+                // Reopening under other settings would switch them
+                // silently (a contact policy, say): refused.
+                if stored != config {
+                    return Err(ConversationError::ConfigChanged { stored });
+                }
+                (account, generation)
+            }
             None => {
                 let account = Account::new_with_rng(&mut *rng);
-                let sealed = pickle::encrypt(&DeviceRecordPickle::new(&me, &account), &key, &[], &mut *rng);
+                let sealed = pickle::encrypt(&DeviceRecordPickle::new(&me, &account, &config), &key, &[], &mut *rng);
                 let changes = crate::store::ChangeSet { account: Some(sealed), ..Default::default() };
                 let generation = store.commit(generation, &changes)?;
                 (account, generation)
@@ -184,9 +192,31 @@ impl<S: Store> Conversations<S> {
         &self.store
     }
 
-    /// The settings.
+    /// The settings, as stored (see [`Conversations::set_config`]).
     pub fn config(&self) -> &ConversationConfig {
         &self.config
+    }
+
+    /// Changes the settings and commits them with this device's record,
+    /// so that every later [`Conversations::open`] of this store must
+    /// give the same ones ([`ConversationError::ConfigChanged`]
+    /// otherwise). If the commit fails the settings are as before.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn set_config(&mut self, config: ConversationConfig) -> Result<(), ConversationError> {
+        let old = core::mem::replace(&mut self.config, config);
+        // Writing the device record (the account, unchanged) writes the
+        // new settings with it.
+        let result = self.operate(|this, work| {
+            let _ = this.account_mut(work);
+            Ok::<_, ConversationError>(())
+        });
+        if result.is_err() {
+            self.config = old;
+        }
+        result
     }
 
     /// Changes the account (generate or rotate prekeys, mark them

@@ -55,7 +55,8 @@ impl<S: Store> Conversations<S> {
         if matches!(self.state, SyncState::Stale) || generation != self.generation {
             self.cache.clear();
             if let Some(sealed) = self.store.load_account()? {
-                self.account = open_device(&sealed, &self.key, &self.me)?;
+                // Another writer may have changed the config too.
+                (self.account, self.config) = open_device(&sealed, &self.key, &self.me)?;
             }
             self.generation = generation;
             self.state = SyncState::Current;
@@ -127,7 +128,7 @@ impl<S: Store> Conversations<S> {
         if pending.is_empty() && app.is_empty() {
             return Ok(self.generation);
         }
-        let changes = pending.seal(&self.me, &self.key, &mut *self.rng).with_app_writes(app);
+        let changes = pending.seal(&self.me, &self.config, &self.key, &mut *self.rng).with_app_writes(app);
         match self.store.commit(self.generation, &changes) {
             Ok(generation) => {
                 self.generation = generation;

@@ -13,7 +13,7 @@ fn addr(user: &str) -> Address {
 }
 
 fn open(store: MemoryStore, user: &str, seed: u8, policy: ContactPolicy) -> Conversations<MemoryStore> {
-    let config = ConversationConfig { contact_policy: policy, ..ConversationConfig::default() };
+    let config = ConversationConfig::new().with_contact_policy(policy);
     Conversations::open_with_rng(rng(seed), store, [7; 32], addr(user), config).unwrap()
 }
 
@@ -46,7 +46,8 @@ fn a_forged_message_is_tried_on_at_most_max_sessions_tried_sessions() {
     assert_eq!(bob.previous_sessions(&addr("alice")).unwrap(), MAX_PREVIOUS_SESSIONS);
     // Then Bob holds strangers apart, and Alice (never listed, never a
     // contact) starts once more: a pending request from the same device.
-    let mut bob = open(bob.store().snapshot(), "bob", 3, ContactPolicy::MessageRequests);
+    let mut bob = open(bob.store().snapshot(), "bob", 3, ContactPolicy::Anyone);
+    bob.set_config(ConversationConfig::new().with_contact_policy(ContactPolicy::MessageRequests)).unwrap();
     assert_eq!(first_message(&mut alice, &mut bob), ReceivedKind::Request);
     // A normal message none of them can read is tried on every one.
     let (mut x, _) = established(5);

@@ -1,6 +1,7 @@
 //! What this device knows about one user: their devices, each device's
 //! identity, and the trust given to them (docs/PROTOCOL.md §13.4).
 
+use super::config::{ContactPolicy, ConversationConfig};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -208,20 +209,68 @@ pub(crate) struct DeviceRecordPickle {
     user: String,
     device: u32,
     account: crate::pickle::AccountPickle,
+    config: ConfigPickle,
+}
+
+/// A [`ConversationConfig`] as the device record stores it.
+#[derive(Serialize, Deserialize, zeroize::Zeroize)]
+pub(crate) struct ConfigPickle {
+    /// `0` anyone, `1` known contacts only, `2` message requests.
+    contact_policy: u8,
+    max_unacknowledged_age: u64,
+    max_promotion_age: u64,
+}
+
+impl ConfigPickle {
+    fn new(config: &ConversationConfig) -> Self {
+        let contact_policy = match config.contact_policy {
+            ContactPolicy::Anyone => 0,
+            ContactPolicy::KnownContactsOnly => 1,
+            ContactPolicy::MessageRequests => 2,
+        };
+        Self {
+            contact_policy,
+            max_unacknowledged_age: config.max_unacknowledged_age,
+            max_promotion_age: config.max_promotion_age,
+        }
+    }
+
+    fn open(&self) -> Result<ConversationConfig, PickleError> {
+        let policy = match self.contact_policy {
+            0 => ContactPolicy::Anyone,
+            1 => ContactPolicy::KnownContactsOnly,
+            2 => ContactPolicy::MessageRequests,
+            _ => return Err(PickleError::Invalid),
+        };
+        Ok(ConversationConfig::new()
+            .with_contact_policy(policy)
+            .with_max_unacknowledged_age(self.max_unacknowledged_age)
+            .with_max_promotion_age(self.max_promotion_age))
+    }
 }
 
 impl DeviceRecordPickle {
-    pub(crate) fn new(me: &Address, account: &crate::Account) -> Self {
-        Self { version: PICKLE_VERSION, user: me.user().to_owned(), device: me.device(), account: account.pickle() }
+    pub(crate) fn new(me: &Address, account: &crate::Account, config: &ConversationConfig) -> Self {
+        Self {
+            version: PICKLE_VERSION,
+            user: me.user().to_owned(),
+            device: me.device(),
+            account: account.pickle(),
+            config: ConfigPickle::new(config),
+        }
     }
 
-    /// The account, if this is the record of `me`; otherwise the address
-    /// it belongs to.
-    pub(crate) fn open(&self, me: &Address) -> Result<Result<crate::Account, Address>, PickleError> {
+    /// The account and the config, if this is the record of `me`;
+    /// otherwise the address it belongs to.
+    #[allow(clippy::type_complexity, reason = "one result nested in another, each with its own meaning")]
+    pub(crate) fn open(
+        &self,
+        me: &Address,
+    ) -> Result<Result<(crate::Account, ConversationConfig), Address>, PickleError> {
         if self.user != me.user() || self.device != me.device() {
             return Ok(Err(Address::new(self.user.clone(), self.device).map_err(|_| PickleError::Invalid)?));
         }
-        Ok(Ok(crate::Account::from_pickle(&self.account)?))
+        Ok(Ok((crate::Account::from_pickle(&self.account)?, self.config.open()?)))
     }
 }
 
