@@ -158,6 +158,23 @@ impl fmt::Debug for IdentityKeyPair {
     }
 }
 
+/// With the `serde` feature, an identity is its 128-byte encoding
+/// (docs/PROTOCOL.md §4.1), decoded and its binding checked when read back.
+#[cfg(feature = "serde")]
+impl serde::Serialize for PublicIdentity {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(&self.encode())
+    }
+}
+
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for PublicIdentity {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let bytes = <Vec<u8>>::deserialize(deserializer)?;
+        Self::decode(&bytes).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -164,6 +164,7 @@ impl OneTimePreKeyPublic {
 /// the reverse.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PqPreKeyKind {
     /// Deleted after its first use.
     OneTime,

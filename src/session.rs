@@ -44,6 +44,7 @@ impl fmt::Debug for SessionId {
 /// Which side of session setup this session was.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Role {
     /// Started the session from a bundle.
     Initiator,

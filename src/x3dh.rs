@@ -93,6 +93,7 @@ pub(crate) fn transcript_hash(
 /// Which key agreement set a session up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum SessionSetup {
     /// PQXDH: X3DH plus an ML-KEM-768 shared secret. Confidential against
     /// a future quantum adversary who recorded the traffic.
@@ -114,6 +115,7 @@ pub enum SessionSetup {
 /// and an account always starts PQXDH when the bundle has a PQ prekey.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ClassicX3dh {
     /// Neither start nor accept classic setups (the default).
     #[default]

@@ -16,6 +16,7 @@ pub const DEFAULT_MAX_PROMOTION_AGE: u64 = 7 * 24 * 60 * 60;
 /// Who may start a conversation with this device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ContactPolicy {
     /// Anyone with this device's bundle.
     #[default]
@@ -37,6 +38,7 @@ pub enum ContactPolicy {
 /// Settings of a [`crate::Conversations`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ConversationConfig {
     /// Who may start a conversation.
     pub contact_policy: ContactPolicy,

@@ -24,6 +24,7 @@ use crate::store::{AppWrite, Store, StoreError};
 /// request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum ReceivedKind {
     /// A message of an accepted conversation.
     Message,

@@ -12,6 +12,7 @@ use crate::identity::PublicIdentity;
 /// that noticed it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Event {
     /// A device dmseal had not seen for this user. With the status
     /// [`DeviceStatus::AwaitingApproval`] (the user is verified), nothing

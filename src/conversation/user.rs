@@ -33,6 +33,7 @@ pub const MAX_UNLISTED_DEVICES_PER_USER: usize = 32;
 /// Where a device stands with this device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum DeviceStatus {
     /// Messages go to it.
     Trusted,
@@ -159,6 +160,7 @@ impl UserRecord {
 /// What the application sees of a device: [`crate::Conversations::devices`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct DeviceInfo {
     /// The device.
     pub address: Address,

@@ -99,6 +99,7 @@ pub const MAX_ROTATION_SECS: u64 = 30 * 24 * 60 * 60;
 /// that one leaked distribution exposes a bounded number of messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RotationPolicy {
     /// Messages sent on one state before the next send rotates.
     pub max_messages: u32,
