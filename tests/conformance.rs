@@ -208,3 +208,111 @@ proptest! {
         d.ok(json!({"cmd": "publish_bundle", "party": "a"}));
     }
 }
+
+/// Shortens every hex string longer than 64 characters in `line` to its
+/// first 16 and last 8 characters joined by `…`, as CONFORMANCE.md §5
+/// prints them.
+fn shorten(line: &str) -> String {
+    let mut out = String::new();
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.len() > 64 {
+            out.push_str(&run[..16]);
+            out.push('…');
+            out.push_str(&run[run.len() - 8..]);
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in line.chars() {
+        if c.is_ascii_hexdigit() && !c.is_ascii_uppercase() {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+/// Every string value in `v`, recursively.
+fn strings(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|x| strings(x, out)),
+        Value::Object(o) => o.values().for_each(|x| strings(x, out)),
+        _ => {}
+    }
+}
+
+/// docs/CONFORMANCE.md §5 is a transcript of the driver: its input lines
+/// are run again (shortened values expanded from earlier outputs) and
+/// every output line must match the document. With
+/// `DMSEAL_REGENERATE_CONFORMANCE_EXAMPLE=1` the document's lines are
+/// rewritten from this run instead, so the example cannot go stale.
+#[test]
+fn the_example_session_in_conformance_md_is_what_the_driver_prints() {
+    let path = format!("{}/docs/CONFORMANCE.md", env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(&path).unwrap();
+    let start = doc.find("## 5. An example session").unwrap();
+    let end = start + doc[start..].find("\n## 6.").unwrap_or(doc.len() - start);
+    let regenerate = std::env::var_os("DMSEAL_REGENERATE_CONFORMANCE_EXAMPLE").is_some();
+    let mut driver = Driver::start();
+    let mut pool: Vec<String> = Vec::new();
+    // Shortened values of the document, when regenerating, mapped to the
+    // shortened values of this run.
+    let mut renamed: Vec<(String, String)> = Vec::new();
+    let mut section = String::new();
+    let mut last_output: Option<String> = None;
+    for line in doc[start..end].split_inclusive('\n') {
+        let text = line.trim_end_matches('\n');
+        if let Some(input) = text.strip_prefix("> ") {
+            let mut input = input.to_string();
+            for (old, new) in &renamed {
+                input = input.replace(old, new);
+            }
+            // Expand each shortened value from the outputs seen so far.
+            let mut expanded = input.clone();
+            for token in input.split('"').filter(|t| t.contains('…')) {
+                let (head, tail) = token.split_once('…').unwrap();
+                let full = pool
+                    .iter()
+                    .find(|v| v.len() > 64 && v.starts_with(head) && v.ends_with(tail))
+                    .unwrap_or_else(|| panic!("no earlier output matches {token}"));
+                expanded = expanded.replace(token, full);
+            }
+            writeln!(driver.stdin, "{expanded}").unwrap();
+            driver.stdin.flush().unwrap();
+            let mut out = String::new();
+            driver.stdout.read_line(&mut out).unwrap();
+            let value: Value = serde_json::from_str(&out).unwrap();
+            strings(&value, &mut pool);
+            last_output = Some(shorten(out.trim_end()));
+            section.push_str(&format!("> {input}\n"));
+        } else if let Some(expected) = text.strip_prefix("< ") {
+            let got = last_output.take().expect("an output line follows an input line");
+            if regenerate {
+                // Values of this line that changed are renamed in later inputs.
+                let (old, new): (Vec<&str>, Vec<&str>) = (expected.split('"').collect(), got.split('"').collect());
+                for (o, n) in old.iter().zip(&new) {
+                    if o.contains('…') && o != n {
+                        renamed.push((o.to_string(), n.to_string()));
+                    }
+                }
+            } else {
+                assert_eq!(
+                    got, expected,
+                    "CONFORMANCE.md §5 is stale: rerun with DMSEAL_REGENERATE_CONFORMANCE_EXAMPLE=1"
+                );
+            }
+            section.push_str(&format!("< {got}\n"));
+        } else {
+            section.push_str(line);
+        }
+    }
+    if regenerate {
+        std::fs::write(&path, format!("{}{}{}", &doc[..start], section, &doc[end..])).unwrap();
+    }
+}
