@@ -141,6 +141,18 @@
 
 #![forbid(unsafe_code)]
 
+/// A `tracing::debug!` event with the `tracing` feature; nothing without.
+/// Its fields are addresses, sizes, counts and outcomes, never a key, a
+/// plaintext or a ciphertext.
+macro_rules! debug_event {
+    ($($arg:tt)*) => {
+        #[cfg(feature = "tracing")]
+        {
+            tracing::debug!($($arg)*);
+        }
+    };
+}
+
 mod account;
 mod address;
 mod bundle;

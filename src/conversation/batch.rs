@@ -70,6 +70,7 @@ impl<S: Store> Conversations<S> {
     ///
     /// A [`ConversationError`] if the store fails before any message is
     /// read; per-message errors are in [`ReceivedBatch::results`].
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "receive_batch", skip_all, fields(messages = incoming.len())))]
     pub fn receive_batch(&mut self, incoming: &[Incoming<'_>], now: u64) -> Result<ReceivedBatch, ConversationError> {
         self.sync()?;
         self.batches = self.batches.wrapping_add(1);
@@ -106,6 +107,7 @@ impl<S: Store> Conversations<S> {
     /// [`ReceiveError::OtherInstance`]; [`ReceiveError::StaleBatch`] if any
     /// other operation ran since the batch was received (receive the
     /// messages again); a store failure.
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "commit_batch", skip_all))]
     pub fn commit_batch(&mut self, batch: ReceivedBatch, app: Vec<AppWrite>) -> Result<u64, ReceiveError> {
         if batch.instance != self.instance {
             return Err(ReceiveError::OtherInstance);

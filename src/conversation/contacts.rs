@@ -25,6 +25,7 @@ impl<S: Store> Conversations<S> {
     /// devices left unlisted (forget one with
     /// [`Conversations::forget_device`]), or the store failed. Nothing
     /// changed.
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "set_devices", skip_all, fields(user = user, devices = devices.len())))]
     pub fn set_devices(&mut self, user: &str, devices: &[u32]) -> Result<Vec<Event>, ConversationError> {
         let me = self.me.clone();
         self.operate(|this, work| {
@@ -140,6 +141,7 @@ impl<S: Store> Conversations<S> {
     ///
     /// [`ConversationError::UnknownDevice`],
     /// [`ConversationError::IdentityMismatch`], or a store failure.
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "approve_device", skip_all, fields(device = %address)))]
     pub fn approve_device(&mut self, address: &Address, identity: &PublicIdentity) -> Result<(), ConversationError> {
         self.operate(|this, work| {
             this.try_user(work, address.user(), |user| {
@@ -256,6 +258,7 @@ impl<S: Store> Conversations<S> {
     /// # Errors
     ///
     /// [`ConversationError::NoRequest`], or a store failure.
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "accept_request", skip_all, fields(device = %address)))]
     pub fn accept_request(&mut self, address: &Address) -> Result<(), ConversationError> {
         self.sync()?;
         let pending = self.store.request_addresses()?;

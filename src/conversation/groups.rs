@@ -115,6 +115,7 @@ impl<S: Store> Conversations<S> {
     /// # Errors
     ///
     /// As [`Conversations::send_group`].
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "send_group", skip_all, fields(group_id_len = group_id.len(), bytes = plaintext.len(), bundles = bundles.len())))]
     pub fn send_group_with(
         &mut self,
         group_id: &[u8],
@@ -171,9 +172,11 @@ impl<S: Store> Conversations<S> {
     /// keep the message and retry after the distribution arrives),
     /// [`ReceiveError::Conversation`] for an unknown group or a store
     /// failure.
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "receive_group", skip_all, fields(group_id_len = group_id.len(), bytes = bytes.len())))]
     pub fn receive_group(&mut self, group_id: &[u8], bytes: &[u8]) -> Result<Received, ReceiveError> {
         self.sync()?;
-        let (received, records) = self.run(|this, work| this.read_group(work, group_id, bytes))?;
+        let read = self.run(|this, work| this.read_group(work, group_id, bytes));
+        let (received, records) = super::receive::traced(read)?;
         Ok(self.alone(received, records))
     }
 

@@ -157,9 +157,11 @@ impl<S: Store> Conversations<S> {
     /// # Errors
     ///
     /// A [`ReceiveError`]; nothing changed.
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "receive", skip_all, fields(from = %from, bytes = bytes.len())))]
     pub fn receive(&mut self, from: &Address, bytes: &[u8], now: u64) -> Result<Received, ReceiveError> {
         self.sync()?;
-        let (received, records) = self.run(|this, work| this.read_direct(work, from, bytes, now))?;
+        let read = self.run(|this, work| this.read_direct(work, from, bytes, now));
+        let (received, records) = traced(read)?;
         Ok(self.alone(received, records))
     }
 
@@ -363,6 +365,7 @@ impl<S: Store> Conversations<S> {
     /// message of a batch, or a [`ReceiveError::Conversation`] if the store
     /// failed or changed since the message was received (then receive it
     /// again).
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "commit_received", skip_all))]
     pub fn commit_received(&mut self, received: Received, app: Vec<AppWrite>) -> Result<u64, ReceiveError> {
         let Commit::Alone { instance, generation, records } = received.commit else {
             return Err(ReceiveError::StaleBatch);
@@ -379,4 +382,20 @@ impl<S: Store> Conversations<S> {
         }
         Ok(self.commit(records, app)?)
     }
+}
+
+/// Reports how a read ended (with the `tracing` feature): the kind and
+/// the number of events, or the error, never the plaintext.
+pub(super) fn traced<T>(read: Result<(Received, T), ReceiveError>) -> Result<(Received, T), ReceiveError> {
+    match &read {
+        Ok((received, _)) => {
+            debug_event!(kind = ?received.kind(), events = received.events().len(), "read");
+            let _ = received;
+        }
+        Err(error) => {
+            debug_event!(%error, transient = error.is_transient(), "refused");
+            let _ = error;
+        }
+    }
+    read
 }

@@ -140,6 +140,7 @@ impl<S: Store> Conversations<S> {
     /// # Errors
     ///
     /// As [`Conversations::send`].
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "send", skip_all, fields(user = user, bytes = plaintext.len(), bundles = bundles.len())))]
     pub fn send_with(
         &mut self,
         user: &str,
@@ -199,9 +200,11 @@ impl<S: Store> Conversations<S> {
             FanOut::Sent { messages, events } => {
                 let rows = app(&messages)?;
                 let generation = self.commit(pending, rows)?;
+                debug_event!(devices = messages.len(), events = events.len(), "sent");
                 Ok(Outgoing { messages, generation, events })
             }
             FanOut::Blocked { blocked, .. } => {
+                debug_event!(blocked = blocked.len(), "blocked");
                 self.commit(pending, Vec::new())?;
                 Err(SendError::Blocked(blocked))
             }

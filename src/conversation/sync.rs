@@ -131,6 +131,7 @@ impl<S: Store> Conversations<S> {
         let changes = pending.seal(&self.me, &self.config, &self.key, &mut *self.rng).with_app_writes(app);
         match self.store.commit(self.generation, &changes) {
             Ok(generation) => {
+                debug_event!(generation, "committed");
                 self.generation = generation;
                 if let Some(account) = pending.into_cache(&mut self.cache) {
                     self.account = *account;
@@ -138,6 +139,7 @@ impl<S: Store> Conversations<S> {
                 Ok(generation)
             }
             Err(e) => {
+                debug_event!(error = %e, "commit failed");
                 self.state = SyncState::Stale;
                 Err(e.into())
             }
