@@ -95,6 +95,10 @@ impl App {
         let me = self.device.me().clone();
         let out =
             self.device.send_fetching(user, text.as_bytes(), &mut Self::directory(&me, &mut server.bundles), NOW)?;
+        // Every operation reports what it noticed in its result.
+        for event in &out.events {
+            println!("  {me} is told: {event:?}");
+        }
         for (to, bytes) in out.messages {
             println!("  {} -> {to}: {} bytes", self.device.me(), bytes.len());
             server.mailboxes.entry(to).or_default().push((self.device.me().clone(), bytes));
@@ -112,6 +116,9 @@ impl App {
             &mut Self::directory(&me, &mut server.bundles),
             NOW,
         )?;
+        for event in sent.events() {
+            println!("  {me} is told: {event:?}");
+        }
         println!(
             "  {} -> group: {} bytes, and {} sender-key distribution(s)",
             self.device.me(),

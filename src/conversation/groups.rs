@@ -6,6 +6,7 @@
 //! application decides membership (`create_group`, `add_group_member`,
 //! `remove_group_member`) on every member device, as it does device lists.
 
+use super::trust::Event;
 use super::framing::frame_group_keys;
 use super::receive::{Received, ReceivedKind};
 use super::send::{FanOut, Outbound, Outgoing, app_rows};
@@ -27,6 +28,16 @@ pub struct GroupSend {
     /// its device (empty unless this sender state is new to someone):
     /// deliver them before, or with, the group message.
     pub distributions: Outgoing,
+}
+
+impl GroupSend {
+    /// What the send noticed (devices seen for the first time), as every
+    /// operation reports it: in its result, like [`crate::Received::events`],
+    /// [`Outgoing::events`] and the list [`Conversations::set_devices`]
+    /// returns. Show them to the user.
+    pub fn events(&self) -> &[Event] {
+        &self.distributions.events
+    }
 }
 
 impl<S: Store> Conversations<S> {
