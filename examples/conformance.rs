@@ -225,6 +225,37 @@ impl Driver {
                     ("verified", json!(p.verified)),
                 ])
             }
+            "group_export" => {
+                let (member, from) = (bytes(cmd, "member")?, number(cmd, "from")?);
+                let from = u32::try_from(from).map_err(|_| fail("BadCommand", "from must fit in u32"))?;
+                let export = self.group(cmd)?.export_sender_state(&member, from);
+                ok(vec![("bytes", json!(export.map(|e| hex::encode(e.as_slice()))))])
+            }
+            "group_import" => {
+                let (from, data) = (bytes(cmd, "from")?, bytes(cmd, "bytes")?);
+                self.group(cmd)?.import_sender_state(&from, &data).map_err(lib)?;
+                ok(vec![])
+            }
+            "group_rotate" => {
+                self.group(cmd)?.rotate();
+                ok(vec![])
+            }
+            "rotate_signed_prekey" | "rotate_last_resort_pq_prekey" => {
+                let signed = text(cmd, "cmd")? == "rotate_signed_prekey";
+                let (now, grace) = (number(cmd, "now")?, number(cmd, "grace_secs")?);
+                let p = self.party(cmd)?;
+                let id = if signed {
+                    p.account.rotate_signed_prekey_with_rng(&mut p.rng, now, grace).map_err(lib)?.id()
+                } else {
+                    p.account.rotate_last_resort_pq_prekey_with_rng(&mut p.rng, now, grace).map_err(lib)?.id()
+                };
+                ok(vec![("prekey_id", json!(id))])
+            }
+            "expire_prekeys" => {
+                let now = number(cmd, "now")?;
+                let deleted = self.party(cmd)?.account.expire_prekeys(now);
+                ok(vec![("deleted", json!(deleted))])
+            }
             other => Err(fail("UnknownCommand", other)),
         }
     }

@@ -316,3 +316,51 @@ fn the_example_session_in_conformance_md_is_what_the_driver_prints() {
         std::fs::write(&path, format!("{}{}{}", &doc[..start], section, &doc[end..])).unwrap();
     }
 }
+
+#[test]
+fn the_driver_rotates_prekeys_and_exports_imports_and_rotates_group_states() {
+    let mut d = Driver::start();
+    d.ok(json!({"cmd": "create_party", "party": "bob", "seed": "03".repeat(32)}));
+    assert_eq!(
+        d.ok(json!({"cmd": "rotate_signed_prekey", "party": "bob", "now": 100, "grace_secs": 50}))["prekey_id"],
+        json!(2)
+    );
+    assert_eq!(
+        d.ok(json!({"cmd": "rotate_last_resort_pq_prekey", "party": "bob", "now": 100, "grace_secs": 50}))["prekey_id"],
+        json!(2)
+    );
+    d.err(
+        json!({"cmd": "rotate_signed_prekey", "party": "bob", "now": 100, "grace_secs": 99_999_999}),
+        "GracePeriodTooLong",
+    );
+    assert_eq!(d.ok(json!({"cmd": "expire_prekeys", "party": "bob", "now": 149}))["deleted"], json!(0));
+    assert_eq!(d.ok(json!({"cmd": "expire_prekeys", "party": "bob", "now": 150}))["deleted"], json!(2));
+
+    // Groups: alice sends, bob reads; bob's laptop imports his export.
+    for (party, seed) in [("alice", "04"), ("laptop", "05")] {
+        d.ok(json!({"cmd": "create_party", "party": party, "seed": seed.repeat(32)}));
+    }
+    let (alice, bob) = (hex(b"alice"), hex(b"bob"));
+    let gid = hex(b"g");
+    for (party, me, other) in [("alice", &alice, &bob), ("bob", &bob, &alice), ("laptop", &bob, &alice)] {
+        d.ok(json!({"cmd": "group_create", "party": party, "group": "g", "group_id": gid, "me": me}));
+        d.ok(json!({"cmd": "group_add_member", "party": party, "group": "g", "member": other}));
+    }
+    let out = d.ok(json!({"cmd": "group_encrypt", "party": "alice", "group": "g", "plaintext": "00", "now": 0}));
+    let dist = s(&out["distributions"][0]["bytes"]);
+    d.ok(json!({"cmd": "group_receive_distribution", "party": "bob", "group": "g", "from": alice, "bytes": dist}));
+    let next = d.ok(json!({"cmd": "group_encrypt", "party": "alice", "group": "g", "plaintext": "01", "now": 0}));
+    let export =
+        s(&d.ok(json!({"cmd": "group_export", "party": "bob", "group": "g", "member": alice, "from": 1}))["bytes"]);
+    assert_eq!(
+        d.ok(json!({"cmd": "group_export", "party": "bob", "group": "g", "member": bob, "from": 0}))["bytes"],
+        Value::Null
+    );
+    d.ok(json!({"cmd": "group_import", "party": "laptop", "group": "g", "from": alice, "bytes": export}));
+    let read = d.ok(json!({"cmd": "group_decrypt", "party": "laptop", "group": "g", "message": s(&next["message"])}));
+    assert_eq!(read["verified"], json!(false));
+    // An explicit rotation: a new state, distributed to bob again.
+    d.ok(json!({"cmd": "group_rotate", "party": "alice", "group": "g"}));
+    let rotated = d.ok(json!({"cmd": "group_encrypt", "party": "alice", "group": "g", "plaintext": "02", "now": 0}));
+    assert_eq!(rotated["distributions"].as_array().unwrap().len(), 1);
+}

@@ -6,10 +6,10 @@
 //! application decides membership (`create_group`, `add_group_member`,
 //! `remove_group_member`) on every member device, as it does device lists.
 
-use super::trust::Event;
 use super::framing::frame_group_keys;
 use super::receive::{Received, ReceivedKind};
 use super::send::{FanOut, Outbound, Outgoing, app_rows};
+use super::trust::Event;
 use super::work::Work;
 use super::{ConversationError, Conversations, ReceiveError, SendError};
 use crate::address::Address;
