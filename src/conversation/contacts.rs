@@ -18,6 +18,22 @@ impl<S: Store> Conversations<S> {
     /// user they await approval. Devices no longer listed stop receiving
     /// messages; what is known about them is kept.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// // The directory says bob has devices 1 and 2: both are new.
+    /// let events = alice.set_devices("bob", &[1, 2])?;
+    /// assert_eq!(events.len(), 2);
+    /// assert_eq!(alice.devices("bob")?.len(), 2);
+    /// # let _ = (&mut bob, now);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`ConversationError`]: more than [`crate::limits::MAX_DEVICES_PER_USER`]
@@ -137,6 +153,33 @@ impl<S: Store> Conversations<S> {
     /// because it changed again between the comparison and the tap,
     /// nothing is approved. Sending to its user resumes.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// alice.set_verified("bob", true)?; // safety numbers compared
+    /// // A new device of a verified user waits for approval.
+    /// alice.set_devices("bob", &[1, 2])?;
+    /// let b2 = Address::new("bob", 2)?;
+    /// let mut bob2 = Conversations::open(MemoryStore::new(), StorageKey::generate(), b2.clone(), config)?;
+    /// let bundles = [
+    ///     (b.clone(), bob.account().prekey_bundle(None, None)?),
+    ///     (b2.clone(), bob2.account().prekey_bundle(None, None)?),
+    /// ];
+    /// assert!(matches!(alice.send("bob", b"x", &bundles, now), Err(dmseal::SendError::Blocked(_))));
+    /// // The person compares bob.2's safety number, then approves it.
+    /// let shown = alice.devices("bob")?.into_iter().find(|d| d.address == b2).and_then(|d| d.identity).unwrap();
+    /// alice.approve_device(&b2, &shown)?;
+    /// let sent = alice.send("bob", b"x", &bundles, now)?;
+    /// assert_eq!(sent.messages.len(), 2);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ConversationError::UnknownDevice`],
@@ -254,6 +297,29 @@ impl<S: Store> Conversations<S> {
     /// a reply goes to it without a [`Conversations::set_devices`] first
     /// (up to [`crate::limits::MAX_DEVICES_PER_USER`]; for a verified user
     /// it awaits approval, as any newly listed device does).
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// # let mut bob = Conversations::open(
+    /// #     MemoryStore::new(), StorageKey::generate(), b.clone(),
+    /// #     config.with_contact_policy(dmseal::ContactPolicy::MessageRequests))?;
+    /// alice.set_devices("bob", &[1])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send("bob", b"may I?", &[(b.clone(), bundle)], now)?;
+    /// let request = bob.receive(&a, &sent.messages[0].1, now)?;
+    /// assert_eq!(request.kind(), dmseal::ReceivedKind::Request);
+    /// bob.commit_received(request, vec![])?;
+    /// bob.accept_request(&a)?;
+    /// // Accepting listed alice.1: Bob replies without a device list.
+    /// assert_eq!(bob.send("alice", b"sure", &[], now)?.messages.len(), 1);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///

@@ -103,6 +103,28 @@ impl<S: Store> Conversations<S> {
     /// [`Conversations::send`]; a member's pending message request is not
     /// accepted by this (a session is started from a bundle instead).
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// // Every member device creates the group with the same members.
+    /// alice.create_group(b"team", &[b.clone()])?;
+    /// bob.create_group(b"team", &[a.clone()])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send_group(b"team", b"hello team", &[(b.clone(), bundle)], now)?;
+    /// // Bob's sender keys come over the 1:1 session, then the message.
+    /// let keys = bob.receive(&a, &sent.distributions.messages[0].1, now)?;
+    /// bob.commit_received(keys, vec![])?;
+    /// let read = bob.receive_group(b"team", &sent.message)?;
+    /// assert_eq!(read.plaintext(), b"hello team");
+    /// bob.commit_received(read, vec![])?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`SendError`]: bundles needed, a member device blocked, a group

@@ -154,6 +154,24 @@ impl<S: Store> Conversations<S> {
     /// pass the result to [`Conversations::commit_received`], with the
     /// application's inbox row, before showing it.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send("bob", b"hi Bob", &[(b.clone(), bundle)], now)?;
+    /// // Bob reads it, then commits it with his own inbox row.
+    /// let received = bob.receive(&a, &sent.messages[0].1, now)?;
+    /// assert_eq!(received.plaintext(), b"hi Bob");
+    /// bob.commit_received(received, vec![])?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`ReceiveError`]; nothing changed.

@@ -117,6 +117,27 @@ impl<S: Store> Conversations<S> {
     /// `bundles`. Writing to someone whose message request is pending
     /// accepts the request.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// // No session with bob.1 yet: dmseal asks for its bundle.
+    /// let need = match alice.send("bob", b"hi", &[], now) {
+    ///     Err(dmseal::SendError::NeedBundles(need)) => need,
+    ///     other => panic!("{other:?}"),
+    /// };
+    /// assert_eq!(need, [b.clone()]);
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send("bob", b"hi", &[(b.clone(), bundle)], now)?;
+    /// assert_eq!(sent.messages[0].0, b);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`SendError`]: bundles needed, devices blocked, or a failure.
