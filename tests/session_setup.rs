@@ -284,3 +284,16 @@ fn own_bundle_and_overlong_context_are_refused() {
         Some(StartError::ContextTooLong { len: long.len(), max: dmseal::limits::MAX_CONTEXT_LEN })
     );
 }
+
+#[test]
+fn beginning_a_session_then_encrypting_gives_the_bytes_start_session_gives() {
+    let mut r = rng(40);
+    let (_bob, bundle) = bob_with_bundle(&mut r, true);
+    let alice = Account::new_with_rng(&mut r);
+    let (_, started) = alice.start_session_with_rng(&mut rng(41), &bundle, CONTEXT, b"hello").unwrap();
+    let mut begun = alice.begin_session_with_rng(&mut rng(41), &bundle, CONTEXT).unwrap();
+    assert_eq!(begun.encrypt_with_rng(&mut rng(42), b"hello").unwrap(), started);
+    // Until a reply, every message is a prekey message of the same session.
+    let second = begun.encrypt(b"again").unwrap();
+    assert!(matches!(dmseal::Envelope::decode(&second).unwrap(), dmseal::Envelope::PreKey(_)));
+}

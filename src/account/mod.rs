@@ -433,6 +433,52 @@ impl Account {
         context: &[u8],
         plaintext: &[u8],
     ) -> Result<(Session, Vec<u8>), StartError> {
+        let mut session = self.begin_session_with_rng(rng, bundle, context)?;
+        let first = session.encrypt_with_rng(rng, plaintext).map_err(|e| match e {
+            EncryptError::InvalidKey(k) => StartError::InvalidKey(k),
+            // A fresh chain starts at counter 0 and needs no DH step, so
+            // neither error can occur; `InvalidKey` is the closest meaning.
+            _ => StartError::InvalidKey(KeyError::NonContributory),
+        })?;
+        Ok((session, first))
+    }
+
+    /// [`Account::start_session`] without a first message: the session is
+    /// set up from the bundle, and its first [`Session::encrypt`] makes the
+    /// first (prekey) message; every message is one until a reply is read.
+    /// For an application that sets sessions up ahead of its first message.
+    /// The same checks, RNG draws and keys as `start_session`: `begin`
+    /// then `encrypt` gives the bytes `start_session` gives.
+    ///
+    /// ```
+    /// use dmseal::{Account, PreKeyMessage};
+    /// let (alice, mut bob) = (Account::new(), Account::new());
+    /// let bundle = bob.prekey_bundle(None, None)?;
+    /// let mut session = alice.begin_session(&bundle, b"alice|bob")?;
+    /// let first = session.encrypt(b"hi")?;
+    /// let pending = bob.open_first_message(&PreKeyMessage::decode(&first)?, b"alice|bob", 0)?;
+    /// assert_eq!(pending.plaintext(), b"hi");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Account::start_session`].
+    pub fn begin_session(&self, bundle: &PreKeyBundle, context: &[u8]) -> Result<Session, StartError> {
+        self.begin_session_with_rng(&mut os_rng(), bundle, context)
+    }
+
+    /// [`Account::begin_session`] with a caller-supplied RNG.
+    ///
+    /// # Errors
+    ///
+    /// As [`Account::start_session`].
+    pub fn begin_session_with_rng<R: CryptoRng + ?Sized>(
+        &self,
+        rng: &mut R,
+        bundle: &PreKeyBundle,
+        context: &[u8],
+    ) -> Result<Session, StartError> {
         if context.len() > MAX_CONTEXT_LEN {
             return Err(StartError::ContextTooLong { len: context.len(), max: MAX_CONTEXT_LEN });
         }
@@ -455,7 +501,7 @@ impl Account {
         let kem_secret = encapsulated.as_ref().map(|(_, secret)| &**secret);
         let (root, chain) =
             x3dh::initiator(&self.identity, &base, responder, &spk.key(), otk_key.as_ref(), kem_secret, &transcript)?;
-        let mut session = Session {
+        Ok(Session {
             ratchet: DoubleRatchet::initiator(root, chain, ratchet_key),
             role: Role::Initiator,
             setup: if pq.is_some() { SessionSetup::Pqxdh } else { SessionSetup::ClassicX3dh },
@@ -463,14 +509,7 @@ impl Account {
             base_key: base.public(),
             session_ad: x3dh::session_ad(self.identity(), responder, context),
             pending_prefix: Some(prefix),
-        };
-        let first = session.encrypt_with_rng(rng, plaintext).map_err(|e| match e {
-            EncryptError::InvalidKey(k) => StartError::InvalidKey(k),
-            // A fresh chain starts at counter 0 and needs no DH step, so
-            // neither error can occur; `InvalidKey` is the closest meaning.
-            _ => StartError::InvalidKey(KeyError::NonContributory),
-        })?;
-        Ok((session, first))
+        })
     }
 
     /// Decrypts a first message that matched no existing session, at time
