@@ -1005,3 +1005,25 @@ fn reopening_under_other_settings_is_refused_and_set_config_changes_them() {
     assert!(Conversations::open(snapshot.snapshot(), [7; 32], addr("bob", 1), requests).is_err());
     assert!(Conversations::open(snapshot, [7; 32], addr("bob", 1), ConversationConfig::default()).is_ok());
 }
+
+#[test]
+fn a_bundle_source_is_asked_at_most_twice_per_send() {
+    let (mut w, a, b) = alice_and_bob();
+    let bobs = bundle(w.get(&b));
+    // Answers only when asked for the n-th time.
+    let source = |answer_on: usize| {
+        let mut calls = 0;
+        let bobs = bobs.clone();
+        move |need: &[Address]| -> Result<Vec<(Address, dmseal::PreKeyBundle)>, dmseal::BundleSourceError> {
+            calls += 1;
+            Ok(if calls == answer_on { vec![(need[0].clone(), bobs.clone())] } else { Vec::new() })
+        }
+    };
+    // At the limit: the second answer is used.
+    let mut d =
+        Conversations::open(w.get(&a).store().snapshot(), [7; 32], a.clone(), ConversationConfig::default()).unwrap();
+    assert_eq!(d.send_fetching("bob", b"x", &mut source(2), NOW).unwrap().messages.len(), 1);
+    // Past it: a third ask never happens, and the send says what it needs.
+    let err = w.get(&a).send_fetching("bob", b"x", &mut source(3), NOW).unwrap_err();
+    assert!(matches!(err, SendError::NeedBundles(ref need) if need == &[b.clone()]), "{err:?}");
+}
