@@ -1025,5 +1025,5 @@ fn a_bundle_source_is_asked_at_most_twice_per_send() {
     assert_eq!(d.send_fetching("bob", b"x", &mut source(2), NOW).unwrap().messages.len(), 1);
     // Past it: a third ask never happens, and the send says what it needs.
     let err = w.get(&a).send_fetching("bob", b"x", &mut source(3), NOW).unwrap_err();
-    assert!(matches!(err, SendError::NeedBundles(ref need) if need == &[b.clone()]), "{err:?}");
+    assert!(matches!(err, SendError::NeedBundles(ref need) if need == std::slice::from_ref(&b)), "{err:?}");
 }
