@@ -35,6 +35,26 @@ pub enum ContactPolicy {
     MessageRequests,
 }
 
+impl ContactPolicy {
+    /// The byte the device record stores (docs/PROTOCOL.md §13.2).
+    pub(crate) fn to_byte(self) -> u8 {
+        match self {
+            Self::Anyone => 0,
+            Self::KnownContactsOnly => 1,
+            Self::MessageRequests => 2,
+        }
+    }
+
+    pub(crate) fn from_byte(byte: u8) -> Option<Self> {
+        match byte {
+            0 => Some(Self::Anyone),
+            1 => Some(Self::KnownContactsOnly),
+            2 => Some(Self::MessageRequests),
+            _ => None,
+        }
+    }
+}
+
 /// Settings of a [`crate::Conversations`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]

@@ -405,15 +405,10 @@ impl<S: Store> Conversations<S> {
 /// Reports how a read ended (with the `tracing` feature): the kind and
 /// the number of events, or the error, never the plaintext.
 pub(super) fn traced<T>(read: Result<(Received, T), ReceiveError>) -> Result<(Received, T), ReceiveError> {
+    #[cfg(feature = "tracing")]
     match &read {
-        Ok((received, _)) => {
-            debug_event!(kind = ?received.kind(), events = received.events().len(), "read");
-            let _ = received;
-        }
-        Err(error) => {
-            debug_event!(%error, transient = error.is_transient(), "refused");
-            let _ = error;
-        }
+        Ok((received, _)) => tracing::debug!(kind = ?received.kind(), events = received.events().len(), "read"),
+        Err(error) => tracing::debug!(%error, transient = error.is_transient(), "refused"),
     }
     read
 }

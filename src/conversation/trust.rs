@@ -54,6 +54,17 @@ pub(crate) enum IdentityChange {
 }
 
 impl DeviceRecord {
+    /// Lists a known device that was not listed and returns its status:
+    /// for a verified user a trusted device waits for approval again, as
+    /// any device new to the fan-out does.
+    fn enter_fan_out(&mut self, user_verified: bool) -> DeviceStatus {
+        self.listed = true;
+        if user_verified && self.status == DeviceStatus::Trusted {
+            self.status = DeviceStatus::AwaitingApproval;
+        }
+        self.status
+    }
+
     /// Records `identity` for this device: trust on first use; a different
     /// identity than the one pinned marks the device changed.
     pub(crate) fn see_identity(&mut self, identity: &PublicIdentity) -> IdentityChange {
@@ -202,15 +213,8 @@ impl UserRecord {
         for &device in &wanted {
             let new_status = next.status_for_new_device();
             match next.devices.get_mut(&device) {
-                Some(d) => {
-                    d.listed = true;
-                    if !was_listed.contains(&device) {
-                        if next.verified && d.status == DeviceStatus::Trusted {
-                            d.status = DeviceStatus::AwaitingApproval;
-                        }
-                        fresh.push((device, d.status));
-                    }
-                }
+                Some(d) if was_listed.contains(&device) => d.listed = true,
+                Some(d) => fresh.push((device, d.enter_fan_out(next.verified))),
                 None => {
                     next.devices.insert(
                         device,
@@ -242,11 +246,7 @@ impl UserRecord {
         if d.listed || listed >= MAX_DEVICES_PER_USER {
             return None;
         }
-        d.listed = true;
-        if verified && d.status == DeviceStatus::Trusted {
-            d.status = DeviceStatus::AwaitingApproval;
-        }
-        Some(d.status)
+        Some(d.enter_fan_out(verified))
     }
 
     /// Whether sending to `device` is blocked, and why.

@@ -225,25 +225,15 @@ pub(crate) struct ConfigPickle {
 
 impl ConfigPickle {
     fn new(config: &ConversationConfig) -> Self {
-        let contact_policy = match config.contact_policy {
-            ContactPolicy::Anyone => 0,
-            ContactPolicy::KnownContactsOnly => 1,
-            ContactPolicy::MessageRequests => 2,
-        };
         Self {
-            contact_policy,
+            contact_policy: config.contact_policy.to_byte(),
             max_unacknowledged_age: config.max_unacknowledged_age,
             max_promotion_age: config.max_promotion_age,
         }
     }
 
     fn open(&self) -> Result<ConversationConfig, PickleError> {
-        let policy = match self.contact_policy {
-            0 => ContactPolicy::Anyone,
-            1 => ContactPolicy::KnownContactsOnly,
-            2 => ContactPolicy::MessageRequests,
-            _ => return Err(PickleError::Invalid),
-        };
+        let policy = ContactPolicy::from_byte(self.contact_policy).ok_or(PickleError::Invalid)?;
         Ok(ConversationConfig::new()
             .with_contact_policy(policy)
             .with_max_unacknowledged_age(self.max_unacknowledged_age)

@@ -6,7 +6,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroizing;
 
-type HmacSha256 = Hmac<Sha256>;
+pub(crate) type HmacSha256 = Hmac<Sha256>;
 
 /// HKDF-SHA256 (RFC 5869): extract with `salt` over `ikm`, then expand
 /// with `info` (the concatenation of `info` parts) into `out`.
@@ -50,7 +50,9 @@ pub(crate) fn hmac_sha256(key: &[u8; 32], data: &[u8]) -> Zeroizing<[u8; 32]> {
     finish(keyed_hmac(key), data)
 }
 
-fn keyed_hmac(key: &[u8; 32]) -> HmacSha256 {
+/// HMAC-SHA256 keyed with `key`, ready for data (not counted as chain or
+/// tree work: the message cipher's MAC uses it directly).
+pub(crate) fn keyed_hmac(key: &[u8; 32]) -> HmacSha256 {
     // HMAC takes keys of any length; a 32-byte key cannot be refused.
     match HmacSha256::new_from_slice(key) {
         Ok(mac) => mac,

@@ -14,12 +14,12 @@
 
 use chacha20::ChaCha20;
 use chacha20::cipher::{KeyIvInit, StreamCipher};
-use hmac::{Hmac, KeyInit, Mac};
-use sha2::Sha256;
+use hmac::Mac;
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::aead::AeadFailure;
+use super::kdf::keyed_hmac;
 
 /// Length of the synthetic IV, which is also the authentication tag.
 pub(crate) const SIV_LEN: usize = 16;
@@ -48,11 +48,7 @@ impl SivKey {
 
     /// `HMAC(mac key, u64(len(ad)) || ad || plaintext)`, first 16 bytes.
     fn siv(&self, ad: &[u8], plaintext: &[u8]) -> [u8; SIV_LEN] {
-        let mut mac = match <Hmac<Sha256> as KeyInit>::new_from_slice(&self.mac) {
-            Ok(mac) => mac,
-            // HMAC takes keys of any length: a 32-byte key is never refused.
-            Err(_) => return [0; SIV_LEN],
-        };
+        let mut mac = keyed_hmac(&self.mac);
         mac.update(&u64::try_from(ad.len()).unwrap_or(u64::MAX).to_be_bytes());
         mac.update(ad);
         mac.update(plaintext);
