@@ -2,12 +2,12 @@
 //! [`Pending`], the records an operation (or a batch) changed and has not
 //! committed yet.
 
-use super::config::ConversationConfig;
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
 
 use rand_core::CryptoRng;
 
+use super::config::ConversationConfig;
 use super::record::{SessionRecord, SessionRecordPickle};
 use super::user::{DeviceRecordPickle, UserRecord, UserRecordPickle};
 use super::{ConversationError, Conversations};

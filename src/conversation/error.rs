@@ -1,8 +1,8 @@
 //! Errors of the conversation layer, one enum per kind of operation.
 
-use super::config::ConversationConfig;
 use core::fmt;
 
+use super::config::ConversationConfig;
 use super::user::DeviceStatus;
 use crate::address::{Address, AddressError};
 use crate::error::{

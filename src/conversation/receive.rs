@@ -3,8 +3,6 @@
 //! the content type (§13.6). Nothing is committed until
 //! [`Conversations::commit_received`].
 
-use crate::error::FirstMessageError;
-use crate::x3dh::SessionSetup;
 use zeroize::Zeroizing;
 
 use super::cache::Pending;
@@ -16,9 +14,11 @@ use super::work::Work;
 use super::{ConversationError, Conversations, ReceiveError};
 use crate::address::Address;
 use crate::error::DecryptError;
+use crate::error::FirstMessageError;
 use crate::message::{Envelope, PreKeyMessage};
 use crate::session::Session;
 use crate::store::{AppWrite, Store, StoreError};
+use crate::x3dh::SessionSetup;
 
 /// Whether a received message belongs to a conversation or to a message
 /// request.
@@ -279,14 +279,8 @@ impl<S: Store> Conversations<S> {
         // Decided on a copy, written only once the account took the
         // message: a refused message changes no record.
         let mut user = self.user(work, from.user())?.clone();
-        let post_quantum = pending.setup() == SessionSetup::Pqxdh;
-        let mut newly_post_quantum = post_quantum;
         let change = match user.devices.get_mut(&from.device()) {
-            Some(device) => {
-                newly_post_quantum &= !device.post_quantum;
-                device.post_quantum |= post_quantum;
-                device.see_identity(&identity)
-            }
+            Some(device) => device.see_identity(&identity),
             None => {
                 // Not listed: only the application's device list decides
                 // where messages fan out, so a device that merely wrote
@@ -296,12 +290,13 @@ impl<S: Store> Conversations<S> {
                     .add_unlisted(from.device(), Some(identity.clone()))
                     .map_err(|DeviceCap { .. }| ReceiveError::TooManyDevices)?;
                 received.events.push(Event::NewDevice { address: from.clone(), status });
-                if let Some(device) = user.devices.get_mut(&from.device()) {
-                    device.post_quantum = post_quantum;
-                }
                 IdentityChange::Learned
             }
         };
+        let newly_post_quantum = user
+            .devices
+            .get_mut(&from.device())
+            .is_some_and(|d| d.mark_post_quantum(pending.setup() == SessionSetup::Pqxdh));
         let session = self.account_mut(work).accept(pending).map_err(ReceiveError::Accept)?;
         if change != IdentityChange::Same || newly_post_quantum {
             *self.user_mut(work, from.user())? = user;

@@ -3,7 +3,6 @@
 //! the trust checks of `trust`; ciphertexts are released only after the
 //! commit that advanced their sessions (docs/PROTOCOL.md §13.5).
 
-use crate::error::StartError;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use zeroize::Zeroizing;
@@ -15,6 +14,7 @@ use super::work::Work;
 use super::{ConversationError, Conversations, SendError};
 use crate::address::Address;
 use crate::bundle::PreKeyBundle;
+use crate::error::StartError;
 use crate::store::{AppWrite, Store};
 
 /// Numbers sends, so an [`AppWrite`] made by [`Outbound::store_at`] is
@@ -306,8 +306,7 @@ impl<S: Store> Conversations<S> {
             let (change, newly_post_quantum) = self.try_user(work, address.user(), |user| {
                 let device =
                     user.devices.get_mut(&address.device()).ok_or(SendError::UnexpectedBundle(address.clone()))?;
-                let newly_post_quantum = post_quantum && !device.post_quantum;
-                device.post_quantum |= post_quantum;
+                let newly_post_quantum = device.mark_post_quantum(post_quantum);
                 Ok::<_, SendError>((device.see_identity(bundle.identity()), newly_post_quantum))
             })?;
             if newly_post_quantum {

@@ -65,6 +65,15 @@ impl DeviceRecord {
         self.status
     }
 
+    /// Records that the device used PQXDH (or signed that it publishes PQ
+    /// prekeys), if `used`; returns whether that is new, in which case its
+    /// older classic sessions must go (docs/PROTOCOL.md §13.4).
+    pub(crate) fn mark_post_quantum(&mut self, used: bool) -> bool {
+        let newly = used && !self.post_quantum;
+        self.post_quantum |= used;
+        newly
+    }
+
     /// Records `identity` for this device: trust on first use; a different
     /// identity than the one pinned marks the device changed.
     pub(crate) fn see_identity(&mut self, identity: &PublicIdentity) -> IdentityChange {

@@ -1,11 +1,11 @@
 //! What this device knows about one user: their devices, each device's
 //! identity, and the trust given to them (docs/PROTOCOL.md §13.4).
 
-use super::config::{ContactPolicy, ConversationConfig};
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::config::{ContactPolicy, ConversationConfig};
 use crate::address::Address;
 use crate::error::PickleError;
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
