@@ -364,3 +364,75 @@ fn the_driver_rotates_prekeys_and_exports_imports_and_rotates_group_states() {
     let rotated = d.ok(json!({"cmd": "group_encrypt", "party": "alice", "group": "g", "plaintext": "02", "now": 0}));
     assert_eq!(rotated["distributions"].as_array().unwrap().len(), 1);
 }
+
+#[test]
+fn the_driver_runs_devices_through_requests_groups_and_restarts() {
+    let mut d = Driver::start();
+    let now = 1_800_000_000u64;
+    d.ok(json!({"cmd": "device_create", "party": "alice", "address": "alice.1", "seed": "11".repeat(32)}));
+    d.ok(json!({"cmd": "device_create", "party": "bob", "address": "bob.1", "seed": "12".repeat(32), "contact_policy": "message_requests"}));
+    d.err(json!({"cmd": "device_create", "party": "bob", "address": "bob.2"}), "PartyExists");
+    d.err(json!({"cmd": "device_create", "party": "carol", "address": "carol"}), "BadCommand");
+
+    // A first message needs a bundle; then it is a request on Bob's side.
+    d.ok(json!({"cmd": "device_set_devices", "party": "alice", "user": "bob", "devices": [1]}));
+    let hi = json!({"cmd": "device_send", "party": "alice", "to": "bob", "plaintext": hex(b"hi"), "now": now});
+    d.err(hi.clone(), "NeedBundles");
+    let bundle = s(&d.ok(json!({"cmd": "device_bundle", "party": "bob", "one_time_prekey": true}))["bundle"]);
+    let mut with = hi.clone();
+    with["bundles"] = json!({ "bob.1": bundle });
+    let sent = d.ok(with);
+    assert_eq!(sent["messages"][0]["to"], json!("bob.1"));
+    let first = s(&sent["messages"][0]["bytes"]);
+    let got = d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": first, "now": now}));
+    assert_eq!(got["kind"], json!("Request"));
+    assert_eq!(got["plaintext"], json!(hex(b"hi")));
+    assert_eq!(
+        got["events"],
+        json!([{"event": "NewDevice", "address": "alice.1", "status": "Trusted"}, {"event": "MessageRequest", "address": "alice.1"}])
+    );
+    assert_eq!(d.ok(json!({"cmd": "device_requests", "party": "bob"}))["requests"], json!(["alice.1"]));
+    d.ok(json!({"cmd": "device_accept_request", "party": "bob", "address": "alice.1"}));
+    // Accepting lists the requester: the reply needs no device list.
+    let reply =
+        d.ok(json!({"cmd": "device_send", "party": "bob", "to": "alice", "plaintext": hex(b"hello"), "now": now}));
+    let got = d.ok(json!({"cmd": "device_receive", "party": "alice", "from": "bob.1", "bytes": reply["messages"][0]["bytes"], "now": now}));
+    assert_eq!((got["kind"].clone(), got["plaintext"].clone()), (json!("Message"), json!(hex(b"hello"))));
+    let devices = d.ok(json!({"cmd": "device_devices", "party": "alice", "user": "bob"}));
+    assert_eq!(devices["devices"][0]["status"], json!("Trusted"));
+
+    // A group: keys over the 1:1 session, then the group message.
+    let g = hex(b"g");
+    d.ok(json!({"cmd": "device_create_group", "party": "alice", "group_id": g, "members": ["bob.1"]}));
+    d.ok(json!({"cmd": "device_create_group", "party": "bob", "group_id": g, "members": ["alice.1"]}));
+    assert_eq!(
+        d.ok(json!({"cmd": "device_group_members", "party": "bob", "group_id": g}))["members"],
+        json!(["alice.1"])
+    );
+    let gs = d.ok(
+        json!({"cmd": "device_send_group", "party": "alice", "group_id": g, "plaintext": hex(b"to all"), "now": now}),
+    );
+    let keys = d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": gs["distributions"][0]["bytes"], "now": now}));
+    assert_eq!((keys["kind"].clone(), keys["group_id"].clone()), (json!("GroupKeys"), json!(g)));
+    let got = d.ok(json!({"cmd": "device_receive_group", "party": "bob", "group_id": g, "bytes": gs["message"]}));
+    assert_eq!((got["kind"].clone(), got["from"].clone()), (json!("GroupMessage"), json!("alice.1")));
+
+    // Commits: an uncommitted message decrypts again; a restart drops it;
+    // a restore from a snapshot forgets what was committed after it.
+    d.ok(json!({"cmd": "device_snapshot", "party": "bob", "snapshot": "before"}));
+    let m = d.ok(json!({"cmd": "device_send", "party": "alice", "to": "bob", "plaintext": hex(b"late"), "now": now}));
+    let m = s(&m["messages"][0]["bytes"]);
+    let read =
+        json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": m, "now": now, "commit": false});
+    let held = d.ok(read.clone());
+    d.ok(json!({"cmd": "device_restart", "party": "bob"}));
+    d.err(json!({"cmd": "device_commit", "party": "bob", "received": held["received"]}), "UnknownReceived");
+    let held = d.ok(read.clone());
+    d.ok(json!({"cmd": "device_commit", "party": "bob", "received": held["received"]}));
+    d.ok(json!({"cmd": "device_restart", "party": "bob"}));
+    d.err(read.clone(), "Decrypt");
+    d.ok(json!({"cmd": "device_restart", "party": "bob", "snapshot": "before"}));
+    assert_eq!(d.ok(read)["plaintext"], json!(hex(b"late")));
+    d.err(json!({"cmd": "device_restart", "party": "bob", "snapshot": "none"}), "UnknownSnapshot");
+    d.err(json!({"cmd": "device_requests", "party": "nobody"}), "UnknownParty");
+}

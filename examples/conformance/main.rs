@@ -16,6 +16,8 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Map, Value, json};
 
+mod devices;
+
 /// The longest command line read; longer lines get an error result.
 const MAX_LINE: usize = 1 << 20;
 
@@ -77,6 +79,20 @@ fn ok(pairs: Vec<(&str, Value)>) -> Outcome {
 
 struct Driver {
     parties: BTreeMap<String, Party>,
+    /// Device parties (§3 "Devices"): the conversation layer.
+    devices: BTreeMap<String, devices::Device>,
+}
+
+/// The `seed` field, or 32 bytes from the OS without one.
+fn seed(cmd: &Map<String, Value>) -> Result<[u8; 32], Failure> {
+    match cmd.get("seed") {
+        Some(_) => bytes(cmd, "seed")?.try_into().map_err(|_| fail("BadCommand", "seed must be 32 bytes")),
+        None => {
+            let mut s = [0u8; 32];
+            getrandom::fill(&mut s).map_err(|_| fail("Rng", "OS RNG failed"))?;
+            Ok(s)
+        }
+    }
 }
 
 impl Driver {
@@ -256,6 +272,21 @@ impl Driver {
                 let deleted = self.party(cmd)?.account.expire_prekeys(now);
                 ok(vec![("deleted", json!(deleted))])
             }
+            "device_create" => {
+                let name = text(cmd, "party")?.to_string();
+                let seed = seed(cmd)?;
+                if self.parties.contains_key(&name) || self.devices.contains_key(&name) {
+                    return Err(fail("PartyExists", name));
+                }
+                let (device, result) = devices::Device::create(cmd, seed)?;
+                self.devices.insert(name, device);
+                Ok(result)
+            }
+            other if other.starts_with("device_") => {
+                let name = text(cmd, "party")?;
+                let device = self.devices.get_mut(name).ok_or_else(|| fail("UnknownParty", name))?;
+                device.run(other, cmd)
+            }
             other => Err(fail("UnknownCommand", other)),
         }
     }
@@ -267,17 +298,10 @@ impl Driver {
 
     fn create_party(&mut self, cmd: &Map<String, Value>) -> Outcome {
         let name = text(cmd, "party")?.to_string();
-        if self.parties.contains_key(&name) {
+        if self.parties.contains_key(&name) || self.devices.contains_key(&name) {
             return Err(fail("PartyExists", name));
         }
-        let seed: [u8; 32] = match cmd.get("seed") {
-            Some(_) => bytes(cmd, "seed")?.try_into().map_err(|_| fail("BadCommand", "seed must be 32 bytes"))?,
-            None => {
-                let mut s = [0u8; 32];
-                getrandom::fill(&mut s).map_err(|_| fail("Rng", "OS RNG failed"))?;
-                s
-            }
-        };
+        let seed = seed(cmd)?;
         if cmd.contains_key("allow_weaker_classic_x3dh") {
             return Err(fail(
                 "BadCommand",
@@ -379,7 +403,7 @@ fn handle(driver: &mut Driver, line: &str) -> Value {
 }
 
 fn main() {
-    let mut driver = Driver { parties: BTreeMap::new() };
+    let mut driver = Driver { parties: BTreeMap::new(), devices: BTreeMap::new() };
     let stdin = std::io::stdin();
     let mut stdout = std::io::stdout().lock();
     let mut reader = stdin.lock();
