@@ -343,11 +343,9 @@ impl Device {
 
 /// The bundles a send may use, as a bundle source: a device without one
 /// in the command stays needed (`NeedBundles`).
-fn directory(
-    cmd: &Map<String, Value>,
-) -> Result<impl FnMut(&[Address]) -> Result<Vec<(Address, PreKeyBundle)>, dmseal::BundleSourceError>, Failure> {
+fn directory(cmd: &Map<String, Value>) -> Result<impl dmseal::BundleSource, Failure> {
     let given = bundles(cmd)?;
-    Ok(move |devices: &[Address]| {
+    Ok(move |devices: &[Address]| -> Result<Vec<(Address, PreKeyBundle)>, dmseal::BundleSourceError> {
         Ok(devices.iter().filter_map(|d| given.get(d).map(|b| (d.clone(), b.clone()))).collect())
     })
 }
