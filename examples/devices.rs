@@ -132,9 +132,15 @@ impl App {
     }
 
     /// Reads a group message (after the mailbox, which may hold its keys).
-    fn read_group(&mut self, group: &[u8], message: &[u8], server: &mut Server) -> Result<(), Box<dyn Error>> {
+    fn read_group(
+        &mut self,
+        group: &[u8],
+        from: &Address,
+        message: &[u8],
+        server: &mut Server,
+    ) -> Result<(), Box<dyn Error>> {
         self.read(server)?;
-        let received = self.device.receive_group(group, message)?;
+        let received = self.device.receive_group(group, from, message, NOW)?;
         let text = String::from_utf8_lossy(received.plaintext()).into_owned();
         println!("  {} read in the group from {}: {text}", self.device.me(), received.from());
         self.device.commit_received(received, vec![])?;
@@ -251,14 +257,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     for app in [&mut alice_phone, &mut alice_laptop, &mut alice_tablet, &mut bob] {
         app.device.create_group(b"family", &members)?;
     }
+    let (bob_device, laptop) = (bob.device.me().clone(), alice_laptop.device.me().clone());
     let message = bob.send_group(b"family", "Dinner at eight?", &mut server)?;
     let mut bob = bob.restart()?;
     for app in [&mut alice_phone, &mut alice_laptop, &mut alice_tablet] {
-        app.read_group(b"family", &message, &mut server)?;
+        app.read_group(b"family", &bob_device, &message, &mut server)?;
     }
     let reply = alice_laptop.send_group(b"family", "Yes!", &mut server)?;
     for app in [&mut bob, &mut alice_phone, &mut alice_tablet] {
-        app.read_group(b"family", &reply, &mut server)?;
+        app.read_group(b"family", &laptop, &reply, &mut server)?;
     }
 
     drop((alice_phone, alice_laptop, alice_tablet, bob));

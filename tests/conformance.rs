@@ -414,7 +414,7 @@ fn the_driver_runs_devices_through_requests_groups_and_restarts() {
     );
     let keys = d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": gs["distributions"][0]["bytes"], "now": now}));
     assert_eq!((keys["kind"].clone(), keys["group_id"].clone()), (json!("GroupKeys"), json!(g)));
-    let got = d.ok(json!({"cmd": "device_receive_group", "party": "bob", "group_id": g, "bytes": gs["message"]}));
+    let got = d.ok(json!({"cmd": "device_receive_group", "party": "bob", "group_id": g, "from": "alice.1", "bytes": gs["message"], "now": now}));
     assert_eq!((got["kind"].clone(), got["from"].clone()), (json!("GroupMessage"), json!("alice.1")));
 
     // Commits: an uncommitted message decrypts again; a restart drops it;

@@ -434,7 +434,7 @@ fn a_group_message_before_its_keys_fails_unchanged_and_reads_after_them() {
     let (a, b) = (members[0].clone(), members[1].clone());
     let sent = send_group(&mut w, &a, b"g", b"early");
     let generation = w.get(&b).store().generation().unwrap();
-    assert!(matches!(w.get(&b).receive_group(b"g", &sent.message), Err(ReceiveError::Group(_))));
+    assert!(matches!(w.get(&b).receive_group(b"g", &a, &sent.message, NOW), Err(ReceiveError::Group(_))));
     assert_eq!(w.get(&b).store().generation().unwrap(), generation);
     let got = deliver_group(&mut w, &a, b"g", &sent, &[b]);
     assert_eq!(got[0].as_ref().unwrap(), b"early");
@@ -451,7 +451,7 @@ fn a_removed_member_device_gets_no_new_keys_and_cannot_read_on() {
     let to: Vec<&Address> = sent.distributions.messages.iter().map(|(to, _)| to).collect();
     assert_eq!(to, vec![&b], "the new sender state goes to Bob only");
     deliver_group(&mut w, &a, b"g", &sent, std::slice::from_ref(&b));
-    assert!(matches!(w.get(&m).receive_group(b"g", &sent.message), Err(ReceiveError::Group(_))));
+    assert!(matches!(w.get(&m).receive_group(b"g", &a, &sent.message, NOW), Err(ReceiveError::Group(_))));
     assert_eq!(w.get(&a).group_members(b"g").unwrap(), vec![b]);
 }
 
@@ -510,7 +510,7 @@ fn group_keys_from_a_device_that_is_not_trusted_are_refused() {
     assert!(matches!(r.content_error(), Some(ReceiveError::UntrustedSender)));
     assert!(r.events().contains(&Event::IdentityChanged { address: a.clone() }));
     w.get(&b).commit_received(r, vec![]).unwrap();
-    assert!(matches!(w.get(&b).receive_group(b"g", &sent.message), Err(ReceiveError::Group(_))));
+    assert!(matches!(w.get(&b).receive_group(b"g", &a, &sent.message, NOW), Err(ReceiveError::Group(_))));
 }
 
 #[test]
@@ -555,14 +555,19 @@ fn writing_to_someone_whose_request_is_pending_accepts_it() {
 #[test]
 fn content_that_cannot_be_used_still_advances_the_session() {
     let (mut w, a, b) = alice_and_bob();
-    // Alice sends sender keys of a group Bob's device does not have yet.
+    // Alice's first words to Bob are sender keys, but Bob takes first
+    // messages from strangers as requests, and keys are never taken from
+    // a request.
+    let config = ConversationConfig::new().with_contact_policy(ContactPolicy::MessageRequests);
+    w.add(device_with("bob", 1, config));
     let members = [a.clone(), b.clone()];
-    w.get(&a).create_group(b"later", &members).unwrap();
+    w.get(&a).create_group(b"g", &members).unwrap();
+    w.get(&b).create_group(b"g", &members).unwrap();
     let fresh = bundle(w.get(&b));
-    let sent = w.get(&a).send_group(b"later", b"x", &[(b.clone(), fresh)], NOW).unwrap();
+    let sent = w.get(&a).send_group(b"g", b"x", &[(b.clone(), fresh)], NOW).unwrap();
     let r = w.get(&b).receive(&a, &sent.distributions.messages[0].1, NOW).unwrap();
     assert_eq!(r.kind(), ReceivedKind::Unreadable);
-    assert!(matches!(r.content_error(), Some(ReceiveError::Conversation(ConversationError::UnknownGroup))));
+    assert!(matches!(r.content_error(), Some(ReceiveError::UnknownContent { content_type: Some(1) })));
     w.get(&b).commit_received(r, vec![]).unwrap();
     // The session was set up all the same: the conversation goes on.
     let m = w.send(&a, "bob", b"still here", NOW);
@@ -751,13 +756,13 @@ fn group_keys_and_the_group_message_can_arrive_in_one_batch() {
     let keys = sent.distributions.messages[0].1.clone();
     let incoming = [
         dmseal::Incoming::Direct { from: &a, bytes: &keys },
-        dmseal::Incoming::Group { group_id: b"g", bytes: &sent.message },
+        dmseal::Incoming::Group { group_id: b"g", from: &a, bytes: &sent.message },
     ];
     let batch = w.get(&b).receive_batch(&incoming, NOW).unwrap();
     assert_eq!(batch.results()[0].as_ref().unwrap().kind(), ReceivedKind::GroupKeys);
     assert_eq!(batch.results()[1].as_ref().unwrap().plaintext(), b"batched group hello");
     w.get(&b).commit_batch(batch, vec![]).unwrap();
-    assert!(matches!(w.get(&b).receive_group(b"g", &sent.message), Err(ReceiveError::Group(_))), "read once");
+    assert!(matches!(w.get(&b).receive_group(b"g", &a, &sent.message, NOW), Err(ReceiveError::Group(_))), "read once");
 }
 
 #[test]

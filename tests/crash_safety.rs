@@ -193,7 +193,7 @@ fn deliver_group(from: &Device, to: &mut Device, at_most: u64) -> bool {
             continue;
         }
         let bytes = row(from, "gout", j).unwrap();
-        let Ok(received) = to.receive_group(GROUP, &bytes) else { return false };
+        let Ok(received) = to.receive_group(GROUP, from.me(), &bytes, NOW) else { return false };
         assert_eq!(received.from(), from.me());
         let value = received.plaintext().to_vec();
         to.commit_received(received, vec![put("ginbox", j, &value)]).unwrap();

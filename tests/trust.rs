@@ -87,7 +87,8 @@ fn group_then_reinstall() -> (World, Address, Address, Device) {
 
 fn thief_posts(w: &mut World, thief: &mut Device, b: &Address) -> Result<Vec<u8>, ReceiveError> {
     let sent = thief.send_group(b"g", b"send money", &[], NOW).unwrap();
-    w.get(b).receive_group(b"g", &sent.message).map(|r| r.plaintext().to_vec())
+    let from = thief.me().clone();
+    w.get(b).receive_group(b"g", &from, &sent.message, NOW).map(|r| r.plaintext().to_vec())
 }
 
 #[test]
@@ -105,7 +106,7 @@ fn an_identity_change_seen_in_a_first_message_revokes_the_old_identitys_group_ke
     assert_eq!(deliver_group(&mut w, &a, b"g", &sent, std::slice::from_ref(&b)).remove(0).unwrap(), b"after");
     let from_bob = send_group(&mut w, &b, b"g", b"hi both");
     assert_eq!(from_bob.distributions.messages.len(), 1, "a fresh state for the new identity");
-    assert!(thief.receive_group(b"g", &from_bob.message).is_err());
+    assert!(thief.receive_group(b"g", &b, &from_bob.message, NOW).is_err());
 }
 
 #[test]
@@ -423,7 +424,7 @@ fn forgetting_a_device_revokes_its_group_keys() {
     assert!(w.get(&b).forget_device(&a).unwrap());
     let later = w.get(&a).send_group(b"g", b"after", &[], NOW).unwrap();
     assert!(matches!(
-        w.get(&b).receive_group(b"g", &later.message),
+        w.get(&b).receive_group(b"g", &a, &later.message, NOW),
         Err(ReceiveError::Group(GroupError::SenderRemoved))
     ));
     assert_eq!(w.get(&b).current_session_base_key(&a).unwrap(), None);

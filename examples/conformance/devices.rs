@@ -264,14 +264,28 @@ impl Device {
                     ("generation", json!(sent.distributions.generation)),
                 ])
             }
+            "device_request_group_keys" => {
+                let (group, owner, now, given) =
+                    (bytes(cmd, "group_id")?, address(cmd, "owner")?, number(cmd, "now")?, bundles(cmd)?);
+                let given: Vec<(Address, PreKeyBundle)> = given.into_iter().collect();
+                let sent = c.request_group_keys(&group, &owner, &given, now).map_err(lib)?;
+                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+            }
+            "device_send_group_keys" => {
+                let (group, now, given) = (bytes(cmd, "group_id")?, number(cmd, "now")?, bundles(cmd)?);
+                let given: Vec<(Address, PreKeyBundle)> = given.into_iter().collect();
+                let sent = c.send_group_keys(&group, &given, now).map_err(lib)?;
+                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+            }
             "device_receive" => {
                 let (from, message, now) = (address(cmd, "from")?, bytes(cmd, "bytes")?, number(cmd, "now")?);
                 let received = self.conversations.receive(&from, &message, now).map_err(lib)?;
                 self.settle(cmd, received)
             }
             "device_receive_group" => {
-                let (group, message) = (bytes(cmd, "group_id")?, bytes(cmd, "bytes")?);
-                let received = self.conversations.receive_group(&group, &message).map_err(lib)?;
+                let (group, from, message, now) =
+                    (bytes(cmd, "group_id")?, address(cmd, "from")?, bytes(cmd, "bytes")?, number(cmd, "now")?);
+                let received = self.conversations.receive_group(&group, &from, &message, now).map_err(lib)?;
                 self.settle(cmd, received)
             }
             "device_commit" => {

@@ -51,7 +51,7 @@ pub(crate) fn run(data: &[u8]) {
     let result = match which % 3 {
         0 => bob.receive(&addr("alice"), rest, 0),
         1 => bob.receive(&addr("mallory"), rest, 0),
-        _ => bob.receive_group(b"g", rest),
+        _ => bob.receive_group(b"g", &addr("alice"), rest, 0),
     };
     match result {
         Ok(received) => {
@@ -65,7 +65,7 @@ pub(crate) fn run(data: &[u8]) {
                 let r = bob.receive(&addr("alice"), m, 0).expect("a genuine message no longer reads");
                 bob.commit_received(r, vec![]).expect("commit");
             }
-            let r = bob.receive_group(b"g", &group_message).expect("the group message no longer reads");
+            let r = bob.receive_group(b"g", &addr("alice"), &group_message, 0).expect("the group message no longer reads");
             bob.commit_received(r, vec![]).expect("commit");
         }
     }

@@ -24,6 +24,8 @@ pub enum Incoming<'a> {
     Group {
         /// The group.
         group_id: &'a [u8],
+        /// The sending device, as the transport reports it.
+        from: &'a Address,
         /// The message bytes.
         bytes: &'a [u8],
     },
@@ -87,7 +89,7 @@ impl<S: Store> Conversations<S> {
             }
             let result = self.run(|this, work| match *item {
                 Incoming::Direct { from, bytes } => this.read_direct(work, from, bytes, now),
-                Incoming::Group { group_id, bytes } => this.read_group(work, group_id, bytes),
+                Incoming::Group { group_id, from, bytes } => this.read_group(work, group_id, from, bytes, now),
             });
             results.push(result.map(|(received, records)| {
                 if let SyncState::Staged { overlay, .. } = &mut self.state {

@@ -380,11 +380,18 @@ impl ReceiveError {
     /// ([`ReceiveError::StaleBatch`]: receive again), a normal message came
     /// before its session's first message ([`ReceiveError::NoSession`]),
     /// or a group message before its sender's keys
-    /// ([`crate::GroupError::UnknownSenderState`]). Every other error is
-    /// final for this message.
+    /// ([`crate::GroupError::UnknownSenderState`]: the transport's sender
+    /// is a member, [`crate::Conversations::receive_group`]) or before its
+    /// group was created here ([`ConversationError::UnknownGroup`]). Every
+    /// other error is final for this message: among them a group message
+    /// from a device that is not a member ([`crate::GroupError::NotAMember`])
+    /// or was removed ([`crate::GroupError::SenderRemoved`]).
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::StaleBatch | Self::NoSession | Self::Group(GroupError::UnknownSenderState) => true,
+            Self::StaleBatch
+            | Self::NoSession
+            | Self::Group(GroupError::UnknownSenderState)
+            | Self::Conversation(ConversationError::UnknownGroup) => true,
             Self::Conversation(e) => e.is_transient(),
             _ => false,
         }

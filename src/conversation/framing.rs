@@ -8,6 +8,9 @@ use zeroize::Zeroizing;
 const FRAME_MESSAGE: u8 = 0x00;
 /// Content type: a group sender-key distribution (docs/PROTOCOL.md §12.5).
 const FRAME_GROUP_KEYS: u8 = 0x01;
+/// Content type: a request for the receiver's sender keys of a group
+/// (docs/PROTOCOL.md §13.7); the body is the group id.
+const FRAME_GROUP_KEY_REQUEST: u8 = 0x02;
 
 /// What a decrypted 1:1 plaintext holds.
 #[derive(Debug, PartialEq, Eq)]
@@ -16,6 +19,8 @@ pub(crate) enum Content<'a> {
     Message(&'a [u8]),
     /// A sender-key distribution for a group.
     GroupKeys(&'a [u8]),
+    /// A request for this device's sender keys of the group it names.
+    GroupKeyRequest(&'a [u8]),
     /// A content type this version does not know, or none (an empty
     /// plaintext).
     Unknown(Option<u8>),
@@ -31,6 +36,11 @@ pub(crate) fn frame_group_keys(body: &[u8]) -> Zeroizing<Vec<u8>> {
     frame(FRAME_GROUP_KEYS, body)
 }
 
+/// `content type || group id` for a sender-key request.
+pub(crate) fn frame_group_key_request(group_id: &[u8]) -> Zeroizing<Vec<u8>> {
+    frame(FRAME_GROUP_KEY_REQUEST, group_id)
+}
+
 fn frame(kind: u8, body: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(1 + body.len()));
     out.push(kind);
@@ -43,6 +53,7 @@ pub(crate) fn unframe(plaintext: &[u8]) -> Content<'_> {
     match plaintext.split_first() {
         Some((&FRAME_MESSAGE, body)) => Content::Message(body),
         Some((&FRAME_GROUP_KEYS, body)) => Content::GroupKeys(body),
+        Some((&FRAME_GROUP_KEY_REQUEST, body)) => Content::GroupKeyRequest(body),
         Some((&other, _)) => Content::Unknown(Some(other)),
         None => Content::Unknown(None),
     }
@@ -59,6 +70,7 @@ mod tests {
         assert_eq!(unframe(&frame_message(b"hi")), Content::Message(b"hi"));
         assert_eq!(unframe(&frame_message(b"")), Content::Message(b""));
         assert_eq!(unframe(&frame_group_keys(b"keys")), Content::GroupKeys(b"keys"));
+        assert_eq!(unframe(&frame_group_key_request(b"g")), Content::GroupKeyRequest(b"g"));
         assert_eq!(unframe(&[0x7f, 1, 2]), Content::Unknown(Some(0x7f)));
         assert_eq!(unframe(&[]), Content::Unknown(None));
     }

@@ -44,6 +44,8 @@ impl<S: Store> Conversations<S> {
     /// Creates the group `group_id` on this device with the given member
     /// devices (this device is a member implicitly, and skipped if listed).
     /// Every member device creates the group with the same id and members.
+    /// Sender keys the members sent before the group existed here (kept
+    /// pending, [`crate::ReceivedKind::GroupKeys`]) are applied now.
     ///
     /// # Errors
     ///
@@ -56,12 +58,18 @@ impl<S: Store> Conversations<S> {
             for member in members.iter().filter(|m| **m != me) {
                 group.add_member(&member.encode())?;
             }
-            this.insert_group(work, group)
+            this.insert_group(work, group)?;
+            // Keys that came before the group did.
+            for member in members.iter().filter(|m| **m != me) {
+                this.apply_pending_keys(work, group_id, member)?;
+            }
+            Ok(())
         })
     }
 
     /// Adds a member device: it receives this device's sender state with the
-    /// next group message.
+    /// next group message, and the sender keys it sent before it was a
+    /// member here (kept pending) are applied now.
     ///
     /// # Errors
     ///
@@ -72,7 +80,11 @@ impl<S: Store> Conversations<S> {
         if *member == self.me {
             return Err(ConversationError::OwnAddress);
         }
-        self.operate(|this, work| this.try_group(work, group_id, |g| Ok(g.add_member(&member.encode())?)))
+        self.operate(|this, work| {
+            this.try_group(work, group_id, |g| Ok::<_, ConversationError>(g.add_member(&member.encode())?))?;
+            // Keys it sent before it was a member here.
+            this.apply_pending_keys(work, group_id, member)
+        })
     }
 
     /// Removes a member device: its messages are refused from now on, and
@@ -119,7 +131,7 @@ impl<S: Store> Conversations<S> {
     /// // Bob's sender keys come over the 1:1 session, then the message.
     /// let keys = bob.receive(&a, &sent.distributions.messages[0].1, now)?;
     /// bob.commit_received(keys, vec![])?;
-    /// let read = bob.receive_group(b"team", &sent.message)?;
+    /// let read = bob.receive_group(b"team", &a, &sent.message, now)?;
     /// assert_eq!(read.plaintext(), b"hello team");
     /// bob.commit_received(read, vec![])?;
     /// # Ok(()) }
@@ -195,38 +207,77 @@ impl<S: Store> Conversations<S> {
         Ok(GroupSend { message, distributions })
     }
 
-    /// Decrypts a group message of `group_id`. The sender is the device
-    /// whose sender state reads it ([`Received::from`]). Nothing is
-    /// committed until [`Conversations::commit_received`].
+    /// Decrypts a group message of `group_id` that the transport says
+    /// `from` sent. A message under another member's sender state is
+    /// refused ([`crate::GroupError::UnexpectedSender`]) before any key
+    /// derivation; nothing is committed until
+    /// [`Conversations::commit_received`]. `now` (seconds since the Unix
+    /// epoch) is the time of reception.
+    ///
+    /// When it fails, [`ReceiveError::is_transient`] tells keeping the
+    /// message from dropping it: the sender's keys not here yet
+    /// ([`crate::GroupError::UnknownSenderState`] from a member, or the
+    /// group not created here yet) is transient: keep the message and
+    /// offer it again after the keys or the group arrive, or ask for the
+    /// keys ([`Conversations::request_group_keys`]); a sender that is not a
+    /// member ([`crate::GroupError::NotAMember`]) or was removed
+    /// ([`crate::GroupError::SenderRemoved`]) is final.
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, GroupError, ReceiveError, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.create_group(b"team", &[b.clone()])?;
+    /// bob.create_group(b"team", &[a.clone()])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send_group(b"team", b"hi all", &[(b.clone(), bundle)], now)?;
+    /// // The group message overtook its keys: keep it and retry.
+    /// let early = bob.receive_group(b"team", &a, &sent.message, now);
+    /// assert!(matches!(early, Err(ref e) if e.is_transient()));
+    /// let keys = bob.receive(&a, &sent.distributions.messages[0].1, now)?;
+    /// bob.commit_received(keys, vec![])?;
+    /// let read = bob.receive_group(b"team", &a, &sent.message, now)?;
+    /// assert_eq!(read.plaintext(), b"hi all");
+    /// bob.commit_received(read, vec![])?;
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`ReceiveError::Group`] (including a sender state not received yet:
-    /// keep the message and retry after the distribution arrives),
-    /// [`ReceiveError::Conversation`] for an unknown group or a store
-    /// failure.
-    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "receive_group", skip_all, fields(group_id_len = group_id.len(), bytes = bytes.len())))]
-    pub fn receive_group(&mut self, group_id: &[u8], bytes: &[u8]) -> Result<Received, ReceiveError> {
+    /// [`ReceiveError::Group`], [`ReceiveError::Conversation`] for an
+    /// unknown group or a store failure.
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "receive_group", skip_all, fields(from = %from, group_id_len = group_id.len(), bytes = bytes.len())))]
+    pub fn receive_group(
+        &mut self,
+        group_id: &[u8],
+        from: &Address,
+        bytes: &[u8],
+        now: u64,
+    ) -> Result<Received, ReceiveError> {
         self.sync()?;
-        let read = self.run(|this, work| this.read_group(work, group_id, bytes));
+        let read = self.run(|this, work| this.read_group(work, group_id, from, bytes, now));
         let (received, records) = super::receive::traced(read)?;
         Ok(self.alone(received, records))
     }
 
-    /// Reads a group message into the working set.
+    /// Reads a group message from `from` into the working set.
     pub(super) fn read_group(
         &mut self,
         work: &mut Work,
         group_id: &[u8],
+        from: &Address,
         bytes: &[u8],
+        _now: u64,
     ) -> Result<Received, ReceiveError> {
         // Decryption is transactional: on failure the group is as it was.
-        let read = self.try_group(work, group_id, |group| group.decrypt(bytes).map_err(ReceiveError::Group))?;
-        // Every member id is an encoded address; one that is not cannot
-        // have come from this layer. The advanced group is dropped with
-        // the failed operation.
-        let from = Address::decode(&read.sender).map_err(|_| ReceiveError::Decode(crate::DecodeError::InvalidText))?;
-        let mut received = Received::new(from, ReceivedKind::GroupMessage, read.plaintext);
+        let member = from.encode();
+        let read =
+            self.try_group(work, group_id, |group| group.decrypt_from(&member, bytes).map_err(ReceiveError::Group))?;
+        let mut received = Received::new(from.clone(), ReceivedKind::GroupMessage, read.plaintext);
         received.set_group(ReceivedKind::GroupMessage, group_id);
         Ok(received)
     }

@@ -25,6 +25,7 @@ mod groups;
 mod key;
 mod receive;
 mod record;
+mod recovery;
 mod send;
 mod sync;
 #[cfg(test)]
@@ -53,7 +54,9 @@ pub use self::send::{Outbound, Outgoing};
 use self::sync::SyncState;
 pub use self::trust::Event;
 use self::user::DeviceRecordPickle;
-pub use self::user::{DeviceInfo, DeviceStatus, MAX_DEVICES_PER_USER, MAX_UNLISTED_DEVICES_PER_USER};
+pub use self::user::{
+    DeviceInfo, DeviceStatus, MAX_DEVICES_PER_USER, MAX_PENDING_GROUP_KEYS_PER_DEVICE, MAX_UNLISTED_DEVICES_PER_USER,
+};
 use crate::account::Account;
 use crate::address::Address;
 use crate::pickle;

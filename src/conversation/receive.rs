@@ -16,7 +16,6 @@ use crate::address::Address;
 use crate::error::DecryptError;
 use crate::error::FirstMessageError;
 use crate::message::{Envelope, PreKeyMessage};
-use crate::session::Session;
 use crate::store::{AppWrite, Store, StoreError};
 use crate::x3dh::SessionSetup;
 
@@ -37,7 +36,17 @@ pub enum ReceivedKind {
     /// A sender-key distribution for the group [`Received::group_id`],
     /// carried over the 1:1 session: no plaintext for the user, but commit
     /// it like any message so the group can read the sender's messages.
+    /// Keys for a group this device does not have yet, or from a device
+    /// not yet a member of it, are kept (sealed, at most
+    /// [`crate::limits::MAX_PENDING_GROUP_KEYS_PER_DEVICE`] per device) and
+    /// applied when the group is created or the device added.
     GroupKeys,
+    /// A member device asked for this device's sender keys of the group
+    /// [`Received::group_id`] ([`Conversations::request_group_keys`]): no
+    /// plaintext; commit it, then send them with
+    /// [`Conversations::send_group_keys`] (or let the next group message
+    /// carry them).
+    GroupKeysRequested,
     /// A 1:1 message whose content could not be used
     /// ([`Received::content_error`]): a content type from a newer version,
     /// group keys for a group this device does not have (create groups
@@ -344,26 +353,19 @@ impl<S: Store> Conversations<S> {
                     Err(e) => received.unreadable(e),
                 }
             }
+            Content::GroupKeyRequest(group_id) if received.kind == ReceivedKind::Message => {
+                match self.take_key_request(work, received, group_id) {
+                    Ok(()) => {}
+                    Err(e @ ReceiveError::Conversation(ConversationError::Store(_) | ConversationError::Record(_))) => {
+                        return Err(e);
+                    }
+                    Err(e) => received.unreadable(e),
+                }
+            }
             Content::GroupKeys(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(1) }),
+            Content::GroupKeyRequest(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(2) }),
             Content::Unknown(content_type) => received.unreadable(ReceiveError::UnknownContent { content_type }),
         }
-        Ok(())
-    }
-
-    /// Applies a sender-key distribution from `received.from`, if the
-    /// device may hand out group keys: trusted, and under the identity of
-    /// the session that read it.
-    fn take_distribution(&mut self, work: &mut Work, received: &mut Received, body: &[u8]) -> Result<(), ReceiveError> {
-        let from = received.from.clone();
-        let session_identity = self.sessions(work, &from)?.current().map(Session::peer_identity).cloned();
-        if !self.user(work, from.user())?.may_send_group_keys(from.device(), session_identity.as_ref()) {
-            return Err(ReceiveError::UntrustedSender);
-        }
-        let group_id = crate::group::distribution_group_id(body).map_err(ReceiveError::Decode)?;
-        self.try_group(work, &group_id, |group| {
-            group.receive_distribution(&from.encode(), body).map_err(ReceiveError::Group)
-        })?;
-        received.set_group(ReceivedKind::GroupKeys, &group_id);
         Ok(())
     }
 

@@ -86,6 +86,8 @@ impl DeviceRecord {
             Some(_) => {
                 self.identity = Some(identity.clone());
                 self.status = DeviceStatus::IdentityChanged;
+                // Keys the old identity sent are never applied.
+                self.pending_keys.clear();
                 IdentityChange::Changed
             }
         }
@@ -192,7 +194,7 @@ impl UserRecord {
     ) -> Result<DeviceStatus, DeviceCap> {
         self.room_for_unlisted()?;
         let status = self.status_for_new_device();
-        self.devices.insert(device, DeviceRecord { identity, status, listed: false, post_quantum: false });
+        self.devices.insert(device, DeviceRecord::new(identity, status, false));
         Ok(status)
     }
 
@@ -225,10 +227,7 @@ impl UserRecord {
                 Some(d) if was_listed.contains(&device) => d.listed = true,
                 Some(d) => fresh.push((device, d.enter_fan_out(next.verified))),
                 None => {
-                    next.devices.insert(
-                        device,
-                        DeviceRecord { identity: None, status: new_status, listed: true, post_quantum: false },
-                    );
+                    next.devices.insert(device, DeviceRecord::new(None, new_status, true));
                     fresh.push((device, new_status));
                 }
             }
@@ -317,7 +316,7 @@ mod tests {
 
     #[test]
     fn an_identity_is_pinned_on_first_use_and_a_different_one_is_a_change() {
-        let mut d = DeviceRecord { identity: None, status: DeviceStatus::Trusted, listed: true, post_quantum: false };
+        let mut d = DeviceRecord::new(None, DeviceStatus::Trusted, true);
         let (first, second) = (identity(), identity());
         assert_eq!(d.see_identity(&first), IdentityChange::Learned);
         assert_eq!(d.see_identity(&first), IdentityChange::Same);

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 use super::config::{ContactPolicy, ConversationConfig};
 use crate::address::Address;
@@ -68,6 +69,22 @@ impl DeviceStatus {
     }
 }
 
+/// The most sender-key distributions kept pending per device: those that
+/// arrived before this device had their group, or before the sending
+/// device was a member of it (docs/PROTOCOL.md §13.7). They are applied
+/// when the group is created or the device added; past the cap the oldest
+/// is dropped. Eight covers a device added to several groups at once;
+/// a device can only crowd out its own.
+pub const MAX_PENDING_GROUP_KEYS_PER_DEVICE: usize = 8;
+
+/// A sender-key distribution kept until its group exists here and its
+/// sender is a member there.
+#[derive(Clone)]
+pub(crate) struct PendingKeys {
+    pub(crate) group_id: Vec<u8>,
+    pub(crate) distribution: Zeroizing<Vec<u8>>,
+}
+
 /// One device of a user.
 #[derive(Clone)]
 pub(crate) struct DeviceRecord {
@@ -80,6 +97,32 @@ pub(crate) struct DeviceRecord {
     /// It set up a session with PQXDH, or signed that it publishes PQ
     /// prekeys: classic X3DH with it is refused from then on.
     pub(crate) post_quantum: bool,
+    /// Its distributions for groups not ready for them yet, oldest first
+    /// (at most [`MAX_PENDING_GROUP_KEYS_PER_DEVICE`]).
+    pub(crate) pending_keys: Vec<PendingKeys>,
+}
+
+impl DeviceRecord {
+    pub(crate) fn new(identity: Option<PublicIdentity>, status: DeviceStatus, listed: bool) -> Self {
+        Self { identity, status, listed, post_quantum: false, pending_keys: Vec::new() }
+    }
+
+    /// Keeps a distribution for later, dropping the oldest past the cap.
+    pub(crate) fn keep_pending(&mut self, group_id: &[u8], distribution: &[u8]) {
+        if self.pending_keys.len() >= MAX_PENDING_GROUP_KEYS_PER_DEVICE {
+            self.pending_keys.remove(0);
+        }
+        self.pending_keys
+            .push(PendingKeys { group_id: group_id.to_vec(), distribution: Zeroizing::new(distribution.to_vec()) });
+    }
+
+    /// Removes and returns the distributions kept for `group_id`, oldest
+    /// first.
+    pub(crate) fn take_pending(&mut self, group_id: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+        let (taken, kept) = core::mem::take(&mut self.pending_keys).into_iter().partition(|p| p.group_id == group_id);
+        self.pending_keys = kept;
+        taken.into_iter().map(|p: PendingKeys| p.distribution).collect()
+    }
 }
 
 /// A user's devices and the trust given to them.
@@ -124,6 +167,14 @@ impl UserRecord {
                     status: d.status.to_byte(),
                     listed: d.listed,
                     post_quantum: d.post_quantum,
+                    pending_keys: d
+                        .pending_keys
+                        .iter()
+                        .map(|p| PendingKeysPickle {
+                            group_id: p.group_id.clone(),
+                            distribution: p.distribution.to_vec(),
+                        })
+                        .collect(),
                 })
                 .collect(),
         }
@@ -148,7 +199,22 @@ impl UserRecord {
                 None => None,
             };
             let status = DeviceStatus::from_byte(d.status).ok_or(PickleError::Invalid)?;
-            let device = DeviceRecord { identity, status, listed: d.listed, post_quantum: d.post_quantum };
+            if d.pending_keys.len() > MAX_PENDING_GROUP_KEYS_PER_DEVICE {
+                return Err(PickleError::Invalid);
+            }
+            let mut pending_keys = Vec::with_capacity(d.pending_keys.len());
+            for p in &d.pending_keys {
+                // Each names the group it is kept for.
+                if crate::group::distribution_group_id(&p.distribution).ok().as_deref() != Some(&p.group_id[..]) {
+                    return Err(PickleError::Invalid);
+                }
+                pending_keys.push(PendingKeys {
+                    group_id: p.group_id.clone(),
+                    distribution: Zeroizing::new(p.distribution.clone()),
+                });
+            }
+            let device =
+                DeviceRecord { identity, status, listed: d.listed, post_quantum: d.post_quantum, pending_keys };
             if devices.insert(d.device, device).is_some() {
                 return Err(PickleError::Invalid);
             }
@@ -180,6 +246,15 @@ pub(crate) struct DevicePickle {
     status: u8,
     listed: bool,
     post_quantum: bool,
+    pending_keys: Vec<PendingKeysPickle>,
+}
+
+/// A pending distribution in a device pickle. It holds sender keys, so it
+/// is wiped when dropped.
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, zeroize::Zeroize, zeroize::ZeroizeOnDrop)]
+pub(crate) struct PendingKeysPickle {
+    group_id: Vec<u8>,
+    distribution: Vec<u8>,
 }
 
 /// The sealed form of a [`UserRecord`]. Holds no secret (identities are

@@ -397,6 +397,34 @@ impl Group {
         })
     }
 
+    /// Marks `member` as lacking this device's current sender state (it
+    /// asked for it), so the next send or [`Group::take_owed`] gives it a
+    /// distribution from the index then current. Returns whether it was
+    /// not marked yet; `false` also for a non-member and before the first
+    /// send.
+    pub(crate) fn owe_distribution(&mut self, member: &[u8]) -> bool {
+        if !self.members.contains_key(member) || self.outbound.is_none() {
+            return false;
+        }
+        self.undistributed.insert(member.to_vec())
+    }
+
+    /// The distributions owed to members (at most one per member, from the
+    /// next index on), taken without sending a message. None when the next
+    /// send at `now` rotates: that send distributes the new state to every
+    /// member.
+    pub(crate) fn take_owed(&mut self, now: u64) -> Vec<Distribution> {
+        if self.needs_rotation(now) {
+            return Vec::new();
+        }
+        let Some(outbound) = self.outbound.as_ref() else { return Vec::new() };
+        let record = outbound.record(&self.id, &self.me).encode(TYPE_GROUP_DISTRIBUTION);
+        core::mem::take(&mut self.undistributed)
+            .into_iter()
+            .map(|to| Distribution { to, bytes: record.clone() })
+            .collect()
+    }
+
     /// Whether the next [`Group::encrypt`] at `now` will start a new sender
     /// state (and so send a distribution to every member).
     pub fn needs_rotation(&self, now: u64) -> bool {
@@ -610,10 +638,16 @@ impl Group {
     /// [`GroupError::UnexpectedSender`] right after the state lookup,
     /// before any key derivation or signature check, and changes nothing.
     ///
+    /// A state this device does not know gives
+    /// [`GroupError::NotAMember`] when `sender` is not a member (the
+    /// message will never read here) and
+    /// [`GroupError::UnknownSenderState`] when it is (its keys have not
+    /// arrived yet: keep the message).
+    ///
     /// # Errors
     ///
-    /// As [`Group::decrypt`], plus `UnexpectedSender` after the known-state
-    /// check.
+    /// As [`Group::decrypt`], plus `NotAMember` and `UnexpectedSender` at
+    /// the known-state check.
     pub fn decrypt_from(&mut self, sender: &[u8], bytes: &[u8]) -> Result<GroupPlaintext, GroupError> {
         let message = GroupMessage::decode(bytes)?;
         self.read(&message, Some(sender), false)
@@ -675,7 +709,14 @@ impl Group {
         sender: Option<&[u8]>,
         signature_checked: bool,
     ) -> Result<GroupPlaintext, GroupError> {
-        let (owner, state) = self.locate(message)?;
+        let (owner, state) = match self.locate(message) {
+            // From a sender that is not a member, an unknown state is no
+            // missing key: the message will never read here.
+            Err(GroupError::UnknownSenderState) if sender.is_some_and(|s| !self.members.contains_key(s)) => {
+                return Err(GroupError::NotAMember);
+            }
+            located => located?,
+        };
         if sender.is_some_and(|s| s != owner) {
             return Err(GroupError::UnexpectedSender);
         }

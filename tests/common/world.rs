@@ -130,7 +130,7 @@ pub fn deliver_group(
     to.iter()
         .map(|device| {
             let d = w.get(device);
-            let r = d.receive_group(group, &sent.message)?;
+            let r = d.receive_group(group, from, &sent.message, NOW)?;
             assert_eq!(r.kind(), ReceivedKind::GroupMessage);
             assert_eq!(r.from(), from);
             let plaintext = r.plaintext().to_vec();

@@ -1,0 +1,207 @@
+//! Group keys that arrive early or get lost (docs/PROTOCOL.md §13.7):
+//! distributions kept pending until their group and their sender's
+//! membership exist here, and sender-key requests between members.
+
+use zeroize::Zeroizing;
+
+use super::framing::{frame_group_key_request, frame_group_keys};
+use super::send::{FanOut, Outgoing};
+use super::user::DeviceStatus;
+use super::work::Work;
+use super::{ConversationError, Conversations, ReceiveError, Received, ReceivedKind, SendError};
+use crate::PreKeyBundle;
+use crate::address::Address;
+use crate::group::distribution_group_id;
+use crate::session::Session;
+use crate::store::Store;
+
+impl<S: Store> Conversations<S> {
+    /// Applies a sender-key distribution from `received.from`, if the
+    /// device may hand out group keys: trusted, and under the identity of
+    /// the session that read it. One for a group this device does not have
+    /// yet, or from a device that is not (yet) a member of it, is kept
+    /// pending in the sender's device record instead, and applied when the
+    /// group is created or the device added.
+    pub(super) fn take_distribution(
+        &mut self,
+        work: &mut Work,
+        received: &mut Received,
+        body: &[u8],
+    ) -> Result<(), ReceiveError> {
+        let from = received.from().clone();
+        let session_identity = self.sessions(work, &from)?.current().map(Session::peer_identity).cloned();
+        if !self.user(work, from.user())?.may_send_group_keys(from.device(), session_identity.as_ref()) {
+            return Err(ReceiveError::UntrustedSender);
+        }
+        let group_id = distribution_group_id(body).map_err(ReceiveError::Decode)?;
+        let member = from.encode();
+        if self.group(work, &group_id)?.is_some_and(|g| g.has_member(&member)) {
+            self.try_group(work, &group_id, |group| {
+                group.receive_distribution(&member, body).map_err(ReceiveError::Group)
+            })?;
+        } else if let Some(device) = self.user_mut(work, from.user())?.devices.get_mut(&from.device()) {
+            device.keep_pending(&group_id, body);
+        }
+        received.set_group(ReceivedKind::GroupKeys, &group_id);
+        Ok(())
+    }
+
+    /// Applies the distributions `member` sent for `group_id` before the
+    /// group or its membership existed here, oldest first, if the device
+    /// is trusted under a pinned identity (otherwise they stay pending
+    /// until it is, or until newer ones push them out). One the group
+    /// refuses is dropped.
+    pub(super) fn apply_pending_keys(
+        &mut self,
+        work: &mut Work,
+        group_id: &[u8],
+        member: &Address,
+    ) -> Result<(), ConversationError> {
+        let ready = self.user(work, member.user())?.devices.get(&member.device()).is_some_and(|d| {
+            d.status == DeviceStatus::Trusted
+                && d.identity.is_some()
+                && d.pending_keys.iter().any(|p| p.group_id == group_id)
+        });
+        if !ready {
+            return Ok(());
+        }
+        let taken = match self.user_mut(work, member.user())?.devices.get_mut(&member.device()) {
+            Some(device) => device.take_pending(group_id),
+            None => Vec::new(),
+        };
+        let id = member.encode();
+        for distribution in taken {
+            match self.try_group(work, group_id, |g| {
+                g.receive_distribution(&id, &distribution).map_err(ConversationError::Group)
+            }) {
+                Ok(()) | Err(ConversationError::Group(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Asks `owner`, a member device of the group, for its current sender
+    /// keys, over the 1:1 session with it (started from a bundle of
+    /// `bundles` if there is none, as [`Conversations::send`] does). Use
+    /// it when [`Conversations::receive_group`] keeps failing with
+    /// [`crate::GroupError::UnknownSenderState`] for a member (this
+    /// device was restored from an old backup, say). The owner answers
+    /// with a distribution from its next message on: messages sent before
+    /// stay unreadable here.
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// # alice.create_group(b"team", &[b.clone()])?;
+    /// # bob.create_group(b"team", &[a.clone()])?;
+    /// # let bundle = bob.account().prekey_bundle(None, None)?;
+    /// // Alice's first group message; its keys never reach Bob.
+    /// let _lost = alice.send_group(b"team", b"one", &[(b.clone(), bundle)], now)?;
+    /// // Bob asks Alice's device for her sender keys...
+    /// let bundle = alice.account().prekey_bundle(None, None)?;
+    /// let request = bob.request_group_keys(b"team", &a, &[(a.clone(), bundle)], now)?;
+    /// let asked = alice.receive(&b, &request.messages[0].1, now)?;
+    /// alice.commit_received(asked, vec![])?;
+    /// // ...and she sends them: Bob reads her messages from the next on.
+    /// let keys = alice.send_group_keys(b"team", &[], now)?;
+    /// let got = bob.receive(&a, &keys.messages[0].1, now)?;
+    /// bob.commit_received(got, vec![])?;
+    /// let later = alice.send_group(b"team", b"two", &[], now)?;
+    /// assert_eq!(bob.receive_group(b"team", &a, &later.message, now)?.plaintext(), b"two");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// As [`Conversations::send`]; [`ConversationError::UnknownGroup`], and
+    /// [`crate::GroupError::NotAMember`] when `owner` is not a member here.
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "request_group_keys", skip_all, fields(owner = %owner)))]
+    pub fn request_group_keys(
+        &mut self,
+        group_id: &[u8],
+        owner: &Address,
+        bundles: &[(Address, PreKeyBundle)],
+        now: u64,
+    ) -> Result<Outgoing, SendError> {
+        self.sync()?;
+        let (fan, pending) = self.run(|this, work| {
+            let group = this.group(work, group_id)?.ok_or(ConversationError::UnknownGroup)?;
+            if !group.has_member(&owner.encode()) {
+                return Err(SendError::Group(crate::GroupError::NotAMember));
+            }
+            this.fan_out(work, vec![(owner.clone(), frame_group_key_request(group_id))], bundles, now, false)
+        })?;
+        self.release(fan, pending, |_| Ok(Vec::new()))
+    }
+
+    /// Reads a sender-key request from `received.from`: a trusted member
+    /// device under the identity of the session that read it, for a group
+    /// this device has. The requester is marked as lacking this device's
+    /// current sender state; [`Conversations::send_group_keys`] or the
+    /// next group message sends it. Marking twice is marking once, so a
+    /// flood of requests costs one distribution.
+    pub(super) fn take_key_request(
+        &mut self,
+        work: &mut Work,
+        received: &mut Received,
+        group_id: &[u8],
+    ) -> Result<(), ReceiveError> {
+        let from = received.from().clone();
+        let session_identity = self.sessions(work, &from)?.current().map(Session::peer_identity).cloned();
+        if !self.user(work, from.user())?.may_send_group_keys(from.device(), session_identity.as_ref()) {
+            return Err(ReceiveError::UntrustedSender);
+        }
+        let member = from.encode();
+        match self.group(work, group_id)? {
+            None => return Err(ConversationError::UnknownGroup.into()),
+            Some(g) if !g.has_member(&member) => return Err(ReceiveError::Group(crate::GroupError::NotAMember)),
+            Some(_) => {}
+        }
+        self.try_group(work, group_id, |g| {
+            g.owe_distribution(&member);
+            Ok::<_, ReceiveError>(())
+        })?;
+        received.set_group(ReceivedKind::GroupKeysRequested, group_id);
+        Ok(())
+    }
+
+    /// Sends this device's current sender keys of the group to every
+    /// member device owed them (those that asked,
+    /// [`ReceivedKind::GroupKeysRequested`]), without a group message, and
+    /// commits. Nothing is owed, and nothing sent, when the next group
+    /// message starts a new sender state anyway: that message carries the
+    /// new keys to every member.
+    ///
+    /// # Errors
+    ///
+    /// As [`Conversations::send_group`].
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "send_group_keys", skip_all))]
+    pub fn send_group_keys(
+        &mut self,
+        group_id: &[u8],
+        bundles: &[(Address, PreKeyBundle)],
+        now: u64,
+    ) -> Result<Outgoing, SendError> {
+        self.sync()?;
+        let (fan, mut pending) = self.run(|this, work| {
+            let owed = this.group_mut(work, group_id)?.take_owed(now);
+            let mut items: Vec<(Address, Zeroizing<Vec<u8>>)> = Vec::with_capacity(owed.len());
+            for d in &owed {
+                let address = Address::decode(&d.to).map_err(|_| SendError::Group(crate::GroupError::NotAMember))?;
+                items.push((address, frame_group_keys(&d.bytes)));
+            }
+            this.fan_out(work, items, bundles, now, false)
+        })?;
+        if let FanOut::Blocked { .. } = &fan {
+            // Nothing is sent: the distributions stay owed.
+            pending.groups.remove(group_id);
+        }
+        self.release(fan, pending, |_| Ok(Vec::new()))
+    }
+}
