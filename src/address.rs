@@ -56,6 +56,15 @@ impl std::error::Error for AddressError {}
 impl Address {
     /// An address.
     ///
+    /// ```
+    /// use dmseal::Address;
+    /// let phone = Address::new("alice", 1)?;
+    /// assert_eq!((phone.user(), phone.device()), ("alice", 1));
+    /// assert_eq!(phone.to_string(), "alice.1");
+    /// assert!(Address::new("", 1).is_err());
+    /// # Ok::<(), dmseal::AddressError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// An [`AddressError`] for an empty user id or one longer than

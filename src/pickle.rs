@@ -180,6 +180,19 @@ macro_rules! pickle_api_impl {
             }
 
             /// Encrypts under a 32-byte key, with a fresh salt from the OS RNG.
+            ///
+            /// ```
+            /// use dmseal::{Account, AccountPickle};
+            /// // Shown for an account; sessions and groups are sealed the same way.
+            /// let key = [7u8; 32]; // the app's storage key, from the keychain
+            /// let account = Account::new();
+            /// let sealed = account.pickle().encrypt(&key);
+            /// // A fresh salt each time: the same state never gives the same bytes.
+            /// assert_ne!(sealed, account.pickle().encrypt(&key));
+            /// let restored = Account::from_pickle(&AccountPickle::from_encrypted(&sealed, &key)?)?;
+            /// assert_eq!(restored.identity(), account.identity());
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             pub fn encrypt(&self, key: &[u8; 32]) -> Vec<u8> {
                 $crate::pickle::encrypt(self, key, &[], &mut $crate::primitives::rng::os_rng())
             }
@@ -190,6 +203,19 @@ macro_rules! pickle_api_impl {
             }
 
             /// Decrypts bytes written by [`Self::encrypt`].
+            ///
+            /// ```
+            /// use dmseal::{Account, AccountPickle, PickleError, SessionPickle};
+            /// // Shown for an account; sessions and groups open the same way.
+            /// let sealed = Account::new().pickle().encrypt(&[7; 32]);
+            /// assert!(AccountPickle::from_encrypted(&sealed, &[7; 32]).is_ok());
+            /// // Another key, or any change to the bytes, fails.
+            /// let wrong_key = AccountPickle::from_encrypted(&sealed, &[8; 32]);
+            /// assert_eq!(wrong_key.err(), Some(PickleError::WrongKeyOrCorrupted));
+            /// // So does reading it as a pickle of another kind.
+            /// assert!(SessionPickle::from_encrypted(&sealed, &[7; 32]).is_err());
+            /// # Ok::<(), Box<dyn std::error::Error>>(())
+            /// ```
             ///
             /// # Errors
             ///

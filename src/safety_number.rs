@@ -68,6 +68,18 @@ fn first_32(h: &[u8; 64]) -> [u8; 32] {
 impl SafetyNumber {
     /// Computes the safety number between `ours` and `theirs` (about
     /// 2 × 5200 SHA-512 blocks; cache it).
+    ///
+    /// ```
+    /// use dmseal::{Account, SafetyNumber};
+    /// let (alice, bob) = (Account::new(), Account::new());
+    /// // Each side computes it from its own identity and the peer's.
+    /// let on_alice = SafetyNumber::new(alice.identity(), bob.identity());
+    /// let on_bob = SafetyNumber::new(bob.identity(), alice.identity());
+    /// assert_eq!(on_alice.to_string(), on_bob.to_string());
+    /// // Another identity (a man in the middle) gives another number.
+    /// let mallory = Account::new();
+    /// assert_ne!(SafetyNumber::new(alice.identity(), mallory.identity()).digits(), on_alice.digits());
+    /// ```
     pub fn new(ours: &PublicIdentity, theirs: &PublicIdentity) -> Self {
         let (a, b) = (half(ours), half(theirs));
         Self { ours: first_32(&a), theirs: first_32(&b), our_digits: digits(&a), their_digits: digits(&b) }
@@ -75,6 +87,16 @@ impl SafetyNumber {
 
     /// The 60 digits, identical on both sides: the two 30-digit halves,
     /// smaller first.
+    ///
+    /// ```
+    /// use dmseal::{Account, SafetyNumber};
+    /// let (alice, bob) = (Account::new(), Account::new());
+    /// let number = SafetyNumber::new(alice.identity(), bob.identity());
+    /// let digits = number.digits();
+    /// assert_eq!(digits.len(), 60);
+    /// assert!(digits.bytes().all(|b| b.is_ascii_digit()));
+    /// assert_eq!(digits, SafetyNumber::new(bob.identity(), alice.identity()).digits());
+    /// ```
     pub fn digits(&self) -> String {
         if self.our_digits <= self.their_digits {
             format!("{}{}", self.our_digits, self.their_digits)
@@ -102,6 +124,18 @@ impl SafetyNumber {
 
     /// Whether bytes scanned from the peer's screen match: their form lists
     /// their half first. Compared in constant time.
+    ///
+    /// ```
+    /// use dmseal::{Account, SafetyNumber};
+    /// let (alice, bob, mallory) = (Account::new(), Account::new(), Account::new());
+    /// let on_alice = SafetyNumber::new(alice.identity(), bob.identity());
+    /// // Bob shows his form as a QR code, and Alice scans it.
+    /// let on_bob = SafetyNumber::new(bob.identity(), alice.identity());
+    /// assert!(on_alice.matches_scanned(&on_bob.scannable()));
+    /// // A man in the middle showed Bob another identity than Alice's.
+    /// let fooled = SafetyNumber::new(bob.identity(), mallory.identity());
+    /// assert!(!on_alice.matches_scanned(&fooled.scannable()));
+    /// ```
     pub fn matches_scanned(&self, scanned: &[u8]) -> bool {
         let mut expected = [0u8; SCANNABLE_LEN];
         expected[0] = SAFETY_NUMBER_VERSION;

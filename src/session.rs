@@ -80,6 +80,23 @@ impl Session {
     /// needed. Returns the bytes to send: a prekey message until the
     /// initiator has read a reply, a normal message after.
     ///
+    /// ```
+    /// use dmseal::{Account, Envelope, PreKeyMessage};
+    /// # let (alice, mut bob) = (Account::new(), Account::new());
+    /// # let context = b"alice|bob";
+    /// # let (mut alice_s, first) = alice.start_session(&bob.prekey_bundle(None, None)?, context, b"hi")?;
+    /// # let pending = bob.open_first_message(&PreKeyMessage::decode(&first)?, context, 1_800_000_000)?;
+    /// # let mut bob_s = bob.accept(pending)?;
+    /// // Alice has not read a reply yet: her messages are prekey messages.
+    /// let second = alice_s.encrypt(b"are you there?")?;
+    /// assert!(matches!(Envelope::decode(&second)?, Envelope::PreKey(_)));
+    /// assert_eq!(alice_s.decrypt(&bob_s.encrypt(b"yes")?)?, b"yes");
+    /// let third = alice_s.encrypt(b"good")?;
+    /// assert!(matches!(Envelope::decode(&third)?, Envelope::Normal(_)));
+    /// assert_eq!(bob_s.decrypt(&third)?, b"good");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`EncryptError::ChainExhausted`] after `2^32 - 1` messages without
@@ -114,6 +131,22 @@ impl Session {
     /// Decrypts a message of this session: a normal message, or a prekey
     /// message that [matches](Session::matches) it (the initiator's
     /// repeated first messages). On any error the session is unchanged.
+    ///
+    /// ```
+    /// use dmseal::{Account, DecryptError, PreKeyMessage};
+    /// # let (alice, mut bob) = (Account::new(), Account::new());
+    /// # let context = b"alice|bob";
+    /// # let (mut alice_s, first) = alice.start_session(&bob.prekey_bundle(None, None)?, context, b"hi")?;
+    /// # let pending = bob.open_first_message(&PreKeyMessage::decode(&first)?, context, 1_800_000_000)?;
+    /// # let mut bob_s = bob.accept(pending)?;
+    /// let (one, two) = (bob_s.encrypt(b"one")?, bob_s.encrypt(b"two")?);
+    /// // Out of order is fine.
+    /// assert_eq!(alice_s.decrypt(&two)?, b"two");
+    /// assert_eq!(alice_s.decrypt(&one)?, b"one");
+    /// // A replay is refused, and changes nothing.
+    /// assert_eq!(alice_s.decrypt(&one), Err(DecryptError::DuplicateOrExpired));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -249,6 +282,23 @@ mod pickling {
     impl Session {
         /// A versioned snapshot of this session, to persist. See
         /// [`SessionPickle::encrypt`].
+        ///
+        /// ```
+        /// use dmseal::{Account, PreKeyMessage, Session, SessionPickle};
+        /// # let (alice, mut bob) = (Account::new(), Account::new());
+        /// # let context = b"alice|bob";
+        /// # let (mut alice_s, first) = alice.start_session(&bob.prekey_bundle(None, None)?, context, b"hi")?;
+        /// # let pending = bob.open_first_message(&PreKeyMessage::decode(&first)?, context, 1_800_000_000)?;
+        /// # let mut bob_s = bob.accept(pending)?;
+        /// let key = [7u8; 32]; // the app's storage key, from the keychain
+        /// let message = bob_s.encrypt(b"hello")?;
+        /// // Persist before `message` leaves the process.
+        /// let stored = bob_s.pickle().encrypt(&key);
+        /// let restored = Session::from_pickle(&SessionPickle::from_encrypted(&stored, &key)?)?;
+        /// assert_eq!(restored.base_key(), bob_s.base_key());
+        /// # let _ = (message, &mut alice_s);
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         pub fn pickle(&self) -> SessionPickle {
             let r = &self.ratchet;
             SessionPickle {
@@ -285,6 +335,21 @@ mod pickling {
         ///
         /// Restoring a snapshot older than the session's latest state is
         /// unsafe: it re-uses message keys and re-opens replays.
+        ///
+        /// ```
+        /// use dmseal::{Account, PreKeyMessage, Session, SessionPickle};
+        /// # let (alice, mut bob) = (Account::new(), Account::new());
+        /// # let context = b"alice|bob";
+        /// # let (mut alice_s, first) = alice.start_session(&bob.prekey_bundle(None, None)?, context, b"hi")?;
+        /// # let pending = bob.open_first_message(&PreKeyMessage::decode(&first)?, context, 1_800_000_000)?;
+        /// # let mut bob_s = bob.accept(pending)?;
+        /// let key = [7u8; 32]; // the app's storage key, from the keychain
+        /// let stored = bob_s.pickle().encrypt(&key);
+        /// drop(bob_s); // the app restarts
+        /// let mut bob_s = Session::from_pickle(&SessionPickle::from_encrypted(&stored, &key)?)?;
+        /// assert_eq!(bob_s.decrypt(&alice_s.encrypt(b"still there?")?)?, b"still there?");
+        /// # Ok::<(), Box<dyn std::error::Error>>(())
+        /// ```
         ///
         /// # Errors
         ///

@@ -50,6 +50,15 @@ impl Default for Account {
 impl Account {
     /// A new account with a fresh identity, signed prekey and last-resort
     /// PQ prekey, from the OS RNG. It has no one-time prekeys yet.
+    ///
+    /// ```
+    /// use dmseal::Account;
+    /// let account = Account::new();
+    /// assert!(account.publishes_pq_prekeys());
+    /// assert_eq!(account.unpublished_one_time_prekeys().len(), 0);
+    /// // Every account has its own identity.
+    /// assert_ne!(account.identity(), Account::new().identity());
+    /// ```
     pub fn new() -> Self {
         Self::new_with_rng(&mut os_rng())
     }
@@ -114,6 +123,18 @@ impl Account {
     /// for `grace_secs` after `now` (seconds since the Unix epoch), then
     /// [`Account::expire_prekeys`] deletes it. Publish the returned key.
     ///
+    /// ```
+    /// use dmseal::Account;
+    /// let mut bob = Account::new();
+    /// let (now, week) = (1_800_000_000, 7 * 24 * 60 * 60);
+    /// let old = bob.signed_prekey();
+    /// let new = bob.rotate_signed_prekey(now, week)?; // publish `new`
+    /// assert_eq!(bob.signed_prekey(), new);
+    /// // The old one still opens first messages for a week.
+    /// assert_eq!(bob.signed_prekey_by_id(old.id()), Some(old));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`PreKeyError::GracePeriodTooLong`] past
@@ -143,6 +164,18 @@ impl Account {
     /// whose grace period ended at or before `now`, zeroizing their private
     /// keys and dropping the replay records that name them. Returns how
     /// many keys were deleted. Call it periodically.
+    ///
+    /// ```
+    /// use dmseal::Account;
+    /// let mut bob = Account::new();
+    /// let (now, day) = (1_800_000_000, 24 * 60 * 60);
+    /// let old = bob.signed_prekey().id();
+    /// bob.rotate_signed_prekey(now, day)?;
+    /// assert_eq!(bob.expire_prekeys(now + day - 1), 0); // still in its grace period
+    /// assert_eq!(bob.expire_prekeys(now + day), 1);
+    /// assert!(bob.signed_prekey_by_id(old).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn expire_prekeys(&mut self, now: u64) -> usize {
         self.prekeys.expire(now)
     }
@@ -152,6 +185,18 @@ impl Account {
     /// Generates `count` one-time X25519 prekeys with the OS RNG and
     /// returns their public halves. They are unpublished until
     /// [`Account::mark_one_time_prekeys_published`].
+    ///
+    /// ```
+    /// use dmseal::Account;
+    /// let mut bob = Account::new();
+    /// let keys = bob.generate_one_time_prekeys(20)?;
+    /// // Upload the public halves, then mark them published.
+    /// let ids: Vec<u32> = keys.iter().map(|k| k.id()).collect();
+    /// bob.mark_one_time_prekeys_published(&ids)?;
+    /// assert_eq!(bob.unused_published_one_time_prekeys(), 20);
+    /// assert!(bob.unpublished_one_time_prekeys().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -234,6 +279,19 @@ impl Account {
     /// Makes a new last-resort PQ prekey; the previous one stays usable for
     /// `grace_secs` after `now`, like a signed prekey. Publish the result.
     ///
+    /// ```
+    /// use dmseal::{Account, PqPreKeyKind};
+    /// let mut bob = Account::new();
+    /// let (now, week) = (1_800_000_000, 7 * 24 * 60 * 60);
+    /// let old = bob.last_resort_pq_prekey();
+    /// let new = bob.rotate_last_resort_pq_prekey(now, week)?; // publish `new`
+    /// assert_eq!(bob.last_resort_pq_prekey(), new);
+    /// // The old one stays usable until its grace period ends.
+    /// assert!(bob.pq_prekey(PqPreKeyKind::LastResort, old.id()).is_some());
+    /// assert_eq!(bob.expire_prekeys(now + week), 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Account::rotate_signed_prekey`].
@@ -264,6 +322,19 @@ impl Account {
     /// Generates `count` one-time PQ prekeys (one ML-KEM-768 key
     /// generation each; BENCHMARKS.md has the cost) and returns their
     /// public halves, unpublished.
+    ///
+    /// ```
+    /// use dmseal::{Account, PqPreKeyKind};
+    /// let mut bob = Account::new();
+    /// let keys = bob.generate_pq_one_time_prekeys(5)?;
+    /// assert!(keys.iter().all(|k| k.kind() == PqPreKeyKind::OneTime));
+    /// // Upload them, mark them published, and hand one out in a bundle.
+    /// let ids: Vec<u32> = keys.iter().map(|k| k.id()).collect();
+    /// bob.mark_pq_one_time_prekeys_published(&ids)?;
+    /// let bundle = bob.prekey_bundle(None, Some(ids[0]))?;
+    /// assert_eq!(bundle.pq_prekey(), Some(&keys[0]));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -332,6 +403,19 @@ impl Account {
     /// A bundle of this account's current keys: the given one-time X25519
     /// prekey (or none), and the given one-time PQ prekey or else the
     /// last-resort PQ prekey.
+    ///
+    /// ```
+    /// use dmseal::{Account, PqPreKeyKind, PreKeyBundle};
+    /// let mut bob = Account::new();
+    /// let otk = bob.generate_one_time_prekeys(1)?[0].id();
+    /// let bundle = bob.prekey_bundle(Some(otk), None)?;
+    /// assert_eq!(bundle.one_time_prekey().map(|k| k.id()), Some(otk));
+    /// // No one-time PQ prekey named: the bundle carries the last-resort one.
+    /// assert_eq!(bundle.pq_prekey().map(|k| k.kind()), Some(PqPreKeyKind::LastResort));
+    /// // It travels as bytes.
+    /// assert_eq!(PreKeyBundle::decode(&bundle.encode())?, bundle);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -404,6 +488,19 @@ impl Account {
     /// to them. `context` binds the conversation (see
     /// [`crate::conversation_context`]); the responder must pass the same
     /// bytes. The account is not changed.
+    ///
+    /// ```
+    /// use dmseal::{Account, PreKeyMessage, conversation_context};
+    /// let (alice, mut bob) = (Account::new(), Account::new());
+    /// let bundle = bob.prekey_bundle(None, None)?;
+    /// let context = conversation_context(b"alice.1", b"bob.1");
+    /// let (session, first) = alice.start_session(&bundle, &context, b"hi Bob")?;
+    /// // Send `first` to Bob; the session waits for his reply.
+    /// assert!(!session.is_acknowledged());
+    /// let pending = bob.open_first_message(&PreKeyMessage::decode(&first)?, &context, 1_800_000_000)?;
+    /// assert_eq!(pending.plaintext(), b"hi Bob");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// Returns the session and the first message's bytes.
     ///
@@ -520,6 +617,20 @@ impl Account {
     /// plaintext and the now authenticated peer identity, which the caller
     /// passes to [`Account::accept`] or [`Account::decline`].
     ///
+    /// ```
+    /// use dmseal::{Account, PreKeyMessage};
+    /// let (alice, mut bob) = (Account::new(), Account::new());
+    /// let now = 1_800_000_000;
+    /// let (_, first) = alice.start_session(&bob.prekey_bundle(None, None)?, b"alice|bob", b"hi")?;
+    /// let first = PreKeyMessage::decode(&first)?;
+    /// // Under another context (another conversation) it does not open.
+    /// assert!(bob.open_first_message(&first, b"mallory|bob", now).is_err());
+    /// let pending = bob.open_first_message(&first, b"alice|bob", now)?;
+    /// assert_eq!(pending.peer_identity(), alice.identity());
+    /// let _session = bob.accept(pending)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`FirstMessageError`]; checks run in this order: context length,
@@ -623,6 +734,22 @@ impl Account {
     /// peer's later first messages refused as replays, and a session saved
     /// without the account brings the consumed prekey back.
     ///
+    /// ```
+    /// use dmseal::{Account, PreKeyMessage};
+    /// let (alice, mut bob) = (Account::new(), Account::new());
+    /// let now = 1_800_000_000;
+    /// let otk = bob.generate_one_time_prekeys(1)?[0].id();
+    /// let (_, first) = alice.start_session(&bob.prekey_bundle(Some(otk), None)?, b"ctx", b"hi")?;
+    /// let first = PreKeyMessage::decode(&first)?;
+    /// let pending = bob.open_first_message(&first, b"ctx", now)?;
+    /// let mut session = bob.accept(pending)?;
+    /// // Persist `bob` and `session` now. The one-time prekey is used up:
+    /// assert!(bob.one_time_prekey(otk).is_none());
+    /// assert!(bob.open_first_message(&first, b"ctx", now).is_err());
+    /// let _reply = session.encrypt(b"hi Alice")?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// An [`AcceptError`]; the account is unchanged.
@@ -634,6 +761,19 @@ impl Account {
     /// Declines a pending session (a message request the user refused):
     /// commits the same consumption as [`Account::accept`], so the message
     /// cannot be opened again, and drops the session.
+    ///
+    /// ```
+    /// use dmseal::{Account, FirstMessageError, PreKeyMessage};
+    /// let (alice, mut bob) = (Account::new(), Account::new());
+    /// let now = 1_800_000_000;
+    /// let (_, first) = alice.start_session(&bob.prekey_bundle(None, None)?, b"ctx", b"buy now!")?;
+    /// let first = PreKeyMessage::decode(&first)?;
+    /// let pending = bob.open_first_message(&first, b"ctx", now)?;
+    /// bob.decline(pending)?; // the person refused the request
+    /// // The same message, replayed, is refused.
+    /// assert_eq!(bob.open_first_message(&first, b"ctx", now).err(), Some(FirstMessageError::Replay));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///

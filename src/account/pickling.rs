@@ -111,6 +111,18 @@ fn store_from<K>(items: Vec<(u32, K)>, next_id: u32, max: usize) -> Result<OneTi
 impl Account {
     /// A versioned snapshot of this account, to persist. See
     /// [`AccountPickle::encrypt`].
+    ///
+    /// ```
+    /// use dmseal::{Account, AccountPickle};
+    /// let key = [7u8; 32]; // the app's storage key, from the keychain
+    /// let mut bob = Account::new();
+    /// let keys = bob.generate_one_time_prekeys(5)?;
+    /// // The account changed: persist it before uploading `keys`.
+    /// let stored = bob.pickle().encrypt(&key);
+    /// let restored = Account::from_pickle(&AccountPickle::from_encrypted(&stored, &key)?)?;
+    /// assert_eq!(restored.unpublished_one_time_prekeys(), keys);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pickle(&self) -> AccountPickle {
         let p = &self.prekeys;
         AccountPickle {
@@ -140,6 +152,19 @@ impl Account {
     ///
     /// Restoring an older snapshot than the account's latest state is
     /// unsafe: consumed one-time prekeys and replay records come back.
+    ///
+    /// ```
+    /// use dmseal::Account;
+    /// let mut bob = Account::new();
+    /// let otk = bob.generate_one_time_prekeys(1)?[0].id();
+    /// let older = bob.pickle();
+    /// bob.remove_one_time_prekeys(&[otk]); // used up since
+    /// let restored = Account::from_pickle(&bob.pickle())?;
+    /// assert!(restored.one_time_prekey(otk).is_none());
+    /// // An older snapshot brings the key back: never restore one.
+    /// assert!(Account::from_pickle(&older)?.one_time_prekey(otk).is_some());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///

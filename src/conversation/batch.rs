@@ -68,6 +68,30 @@ impl<S: Store> Conversations<S> {
     /// staged state (then `commit_batch` refuses the batch and the
     /// messages can be received again).
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::Incoming;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let first = alice.send("bob", b"one", &[(b.clone(), bundle)], now)?;
+    /// let second = alice.send("bob", b"two", &[], now)?;
+    /// let incoming = [
+    ///     Incoming::Direct { from: &a, bytes: &first.messages[0].1 },
+    ///     Incoming::Direct { from: &a, bytes: &second.messages[0].1 },
+    /// ];
+    /// let batch = bob.receive_batch(&incoming, now)?;
+    /// let read: Vec<&[u8]> = batch.results().iter().flatten().map(|r| r.plaintext()).collect();
+    /// assert_eq!(read, [&b"one"[..], b"two"]);
+    /// bob.commit_batch(batch, vec![])?; // one transaction for both
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`ConversationError`] if the store fails before any message is
@@ -103,6 +127,30 @@ impl<S: Store> Conversations<S> {
 
     /// Commits a batch from [`Conversations::receive_batch`] with the
     /// application's rows (its inbox entries), in one transaction.
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::Incoming;
+    /// use dmseal::store::{AppWrite, Store};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// # alice.set_devices("bob", &[1])?;
+    /// # let bundle = bob.account().prekey_bundle(None, None)?;
+    /// # let sent = alice.send("bob", b"hi", &[(b.clone(), bundle)], now)?;
+    /// let batch = bob.receive_batch(&[Incoming::Direct { from: &a, bytes: &sent.messages[0].1 }], now)?;
+    /// // One inbox row per message read, stored with the sessions' new state.
+    /// let mut inbox = Vec::new();
+    /// for (i, read) in batch.results().iter().flatten().enumerate() {
+    ///     inbox.push(AppWrite::put("inbox", vec![i as u8], read.plaintext()));
+    /// }
+    /// bob.commit_batch(batch, inbox)?;
+    /// assert_eq!(bob.store().app_row("inbox", &[0])?, Some(b"hi".to_vec()));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///

@@ -84,6 +84,25 @@ impl<S: Store> Conversations<S> {
     /// [`Conversations::send_group`], fetching the bundles it needs from
     /// `source` as [`Conversations::send_fetching`] does.
     ///
+    /// ```
+    /// use dmseal::store::MemoryStore;
+    /// use dmseal::{Address, BundleSourceError, ConversationConfig, Conversations, PreKeyBundle, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.create_group(b"team", &[b.clone()])?;
+    /// // The directory: here Bob's own bundle (a server hands out stored ones).
+    /// let mut directory = |devices: &[Address]| -> Result<Vec<(Address, PreKeyBundle)>, BundleSourceError> {
+    ///     Ok(devices.iter().map(|d| (d.clone(), bob.account().prekey_bundle(None, None).unwrap())).collect())
+    /// };
+    /// let sent = alice.send_group_fetching(b"team", b"hello team", &mut directory, now)?;
+    /// // Alice's sender keys go to bob.1 over a session started from his bundle.
+    /// assert_eq!(sent.distributions.messages[0].0, b);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Conversations::send_group`] and [`Conversations::send_fetching`].

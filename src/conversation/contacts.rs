@@ -58,6 +58,26 @@ impl<S: Store> Conversations<S> {
 
     /// What is known about `user`'s devices.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::DeviceStatus;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let _sent = alice.send("bob", b"hi", &[(b.clone(), bundle)], now)?;
+    /// let devices = alice.devices("bob")?;
+    /// assert_eq!(devices[0].address, b);
+    /// // Bob's identity was pinned from his bundle (trust on first use).
+    /// assert_eq!(devices[0].identity.as_ref(), Some(bob.account().identity()));
+    /// assert_eq!(devices[0].status, DeviceStatus::Trusted);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`ConversationError`] from the store.
@@ -84,6 +104,23 @@ impl<S: Store> Conversations<S> {
     /// device forgotten and seen again is new, not changed. Returns whether
     /// it was known.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, me) = (ConversationConfig::new(), Address::new("alice", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), me, config)?;
+    /// alice.set_devices("bob", &[1, 2])?;
+    /// // Bob removed his old device 2: unlisted, it is still known.
+    /// alice.set_devices("bob", &[1])?;
+    /// assert_eq!(alice.devices("bob")?.len(), 2);
+    /// assert!(alice.forget_device(&Address::new("bob", 2)?)?);
+    /// assert_eq!(alice.devices("bob")?.len(), 1);
+    /// // A listed device cannot be forgotten.
+    /// assert!(alice.forget_device(&Address::new("bob", 1)?).is_err());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ConversationError::DeviceListed`] if the device is still listed
@@ -107,6 +144,28 @@ impl<S: Store> Conversations<S> {
     /// Marks `user` a known contact (see [`crate::ContactPolicy`]): their
     /// pending message requests become conversations.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::{ContactPolicy, ReceiveError};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// let strict = config.with_contact_policy(ContactPolicy::KnownContactsOnly);
+    /// let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), strict)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send("bob", b"hi", &[(b.clone(), bundle)], now)?;
+    /// // Alice is a stranger to Bob: her first message is refused unread.
+    /// assert!(matches!(bob.receive(&a, &sent.messages[0].1, now), Err(ReceiveError::NotAContact)));
+    /// bob.add_contact("alice")?;
+    /// let read = bob.receive(&a, &sent.messages[0].1, now)?;
+    /// assert_eq!(read.plaintext(), b"hi");
+    /// bob.commit_received(read, vec![])?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`ConversationError`] from the store.
@@ -124,6 +183,18 @@ impl<S: Store> Conversations<S> {
 
     /// Whether `user` is marked verified.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, me) = (ConversationConfig::new(), Address::new("alice", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), me, config)?;
+    /// assert!(!alice.is_verified("bob")?);
+    /// alice.set_verified("bob", true)?;
+    /// assert!(alice.is_verified("bob")?);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`ConversationError`] from the store.
@@ -134,6 +205,23 @@ impl<S: Store> Conversations<S> {
     /// Marks `user` verified (after the people compared safety numbers of
     /// each device) or not. While verified, a new device of theirs awaits
     /// approval, and a changed identity drops the mark when approved.
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::{DeviceStatus, Event};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, me) = (ConversationConfig::new(), Address::new("alice", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), me, config)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// // The people compared the safety number of each of Bob's devices.
+    /// alice.set_verified("bob", true)?;
+    /// // A device Bob adds later waits for approval.
+    /// let events = alice.set_devices("bob", &[1, 2])?;
+    /// let address = Address::new("bob", 2)?;
+    /// assert_eq!(events, [Event::NewDevice { address, status: DeviceStatus::AwaitingApproval }]);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -266,6 +354,25 @@ impl<S: Store> Conversations<S> {
 
     /// The addresses with a message request held.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::ContactPolicy;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// let with_requests = config.with_contact_policy(ContactPolicy::MessageRequests);
+    /// let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), with_requests)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send("bob", b"may I?", &[(b.clone(), bundle)], now)?;
+    /// let request = bob.receive(&a, &sent.messages[0].1, now)?;
+    /// bob.commit_received(request, vec![])?;
+    /// assert_eq!(bob.requests()?, [a]);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`ConversationError`] from the store.
@@ -345,6 +452,29 @@ impl<S: Store> Conversations<S> {
     /// record (or its consumed one-time prekey), so the same request
     /// replayed is refused.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::{ContactPolicy, FirstMessageError, ReceiveError};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let with_requests = config.with_contact_policy(ContactPolicy::MessageRequests);
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), with_requests)?;
+    /// # alice.set_devices("bob", &[1])?;
+    /// # let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send("bob", b"may I?", &[(b.clone(), bundle)], now)?;
+    /// let request = bob.receive(&a, &sent.messages[0].1, now)?;
+    /// bob.commit_received(request, vec![])?;
+    /// bob.decline_request(&a)?;
+    /// assert!(bob.requests()?.is_empty());
+    /// // The same first message, replayed, is refused.
+    /// let replayed = bob.receive(&a, &sent.messages[0].1, now);
+    /// assert!(matches!(replayed, Err(ReceiveError::FirstMessage(FirstMessageError::Replay))));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ConversationError::NoRequest`], or a store failure.
@@ -360,6 +490,28 @@ impl<S: Store> Conversations<S> {
 
     /// How many previous sessions are kept with `address` (for tests and
     /// diagnostics).
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// bob.set_devices("alice", &[1])?;
+    /// let alice_bundle = alice.account().prekey_bundle(None, None)?;
+    /// let bob_bundle = bob.account().prekey_bundle(None, None)?;
+    /// // Both write first, each starting a session.
+    /// let _to_bob = alice.send("bob", b"hi Bob", &[(b.clone(), bob_bundle)], now)?;
+    /// let to_alice = bob.send("alice", b"hi Alice", &[(a.clone(), alice_bundle)], now)?;
+    /// // Bob's session becomes current at Alice's; hers is kept as a previous one.
+    /// let read = alice.receive(&b, &to_alice.messages[0].1, now)?;
+    /// alice.commit_received(read, vec![])?;
+    /// assert_eq!(alice.previous_sessions(&b)?, 1);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///

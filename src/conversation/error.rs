@@ -123,6 +123,21 @@ impl ConversationError {
     /// another writer committed first (see
     /// [`crate::store::StoreError::is_transient`]). Every other error is
     /// final for the same arguments.
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::ConversationError;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, me) = (ConversationConfig::new(), Address::new("alice", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), me, config)?;
+    /// let b = Address::new("bob", 1)?;
+    /// // No such group: calling again cannot help.
+    /// let error = alice.add_group_member(b"no such group", &b).err();
+    /// assert!(matches!(error, Some(ConversationError::UnknownGroup)));
+    /// assert!(error.is_some_and(|e| !e.is_transient()));
+    /// # Ok(()) }
+    /// ```
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Store(e) if e.is_transient())
     }
@@ -273,6 +288,25 @@ impl SendError {
     /// for these arguments: the application must change something first
     /// (give the bundles [`SendError::NeedBundles`] names, approve the
     /// devices [`SendError::Blocked`] names, list a device) or give up.
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::{BundleSourceError, PreKeyBundle};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let now = 1_800_000_000;
+    /// # let (config, me) = (ConversationConfig::new(), Address::new("alice", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), me, config)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// // Bundles are needed: the call must change before it can succeed.
+    /// assert!(alice.send("bob", b"hi", &[], now).is_err_and(|e| !e.is_transient()));
+    /// // The directory is down: the same call may succeed later.
+    /// let mut offline = |_: &[Address]| -> Result<Vec<(Address, PreKeyBundle)>, BundleSourceError> {
+    ///     Err("directory unreachable".into())
+    /// };
+    /// assert!(alice.send_fetching("bob", b"hi", &mut offline, now).is_err_and(|e| e.is_transient()));
+    /// # Ok(()) }
+    /// ```
     pub fn is_transient(&self) -> bool {
         match self {
             // The directory may answer next time.
@@ -386,6 +420,29 @@ impl ReceiveError {
     /// other error is final for this message: among them a group message
     /// from a device that is not a member ([`crate::GroupError::NotAMember`])
     /// or was removed ([`crate::GroupError::SenderRemoved`]).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # alice.set_devices("bob", &[1])?;
+    /// // Two processes of Bob's share one database.
+    /// let store = Arc::new(MemoryStore::new());
+    /// let mut bob = Conversations::open(store.clone(), [7; 32], b.clone(), config)?;
+    /// let mut other = Conversations::open(store, [7; 32], b.clone(), config)?;
+    /// # let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send("bob", b"hi", &[(b.clone(), bundle)], now)?;
+    /// let read = bob.receive(&a, &sent.messages[0].1, now)?;
+    /// other.set_devices("carol", &[1])?; // commits first
+    /// assert!(bob.commit_received(read, vec![]).is_err_and(|e| e.is_transient()));
+    /// // Not a message at all: final, drop it.
+    /// assert!(bob.receive(&a, b"not a message", now).is_err_and(|e| !e.is_transient()));
+    /// # Ok(()) }
+    /// ```
     pub fn is_transient(&self) -> bool {
         match self {
             Self::StaleBatch

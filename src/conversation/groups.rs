@@ -47,6 +47,21 @@ impl<S: Store> Conversations<S> {
     /// Sender keys the members sent before the group existed here (kept
     /// pending, [`crate::ReceivedKind::GroupKeys`]) are applied now.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, me) = (ConversationConfig::new(), Address::new("alice", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), me, config)?;
+    /// let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// // Every member device gives the same list: this device is skipped in it.
+    /// alice.create_group(b"team", &[a, b.clone()])?;
+    /// assert_eq!(alice.group_members(b"team")?, [b]);
+    /// // Group ids are unique on a device.
+    /// assert!(alice.create_group(b"team", &[]).is_err());
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ConversationError::GroupExists`], a [`crate::GroupError`] (id too
@@ -71,6 +86,20 @@ impl<S: Store> Conversations<S> {
     /// next group message, and the sender keys it sent before it was a
     /// member here (kept pending) are applied now.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, me) = (ConversationConfig::new(), Address::new("alice", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), me, config)?;
+    /// let (b, c) = (Address::new("bob", 1)?, Address::new("carol", 1)?);
+    /// alice.create_group(b"team", &[b.clone()])?;
+    /// // Every member device adds Carol; she reads from the next message on.
+    /// alice.add_group_member(b"team", &c)?;
+    /// assert_eq!(alice.group_members(b"team")?, [b, c]);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ConversationError::UnknownGroup`],
@@ -91,6 +120,25 @@ impl<S: Store> Conversations<S> {
     /// this device's next group message rotates to a new sender state that
     /// the removed device never receives. Returns whether it was a member.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// let c = Address::new("carol", 1)?;
+    /// alice.create_group(b"team", &[b.clone(), c.clone()])?;
+    /// assert!(alice.remove_group_member(b"team", &c)?);
+    /// // The next message starts a new sender state, distributed to Bob only.
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send_group(b"team", b"carol left", &[(b.clone(), bundle)], now)?;
+    /// let to: Vec<&Address> = sent.distributions.messages.iter().map(|(to, _)| to).collect();
+    /// assert_eq!(to, [&b]);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ConversationError::UnknownGroup`] or a store failure.
@@ -99,6 +147,19 @@ impl<S: Store> Conversations<S> {
     }
 
     /// The member devices of a group (this device excluded).
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, me) = (ConversationConfig::new(), Address::new("alice", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), me, config)?;
+    /// let (b, c) = (Address::new("bob", 1)?, Address::new("carol", 1)?);
+    /// alice.create_group(b"team", &[b.clone(), c.clone()])?;
+    /// assert_eq!(alice.group_members(b"team")?, [b, c]);
+    /// assert!(alice.group_members(b"no such group").is_err());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -156,6 +217,27 @@ impl<S: Store> Conversations<S> {
     /// committed in the same transaction. `app` sees one [`Outbound`] for
     /// the group message (whose [`Outbound::to`] is `None`), then one per
     /// distribution, but no bytes: store them with [`Outbound::store_at`].
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::store::Store;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.create_group(b"team", &[b.clone()])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send_group_with(b"team", b"hello team", &[(b.clone(), bundle)], now, |outbound| {
+    ///     // One outbox row per ciphertext: the group message, then Bob's keys.
+    ///     outbound.iter().enumerate().map(|(i, o)| o.store_at("outbox", vec![i as u8])).collect()
+    /// })?;
+    /// // Committed with the group state: after a crash, deliver from the outbox.
+    /// assert_eq!(alice.store().app_row("outbox", &[0])?, Some(sent.message.clone()));
+    /// assert_eq!(alice.store().app_row("outbox", &[1])?, Some(sent.distributions.messages[0].1.clone()));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -225,7 +307,7 @@ impl<S: Store> Conversations<S> {
     ///
     /// ```
     /// # use dmseal::store::MemoryStore;
-    /// # use dmseal::{Address, ConversationConfig, Conversations, GroupError, ReceiveError, StorageKey};
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
     /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);

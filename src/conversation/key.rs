@@ -23,6 +23,13 @@ pub struct StorageKey([u8; 32]);
 
 impl StorageKey {
     /// A fresh key from the operating system's random number generator.
+    ///
+    /// ```
+    /// use dmseal::StorageKey;
+    /// let key = StorageKey::generate();
+    /// // Put `key.as_bytes()` in the platform's keychain; every key is new.
+    /// assert_ne!(key.as_bytes(), StorageKey::generate().as_bytes());
+    /// ```
     pub fn generate() -> Self {
         Self::generate_with_rng(&mut os_rng())
     }

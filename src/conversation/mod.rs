@@ -115,6 +115,22 @@ impl<S: Store> Conversations<S> {
     /// key every record is sealed under: keep it in the platform's
     /// keychain, not beside the database.
     ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dmseal::store::MemoryStore;
+    /// use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (key, config) = (StorageKey::generate(), ConversationConfig::new());
+    /// let (me, store) = (Address::new("alice", 1)?, Arc::new(MemoryStore::new()));
+    /// let alice = Conversations::open(store.clone(), key.clone(), me.clone(), config)?;
+    /// let identity = alice.account().identity().clone(); // a new account
+    /// drop(alice);
+    /// // The next start opens the same store under the same key: the same account.
+    /// let alice = Conversations::open(store, key, me, config)?;
+    /// assert_eq!(alice.account().identity(), &identity);
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`ConversationError`]: the store failed, or its account record
@@ -132,6 +148,23 @@ impl<S: Store> Conversations<S> {
     /// operation will use (a seeded one makes tests and fuzzers
     /// deterministic; production code wants the operating system's, which
     /// [`Conversations::open`] uses).
+    ///
+    /// ```
+    /// use dmseal::store::MemoryStore;
+    /// use dmseal::{Address, ConversationConfig, Conversations};
+    /// use rand_chacha::ChaCha20Rng;
+    /// use rand_chacha::rand_core::SeedableRng;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (me, config) = (Address::new("alice", 1)?, ConversationConfig::new());
+    /// let open = |seed| {
+    ///     let rng = ChaCha20Rng::seed_from_u64(seed);
+    ///     Conversations::open_with_rng(rng, MemoryStore::new(), [7; 32], me.clone(), config)
+    /// };
+    /// // The same seed makes the same keys: a test can replay a run exactly.
+    /// assert_eq!(open(1)?.account().identity(), open(1)?.account().identity());
+    /// assert_ne!(open(1)?.account().identity(), open(2)?.account().identity());
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
@@ -205,6 +238,23 @@ impl<S: Store> Conversations<S> {
     /// give the same ones ([`ConversationError::ConfigChanged`]
     /// otherwise). If the commit fails the settings are as before.
     ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use dmseal::store::MemoryStore;
+    /// use dmseal::{Address, ContactPolicy, ConversationConfig, ConversationError, Conversations};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (store, me) = (Arc::new(MemoryStore::new()), Address::new("alice", 1)?);
+    /// let mut alice = Conversations::open(store.clone(), [7; 32], me.clone(), ConversationConfig::new())?;
+    /// let strict = ConversationConfig::new().with_contact_policy(ContactPolicy::MessageRequests);
+    /// alice.set_config(strict)?;
+    /// assert_eq!(alice.config(), &strict);
+    /// // Reopening with the old settings is refused: they would switch silently.
+    /// let reopened = Conversations::open(store.clone(), [7; 32], me.clone(), ConversationConfig::new());
+    /// assert!(matches!(reopened, Err(ConversationError::ConfigChanged { .. })));
+    /// Conversations::open(store, [7; 32], me, strict)?;
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`ConversationError`] from the store.
@@ -225,6 +275,25 @@ impl<S: Store> Conversations<S> {
     /// Changes the account (generate or rotate prekeys, mark them
     /// published) and commits it. If the commit fails the account is as
     /// before.
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, me) = (ConversationConfig::new(), Address::new("alice", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), me, config)?;
+    /// // Generate one-time prekeys and mark them published, in one commit.
+    /// let keys = alice.update_account(|account| {
+    ///     let keys = account.generate_one_time_prekeys(10)?;
+    ///     let ids: Vec<u32> = keys.iter().map(|k| k.id()).collect();
+    ///     account.mark_one_time_prekeys_published(&ids)?;
+    ///     Ok::<_, dmseal::PreKeyError>(keys)
+    /// })??;
+    /// // Upload `keys` to the server now that they are stored.
+    /// assert_eq!(keys.len(), 10);
+    /// assert_eq!(alice.account().unused_published_one_time_prekeys(), 10);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///

@@ -374,6 +374,26 @@ impl<S: Store> Conversations<S> {
     /// store generation. Show the message only after this succeeds. A
     /// batch staged since is dropped.
     ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::store::{AppWrite, Store};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// # alice.set_devices("bob", &[1])?;
+    /// # let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send("bob", b"hi Bob", &[(b.clone(), bundle)], now)?;
+    /// let received = bob.receive(&a, &sent.messages[0].1, now)?;
+    /// // The inbox row and the session's new state: one transaction.
+    /// let row = AppWrite::put("inbox", b"msg-1".to_vec(), received.plaintext());
+    /// bob.commit_received(received, vec![row])?;
+    /// assert_eq!(bob.store().app_row("inbox", b"msg-1")?, Some(b"hi Bob".to_vec()));
+    /// # Ok(()) }
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`ReceiveError::OtherInstance`], [`ReceiveError::StaleBatch`] for a

@@ -59,6 +59,25 @@ impl Outbound<'_> {
 
     /// A row of the application's that will hold this ciphertext, written
     /// in the same transaction as the state that made it.
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::store::Store;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// # alice.set_devices("bob", &[1])?;
+    /// # let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send_with("bob", b"hi", &[(b.clone(), bundle)], now, |outbound| {
+    ///     // One outbox row per device, keyed by its address.
+    ///     outbound.iter().filter_map(|o| Some(o.store_at("outbox", o.to()?.to_string()))).collect()
+    /// })?;
+    /// assert_eq!(alice.store().app_row("outbox", b"bob.1")?, Some(sent.messages[0].1.clone()));
+    /// # Ok(()) }
+    /// ```
     pub fn store_at(&self, namespace: impl Into<String>, key: impl Into<Vec<u8>>) -> AppWrite {
         AppWrite::sent(namespace.into(), key.into(), self.send, self.index)
     }
@@ -157,6 +176,25 @@ impl<S: Store> Conversations<S> {
     /// sees one [`Outbound`] per ciphertext (in the order of
     /// [`Outgoing::messages`]) but not its bytes: put them in the
     /// application's outbox with [`Outbound::store_at`].
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::store::Store;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let sent = alice.send_with("bob", b"hi", &[(b.clone(), bundle)], now, |outbound| {
+    ///     outbound.iter().enumerate().map(|(i, o)| o.store_at("outbox", format!("msg-1/{i}"))).collect()
+    /// })?;
+    /// // After a crash, the outbox holds exactly what the stored state sent.
+    /// assert_eq!(alice.store().app_row("outbox", b"msg-1/0")?, Some(sent.messages[0].1.clone()));
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///

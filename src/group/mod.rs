@@ -244,6 +244,18 @@ impl Group {
     /// distribution only from the member it names, so one member cannot
     /// pass another's sender state off as its own.
     ///
+    /// ```
+    /// use dmseal::Group;
+    /// // Member ids are the app's: here, address strings.
+    /// let mut group = Group::new(b"weekend-trip", b"alice.1")?;
+    /// group.add_member(b"bob.1")?;
+    /// assert_eq!(group.id(), b"weekend-trip");
+    /// assert_eq!(group.members().collect::<Vec<_>>(), [b"bob.1"]);
+    /// // Ids are bounded.
+    /// assert!(Group::new(&[0; 65], b"alice.1").is_err());
+    /// # Ok::<(), dmseal::GroupError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`GroupError::GroupIdTooLong`], [`GroupError::MemberIdTooLong`].
@@ -283,6 +295,22 @@ impl Group {
     /// Sets the rotation policy (a limit of 0 messages rotates before every
     /// message).
     ///
+    /// ```
+    /// use dmseal::{Group, RotationPolicy};
+    /// let (now, day) = (1_800_000_000, 24 * 60 * 60);
+    /// let mut alice = Group::new(b"team", b"alice")?;
+    /// alice.add_member(b"bob")?;
+    /// alice.set_rotation_policy(RotationPolicy::new(2, day))?;
+    /// let _first = alice.encrypt(b"one", now)?;
+    /// assert!(!alice.needs_rotation(now));
+    /// assert!(alice.needs_rotation(now + day)); // a day old
+    /// let _second = alice.encrypt(b"two", now)?;
+    /// assert!(alice.needs_rotation(now)); // two messages sent
+    /// // Limits are bounded: at most 30 days.
+    /// assert!(alice.set_rotation_policy(RotationPolicy::new(2, 31 * day)).is_err());
+    /// # Ok::<(), dmseal::GroupError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`GroupError::RotationPolicyTooLong`] above [`MAX_ROTATION_MESSAGES`]
@@ -298,6 +326,18 @@ impl Group {
     /// Adds a member device. It will receive the current sender state with
     /// the next [`Group::encrypt`], from the current index on: it cannot
     /// read earlier messages. Adding an existing member does nothing.
+    ///
+    /// ```
+    /// use dmseal::Group;
+    /// let mut alice = Group::new(b"team", b"alice")?;
+    /// alice.add_member(b"bob")?;
+    /// alice.add_member(b"bob")?; // nothing new
+    /// // Bob gets Alice's sender state with her next message.
+    /// let out = alice.encrypt(b"hi Bob", 1_800_000_000)?;
+    /// assert_eq!(out.distributions.len(), 1);
+    /// assert_eq!(out.distributions[0].to, b"bob");
+    /// # Ok::<(), dmseal::GroupError>(())
+    /// ```
     ///
     /// # Errors
     ///
@@ -323,6 +363,26 @@ impl Group {
     /// sender state stale, so the next [`Group::encrypt`] starts a fresh
     /// one and distributes it to the remaining members only. Returns
     /// whether it was a member.
+    ///
+    /// ```
+    /// use dmseal::{Group, GroupError};
+    /// # let now = 1_800_000_000;
+    /// let mut alice = Group::new(b"team", b"alice")?;
+    /// alice.add_member(b"bob")?;
+    /// alice.add_member(b"carol")?;
+    /// # let mut carol = Group::new(b"team", b"carol")?;
+    /// # carol.add_member(b"alice")?;
+    /// let first = alice.encrypt(b"hi both", now)?;
+    /// # let to_carol = first.distributions.iter().find(|d| d.to == b"carol").ok_or(GroupError::NotAMember)?;
+    /// # carol.receive_distribution(b"alice", &to_carol.bytes)?;
+    /// assert!(alice.remove_member(b"carol"));
+    /// let next = alice.encrypt(b"just us", now)?;
+    /// // A new sender state, distributed to Bob only: Carol cannot read on.
+    /// assert_eq!(next.distributions.len(), 1);
+    /// assert_eq!(next.distributions[0].to, b"bob");
+    /// assert!(carol.decrypt(&next.message).is_err());
+    /// # Ok::<(), dmseal::GroupError>(())
+    /// ```
     pub fn remove_member(&mut self, member: &[u8]) -> bool {
         let Some(removed) = self.members.remove(member) else {
             return false;
@@ -376,6 +436,24 @@ impl Group {
     /// the current one at the last index it used and distributing the new
     /// one to every member, as after a removal. For an application that
     /// rotates on its own schedule or suspects its state was copied.
+    ///
+    /// ```
+    /// use dmseal::Group;
+    /// # let now = 1_800_000_000;
+    /// # let mut alice = Group::new(b"team", b"alice")?;
+    /// # alice.add_member(b"bob")?;
+    /// # let mut bob = Group::new(b"team", b"bob")?;
+    /// # bob.add_member(b"alice")?;
+    /// # let first = alice.encrypt(b"hi", now)?;
+    /// # bob.receive_distribution(b"alice", &first.distributions[0].bytes)?;
+    /// alice.rotate();
+    /// let next = alice.encrypt(b"new keys", now)?;
+    /// // A new sender state, distributed to every member again.
+    /// assert_eq!(next.distributions.len(), 1);
+    /// bob.receive_distribution(b"alice", &next.distributions[0].bytes)?;
+    /// assert_eq!(bob.decrypt(&next.message)?.plaintext, b"new keys");
+    /// # Ok::<(), dmseal::GroupError>(())
+    /// ```
     pub fn rotate(&mut self) {
         self.stale = true;
     }
@@ -444,6 +522,24 @@ impl Group {
     /// was removed or reset or the rotation policy says so, and returns the
     /// distributions every member that lacks the current state must get.
     ///
+    /// ```
+    /// use dmseal::Group;
+    /// let now = 1_800_000_000;
+    /// let mut alice = Group::new(b"team", b"alice")?;
+    /// alice.add_member(b"bob")?;
+    /// let mut bob = Group::new(b"team", b"bob")?;
+    /// bob.add_member(b"alice")?;
+    /// let out = alice.encrypt(b"hello team", now)?;
+    /// // Deliver each distribution over the 1:1 session with its member first.
+    /// for d in &out.distributions {
+    ///     bob.receive_distribution(b"alice", &d.bytes)?; // here, only Bob's
+    /// }
+    /// assert_eq!(bob.decrypt(&out.message)?.plaintext, b"hello team");
+    /// // Bob has the state now: the next message needs no distribution.
+    /// assert!(alice.encrypt(b"again", now)?.distributions.is_empty());
+    /// # Ok::<(), dmseal::GroupError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// None in practice; [`GroupError::SenderStateExhausted`] cannot occur
@@ -496,6 +592,23 @@ impl Group {
     /// A distribution for a state this device already holds changes
     /// nothing (it never restores an index already read or evicted).
     ///
+    /// ```
+    /// use dmseal::{Group, GroupError};
+    /// let mut alice = Group::new(b"team", b"alice")?;
+    /// alice.add_member(b"bob")?;
+    /// let mut bob = Group::new(b"team", b"bob")?;
+    /// bob.add_member(b"alice")?;
+    /// bob.add_member(b"carol")?;
+    /// let out = alice.encrypt(b"hi", 1_800_000_000)?;
+    /// let bytes = &out.distributions[0].bytes;
+    /// // Carol cannot pass Alice's state off as hers.
+    /// assert_eq!(bob.receive_distribution(b"carol", bytes), Err(GroupError::StateOwnedByAnotherMember));
+    /// // `from` is the authenticated peer of the 1:1 session it came over.
+    /// bob.receive_distribution(b"alice", bytes)?;
+    /// assert_eq!(bob.decrypt(&out.message)?.sender, b"alice");
+    /// # Ok::<(), dmseal::GroupError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`GroupError`]: decoding (among others
@@ -512,6 +625,26 @@ impl Group {
     /// [`Group::export_sender_state`]), for instance on a new device of the
     /// same person. Messages it decrypts report `verified: false`.
     ///
+    /// ```
+    /// use dmseal::Group;
+    /// let now = 1_800_000_000;
+    /// let mut alice = Group::new(b"team", b"alice")?;
+    /// alice.add_member(b"bob.1")?;
+    /// let mut bob1 = Group::new(b"team", b"bob.1")?;
+    /// bob1.add_member(b"alice")?;
+    /// let out = alice.encrypt(b"hello", now)?;
+    /// bob1.receive_distribution(b"alice", &out.distributions[0].bytes)?;
+    /// // Bob's new device gets Alice's state from his first one (over their 1:1 session).
+    /// let export = bob1.export_sender_state(b"alice", 0).ok_or("nothing to export")?;
+    /// let mut bob2 = Group::new(b"team", b"bob.2")?;
+    /// bob2.add_member(b"alice")?;
+    /// bob2.import_sender_state(b"alice", &export)?;
+    /// let read = bob2.decrypt(&out.message)?;
+    /// assert_eq!(read.plaintext, b"hello");
+    /// assert!(!read.verified); // only as trustworthy as the device that exported it
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// As [`Group::receive_distribution`].
@@ -525,6 +658,29 @@ impl Group {
     /// bytes contain keys: send them only over an end-to-end encrypted
     /// session with that device. `None` if there is no such state or
     /// nothing from `from` on is still readable.
+    ///
+    /// ```
+    /// use dmseal::Group;
+    /// # let now = 1_800_000_000;
+    /// # let mut alice = Group::new(b"team", b"alice")?;
+    /// # alice.add_member(b"bob")?;
+    /// # let mut bob = Group::new(b"team", b"bob")?;
+    /// # bob.add_member(b"alice")?;
+    /// # let first = alice.encrypt(b"hi", now)?;
+    /// # bob.receive_distribution(b"alice", &first.distributions[0].bytes)?;
+    /// let later = alice.encrypt(b"later", now)?;
+    /// assert_eq!(bob.decrypt(&first.message)?.index, 0);
+    /// // Index 0 was read (its key is gone); index 1 is still readable.
+    /// let export = bob.export_sender_state(b"alice", 0).ok_or("nothing to export")?;
+    /// let mut bob2 = Group::new(b"team", b"bob.2")?;
+    /// bob2.add_member(b"alice")?;
+    /// bob2.import_sender_state(b"alice", &export)?;
+    /// assert!(bob2.decrypt(&first.message).is_err());
+    /// assert_eq!(bob2.decrypt(&later.message)?.plaintext, b"later");
+    /// // Nothing is held for a member that never sent.
+    /// assert!(bob.export_sender_state(b"carol", 0).is_none());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn export_sender_state(&self, member: &[u8], from: u32) -> Option<Zeroizing<Vec<u8>>> {
         let state = self.members.get(member)?.states.front()?;
         let mut record = state.export(&self.id, from, member);
@@ -622,6 +778,25 @@ impl Group {
 
     /// Decrypts a group message. On any error the group is unchanged.
     ///
+    /// ```
+    /// use dmseal::{Group, GroupError};
+    /// # let now = 1_800_000_000;
+    /// # let mut alice = Group::new(b"team", b"alice")?;
+    /// # alice.add_member(b"bob")?;
+    /// # let mut bob = Group::new(b"team", b"bob")?;
+    /// # bob.add_member(b"alice")?;
+    /// # let first = alice.encrypt(b"hi", now)?;
+    /// # bob.receive_distribution(b"alice", &first.distributions[0].bytes)?;
+    /// let (one, two) = (alice.encrypt(b"one", now)?, alice.encrypt(b"two", now)?);
+    /// // Out of order is fine.
+    /// assert_eq!(bob.decrypt(&two.message)?.plaintext, b"two");
+    /// let read = bob.decrypt(&one.message)?;
+    /// assert_eq!((read.sender.as_slice(), read.plaintext.as_slice()), (&b"alice"[..], &b"one"[..]));
+    /// // A replay is refused.
+    /// assert_eq!(bob.decrypt(&one.message), Err(GroupError::Duplicate));
+    /// # Ok::<(), dmseal::GroupError>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// A [`GroupError`]; checks run in this order (docs/PROTOCOL.md
@@ -658,6 +833,23 @@ impl Group {
     /// only its own message). Results are in input order and equal what
     /// [`Group::decrypt`] would return called on each in turn. The batch
     /// check's random coefficients come from the OS RNG.
+    ///
+    /// ```
+    /// use dmseal::{Group, GroupError};
+    /// # let now = 1_800_000_000;
+    /// # let mut alice = Group::new(b"team", b"alice")?;
+    /// # alice.add_member(b"bob")?;
+    /// # let mut bob = Group::new(b"team", b"bob")?;
+    /// # bob.add_member(b"alice")?;
+    /// # let first = alice.encrypt(b"hi", now)?;
+    /// # bob.receive_distribution(b"alice", &first.distributions[0].bytes)?;
+    /// let (one, two) = (alice.encrypt(b"one", now)?.message, alice.encrypt(b"two", now)?.message);
+    /// // A queue after being offline: out of order, with a duplicate.
+    /// let results = bob.decrypt_batch(&[&two, &one, &one]);
+    /// let read: Vec<_> = results.iter().map(|r| r.as_ref().map(|p| p.plaintext.as_slice())).collect();
+    /// assert_eq!(read, [Ok(&b"two"[..]), Ok(&b"one"[..]), Err(&GroupError::Duplicate)]);
+    /// # Ok::<(), dmseal::GroupError>(())
+    /// ```
     pub fn decrypt_batch(&mut self, messages: &[&[u8]]) -> Vec<Result<GroupPlaintext, GroupError>> {
         self.decrypt_batch_with_rng(&mut os_rng(), messages)
     }

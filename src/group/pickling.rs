@@ -103,6 +103,20 @@ fn nodes_from(nodes: &[NodePickle]) -> Result<Cover, PickleError> {
 impl Group {
     /// A versioned snapshot of this group, to persist. See
     /// [`GroupPickle::encrypt`].
+    ///
+    /// ```
+    /// use dmseal::{Group, GroupPickle};
+    /// let key = [7u8; 32]; // the app's storage key, from the keychain
+    /// let mut alice = Group::new(b"team", b"alice")?;
+    /// alice.add_member(b"bob")?;
+    /// let out = alice.encrypt(b"hi", 1_800_000_000)?;
+    /// // The group advanced: persist it before sending `out`.
+    /// let stored = alice.pickle().encrypt(&key);
+    /// let restored = Group::from_pickle(&GroupPickle::from_encrypted(&stored, &key)?)?;
+    /// assert_eq!(restored.members().collect::<Vec<_>>(), [b"bob"]);
+    /// # let _ = out;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn pickle(&self) -> GroupPickle {
         GroupPickle {
             version: PICKLE_VERSION,
@@ -151,6 +165,20 @@ impl Group {
     /// Restores a group from a snapshot, checking every limit and tree.
     /// Restoring an older snapshot than the latest state is unsafe: it
     /// re-uses message keys and re-opens replays.
+    ///
+    /// ```
+    /// use dmseal::{Group, GroupPickle};
+    /// let (key, now) = ([7u8; 32], 1_800_000_000);
+    /// let mut alice = Group::new(b"team", b"alice")?;
+    /// alice.add_member(b"bob")?;
+    /// let _out = alice.encrypt(b"hi", now)?;
+    /// let stored = alice.pickle().encrypt(&key);
+    /// drop(alice); // the app restarts
+    /// let mut alice = Group::from_pickle(&GroupPickle::from_encrypted(&stored, &key)?)?;
+    /// // It remembers that Bob has its sender state.
+    /// assert!(alice.encrypt(b"again", now)?.distributions.is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     ///
     /// # Errors
     ///

@@ -40,6 +40,21 @@ impl MemoryStore {
 
     /// A copy of this store's contents: what a backup taken now would
     /// restore (for tests of rollback detection).
+    ///
+    /// ```
+    /// use dmseal::store::{MemoryStore, Store};
+    /// use dmseal::{Address, ConversationConfig, Conversations};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let (me, config) = (Address::new("alice", 1)?, ConversationConfig::new());
+    /// let mut alice = Conversations::open(MemoryStore::new(), [7; 32], me.clone(), config)?;
+    /// let backup = alice.store().snapshot();
+    /// alice.set_devices("bob", &[1])?;
+    /// // The backup is the store as it was: one commit behind, no Bob.
+    /// assert_eq!((backup.generation()?, alice.store().generation()?), (1, 2));
+    /// let restored = Conversations::open(backup, [7; 32], me, config)?;
+    /// assert!(restored.devices("bob")?.is_empty());
+    /// # Ok(()) }
+    /// ```
     pub fn snapshot(&self) -> MemoryStore {
         MemoryStore { inner: Mutex::new(self.lock().clone()) }
     }

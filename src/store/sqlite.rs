@@ -279,6 +279,26 @@ impl SqliteStore {
     /// be opened, is not a SQLite database, or is a SQLite database that is
     /// not a dmseal store (has tables but no dmseal `meta` table: left
     /// unchanged).
+    ///
+    /// ```
+    /// use dmseal::store::SqliteStore;
+    /// use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let path = std::env::temp_dir().join(format!("dmseal-doc-{}.db", std::process::id()));
+    /// let (key, config) = (StorageKey::generate(), ConversationConfig::new());
+    /// let me = Address::new("alice", 1)?;
+    /// let alice = Conversations::open(SqliteStore::open(&path)?, key.clone(), me.clone(), config)?;
+    /// let identity = alice.account().identity().clone();
+    /// drop(alice);
+    /// // The next start opens the same file under the same key: the same account.
+    /// let alice = Conversations::open(SqliteStore::open(&path)?, key, me, config)?;
+    /// assert_eq!(alice.account().identity(), &identity);
+    /// # drop(alice);
+    /// # for suffix in ["", "-wal", "-shm"] {
+    /// #     let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    /// # }
+    /// # Ok(()) }
+    /// ```
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref();
         let conn = Connection::open(path).or_backend()?;
@@ -287,6 +307,19 @@ impl SqliteStore {
 
     /// A new, empty database in memory, gone when the store is dropped
     /// (for tests).
+    ///
+    /// ```
+    /// use dmseal::store::{SqliteStore, Store};
+    /// use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = SqliteStore::open_in_memory()?;
+    /// assert_eq!(store.generation()?, 0);
+    /// let (me, config) = (Address::new("alice", 1)?, ConversationConfig::new());
+    /// let alice = Conversations::open(store, StorageKey::generate(), me, config)?;
+    /// // Creating the account was the first commit.
+    /// assert_eq!(alice.store().generation()?, 1);
+    /// # Ok(()) }
+    /// ```
     ///
     /// # Errors
     ///
