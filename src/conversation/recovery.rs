@@ -157,6 +157,11 @@ impl<S: Store> Conversations<S> {
         if !self.user(work, from.user())?.may_send_group_keys(from.device(), session_identity.as_ref()) {
             return Err(ReceiveError::UntrustedSender);
         }
+        if group_id.len() > crate::group::MAX_GROUP_ID_LEN {
+            let too_long =
+                crate::GroupError::GroupIdTooLong { len: group_id.len(), max: crate::group::MAX_GROUP_ID_LEN };
+            return Err(ReceiveError::Group(too_long));
+        }
         let member = from.encode();
         match self.group(work, group_id)? {
             None => return Err(ConversationError::UnknownGroup.into()),
