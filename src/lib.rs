@@ -116,6 +116,7 @@
 //! | [`MAX_DEVICES_PER_USER`](limits::MAX_DEVICES_PER_USER) | 32 | devices listed per user |
 //! | [`MAX_UNLISTED_DEVICES_PER_USER`](limits::MAX_UNLISTED_DEVICES_PER_USER) | 32 | devices known but not listed, per user |
 //! | [`MAX_PREVIOUS_SESSIONS`](limits::MAX_PREVIOUS_SESSIONS) | 10 | previous sessions kept per address |
+//! | [`MIN_HEAL_INTERVAL_SECS`](limits::MIN_HEAL_INTERVAL_SECS) | 1 hour | shortest time between two heals of one conversation |
 //! | [`MAX_PENDING_GROUP_KEYS_PER_DEVICE`](limits::MAX_PENDING_GROUP_KEYS_PER_DEVICE) | 8 | group keys kept per device until their group or membership exists |
 //! | [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`](limits::DEFAULT_MAX_UNACKNOWLEDGED_AGE) | 30 days | how long an unanswered outgoing session is used |
 //! | [`DEFAULT_MAX_PROMOTION_AGE`](limits::DEFAULT_MAX_PROMOTION_AGE) | 7 days | how long after it was replaced a session may become current again |
@@ -216,6 +217,7 @@ pub mod limits {
     pub use crate::conversation::{
         DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE, MAX_CACHED_RECORDS, MAX_DEVICES_PER_USER,
         MAX_PENDING_GROUP_KEYS_PER_DEVICE, MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED, MAX_UNLISTED_DEVICES_PER_USER,
+        MIN_HEAL_INTERVAL_SECS,
     };
     pub use crate::group::{
         DEFAULT_ROTATION_MESSAGES, DEFAULT_ROTATION_SECS, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES,

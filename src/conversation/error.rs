@@ -243,6 +243,16 @@ pub enum SendError {
     /// The [`crate::BundleSource`] of a `send_fetching` call failed.
     /// Nothing was committed.
     BundleSource(crate::BundleSourceError),
+    /// [`crate::Conversations::heal`] healed the conversation with this
+    /// device less than [`crate::limits::MIN_HEAL_INTERVAL_SECS`] ago.
+    /// Nothing was committed.
+    HealedRecently {
+        /// The device.
+        address: Address,
+        /// The first time (seconds since the Unix epoch) it can heal
+        /// again.
+        retry_at: u64,
+    },
     /// The store or a stored record failed; see [`ConversationError`].
     Conversation(ConversationError),
 }
@@ -258,6 +268,9 @@ impl fmt::Display for SendError {
             Self::Encrypt { address, .. } => write!(f, "encrypting to {address} failed"),
             Self::Group(_) => f.write_str("the group layer refused"),
             Self::BundleSource(_) => f.write_str("the bundle source failed"),
+            Self::HealedRecently { address, retry_at } => {
+                write!(f, "the session with {address} was healed recently; heal again from {retry_at}")
+            }
             Self::Conversation(e) => write!(f, "{e}"),
         }
     }
@@ -283,8 +296,9 @@ conversation_error_from!(SendError);
 impl SendError {
     /// Whether calling again later, with the same arguments, can succeed:
     /// the store was busy or another writer committed first
-    /// ([`crate::store::StoreError::Conflict`]), or the bundle source
-    /// failed ([`SendError::BundleSource`]). Every other error is final
+    /// ([`crate::store::StoreError::Conflict`]), the bundle source
+    /// failed ([`SendError::BundleSource`]), or a heal came too soon after
+    /// the last ([`SendError::HealedRecently`]). Every other error is final
     /// for these arguments: the application must change something first
     /// (give the bundles [`SendError::NeedBundles`] names, approve the
     /// devices [`SendError::Blocked`] names, list a device) or give up.
@@ -310,7 +324,7 @@ impl SendError {
     pub fn is_transient(&self) -> bool {
         match self {
             // The directory may answer next time.
-            Self::BundleSource(_) => true,
+            Self::BundleSource(_) | Self::HealedRecently { .. } => true,
             Self::Conversation(e) => e.is_transient(),
             _ => false,
         }
@@ -408,6 +422,39 @@ impl std::error::Error for ReceiveError {
 conversation_error_from!(ReceiveError);
 
 impl ReceiveError {
+    /// Whether this failure of a 1:1 message can mean that the session
+    /// with its sender is broken, so that, if it repeats, the conversation
+    /// should be healed ([`crate::Conversations::heal`]): no session for a
+    /// normal message ([`ReceiveError::NoSession`]: this device lost it,
+    /// say by a restore from an old backup), a message too far ahead
+    /// ([`DecryptError::TooFarAhead`]: more than
+    /// [`crate::limits::MAX_CHAIN_JUMP`] messages were lost), or one no
+    /// session can read ([`DecryptError::AuthenticationFailed`],
+    /// [`DecryptError::DuplicateOrExpired`],
+    /// [`DecryptError::NotForThisSession`]: the peer was restored and
+    /// writes on a chain already used, or this device was). Each of these
+    /// alone can also be reordering, a duplicate or a forgery: heal when
+    /// they repeat from one device with nothing read in between.
+    ///
+    /// ```
+    /// use dmseal::{DecryptError, ReceiveError};
+    /// assert!(ReceiveError::NoSession.suggests_healing());
+    /// assert!(ReceiveError::Decrypt(DecryptError::AuthenticationFailed).suggests_healing());
+    /// assert!(!ReceiveError::NotAContact.suggests_healing());
+    /// ```
+    pub fn suggests_healing(&self) -> bool {
+        matches!(
+            self,
+            Self::NoSession
+                | Self::Decrypt(
+                    DecryptError::TooFarAhead { .. }
+                        | DecryptError::AuthenticationFailed
+                        | DecryptError::DuplicateOrExpired
+                        | DecryptError::NotForThisSession
+                )
+        )
+    }
+
     /// Whether offering the same message again later can succeed, so the
     /// application should keep it rather than drop it: the store was busy
     /// or another writer committed first, a batch went stale

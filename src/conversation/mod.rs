@@ -50,6 +50,7 @@ pub use self::groups::GroupSend;
 pub use self::key::StorageKey;
 pub use self::receive::{Received, ReceivedKind};
 pub use self::record::{MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED};
+pub use self::recovery::MIN_HEAL_INTERVAL_SECS;
 pub use self::send::{Outbound, Outgoing};
 use self::sync::SyncState;
 pub use self::trust::Event;

@@ -47,6 +47,10 @@ pub enum ReceivedKind {
     /// [`Conversations::send_group_keys`] (or let the next group message
     /// carry them).
     GroupKeysRequested,
+    /// The sender started a new session because its old one broke
+    /// ([`Conversations::heal`]; reported as [`crate::Event::SessionHealed`]
+    /// too): no plaintext; commit it, so the new session is kept.
+    SessionHealed,
     /// A 1:1 message whose content could not be used
     /// ([`Received::content_error`]): a content type from a newer version,
     /// group keys for a group this device does not have (create groups
@@ -362,6 +366,11 @@ impl<S: Store> Conversations<S> {
                     Err(e) => received.unreadable(e),
                 }
             }
+            Content::Heal if received.kind == ReceivedKind::Message => {
+                received.kind = ReceivedKind::SessionHealed;
+                received.events.push(Event::SessionHealed { address: received.from.clone() });
+            }
+            Content::Heal => received.unreadable(ReceiveError::UnknownContent { content_type: Some(3) }),
             Content::GroupKeys(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(1) }),
             Content::GroupKeyRequest(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(2) }),
             Content::Unknown(content_type) => received.unreadable(ReceiveError::UnknownContent { content_type }),

@@ -53,6 +53,9 @@ pub(crate) struct SessionRecord {
     current: Option<Entry>,
     /// Newest first.
     previous: VecDeque<Previous>,
+    /// When this device last healed the conversation with a new session
+    /// ([`crate::Conversations::heal`]), to space heals out.
+    pub(crate) healed_at: Option<u64>,
 }
 
 /// Which session read a message.
@@ -68,7 +71,7 @@ pub(crate) enum Reader {
 
 impl SessionRecord {
     pub(crate) fn new(address: Address) -> Self {
-        Self { address, request: false, current: None, previous: VecDeque::new() }
+        Self { address, request: false, current: None, previous: VecDeque::new(), healed_at: None }
     }
 
     /// An empty message-request record.
@@ -230,6 +233,7 @@ impl SessionRecord {
             request: self.request,
             current: self.current.as_ref().map(|e| entry(e, None)),
             previous: self.previous.iter().map(|p| entry(&p.entry, Some(p.demoted_at))).collect(),
+            healed_at: self.healed_at,
         }
     }
 
@@ -264,6 +268,7 @@ impl SessionRecord {
             request,
             current: pickle.current.as_ref().map(current).transpose()?,
             previous: pickle.previous.iter().map(previous).collect::<Result<_, _>>()?,
+            healed_at: pickle.healed_at,
         })
     }
 }
@@ -296,6 +301,7 @@ pub(crate) struct SessionRecordPickle {
     request: bool,
     current: Option<EntryPickle>,
     previous: Vec<EntryPickle>,
+    healed_at: Option<u64>,
 }
 
 impl PickleKind for SessionRecordPickle {

@@ -4,7 +4,7 @@
 
 use zeroize::Zeroizing;
 
-use super::framing::{frame_group_key_request, frame_group_keys};
+use super::framing::{frame_group_key_request, frame_group_keys, frame_heal};
 use super::send::{FanOut, Outgoing};
 use super::user::DeviceStatus;
 use super::work::Work;
@@ -14,6 +14,13 @@ use crate::address::Address;
 use crate::group::distribution_group_id;
 use crate::session::Session;
 use crate::store::Store;
+
+/// The shortest time between two heals of the conversation with one
+/// device ([`Conversations::heal`]): one hour. Every heal takes one of the
+/// peer's one-time prekeys, and the failures that suggest healing can be
+/// forged by the server, so heals are spaced out; a heal in the meantime
+/// gets [`SendError::HealedRecently`].
+pub const MIN_HEAL_INTERVAL_SECS: u64 = 60 * 60;
 
 impl<S: Store> Conversations<S> {
     /// Applies a sender-key distribution from `received.from`, if the
@@ -207,6 +214,88 @@ impl<S: Store> Conversations<S> {
             // Nothing is sent: the distributions stay owed.
             pending.groups.remove(group_id);
         }
+        self.release(fan, pending, |_| Ok(Vec::new()))
+    }
+
+    /// Heals the conversation with `address` when its session is broken:
+    /// starts a new session from a fresh bundle (from `source`), sends the
+    /// peer a heal message on it, and commits. The new session becomes
+    /// current on both sides once the peer reads it
+    /// ([`ReceivedKind::SessionHealed`], [`crate::Event::SessionHealed`]);
+    /// the old one is kept as a previous session, so messages still in
+    /// flight on it read. No key is used twice: the new session has its
+    /// own keys from the start.
+    ///
+    /// When to heal: [`ReceiveError::suggests_healing`] errors that repeat
+    /// from one device (a message too far ahead, messages without a
+    /// session, messages no session can read: this device or the peer was
+    /// restored from an old backup, or lost its state). One such error
+    /// alone can be reordering or a forgery. At most one heal per device
+    /// every [`MIN_HEAL_INTERVAL_SECS`].
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, BundleSourceError, ConversationConfig, Conversations, PreKeyBundle, ReceivedKind, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// # alice.set_devices("bob", &[1])?;
+    /// # let bundle = bob.account().prekey_bundle(None, None)?;
+    /// # let hi = alice.send("bob", b"hi", &[(b.clone(), bundle)], now)?;
+    /// # let r = bob.receive(&a, &hi.messages[0].1, now)?;
+    /// # bob.commit_received(r, vec![])?;
+    /// // Bob's messages keep failing on Alice's side: she heals.
+    /// let mut directory = |d: &[Address]| -> Result<Vec<(Address, PreKeyBundle)>, BundleSourceError> {
+    ///     Ok(d.iter().map(|d| (d.clone(), bob.account().prekey_bundle(None, None).unwrap())).collect())
+    /// };
+    /// let heal = alice.heal(&b, &mut directory, now)?;
+    /// let read = bob.receive(&a, &heal.messages[0].1, now)?;
+    /// assert_eq!(read.kind(), ReceivedKind::SessionHealed);
+    /// bob.commit_received(read, vec![])?;
+    /// assert_eq!(alice.current_session_base_key(&b)?, bob.current_session_base_key(&a)?);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::HealedRecently`]; as [`Conversations::send_fetching`]
+    /// ([`SendError::NeedBundles`] if `source` has no bundle for it, and
+    /// blocked devices); [`ConversationError::OwnAddress`].
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "heal", skip_all, fields(address = %address)))]
+    pub fn heal(
+        &mut self,
+        address: &Address,
+        source: &mut impl super::BundleSource,
+        now: u64,
+    ) -> Result<Outgoing, SendError> {
+        if *address == self.me {
+            return Err(ConversationError::OwnAddress.into());
+        }
+        self.sync()?;
+        let (healed_at, _) =
+            self.run(|this, work| Ok::<_, ConversationError>(this.sessions(work, address)?.healed_at))?;
+        // Checked before the directory is asked: a refused heal claims no
+        // one-time prekey.
+        if let Some(retry_at) = healed_at.map(|at| at.saturating_add(MIN_HEAL_INTERVAL_SECS))
+            && now < retry_at
+        {
+            return Err(SendError::HealedRecently { address: address.clone(), retry_at });
+        }
+        let wanted = [address.clone()];
+        let bundles: Vec<(Address, PreKeyBundle)> =
+            source.fetch(&wanted).map_err(SendError::BundleSource)?.into_iter().filter(|(a, _)| a == address).collect();
+        if bundles.is_empty() {
+            return Err(SendError::NeedBundles(wanted.to_vec()));
+        }
+        let (fan, pending) = self.run(|this, work| {
+            let fan = this.fan_out(work, vec![(address.clone(), frame_heal())], &bundles, now, false)?;
+            if let FanOut::Sent { .. } = &fan {
+                this.sessions_mut(work, address)?.healed_at = Some(now);
+            }
+            Ok::<_, SendError>(fan)
+        })?;
         self.release(fan, pending, |_| Ok(Vec::new()))
     }
 }

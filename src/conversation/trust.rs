@@ -38,6 +38,13 @@ pub enum Event {
         /// The device it came from.
         address: Address,
     },
+    /// The device started a new session with this one because its old
+    /// one broke ([`crate::Conversations::heal`]): messages this device
+    /// sent it lately may not have been read.
+    SessionHealed {
+        /// The device.
+        address: Address,
+    },
 }
 
 /// What seeing an identity for a device did to its record.
