@@ -4,8 +4,10 @@
 //! his changed identity; a new device appears for Alice after Bob verified
 //! her, and Bob's side refuses to send until he approves it; every
 //! device's state lives in a SQLite file and survives a restart of its
-//! app; finally the four devices form a group, whose sender keys travel
-//! over the 1:1 sessions. Run with `cargo run --example devices`.
+//! app; the four devices form a group, whose sender keys travel over the
+//! 1:1 sessions; keys for a group a device creates late wait for it; and
+//! a laptop restored from an old backup heals its conversation with Bob.
+//! Run with `cargo run --example devices`.
 
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -76,8 +78,28 @@ impl App {
         Ok(Self { device, ..self })
     }
 
-    /// Fetches a bundle for each device that needs one (the server hands
-    /// each out once).
+    /// Copies the database file aside (closed first, so the copy is
+    /// whole), as a backup would.
+    fn backup(self, to: &Path) -> Result<Self, Box<dyn Error>> {
+        let me = self.device.me().clone();
+        drop(self.device);
+        std::fs::copy(&self.path, to)?;
+        let device =
+            Conversations::open(SqliteStore::open(&self.path)?, self.key.clone(), me, ConversationConfig::default())?;
+        Ok(Self { device, ..self })
+    }
+
+    /// Puts a backup back in place of the database file and opens it.
+    fn restore(self, from: &Path) -> Result<Self, Box<dyn Error>> {
+        let me = self.device.me().clone();
+        drop(self.device);
+        std::fs::copy(from, &self.path)?;
+        let device =
+            Conversations::open(SqliteStore::open(&self.path)?, self.key.clone(), me, ConversationConfig::default())?;
+        println!("  {} restored from its backup (generation {})", device.me(), device.store().generation()?);
+        Ok(Self { device, ..self })
+    }
+
     /// The server's bundle directory, as the `BundleSource` dmseal asks
     /// when a send needs bundles.
     fn directory<'a>(
@@ -172,6 +194,7 @@ impl App {
                     "(sender keys for group {:?})",
                     String::from_utf8_lossy(received.group_id().unwrap_or_default())
                 ),
+                ReceivedKind::SessionHealed => "(a new session: the old one broke)".to_owned(),
                 _ => String::from_utf8_lossy(received.plaintext()).into_owned(),
             };
             events.extend(received.events().iter().cloned());
@@ -266,6 +289,47 @@ fn main() -> Result<(), Box<dyn Error>> {
     let reply = alice_laptop.send_group(b"family", "Yes!", &mut server)?;
     for app in [&mut bob, &mut alice_phone, &mut alice_tablet] {
         app.read_group(b"family", &laptop, &reply, &mut server)?;
+    }
+
+    println!("\n7. Bob starts a second group before Alice's phone has it: the keys wait");
+    bob.device.create_group(b"trip", &members)?;
+    let plan = bob.send_group(b"trip", "Lisbon in May?", &mut server)?;
+    alice_phone.read(&mut server)?;
+    alice_phone.device.create_group(b"trip", &members)?;
+    alice_phone.read_group(b"trip", &bob_device, &plan, &mut server)?;
+
+    println!("\n8. Alice's laptop is restored from an old backup, and heals");
+    let backup = dir.join("alice-2.backup");
+    let mut alice_laptop = alice_laptop.backup(&backup)?;
+    for round in 1..=2 {
+        bob.send("alice", &format!("Message {round} after the backup"), &mut server)?;
+        alice_laptop.read(&mut server)?;
+        alice_laptop.send("bob", &format!("Reply {round}"), &mut server)?;
+        bob.read(&mut server)?;
+    }
+    let mut alice_laptop = alice_laptop.restore(&backup)?;
+    bob.send("alice", "Can you read this?", &mut server)?;
+    let laptop = alice_laptop.device.me().clone();
+    for (from, bytes) in server.mailboxes.remove(&laptop).unwrap_or_default() {
+        match alice_laptop.device.receive(&from, &bytes, NOW) {
+            Err(e) if e.suggests_healing() => {
+                println!("  {laptop} cannot read {from} ({e}): it heals the conversation");
+                println!("  (that message stays lost here unless {from} sends it again)");
+                let me = laptop.clone();
+                let out = alice_laptop.device.heal(&from, &mut App::directory(&me, &mut server.bundles), NOW)?;
+                for (to, bytes) in out.messages {
+                    server.mailboxes.entry(to).or_default().push((laptop.clone(), bytes));
+                }
+            }
+            other => return Err(format!("expected a failure, got {other:?}").into()),
+        }
+    }
+    let events = bob.read(&mut server)?;
+    assert!(events.contains(&Event::SessionHealed { address: laptop.clone() }));
+    bob.send("alice", "Healed: can you read this one?", &mut server)?;
+    alice_laptop.read(&mut server)?;
+    for app in [&mut alice_phone, &mut alice_tablet] {
+        app.read(&mut server)?;
     }
 
     drop((alice_phone, alice_laptop, alice_tablet, bob));

@@ -434,5 +434,13 @@ fn the_driver_runs_devices_through_requests_groups_and_restarts() {
     d.ok(json!({"cmd": "device_restart", "party": "bob", "snapshot": "before"}));
     assert_eq!(d.ok(read)["plaintext"], json!(hex(b"late")));
     d.err(json!({"cmd": "device_restart", "party": "bob", "snapshot": "none"}), "UnknownSnapshot");
+    // Healing: Alice starts a new session; Bob reads the heal.
+    let alice_bundle = s(&d.ok(json!({"cmd": "device_bundle", "party": "alice", "one_time_prekey": true}))["bundle"]);
+    let bob_bundle = s(&d.ok(json!({"cmd": "device_bundle", "party": "bob", "one_time_prekey": true}))["bundle"]);
+    let heal = d.ok(json!({"cmd": "device_heal", "party": "alice", "address": "bob.1", "now": now, "bundles": {"bob.1": bob_bundle}}));
+    let got = d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": heal["messages"][0]["bytes"], "now": now}));
+    assert_eq!(got["kind"], json!("SessionHealed"));
+    assert_eq!(got["events"], json!([{"event": "SessionHealed", "address": "alice.1"}]));
+    d.err(json!({"cmd": "device_heal", "party": "alice", "address": "bob.1", "now": now + 1, "bundles": {"bob.1": alice_bundle}}), "HealedRecently");
     d.err(json!({"cmd": "device_requests", "party": "nobody"}), "UnknownParty");
 }

@@ -85,6 +85,7 @@ fn event(e: &Event) -> Value {
         }
         Event::IdentityChanged { address } => json!({ "event": "IdentityChanged", "address": address.to_string() }),
         Event::MessageRequest { address } => json!({ "event": "MessageRequest", "address": address.to_string() }),
+        Event::SessionHealed { address } => json!({ "event": "SessionHealed", "address": address.to_string() }),
         other => json!({ "event": format!("{other:?}") }),
     }
 }
@@ -275,6 +276,11 @@ impl Device {
                 let (group, now, given) = (bytes(cmd, "group_id")?, number(cmd, "now")?, bundles(cmd)?);
                 let given: Vec<(Address, PreKeyBundle)> = given.into_iter().collect();
                 let sent = c.send_group_keys(&group, &given, now).map_err(lib)?;
+                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+            }
+            "device_heal" => {
+                let (peer, now, mut source) = (address(cmd, "address")?, number(cmd, "now")?, directory(cmd)?);
+                let sent = c.heal(&peer, &mut source, now).map_err(lib)?;
                 ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
             }
             "device_receive" => {
