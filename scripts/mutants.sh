@@ -19,8 +19,8 @@ if [[ ${#files[@]} -eq 0 ]]; then
 fi
 args=(--profile mutants --all-features)
 for f in "${files[@]}"; do args+=(-f "$f"); done
-# --cargo-test-arg reaches the build as well as the run: only the unit
+# --cargo-arg reaches the build as well as the run: only the unit
 # test binary is rebuilt per mutant.
-cargo mutants "${args[@]}" --cargo-test-arg=--lib || true
+cargo mutants "${args[@]}" --cargo-arg=--lib || true
 cargo mutants --iterate "${args[@]}" || true
 echo "survivors: mutants.out/missed.txt"
