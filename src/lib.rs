@@ -116,6 +116,11 @@
 //! | [`MAX_DEVICES_PER_USER`](limits::MAX_DEVICES_PER_USER) | 32 | devices listed per user |
 //! | [`MAX_UNLISTED_DEVICES_PER_USER`](limits::MAX_UNLISTED_DEVICES_PER_USER) | 32 | devices known but not listed, per user |
 //! | [`MAX_PREVIOUS_SESSIONS`](limits::MAX_PREVIOUS_SESSIONS) | 10 | previous sessions kept per address |
+//! | [`MAX_RESEND_MESSAGES_PER_DEVICE`](limits::MAX_RESEND_MESSAGES_PER_DEVICE) | 32 | sent messages kept per device to send again |
+//! | [`MAX_RESEND_BYTES_PER_DEVICE`](limits::MAX_RESEND_BYTES_PER_DEVICE) | 64 KiB | bytes of sent messages kept per device |
+//! | [`MAX_RESENDS_PER_MESSAGE`](limits::MAX_RESENDS_PER_MESSAGE) | 2 | times one kept message is sent again |
+//! | [`MAX_RESENT_RECORDS_PER_DEVICE`](limits::MAX_RESENT_RECORDS_PER_DEVICE) | 64 | re-sent messages remembered per device, so their originals do not read twice |
+//! | [`DEFAULT_RESEND_MAX_AGE`](limits::DEFAULT_RESEND_MAX_AGE) | 24 hours | how long sent messages are kept to send again |
 //! | [`MIN_HEAL_INTERVAL_SECS`](limits::MIN_HEAL_INTERVAL_SECS) | 1 hour | shortest time between two heals of one conversation |
 //! | [`MAX_PENDING_GROUP_KEYS_PER_DEVICE`](limits::MAX_PENDING_GROUP_KEYS_PER_DEVICE) | 8 | group keys kept per device until their group or membership exists |
 //! | [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`](limits::DEFAULT_MAX_UNACKNOWLEDGED_AGE) | 30 days | how long an unanswered outgoing session is used |
@@ -215,9 +220,10 @@ pub use crate::x3dh::{ClassicX3dh, SessionSetup, conversation_context};
 pub mod limits {
     pub use crate::address::MAX_USER_ID_LEN;
     pub use crate::conversation::{
-        DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE, MAX_CACHED_RECORDS, MAX_DEVICES_PER_USER,
-        MAX_PENDING_GROUP_KEYS_PER_DEVICE, MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED, MAX_UNLISTED_DEVICES_PER_USER,
-        MIN_HEAL_INTERVAL_SECS,
+        DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE, DEFAULT_RESEND_MAX_AGE, MAX_CACHED_RECORDS,
+        MAX_DEVICES_PER_USER, MAX_PENDING_GROUP_KEYS_PER_DEVICE, MAX_PREVIOUS_SESSIONS, MAX_RESEND_BYTES_PER_DEVICE,
+        MAX_RESEND_MESSAGES_PER_DEVICE, MAX_RESENDS_PER_MESSAGE, MAX_RESENT_RECORDS_PER_DEVICE, MAX_SESSIONS_TRIED,
+        MAX_UNLISTED_DEVICES_PER_USER, MIN_HEAL_INTERVAL_SECS,
     };
     pub use crate::group::{
         DEFAULT_ROTATION_MESSAGES, DEFAULT_ROTATION_SECS, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES,

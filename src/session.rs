@@ -231,6 +231,17 @@ impl Session {
         self.ratchet.skipped_keys()
     }
 
+    /// Whether the peer's message `counter` on its chain `ratchet_key`
+    /// was read in this session (docs/PROTOCOL.md §13.9).
+    pub(crate) fn read_state(&self, ratchet_key: &[u8; 32], counter: u32) -> crate::ratchet::ReadState {
+        self.ratchet.read_state(ratchet_key, counter)
+    }
+
+    /// Deletes the kept key of that message, if any.
+    pub(crate) fn forget_skipped(&mut self, ratchet_key: &[u8; 32], counter: u32) -> bool {
+        self.ratchet.forget_skipped(ratchet_key, counter)
+    }
+
     fn associated_data(&self, prefix: &[u8], header: &[u8]) -> Vec<u8> {
         let mut ad = Vec::with_capacity(32 + prefix.len() + header.len());
         ad.extend_from_slice(&self.session_ad);

@@ -119,7 +119,7 @@ impl<S: Store> Conversations<S> {
 
 /// Calls `send` with no bundles, then with the bundles `source` gives for
 /// the devices it needs, at most [`FETCH_ROUNDS`] times.
-fn fetching<T>(
+pub(super) fn fetching<T>(
     source: &mut impl BundleSource,
     mut send: impl FnMut(&[(Address, PreKeyBundle)]) -> Result<T, SendError>,
 ) -> Result<T, SendError> {

@@ -77,6 +77,16 @@ pub struct ConversationConfig {
     /// and read the replies. Default [`DEFAULT_MAX_PROMOTION_AGE`] (7
     /// days).
     pub max_promotion_age: u64,
+    /// How long, in seconds, a sent message is kept to be sent again when
+    /// its recipient device could not read it and asks
+    /// ([`crate::Conversations::send_retry_receipt`],
+    /// [`crate::Conversations::resend`]). Kept sealed in the device's
+    /// session record, at most
+    /// [`crate::limits::MAX_RESEND_MESSAGES_PER_DEVICE`] messages and
+    /// [`crate::limits::MAX_RESEND_BYTES_PER_DEVICE`] bytes per device,
+    /// and deleted once older. `0` keeps nothing. Default
+    /// [`crate::limits::DEFAULT_RESEND_MAX_AGE`] (24 hours).
+    pub resend_max_age: u64,
 }
 
 impl Default for ConversationConfig {
@@ -101,6 +111,7 @@ impl ConversationConfig {
             contact_policy: ContactPolicy::Anyone,
             max_unacknowledged_age: DEFAULT_MAX_UNACKNOWLEDGED_AGE,
             max_promotion_age: DEFAULT_MAX_PROMOTION_AGE,
+            resend_max_age: super::resend::DEFAULT_RESEND_MAX_AGE,
         }
     }
 
@@ -122,6 +133,13 @@ impl ConversationConfig {
     #[must_use]
     pub const fn with_max_promotion_age(mut self, secs: u64) -> Self {
         self.max_promotion_age = secs;
+        self
+    }
+
+    /// This config with [`ConversationConfig::resend_max_age`] set.
+    #[must_use]
+    pub const fn with_resend_max_age(mut self, secs: u64) -> Self {
+        self.resend_max_age = secs;
         self
     }
 }

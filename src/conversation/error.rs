@@ -243,6 +243,10 @@ pub enum SendError {
     /// The [`crate::BundleSource`] of a `send_fetching` call failed.
     /// Nothing was committed.
     BundleSource(crate::BundleSourceError),
+    /// [`crate::Conversations::send_retry_receipt`] was given bytes that
+    /// are not a 1:1 message: there is no message to name. Nothing was
+    /// committed.
+    NotAMessage,
     /// [`crate::Conversations::heal`] healed the conversation with this
     /// device less than [`crate::limits::MIN_HEAL_INTERVAL_SECS`] ago.
     /// Nothing was committed.
@@ -268,6 +272,7 @@ impl fmt::Display for SendError {
             Self::Encrypt { address, .. } => write!(f, "encrypting to {address} failed"),
             Self::Group(_) => f.write_str("the group layer refused"),
             Self::BundleSource(_) => f.write_str("the bundle source failed"),
+            Self::NotAMessage => f.write_str("not a 1:1 message: nothing to name in a retry receipt"),
             Self::HealedRecently { address, retry_at } => {
                 write!(f, "the session with {address} was healed recently; heal again from {retry_at}")
             }

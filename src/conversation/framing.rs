@@ -4,6 +4,8 @@
 
 use zeroize::Zeroizing;
 
+use super::resend::MessageId;
+
 /// Content type: an application message.
 const FRAME_MESSAGE: u8 = 0x00;
 /// Content type: a group sender-key distribution (docs/PROTOCOL.md §12.5).
@@ -14,6 +16,14 @@ const FRAME_GROUP_KEY_REQUEST: u8 = 0x02;
 /// Content type: the first message of a session started to heal a broken
 /// one (docs/PROTOCOL.md §13.8); no body.
 const FRAME_HEAL: u8 = 0x03;
+/// Content type: a retry receipt (docs/PROTOCOL.md §13.9): the name of a
+/// message that could not be read, and when.
+const FRAME_RETRY_RECEIPT: u8 = 0x04;
+/// Content type: a message sent again, after a retry receipt: the name of
+/// the original, then its content.
+const FRAME_RESEND: u8 = 0x05;
+/// The body of a retry receipt: ratchet key, counter, timestamp.
+const RETRY_RECEIPT_LEN: usize = 32 + 4 + 8;
 
 /// What a decrypted 1:1 plaintext holds.
 #[derive(Debug, PartialEq, Eq)]
@@ -26,6 +36,12 @@ pub(crate) enum Content<'a> {
     GroupKeyRequest(&'a [u8]),
     /// The sender started a new session because its old one broke.
     Heal,
+    /// The sender could not read this message of ours (at `at`, seconds
+    /// since the Unix epoch).
+    RetryReceipt { id: MessageId, at: u64 },
+    /// A message of the sender's sent again: its original's name, and
+    /// the original content (an application message).
+    Resend { id: MessageId, body: &'a [u8] },
     /// A content type this version does not know, or none (an empty
     /// plaintext).
     Unknown(Option<u8>),
@@ -51,6 +67,28 @@ pub(crate) fn frame_heal() -> Zeroizing<Vec<u8>> {
     frame(FRAME_HEAL, &[])
 }
 
+/// `content type || ratchet key || u32 counter || u64 at` of a receipt.
+pub(crate) fn frame_retry_receipt(id: &MessageId, at: u64) -> Zeroizing<Vec<u8>> {
+    let mut body = Vec::with_capacity(RETRY_RECEIPT_LEN);
+    id.encode(&mut body);
+    body.extend_from_slice(&at.to_be_bytes());
+    frame(FRAME_RETRY_RECEIPT, &body)
+}
+
+/// `content type || ratchet key || u32 counter || content` of a re-send.
+pub(crate) fn frame_resend(id: &MessageId, content: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut body = Zeroizing::new(Vec::with_capacity(36 + content.len()));
+    id.encode(&mut body);
+    body.extend_from_slice(content);
+    frame(FRAME_RESEND, &body)
+}
+
+/// Whether a framed plaintext is an application message (the only content
+/// kept to be sent again).
+pub(crate) fn is_message(framed: &[u8]) -> bool {
+    framed.first() == Some(&FRAME_MESSAGE)
+}
+
 fn frame(kind: u8, body: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(1 + body.len()));
     out.push(kind);
@@ -65,6 +103,17 @@ pub(crate) fn unframe(plaintext: &[u8]) -> Content<'_> {
         Some((&FRAME_GROUP_KEYS, body)) => Content::GroupKeys(body),
         Some((&FRAME_GROUP_KEY_REQUEST, body)) => Content::GroupKeyRequest(body),
         Some((&FRAME_HEAL, [])) => Content::Heal,
+        Some((&FRAME_RETRY_RECEIPT, body)) if body.len() == RETRY_RECEIPT_LEN => {
+            match MessageId::decode(body).and_then(|(id, rest)| Some((id, rest.first_chunk::<8>()?))) {
+                Some((id, at)) => Content::RetryReceipt { id, at: u64::from_be_bytes(*at) },
+                None => Content::Unknown(Some(FRAME_RETRY_RECEIPT)),
+            }
+        }
+        // Only an application message is ever sent again.
+        Some((&FRAME_RESEND, body)) => match MessageId::decode(body) {
+            Some((id, [FRAME_MESSAGE, body @ ..])) => Content::Resend { id, body },
+            _ => Content::Unknown(Some(FRAME_RESEND)),
+        },
         Some((&other, _)) => Content::Unknown(Some(other)),
         None => Content::Unknown(None),
     }
@@ -83,6 +132,12 @@ mod tests {
         assert_eq!(unframe(&frame_group_keys(b"keys")), Content::GroupKeys(b"keys"));
         assert_eq!(unframe(&frame_group_key_request(b"g")), Content::GroupKeyRequest(b"g"));
         assert_eq!(unframe(&frame_heal()), Content::Heal);
+        let id = MessageId { ratchet_key: [9; 32], counter: 7 };
+        assert_eq!(unframe(&frame_retry_receipt(&id, 5)), Content::RetryReceipt { id, at: 5 });
+        assert_eq!(unframe(&frame_resend(&id, &frame_message(b"hi"))), Content::Resend { id, body: b"hi" });
+        assert_eq!(unframe(&frame_resend(&id, &frame_heal())), Content::Unknown(Some(0x05)), "only messages");
+        assert_eq!(unframe(&[0x04, 0]), Content::Unknown(Some(0x04)), "a receipt has its exact length");
+        assert_eq!(unframe(&[0x05, 0]), Content::Unknown(Some(0x05)));
         assert_eq!(unframe(&[0x03, 0]), Content::Unknown(Some(0x03)), "a heal has no body");
         assert_eq!(unframe(&[0x7f, 1, 2]), Content::Unknown(Some(0x7f)));
         assert_eq!(unframe(&[]), Content::Unknown(None));

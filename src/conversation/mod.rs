@@ -26,6 +26,7 @@ mod key;
 mod receive;
 mod record;
 mod recovery;
+mod resend;
 mod send;
 mod sync;
 #[cfg(test)]
@@ -51,6 +52,10 @@ pub use self::key::StorageKey;
 pub use self::receive::{Received, ReceivedKind};
 pub use self::record::{MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED};
 pub use self::recovery::MIN_HEAL_INTERVAL_SECS;
+pub use self::resend::{
+    DEFAULT_RESEND_MAX_AGE, MAX_RESEND_BYTES_PER_DEVICE, MAX_RESEND_MESSAGES_PER_DEVICE, MAX_RESENDS_PER_MESSAGE,
+    MAX_RESENT_RECORDS_PER_DEVICE,
+};
 pub use self::send::{Outbound, Outgoing};
 use self::sync::SyncState;
 pub use self::trust::Event;

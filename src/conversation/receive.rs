@@ -8,6 +8,7 @@ use zeroize::Zeroizing;
 use super::cache::Pending;
 use super::framing::{Content, unframe};
 use super::record::SessionRecord;
+use super::resend::MessageId;
 use super::sync::SyncState;
 use super::trust::{DeviceCap, Event, FirstMessageRoute, IdentityChange, route_first_message};
 use super::work::Work;
@@ -51,6 +52,11 @@ pub enum ReceivedKind {
     /// ([`Conversations::heal`]; reported as [`crate::Event::SessionHealed`]
     /// too): no plaintext; commit it, so the new session is kept.
     SessionHealed,
+    /// The sender could not read a message this device sent it, and asks
+    /// for it again ([`Conversations::send_retry_receipt`]): no plaintext;
+    /// commit it, then call [`Conversations::resend`] for the sender (a
+    /// message no longer kept, or sent again too often, is not sent).
+    RetryRequested,
     /// A 1:1 message whose content could not be used
     /// ([`Received::content_error`]): a content type from a newer version,
     /// group keys for a group this device does not have (create groups
@@ -100,11 +106,19 @@ impl Received {
 
     /// Marks the content unusable: nothing of it is applied, but the
     /// session still advances when committed.
-    fn unreadable(&mut self, error: ReceiveError) {
+    pub(super) fn unreadable(&mut self, error: ReceiveError) {
         self.kind = ReceivedKind::Unreadable;
         self.plaintext = Zeroizing::new(Vec::new());
         self.group_id = None;
         self.content_error = Some(error);
+    }
+
+    pub(super) fn set_kind(&mut self, kind: ReceivedKind) {
+        self.kind = kind;
+    }
+
+    pub(super) fn set_plaintext(&mut self, plaintext: &[u8]) {
+        self.plaintext = Zeroizing::new(plaintext.to_vec());
     }
 
     pub(super) fn set_group(&mut self, kind: ReceivedKind, group_id: &[u8]) {
@@ -218,7 +232,15 @@ impl<S: Store> Conversations<S> {
             Envelope::PreKey(m) if !self.is_held(work, from, m)? => self.read_first(work, from, m, now)?,
             _ => self.read_in_session(work, from, &envelope, now)?,
         };
-        self.read_content(work, &mut received)?;
+        // Its content already arrived by a re-send (§13.9): read, but not
+        // delivered twice.
+        if received.kind == ReceivedKind::Message
+            && self.sessions(work, from)?.resent.contains(&MessageId::of(&envelope))
+        {
+            received.unreadable(ReceiveError::Decrypt(DecryptError::DuplicateOrExpired));
+            return Ok(received);
+        }
+        self.read_content(work, &mut received, now)?;
         Ok(received)
     }
 
@@ -342,7 +364,7 @@ impl<S: Store> Conversations<S> {
     /// message [`ReceivedKind::Unreadable`], with the reason: the session
     /// still advances when it is committed, so the conversation stays in
     /// step.
-    fn read_content(&mut self, work: &mut Work, received: &mut Received) -> Result<(), ReceiveError> {
+    fn read_content(&mut self, work: &mut Work, received: &mut Received, now: u64) -> Result<(), ReceiveError> {
         let plaintext = core::mem::take(&mut received.plaintext);
         match unframe(&plaintext) {
             Content::Message(body) => received.plaintext = Zeroizing::new(body.to_vec()),
@@ -371,6 +393,20 @@ impl<S: Store> Conversations<S> {
                 received.events.push(Event::SessionHealed { address: received.from.clone() });
             }
             Content::Heal => received.unreadable(ReceiveError::UnknownContent { content_type: Some(3) }),
+            Content::RetryReceipt { id, .. } if received.kind == ReceivedKind::Message => {
+                match self.take_retry_receipt(work, received, &id, now) {
+                    Ok(()) => {}
+                    Err(e @ ReceiveError::Conversation(ConversationError::Store(_) | ConversationError::Record(_))) => {
+                        return Err(e);
+                    }
+                    Err(e) => received.unreadable(e),
+                }
+            }
+            Content::Resend { id, body } if received.kind == ReceivedKind::Message => {
+                self.take_resend(work, received, &id, body)?;
+            }
+            Content::RetryReceipt { .. } => received.unreadable(ReceiveError::UnknownContent { content_type: Some(4) }),
+            Content::Resend { .. } => received.unreadable(ReceiveError::UnknownContent { content_type: Some(5) }),
             Content::GroupKeys(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(1) }),
             Content::GroupKeyRequest(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(2) }),
             Content::Unknown(content_type) => received.unreadable(ReceiveError::UnknownContent { content_type }),

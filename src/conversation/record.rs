@@ -7,12 +7,14 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::resend::{MessageId, Outbox, Resent, SentPickle};
 use crate::address::Address;
 use crate::error::{DecryptError, PickleError};
 use crate::identity::PublicIdentity;
 use crate::labels;
 use crate::message::{Envelope, PreKeyMessage};
 use crate::pickle::{PICKLE_VERSION, PickleKind, SessionPickle, TYPE_SESSION_RECORD};
+use crate::ratchet::ReadState;
 use crate::session::{Role, Session};
 use crate::x3dh::SessionSetup;
 
@@ -56,6 +58,10 @@ pub(crate) struct SessionRecord {
     /// When this device last healed the conversation with a new session
     /// ([`crate::Conversations::heal`]), to space heals out.
     pub(crate) healed_at: Option<u64>,
+    /// Messages sent to the device, kept to send again (§13.9).
+    pub(crate) outbox: Outbox,
+    /// Messages from the device that arrived by a re-send.
+    pub(crate) resent: Resent,
 }
 
 /// Which session read a message.
@@ -71,7 +77,15 @@ pub(crate) enum Reader {
 
 impl SessionRecord {
     pub(crate) fn new(address: Address) -> Self {
-        Self { address, request: false, current: None, previous: VecDeque::new(), healed_at: None }
+        Self {
+            address,
+            request: false,
+            current: None,
+            previous: VecDeque::new(),
+            healed_at: None,
+            outbox: Outbox::default(),
+            resent: Resent::default(),
+        }
     }
 
     /// An empty message-request record.
@@ -212,6 +226,31 @@ impl SessionRecord {
         self.entries().any(|e| e.session.peer_identity() != identity)
     }
 
+    /// Whether the peer's message `id` was read by any session here:
+    /// [`ReadState::Read`] if one read it, else [`ReadState::Unread`] if
+    /// one still can, else [`ReadState::Unknown`].
+    pub(crate) fn read_state(&self, id: &MessageId) -> ReadState {
+        let states: Vec<ReadState> =
+            self.entries().map(|e| e.session.read_state(&id.ratchet_key, id.counter)).collect();
+        if states.contains(&ReadState::Read) {
+            ReadState::Read
+        } else if states.contains(&ReadState::Unread) {
+            ReadState::Unread
+        } else {
+            ReadState::Unknown
+        }
+    }
+
+    /// Deletes every kept key of the peer's message `id`.
+    pub(crate) fn forget_skipped(&mut self, id: &MessageId) {
+        if let Some(e) = self.current.as_mut() {
+            e.session.forget_skipped(&id.ratchet_key, id.counter);
+        }
+        for p in &mut self.previous {
+            p.entry.session.forget_skipped(&id.ratchet_key, id.counter);
+        }
+    }
+
     pub(crate) fn current(&self) -> Option<&Session> {
         self.current.as_ref().map(|e| &e.session)
     }
@@ -234,6 +273,8 @@ impl SessionRecord {
             current: self.current.as_ref().map(|e| entry(e, None)),
             previous: self.previous.iter().map(|p| entry(&p.entry, Some(p.demoted_at))).collect(),
             healed_at: self.healed_at,
+            outbox: self.outbox.pickle(),
+            resent: self.resent.pickle(),
         }
     }
 
@@ -269,6 +310,8 @@ impl SessionRecord {
             current: pickle.current.as_ref().map(current).transpose()?,
             previous: pickle.previous.iter().map(previous).collect::<Result<_, _>>()?,
             healed_at: pickle.healed_at,
+            outbox: Outbox::from_pickle(&pickle.outbox).ok_or(PickleError::Invalid)?,
+            resent: Resent::from_pickle(&pickle.resent).ok_or(PickleError::Invalid)?,
         })
     }
 }
@@ -302,6 +345,8 @@ pub(crate) struct SessionRecordPickle {
     current: Option<EntryPickle>,
     previous: Vec<EntryPickle>,
     healed_at: Option<u64>,
+    outbox: Vec<SentPickle>,
+    resent: Vec<MessageId>,
 }
 
 impl PickleKind for SessionRecordPickle {

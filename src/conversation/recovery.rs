@@ -4,7 +4,10 @@
 
 use zeroize::Zeroizing;
 
-use super::framing::{frame_group_key_request, frame_group_keys, frame_heal};
+use super::framing::{
+    frame_group_key_request, frame_group_keys, frame_heal, frame_resend, frame_retry_receipt, is_message,
+};
+use super::resend::MessageId;
 use super::send::{FanOut, Outgoing};
 use super::user::DeviceStatus;
 use super::work::Work;
@@ -12,6 +15,8 @@ use super::{ConversationError, Conversations, ReceiveError, Received, ReceivedKi
 use crate::PreKeyBundle;
 use crate::address::Address;
 use crate::group::distribution_group_id;
+use crate::message::Envelope;
+use crate::ratchet::ReadState;
 use crate::session::Session;
 use crate::store::Store;
 
@@ -297,5 +302,155 @@ impl<S: Store> Conversations<S> {
             Ok::<_, SendError>(fan)
         })?;
         self.release(fan, pending, |_| Ok(Vec::new()))
+    }
+
+    /// Keeps an application message just encrypted to `address` (as
+    /// `ciphertext`) in that device's outbox, to send again if asked
+    /// (§13.9). Other content is not kept.
+    pub(super) fn keep_for_resend(
+        &mut self,
+        work: &mut Work,
+        address: &Address,
+        framed: &[u8],
+        ciphertext: &[u8],
+        now: u64,
+    ) -> Result<(), ConversationError> {
+        if !is_message(framed) || self.config.resend_max_age == 0 {
+            return Ok(());
+        }
+        let Ok(envelope) = Envelope::decode(ciphertext) else { return Ok(()) };
+        let max_age = self.config.resend_max_age;
+        self.sessions_mut(work, address)?.outbox.keep(MessageId::of(&envelope), framed, now, max_age);
+        Ok(())
+    }
+
+    /// Tells the device `from` that its 1:1 message `failed` could not be
+    /// read here, so that it sends the content again
+    /// ([`Conversations::resend`]), over the current session with it (or
+    /// one started from a bundle of `source`, as
+    /// [`Conversations::send_fetching`] does). Send it when a message
+    /// fails for good: not for a transient failure that a retry may still
+    /// read ([`ReceiveError::is_transient`]), and after healing
+    /// ([`Conversations::heal`]) when the failure suggests it, so that the
+    /// receipt goes over a session the sender can read.
+    ///
+    /// The receipt names the message (its chain's ratchet key and its
+    /// counter) and `now`; nothing of its content.
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::NotAMessage`] if `failed` is not a 1:1 message (there
+    /// is nothing to name); as [`Conversations::send_fetching`].
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "send_retry_receipt", skip_all, fields(from = %from)))]
+    pub fn send_retry_receipt(
+        &mut self,
+        from: &Address,
+        failed: &[u8],
+        source: &mut impl super::BundleSource,
+        now: u64,
+    ) -> Result<Outgoing, SendError> {
+        let envelope = Envelope::decode(failed).map_err(|_| SendError::NotAMessage)?;
+        let receipt = frame_retry_receipt(&MessageId::of(&envelope), now);
+        super::bundles::fetching(source, |bundles| {
+            self.sync()?;
+            let (fan, pending) =
+                self.run(|this, work| this.fan_out(work, vec![(from.clone(), receipt.clone())], bundles, now, false))?;
+            self.release(fan, pending, |_| Ok(Vec::new()))
+        })
+    }
+
+    /// Reads a retry receipt from `received.from`: only a trusted device
+    /// listed for its user (a current device) under the identity of the
+    /// session that read it. The message it names, if still kept for that
+    /// device, is marked owed (sent again by [`Conversations::resend`]);
+    /// marking twice is marking once, and each message is sent again at
+    /// most [`crate::limits::MAX_RESENDS_PER_MESSAGE`] times.
+    pub(super) fn take_retry_receipt(
+        &mut self,
+        work: &mut Work,
+        received: &mut Received,
+        id: &MessageId,
+        now: u64,
+    ) -> Result<(), ReceiveError> {
+        let from = received.from().clone();
+        let session_identity = self.sessions(work, &from)?.current().map(Session::peer_identity).cloned();
+        let user = self.user(work, from.user())?;
+        let listed = user.devices.get(&from.device()).is_some_and(|d| d.listed);
+        if !listed || !user.may_send_group_keys(from.device(), session_identity.as_ref()) {
+            return Err(ReceiveError::UntrustedSender);
+        }
+        let max_age = self.config.resend_max_age;
+        let owed = self.sessions(work, &from)?.outbox.would_owe(id, now, max_age);
+        if owed {
+            self.sessions_mut(work, &from)?.outbox.mark_owed(id, now, max_age);
+        }
+        received.set_kind(ReceivedKind::RetryRequested);
+        Ok(())
+    }
+
+    /// Sends again, to `address`, every message it asked for with a retry
+    /// receipt that is still kept (each as its own 1:1 message, naming the
+    /// original so that the device reads it once), over the current
+    /// session with it (or one started from a bundle of `source`), and
+    /// commits. Returns no message when nothing is owed.
+    ///
+    /// # Errors
+    ///
+    /// As [`Conversations::send_fetching`].
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "resend", skip_all, fields(address = %address)))]
+    pub fn resend(
+        &mut self,
+        address: &Address,
+        source: &mut impl super::BundleSource,
+        now: u64,
+    ) -> Result<Outgoing, SendError> {
+        let max_age = self.config.resend_max_age;
+        super::bundles::fetching(source, |bundles| {
+            self.sync()?;
+            let (fan, pending) = self.run(|this, work| {
+                let owed = this.sessions_mut(work, address)?.outbox.take_owed(now, max_age);
+                let mut sent = Vec::with_capacity(owed.len());
+                let mut events = Vec::new();
+                for (i, (id, content)) in owed.iter().enumerate() {
+                    // A bundle can only start the first: the others go on
+                    // the session it started.
+                    let bundles = if i == 0 { bundles } else { &[] };
+                    match this.fan_out(work, vec![(address.clone(), frame_resend(id, content))], bundles, now, false)? {
+                        FanOut::Sent { messages, events: e } => {
+                            sent.extend(messages);
+                            events.extend(e);
+                        }
+                        blocked @ FanOut::Blocked { .. } => return Ok(blocked),
+                    }
+                }
+                Ok::<_, SendError>(FanOut::Sent { messages: sent, events })
+            })?;
+            self.release(fan, pending, |_| Ok(Vec::new()))
+        })
+    }
+
+    /// Reads a message sent again by `received.from`: delivered as the
+    /// application message it was, unless the original was read here;
+    /// then it is not delivered twice. Its original can no longer read
+    /// afterwards.
+    pub(super) fn take_resend(
+        &mut self,
+        work: &mut Work,
+        received: &mut Received,
+        id: &MessageId,
+        body: &[u8],
+    ) -> Result<(), ReceiveError> {
+        let from = received.from().clone();
+        if self.sessions(work, &from)?.read_state(id) == ReadState::Read
+            || self.sessions(work, &from)?.resent.contains(id)
+        {
+            received.unreadable(ReceiveError::Decrypt(crate::DecryptError::DuplicateOrExpired));
+            return Ok(());
+        }
+        let record = self.sessions_mut(work, &from)?;
+        record.forget_skipped(id);
+        record.resent.insert(*id);
+        received.set_plaintext(body);
+        Ok(())
     }
 }

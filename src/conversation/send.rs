@@ -429,6 +429,7 @@ impl<S: Store> Conversations<S> {
                     // identity is the device's now: it passed the checks
                     // above).
                     record.retain_identity(bundle.identity());
+                    self.keep_for_resend(work, address, plaintext, &first, now)?;
                     messages.push((address.clone(), first));
                 }
                 None => {
@@ -452,7 +453,10 @@ impl<S: Store> Conversations<S> {
                         }
                     })?;
                     match sent {
-                        Some(bytes) => messages.push((address.clone(), bytes)),
+                        Some(bytes) => {
+                            self.keep_for_resend(work, address, plaintext, &bytes, now)?;
+                            messages.push((address.clone(), bytes));
+                        }
                         None => need.push(address.clone()),
                     }
                 }

@@ -296,6 +296,7 @@ pub(crate) struct ConfigPickle {
     contact_policy: u8,
     max_unacknowledged_age: u64,
     max_promotion_age: u64,
+    resend_max_age: u64,
 }
 
 impl ConfigPickle {
@@ -304,6 +305,7 @@ impl ConfigPickle {
             contact_policy: config.contact_policy.to_byte(),
             max_unacknowledged_age: config.max_unacknowledged_age,
             max_promotion_age: config.max_promotion_age,
+            resend_max_age: config.resend_max_age,
         }
     }
 
@@ -312,7 +314,8 @@ impl ConfigPickle {
         Ok(ConversationConfig::new()
             .with_contact_policy(policy)
             .with_max_unacknowledged_age(self.max_unacknowledged_age)
-            .with_max_promotion_age(self.max_promotion_age))
+            .with_max_promotion_age(self.max_promotion_age)
+            .with_resend_max_age(self.resend_max_age))
     }
 }
 

@@ -272,6 +272,40 @@ impl DoubleRatchet {
     pub(crate) fn skipped_keys(&self) -> usize {
         self.receiving.iter().map(|c| c.skipped_len()).sum()
     }
+
+    /// Whether the message `counter` of the peer's chain `ratchet_key` was
+    /// read here: [`ReadState::Unread`] while it still can be (its key is
+    /// kept, or the chain has not reached it), [`ReadState::Read`] when the
+    /// chain is past it without a kept key (read, or given up on with its
+    /// key), [`ReadState::Unknown`] for a chain this session does not hold.
+    pub(crate) fn read_state(&self, ratchet_key: &[u8; 32], counter: u32) -> ReadState {
+        let Some(chain) = self.receiving.iter().find(|c| c.ratchet_key.as_bytes() == ratchet_key) else {
+            return ReadState::Unknown;
+        };
+        let ahead = chain.chain_key.as_ref().is_some_and(|ck| counter >= ck.index);
+        if ahead || chain.skipped.contains_key(&counter) { ReadState::Unread } else { ReadState::Read }
+    }
+
+    /// Deletes the kept key of the message `counter` of the chain
+    /// `ratchet_key`, if there is one: that message was delivered another
+    /// way and must not read again.
+    pub(crate) fn forget_skipped(&mut self, ratchet_key: &[u8; 32], counter: u32) -> bool {
+        self.receiving
+            .iter_mut()
+            .find(|c| c.ratchet_key.as_bytes() == ratchet_key)
+            .is_some_and(|c| c.skipped.remove(&counter).is_some())
+    }
+}
+
+/// Whether a message was read ([`DoubleRatchet::read_state`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadState {
+    /// Read, or past and given up on.
+    Read,
+    /// It can still be read.
+    Unread,
+    /// Not on a chain held here.
+    Unknown,
 }
 
 /// Advances `chain` to `counter` and opens the message with that key.
