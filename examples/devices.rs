@@ -6,7 +6,8 @@
 //! device's state lives in a SQLite file and survives a restart of its
 //! app; the four devices form a group, whose sender keys travel over the
 //! 1:1 sessions; keys for a group a device creates late wait for it; and
-//! a laptop restored from an old backup heals its conversation with Bob.
+//! a laptop restored from an old backup heals its conversation with Bob
+//! and gets the message it missed sent again.
 //! Run with `cargo run --example devices`.
 
 use std::collections::BTreeMap;
@@ -195,6 +196,7 @@ impl App {
                     String::from_utf8_lossy(received.group_id().unwrap_or_default())
                 ),
                 ReceivedKind::SessionHealed => "(a new session: the old one broke)".to_owned(),
+                ReceivedKind::RetryRequested => "(asks for a message it could not read)".to_owned(),
                 _ => String::from_utf8_lossy(received.plaintext()).into_owned(),
             };
             events.extend(received.events().iter().cloned());
@@ -313,11 +315,12 @@ fn main() -> Result<(), Box<dyn Error>> {
     for (from, bytes) in server.mailboxes.remove(&laptop).unwrap_or_default() {
         match alice_laptop.device.receive(&from, &bytes, NOW) {
             Err(e) if e.suggests_healing() => {
-                println!("  {laptop} cannot read {from} ({e}): it heals the conversation");
-                println!("  (that message stays lost here unless {from} sends it again)");
+                println!("  {laptop} cannot read {from} ({e}): it heals the conversation, then asks again");
                 let me = laptop.clone();
-                let out = alice_laptop.device.heal(&from, &mut App::directory(&me, &mut server.bundles), NOW)?;
-                for (to, bytes) in out.messages {
+                let mut directory = App::directory(&me, &mut server.bundles);
+                let heal = alice_laptop.device.heal(&from, &mut directory, NOW)?;
+                let receipt = alice_laptop.device.send_retry_receipt(&from, &bytes, &mut directory, NOW)?;
+                for (to, bytes) in heal.messages.into_iter().chain(receipt.messages) {
                     server.mailboxes.entry(to).or_default().push((laptop.clone(), bytes));
                 }
             }
@@ -326,6 +329,14 @@ fn main() -> Result<(), Box<dyn Error>> {
     }
     let events = bob.read(&mut server)?;
     assert!(events.contains(&Event::SessionHealed { address: laptop.clone() }));
+    // Bob's device sends again what the laptop asked for.
+    let me = bob.device.me().clone();
+    let again = bob.device.resend(&laptop, &mut App::directory(&me, &mut server.bundles), NOW)?;
+    println!("  {me} sends {} message(s) again to {laptop}", again.messages.len());
+    for (to, bytes) in again.messages {
+        server.mailboxes.entry(to).or_default().push((me.clone(), bytes));
+    }
+    alice_laptop.read(&mut server)?;
     bob.send("alice", "Healed: can you read this one?", &mut server)?;
     alice_laptop.read(&mut server)?;
     for app in [&mut alice_phone, &mut alice_tablet] {

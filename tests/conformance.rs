@@ -442,5 +442,15 @@ fn the_driver_runs_devices_through_requests_groups_and_restarts() {
     assert_eq!(got["kind"], json!("SessionHealed"));
     assert_eq!(got["events"], json!([{"event": "SessionHealed", "address": "alice.1"}]));
     d.err(json!({"cmd": "device_heal", "party": "alice", "address": "bob.1", "now": now + 1, "bundles": {"bob.1": alice_bundle}}), "HealedRecently");
+    // A retry receipt and the message sent again.
+    let m = d.ok(json!({"cmd": "device_send", "party": "alice", "to": "bob", "plaintext": hex(b"again"), "now": now}));
+    let m = s(&m["messages"][0]["bytes"]);
+    let r =
+        d.ok(json!({"cmd": "device_send_retry_receipt", "party": "bob", "from": "alice.1", "bytes": m, "now": now}));
+    let got = d.ok(json!({"cmd": "device_receive", "party": "alice", "from": "bob.1", "bytes": r["messages"][0]["bytes"], "now": now}));
+    assert_eq!(got["kind"], json!("RetryRequested"));
+    let again = d.ok(json!({"cmd": "device_resend", "party": "alice", "address": "bob.1", "now": now}));
+    let got = d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": again["messages"][0]["bytes"], "now": now}));
+    assert_eq!((got["kind"].clone(), got["plaintext"].clone()), (json!("Message"), json!(hex(b"again"))));
     d.err(json!({"cmd": "device_requests", "party": "nobody"}), "UnknownParty");
 }

@@ -283,6 +283,17 @@ impl Device {
                 let sent = c.heal(&peer, &mut source, now).map_err(lib)?;
                 ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
             }
+            "device_send_retry_receipt" => {
+                let (from, failed, now, mut source) =
+                    (address(cmd, "from")?, bytes(cmd, "bytes")?, number(cmd, "now")?, directory(cmd)?);
+                let sent = c.send_retry_receipt(&from, &failed, &mut source, now).map_err(lib)?;
+                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+            }
+            "device_resend" => {
+                let (to, now, mut source) = (address(cmd, "address")?, number(cmd, "now")?, directory(cmd)?);
+                let sent = c.resend(&to, &mut source, now).map_err(lib)?;
+                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+            }
             "device_receive" => {
                 let (from, message, now) = (address(cmd, "from")?, bytes(cmd, "bytes")?, number(cmd, "now")?);
                 let received = self.conversations.receive(&from, &message, now).map_err(lib)?;
