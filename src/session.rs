@@ -237,6 +237,11 @@ impl Session {
         self.ratchet.read_state(ratchet_key, counter)
     }
 
+    /// The peer's messages skipped and still awaited, at most `limit`.
+    pub(crate) fn missing(&self, limit: usize) -> Vec<([u8; 32], u32)> {
+        self.ratchet.missing(limit)
+    }
+
     /// Deletes the kept key of that message, if any.
     pub(crate) fn forget_skipped(&mut self, ratchet_key: &[u8; 32], counter: u32) -> bool {
         self.ratchet.forget_skipped(ratchet_key, counter)

@@ -289,6 +289,11 @@ impl Device {
                 let sent = c.send_retry_receipt(&from, &failed, &mut source, now).map_err(lib)?;
                 ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
             }
+            "device_request_missing" => {
+                let (peer, now, mut source) = (address(cmd, "address")?, number(cmd, "now")?, directory(cmd)?);
+                let sent = c.request_missing(&peer, &mut source, now).map_err(lib)?;
+                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+            }
             "device_resend" => {
                 let (to, now, mut source) = (address(cmd, "address")?, number(cmd, "now")?, directory(cmd)?);
                 let sent = c.resend(&to, &mut source, now).map_err(lib)?;

@@ -22,8 +22,10 @@ const FRAME_RETRY_RECEIPT: u8 = 0x04;
 /// Content type: a message sent again, after a retry receipt: the name of
 /// the original, then its content.
 const FRAME_RESEND: u8 = 0x05;
-/// The body of a retry receipt: ratchet key, counter, timestamp.
-const RETRY_RECEIPT_LEN: usize = 32 + 4 + 8;
+/// The most messages one retry receipt names.
+pub(crate) const MAX_RECEIPT_IDS: usize = 32;
+/// One message id in a receipt: ratchet key and counter.
+const ID_LEN: usize = 32 + 4;
 
 /// What a decrypted 1:1 plaintext holds.
 #[derive(Debug, PartialEq, Eq)]
@@ -36,9 +38,9 @@ pub(crate) enum Content<'a> {
     GroupKeyRequest(&'a [u8]),
     /// The sender started a new session because its old one broke.
     Heal,
-    /// The sender could not read this message of ours (at `at`, seconds
+    /// The sender could not read these messages of ours (at `at`, seconds
     /// since the Unix epoch).
-    RetryReceipt { id: MessageId, at: u64 },
+    RetryReceipt { ids: Vec<MessageId>, at: u64 },
     /// A message of the sender's sent again: its original's name, and
     /// the original content (an application message).
     Resend { id: MessageId, body: &'a [u8] },
@@ -67,12 +69,32 @@ pub(crate) fn frame_heal() -> Zeroizing<Vec<u8>> {
     frame(FRAME_HEAL, &[])
 }
 
-/// `content type || ratchet key || u32 counter || u64 at` of a receipt.
-pub(crate) fn frame_retry_receipt(id: &MessageId, at: u64) -> Zeroizing<Vec<u8>> {
-    let mut body = Vec::with_capacity(RETRY_RECEIPT_LEN);
-    id.encode(&mut body);
+/// `content type || u64 at || (ratchet key || u32 counter)*` of a
+/// receipt naming 1 to [`MAX_RECEIPT_IDS`] messages (the first so many of
+/// `ids`).
+pub(crate) fn frame_retry_receipt(ids: &[MessageId], at: u64) -> Zeroizing<Vec<u8>> {
+    let mut body = Vec::with_capacity(8 + ID_LEN * ids.len().min(MAX_RECEIPT_IDS));
     body.extend_from_slice(&at.to_be_bytes());
+    for id in ids.iter().take(MAX_RECEIPT_IDS) {
+        id.encode(&mut body);
+    }
     frame(FRAME_RETRY_RECEIPT, &body)
+}
+
+/// The timestamp and the ids of a receipt body; `None` unless it names 1
+/// to [`MAX_RECEIPT_IDS`] messages exactly.
+fn read_receipt(body: &[u8]) -> Option<(u64, Vec<MessageId>)> {
+    let (at, mut rest) = body.split_first_chunk::<8>()?;
+    let n = rest.len() / ID_LEN;
+    if rest.len() % ID_LEN != 0 || n == 0 || n > MAX_RECEIPT_IDS {
+        return None;
+    }
+    let mut ids = Vec::with_capacity(n);
+    while let Some((id, next)) = MessageId::decode(rest) {
+        ids.push(id);
+        rest = next;
+    }
+    Some((u64::from_be_bytes(*at), ids))
 }
 
 /// `content type || ratchet key || u32 counter || content` of a re-send.
@@ -103,12 +125,10 @@ pub(crate) fn unframe(plaintext: &[u8]) -> Content<'_> {
         Some((&FRAME_GROUP_KEYS, body)) => Content::GroupKeys(body),
         Some((&FRAME_GROUP_KEY_REQUEST, body)) => Content::GroupKeyRequest(body),
         Some((&FRAME_HEAL, [])) => Content::Heal,
-        Some((&FRAME_RETRY_RECEIPT, body)) if body.len() == RETRY_RECEIPT_LEN => {
-            match MessageId::decode(body).and_then(|(id, rest)| Some((id, rest.first_chunk::<8>()?))) {
-                Some((id, at)) => Content::RetryReceipt { id, at: u64::from_be_bytes(*at) },
-                None => Content::Unknown(Some(FRAME_RETRY_RECEIPT)),
-            }
-        }
+        Some((&FRAME_RETRY_RECEIPT, body)) => match read_receipt(body) {
+            Some((at, ids)) => Content::RetryReceipt { ids, at },
+            None => Content::Unknown(Some(FRAME_RETRY_RECEIPT)),
+        },
         // Only an application message is ever sent again.
         Some((&FRAME_RESEND, body)) => match MessageId::decode(body) {
             Some((id, [FRAME_MESSAGE, body @ ..])) => Content::Resend { id, body },
@@ -133,7 +153,18 @@ mod tests {
         assert_eq!(unframe(&frame_group_key_request(b"g")), Content::GroupKeyRequest(b"g"));
         assert_eq!(unframe(&frame_heal()), Content::Heal);
         let id = MessageId { ratchet_key: [9; 32], counter: 7 };
-        assert_eq!(unframe(&frame_retry_receipt(&id, 5)), Content::RetryReceipt { id, at: 5 });
+        assert_eq!(unframe(&frame_retry_receipt(&[id], 5)), Content::RetryReceipt { ids: vec![id], at: 5 });
+        let many: Vec<MessageId> = (0..=MAX_RECEIPT_IDS as u32).map(|n| MessageId { counter: n, ..id }).collect();
+        let full = frame_retry_receipt(&many, 5);
+        assert_eq!(
+            unframe(&full),
+            Content::RetryReceipt { ids: many[..MAX_RECEIPT_IDS].to_vec(), at: 5 },
+            "at most the limit"
+        );
+        let mut over = frame_retry_receipt(&many[..MAX_RECEIPT_IDS], 5).to_vec();
+        over.extend_from_slice(&[0; ID_LEN]);
+        assert_eq!(unframe(&over), Content::Unknown(Some(0x04)), "one past the limit");
+        assert_eq!(unframe(&frame_retry_receipt(&[], 5)), Content::Unknown(Some(0x04)), "none");
         assert_eq!(unframe(&frame_resend(&id, &frame_message(b"hi"))), Content::Resend { id, body: b"hi" });
         assert_eq!(unframe(&frame_resend(&id, &frame_heal())), Content::Unknown(Some(0x05)), "only messages");
         assert_eq!(unframe(&[0x04, 0]), Content::Unknown(Some(0x04)), "a receipt has its exact length");

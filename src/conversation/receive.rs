@@ -393,8 +393,8 @@ impl<S: Store> Conversations<S> {
                 received.events.push(Event::SessionHealed { address: received.from.clone() });
             }
             Content::Heal => received.unreadable(ReceiveError::UnknownContent { content_type: Some(3) }),
-            Content::RetryReceipt { id, .. } if received.kind == ReceivedKind::Message => {
-                match self.take_retry_receipt(work, received, &id, now) {
+            Content::RetryReceipt { ids, .. } if received.kind == ReceivedKind::Message => {
+                match self.take_retry_receipt(work, received, &ids, now) {
                     Ok(()) => {}
                     Err(e @ ReceiveError::Conversation(ConversationError::Store(_) | ConversationError::Record(_))) => {
                         return Err(e);

@@ -241,6 +241,18 @@ impl SessionRecord {
         }
     }
 
+    /// The peer's messages this record's sessions skipped and still wait
+    /// for: the current session's first, at most `limit`.
+    pub(crate) fn missing(&self, limit: usize) -> Vec<MessageId> {
+        let mut out: Vec<MessageId> = Vec::new();
+        for e in self.entries() {
+            for (ratchet_key, counter) in e.session.missing(limit.saturating_sub(out.len())) {
+                out.push(MessageId { ratchet_key, counter });
+            }
+        }
+        out
+    }
+
     /// Deletes every kept key of the peer's message `id`.
     pub(crate) fn forget_skipped(&mut self, id: &MessageId) {
         if let Some(e) = self.current.as_mut() {

@@ -5,7 +5,8 @@
 use zeroize::Zeroizing;
 
 use super::framing::{
-    frame_group_key_request, frame_group_keys, frame_heal, frame_resend, frame_retry_receipt, is_message,
+    MAX_RECEIPT_IDS, frame_group_key_request, frame_group_keys, frame_heal, frame_resend, frame_retry_receipt,
+    is_message,
 };
 use super::resend::MessageId;
 use super::send::{FanOut, Outgoing};
@@ -350,7 +351,7 @@ impl<S: Store> Conversations<S> {
         now: u64,
     ) -> Result<Outgoing, SendError> {
         let envelope = Envelope::decode(failed).map_err(|_| SendError::NotAMessage)?;
-        let receipt = frame_retry_receipt(&MessageId::of(&envelope), now);
+        let receipt = frame_retry_receipt(&[MessageId::of(&envelope)], now);
         super::bundles::fetching(source, |bundles| {
             self.sync()?;
             let (fan, pending) =
@@ -369,7 +370,7 @@ impl<S: Store> Conversations<S> {
         &mut self,
         work: &mut Work,
         received: &mut Received,
-        id: &MessageId,
+        ids: &[MessageId],
         now: u64,
     ) -> Result<(), ReceiveError> {
         let from = received.from().clone();
@@ -380,9 +381,12 @@ impl<S: Store> Conversations<S> {
             return Err(ReceiveError::UntrustedSender);
         }
         let max_age = self.config.resend_max_age;
-        let owed = self.sessions(work, &from)?.outbox.would_owe(id, now, max_age);
-        if owed {
-            self.sessions_mut(work, &from)?.outbox.mark_owed(id, now, max_age);
+        let record = self.sessions(work, &from)?;
+        if ids.iter().any(|id| record.outbox.would_owe(id, now, max_age)) {
+            let outbox = &mut self.sessions_mut(work, &from)?.outbox;
+            for id in ids {
+                outbox.mark_owed(id, now, max_age);
+            }
         }
         received.set_kind(ReceivedKind::RetryRequested);
         Ok(())
@@ -452,5 +456,39 @@ impl<S: Store> Conversations<S> {
         record.resent.insert(*id);
         received.set_plaintext(body);
         Ok(())
+    }
+
+    /// Asks `address` again for the messages of it this device skipped
+    /// and still waits for (a later message showed they were sent, but
+    /// they never arrived): one retry receipt naming up to 32 of them
+    /// (the current session's first), sent like
+    /// [`Conversations::send_retry_receipt`]. The sender sends again
+    /// those it still keeps ([`Conversations::resend`]); one that arrives
+    /// after all is read once either way. Returns no message when nothing
+    /// is missing. Call it when a wait for late messages is over (on a
+    /// timer, or when the transport says the mailbox is empty).
+    ///
+    /// # Errors
+    ///
+    /// As [`Conversations::send_fetching`].
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "request_missing", skip_all, fields(address = %address)))]
+    pub fn request_missing(
+        &mut self,
+        address: &Address,
+        source: &mut impl super::BundleSource,
+        now: u64,
+    ) -> Result<Outgoing, SendError> {
+        super::bundles::fetching(source, |bundles| {
+            self.sync()?;
+            let (fan, pending) = self.run(|this, work| {
+                let missing = this.sessions(work, address)?.missing(MAX_RECEIPT_IDS);
+                if missing.is_empty() {
+                    return Ok(FanOut::Sent { messages: Vec::new(), events: Vec::new() });
+                }
+                let receipt = frame_retry_receipt(&missing, now);
+                this.fan_out(work, vec![(address.clone(), receipt)], bundles, now, false)
+            })?;
+            self.release(fan, pending, |_| Ok(Vec::new()))
+        })
     }
 }

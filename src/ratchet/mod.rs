@@ -286,6 +286,17 @@ impl DoubleRatchet {
         if ahead || chain.skipped.contains_key(&counter) { ReadState::Unread } else { ReadState::Read }
     }
 
+    /// The peer's messages this session skipped and still waits for
+    /// (their keys are kept), by ratchet key and counter: newest chain
+    /// first, lowest counter first, at most `limit`.
+    pub(crate) fn missing(&self, limit: usize) -> Vec<([u8; 32], u32)> {
+        self.receiving
+            .iter()
+            .flat_map(|c| c.skipped.keys().map(move |n| (*c.ratchet_key.as_bytes(), *n)))
+            .take(limit)
+            .collect()
+    }
+
     /// Deletes the kept key of the message `counter` of the chain
     /// `ratchet_key`, if there is one: that message was delivered another
     /// way and must not read again.
