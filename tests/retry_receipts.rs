@@ -160,6 +160,43 @@ fn a_device_restored_from_a_backup_heals_asks_and_reads_what_it_missed() {
 }
 
 #[test]
+fn messages_sent_to_an_old_identity_are_never_sent_to_a_new_one() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    let m = w.send(&a, "bob", b"for the old phone", NOW).remove(0).1;
+    // Bob's device is reinstalled (or taken over) under a new identity,
+    // and Alice approves it.
+    let mut new_bob = device("bob", 1);
+    new_bob.set_devices("alice", &[1]).unwrap();
+    w.add(new_bob);
+    let hello = w.send(&b, "alice", b"new phone", NOW);
+    w.deliver(&b, &a, &hello[0].1).unwrap();
+    w.approve(&a, &b);
+    // It names the old message (the server kept its bytes): nothing is sent.
+    assert_eq!(receipt(&mut w, &b, &a, &m, NOW), ReceivedKind::RetryRequested);
+    assert!(resend(&mut w, &a, &b, NOW).is_empty());
+}
+
+#[test]
+fn a_blocked_device_gets_nothing_sent_again_until_approved_and_then_gets_it() {
+    let (mut w, a, b) = alice_and_bob();
+    exchange(&mut w, &a, &b, 0);
+    let m = w.send(&a, "bob", b"wait for it", NOW).remove(0).1;
+    receipt(&mut w, &b, &a, &m, NOW);
+    // Alice marks Bob verified, and his device leaves and rejoins her
+    // list: it awaits approval again, so nothing goes to it.
+    w.get(&a).set_verified("bob", true).unwrap();
+    w.get(&a).set_devices("bob", &[]).unwrap();
+    w.get(&a).set_devices("bob", &[1]).unwrap();
+    assert!(matches!(w.get(&a).resend(&b, &mut no_bundles, NOW), Err(SendError::Blocked(_))));
+    // Still owed once approved.
+    w.approve(&a, &b);
+    let again = resend(&mut w, &a, &b, NOW);
+    assert_eq!(again.len(), 1);
+    assert_eq!(read(&mut w, &b, &a, &again[0]), (ReceivedKind::Message, b"wait for it".to_vec()));
+}
+
+#[test]
 fn a_receipt_needs_a_message_to_name() {
     let (mut w, a, b) = alice_and_bob();
     assert!(matches!(w.get(&b).send_retry_receipt(&a, b"junk", &mut no_bundles, NOW), Err(SendError::NotAMessage)));

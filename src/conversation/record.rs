@@ -131,6 +131,12 @@ impl SessionRecord {
     /// old identity may read or send again (a thief holding the old
     /// device's keys could otherwise get its session promoted).
     pub(crate) fn retain_identity(&mut self, identity: &PublicIdentity) {
+        // Messages sent to, and re-sends taken from, another identity are
+        // never sent to or matched against this one (§13.9).
+        if self.has_other_identity(identity) {
+            self.outbox = Outbox::default();
+            self.resent = Resent::default();
+        }
         if self.current.as_ref().is_some_and(|e| e.session.peer_identity() != identity) {
             self.current = None;
         }

@@ -412,7 +412,12 @@ impl<S: Store> Conversations<S> {
         super::bundles::fetching(source, |bundles| {
             self.sync()?;
             let (fan, pending) = self.run(|this, work| {
-                let owed = this.sessions_mut(work, address)?.outbox.take_owed(now, max_age);
+                // Counted as sent only once all are: a blocked device keeps
+                // them owed.
+                let owed = this.sessions(work, address)?.outbox.owed(now, max_age);
+                if owed.is_empty() {
+                    return Ok(FanOut::Sent { messages: Vec::new(), events: Vec::new() });
+                }
                 let mut sent = Vec::with_capacity(owed.len());
                 let mut events = Vec::new();
                 for (i, (id, content)) in owed.iter().enumerate() {
@@ -427,6 +432,7 @@ impl<S: Store> Conversations<S> {
                         blocked @ FanOut::Blocked { .. } => return Ok(blocked),
                     }
                 }
+                this.sessions_mut(work, address)?.outbox.sent_again(now, max_age);
                 Ok::<_, SendError>(FanOut::Sent { messages: sent, events })
             })?;
             self.release(fan, pending, |_| Ok(Vec::new()))

@@ -135,16 +135,31 @@ impl Outbox {
                 .any(|s| s.id == *id && now.saturating_sub(s.sent_at) <= max_age && s.resends < MAX_RESENDS_PER_MESSAGE)
     }
 
-    /// The owed messages, oldest first, counted as sent again.
-    pub(crate) fn take_owed(&mut self, now: u64, max_age: u64) -> Vec<(MessageId, Zeroizing<Vec<u8>>)> {
+    /// The owed messages that are not expired, oldest first (nothing
+    /// changes: [`Outbox::sent_again`] counts them once they are sent).
+    pub(crate) fn owed(&self, now: u64, max_age: u64) -> Vec<(MessageId, Zeroizing<Vec<u8>>)> {
+        self.sent
+            .iter()
+            .filter(|s| s.owed && max_age > 0 && now.saturating_sub(s.sent_at) <= max_age)
+            .map(|s| (s.id, s.content.clone()))
+            .collect()
+    }
+
+    /// Counts the owed messages as sent again, and deletes the expired.
+    pub(crate) fn sent_again(&mut self, now: u64, max_age: u64) {
         self.purge(now, max_age);
-        let mut out = Vec::new();
         for s in self.sent.iter_mut().filter(|s| s.owed) {
             s.owed = false;
             s.resends = s.resends.saturating_add(1);
-            out.push((s.id, s.content.clone()));
         }
-        out
+    }
+
+    /// The owed messages, oldest first, counted as sent again.
+    #[cfg(test)]
+    fn take_owed(&mut self, now: u64, max_age: u64) -> Vec<(MessageId, Zeroizing<Vec<u8>>)> {
+        let owed = self.owed(now, max_age);
+        self.sent_again(now, max_age);
+        owed
     }
 
     /// How many messages are kept.
