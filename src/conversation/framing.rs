@@ -145,6 +145,24 @@ mod tests {
 
     use super::*;
 
+    proptest::proptest! {
+        /// Any decrypted plaintext reads as some content without panicking,
+        /// and a receipt or a re-send reads back to what was framed.
+        #[test]
+        fn any_plaintext_reads_as_content(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000)) {
+            match unframe(&bytes) {
+                Content::RetryReceipt { ids, at } => {
+                    proptest::prop_assert!(!ids.is_empty() && ids.len() <= MAX_RECEIPT_IDS);
+                    proptest::prop_assert_eq!(&frame_retry_receipt(&ids, at)[..], &bytes[..]);
+                }
+                Content::Resend { id, body } => {
+                    proptest::prop_assert_eq!(&frame_resend(&id, &frame_message(body))[..], &bytes[..]);
+                }
+                _ => {}
+            }
+        }
+    }
+
     #[test]
     fn every_frame_reads_back_as_its_content() {
         assert_eq!(unframe(&frame_message(b"hi")), Content::Message(b"hi"));
