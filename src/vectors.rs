@@ -219,7 +219,7 @@ fn transcript(seed: u8, mode: Mode) -> Value {
     })
 }
 
-fn check(name: &str, value: Value) {
+pub(crate) fn check(name: &str, value: Value) {
     let path = format!("{}/tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
     let mut text = serde_json::to_string_pretty(&value).unwrap();
     text.push('\n');

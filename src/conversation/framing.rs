@@ -163,6 +163,56 @@ mod tests {
         }
     }
 
+    /// `tests/vectors/conversation_content.json` (docs/PROTOCOL.md §11,
+    /// §13.6): each content type's bytes from its fields, and bodies that
+    /// must read as an unknown content type.
+    #[test]
+    fn vector_conversation_content() {
+        use serde_json::json;
+        fn h(bytes: impl AsRef<[u8]>) -> String {
+            hex::encode(bytes)
+        }
+        let (first, second) =
+            (MessageId { ratchet_key: [0x11; 32], counter: 7 }, MessageId { ratchet_key: [0x22; 32], counter: 0 });
+        let id = |i: &MessageId| json!({ "ratchet_key": h(i.ratchet_key), "counter": i.counter });
+        let at = 1_800_000_000u64;
+        let valid = json!([
+            { "content": "message", "body": h(b"hello"), "bytes": h(&frame_message(b"hello")[..]) },
+            { "content": "message", "body": "", "bytes": h(&frame_message(b"")[..]) },
+            { "content": "group_keys", "body": h(b"(a distribution, 12.5)"), "bytes": h(&frame_group_keys(b"(a distribution, 12.5)")[..]) },
+            { "content": "group_key_request", "group_id": h(b"family"), "bytes": h(&frame_group_key_request(b"family")[..]) },
+            { "content": "heal", "bytes": h(&frame_heal()[..]) },
+            { "content": "retry_receipt", "at": at, "ids": [id(&first)], "bytes": h(&frame_retry_receipt(&[first], at)[..]) },
+            { "content": "retry_receipt", "at": at, "ids": [id(&first), id(&second)], "bytes": h(&frame_retry_receipt(&[first, second], at)[..]) },
+            { "content": "resend", "id": id(&first), "original": h(&frame_message(b"hello")[..]), "bytes": h(&frame_resend(&first, &frame_message(b"hello"))[..]) },
+        ]);
+        let many: Vec<MessageId> = (0..=MAX_RECEIPT_IDS as u32).map(|n| MessageId { counter: n, ..first }).collect();
+        let mut too_many = frame_retry_receipt(&many[..MAX_RECEIPT_IDS], at).to_vec();
+        too_many.extend_from_slice(&[0x33; ID_LEN]);
+        let unknown: Vec<Vec<u8>> = vec![
+            vec![],
+            vec![0x03, 0x00],
+            frame_retry_receipt(&[], at).to_vec(),
+            frame_retry_receipt(&[first], at)[..44].to_vec(),
+            too_many,
+            frame_resend(&first, &frame_heal()).to_vec(),
+            frame_resend(&first, &[]).to_vec(),
+            vec![0x06],
+            vec![0xff, 1, 2, 3],
+        ];
+        for bytes in &unknown {
+            assert!(matches!(unframe(bytes), Content::Unknown(_)), "{}", h(bytes));
+        }
+        crate::vectors::check(
+            "conversation_content.json",
+            json!({
+                "section": "docs/PROTOCOL.md §13.6, §13.7, §13.8, §13.9",
+                "valid": valid,
+                "unknown": unknown.iter().map(|b| h(b)).collect::<Vec<_>>(),
+            }),
+        );
+    }
+
     #[test]
     fn every_frame_reads_back_as_its_content() {
         assert_eq!(unframe(&frame_message(b"hi")), Content::Message(b"hi"));

@@ -17,6 +17,12 @@ index 3 (keys for exactly the indices >= 6), and the rotation (the new
 distribution's closure of the first state at last index 5, its message,
 and the old state's message at index 6 refused as StateClosed).
 
+conversation_content.json (§13.6-§13.9): each content type's bytes rebuilt
+from its fields (message, group keys, key request, heal, retry receipt with
+one and two message ids, re-send), and plaintexts that must read as an
+unknown content type (empty, a heal with a body, receipts with no ids, a
+cut id or 33 ids, a re-send of anything but a message, unknown types).
+
 Run from the repository root:  python3 tests/vectors/verify.py
 Needs the standard library and the `cryptography` package.  ML-KEM-768
 (FIPS 203) is implemented below in pure Python, because the vectors fix the
@@ -56,6 +62,7 @@ VECTOR_FILES = [
     "x3dh_with_one_time_prekey.json",
     "x3dh_without_one_time_prekey.json",
     "group_sender_keys.json",          # §12, checked by run_group_file
+    "conversation_content.json",       # §13.6-§13.9, checked by run_content_file
 ]
 
 # ---------------------------------------------------------------- §2 labels
@@ -2292,12 +2299,70 @@ def _crypto_verify(a, m, sig):
         return False
 
 
+MAX_RECEIPT_IDS = 32
+
+
+def read_content(b):
+    """§13.6: (content name, fields) of a decrypted 1:1 plaintext, or
+    ("unknown", None)."""
+    if not b:
+        return ("unknown", None)
+    t, body = b[0], b[1:]
+    if t == 0x00:
+        return ("message", {"body": body})
+    if t == 0x01:
+        return ("group_keys", {"body": body})
+    if t == 0x02:
+        return ("group_key_request", {"group_id": body})
+    if t == 0x03 and not body:
+        return ("heal", {})
+    if t == 0x04 and len(body) >= 8:
+        ids_bytes = body[8:]
+        n = len(ids_bytes) // 36
+        if len(ids_bytes) % 36 == 0 and 1 <= n <= MAX_RECEIPT_IDS:
+            ids = [(ids_bytes[36 * i:36 * i + 32], rd32(ids_bytes, 36 * i + 32)) for i in range(n)]
+            return ("retry_receipt", {"at": int.from_bytes(body[:8], "big"), "ids": ids})
+    if t == 0x05 and len(body) >= 37 and body[36] == 0x00:
+        return ("resend", {"id": (body[:32], rd32(body, 32)), "original": body[36:]})
+    return ("unknown", None)
+
+
+def run_content_file(c, fname):
+    """§13.6-§13.9: content bytes built from their fields, and bodies that
+    read as an unknown content type."""
+    v = json.load(open(os.path.join(HERE, fname)))
+    H = bytes.fromhex
+    for n, e in enumerate(v["valid"]):
+        kind, want = e["content"], H(e["bytes"])
+        if kind in ("message", "group_keys"):
+            built = bytes([0x00 if kind == "message" else 0x01]) + H(e["body"])
+        elif kind == "group_key_request":
+            built = b"\x02" + H(e["group_id"])
+        elif kind == "heal":
+            built = b"\x03"
+        elif kind == "retry_receipt":
+            built = b"\x04" + u64(e["at"]) + b"".join(H(i["ratchet_key"]) + u32(i["counter"]) for i in e["ids"])
+        elif kind == "resend":
+            built = b"\x05" + H(e["id"]["ratchet_key"]) + u32(e["id"]["counter"]) + H(e["original"])
+        else:
+            built = None
+        c.eq("%s: valid[%d] %s built from its fields" % (fname, n, kind), built, want)
+        c.eq("%s: valid[%d] reads as %s" % (fname, n, kind), read_content(want)[0], kind)
+    for n, b in enumerate(v["unknown"]):
+        c.eq("%s: unknown[%d] reads as an unknown type" % (fname, n), read_content(H(b))[0], "unknown")
+
+
 def main():
     c = Checker()
     check_primitives(c)
     for f in VECTOR_FILES:
         try:
-            (run_group_file if f.startswith("group_") else run_file)(c, f)
+            if f.startswith("group_"):
+                run_group_file(c, f)
+            elif f.startswith("conversation_"):
+                run_content_file(c, f)
+            else:
+                run_file(c, f)
         except Exception as e:  # any crash is a failure
             import traceback
             traceback.print_exc()
