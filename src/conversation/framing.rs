@@ -208,7 +208,7 @@ mod tests {
             json!({
                 "section": "docs/PROTOCOL.md §13.6, §13.7, §13.8, §13.9",
                 "valid": valid,
-                "unknown": unknown.iter().map(|b| h(b)).collect::<Vec<_>>(),
+                "unknown": unknown.iter().map(h).collect::<Vec<_>>(),
             }),
         );
     }
