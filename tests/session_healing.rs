@@ -31,19 +31,22 @@ fn heal(w: &mut World, at: &Address, peer: &Address, now: u64) {
     w.get(peer).commit_received(r, vec![]).unwrap();
 }
 
-fn restore(w: &mut World, snapshot: dmseal::store::MemoryStore, at: &Address) {
-    w.add(Conversations::open(snapshot, [7; 32], at.clone(), ConversationConfig::default()).unwrap());
-}
-
-#[test]
-fn a_device_restored_from_an_old_backup_heals_its_conversation() {
+/// Alice and Bob talk; Bob's store is backed up; they talk three more
+/// rounds; Bob's device is restored from the backup.
+fn bob_restored_from_a_backup() -> (World, Address, Address) {
     let (mut w, a, b) = alice_and_bob();
     exchange(&mut w, &a, &b, 0);
     let backup = w.get(&b).store().snapshot();
     for round in 1..4 {
         exchange(&mut w, &a, &b, round);
     }
-    restore(&mut w, backup, &b);
+    w.add(Conversations::open(backup, [7; 32], b.clone(), ConversationConfig::default()).unwrap());
+    (w, a, b)
+}
+
+#[test]
+fn a_device_restored_from_an_old_backup_heals_its_conversation() {
+    let (mut w, a, b) = bob_restored_from_a_backup();
     // Alice writes on chains Bob's old state never saw.
     let m = w.send(&a, "bob", b"are you there?", NOW);
     let failed = w.deliver(&a, &b, &m[0].1).unwrap_err();
@@ -55,13 +58,7 @@ fn a_device_restored_from_an_old_backup_heals_its_conversation() {
 
 #[test]
 fn a_peer_restored_from_an_old_backup_cannot_write_on_its_old_chain_and_is_healed() {
-    let (mut w, a, b) = alice_and_bob();
-    exchange(&mut w, &a, &b, 0);
-    let backup = w.get(&b).store().snapshot();
-    for round in 1..4 {
-        exchange(&mut w, &a, &b, round);
-    }
-    restore(&mut w, backup, &b);
+    let (mut w, a, b) = bob_restored_from_a_backup();
     // Bob's restored state writes on a chain Alice has read past: refused,
     // and nothing changes on Alice's side.
     let stale = w.send(&b, "alice", b"from the past", NOW);

@@ -98,6 +98,11 @@ fn messages(list: &[(Address, Vec<u8>)]) -> Value {
     Value::Array(list.iter().map(|(a, m)| json!({ "to": a.to_string(), "bytes": hex::encode(m) })).collect())
 }
 
+/// The result of a command that sends: its messages and its events.
+fn sent_out(sent: &dmseal::Outgoing) -> Outcome {
+    ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+}
+
 fn policy(cmd: &Map<String, Value>) -> Result<ContactPolicy, Failure> {
     match cmd.get("contact_policy").map(Value::as_str) {
         None | Some(Some("anyone")) => Ok(ContactPolicy::Anyone),
@@ -270,34 +275,34 @@ impl Device {
                     (bytes(cmd, "group_id")?, address(cmd, "owner")?, number(cmd, "now")?, bundles(cmd)?);
                 let given: Vec<(Address, PreKeyBundle)> = given.into_iter().collect();
                 let sent = c.request_group_keys(&group, &owner, &given, now).map_err(lib)?;
-                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+                sent_out(&sent)
             }
             "device_send_group_keys" => {
                 let (group, now, given) = (bytes(cmd, "group_id")?, number(cmd, "now")?, bundles(cmd)?);
                 let given: Vec<(Address, PreKeyBundle)> = given.into_iter().collect();
                 let sent = c.send_group_keys(&group, &given, now).map_err(lib)?;
-                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+                sent_out(&sent)
             }
             "device_heal" => {
-                let (peer, now, mut source) = (address(cmd, "address")?, number(cmd, "now")?, directory(cmd)?);
+                let (peer, now, mut source) = peer_now_source(cmd)?;
                 let sent = c.heal(&peer, &mut source, now).map_err(lib)?;
-                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+                sent_out(&sent)
             }
             "device_send_retry_receipt" => {
                 let (from, failed, now, mut source) =
                     (address(cmd, "from")?, bytes(cmd, "bytes")?, number(cmd, "now")?, directory(cmd)?);
                 let sent = c.send_retry_receipt(&from, &failed, &mut source, now).map_err(lib)?;
-                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+                sent_out(&sent)
             }
             "device_request_missing" => {
-                let (peer, now, mut source) = (address(cmd, "address")?, number(cmd, "now")?, directory(cmd)?);
+                let (peer, now, mut source) = peer_now_source(cmd)?;
                 let sent = c.request_missing(&peer, &mut source, now).map_err(lib)?;
-                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+                sent_out(&sent)
             }
             "device_resend" => {
-                let (to, now, mut source) = (address(cmd, "address")?, number(cmd, "now")?, directory(cmd)?);
-                let sent = c.resend(&to, &mut source, now).map_err(lib)?;
-                ok(vec![("messages", messages(&sent.messages)), ("events", events(&sent.events))])
+                let (peer, now, mut source) = peer_now_source(cmd)?;
+                let sent = c.resend(&peer, &mut source, now).map_err(lib)?;
+                sent_out(&sent)
             }
             "device_receive" => {
                 let (from, message, now) = (address(cmd, "from")?, bytes(cmd, "bytes")?, number(cmd, "now")?);
@@ -375,6 +380,12 @@ impl Device {
         self.received.clear();
         ok(vec![])
     }
+}
+
+/// The `address`, `now` and `bundles` fields of a command that sends to
+/// one peer device.
+fn peer_now_source(cmd: &Map<String, Value>) -> Result<(Address, u64, impl dmseal::BundleSource), Failure> {
+    Ok((address(cmd, "address")?, number(cmd, "now")?, directory(cmd)?))
 }
 
 /// The bundles a send may use, as a bundle source: a device without one

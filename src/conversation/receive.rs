@@ -113,6 +113,20 @@ impl Received {
         self.content_error = Some(error);
     }
 
+    /// How taking control content ended: a store failure or a record
+    /// that does not open is no verdict on the content (the message is not
+    /// read); any other error makes the message unreadable, with it.
+    fn settle(&mut self, taken: Result<(), ReceiveError>) -> Result<(), ReceiveError> {
+        match taken {
+            Err(e @ ReceiveError::Conversation(ConversationError::Store(_) | ConversationError::Record(_))) => Err(e),
+            Err(e) => {
+                self.unreadable(e);
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
     pub(super) fn set_kind(&mut self, kind: ReceivedKind) {
         self.kind = kind;
     }
@@ -369,24 +383,12 @@ impl<S: Store> Conversations<S> {
         match unframe(&plaintext) {
             Content::Message(body) => received.plaintext = Zeroizing::new(body.to_vec()),
             Content::GroupKeys(body) if received.kind == ReceivedKind::Message => {
-                match self.take_distribution(work, received, body) {
-                    Ok(()) => {}
-                    // The store failing or a record that does not open is
-                    // no verdict on the content: the message is not read.
-                    Err(e @ ReceiveError::Conversation(ConversationError::Store(_) | ConversationError::Record(_))) => {
-                        return Err(e);
-                    }
-                    Err(e) => received.unreadable(e),
-                }
+                let taken = self.take_distribution(work, received, body);
+                received.settle(taken)?;
             }
             Content::GroupKeyRequest(group_id) if received.kind == ReceivedKind::Message => {
-                match self.take_key_request(work, received, group_id) {
-                    Ok(()) => {}
-                    Err(e @ ReceiveError::Conversation(ConversationError::Store(_) | ConversationError::Record(_))) => {
-                        return Err(e);
-                    }
-                    Err(e) => received.unreadable(e),
-                }
+                let taken = self.take_key_request(work, received, group_id);
+                received.settle(taken)?;
             }
             Content::Heal if received.kind == ReceivedKind::Message => {
                 received.kind = ReceivedKind::SessionHealed;
@@ -394,13 +396,8 @@ impl<S: Store> Conversations<S> {
             }
             Content::Heal => received.unreadable(ReceiveError::UnknownContent { content_type: Some(3) }),
             Content::RetryReceipt { ids, .. } if received.kind == ReceivedKind::Message => {
-                match self.take_retry_receipt(work, received, &ids, now) {
-                    Ok(()) => {}
-                    Err(e @ ReceiveError::Conversation(ConversationError::Store(_) | ConversationError::Record(_))) => {
-                        return Err(e);
-                    }
-                    Err(e) => received.unreadable(e),
-                }
+                let taken = self.take_retry_receipt(work, received, &ids, now);
+                received.settle(taken)?;
             }
             Content::Resend { id, body } if received.kind == ReceivedKind::Message => {
                 self.take_resend(work, received, &id, body)?;

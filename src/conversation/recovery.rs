@@ -29,6 +29,19 @@ use crate::store::Store;
 pub const MIN_HEAL_INTERVAL_SECS: u64 = 60 * 60;
 
 impl<S: Store> Conversations<S> {
+    /// Refuses control content ([`ReceiveError::UntrustedSender`]) from a
+    /// device that is not trusted under the identity of its current
+    /// session, or (when `listed`) not in its user's device list.
+    fn check_trusted(&mut self, work: &mut Work, from: &Address, listed: bool) -> Result<(), ReceiveError> {
+        let session_identity = self.sessions(work, from)?.current().map(Session::peer_identity).cloned();
+        let user = self.user(work, from.user())?;
+        let in_list = !listed || user.devices.get(&from.device()).is_some_and(|d| d.listed);
+        if !in_list || !user.may_send_group_keys(from.device(), session_identity.as_ref()) {
+            return Err(ReceiveError::UntrustedSender);
+        }
+        Ok(())
+    }
+
     /// Applies a sender-key distribution from `received.from`, if the
     /// device may hand out group keys: trusted, and under the identity of
     /// the session that read it. One for a group this device does not have
@@ -42,10 +55,7 @@ impl<S: Store> Conversations<S> {
         body: &[u8],
     ) -> Result<(), ReceiveError> {
         let from = received.from().clone();
-        let session_identity = self.sessions(work, &from)?.current().map(Session::peer_identity).cloned();
-        if !self.user(work, from.user())?.may_send_group_keys(from.device(), session_identity.as_ref()) {
-            return Err(ReceiveError::UntrustedSender);
-        }
+        self.check_trusted(work, &from, false)?;
         let group_id = distribution_group_id(body).map_err(ReceiveError::Decode)?;
         let member = from.encode();
         if self.group(work, &group_id)?.is_some_and(|g| g.has_member(&member)) {
@@ -166,10 +176,7 @@ impl<S: Store> Conversations<S> {
         group_id: &[u8],
     ) -> Result<(), ReceiveError> {
         let from = received.from().clone();
-        let session_identity = self.sessions(work, &from)?.current().map(Session::peer_identity).cloned();
-        if !self.user(work, from.user())?.may_send_group_keys(from.device(), session_identity.as_ref()) {
-            return Err(ReceiveError::UntrustedSender);
-        }
+        self.check_trusted(work, &from, false)?;
         if group_id.len() > crate::group::MAX_GROUP_ID_LEN {
             let too_long =
                 crate::GroupError::GroupIdTooLong { len: group_id.len(), max: crate::group::MAX_GROUP_ID_LEN };
@@ -374,12 +381,7 @@ impl<S: Store> Conversations<S> {
         now: u64,
     ) -> Result<(), ReceiveError> {
         let from = received.from().clone();
-        let session_identity = self.sessions(work, &from)?.current().map(Session::peer_identity).cloned();
-        let user = self.user(work, from.user())?;
-        let listed = user.devices.get(&from.device()).is_some_and(|d| d.listed);
-        if !listed || !user.may_send_group_keys(from.device(), session_identity.as_ref()) {
-            return Err(ReceiveError::UntrustedSender);
-        }
+        self.check_trusted(work, &from, true)?;
         let max_age = self.config.resend_max_age;
         let record = self.sessions(work, &from)?;
         if ids.iter().any(|id| record.outbox.would_owe(id, now, max_age)) {
