@@ -281,7 +281,6 @@ mod pickling {
         MessageKey, ReceiverChain, RootKey,
     };
 
-    /// The longest prekey-message prefix: with a one-time prekey id.
     /// The longest prekey-message prefix: with a one-time prekey id and the
     /// PQXDH fields (kind, id, ML-KEM ciphertext).
     const MAX_PREFIX_LEN: usize =
@@ -435,6 +434,9 @@ mod pickling {
 mod tests {
     use super::*;
     use crate::error::PickleError;
+    use crate::pickle::SessionPickle;
+    use crate::primitives::dh::X25519KeyPair;
+    use crate::ratchet::{MAX_EVICTED_CHAIN_RECORDS, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN};
     use crate::testing::established;
 
     #[test]
@@ -449,6 +451,72 @@ mod tests {
         assert!(Session::from_pickle(&pickle).is_ok());
         pickle.receiving[0].skipped[0].index = 3;
         assert_eq!(Session::from_pickle(&pickle).err(), Some(PickleError::Invalid));
+    }
+
+    #[test]
+    fn a_session_pickle_is_taken_at_each_limit_and_refused_one_past_it() {
+        // The longest pending prefix: PQXDH with both one-time prekeys.
+        let mut rng = crate::testing::rng(41);
+        let mut bob = crate::Account::new_with_rng(&mut rng);
+        let otk = bob.generate_one_time_prekeys_with_rng(&mut rng, 1).unwrap()[0].id();
+        let pq = bob.generate_pq_one_time_prekeys_with_rng(&mut rng, 1).unwrap()[0].id();
+        let bundle = bob.prekey_bundle(Some(otk), Some(pq)).unwrap();
+        let alice = crate::Account::new_with_rng(&mut rng);
+        let (a, _) = alice.start_session_with_rng(&mut rng, &bundle, b"ctx", b"hi").unwrap();
+        let mut p = a.pickle();
+        assert_eq!(p.pending_prefix.as_ref().map(Vec::len), Some(1264), "docs/PROTOCOL.md §9");
+        assert!(Session::from_pickle(&p).is_ok());
+        p.pending_prefix.as_mut().unwrap().push(0);
+        assert_eq!(Session::from_pickle(&p).err(), Some(PickleError::Invalid));
+        // Only an initiator has one.
+        let (_, b) = established(42);
+        let mut p = b.pickle();
+        assert!(Session::from_pickle(&p).is_ok());
+        p.pending_prefix = Some(vec![0; 10]);
+        assert_eq!(Session::from_pickle(&p).err(), Some(PickleError::Invalid));
+
+        // Receiving chains, evicted chain records, skipped keys per chain.
+        let (mut a, mut b) = established(43);
+        let ms: Vec<_> = (0..3u8).map(|i| a.encrypt(&[i]).unwrap()).collect();
+        b.decrypt(&ms[2]).unwrap();
+        let base = b.pickle();
+        let at_and_past = |limit: usize, set: &dyn Fn(&mut SessionPickle, usize)| {
+            let mut p = base.clone();
+            set(&mut p, limit);
+            assert!(Session::from_pickle(&p).is_ok(), "at the limit {limit}");
+            set(&mut p, limit + 1);
+            assert_eq!(Session::from_pickle(&p).err(), Some(PickleError::Invalid), "past the limit {limit}");
+        };
+        at_and_past(MAX_RECEIVING_CHAINS, &|p, n| {
+            let chain = p.receiving[0].clone();
+            p.receiving = (0..n)
+                .map(|i| {
+                    let mut c = chain.clone();
+                    c.ratchet_key = X25519KeyPair::from_secret_bytes([i as u8 + 1; 32]).public().to_bytes();
+                    c
+                })
+                .collect();
+        });
+        at_and_past(MAX_EVICTED_CHAIN_RECORDS, &|p, n| p.evicted_chains = (0..n).map(|i| [i as u8; 8]).collect());
+        at_and_past(MAX_SKIPPED_KEYS_PER_CHAIN, &|p, n| {
+            let c = &mut p.receiving[0];
+            let seed = c.skipped[0].seed;
+            c.chain_key.as_mut().unwrap().index = n as u32 + 1;
+            c.skipped = (0..n as u32).map(|index| crate::pickle::SkippedKeyPickle { index, seed }).collect();
+        });
+    }
+
+    #[test]
+    fn acknowledgement_and_debug_forms() {
+        let (mut a, mut b) = crate::testing::established_unacknowledged(44);
+        assert!(!a.is_acknowledged(), "an initiator's session is unanswered at first");
+        assert!(b.is_acknowledged());
+        let reply = b.encrypt(b"reply").unwrap();
+        a.decrypt(&reply).unwrap();
+        assert!(a.is_acknowledged());
+        let id = format!("{:?}", b.session_id().unwrap());
+        assert!(id.starts_with("SessionId(") && id.ends_with("..)") && id.len() == "SessionId(..)".len() + 16, "{id}");
+        assert!(format!("{a:?}").starts_with("Session {"));
     }
 
     #[test]

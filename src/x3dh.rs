@@ -228,6 +228,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn classic_setup_settings_say_what_they_allow_and_store_as_their_byte() {
+        let all = [ClassicX3dh::Refuse, ClassicX3dh::Accept, ClassicX3dh::AcceptAndInitiate];
+        assert_eq!(all.map(ClassicX3dh::accepts), [false, true, true]);
+        assert_eq!(all.map(ClassicX3dh::initiates), [false, false, true]);
+        assert_eq!(all.map(ClassicX3dh::to_byte), [0, 1, 2]);
+        for setting in all {
+            assert_eq!(ClassicX3dh::from_byte(setting.to_byte()), Some(setting));
+        }
+        assert_eq!(ClassicX3dh::from_byte(3), None);
+    }
+
+    #[test]
     fn conversation_contexts_of_different_address_pairs_differ() {
         assert_ne!(conversation_context(b"ab", b"c"), conversation_context(b"a", b"bc"));
         assert_ne!(conversation_context(b"a", b"b"), conversation_context(b"b", b"a"));

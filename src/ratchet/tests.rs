@@ -154,3 +154,45 @@ fn a_message_from_an_evicted_chain_is_duplicate_or_expired() {
     assert_eq!(result, Err(DecryptError::DuplicateOrExpired));
     assert_eq!(work.dh, 0);
 }
+
+#[test]
+fn the_jump_and_first_counter_checks_hold_at_their_limits() {
+    assert!(check_jump(MAX_CHAIN_JUMP).is_ok());
+    assert_eq!(
+        check_jump(MAX_CHAIN_JUMP + 1),
+        Err(DecryptError::TooFarAhead { got: MAX_CHAIN_JUMP + 1, max: MAX_CHAIN_JUMP })
+    );
+    assert!(check_first_counter(MAX_CHAIN_JUMP).is_ok());
+    // The highest counter a chain uses is legal, only too far for a first
+    // message; one past it is no counter at all.
+    assert!(matches!(check_first_counter(MAX_COUNTER), Err(DecryptError::TooFarAhead { .. })));
+    assert_eq!(check_first_counter(MAX_COUNTER + 1), Err(DecryptError::AuthenticationFailed));
+}
+
+#[test]
+fn skipped_keys_are_counted_per_message_skipped() {
+    let (mut a, mut b) = established(91);
+    let ms = send_many(&mut a, 4);
+    b.decrypt(&ms[3]).unwrap();
+    assert_eq!(b.skipped_message_keys(), 3);
+    assert_eq!(b.ratchet.receiving[0].skipped_len(), 3);
+    b.decrypt(&ms[1]).unwrap();
+    assert_eq!(b.ratchet.skipped_keys(), 2);
+}
+
+#[test]
+fn the_unread_end_of_a_closed_chain_still_reads() {
+    let (mut a, mut b) = established(92);
+    let mut r = rng(93);
+    let ms = send_many(&mut a, 2);
+    b.decrypt(&ms[0]).unwrap();
+    // Bob answers, Alice ratchets: her next chain says the old one had 2.
+    let reply = b.encrypt_with_rng(&mut r, b"reply").unwrap();
+    a.decrypt(&reply).unwrap();
+    let next = a.encrypt_with_rng(&mut r, b"next").unwrap();
+    assert_eq!(b.decrypt(&next).unwrap(), b"next");
+    // The old chain is closed; its unread message 1 was kept.
+    assert!(b.ratchet.receiving.iter().any(|c| c.chain_key.is_none()));
+    assert_eq!(b.decrypt(&ms[1]).unwrap(), 1u32.to_be_bytes());
+    assert_eq!(b.skipped_message_keys(), 0);
+}
