@@ -344,3 +344,65 @@ pub struct AccountPickle {
 }
 
 pickle_api_impl!(AccountPickle, TYPE_ACCOUNT, labels::KDF_PICKLE_ACCOUNT);
+
+/// `#[serde(with = "crate::pickle::byte_string")]` for a `Vec<u8>` field:
+/// the same postcard bytes as the default (a varint length, then the
+/// bytes), written and read as one slice instead of byte by byte, which
+/// for kilobytes of content is several times faster.
+pub(crate) mod byte_string {
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub(crate) fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(bytes)
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        d.deserialize_bytes(Bytes)
+    }
+
+    struct Bytes;
+
+    impl<'de> Visitor<'de> for Bytes {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("a byte string")
+        }
+
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            // Bounded by the input: each element is at least one byte.
+            let mut out = Vec::new();
+            while let Some(b) = seq.next_element::<u8>()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #![allow(clippy::unwrap_used)]
+
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Fast(#[serde(with = "super")] Vec<u8>);
+
+        #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+        struct Plain(Vec<u8>);
+
+        #[test]
+        fn a_byte_string_encodes_as_the_default_would() {
+            for len in [0usize, 1, 127, 128, 5000] {
+                let v: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                let fast = postcard::to_allocvec(&Fast(v.clone())).unwrap();
+                assert_eq!(fast, postcard::to_allocvec(&Plain(v.clone())).unwrap());
+                assert_eq!(postcard::from_bytes::<Fast>(&fast).unwrap(), Fast(v));
+            }
+            assert!(postcard::from_bytes::<Fast>(&[5, 1, 2]).is_err(), "cut short");
+        }
+    }
+}

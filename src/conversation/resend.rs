@@ -208,6 +208,7 @@ pub(crate) struct SentPickle {
     ratchet_key: [u8; 32],
     counter: u32,
     sent_at: u64,
+    #[serde(with = "crate::pickle::byte_string")]
     content: Vec<u8>,
     owed: bool,
     resends: u8,
