@@ -59,6 +59,9 @@ pub(crate) const KDF_RECORD_USER: &[u8] = b"dmseal:v1:kdf:record-user";
 /// HKDF info for the key of a sealed device record (a conversation store
 /// row: this device's address and account).
 pub(crate) const KDF_RECORD_DEVICE: &[u8] = b"dmseal:v1:kdf:record-device";
+/// HKDF info for the key of a sealed outbox row (one sent message kept to
+/// be sent again, docs/PROTOCOL.md §13.9).
+pub(crate) const KDF_RECORD_OUTBOX: &[u8] = b"dmseal:v1:kdf:record-outbox";
 
 /// HMAC-SHA256 input deriving a message-key seed from a chain key.
 pub(crate) const CHAIN_MESSAGE: &[u8] = b"dmseal:v1:chain:message";
@@ -92,6 +95,7 @@ pub(crate) const ALL: &[&[u8]] = &[
     KDF_RECORD_SESSIONS,
     KDF_RECORD_USER,
     KDF_RECORD_DEVICE,
+    KDF_RECORD_OUTBOX,
 ];
 
 #[cfg(test)]

@@ -194,8 +194,8 @@ pub use crate::address::{Address, AddressError};
 pub use crate::bundle::PreKeyBundle;
 pub use crate::conversation::{
     BundleSource, BundleSourceError, ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceInfo,
-    DeviceStatus, Event, GroupSend, Incoming, Outbound, Outgoing, ReceiveError, Received, ReceivedBatch, ReceivedKind,
-    SendError, StorageKey,
+    DeviceStatus, Event, GroupSend, Incoming, OUTBOX_NAMESPACE, Outbound, Outgoing, ReceiveError, Received,
+    ReceivedBatch, ReceivedKind, SendError, StorageKey,
 };
 pub use crate::error::{
     AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,

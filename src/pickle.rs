@@ -35,6 +35,7 @@ pub(crate) const TYPE_GROUP: u8 = 3;
 pub(crate) const TYPE_SESSION_RECORD: u8 = 4;
 pub(crate) const TYPE_USER_RECORD: u8 = 5;
 pub(crate) const TYPE_DEVICE_RECORD: u8 = 6;
+pub(crate) const TYPE_OUTBOX_ROW: u8 = 7;
 const HEADER_LEN: usize = 4 + 1 + 4;
 const SALT_LEN: usize = 32;
 

@@ -6,13 +6,24 @@
 mod common;
 
 use dmseal::limits::{DEFAULT_RESEND_MAX_AGE, MAX_RESENDS_PER_MESSAGE};
+use dmseal::store::Store;
 use dmseal::{
-    Address, BundleSourceError, ConversationConfig, Conversations, DecryptError, PreKeyBundle, ReceiveError,
-    ReceivedKind, SendError,
+    Address, BundleSourceError, ConversationConfig, Conversations, DecryptError, NormalMessage, OUTBOX_NAMESPACE,
+    PreKeyBundle, ReceiveError, ReceivedKind, SendError,
 };
 
 use self::common::flip;
 use self::common::world::*;
+
+/// The outbox row that keeps `message` for `to` on its sender's device
+/// (docs/PROTOCOL.md §13.2), if there is one.
+fn outbox_row(w: &mut World, sender: &Address, to: &Address, message: &[u8]) -> Option<Vec<u8>> {
+    let m = NormalMessage::decode(message).unwrap();
+    let mut key = to.encode();
+    key.extend_from_slice(m.ratchet_key().as_bytes());
+    key.extend_from_slice(&m.counter().to_be_bytes());
+    w.get(sender).store().app_row(OUTBOX_NAMESPACE, &key).unwrap()
+}
 
 fn no_bundles(_: &[Address]) -> Result<Vec<(Address, PreKeyBundle)>, BundleSourceError> {
     Ok(Vec::new())
@@ -109,6 +120,7 @@ fn the_outbox_forgets_a_message_past_its_age() {
     let older = w.send(&a, "bob", b"older", NOW).remove(0).1;
     receipt(&mut w, &b, &a, &older, NOW + DEFAULT_RESEND_MAX_AGE + 1);
     assert!(resend(&mut w, &a, &b, NOW + DEFAULT_RESEND_MAX_AGE + 1).is_empty());
+    assert_eq!(outbox_row(&mut w, &a, &b, &older), None, "its row went with it");
     // An outbox of age 0 keeps nothing.
     let mut quiet = device_with("carol", 1, ConversationConfig::new().with_resend_max_age(0));
     quiet.set_devices("bob", &[1]).unwrap();
@@ -164,6 +176,8 @@ fn messages_sent_to_an_old_identity_are_never_sent_to_a_new_one() {
     let (mut w, a, b) = alice_and_bob();
     exchange(&mut w, &a, &b, 0);
     let m = w.send(&a, "bob", b"for the old phone", NOW).remove(0).1;
+    let row = outbox_row(&mut w, &a, &b, &m).expect("kept in a row of its own");
+    assert!(!row.windows(b"for the old phone".len()).any(|x| x == b"for the old phone"), "sealed");
     // Bob's device is reinstalled (or taken over) under a new identity,
     // and Alice approves it.
     let mut new_bob = device("bob", 1);
@@ -172,6 +186,7 @@ fn messages_sent_to_an_old_identity_are_never_sent_to_a_new_one() {
     let hello = w.send(&b, "alice", b"new phone", NOW);
     w.deliver(&b, &a, &hello[0].1).unwrap();
     w.approve(&a, &b);
+    assert_eq!(outbox_row(&mut w, &a, &b, &m), None, "deleted with the old identity");
     // It names the old message (the server kept its bytes): nothing is sent.
     assert_eq!(receipt(&mut w, &b, &a, &m, NOW), ReceivedKind::RetryRequested);
     assert!(resend(&mut w, &a, &b, NOW).is_empty());

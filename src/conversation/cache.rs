@@ -9,13 +9,14 @@ use rand_core::CryptoRng;
 
 use super::config::ConversationConfig;
 use super::record::{SessionRecord, SessionRecordPickle};
+use super::resend::{OUTBOX_NAMESPACE, OutboxRowPickle, row_key};
 use super::user::{DeviceRecordPickle, UserRecord, UserRecordPickle};
 use super::{ConversationError, Conversations};
 use crate::account::Account;
 use crate::address::{Address, check_user_id};
 use crate::group::{Group, GroupPickle};
 use crate::pickle;
-use crate::store::{ChangeSet, Store};
+use crate::store::{AppWrite, ChangeSet, Store};
 
 /// How many records of each kind (sessions, message requests, users,
 /// groups) a [`crate::Conversations`] keeps decoded in memory, so that a
@@ -124,9 +125,18 @@ impl Pending {
         if let Some(account) = &self.account {
             changes.account = Some(pickle::encrypt(&DeviceRecordPickle::new(me, account, config), key, &[], rng));
         }
+        let mut rows = Vec::new();
         for (address, record) in &self.sessions {
             changes.set_session(address, Some(pickle::encrypt(&record.pickle(), key, &owner, rng)));
+            // Outbox contents live in rows of their own (§13.9).
+            let (added, dropped) = record.outbox.rows();
+            for (id, content) in added {
+                let row = pickle::encrypt(&OutboxRowPickle::new(address, id, content), key, &owner, rng);
+                rows.push(AppWrite::put(OUTBOX_NAMESPACE, row_key(address, id), row));
+            }
+            rows.extend(dropped.iter().map(|id| AppWrite::delete(OUTBOX_NAMESPACE, row_key(address, id))));
         }
+        changes = changes.with_app_writes(rows);
         for (address, record) in &self.requests {
             changes.set_request(address, record.as_ref().map(|r| pickle::encrypt(&r.pickle(), key, &owner, rng)));
         }
@@ -142,7 +152,8 @@ impl Pending {
     /// Moves committed records into `cache`; returns the new account.
     pub(super) fn into_cache(self, cache: &mut RecordCache) -> Option<Box<Account>> {
         let Pending { account, sessions, requests, users, groups } = self;
-        for (address, record) in sessions {
+        for (address, mut record) in sessions {
+            record.outbox.settle();
             cache.keep_session(address, record);
         }
         for (address, record) in requests {

@@ -54,7 +54,7 @@ pub use self::record::{MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED};
 pub use self::recovery::MIN_HEAL_INTERVAL_SECS;
 pub use self::resend::{
     DEFAULT_RESEND_MAX_AGE, MAX_RESEND_BYTES_PER_DEVICE, MAX_RESEND_MESSAGES_PER_DEVICE, MAX_RESENDS_PER_MESSAGE,
-    MAX_RESENT_RECORDS_PER_DEVICE,
+    MAX_RESENT_RECORDS_PER_DEVICE, OUTBOX_NAMESPACE,
 };
 pub use self::send::{Outbound, Outgoing};
 use self::sync::SyncState;

@@ -134,7 +134,7 @@ impl SessionRecord {
         // Messages sent to, and re-sends taken from, another identity are
         // never sent to or matched against this one (§13.9).
         if self.has_other_identity(identity) {
-            self.outbox = Outbox::default();
+            self.outbox.clear();
             self.resent = Resent::default();
         }
         if self.current.as_ref().is_some_and(|e| e.session.peer_identity() != identity) {

@@ -8,7 +8,7 @@ use super::framing::{
     MAX_RECEIPT_IDS, frame_group_key_request, frame_group_keys, frame_heal, frame_resend, frame_retry_receipt,
     is_message,
 };
-use super::resend::MessageId;
+use super::resend::{MessageId, OUTBOX_NAMESPACE, OutboxRowPickle, row_key};
 use super::send::{FanOut, Outgoing};
 use super::user::DeviceStatus;
 use super::work::Work;
@@ -17,6 +17,7 @@ use crate::PreKeyBundle;
 use crate::address::Address;
 use crate::group::distribution_group_id;
 use crate::message::Envelope;
+use crate::pickle;
 use crate::ratchet::ReadState;
 use crate::session::Session;
 use crate::store::Store;
@@ -418,15 +419,28 @@ impl<S: Store> Conversations<S> {
                 // them owed.
                 let owed = this.sessions(work, address)?.outbox.owed(now, max_age);
                 if owed.is_empty() {
+                    // Expired messages go now, rows and all.
+                    if this.sessions(work, address)?.outbox.has_expired(now, max_age) {
+                        this.sessions_mut(work, address)?.outbox.purge(now, max_age);
+                    }
                     return Ok(FanOut::Sent { messages: Vec::new(), events: Vec::new() });
                 }
                 let mut sent = Vec::with_capacity(owed.len());
                 let mut events = Vec::new();
-                for (i, (id, content)) in owed.iter().enumerate() {
+                for (i, id) in owed.iter().enumerate() {
+                    // A row the store lost (or the application deleted) is
+                    // skipped: nothing else can be sent for it.
+                    let Some(content) = this.outbox_content(work, address, id)? else { continue };
                     // A bundle can only start the first: the others go on
                     // the session it started.
                     let bundles = if i == 0 { bundles } else { &[] };
-                    match this.fan_out(work, vec![(address.clone(), frame_resend(id, content))], bundles, now, false)? {
+                    match this.fan_out(
+                        work,
+                        vec![(address.clone(), frame_resend(id, &content))],
+                        bundles,
+                        now,
+                        false,
+                    )? {
                         FanOut::Sent { messages, events: e } => {
                             sent.extend(messages);
                             events.extend(e);
@@ -439,6 +453,22 @@ impl<S: Store> Conversations<S> {
             })?;
             self.release(fan, pending, |_| Ok(Vec::new()))
         })
+    }
+
+    /// The content of the kept message `id` sent to `address`: from this
+    /// operation, or from its sealed row.
+    fn outbox_content(
+        &mut self,
+        work: &mut Work,
+        address: &Address,
+        id: &MessageId,
+    ) -> Result<Option<Zeroizing<Vec<u8>>>, ConversationError> {
+        if let Some(content) = self.sessions(work, address)?.outbox.added(id) {
+            return Ok(Some(Zeroizing::new(content.to_vec())));
+        }
+        let Some(sealed) = self.store.app_row(OUTBOX_NAMESPACE, &row_key(address, id))? else { return Ok(None) };
+        let row: OutboxRowPickle = pickle::decrypt(&sealed, &self.key, &self.me.encode())?;
+        Ok(row.open(address, id))
     }
 
     /// Reads a message sent again by `received.from`: delivered as the

@@ -8,7 +8,10 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::address::Address;
+use crate::labels;
 use crate::message::Envelope;
+use crate::pickle::{PICKLE_VERSION, PickleKind, TYPE_OUTBOX_ROW};
 
 /// The most sent messages kept per recipient device to be sent again
 /// ([`crate::Conversations::resend`]); past it the oldest goes. 32 covers
@@ -66,62 +69,97 @@ impl MessageId {
     }
 }
 
-/// A sent message kept for a re-send.
+/// A sent message kept for a re-send: its name and bookkeeping here, its
+/// content in its own sealed row ([`OUTBOX_NAMESPACE`]), so that a send
+/// rewrites only the new message's row, not every kept one.
 #[derive(Clone)]
 struct Sent {
     id: MessageId,
     sent_at: u64,
-    /// The content as sent (content type and body, docs/PROTOCOL.md §13.6).
-    content: Zeroizing<Vec<u8>>,
+    /// The content's length, for the byte bound.
+    len: u32,
     /// A receipt asked for it since it was last sent.
     owed: bool,
     resends: u8,
 }
 
-/// The sent messages kept for one recipient device, oldest first.
+/// The application-row namespace that holds outbox contents, one sealed
+/// row per kept message, keyed by [`row_key`]. Reserved for dmseal.
+pub const OUTBOX_NAMESPACE: &str = "dmseal.outbox";
+
+/// The row key of a kept message: the recipient's encoded address, then
+/// the message id.
+pub(crate) fn row_key(address: &Address, id: &MessageId) -> Vec<u8> {
+    let mut key = address.encode();
+    id.encode(&mut key);
+    key
+}
+
+/// A message kept in this operation and its content: a row to write.
+pub(crate) type AddedRow = (MessageId, Zeroizing<Vec<u8>>);
+
+/// The sent messages kept for one recipient device, oldest first, and the
+/// rows to write and delete when the record commits.
 #[derive(Clone, Default)]
 pub(crate) struct Outbox {
     sent: VecDeque<Sent>,
+    /// Contents kept since the last commit: rows to write.
+    added: Vec<AddedRow>,
+    /// Messages no longer kept since the last commit: rows to delete.
+    dropped: Vec<MessageId>,
 }
 
 impl Outbox {
     fn bytes(&self) -> usize {
-        self.sent.iter().map(|s| s.content.len()).sum()
+        self.sent.iter().map(|s| s.len as usize).sum()
+    }
+
+    /// Forgets a kept message: its row goes at the next commit (or is
+    /// never written, if it was kept in this operation).
+    fn forget(&mut self, id: MessageId) {
+        let before = self.added.len();
+        self.added.retain(|(a, _)| *a != id);
+        if self.added.len() == before {
+            self.dropped.push(id);
+        }
     }
 
     /// Deletes the messages sent more than `max_age` seconds before `now`.
     pub(crate) fn purge(&mut self, now: u64, max_age: u64) {
-        self.sent.retain(|s| now.saturating_sub(s.sent_at) <= max_age && max_age > 0);
+        let (keep, gone): (VecDeque<Sent>, VecDeque<Sent>) = core::mem::take(&mut self.sent)
+            .into_iter()
+            .partition(|s| max_age > 0 && now.saturating_sub(s.sent_at) <= max_age);
+        self.sent = keep;
+        for s in gone {
+            self.forget(s.id);
+        }
+    }
+
+    /// Whether [`Outbox::purge`] would forget anything.
+    pub(crate) fn has_expired(&self, now: u64, max_age: u64) -> bool {
+        self.sent.iter().any(|s| max_age == 0 || now.saturating_sub(s.sent_at) > max_age)
+    }
+
+    /// Forgets every kept message (the device's identity changed).
+    pub(crate) fn clear(&mut self) {
+        for s in core::mem::take(&mut self.sent) {
+            self.forget(s.id);
+        }
     }
 
     /// Keeps a sent message, within the bounds (the oldest go first).
     pub(crate) fn keep(&mut self, id: MessageId, content: &[u8], now: u64, max_age: u64) {
         self.purge(now, max_age);
+        let Ok(len) = u32::try_from(content.len()) else { return };
         if max_age == 0 || content.len() > MAX_RESEND_BYTES_PER_DEVICE {
             return;
         }
-        self.sent.push_back(Sent {
-            id,
-            sent_at: now,
-            content: Zeroizing::new(content.to_vec()),
-            owed: false,
-            resends: 0,
-        });
+        self.sent.push_back(Sent { id, sent_at: now, len, owed: false, resends: 0 });
+        self.added.push((id, Zeroizing::new(content.to_vec())));
         while self.sent.len() > MAX_RESEND_MESSAGES_PER_DEVICE || self.bytes() > MAX_RESEND_BYTES_PER_DEVICE {
-            self.sent.pop_front();
-        }
-    }
-
-    /// Marks the message `id` owed, if it is kept, not expired, and not
-    /// sent again too often already. Returns whether it is owed now.
-    pub(crate) fn mark_owed(&mut self, id: &MessageId, now: u64, max_age: u64) -> bool {
-        self.purge(now, max_age);
-        match self.sent.iter_mut().find(|s| s.id == *id) {
-            Some(s) if s.resends < MAX_RESENDS_PER_MESSAGE => {
-                s.owed = true;
-                true
+            if let Some(old) = self.sent.pop_front() {
+                self.forget(old.id);
             }
-            _ => false,
         }
     }
 
@@ -135,17 +173,33 @@ impl Outbox {
                 .any(|s| s.id == *id && now.saturating_sub(s.sent_at) <= max_age && s.resends < MAX_RESENDS_PER_MESSAGE)
     }
 
+    /// Marks the message `id` owed, if it is kept, not expired, and not
+    /// sent again too often already. Returns whether it is owed now.
+    pub(crate) fn mark_owed(&mut self, id: &MessageId, now: u64, max_age: u64) -> bool {
+        if !self.would_owe(id, now, max_age) {
+            return false;
+        }
+        self.sent.iter_mut().filter(|s| s.id == *id).for_each(|s| s.owed = true);
+        true
+    }
+
     /// The owed messages that are not expired, oldest first (nothing
     /// changes: [`Outbox::sent_again`] counts them once they are sent).
-    pub(crate) fn owed(&self, now: u64, max_age: u64) -> Vec<(MessageId, Zeroizing<Vec<u8>>)> {
+    pub(crate) fn owed(&self, now: u64, max_age: u64) -> Vec<MessageId> {
         self.sent
             .iter()
             .filter(|s| s.owed && max_age > 0 && now.saturating_sub(s.sent_at) <= max_age)
-            .map(|s| (s.id, s.content.clone()))
+            .map(|s| s.id)
             .collect()
     }
 
-    /// Counts the owed messages as sent again, and deletes the expired.
+    /// The content of a message kept in this operation (not yet in its
+    /// row).
+    pub(crate) fn added(&self, id: &MessageId) -> Option<&[u8]> {
+        self.added.iter().find(|(a, _)| a == id).map(|(_, c)| &c[..])
+    }
+
+    /// Counts the owed messages as sent again, and forgets the expired.
     pub(crate) fn sent_again(&mut self, now: u64, max_age: u64) {
         self.purge(now, max_age);
         for s in self.sent.iter_mut().filter(|s| s.owed) {
@@ -154,12 +208,16 @@ impl Outbox {
         }
     }
 
-    /// The owed messages, oldest first, counted as sent again.
-    #[cfg(test)]
-    fn take_owed(&mut self, now: u64, max_age: u64) -> Vec<(MessageId, Zeroizing<Vec<u8>>)> {
-        let owed = self.owed(now, max_age);
-        self.sent_again(now, max_age);
-        owed
+    /// The rows to write (contents kept) and to delete (messages no longer
+    /// kept) when this record commits.
+    pub(crate) fn rows(&self) -> (&[AddedRow], &[MessageId]) {
+        (&self.added, &self.dropped)
+    }
+
+    /// The rows were committed.
+    pub(crate) fn settle(&mut self) {
+        self.added.clear();
+        self.dropped.clear();
     }
 
     /// How many messages are kept.
@@ -175,7 +233,7 @@ impl Outbox {
                 ratchet_key: s.id.ratchet_key,
                 counter: s.id.counter,
                 sent_at: s.sent_at,
-                content: s.content.to_vec(),
+                len: s.len,
                 owed: s.owed,
                 resends: s.resends,
             })
@@ -188,12 +246,12 @@ impl Outbox {
             .map(|p| Sent {
                 id: MessageId { ratchet_key: p.ratchet_key, counter: p.counter },
                 sent_at: p.sent_at,
-                content: Zeroizing::new(p.content.clone()),
+                len: p.len,
                 owed: p.owed,
                 resends: p.resends,
             })
             .collect();
-        let outbox = Self { sent };
+        let outbox = Self { sent, added: Vec::new(), dropped: Vec::new() };
         (outbox.sent.len() <= MAX_RESEND_MESSAGES_PER_DEVICE
             && outbox.bytes() <= MAX_RESEND_BYTES_PER_DEVICE
             && outbox.sent.iter().all(|s| s.resends <= MAX_RESENDS_PER_MESSAGE))
@@ -201,17 +259,58 @@ impl Outbox {
     }
 }
 
-/// A kept message in a session record pickle. Holds a plaintext, so it is
-/// wiped when dropped.
-#[derive(Serialize, Deserialize, Clone, Zeroize, ZeroizeOnDrop)]
+/// A kept message in a session record pickle (its content is in its row).
+#[derive(Serialize, Deserialize, Clone, Zeroize)]
 pub(crate) struct SentPickle {
     ratchet_key: [u8; 32],
     counter: u32,
     sent_at: u64,
-    #[serde(with = "crate::pickle::byte_string")]
-    content: Vec<u8>,
+    len: u32,
     owed: bool,
     resends: u8,
+}
+
+/// The sealed form of an outbox row: the message it keeps, named inside
+/// the encryption, so that a row moved to another key is refused.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct OutboxRowPickle {
+    version: u32,
+    user: String,
+    device: u32,
+    ratchet_key: [u8; 32],
+    counter: u32,
+    #[serde(with = "crate::pickle::byte_string")]
+    content: Vec<u8>,
+}
+
+impl OutboxRowPickle {
+    pub(crate) fn new(address: &Address, id: &MessageId, content: &[u8]) -> Self {
+        Self {
+            version: PICKLE_VERSION,
+            user: address.user().to_owned(),
+            device: address.device(),
+            ratchet_key: id.ratchet_key,
+            counter: id.counter,
+            content: content.to_vec(),
+        }
+    }
+
+    /// The content, if this is the row of message `id` sent to `address`.
+    pub(crate) fn open(&self, address: &Address, id: &MessageId) -> Option<Zeroizing<Vec<u8>>> {
+        (self.user == address.user()
+            && self.device == address.device()
+            && self.ratchet_key == id.ratchet_key
+            && self.counter == id.counter)
+            .then(|| Zeroizing::new(self.content.clone()))
+    }
+}
+
+impl PickleKind for OutboxRowPickle {
+    const TYPE: u8 = TYPE_OUTBOX_ROW;
+    const LABEL: &'static [u8] = labels::KDF_RECORD_OUTBOX;
+    fn version(&self) -> u32 {
+        self.version
+    }
 }
 
 /// Messages from one device that arrived by a re-send, oldest first.
@@ -250,6 +349,34 @@ mod tests {
 
     fn id(n: u32) -> MessageId {
         MessageId { ratchet_key: [1; 32], counter: n }
+    }
+
+    impl Outbox {
+        /// The owed messages, counted as sent again.
+        fn take_owed(&mut self, now: u64, max_age: u64) -> Vec<MessageId> {
+            let owed = self.owed(now, max_age);
+            self.sent_again(now, max_age);
+            owed
+        }
+    }
+
+    #[test]
+    fn rows_are_written_for_what_is_kept_and_deleted_for_what_goes() {
+        let mut o = Outbox::default();
+        o.keep(id(1), b"one", 10, 100);
+        o.keep(id(2), b"two", 10, 100);
+        assert_eq!((o.rows().0.len(), o.rows().1.len()), (2, 0));
+        o.settle();
+        // Kept and forgotten in one operation: no row at all.
+        o.keep(id(3), b"three", 10, 100);
+        o.clear();
+        let (added, dropped) = o.rows();
+        assert!(added.is_empty());
+        assert_eq!(dropped, &[id(1), id(2)]);
+        o.settle();
+        o.keep(id(4), b"four", 10, 100);
+        o.purge(200, 100);
+        assert!(o.rows().0.is_empty() && o.rows().1.is_empty() && o.len() == 0);
     }
 
     #[test]
