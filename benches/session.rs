@@ -258,7 +258,18 @@ fn conversation(c: &mut Criterion) {
     let plaintext = vec![0x5a; 1024];
     let mut g = c.benchmark_group("conversation");
     let (mut alice, _) = pair();
+    // Keeps every message sent for re-sends (docs/PROTOCOL.md §13.9): the
+    // outbox is full after the warm-up.
     g.bench_function("send 1 KiB (memory store)", |b| b.iter(|| alice.send("bob", &plaintext, &[], 0).unwrap()));
+    let keeping_none = |user: &str| {
+        let address = Address::new(user, 1).unwrap();
+        let config = ConversationConfig::new().with_resend_max_age(0);
+        Conversations::open(MemoryStore::new(), [7; 32], address, config).unwrap()
+    };
+    let (mut alice, _) = conversation_pair(keeping_none);
+    g.bench_function("send 1 KiB keeping no sent messages (memory store)", |b| {
+        b.iter(|| alice.send("bob", &plaintext, &[], 0).unwrap())
+    });
     let (mut alice, mut bob) = pair();
     let a_addr = alice.me().clone();
     g.bench_function("send 1 KiB + receive + commit (memory store)", |b| {
