@@ -167,6 +167,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn p_is_the_first_field_element_refused() {
+        let mut p_minus_one = [0xffu8; 32];
+        p_minus_one[0] = 0xec;
+        p_minus_one[31] = 0x7f;
+        assert!(!field_element_at_least_p(&p_minus_one));
+        let mut p = p_minus_one;
+        p[0] = 0xed;
+        assert!(field_element_at_least_p(&p));
+        // The same low byte with a lower top byte is far below p.
+        let mut below = p;
+        below[31] = 0x3f;
+        assert!(!field_element_at_least_p(&below));
+    }
+
+    #[test]
+    fn debug_shows_public_keys_and_no_secret() {
+        let pair = X25519KeyPair::generate(&mut crate::testing::rng(12));
+        let public = format!("{:?}", pair.public());
+        assert_eq!(public, format!("X25519PublicKey({})", hex::encode(pair.public().as_bytes())));
+        let shown = format!("{pair:?}");
+        assert!(shown.starts_with("X25519KeyPair {") && shown.contains(&public));
+        assert!(!shown.contains(&hex::encode(pair.secret_bytes().as_slice())));
+    }
+
+    #[test]
     fn low_order_list_is_exactly_the_torsion_images() {
         use curve25519_dalek::constants::EIGHT_TORSION;
         for p in EIGHT_TORSION.iter() {

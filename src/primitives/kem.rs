@@ -138,6 +138,16 @@ mod tests {
     use crate::testing::rng;
 
     #[test]
+    fn debug_shows_a_public_key_prefix_and_no_seed() {
+        let pair = MlKemKeyPair::generate(&mut rng(3), false);
+        let public = format!("{:?}", pair.public());
+        assert!(public.starts_with("MlKemPublicKey(") && public.len() > "MlKemPublicKey()".len());
+        let shown = format!("{pair:?}");
+        assert!(shown.starts_with("MlKemKeyPair {") && shown.contains(&public));
+        assert!(!shown.contains(&hex::encode(&pair.seed()[..16])));
+    }
+
+    #[test]
     fn encapsulate_then_decapsulate_agree_and_a_mangled_ciphertext_does_not() {
         for keep_expanded in [false, true] {
             let pair = MlKemKeyPair::generate(&mut rng(1), keep_expanded);

@@ -315,6 +315,49 @@ mod tests {
         }
     }
 
+    /// R the identity (small order), canonically encoded or as y = p + 1
+    /// (non-canonical), with S = k·a: the cofactored equation holds, so
+    /// only the pre-checks refuse them, single and batch alike.
+    #[test]
+    fn an_r_of_small_order_or_non_canonical_is_refused_although_the_equation_holds() {
+        use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
+        use curve25519_dalek::scalar::Scalar;
+        let mut rng = ChaCha20Rng::from_seed([10; 32]);
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
+        let a = sk.to_scalar();
+        let ab = (ED25519_BASEPOINT_POINT * a).compress().to_bytes();
+        let key = Ed25519PublicKey::from_bytes(ab).unwrap();
+        let message = b"crafted";
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut p_plus_one = [0xffu8; 32];
+        p_plus_one[0] = 0xee;
+        p_plus_one[31] = 0x7f;
+        for rb in [identity, p_plus_one] {
+            let k = Scalar::from_bytes_mod_order_wide(&super::super::kdf::sha512(&[&rb, &ab, message]));
+            let mut sig = [0u8; 64];
+            sig[..32].copy_from_slice(&rb);
+            sig[32..].copy_from_slice((k * a).as_bytes());
+            assert!(key.verify(message, &sig).is_err());
+            assert!(verify_batch(&[(key, message.as_slice(), &sig)], &mut rng).is_err());
+        }
+    }
+
+    #[test]
+    fn public_keys_are_equal_and_hash_by_their_encoding_and_debug_shows_no_secret() {
+        let mut rng = ChaCha20Rng::from_seed([11; 32]);
+        let (one, two) = (Ed25519KeyPair::generate(&mut rng), Ed25519KeyPair::generate(&mut rng));
+        assert_eq!(one.public(), one.public());
+        assert_ne!(one.public(), two.public());
+        let set: std::collections::HashSet<Ed25519PublicKey> = [one.public(), two.public(), one.public()].into();
+        assert_eq!(set.len(), 2);
+        let shown = format!("{:?}", one.public());
+        assert_eq!(shown, format!("Ed25519PublicKey({})", hex::encode(one.public().as_bytes())));
+        let pair = format!("{one:?}");
+        assert!(pair.starts_with("Ed25519KeyPair {") && pair.contains(&shown));
+        assert!(!pair.contains(&hex::encode(one.secret_bytes().as_slice())));
+    }
+
     #[test]
     fn single_and_batch_agree() {
         let mut rng = ChaCha20Rng::from_seed([3; 32]);
