@@ -84,7 +84,9 @@ struct Sent {
 }
 
 /// The application-row namespace that holds outbox contents, one sealed
-/// row per kept message, keyed by [`row_key`]. Reserved for dmseal.
+/// row per kept message, keyed by the recipient's encoded address, then
+/// the message's ratchet key and counter (docs/PROTOCOL.md §13.2).
+/// Reserved for dmseal: do not write rows in it.
 pub const OUTBOX_NAMESPACE: &str = "dmseal.outbox";
 
 /// The row key of a kept message: the recipient's encoded address, then
