@@ -1,8 +1,11 @@
 //! Unit tests of the account: first messages, replays, prekey lifetimes.
 
 use super::*;
-use crate::error::DecryptError;
-use crate::prekeys::{MAX_ONE_TIME_PREKEYS, MAX_RETIRED_SIGNED_PREKEYS, MAX_SIGNED_PREKEY_GRACE_SECS};
+use crate::error::{DecryptError, FirstMessageError};
+use crate::prekeys::{
+    MAX_ONE_TIME_PREKEYS, MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, MAX_RETIRED_SIGNED_PREKEYS,
+    MAX_SIGNED_PREKEY_GRACE_SECS,
+};
 use crate::testing::{CONTEXT, rng};
 
 fn first_without_otk(bob: &Account, seed: u8) -> PreKeyMessage {
