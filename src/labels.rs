@@ -62,6 +62,9 @@ pub(crate) const KDF_RECORD_DEVICE: &[u8] = b"dmseal:v1:kdf:record-device";
 /// HKDF info for the key of a sealed outbox row (one sent message kept to
 /// be sent again, docs/PROTOCOL.md §13.9).
 pub(crate) const KDF_RECORD_OUTBOX: &[u8] = b"dmseal:v1:kdf:record-outbox";
+/// HKDF info for the key of a sealed group outbox row (one group message
+/// kept to be sent again, docs/PROTOCOL.md §13.10).
+pub(crate) const KDF_RECORD_GROUP_OUTBOX: &[u8] = b"dmseal:v1:kdf:record-group-outbox";
 
 /// HMAC-SHA256 input deriving a message-key seed from a chain key.
 pub(crate) const CHAIN_MESSAGE: &[u8] = b"dmseal:v1:chain:message";
@@ -96,6 +99,7 @@ pub(crate) const ALL: &[&[u8]] = &[
     KDF_RECORD_USER,
     KDF_RECORD_DEVICE,
     KDF_RECORD_OUTBOX,
+    KDF_RECORD_GROUP_OUTBOX,
 ];
 
 #[cfg(test)]

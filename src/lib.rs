@@ -194,8 +194,8 @@ pub use crate::address::{Address, AddressError};
 pub use crate::bundle::PreKeyBundle;
 pub use crate::conversation::{
     BundleSource, BundleSourceError, ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceInfo,
-    DeviceStatus, Event, GroupSend, Incoming, OUTBOX_NAMESPACE, Outbound, Outgoing, ReceiveError, Received,
-    ReceivedBatch, ReceivedKind, SendError, StorageKey,
+    DeviceStatus, Event, GROUP_OUTBOX_NAMESPACE, GroupSend, Incoming, OUTBOX_NAMESPACE, Outbound, Outgoing,
+    ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError, StorageKey,
 };
 pub use crate::error::{
     AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,
@@ -221,9 +221,10 @@ pub mod limits {
     pub use crate::address::MAX_USER_ID_LEN;
     pub use crate::conversation::{
         DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE, DEFAULT_RESEND_MAX_AGE, MAX_CACHED_RECORDS,
-        MAX_DEVICES_PER_USER, MAX_PENDING_GROUP_KEYS_PER_DEVICE, MAX_PREVIOUS_SESSIONS, MAX_RESEND_BYTES_PER_DEVICE,
-        MAX_RESEND_MESSAGES_PER_DEVICE, MAX_RESENDS_PER_MESSAGE, MAX_RESENT_RECORDS_PER_DEVICE, MAX_SESSIONS_TRIED,
-        MAX_UNLISTED_DEVICES_PER_USER, MIN_HEAL_INTERVAL_SECS,
+        MAX_DEVICES_PER_USER, MAX_GROUP_OWED_PER_DEVICE, MAX_GROUP_RESEND_BYTES, MAX_GROUP_RESEND_MESSAGES,
+        MAX_GROUP_RESENT_RECORDS, MAX_PENDING_GROUP_KEYS_PER_DEVICE, MAX_PREVIOUS_SESSIONS,
+        MAX_RESEND_BYTES_PER_DEVICE, MAX_RESEND_MESSAGES_PER_DEVICE, MAX_RESENDS_PER_MESSAGE,
+        MAX_RESENT_RECORDS_PER_DEVICE, MAX_SESSIONS_TRIED, MAX_UNLISTED_DEVICES_PER_USER, MIN_HEAL_INTERVAL_SECS,
     };
     pub use crate::group::{
         DEFAULT_ROTATION_MESSAGES, DEFAULT_ROTATION_SECS, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES,

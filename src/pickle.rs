@@ -36,6 +36,7 @@ pub(crate) const TYPE_SESSION_RECORD: u8 = 4;
 pub(crate) const TYPE_USER_RECORD: u8 = 5;
 pub(crate) const TYPE_DEVICE_RECORD: u8 = 6;
 pub(crate) const TYPE_OUTBOX_ROW: u8 = 7;
+pub(crate) const TYPE_GROUP_OUTBOX_ROW: u8 = 8;
 const HEADER_LEN: usize = 4 + 1 + 4;
 const SALT_LEN: usize = 32;
 

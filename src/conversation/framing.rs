@@ -4,6 +4,7 @@
 
 use zeroize::Zeroizing;
 
+use super::group_resend::GroupMessageId;
 use super::resend::MessageId;
 
 /// Content type: an application message.
@@ -22,6 +23,12 @@ const FRAME_RETRY_RECEIPT: u8 = 0x04;
 /// Content type: a message sent again, after a retry receipt: the name of
 /// the original, then its content.
 const FRAME_RESEND: u8 = 0x05;
+/// Content type: a group retry receipt (docs/PROTOCOL.md §13.10): a
+/// group, when, and the names of its messages that could not be read.
+const FRAME_GROUP_RETRY_RECEIPT: u8 = 0x06;
+/// Content type: a group message sent again over the 1:1 session, after
+/// a group retry receipt: the group, the original's name, its plaintext.
+const FRAME_GROUP_RESEND: u8 = 0x07;
 /// The most messages one retry receipt names.
 pub(crate) const MAX_RECEIPT_IDS: usize = 32;
 /// One message id in a receipt: ratchet key and counter.
@@ -44,6 +51,11 @@ pub(crate) enum Content<'a> {
     /// A message of the sender's sent again: its original's name, and
     /// the original content (an application message).
     Resend { id: MessageId, body: &'a [u8] },
+    /// The sender could not read these messages of ours in the group.
+    GroupRetryReceipt { group_id: &'a [u8], ids: Vec<GroupMessageId>, at: u64 },
+    /// A group message of the sender's sent again: its group, its
+    /// original's name and its plaintext.
+    GroupResend { group_id: &'a [u8], id: GroupMessageId, body: &'a [u8] },
     /// A content type this version does not know, or none (an empty
     /// plaintext).
     Unknown(Option<u8>),
@@ -105,6 +117,64 @@ pub(crate) fn frame_resend(id: &MessageId, content: &[u8]) -> Zeroizing<Vec<u8>>
     frame(FRAME_RESEND, &body)
 }
 
+/// `u8 len || group id`, the group part of the group contents.
+fn push_group_id(out: &mut Vec<u8>, group_id: &[u8]) {
+    // Group ids are at most MAX_GROUP_ID_LEN (64) bytes.
+    out.push(u8::try_from(group_id.len()).unwrap_or(u8::MAX));
+    out.extend_from_slice(group_id);
+}
+
+/// Reads `u8 len || group id` off the front of `bytes`: at most
+/// [`crate::group::MAX_GROUP_ID_LEN`] bytes.
+fn read_group_id(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
+    let (&len, rest) = bytes.split_first()?;
+    let len = usize::from(len);
+    if len > crate::group::MAX_GROUP_ID_LEN {
+        return None;
+    }
+    rest.split_at_checked(len)
+}
+
+/// `content type || u8 len || group id || u64 at || (state id || u32
+/// index)*` of a group receipt naming 1 to [`MAX_RECEIPT_IDS`] messages
+/// (the first so many of `ids`).
+pub(crate) fn frame_group_retry_receipt(group_id: &[u8], ids: &[GroupMessageId], at: u64) -> Zeroizing<Vec<u8>> {
+    let mut body = Vec::with_capacity(1 + group_id.len() + 8 + GroupMessageId::LEN * ids.len().min(MAX_RECEIPT_IDS));
+    push_group_id(&mut body, group_id);
+    body.extend_from_slice(&at.to_be_bytes());
+    for id in ids.iter().take(MAX_RECEIPT_IDS) {
+        id.encode(&mut body);
+    }
+    frame(FRAME_GROUP_RETRY_RECEIPT, &body)
+}
+
+/// The group id, timestamp and ids of a group receipt body; `None` unless
+/// it names 1 to [`MAX_RECEIPT_IDS`] messages exactly.
+fn read_group_receipt(body: &[u8]) -> Option<(&[u8], u64, Vec<GroupMessageId>)> {
+    let (group_id, rest) = read_group_id(body)?;
+    let (at, mut rest) = rest.split_first_chunk::<8>()?;
+    let n = rest.len() / GroupMessageId::LEN;
+    if rest.len() % GroupMessageId::LEN != 0 || n == 0 || n > MAX_RECEIPT_IDS {
+        return None;
+    }
+    let mut ids = Vec::with_capacity(n);
+    while let Some((id, next)) = GroupMessageId::decode(rest) {
+        ids.push(id);
+        rest = next;
+    }
+    Some((group_id, u64::from_be_bytes(*at), ids))
+}
+
+/// `content type || u8 len || group id || state id || u32 index ||
+/// plaintext` of a group message sent again.
+pub(crate) fn frame_group_resend(group_id: &[u8], id: &GroupMessageId, plaintext: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut body = Zeroizing::new(Vec::with_capacity(1 + group_id.len() + GroupMessageId::LEN + plaintext.len()));
+    push_group_id(&mut body, group_id);
+    id.encode(&mut body);
+    body.extend_from_slice(plaintext);
+    frame(FRAME_GROUP_RESEND, &body)
+}
+
 /// Whether a framed plaintext is an application message (the only content
 /// kept to be sent again).
 pub(crate) fn is_message(framed: &[u8]) -> bool {
@@ -134,6 +204,16 @@ pub(crate) fn unframe(plaintext: &[u8]) -> Content<'_> {
             Some((id, [FRAME_MESSAGE, body @ ..])) => Content::Resend { id, body },
             _ => Content::Unknown(Some(FRAME_RESEND)),
         },
+        Some((&FRAME_GROUP_RETRY_RECEIPT, body)) => match read_group_receipt(body) {
+            Some((group_id, at, ids)) => Content::GroupRetryReceipt { group_id, ids, at },
+            None => Content::Unknown(Some(FRAME_GROUP_RETRY_RECEIPT)),
+        },
+        Some((&FRAME_GROUP_RESEND, body)) => {
+            match read_group_id(body).and_then(|(group_id, rest)| Some((group_id, GroupMessageId::decode(rest)?))) {
+                Some((group_id, (id, body))) => Content::GroupResend { group_id, id, body },
+                None => Content::Unknown(Some(FRAME_GROUP_RESEND)),
+            }
+        }
         Some((&other, _)) => Content::Unknown(Some(other)),
         None => Content::Unknown(None),
     }
@@ -158,6 +238,13 @@ mod tests {
                 Content::Resend { id, body } => {
                     proptest::prop_assert_eq!(&frame_resend(&id, &frame_message(body))[..], &bytes[..]);
                 }
+                Content::GroupRetryReceipt { group_id, ids, at } => {
+                    proptest::prop_assert!(!ids.is_empty() && ids.len() <= MAX_RECEIPT_IDS);
+                    proptest::prop_assert_eq!(&frame_group_retry_receipt(group_id, &ids, at)[..], &bytes[..]);
+                }
+                Content::GroupResend { group_id, id, body } => {
+                    proptest::prop_assert_eq!(&frame_group_resend(group_id, &id, body)[..], &bytes[..]);
+                }
                 _ => {}
             }
         }
@@ -176,6 +263,9 @@ mod tests {
             (MessageId { ratchet_key: [0x11; 32], counter: 7 }, MessageId { ratchet_key: [0x22; 32], counter: 0 });
         let id = |i: &MessageId| json!({ "ratchet_key": h(i.ratchet_key), "counter": i.counter });
         let at = 1_800_000_000u64;
+        let (g1, g2) =
+            (GroupMessageId { state_id: [0x44; 16], index: 3 }, GroupMessageId { state_id: [0x55; 16], index: 1_000 });
+        let gid = |i: &GroupMessageId| json!({ "state_id": h(i.state_id), "index": i.index });
         let valid = json!([
             { "content": "message", "body": h(b"hello"), "bytes": h(&frame_message(b"hello")[..]) },
             { "content": "message", "body": "", "bytes": h(&frame_message(b"")[..]) },
@@ -185,6 +275,9 @@ mod tests {
             { "content": "retry_receipt", "at": at, "ids": [id(&first)], "bytes": h(&frame_retry_receipt(&[first], at)[..]) },
             { "content": "retry_receipt", "at": at, "ids": [id(&first), id(&second)], "bytes": h(&frame_retry_receipt(&[first, second], at)[..]) },
             { "content": "resend", "id": id(&first), "original": h(&frame_message(b"hello")[..]), "bytes": h(&frame_resend(&first, &frame_message(b"hello"))[..]) },
+            { "content": "group_retry_receipt", "group_id": h(b"family"), "at": at, "ids": [gid(&g1)], "bytes": h(&frame_group_retry_receipt(b"family", &[g1], at)[..]) },
+            { "content": "group_retry_receipt", "group_id": "", "at": at, "ids": [gid(&g1), gid(&g2)], "bytes": h(&frame_group_retry_receipt(b"", &[g1, g2], at)[..]) },
+            { "content": "group_resend", "group_id": h(b"family"), "id": gid(&g2), "plaintext": h(b"hello all"), "bytes": h(&frame_group_resend(b"family", &g2, b"hello all")[..]) },
         ]);
         let many: Vec<MessageId> = (0..=MAX_RECEIPT_IDS as u32).map(|n| MessageId { counter: n, ..first }).collect();
         let mut too_many = frame_retry_receipt(&many[..MAX_RECEIPT_IDS], at).to_vec();
@@ -198,6 +291,11 @@ mod tests {
             frame_resend(&first, &frame_heal()).to_vec(),
             frame_resend(&first, &[]).to_vec(),
             vec![0x06],
+            frame_group_retry_receipt(b"family", &[], at).to_vec(),
+            frame_group_retry_receipt(b"family", &[g1], at)[..29].to_vec(),
+            [&[0x06, 65][..], &[0x61; 65], &at.to_be_bytes(), &[0x44; 20]].concat(),
+            vec![0x07, 6, 0x66],
+            frame_group_resend(b"family", &g1, b"")[..26].to_vec(),
             vec![0xff, 1, 2, 3],
         ];
         for bytes in &unknown {
@@ -206,7 +304,7 @@ mod tests {
         crate::vectors::check(
             "conversation_content.json",
             json!({
-                "section": "docs/PROTOCOL.md §13.6, §13.7, §13.8, §13.9",
+                "section": "docs/PROTOCOL.md §13.6, §13.7, §13.8, §13.9, §13.10",
                 "valid": valid,
                 "unknown": unknown.iter().map(h).collect::<Vec<_>>(),
             }),
@@ -238,6 +336,31 @@ mod tests {
         assert_eq!(unframe(&[0x04, 0]), Content::Unknown(Some(0x04)), "a receipt has its exact length");
         assert_eq!(unframe(&[0x05, 0]), Content::Unknown(Some(0x05)));
         assert_eq!(unframe(&[0x03, 0]), Content::Unknown(Some(0x03)), "a heal has no body");
+        let g = GroupMessageId { state_id: [3; 16], index: 9 };
+        assert_eq!(
+            unframe(&frame_group_retry_receipt(b"g", &[g], 5)),
+            Content::GroupRetryReceipt { group_id: b"g", ids: vec![g], at: 5 }
+        );
+        let gs: Vec<GroupMessageId> = (0..=MAX_RECEIPT_IDS as u32).map(|index| GroupMessageId { index, ..g }).collect();
+        assert_eq!(
+            unframe(&frame_group_retry_receipt(b"g", &gs, 5)),
+            Content::GroupRetryReceipt { group_id: b"g", ids: gs[..MAX_RECEIPT_IDS].to_vec(), at: 5 },
+            "at most the limit"
+        );
+        let mut over = frame_group_retry_receipt(b"g", &gs[..MAX_RECEIPT_IDS], 5).to_vec();
+        over.extend_from_slice(&[0; GroupMessageId::LEN]);
+        assert_eq!(unframe(&over), Content::Unknown(Some(0x06)), "one past the limit");
+        assert_eq!(
+            unframe(&frame_group_resend(b"g", &g, b"hi")),
+            Content::GroupResend { group_id: b"g", id: g, body: b"hi" }
+        );
+        let long = [0x61; 65];
+        assert_eq!(
+            unframe(&frame_group_resend(&long[..64], &g, b"")),
+            Content::GroupResend { group_id: &long[..64], id: g, body: b"" },
+            "a group id at its limit"
+        );
+        assert_eq!(unframe(&[&[0x07, 65][..], &long, &[0; 20]].concat()), Content::Unknown(Some(0x07)), "one past it");
         assert_eq!(unframe(&[0x7f, 1, 2]), Content::Unknown(Some(0x7f)));
         assert_eq!(unframe(&[]), Content::Unknown(None));
     }

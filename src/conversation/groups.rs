@@ -7,6 +7,7 @@
 //! `remove_group_member`) on every member device, as it does device lists.
 
 use super::framing::frame_group_keys;
+use super::group_resend::was_resent;
 use super::receive::{Received, ReceivedKind};
 use super::send::{FanOut, Outbound, Outgoing, app_rows};
 use super::trust::Event;
@@ -252,17 +253,20 @@ impl<S: Store> Conversations<S> {
         app: impl FnOnce(&[Outbound<'_>]) -> Vec<AppWrite>,
     ) -> Result<GroupSend, SendError> {
         self.sync()?;
-        let ((message, fan), mut pending) = self.run(|this, work| {
-            let out = this.group_mut_with_rng(work, group_id, |group, rng| {
-                group.encrypt_with_rng(rng, plaintext, now).map_err(SendError::Group)
+        let ((message, fan, kept), mut pending) = self.run(|this, work| {
+            let (out, seq) = this.group_mut_with_rng(work, group_id, |group, rng| {
+                let seq = group.sends();
+                Ok::<_, SendError>((group.encrypt_with_rng(rng, plaintext, now).map_err(SendError::Group)?, seq))
             })?;
+            // Kept to send again if a member asks (§13.10).
+            let kept = this.keep_group_message(work, group_id, seq, &out.message, plaintext, now)?;
             let mut items = Vec::with_capacity(out.distributions.len());
             for d in &out.distributions {
                 let address = Address::decode(&d.to).map_err(|_| SendError::Group(crate::GroupError::NotAMember))?;
                 items.push((address, frame_group_keys(&d.bytes)));
             }
             let fan = this.fan_out(work, items, bundles, now, false)?;
-            Ok::<_, SendError>((out.message, fan))
+            Ok::<_, SendError>((out.message, fan, kept))
         })?;
         if let FanOut::Blocked { changed, .. } = &fan {
             // Nothing is sent, so the group must still owe the distributions
@@ -284,7 +288,9 @@ impl<S: Store> Conversations<S> {
             let targets = core::iter::once(None).chain(sent.iter().map(|(a, _)| Some(a)));
             let ciphertexts: Vec<&[u8]> =
                 core::iter::once(&message[..]).chain(sent.iter().map(|(_, m)| &m[..])).collect();
-            app_rows(targets, &ciphertexts, app)
+            let mut rows = app_rows(targets, &ciphertexts, app)?;
+            rows.extend(kept);
+            Ok(rows)
         })?;
         Ok(GroupSend { message, distributions })
     }
@@ -357,10 +363,16 @@ impl<S: Store> Conversations<S> {
     ) -> Result<Received, ReceiveError> {
         // Decryption is transactional: on failure the group is as it was.
         let member = from.encode();
-        let read =
-            self.try_group(work, group_id, |group| group.decrypt_from(&member, bytes).map_err(ReceiveError::Group))?;
+        let (read, resent) = self.try_group(work, group_id, |group| {
+            let read = group.decrypt_from(&member, bytes).map_err(ReceiveError::Group)?;
+            Ok::<_, ReceiveError>((read, was_resent(group, bytes)))
+        })?;
         let mut received = Received::new(from.clone(), ReceivedKind::GroupMessage, read.plaintext);
         received.set_group(ReceivedKind::GroupMessage, group_id);
+        if resent {
+            // Read already, by a re-send (§13.10): its key is used up now.
+            received.unreadable(ReceiveError::Group(crate::GroupError::Duplicate));
+        }
         Ok(received)
     }
 }

@@ -21,6 +21,7 @@ mod config;
 mod contacts;
 mod error;
 mod framing;
+mod group_resend;
 mod groups;
 mod key;
 mod receive;
@@ -47,6 +48,10 @@ use self::cache::RecordCache;
 use self::cache::open_device;
 pub use self::config::{ContactPolicy, ConversationConfig, DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE};
 pub use self::error::{ConversationError, ReceiveError, SendError};
+pub use self::group_resend::{
+    GROUP_OUTBOX_NAMESPACE, MAX_GROUP_OWED_PER_DEVICE, MAX_GROUP_RESEND_BYTES, MAX_GROUP_RESEND_MESSAGES,
+    MAX_GROUP_RESENT_RECORDS,
+};
 pub use self::groups::GroupSend;
 pub use self::key::StorageKey;
 pub use self::receive::{Received, ReceivedKind};

@@ -402,6 +402,18 @@ impl<S: Store> Conversations<S> {
             Content::Resend { id, body } if received.kind == ReceivedKind::Message => {
                 self.take_resend(work, received, &id, body)?;
             }
+            Content::GroupRetryReceipt { group_id, ids, .. } if received.kind == ReceivedKind::Message => {
+                let taken = self.take_group_retry_receipt(work, received, group_id, &ids, now);
+                received.settle(taken)?;
+            }
+            Content::GroupResend { group_id, id, body } if received.kind == ReceivedKind::Message => {
+                let taken = self.take_group_resend(work, received, group_id, &id, body);
+                received.settle(taken)?;
+            }
+            Content::GroupRetryReceipt { .. } => {
+                received.unreadable(ReceiveError::UnknownContent { content_type: Some(6) });
+            }
+            Content::GroupResend { .. } => received.unreadable(ReceiveError::UnknownContent { content_type: Some(7) }),
             Content::RetryReceipt { .. } => received.unreadable(ReceiveError::UnknownContent { content_type: Some(4) }),
             Content::Resend { .. } => received.unreadable(ReceiveError::UnknownContent { content_type: Some(5) }),
             Content::GroupKeys(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(1) }),

@@ -7,6 +7,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
+use super::group_resend::{GroupOwed, Owed};
 use super::resend::{MessageId, Outbox, Resent, SentPickle};
 use crate::address::Address;
 use crate::error::{DecryptError, PickleError};
@@ -62,6 +63,8 @@ pub(crate) struct SessionRecord {
     pub(crate) outbox: Outbox,
     /// Messages from the device that arrived by a re-send.
     pub(crate) resent: Resent,
+    /// Group messages the device asked for (§13.10).
+    pub(crate) group_owed: GroupOwed,
 }
 
 /// Which session read a message.
@@ -85,6 +88,7 @@ impl SessionRecord {
             healed_at: None,
             outbox: Outbox::default(),
             resent: Resent::default(),
+            group_owed: GroupOwed::default(),
         }
     }
 
@@ -136,6 +140,7 @@ impl SessionRecord {
         if self.has_other_identity(identity) {
             self.outbox.clear();
             self.resent = Resent::default();
+            self.group_owed.clear();
         }
         if self.current.as_ref().is_some_and(|e| e.session.peer_identity() != identity) {
             self.current = None;
@@ -293,6 +298,7 @@ impl SessionRecord {
             healed_at: self.healed_at,
             outbox: self.outbox.pickle(),
             resent: self.resent.pickle(),
+            group_owed: self.group_owed.pickle(),
         }
     }
 
@@ -330,6 +336,7 @@ impl SessionRecord {
             healed_at: pickle.healed_at,
             outbox: Outbox::from_pickle(&pickle.outbox).ok_or(PickleError::Invalid)?,
             resent: Resent::from_pickle(&pickle.resent).ok_or(PickleError::Invalid)?,
+            group_owed: GroupOwed::from_pickle(&pickle.group_owed).ok_or(PickleError::Invalid)?,
         })
     }
 }
@@ -365,6 +372,7 @@ pub(crate) struct SessionRecordPickle {
     healed_at: Option<u64>,
     outbox: Vec<SentPickle>,
     resent: Vec<MessageId>,
+    group_owed: Vec<Owed>,
 }
 
 impl PickleKind for SessionRecordPickle {

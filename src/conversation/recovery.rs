@@ -5,8 +5,8 @@
 use zeroize::Zeroizing;
 
 use super::framing::{
-    MAX_RECEIPT_IDS, frame_group_key_request, frame_group_keys, frame_heal, frame_resend, frame_retry_receipt,
-    is_message,
+    MAX_RECEIPT_IDS, frame_group_key_request, frame_group_keys, frame_group_resend, frame_heal, frame_resend,
+    frame_retry_receipt, is_message,
 };
 use super::resend::{MessageId, OUTBOX_NAMESPACE, OutboxRowPickle, row_key};
 use super::send::{FanOut, Outgoing};
@@ -33,7 +33,7 @@ impl<S: Store> Conversations<S> {
     /// Refuses control content ([`ReceiveError::UntrustedSender`]) from a
     /// device that is not trusted under the identity of its current
     /// session, or (when `listed`) not in its user's device list.
-    fn check_trusted(&mut self, work: &mut Work, from: &Address, listed: bool) -> Result<(), ReceiveError> {
+    pub(super) fn check_trusted(&mut self, work: &mut Work, from: &Address, listed: bool) -> Result<(), ReceiveError> {
         let session_identity = self.sessions(work, from)?.current().map(Session::peer_identity).cloned();
         let user = self.user(work, from.user())?;
         let in_list = !listed || user.devices.get(&from.device()).is_some_and(|d| d.listed);
@@ -418,29 +418,35 @@ impl<S: Store> Conversations<S> {
                 // Counted as sent only once all are: a blocked device keeps
                 // them owed.
                 let owed = this.sessions(work, address)?.outbox.owed(now, max_age);
-                if owed.is_empty() {
+                let group_owed = this.owed_group_messages(work, address, now)?;
+                if owed.is_empty() && group_owed.is_empty() {
+                    // Marks that can no longer be sent are cleared.
+                    if !this.sessions(work, address)?.group_owed.owed().is_empty() {
+                        this.sessions_mut(work, address)?.group_owed.sent_again();
+                    }
                     // Expired messages go now, rows and all.
                     if this.sessions(work, address)?.outbox.has_expired(now, max_age) {
                         this.sessions_mut(work, address)?.outbox.purge(now, max_age);
                     }
                     return Ok(FanOut::Sent { messages: Vec::new(), events: Vec::new() });
                 }
-                let mut sent = Vec::with_capacity(owed.len());
+                let mut sent = Vec::with_capacity(owed.len() + group_owed.len());
                 let mut events = Vec::new();
-                for (i, id) in owed.iter().enumerate() {
+                let mut items = Vec::with_capacity(owed.len() + group_owed.len());
+                for id in &owed {
                     // A row the store lost (or the application deleted) is
                     // skipped: nothing else can be sent for it.
                     let Some(content) = this.outbox_content(work, address, id)? else { continue };
+                    items.push(frame_resend(id, &content));
+                }
+                items.extend(
+                    group_owed.iter().map(|(group_id, id, plaintext)| frame_group_resend(group_id, id, plaintext)),
+                );
+                for (i, item) in items.into_iter().enumerate() {
                     // A bundle can only start the first: the others go on
                     // the session it started.
                     let bundles = if i == 0 { bundles } else { &[] };
-                    match this.fan_out(
-                        work,
-                        vec![(address.clone(), frame_resend(id, &content))],
-                        bundles,
-                        now,
-                        false,
-                    )? {
+                    match this.fan_out(work, vec![(address.clone(), item)], bundles, now, false)? {
                         FanOut::Sent { messages, events: e } => {
                             sent.extend(messages);
                             events.extend(e);
@@ -448,7 +454,9 @@ impl<S: Store> Conversations<S> {
                         blocked @ FanOut::Blocked { .. } => return Ok(blocked),
                     }
                 }
-                this.sessions_mut(work, address)?.outbox.sent_again(now, max_age);
+                let record = this.sessions_mut(work, address)?;
+                record.outbox.sent_again(now, max_age);
+                record.group_owed.sent_again();
                 Ok::<_, SendError>(FanOut::Sent { messages: sent, events })
             })?;
             self.release(fan, pending, |_| Ok(Vec::new()))

@@ -16,6 +16,7 @@
 //! to whom after every change, so a removal cannot be forgotten.
 
 mod message;
+pub(crate) use self::message::GroupMessage;
 mod pickling;
 mod receive;
 mod sender_key;
@@ -72,6 +73,10 @@ pub const MAX_GROUP_WINDOW: u32 = 2_000;
 /// export may carry): enough for a full window of scattered gaps. Past it
 /// the nodes covering the oldest indices are evicted.
 pub const MAX_GROUP_STATE_NODES: usize = 2_100;
+/// The most bytes a group record keeps for [`crate::Conversations`] (its
+/// re-send bookkeeping, docs/PROTOCOL.md §13.10): well above what that
+/// bookkeeping's own bounds allow, checked when a pickle is read.
+pub(crate) const MAX_GROUP_ANNEX_LEN: usize = 8 * 1024;
 /// How many sender states per member are kept (the newest ones), so
 /// messages in flight across a rotation still decrypt. libsignal keeps 5.
 pub const MAX_SENDER_STATES_PER_MEMBER: usize = 5;
@@ -192,6 +197,10 @@ struct Member {
     states: VecDeque<ReceiverState>,
     /// Ids of this member's states evicted as too old, oldest first.
     retired: VecDeque<StateId>,
+    /// How many messages this device had sent in the group when the
+    /// member joined (or its identity was reset): it may be sent again
+    /// only messages from then on.
+    joined: u64,
 }
 
 impl Member {
@@ -228,6 +237,12 @@ pub struct Group {
     /// Members that have not received the current outbound state.
     undistributed: BTreeSet<Vec<u8>>,
     policy: RotationPolicy,
+    /// How many messages this device has sent in the group, over all its
+    /// sender states: the sequence number of the next one.
+    sends: u64,
+    /// Bytes [`crate::Conversations`] keeps with the group (its re-send
+    /// bookkeeping, docs/PROTOCOL.md §13.10); empty for a raw `Group`.
+    pub(crate) annex: Vec<u8>,
 }
 
 fn check_member_id(id: &[u8]) -> Result<(), GroupError> {
@@ -278,6 +293,8 @@ impl Group {
             stale: false,
             undistributed: BTreeSet::new(),
             policy: RotationPolicy::default(),
+            sends: 0,
+            annex: Vec::new(),
         })
     }
 
@@ -289,6 +306,19 @@ impl Group {
     /// The other member devices, by the ids the caller gave them.
     pub fn members(&self) -> impl Iterator<Item = &[u8]> {
         self.members.keys().map(Vec::as_slice)
+    }
+
+    /// The sequence number of the next message this device sends in the
+    /// group (how many it has sent, over all its sender states).
+    pub(crate) fn sends(&self) -> u64 {
+        self.sends
+    }
+
+    /// Whether `member` is a member that was one when this device sent
+    /// its message number `seq` ([`Group::sends`] before it), under its
+    /// current identity: only such a member may be sent it again.
+    pub(crate) fn was_member_at(&self, member: &[u8], seq: u64) -> bool {
+        self.members.get(member).is_some_and(|m| m.joined <= seq)
     }
 
     /// Whether `member` is a member (one lookup, not a scan).
@@ -354,7 +384,7 @@ impl Group {
         if self.members.len() >= MAX_GROUP_MEMBERS {
             return Err(GroupError::TooManyMembers { max: MAX_GROUP_MEMBERS });
         }
-        self.members.insert(member.to_vec(), Member::default());
+        self.members.insert(member.to_vec(), Member { joined: self.sends, ..Member::default() });
         self.undistributed.insert(member.to_vec());
         Ok(())
     }
@@ -413,7 +443,8 @@ impl Group {
         let Some(record) = self.members.get_mut(member) else {
             return false;
         };
-        let old = core::mem::take(record);
+        // The new identity joins now: nothing sent before is sent to it again.
+        let old = core::mem::replace(record, Member { joined: self.sends, ..Member::default() });
         self.revoke(old);
         self.undistributed.insert(member.to_vec());
         self.stale = true;
@@ -425,7 +456,7 @@ impl Group {
     /// are forgotten first past [`MAX_REVOKED_SENDER_STATES`]); the live
     /// states' keys are wiped as they drop.
     fn revoke(&mut self, record: Member) {
-        let Member { states, retired } = record;
+        let Member { states, retired, .. } = record;
         self.revoked.extend(retired);
         for state in states.into_iter().rev() {
             self.owners.remove(&state.state_id);
@@ -578,6 +609,7 @@ impl Group {
         let record = (!self.undistributed.is_empty())
             .then(|| outbound.record(&self.id, &self.me).encode(TYPE_GROUP_DISTRIBUTION));
         let message = outbound.encrypt(&self.id, plaintext)?;
+        self.sends = self.sends.saturating_add(1);
         let distributions = match record {
             Some(record) => core::mem::take(&mut self.undistributed)
                 .into_iter()

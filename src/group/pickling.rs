@@ -9,7 +9,7 @@ use super::message::Closure;
 use super::sender_key::{ReceiverState, SenderState};
 use super::tree::{Cover, Node, TREE_DEPTH};
 use super::{
-    Group, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN,
+    Group, MAX_GROUP_ANNEX_LEN, MAX_GROUP_ID_LEN, MAX_GROUP_MEMBERS, MAX_GROUP_STATE_NODES, MAX_MEMBER_ID_LEN,
     MAX_RETIRED_STATES_PER_MEMBER, MAX_REVOKED_SENDER_STATES, MAX_ROTATION_MESSAGES, MAX_ROTATION_SECS,
     MAX_SENDER_STATES_PER_MEMBER, Member, RotationPolicy, StateId, state_id_of,
 };
@@ -70,6 +70,8 @@ pub(crate) struct MemberPickle {
     states: Vec<ReceiverStatePickle>,
     /// Evicted state ids, oldest first.
     retired: Vec<StateId>,
+    /// The owner's message count when the member joined.
+    joined: u64,
 }
 
 /// A versioned snapshot of a [`Group`]: its members, its own sender state
@@ -87,6 +89,8 @@ pub struct GroupPickle {
     undistributed: Vec<Vec<u8>>,
     rotation_messages: u32,
     rotation_secs: u64,
+    sends: u64,
+    annex: Vec<u8>,
 }
 
 crate::pickle::pickle_api!(GroupPickle, crate::pickle::TYPE_GROUP, labels::KDF_PICKLE_GROUP);
@@ -143,6 +147,7 @@ impl Group {
                         })
                         .collect(),
                     retired: m.retired.iter().copied().collect(),
+                    joined: m.joined,
                 })
                 .collect(),
             revoked: self.revoked.iter().copied().collect(),
@@ -159,6 +164,8 @@ impl Group {
             undistributed: self.undistributed.iter().cloned().collect(),
             rotation_messages: self.policy.max_messages,
             rotation_secs: self.policy.max_age_secs,
+            sends: self.sends,
+            annex: self.annex.clone(),
         }
     }
 
@@ -193,7 +200,8 @@ impl Group {
             && pickle.revoked.len() <= MAX_REVOKED_SENDER_STATES
             && pickle.undistributed.len() <= pickle.members.len()
             && pickle.rotation_messages <= MAX_ROTATION_MESSAGES
-            && pickle.rotation_secs <= MAX_ROTATION_SECS;
+            && pickle.rotation_secs <= MAX_ROTATION_SECS
+            && pickle.annex.len() <= MAX_GROUP_ANNEX_LEN;
         if !limits_ok {
             return Err(PickleError::Invalid);
         }
@@ -234,7 +242,9 @@ impl Group {
                 });
             }
             let retired = m.retired.iter().copied().collect();
-            if members.insert(m.id.clone(), Member { states, retired }).is_some() {
+            if m.joined > pickle.sends
+                || members.insert(m.id.clone(), Member { states, retired, joined: m.joined }).is_some()
+            {
                 return Err(PickleError::Invalid);
             }
         }
@@ -281,6 +291,8 @@ impl Group {
             stale: pickle.stale,
             undistributed,
             policy: RotationPolicy::new(pickle.rotation_messages, pickle.rotation_secs),
+            sends: pickle.sends,
+            annex: pickle.annex.clone(),
         })
     }
 }

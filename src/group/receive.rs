@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 use super::message::{GroupMessage, SenderKeyRecord, signed_message};
 use super::sender_key::ReceiverState;
 use super::{
-    Group, GroupPlaintext, MAX_GROUP_STATE_NODES, MAX_RETIRED_STATES_PER_MEMBER, MAX_SENDER_STATES_PER_MEMBER,
+    Group, GroupPlaintext, MAX_GROUP_STATE_NODES, MAX_RETIRED_STATES_PER_MEMBER, MAX_SENDER_STATES_PER_MEMBER, StateId,
 };
 use crate::error::GroupError;
 use crate::primitives::rng::os_rng;
@@ -205,6 +205,75 @@ impl Group {
             .and_then(|m| m.states.iter().find(|s| s.state_id == message.state_id))
             .ok_or(GroupError::UnknownSenderState)?;
         Ok((owner, state))
+    }
+
+    /// Takes in a message of `sender`'s that arrived by a re-send over a
+    /// 1:1 session instead of as a group message (docs/PROTOCOL.md
+    /// §13.10): if its state is held here, the key of `index` is deleted,
+    /// so the original reads as a duplicate; returns whether it was.
+    /// `Ok(false)` when this device has no key for it (the state is not
+    /// here, or starts after `index`): the caller remembers the message.
+    /// On error nothing changes.
+    ///
+    /// # Errors
+    ///
+    /// [`GroupError::NotAMember`] (sender not a member here),
+    /// [`GroupError::UnexpectedSender`] (another member's state),
+    /// [`GroupError::SenderRemoved`] (a revoked state), and for a held
+    /// state the index errors of [`Group::decrypt`] but
+    /// `BeforeStateStart` (`Duplicate`: read already).
+    pub(crate) fn take_resent(&mut self, sender: &[u8], state_id: &StateId, index: u32) -> Result<bool, GroupError> {
+        if !self.members.contains_key(sender) {
+            return Err(GroupError::NotAMember);
+        }
+        let Some(owner) = self.owners.get(state_id) else {
+            if self.revoked.contains(state_id) {
+                return Err(GroupError::SenderRemoved);
+            }
+            return Ok(false);
+        };
+        if owner.as_slice() != sender {
+            return Err(GroupError::UnexpectedSender);
+        }
+        let state = self
+            .members
+            .get_mut(sender)
+            .and_then(|m| m.states.iter_mut().find(|s| s.state_id == *state_id))
+            .ok_or(GroupError::UnknownSenderState)?;
+        match state.cover.descend(index) {
+            Some(descent) => {
+                state.cover.puncture(descent);
+                Ok(true)
+            }
+            None if index < state.start => Ok(false),
+            None => Err(state.missing(index)),
+        }
+    }
+
+    /// Messages of `sender`'s held states that this device skipped and
+    /// still has keys for (below the newest index it read), newest state
+    /// first, lowest index first, at most `limit`.
+    pub(crate) fn missing_from(&self, sender: &[u8], limit: usize) -> Vec<(StateId, u32)> {
+        let mut out = Vec::new();
+        let Some(member) = self.members.get(sender) else { return out };
+        for state in &member.states {
+            let Some(newest) = state.newest else { continue };
+            for node in state.cover.nodes() {
+                let lo = node.first().max(u64::from(state.start));
+                let hi = node.last().min(u64::from(newest).saturating_sub(1));
+                let mut i = lo;
+                while i <= hi && u64::from(newest) > 0 {
+                    if out.len() >= limit {
+                        return out;
+                    }
+                    if let Ok(index) = u32::try_from(i) {
+                        out.push((state.state_id, index));
+                    }
+                    i += 1;
+                }
+            }
+        }
+        out
     }
 
     /// Decrypts a group message. On any error the group is unchanged.

@@ -276,7 +276,7 @@ impl ReceiverState {
     }
 
     /// Why an index has no key.
-    fn missing(&self, index: u32) -> GroupError {
+    pub(crate) fn missing(&self, index: u32) -> GroupError {
         if let Some(last) = self.last.filter(|&last| index > last) {
             return GroupError::StateClosed { index, last };
         }

@@ -2324,11 +2324,21 @@ def read_content(b):
             return ("retry_receipt", {"at": int.from_bytes(body[:8], "big"), "ids": ids})
     if t == 0x05 and len(body) >= 37 and body[36] == 0x00:
         return ("resend", {"id": (body[:32], rd32(body, 32)), "original": body[36:]})
+    if t in (0x06, 0x07) and body and body[0] <= 64 and len(body) >= 1 + body[0]:
+        group_id, rest = body[1:1 + body[0]], body[1 + body[0]:]
+        if t == 0x06 and len(rest) >= 8:
+            ids_bytes = rest[8:]
+            n = len(ids_bytes) // 20
+            if len(ids_bytes) % 20 == 0 and 1 <= n <= MAX_RECEIPT_IDS:
+                ids = [(ids_bytes[20 * i:20 * i + 16], rd32(ids_bytes, 20 * i + 16)) for i in range(n)]
+                return ("group_retry_receipt", {"group_id": group_id, "at": int.from_bytes(rest[:8], "big"), "ids": ids})
+        if t == 0x07 and len(rest) >= 20:
+            return ("group_resend", {"group_id": group_id, "id": (rest[:16], rd32(rest, 16)), "plaintext": rest[20:]})
     return ("unknown", None)
 
 
 def run_content_file(c, fname):
-    """§13.6-§13.9: content bytes built from their fields, and bodies that
+    """§13.6-§13.10: content bytes built from their fields, and bodies that
     read as an unknown content type."""
     v = json.load(open(os.path.join(HERE, fname)))
     H = bytes.fromhex
@@ -2344,6 +2354,13 @@ def run_content_file(c, fname):
             built = b"\x04" + u64(e["at"]) + b"".join(H(i["ratchet_key"]) + u32(i["counter"]) for i in e["ids"])
         elif kind == "resend":
             built = b"\x05" + H(e["id"]["ratchet_key"]) + u32(e["id"]["counter"]) + H(e["original"])
+        elif kind == "group_retry_receipt":
+            g = H(e["group_id"])
+            built = (b"\x06" + bytes([len(g)]) + g + u64(e["at"])
+                     + b"".join(H(i["state_id"]) + u32(i["index"]) for i in e["ids"]))
+        elif kind == "group_resend":
+            g = H(e["group_id"])
+            built = b"\x07" + bytes([len(g)]) + g + H(e["id"]["state_id"]) + u32(e["id"]["index"]) + H(e["plaintext"])
         else:
             built = None
         c.eq("%s: valid[%d] %s built from its fields" % (fname, n, kind), built, want)
