@@ -826,6 +826,10 @@ impl SessionStore for Writable {
     fn request_addresses(&self) -> Result<Vec<Address>, StoreError> {
         self.inner.request_addresses()
     }
+
+    fn session_addresses(&self) -> Result<Vec<Address>, StoreError> {
+        self.inner.session_addresses()
+    }
 }
 
 impl GroupStore for Writable {

@@ -29,6 +29,9 @@ const FRAME_GROUP_RETRY_RECEIPT: u8 = 0x06;
 /// Content type: a group message sent again over the 1:1 session, after
 /// a group retry receipt: the group, the original's name, its plaintext.
 const FRAME_GROUP_RESEND: u8 = 0x07;
+/// Content type: this device was restored from a backup (docs/PROTOCOL.md
+/// §13.11): send again everything kept for it. The body is `u64 at`.
+const FRAME_RESYNC: u8 = 0x08;
 /// The most messages one retry receipt names.
 pub(crate) const MAX_RECEIPT_IDS: usize = 32;
 /// One message id in a receipt: ratchet key and counter.
@@ -56,6 +59,9 @@ pub(crate) enum Content<'a> {
     /// A group message of the sender's sent again: its group, its
     /// original's name and its plaintext.
     GroupResend { group_id: &'a [u8], id: GroupMessageId, body: &'a [u8] },
+    /// The sender was restored from a backup (at `at`): it asks for
+    /// everything kept for it.
+    Resync { at: u64 },
     /// A content type this version does not know, or none (an empty
     /// plaintext).
     Unknown(Option<u8>),
@@ -175,6 +181,11 @@ pub(crate) fn frame_group_resend(group_id: &[u8], id: &GroupMessageId, plaintext
     frame(FRAME_GROUP_RESEND, &body)
 }
 
+/// `content type || u64 at` of a resync request.
+pub(crate) fn frame_resync(at: u64) -> Zeroizing<Vec<u8>> {
+    frame(FRAME_RESYNC, &at.to_be_bytes())
+}
+
 /// Whether a framed plaintext is an application message (the only content
 /// kept to be sent again).
 pub(crate) fn is_message(framed: &[u8]) -> bool {
@@ -214,6 +225,10 @@ pub(crate) fn unframe(plaintext: &[u8]) -> Content<'_> {
                 None => Content::Unknown(Some(FRAME_GROUP_RESEND)),
             }
         }
+        Some((&FRAME_RESYNC, body)) => match <[u8; 8]>::try_from(body) {
+            Ok(at) => Content::Resync { at: u64::from_be_bytes(at) },
+            Err(_) => Content::Unknown(Some(FRAME_RESYNC)),
+        },
         Some((&other, _)) => Content::Unknown(Some(other)),
         None => Content::Unknown(None),
     }
@@ -278,6 +293,7 @@ mod tests {
             { "content": "group_retry_receipt", "group_id": h(b"family"), "at": at, "ids": [gid(&g1)], "bytes": h(&frame_group_retry_receipt(b"family", &[g1], at)[..]) },
             { "content": "group_retry_receipt", "group_id": "", "at": at, "ids": [gid(&g1), gid(&g2)], "bytes": h(&frame_group_retry_receipt(b"", &[g1, g2], at)[..]) },
             { "content": "group_resend", "group_id": h(b"family"), "id": gid(&g2), "plaintext": h(b"hello all"), "bytes": h(&frame_group_resend(b"family", &g2, b"hello all")[..]) },
+            { "content": "resync", "at": at, "bytes": h(&frame_resync(at)[..]) },
         ]);
         let many: Vec<MessageId> = (0..=MAX_RECEIPT_IDS as u32).map(|n| MessageId { counter: n, ..first }).collect();
         let mut too_many = frame_retry_receipt(&many[..MAX_RECEIPT_IDS], at).to_vec();
@@ -296,6 +312,8 @@ mod tests {
             [&[0x06, 65][..], &[0x61; 65], &at.to_be_bytes(), &[0x44; 20]].concat(),
             vec![0x07, 6, 0x66],
             frame_group_resend(b"family", &g1, b"")[..26].to_vec(),
+            frame_resync(at)[..8].to_vec(),
+            [&frame_resync(at)[..], &[0]].concat(),
             vec![0xff, 1, 2, 3],
         ];
         for bytes in &unknown {
@@ -304,7 +322,7 @@ mod tests {
         crate::vectors::check(
             "conversation_content.json",
             json!({
-                "section": "docs/PROTOCOL.md §13.6, §13.7, §13.8, §13.9, §13.10",
+                "section": "docs/PROTOCOL.md §13.6, §13.7, §13.8, §13.9, §13.10, §13.11",
                 "valid": valid,
                 "unknown": unknown.iter().map(h).collect::<Vec<_>>(),
             }),
@@ -361,6 +379,8 @@ mod tests {
             "a group id at its limit"
         );
         assert_eq!(unframe(&[&[0x07, 65][..], &long, &[0; 20]].concat()), Content::Unknown(Some(0x07)), "one past it");
+        assert_eq!(unframe(&frame_resync(42)), Content::Resync { at: 42 });
+        assert_eq!(unframe(&frame_resync(42)[..8]), Content::Unknown(Some(0x08)), "a resync has its exact length");
         assert_eq!(unframe(&[0x7f, 1, 2]), Content::Unknown(Some(0x7f)));
         assert_eq!(unframe(&[]), Content::Unknown(None));
     }

@@ -474,7 +474,8 @@ impl<S: Store> Conversations<S> {
     }
 
     /// Reads a group message sent again by `received.from` over the 1:1
-    /// session: delivered as the group message it was, unless it was read
+    /// session, only from a trusted device under the identity of the
+    /// session that read it: delivered as the group message it was, unless it was read
     /// here (or arrived by a re-send before); its original can no longer
     /// read afterwards.
     pub(super) fn take_group_resend(
@@ -485,7 +486,12 @@ impl<S: Store> Conversations<S> {
         id: &GroupMessageId,
         body: &[u8],
     ) -> Result<(), ReceiveError> {
-        let member = received.from().encode();
+        let from = received.from().clone();
+        // Not signed by the sender state: only the 1:1 session vouches for
+        // it, so only a trusted device under that session's identity may
+        // speak in the group this way (as for distributions, §13.7).
+        self.check_trusted(work, &from, false)?;
+        let member = from.encode();
         let fresh = self.try_group(work, group_id, |g| {
             if g.take_resent(&member, &id.state_id, id.index).map_err(ReceiveError::Group)? {
                 return Ok::<_, ReceiveError>(true);

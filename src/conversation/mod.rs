@@ -28,6 +28,7 @@ mod receive;
 mod record;
 mod recovery;
 mod resend;
+mod restore;
 mod send;
 mod sync;
 #[cfg(test)]

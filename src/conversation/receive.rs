@@ -410,6 +410,11 @@ impl<S: Store> Conversations<S> {
                 let taken = self.take_group_resend(work, received, group_id, &id, body);
                 received.settle(taken)?;
             }
+            Content::Resync { .. } if received.kind == ReceivedKind::Message => {
+                let taken = self.take_resync(work, received, now);
+                received.settle(taken)?;
+            }
+            Content::Resync { .. } => received.unreadable(ReceiveError::UnknownContent { content_type: Some(8) }),
             Content::GroupRetryReceipt { .. } => {
                 received.unreadable(ReceiveError::UnknownContent { content_type: Some(6) });
             }

@@ -108,6 +108,21 @@ impl SessionRecord {
         if stale { None } else { Some(&mut entry.session) }
     }
 
+    /// Retires every session after a restore from a backup (§13.11): the
+    /// current one becomes previous, and every previous one counts as
+    /// demoted at time 0, which marks it never to be promoted again. They
+    /// still read what they can; none sends again, since its sending
+    /// chain may have been used after the backup was taken.
+    pub(crate) fn retire_all(&mut self) {
+        if let Some(current) = self.current.take() {
+            self.previous.push_front(Previous { entry: current, demoted_at: 0 });
+            self.previous.truncate(MAX_PREVIOUS_SESSIONS);
+        }
+        for previous in &mut self.previous {
+            previous.demoted_at = 0;
+        }
+    }
+
     /// Whether there is a current session at all (usable or expired).
     pub(crate) fn has_current(&self) -> bool {
         self.current.is_some()
@@ -189,7 +204,8 @@ impl SessionRecord {
         for i in 0..self.previous.len() {
             let Some(previous) = self.previous.get_mut(i) else { break };
             if let Ok(plaintext) = attempt(&mut previous.entry.session, envelope) {
-                if now.saturating_sub(previous.demoted_at) > max_promotion_age {
+                // Demoted at 0: retired by a restore, never current again.
+                if previous.demoted_at == 0 || now.saturating_sub(previous.demoted_at) > max_promotion_age {
                     return Ok((plaintext, Reader::Previous));
                 }
                 if let Some(promoted) = self.previous.remove(i) {

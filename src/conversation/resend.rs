@@ -185,6 +185,11 @@ impl Outbox {
         true
     }
 
+    /// Every kept message, oldest first.
+    pub(crate) fn ids(&self) -> Vec<MessageId> {
+        self.sent.iter().map(|s| s.id).collect()
+    }
+
     /// The owed messages that are not expired, oldest first (nothing
     /// changes: [`Outbox::sent_again`] counts them once they are sent).
     pub(crate) fn owed(&self, now: u64, max_age: u64) -> Vec<MessageId> {

@@ -59,3 +59,47 @@ fn a_forged_message_is_tried_on_at_most_max_sessions_tried_sessions() {
     assert_eq!(bob.generation, generation, "nothing was committed");
     assert_eq!(bob.previous_sessions(&addr("alice")).unwrap(), MAX_PREVIOUS_SESSIONS);
 }
+
+/// Sends raw framed content to `to` over a 1:1 session, as a sender's
+/// library would (only a test can frame content by hand).
+fn send_content(
+    from: &mut Conversations<MemoryStore>,
+    to: &Address,
+    content: zeroize::Zeroizing<Vec<u8>>,
+    bundles: &[(Address, crate::PreKeyBundle)],
+) -> Vec<u8> {
+    from.sync().unwrap();
+    let (fan, pending) =
+        from.run(|this, work| this.fan_out(work, vec![(to.clone(), content.clone())], bundles, 0, false)).unwrap();
+    from.release(fan, pending, |_| Ok(Vec::new())).unwrap().messages.remove(0).1
+}
+
+#[test]
+fn a_group_resend_is_taken_only_from_a_trusted_device() {
+    use super::framing::frame_group_resend;
+    use super::group_resend::GroupMessageId;
+    let mut alice = open(MemoryStore::new(), "alice", 1, ContactPolicy::Anyone);
+    alice.set_devices("bob", &[1]).unwrap();
+    let mut bob = open(MemoryStore::new(), "bob", 2, ContactPolicy::Anyone);
+    bob.set_devices("alice", &[1]).unwrap();
+    assert_eq!(first_message(&mut alice, &mut bob), ReceivedKind::Message);
+    bob.create_group(b"g", &[addr("alice")]).unwrap();
+    let id = GroupMessageId { state_id: [9; 16], index: 0 };
+    // From the trusted device: delivered as its group message.
+    let resend = send_content(&mut alice, &addr("bob"), frame_group_resend(b"g", &id, b"hello group"), &[]);
+    let read = bob.receive(&addr("alice"), &resend, 0).unwrap();
+    assert_eq!((read.kind(), read.plaintext()), (ReceivedKind::GroupMessage, &b"hello group"[..]));
+    bob.commit_received(read, vec![]).unwrap();
+    // Alice's address under a new identity (a reinstall, or a server
+    // faking one) is still a member, but not trusted: refused.
+    let mut other = open(MemoryStore::new(), "alice", 4, ContactPolicy::Anyone);
+    other.set_devices("bob", &[1]).unwrap();
+    let bundle = bob.account().prekey_bundle(None, None).unwrap();
+    let id = GroupMessageId { state_id: [9; 16], index: 1 };
+    let forged =
+        send_content(&mut other, &addr("bob"), frame_group_resend(b"g", &id, b"send money"), &[(addr("bob"), bundle)]);
+    let read = bob.receive(&addr("alice"), &forged, 0).unwrap();
+    assert_eq!(read.kind(), ReceivedKind::Unreadable);
+    assert!(matches!(read.content_error(), Some(super::ReceiveError::UntrustedSender)), "{:?}", read.content_error());
+    assert!(read.plaintext().is_empty());
+}

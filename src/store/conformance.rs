@@ -55,6 +55,7 @@ fn commits_are_numbered_and_applied<S: Store>(store: &S) {
     assert_eq!(store.load_sessions(&address("alice", 2)).unwrap(), None);
     assert_eq!(store.load_request(&address("mallory", 7)).unwrap().as_deref(), Some(&b"request"[..]));
     assert_eq!(store.request_addresses().unwrap(), vec![address("mallory", 7)]);
+    assert_eq!(store.session_addresses().unwrap(), vec![alice.clone()]);
     assert_eq!(store.load_group(b"group").unwrap().as_deref(), Some(&b"state"[..]));
     assert_eq!(store.group_ids().unwrap(), vec![b"group".to_vec()]);
     assert_eq!(store.app_row("inbox", b"1").unwrap().as_deref(), Some(&b"hello"[..]));
@@ -97,6 +98,7 @@ fn deletes_remove_rows<S: Store>(store: &S) {
     assert_eq!(store.load_sessions(&bob).unwrap(), None);
     assert_eq!(store.load_request(&bob).unwrap(), None);
     assert_eq!(store.request_addresses().unwrap(), Vec::<Address>::new());
+    assert_eq!(store.session_addresses().unwrap(), Vec::<Address>::new());
     assert_eq!(store.load_user("bob").unwrap(), None);
     assert_eq!(store.app_row("inbox", b"k").unwrap(), None);
 }

@@ -109,6 +109,10 @@ impl SessionStore for MemoryStore {
     fn request_addresses(&self) -> Result<Vec<Address>, StoreError> {
         Ok(self.lock().requests.keys().cloned().collect())
     }
+
+    fn session_addresses(&self) -> Result<Vec<Address>, StoreError> {
+        Ok(self.lock().sessions.keys().cloned().collect())
+    }
 }
 
 impl GroupStore for MemoryStore {

@@ -348,6 +348,16 @@ pub trait SessionStore {
     ///
     /// [`StoreError::Backend`] when the storage fails.
     fn request_addresses(&self) -> Result<Vec<Address>, StoreError>;
+
+    /// The addresses with a session record held, in address order. Read
+    /// only after a restore from a backup
+    /// ([`crate::Conversations::restored_from_backup`]), to retire every
+    /// session.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the storage fails.
+    fn session_addresses(&self) -> Result<Vec<Address>, StoreError>;
 }
 
 /// Where group states are kept.
@@ -425,6 +435,10 @@ impl<S: SessionStore + ?Sized> SessionStore for std::sync::Arc<S> {
 
     fn request_addresses(&self) -> Result<Vec<Address>, StoreError> {
         (**self).request_addresses()
+    }
+
+    fn session_addresses(&self) -> Result<Vec<Address>, StoreError> {
+        (**self).session_addresses()
     }
 }
 

@@ -411,12 +411,22 @@ impl SessionStore for SqliteStore {
     }
 
     fn request_addresses(&self) -> Result<Vec<Address>, StoreError> {
+        self.addresses("SELECT user, device FROM requests ORDER BY user, device")
+    }
+
+    fn session_addresses(&self) -> Result<Vec<Address>, StoreError> {
+        self.addresses("SELECT user, device FROM sessions ORDER BY user, device")
+    }
+}
+
+impl SqliteStore {
+    /// The addresses a `SELECT user, device` lists, in its order.
+    fn addresses(&self, query: &str) -> Result<Vec<Address>, StoreError> {
         // The memory store's order: user ids by bytes (TEXT's default BINARY
         // collation compares bytes, as `String`'s `Ord` does), then device
         // ids numerically.
         let conn = self.lock();
-        let mut statement =
-            conn.prepare_cached("SELECT user, device FROM requests ORDER BY user, device").or_backend()?;
+        let mut statement = conn.prepare_cached(query).or_backend()?;
         let rows = statement.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))).or_backend()?;
         let mut addresses = Vec::new();
         for row in rows {

@@ -2324,6 +2324,8 @@ def read_content(b):
             return ("retry_receipt", {"at": int.from_bytes(body[:8], "big"), "ids": ids})
     if t == 0x05 and len(body) >= 37 and body[36] == 0x00:
         return ("resend", {"id": (body[:32], rd32(body, 32)), "original": body[36:]})
+    if t == 0x08 and len(body) == 8:
+        return ("resync", {"at": int.from_bytes(body, "big")})
     if t in (0x06, 0x07) and body and body[0] <= 64 and len(body) >= 1 + body[0]:
         group_id, rest = body[1:1 + body[0]], body[1 + body[0]:]
         if t == 0x06 and len(rest) >= 8:
@@ -2354,6 +2356,8 @@ def run_content_file(c, fname):
             built = b"\x04" + u64(e["at"]) + b"".join(H(i["ratchet_key"]) + u32(i["counter"]) for i in e["ids"])
         elif kind == "resend":
             built = b"\x05" + H(e["id"]["ratchet_key"]) + u32(e["id"]["counter"]) + H(e["original"])
+        elif kind == "resync":
+            built = b"\x08" + u64(e["at"])
         elif kind == "group_retry_receipt":
             g = H(e["group_id"])
             built = (b"\x06" + bytes([len(g)]) + g + u64(e["at"])

@@ -1,0 +1,133 @@
+//! Restoring a device from a backup (docs/PROTOCOL.md §13.11): a store
+//! put back to an older state holds sending chains and sender states that
+//! were used after the backup was taken. Using them again would encrypt
+//! under keys already used, so they are retired, and the device's
+//! contacts are asked to send again what they keep for it.
+
+use super::framing::frame_resync;
+use super::receive::{Received, ReceivedKind};
+use super::send::Outgoing;
+use super::work::Work;
+use super::{ConversationError, Conversations, ReceiveError, SendError};
+use crate::address::Address;
+use crate::store::Store;
+
+impl<S: Store> Conversations<S> {
+    /// Tells this device that its store was just restored from a backup
+    /// (or otherwise put back to an older state), and commits:
+    ///
+    /// - every 1:1 session is retired: it still reads the messages it can,
+    ///   but never sends again nor becomes current, so the next message
+    ///   to each device starts a new session from a bundle
+    ///   ([`SendError::NeedBundles`], or a [`super::BundleSource`]);
+    /// - message requests held are dropped (their sessions could only
+    ///   send on retired chains; their senders' next messages fail and
+    ///   heal);
+    /// - in every group, this device's sender state is rotated: the next
+    ///   group message starts a new one and distributes it to every
+    ///   member.
+    ///
+    /// Call it once, right after the restore and before anything else;
+    /// then [`Conversations::request_resync`] to each device this device
+    /// talks to, so that they send again what they keep for it. It reads
+    /// every session record (an operation in proportion to the store).
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, SendError, StorageKey};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// # bob.set_devices("alice", &[1])?;
+    /// let bundle = alice.account().prekey_bundle(None, None)?;
+    /// let first = bob.send("alice", b"hi", &[(a.clone(), bundle)], now)?;
+    /// // ... Bob's phone is restored from last week's backup:
+    /// bob.restored_from_backup()?;
+    /// // Its old session never sends again: the next message needs a bundle.
+    /// assert!(matches!(bob.send("alice", b"back", &[], now), Err(SendError::NeedBundles(_))));
+    /// # let _ = first;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConversationError::Store`] or [`ConversationError::Record`].
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "restored_from_backup", skip_all))]
+    pub fn restored_from_backup(&mut self) -> Result<(), ConversationError> {
+        let sessions = self.store.session_addresses()?;
+        let requests = self.store.request_addresses()?;
+        let groups = self.store.group_ids()?;
+        self.operate(|this, work| {
+            for address in &sessions {
+                this.sessions_mut(work, address)?.retire_all();
+            }
+            for address in &requests {
+                *this.request_mut(work, address)? = None;
+            }
+            for group_id in &groups {
+                this.group_mut(work, group_id)?.rotate();
+            }
+            Ok(())
+        })
+    }
+
+    /// Asks the device `address`, after [`Conversations::restored_from_backup`],
+    /// to send again every message it keeps for this device (content
+    /// `0x08`, docs/PROTOCOL.md §13.11): its 1:1 outbox (§13.9), as if a
+    /// retry receipt named each message. Messages this device read before
+    /// the backup was taken are not read twice (§13.9); those it read
+    /// after are read again, as the restored store no longer has them.
+    /// Group messages read after the backup show as missing once a later
+    /// one arrives ([`Conversations::request_missing_group`]).
+    ///
+    /// Goes over the current session with `address`, or one started from
+    /// a bundle of `source` (after a restore, always a new one).
+    ///
+    /// # Errors
+    ///
+    /// As [`Conversations::send_fetching`].
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "request_resync", skip_all, fields(address = %address)))]
+    pub fn request_resync(
+        &mut self,
+        address: &Address,
+        source: &mut impl super::BundleSource,
+        now: u64,
+    ) -> Result<Outgoing, SendError> {
+        let resync = frame_resync(now);
+        super::bundles::fetching(source, |bundles| {
+            self.sync()?;
+            let (fan, pending) = self
+                .run(|this, work| this.fan_out(work, vec![(address.clone(), resync.clone())], bundles, now, false))?;
+            self.release(fan, pending, |_| Ok(Vec::new()))
+        })
+    }
+
+    /// Reads a resync request from `received.from`: only a trusted device
+    /// listed for its user, under the identity of the session that read
+    /// it. Every message kept for it that is not expired, and sent again
+    /// fewer than [`crate::limits::MAX_RESENDS_PER_MESSAGE`] times, is
+    /// marked owed ([`ReceivedKind::RetryRequested`]).
+    pub(super) fn take_resync(
+        &mut self,
+        work: &mut Work,
+        received: &mut Received,
+        now: u64,
+    ) -> Result<(), ReceiveError> {
+        let from = received.from().clone();
+        self.check_trusted(work, &from, true)?;
+        let max_age = self.config.resend_max_age;
+        let record = self.sessions(work, &from)?;
+        let ids: Vec<_> =
+            record.outbox.ids().into_iter().filter(|id| record.outbox.would_owe(id, now, max_age)).collect();
+        if !ids.is_empty() {
+            let outbox = &mut self.sessions_mut(work, &from)?.outbox;
+            for id in &ids {
+                outbox.mark_owed(id, now, max_age);
+            }
+        }
+        received.set_kind(ReceivedKind::RetryRequested);
+        Ok(())
+    }
+}
