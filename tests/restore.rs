@@ -23,7 +23,7 @@ fn restore(w: &mut World, at: &Address, snapshot: MemoryStore) {
 
 fn restore_with(w: &mut World, at: &Address, snapshot: MemoryStore, config: ConversationConfig) {
     let mut d = Conversations::open(snapshot, [7; 32], at.clone(), config).unwrap();
-    d.restored_from_backup().unwrap();
+    let _ = d.restored_from_backup(NOW).unwrap();
     w.add(d);
 }
 

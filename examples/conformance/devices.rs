@@ -86,6 +86,7 @@ fn event(e: &Event) -> Value {
         Event::IdentityChanged { address } => json!({ "event": "IdentityChanged", "address": address.to_string() }),
         Event::MessageRequest { address } => json!({ "event": "MessageRequest", "address": address.to_string() }),
         Event::SessionHealed { address } => json!({ "event": "SessionHealed", "address": address.to_string() }),
+        Event::ResendDue { address } => json!({ "event": "ResendDue", "address": address.to_string() }),
         other => json!({ "event": format!("{other:?}") }),
     }
 }

@@ -332,7 +332,11 @@ impl<S: Store> Conversations<S> {
     /// `group_id` could not be read here, so that it sends the plaintext
     /// again over the 1:1 session ([`Conversations::resend`]): over the
     /// current session with it (or one started from a bundle of
-    /// `source`). Send it for a message that fails for good, or that
+    /// `source`). When this device holds no key of the message's sender
+    /// state before it (the keys never came, or came from a later index),
+    /// the receipt also names the 31 indices before it: the messages
+    /// sent before were lost with the keys; the sender sends again those
+    /// it keeps, and this device reads each once. Send it for a message that fails for good, or that
     /// stays transient ([`ReceiveError::is_transient`]) after the keys
     /// were asked for ([`Conversations::request_group_keys`]): keys
     /// answer from their next index, so they never read an older message.
@@ -354,11 +358,18 @@ impl<S: Store> Conversations<S> {
     ) -> Result<Outgoing, SendError> {
         let id = GroupMessageId::of(failed).ok_or(SendError::NotAMessage)?;
         check_group_id(group_id)?;
-        let receipt = frame_group_retry_receipt(group_id, &[id], now);
         super::bundles::fetching(source, |bundles| {
             self.sync()?;
-            let (fan, pending) =
-                self.run(|this, work| this.fan_out(work, vec![(from.clone(), receipt.clone())], bundles, now, false))?;
+            let (fan, pending) = self.run(|this, work| {
+                // Without the keys of the state before this index, the
+                // messages before it were lost with them: name those too.
+                let lacks = this.group(work, group_id)?.is_none_or(|g| g.lacks_keys_before(&id.state_id, id.index));
+                let first = if lacks { id.index.saturating_sub(MAX_RECEIPT_IDS as u32 - 1) } else { id.index };
+                let ids: Vec<GroupMessageId> =
+                    (first..=id.index).map(|index| GroupMessageId { state_id: id.state_id, index }).collect();
+                let receipt = frame_group_retry_receipt(group_id, &ids, now);
+                this.fan_out(work, vec![(from.clone(), receipt)], bundles, now, false)
+            })?;
             self.release(fan, pending, |_| Ok(Vec::new()))
         })
     }
@@ -387,10 +398,14 @@ impl<S: Store> Conversations<S> {
             self.sync()?;
             let (fan, pending) = self.run(|this, work| {
                 let group = this.group(work, group_id)?.ok_or(ConversationError::UnknownGroup)?;
+                // Those that came by a re-send already are not missing.
+                let resent = Annex::of(group).resent;
                 let missing: Vec<GroupMessageId> = group
-                    .missing_from(&owner.encode(), MAX_RECEIPT_IDS)
+                    .missing_from(&owner.encode(), MAX_RECEIPT_IDS + resent.len())
                     .into_iter()
                     .map(|(state_id, index)| GroupMessageId { state_id, index })
+                    .filter(|id| !resent.contains(id))
+                    .take(MAX_RECEIPT_IDS)
                     .collect();
                 if missing.is_empty() {
                     return Ok(FanOut::Sent { messages: Vec::new(), events: Vec::new() });

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::cache::Pending;
 use super::framing::{Content, unframe};
-use super::record::SessionRecord;
+use super::record::{Reader, SessionRecord};
 use super::resend::MessageId;
 use super::sync::SyncState;
 use super::trust::{DeviceCap, Event, FirstMessageRoute, IdentityChange, route_first_message};
@@ -276,8 +276,20 @@ impl<S: Store> Conversations<S> {
     ) -> Result<Received, ReceiveError> {
         let max_age = self.config.max_promotion_age;
         let first_error = if self.sessions(work, from)?.has_current() {
+            let last_chain = self.sessions(work, from)?.current().and_then(crate::Session::sending_ratchet_key);
             match self.try_sessions(work, from, |r| r.decrypt(envelope, now, max_age).map_err(ReceiveError::Decrypt)) {
-                Ok((plaintext, _)) => return Ok(Received::new(from.clone(), ReceivedKind::Message, plaintext)),
+                Ok((plaintext, reader)) => {
+                    let mut received = Received::new(from.clone(), ReceivedKind::Message, plaintext);
+                    // The peer went back to an older session: what the
+                    // replaced one sent last may never have arrived.
+                    if reader == Reader::Promoted
+                        && let Some(key) = last_chain
+                        && self.sessions_mut(work, from)?.outbox.mark_chain_owed(&key, now, self.config.resend_max_age)
+                    {
+                        received.events.push(Event::ResendDue { address: from.clone() });
+                    }
+                    return Ok(received);
+                }
                 Err(e) => Some(e),
             }
         } else {
@@ -363,7 +375,13 @@ impl<S: Store> Conversations<S> {
             *self.request_mut(work, from)? = Some(request);
             received.events.push(Event::MessageRequest { address: from.clone() });
         } else {
+            let max_age = self.config.resend_max_age;
             let record = self.sessions_mut(work, from)?;
+            // A session of ours the peer never answered is replaced: what
+            // we sent on it may never have arrived (§13.9).
+            if record.owe_last_chain(now, max_age) {
+                received.events.push(Event::ResendDue { address: from.clone() });
+            }
             record.install(session, now);
             // Sessions of an identity the device no longer has are gone.
             record.retain_identity(&identity);

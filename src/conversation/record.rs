@@ -108,6 +108,19 @@ impl SessionRecord {
         if stale { None } else { Some(&mut entry.session) }
     }
 
+    /// Before the current session stops being current (replaced by a new
+    /// one or a promoted one, or retired): the messages it sent on its
+    /// last sending chain may never have arrived, and no later message on
+    /// that chain will show the peer they are missing, so the kept ones
+    /// are marked owed, to go again over the session that comes next
+    /// (§13.9; the peer reads each once). Returns whether any was.
+    pub(crate) fn owe_last_chain(&mut self, now: u64, max_age: u64) -> bool {
+        match self.current.as_ref().and_then(|e| e.session.sending_ratchet_key()) {
+            Some(key) => self.outbox.mark_chain_owed(&key, now, max_age),
+            None => false,
+        }
+    }
+
     /// Retires every session after a restore from a backup (§13.11): the
     /// current one becomes previous, and every previous one counts as
     /// demoted at time 0, which marks it never to be promoted again. They

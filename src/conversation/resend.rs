@@ -185,6 +185,17 @@ impl Outbox {
         true
     }
 
+    /// Marks owed every kept message sent on the chain `ratchet_key`
+    /// (as [`Outbox::mark_owed`] would each); returns whether any was.
+    pub(crate) fn mark_chain_owed(&mut self, ratchet_key: &[u8; 32], now: u64, max_age: u64) -> bool {
+        let ids: Vec<MessageId> = self.sent.iter().filter(|s| s.id.ratchet_key == *ratchet_key).map(|s| s.id).collect();
+        let mut any = false;
+        for id in &ids {
+            any |= self.mark_owed(id, now, max_age);
+        }
+        any
+    }
+
     /// Every kept message, oldest first.
     pub(crate) fn ids(&self) -> Vec<MessageId> {
         self.sent.iter().map(|s| s.id).collect()

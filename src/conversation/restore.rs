@@ -7,6 +7,7 @@
 use super::framing::frame_resync;
 use super::receive::{Received, ReceivedKind};
 use super::send::Outgoing;
+use super::trust::Event;
 use super::work::Work;
 use super::{ConversationError, Conversations, ReceiveError, SendError};
 use crate::address::Address;
@@ -27,6 +28,11 @@ impl<S: Store> Conversations<S> {
     ///   group message starts a new one and distributes it to every
     ///   member.
     ///
+    /// Messages this device sent on a session the peer never answered may
+    /// never have arrived: they are marked to be sent again, and the
+    /// returned [`Event::ResendDue`] names each such device (call
+    /// [`Conversations::resend`] for it once a new session can start).
+    ///
     /// Call it once, right after the restore and before anything else;
     /// then [`Conversations::request_resync`] to each device this device
     /// talks to, so that they send again what they keep for it. It reads
@@ -34,7 +40,7 @@ impl<S: Store> Conversations<S> {
     ///
     /// ```
     /// # use dmseal::store::MemoryStore;
-    /// # use dmseal::{Address, ConversationConfig, Conversations, SendError, StorageKey};
+    /// # use dmseal::{Address, ConversationConfig, Conversations, Event, SendError, StorageKey};
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
     /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
@@ -44,7 +50,10 @@ impl<S: Store> Conversations<S> {
     /// let bundle = alice.account().prekey_bundle(None, None)?;
     /// let first = bob.send("alice", b"hi", &[(a.clone(), bundle)], now)?;
     /// // ... Bob's phone is restored from last week's backup:
-    /// bob.restored_from_backup()?;
+    /// let events = bob.restored_from_backup(now)?;
+    /// // Alice never answered: "hi" may not have arrived, and goes again
+    /// // with `resend` over the next session.
+    /// assert_eq!(events, [Event::ResendDue { address: a.clone() }]);
     /// // Its old session never sends again: the next message needs a bundle.
     /// assert!(matches!(bob.send("alice", b"back", &[], now), Err(SendError::NeedBundles(_))));
     /// # let _ = first;
@@ -55,13 +64,19 @@ impl<S: Store> Conversations<S> {
     ///
     /// [`ConversationError::Store`] or [`ConversationError::Record`].
     #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "restored_from_backup", skip_all))]
-    pub fn restored_from_backup(&mut self) -> Result<(), ConversationError> {
+    pub fn restored_from_backup(&mut self, now: u64) -> Result<Vec<Event>, ConversationError> {
         let sessions = self.store.session_addresses()?;
         let requests = self.store.request_addresses()?;
         let groups = self.store.group_ids()?;
+        let max_age = self.config.resend_max_age;
         self.operate(|this, work| {
+            let mut events = Vec::new();
             for address in &sessions {
-                this.sessions_mut(work, address)?.retire_all();
+                let record = this.sessions_mut(work, address)?;
+                if record.owe_last_chain(now, max_age) {
+                    events.push(Event::ResendDue { address: address.clone() });
+                }
+                record.retire_all();
             }
             for address in &requests {
                 *this.request_mut(work, address)? = None;
@@ -69,7 +84,7 @@ impl<S: Store> Conversations<S> {
             for group_id in &groups {
                 this.group_mut(work, group_id)?.rotate();
             }
-            Ok(())
+            Ok(events)
         })
     }
 

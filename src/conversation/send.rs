@@ -288,8 +288,9 @@ impl<S: Store> Conversations<S> {
         if let Some(blocked) = self.blocked(work, &targets, &learned)? {
             return Ok(blocked);
         }
-        let messages = self.encrypt_each(work, &items, bundles, now, accept_requests)?;
-        Ok(FanOut::Sent { messages, events: learned.events })
+        let mut events = learned.events;
+        let messages = self.encrypt_each(work, &items, bundles, now, accept_requests, &mut events)?;
+        Ok(FanOut::Sent { messages, events })
     }
 
     /// Learns what a send teaches about its recipients: devices never seen
@@ -395,7 +396,8 @@ impl<S: Store> Conversations<S> {
     }
 
     /// One ciphertext per device: over the current session, or a new one
-    /// from the bundle given for it.
+    /// from the bundle given for it. A new session that replaces one of
+    /// ours the peer never answered reports [`Event::ResendDue`].
     fn encrypt_each(
         &mut self,
         work: &mut Work,
@@ -403,6 +405,7 @@ impl<S: Store> Conversations<S> {
         bundles: &[(Address, PreKeyBundle)],
         now: u64,
         accept_requests: bool,
+        events: &mut Vec<Event>,
     ) -> Result<Vec<(Address, Vec<u8>)>, SendError> {
         // A session per device: the current one, or a new one from a bundle.
         let max_age = self.config.max_unacknowledged_age;
@@ -423,7 +426,11 @@ impl<S: Store> Conversations<S> {
                     let (session, first) = account
                         .start_session_with_rng(rng, bundle, &context, plaintext)
                         .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
+                    let resend_max_age = self.config.resend_max_age;
                     let record = self.sessions_mut(work, address)?;
+                    if record.owe_last_chain(now, resend_max_age) {
+                        events.push(Event::ResendDue { address: address.clone() });
+                    }
                     record.install(session, now);
                     // Sessions of any other identity go (the bundle's
                     // identity is the device's now: it passed the checks

@@ -45,6 +45,17 @@ pub enum Event {
         /// The device.
         address: Address,
     },
+    /// Messages this device sent to the device on the last chain of a
+    /// session that stopped being current (the device started or went
+    /// back to another session, this device started a new one, or it was
+    /// restored from a backup) were marked to be sent again: they may
+    /// never have arrived, and nothing later on that chain would show the
+    /// device they are missing. Call [`crate::Conversations::resend`] for
+    /// it; the device reads each once.
+    ResendDue {
+        /// The device.
+        address: Address,
+    },
 }
 
 /// What seeing an identity for a device did to its record.

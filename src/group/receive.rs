@@ -250,27 +250,57 @@ impl Group {
         }
     }
 
-    /// Messages of `sender`'s held states that this device skipped and
-    /// still has keys for (below the newest index it read), newest state
-    /// first, lowest index first, at most `limit`.
+    /// Whether this device holds no key of `state_id` below `index`: the
+    /// state is not held (not received, or unknown), or was received
+    /// from a later index. Messages before `index` then were lost with
+    /// the keys, or never readable here.
+    pub(crate) fn lacks_keys_before(&self, state_id: &StateId, index: u32) -> bool {
+        let held = self
+            .owners
+            .get(state_id)
+            .and_then(|owner| self.members.get(owner))
+            .and_then(|m| m.states.iter().find(|s| s.state_id == *state_id));
+        held.is_none_or(|s| s.start >= index)
+    }
+
+    /// Messages of `sender`'s that this device never read although it
+    /// knows they were sent, newest state first, lowest index first, at
+    /// most `limit`: in each held state, the indices it still has keys for
+    /// below the newest it read, or up to the state's last index once
+    /// closed; and for a state that a held one closed (its distribution
+    /// said where the previous state ended) but that is not held here, its
+    /// last 32 indices up to that end.
     pub(crate) fn missing_from(&self, sender: &[u8], limit: usize) -> Vec<(StateId, u32)> {
         let mut out = Vec::new();
         let Some(member) = self.members.get(sender) else { return out };
-        for state in &member.states {
-            let Some(newest) = state.newest else { continue };
-            for node in state.cover.nodes() {
-                let lo = node.first().max(u64::from(state.start));
-                let hi = node.last().min(u64::from(newest).saturating_sub(1));
-                let mut i = lo;
-                while i <= hi && u64::from(newest) > 0 {
-                    if out.len() >= limit {
-                        return out;
-                    }
-                    if let Ok(index) = u32::try_from(i) {
-                        out.push((state.state_id, index));
-                    }
-                    i += 1;
+        let push = |out: &mut Vec<(StateId, u32)>, state_id: StateId, lo: u64, hi: u64| {
+            let mut i = lo;
+            while i <= hi && out.len() < limit {
+                if let Ok(index) = u32::try_from(i) {
+                    out.push((state_id, index));
                 }
+                i += 1;
+            }
+        };
+        for state in &member.states {
+            // The highest index known to have been sent.
+            let known = match (state.newest, state.last) {
+                (_, Some(last)) => Some(u64::from(last)),
+                (Some(newest), None) => u64::from(newest).checked_sub(1),
+                (None, None) => None,
+            };
+            if let Some(hi) = known {
+                for node in state.cover.nodes() {
+                    let lo = node.first().max(u64::from(state.start));
+                    push(&mut out, state.state_id, lo, node.last().min(hi));
+                }
+            }
+            if let Some(closed) = state.closes
+                && !self.owners.contains_key(&closed.state_id)
+                && !self.revoked.contains(&closed.state_id)
+            {
+                let hi = u64::from(closed.last);
+                push(&mut out, closed.state_id, hi.saturating_sub(31), hi);
             }
         }
         out
