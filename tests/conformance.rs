@@ -470,5 +470,94 @@ fn the_driver_runs_devices_through_requests_groups_and_restarts() {
         })
         .collect();
     assert_eq!(texts, [json!(hex(b"late")), json!(hex(b"again"))]);
+
+    // Group retry receipts (PROTOCOL §13.10): the keys of a group message
+    // never came; a group receipt has it sent again over the 1:1 session,
+    // and it is read once (not again when the keys arrive after all).
+    let h = hex(b"h");
+    for (party, member) in [("alice", "bob.1"), ("bob", "alice.1")] {
+        d.ok(json!({"cmd": "device_create_group", "party": party, "group_id": h, "members": [member]}));
+    }
+    let lost = d.ok(
+        json!({"cmd": "device_send_group", "party": "alice", "group_id": h, "plaintext": hex(b"lost keys"), "now": now}),
+    );
+    let original = json!({"cmd": "device_receive_group", "party": "bob", "group_id": h, "from": "alice.1", "bytes": lost["message"], "now": now});
+    d.err(original.clone(), "Group");
+    let r = d.ok(json!({"cmd": "device_send_group_retry_receipt", "party": "bob", "group_id": h, "from": "alice.1", "bytes": lost["message"], "now": now}));
+    let got = d.ok(json!({"cmd": "device_receive", "party": "alice", "from": "bob.1", "bytes": r["messages"][0]["bytes"], "now": now}));
+    assert_eq!((got["kind"].clone(), got["group_id"].clone()), (json!("RetryRequested"), json!(h)));
+    let again = d.ok(json!({"cmd": "device_resend", "party": "alice", "address": "bob.1", "now": now}));
+    assert_eq!(again["messages"].as_array().unwrap().len(), 1);
+    let got = d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": again["messages"][0]["bytes"], "now": now}));
+    assert_eq!(
+        (got["kind"].clone(), got["group_id"].clone(), got["plaintext"].clone()),
+        (json!("GroupMessage"), json!(h), json!(hex(b"lost keys")))
+    );
+    let keys = d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": lost["distributions"][0]["bytes"], "now": now}));
+    assert_eq!(keys["kind"], json!("GroupKeys"));
+    let got = d.ok(original);
+    assert_eq!((got["kind"].clone(), got["content_error"].clone()), (json!("Unreadable"), json!("Group")));
+    // A skipped group message, shown missing by a later one, is asked for.
+    let one = d
+        .ok(json!({"cmd": "device_send_group", "party": "alice", "group_id": h, "plaintext": hex(b"one"), "now": now}));
+    let two = d
+        .ok(json!({"cmd": "device_send_group", "party": "alice", "group_id": h, "plaintext": hex(b"two"), "now": now}));
+    d.ok(json!({"cmd": "device_receive_group", "party": "bob", "group_id": h, "from": "alice.1", "bytes": two["message"], "now": now}));
+    let missing =
+        json!({"cmd": "device_request_missing_group", "party": "bob", "group_id": h, "owner": "alice.1", "now": now});
+    let r = d.ok(missing.clone());
+    let got = d.ok(json!({"cmd": "device_receive", "party": "alice", "from": "bob.1", "bytes": r["messages"][0]["bytes"], "now": now}));
+    assert_eq!(got["kind"], json!("RetryRequested"));
+    let again = d.ok(json!({"cmd": "device_resend", "party": "alice", "address": "bob.1", "now": now}));
+    let got = d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": again["messages"][0]["bytes"], "now": now}));
+    assert_eq!((got["kind"].clone(), got["plaintext"].clone()), (json!("GroupMessage"), json!(hex(b"one"))));
+    assert_eq!(d.ok(missing)["messages"], json!([]));
+    d.err(json!({"cmd": "device_receive_group", "party": "bob", "group_id": h, "from": "alice.1", "bytes": one["message"], "now": now}), "Group");
+    d.err(json!({"cmd": "device_request_missing_group", "party": "bob", "group_id": hex(b"none"), "owner": "alice.1", "now": now}), "Conversation");
+
+    // A restore from a backup (PROTOCOL §13.11): Bob's "anyone?" never
+    // arrived, and he read "after backup" after the backup was taken.
+    d.ok(json!({"cmd": "device_send", "party": "bob", "to": "alice", "plaintext": hex(b"anyone?"), "now": now}));
+    d.ok(json!({"cmd": "device_snapshot", "party": "bob", "snapshot": "backup"}));
+    let m = d.ok(
+        json!({"cmd": "device_send", "party": "alice", "to": "bob", "plaintext": hex(b"after backup"), "now": now}),
+    );
+    d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": m["messages"][0]["bytes"], "now": now}));
+    d.ok(json!({"cmd": "device_restart", "party": "bob", "snapshot": "backup"}));
+    // Bob's last chain to Alice went unanswered: "anyone?" is due again.
+    let r = d.ok(json!({"cmd": "device_restored_from_backup", "party": "bob", "now": now}));
+    assert_eq!(r["events"], json!([{"event": "ResendDue", "address": "alice.1"}]));
+    // Every session is retired: asking Alice to resync needs her bundle.
+    let resync = json!({"cmd": "device_request_resync", "party": "bob", "address": "alice.1", "now": now});
+    d.err(resync.clone(), "NeedBundles");
+    let alice_bundle = s(&d.ok(json!({"cmd": "device_bundle", "party": "alice", "one_time_prekey": true}))["bundle"]);
+    let mut with = resync;
+    with["bundles"] = json!({ "alice.1": alice_bundle });
+    let r = d.ok(with);
+    let got = d.ok(json!({"cmd": "device_receive", "party": "alice", "from": "bob.1", "bytes": r["messages"][0]["bytes"], "now": now}));
+    // Bob's new session replaces the one Alice last sent on.
+    assert_eq!(
+        (got["kind"].clone(), got["events"].clone()),
+        (json!("RetryRequested"), json!([{"event": "ResendDue", "address": "bob.1"}]))
+    );
+    let again = d.ok(json!({"cmd": "device_resend", "party": "alice", "address": "bob.1", "now": now}));
+    // What Alice keeps for Bob comes again: what he read before the
+    // backup is not read twice, "after backup" is read again.
+    let read = |d: &mut Driver, party: &str, from: &str, sent: &Value| -> Vec<Value> {
+        let mut texts = Vec::new();
+        for m in sent["messages"].as_array().unwrap() {
+            let got =
+                d.ok(json!({"cmd": "device_receive", "party": party, "from": from, "bytes": m["bytes"], "now": now}));
+            match got["kind"].as_str().unwrap() {
+                "Message" => texts.push(got["plaintext"].clone()),
+                kind => assert_eq!((kind, got["content_error"].clone()), ("Unreadable", json!("Decrypt"))),
+            }
+        }
+        texts
+    };
+    assert_eq!(read(&mut d, "bob", "alice.1", &again), [json!(hex(b"after backup"))]);
+    // And Bob's ResendDue: "anyone?" goes again over his new session.
+    let back = d.ok(json!({"cmd": "device_resend", "party": "bob", "address": "alice.1", "now": now}));
+    assert_eq!(read(&mut d, "alice", "bob.1", &back), [json!(hex(b"anyone?"))]);
     d.err(json!({"cmd": "device_requests", "party": "nobody"}), "UnknownParty");
 }

@@ -25,12 +25,15 @@ mod interaction {
 mod conversation_receive {
     include!("../fuzz/logic/conversation_receive.rs");
 }
+mod recovery {
+    include!("../fuzz/logic/recovery.rs");
+}
 
 use std::path::PathBuf;
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 7] = [
+const TARGETS: [Target; 8] = [
     ("decode_wire", decode_wire::run),
     ("session_decrypt", session_decrypt::run),
     ("open_first_message", open_first_message::run),
@@ -38,6 +41,7 @@ const TARGETS: [Target; 7] = [
     ("pickles", pickles::run),
     ("interaction", interaction::run),
     ("conversation_receive", conversation_receive::run),
+    ("recovery", recovery::run),
 ];
 
 fn corpus(target: &str) -> PathBuf {

@@ -305,6 +305,32 @@ impl Device {
                 let sent = c.resend(&peer, &mut source, now).map_err(lib)?;
                 sent_out(&sent)
             }
+            "device_send_group_retry_receipt" => {
+                let (group, from, failed, now, mut source) = (
+                    bytes(cmd, "group_id")?,
+                    address(cmd, "from")?,
+                    bytes(cmd, "bytes")?,
+                    number(cmd, "now")?,
+                    directory(cmd)?,
+                );
+                let sent = c.send_group_retry_receipt(&group, &from, &failed, &mut source, now).map_err(lib)?;
+                sent_out(&sent)
+            }
+            "device_request_missing_group" => {
+                let (group, owner, now, mut source) =
+                    (bytes(cmd, "group_id")?, address(cmd, "owner")?, number(cmd, "now")?, directory(cmd)?);
+                let sent = c.request_missing_group(&group, &owner, &mut source, now).map_err(lib)?;
+                sent_out(&sent)
+            }
+            "device_restored_from_backup" => {
+                let ev = c.restored_from_backup(number(cmd, "now")?).map_err(lib)?;
+                ok(vec![("events", events(&ev))])
+            }
+            "device_request_resync" => {
+                let (peer, now, mut source) = peer_now_source(cmd)?;
+                let sent = c.request_resync(&peer, &mut source, now).map_err(lib)?;
+                sent_out(&sent)
+            }
             "device_receive" => {
                 let (from, message, now) = (address(cmd, "from")?, bytes(cmd, "bytes")?, number(cmd, "now")?);
                 let received = self.conversations.receive(&from, &message, now).map_err(lib)?;
