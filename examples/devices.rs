@@ -6,8 +6,10 @@
 //! device's state lives in a SQLite file and survives a restart of its
 //! app; the four devices form a group, whose sender keys travel over the
 //! 1:1 sessions; keys for a group a device creates late wait for it; and
-//! a laptop restored from an old backup heals its conversation with Bob
-//! and gets the message it missed sent again.
+//! a laptop restored from an old backup says so (`restored_from_backup`),
+//! heals its conversation with Bob, and asks for what it lost
+//! (`request_resync`): each message it had read since the backup comes
+//! back once.
 //! Run with `cargo run --example devices`.
 
 use std::collections::BTreeMap;
@@ -16,8 +18,8 @@ use std::path::{Path, PathBuf};
 
 use dmseal::store::{AppWrite, SqliteStore, Store};
 use dmseal::{
-    Address, BundleSourceError, ConversationConfig, Conversations, Event, PreKeyBundle, ReceivedKind, SendError,
-    StorageKey,
+    Address, BundleSourceError, ConversationConfig, Conversations, DecryptError, Event, PreKeyBundle, ReceiveError,
+    ReceivedKind, SendError, StorageKey,
 };
 
 type Device = Conversations<SqliteStore>;
@@ -90,14 +92,22 @@ impl App {
         Ok(Self { device, ..self })
     }
 
-    /// Puts a backup back in place of the database file and opens it.
+    /// Puts a backup back in place of the database file, opens it and
+    /// tells dmseal so: no key the device used after the backup is used
+    /// again (its sessions retire, its group sender states rotate).
     fn restore(self, from: &Path) -> Result<Self, Box<dyn Error>> {
         let me = self.device.me().clone();
         drop(self.device);
         std::fs::copy(from, &self.path)?;
-        let device =
+        let mut device =
             Conversations::open(SqliteStore::open(&self.path)?, self.key.clone(), me, ConversationConfig::default())?;
-        println!("  {} restored from its backup (generation {})", device.me(), device.store().generation()?);
+        let events = device.restored_from_backup(NOW)?;
+        println!(
+            "  {} restored from its backup (generation {}); {} conversation(s) to send again",
+            device.me(),
+            device.store().generation()?,
+            events.len()
+        );
         Ok(Self { device, ..self })
     }
 
@@ -197,6 +207,13 @@ impl App {
                 ),
                 ReceivedKind::SessionHealed => "(a new session: the old one broke)".to_owned(),
                 ReceivedKind::RetryRequested => "(asks for a message it could not read)".to_owned(),
+                ReceivedKind::Unreadable => match received.content_error() {
+                    Some(ReceiveError::Decrypt(DecryptError::DuplicateOrExpired)) => {
+                        "(a copy of a message read already: not shown again)".to_owned()
+                    }
+                    Some(e) => format!("(not shown: {e})"),
+                    None => "(not shown)".to_owned(),
+                },
                 _ => String::from_utf8_lossy(received.plaintext()).into_owned(),
             };
             events.extend(received.events().iter().cloned());
@@ -300,7 +317,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     alice_phone.device.create_group(b"trip", &members)?;
     alice_phone.read_group(b"trip", &bob_device, &plan, &mut server)?;
 
-    println!("\n8. Alice's laptop is restored from an old backup, and heals");
+    println!("\n8. Alice's laptop is restored from an old backup: it heals, and asks for what it lost");
     let backup = dir.join("alice-2.backup");
     let mut alice_laptop = alice_laptop.backup(&backup)?;
     for round in 1..=2 {
@@ -326,6 +343,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             }
             other => return Err(format!("expected a failure, got {other:?}").into()),
         }
+    }
+    // And asks Bob's device for everything it keeps for the laptop: what
+    // the laptop read after the backup comes back, once.
+    let me = laptop.clone();
+    let resync = alice_laptop.device.request_resync(&bob_device, &mut App::directory(&me, &mut server.bundles), NOW)?;
+    for (to, bytes) in resync.messages {
+        server.mailboxes.entry(to).or_default().push((laptop.clone(), bytes));
     }
     let events = bob.read(&mut server)?;
     assert!(events.contains(&Event::SessionHealed { address: laptop.clone() }));
