@@ -71,3 +71,16 @@ proptest! {
         run_steps(&late_group, &steps, order).map_err(TestCaseError::fail)?;
     }
 }
+
+#[test]
+fn a_restored_sender_whose_first_message_was_corrupted() {
+    use Fate::*;
+    let steps = [
+        Step::Direct { from: 3, to: 0, fates: vec![Deliver, Corrupt] },
+        Step::Snapshot(3),
+        Step::Group { from: 1, fates: vec![Deliver, Deliver, Duplicate] },
+        Step::Restore(3),
+        Step::Direct { from: 3, to: 0, fates: vec![Deliver, Lose] },
+    ];
+    run_steps(&[false; 7], &steps, 0).unwrap();
+}

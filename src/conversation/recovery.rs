@@ -432,22 +432,35 @@ impl<S: Store> Conversations<S> {
                 }
                 let mut sent = Vec::with_capacity(owed.len() + group_owed.len());
                 let mut events = Vec::new();
+                // Each item with the kept 1:1 message it sends again.
                 let mut items = Vec::with_capacity(owed.len() + group_owed.len());
+                let mut lost = Vec::new();
                 for id in &owed {
                     // A row the store lost (or the application deleted) is
                     // skipped: nothing else can be sent for it.
-                    let Some(content) = this.outbox_content(work, address, id)? else { continue };
-                    items.push(frame_resend(id, &content));
+                    let Some(content) = this.outbox_content(work, address, id)? else {
+                        lost.push(*id);
+                        continue;
+                    };
+                    items.push((Some(*id), frame_resend(id, &content)));
                 }
                 items.extend(
-                    group_owed.iter().map(|(group_id, id, plaintext)| frame_group_resend(group_id, id, plaintext)),
+                    group_owed
+                        .iter()
+                        .map(|(group_id, id, plaintext)| (None, frame_group_resend(group_id, id, plaintext))),
                 );
-                for (i, item) in items.into_iter().enumerate() {
+                let mut resent = Vec::with_capacity(owed.len());
+                for (i, (id, item)) in items.into_iter().enumerate() {
                     // A bundle can only start the first: the others go on
                     // the session it started.
                     let bundles = if i == 0 { bundles } else { &[] };
                     match this.fan_out(work, vec![(address.clone(), item)], bundles, now, false)? {
                         FanOut::Sent { messages, events: e } => {
+                            if let (Some(id), Some((_, bytes))) = (id, messages.first())
+                                && let Ok(envelope) = Envelope::decode(bytes)
+                            {
+                                resent.push((id, MessageId::of(&envelope)));
+                            }
                             sent.extend(messages);
                             events.extend(e);
                         }
@@ -455,7 +468,13 @@ impl<S: Store> Conversations<S> {
                     }
                 }
                 let record = this.sessions_mut(work, address)?;
-                record.outbox.sent_again(now, max_age);
+                // Only what was sent counts: starting a session above may
+                // have marked more owed, for the next call.
+                let ids: Vec<MessageId> = resent.iter().map(|(id, _)| *id).chain(lost).collect();
+                record.outbox.sent_again(&ids, now, max_age);
+                for (id, sent_as) in resent {
+                    record.outbox.resent_as(&id, sent_as);
+                }
                 record.group_owed.sent_again();
                 Ok::<_, SendError>(FanOut::Sent { messages: sent, events })
             })?;

@@ -75,6 +75,10 @@ impl MessageId {
 #[derive(Clone)]
 struct Sent {
     id: MessageId,
+    /// The name of its latest sending: the original, or the last re-send
+    /// (a receipt may name either; a session that stops being current
+    /// owes what it carried last).
+    sent_as: MessageId,
     sent_at: u64,
     /// The content's length, for the byte bound.
     len: u32,
@@ -109,6 +113,13 @@ pub(crate) struct Outbox {
     added: Vec<AddedRow>,
     /// Messages no longer kept since the last commit: rows to delete.
     dropped: Vec<MessageId>,
+}
+
+impl Sent {
+    /// Whether `id` names this message: its original or its last re-send.
+    fn named(&self, id: &MessageId) -> bool {
+        self.id == *id || self.sent_as == *id
+    }
 }
 
 impl Outbox {
@@ -156,7 +167,7 @@ impl Outbox {
         if max_age == 0 || content.len() > MAX_RESEND_BYTES_PER_DEVICE {
             return;
         }
-        self.sent.push_back(Sent { id, sent_at: now, len, owed: false, resends: 0 });
+        self.sent.push_back(Sent { id, sent_as: id, sent_at: now, len, owed: false, resends: 0 });
         self.added.push((id, Zeroizing::new(content.to_vec())));
         while self.sent.len() > MAX_RESEND_MESSAGES_PER_DEVICE || self.bytes() > MAX_RESEND_BYTES_PER_DEVICE {
             if let Some(old) = self.sent.pop_front() {
@@ -172,7 +183,7 @@ impl Outbox {
             && self
                 .sent
                 .iter()
-                .any(|s| s.id == *id && now.saturating_sub(s.sent_at) <= max_age && s.resends < MAX_RESENDS_PER_MESSAGE)
+                .any(|s| s.named(id) && now.saturating_sub(s.sent_at) <= max_age && s.resends < MAX_RESENDS_PER_MESSAGE)
     }
 
     /// Marks the message `id` owed, if it is kept, not expired, and not
@@ -181,14 +192,21 @@ impl Outbox {
         if !self.would_owe(id, now, max_age) {
             return false;
         }
-        self.sent.iter_mut().filter(|s| s.id == *id).for_each(|s| s.owed = true);
+        self.sent.iter_mut().filter(|s| s.named(id)).for_each(|s| s.owed = true);
         true
     }
 
-    /// Marks owed every kept message sent on the chain `ratchet_key`
-    /// (as [`Outbox::mark_owed`] would each); returns whether any was.
+    /// Records that the kept message `id` was just sent again as `sent_as`.
+    pub(crate) fn resent_as(&mut self, id: &MessageId, sent_as: MessageId) {
+        self.sent.iter_mut().filter(|s| s.id == *id).for_each(|s| s.sent_as = sent_as);
+    }
+
+    /// Marks owed every kept message last sent (or sent again) on the
+    /// chain `ratchet_key` (as [`Outbox::mark_owed`] would each); returns
+    /// whether any was.
     pub(crate) fn mark_chain_owed(&mut self, ratchet_key: &[u8; 32], now: u64, max_age: u64) -> bool {
-        let ids: Vec<MessageId> = self.sent.iter().filter(|s| s.id.ratchet_key == *ratchet_key).map(|s| s.id).collect();
+        let ids: Vec<MessageId> =
+            self.sent.iter().filter(|s| s.sent_as.ratchet_key == *ratchet_key).map(|s| s.id).collect();
         let mut any = false;
         for id in &ids {
             any |= self.mark_owed(id, now, max_age);
@@ -217,10 +235,11 @@ impl Outbox {
         self.added.iter().find(|(a, _)| a == id).map(|(_, c)| &c[..])
     }
 
-    /// Counts the owed messages as sent again, and forgets the expired.
-    pub(crate) fn sent_again(&mut self, now: u64, max_age: u64) {
+    /// Counts the messages `ids` (owed, just sent) as sent again, and
+    /// forgets the expired.
+    pub(crate) fn sent_again(&mut self, ids: &[MessageId], now: u64, max_age: u64) {
         self.purge(now, max_age);
-        for s in self.sent.iter_mut().filter(|s| s.owed) {
+        for s in self.sent.iter_mut().filter(|s| s.owed && ids.contains(&s.id)) {
             s.owed = false;
             s.resends = s.resends.saturating_add(1);
         }
@@ -250,6 +269,7 @@ impl Outbox {
             .map(|s| SentPickle {
                 ratchet_key: s.id.ratchet_key,
                 counter: s.id.counter,
+                sent_as: s.sent_as,
                 sent_at: s.sent_at,
                 len: s.len,
                 owed: s.owed,
@@ -263,6 +283,7 @@ impl Outbox {
             .iter()
             .map(|p| Sent {
                 id: MessageId { ratchet_key: p.ratchet_key, counter: p.counter },
+                sent_as: p.sent_as,
                 sent_at: p.sent_at,
                 len: p.len,
                 owed: p.owed,
@@ -282,6 +303,7 @@ impl Outbox {
 pub(crate) struct SentPickle {
     ratchet_key: [u8; 32],
     counter: u32,
+    sent_as: MessageId,
     sent_at: u64,
     len: u32,
     owed: bool,
@@ -373,7 +395,7 @@ mod tests {
         /// The owed messages, counted as sent again.
         fn take_owed(&mut self, now: u64, max_age: u64) -> Vec<MessageId> {
             let owed = self.owed(now, max_age);
-            self.sent_again(now, max_age);
+            self.sent_again(&owed, now, max_age);
             owed
         }
     }
@@ -441,5 +463,30 @@ mod tests {
         }
         assert!(!r.contains(&id(0)));
         assert!(r.contains(&id(1)) && r.contains(&id(MAX_RESENT_RECORDS_PER_DEVICE as u32)));
+    }
+
+    #[test]
+    fn a_message_sent_again_is_named_by_its_re_send_too_and_owed_when_that_chain_ends() {
+        let mut outbox = Outbox::default();
+        outbox.keep(id(0), b"hello", 100, 1000);
+        let again = MessageId { ratchet_key: [2; 32], counter: 5 };
+        assert!(outbox.mark_owed(&id(0), 100, 1000));
+        assert_eq!(outbox.take_owed(100, 1000), vec![id(0)]);
+        outbox.resent_as(&id(0), again);
+        // A receipt for the re-send names the original.
+        assert!(outbox.mark_owed(&again, 100, 1000));
+        assert_eq!(outbox.take_owed(100, 1000), vec![id(0)]);
+        // The original's chain no longer carries it; the re-send's does.
+        assert!(!outbox.mark_chain_owed(&[1; 32], 100, 1000));
+        outbox.resent_as(&id(0), again);
+        assert!(!outbox.mark_chain_owed(&[2; 32], 100, 1000), "sent again twice: no more");
+        let mut outbox = Outbox::default();
+        outbox.keep(id(0), b"hello", 100, 1000);
+        outbox.keep(id(1), b"world", 100, 1000);
+        assert!(outbox.mark_chain_owed(&[1; 32], 100, 1000));
+        assert_eq!(outbox.owed(100, 1000), vec![id(0), id(1)]);
+        // Only what was sent counts as sent.
+        outbox.sent_again(&[id(1)], 100, 1000);
+        assert_eq!(outbox.owed(100, 1000), vec![id(0)]);
     }
 }
