@@ -84,3 +84,17 @@ fn a_restored_sender_whose_first_message_was_corrupted() {
     ];
     run_steps(&[false; 7], &steps, 0).unwrap();
 }
+
+#[test]
+fn a_restored_device_that_read_a_first_message_replayed_to_it() {
+    use Fate::*;
+    let steps = [
+        Step::Snapshot(0),
+        Step::Direct { from: 0, to: 0, fates: vec![Corrupt] },
+        Step::Direct { from: 1, to: 0, fates: vec![Delay] },
+        Step::Direct { from: 1, to: 0, fates: vec![Deliver, Deliver, Deliver] },
+        Step::Restore(0),
+        Step::Direct { from: 1, to: 0, fates: vec![Deliver] },
+    ];
+    run_steps(&[false; 7], &steps, 0).unwrap();
+}

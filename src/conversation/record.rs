@@ -65,6 +65,30 @@ pub(crate) struct SessionRecord {
     pub(crate) resent: Resent,
     /// Group messages the device asked for (§13.10).
     pub(crate) group_owed: GroupOwed,
+    /// The last resync request sent to the device (§13.11), to send again
+    /// if it is lost as a message would be.
+    pub(crate) resync: Option<Resync>,
+}
+
+/// A resync request sent (docs/PROTOCOL.md §13.11): the name of the
+/// message that carried it, whether it is owed again, how often it was
+/// sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Zeroize)]
+pub(crate) struct Resync {
+    pub(crate) sent_as: MessageId,
+    pub(crate) owed: bool,
+    pub(crate) resends: u8,
+}
+
+impl Resync {
+    /// Marks it owed when `named` by a receipt (or its chain ended),
+    /// unless sent again too often already; returns whether it is owed.
+    pub(crate) fn mark_owed(&mut self, named: bool) -> bool {
+        if named && self.resends < super::resend::MAX_RESENDS_PER_MESSAGE {
+            self.owed = true;
+        }
+        self.owed
+    }
 }
 
 /// Which session read a message.
@@ -89,6 +113,7 @@ impl SessionRecord {
             outbox: Outbox::default(),
             resent: Resent::default(),
             group_owed: GroupOwed::default(),
+            resync: None,
         }
     }
 
@@ -115,10 +140,9 @@ impl SessionRecord {
     /// are marked owed, to go again over the session that comes next
     /// (§13.9; the peer reads each once). Returns whether any was.
     pub(crate) fn owe_last_chain(&mut self, now: u64, max_age: u64) -> bool {
-        match self.current.as_ref().and_then(|e| e.session.sending_ratchet_key()) {
-            Some(key) => self.outbox.mark_chain_owed(&key, now, max_age),
-            None => false,
-        }
+        let Some(key) = self.current.as_ref().and_then(|e| e.session.sending_ratchet_key()) else { return false };
+        let resync = self.resync.as_mut().is_some_and(|r| r.mark_owed(r.sent_as.ratchet_key == key));
+        self.outbox.mark_chain_owed(&key, now, max_age) | resync
     }
 
     /// Retires every session after a restore from a backup (§13.11): the
@@ -169,6 +193,7 @@ impl SessionRecord {
             self.outbox.clear();
             self.resent = Resent::default();
             self.group_owed.clear();
+            self.resync = None;
         }
         if self.current.as_ref().is_some_and(|e| e.session.peer_identity() != identity) {
             self.current = None;
@@ -328,6 +353,7 @@ impl SessionRecord {
             outbox: self.outbox.pickle(),
             resent: self.resent.pickle(),
             group_owed: self.group_owed.pickle(),
+            resync: self.resync,
         }
     }
 
@@ -366,6 +392,10 @@ impl SessionRecord {
             outbox: Outbox::from_pickle(&pickle.outbox).ok_or(PickleError::Invalid)?,
             resent: Resent::from_pickle(&pickle.resent).ok_or(PickleError::Invalid)?,
             group_owed: GroupOwed::from_pickle(&pickle.group_owed).ok_or(PickleError::Invalid)?,
+            resync: match pickle.resync {
+                Some(r) if r.resends > super::resend::MAX_RESENDS_PER_MESSAGE => return Err(PickleError::Invalid),
+                other => other,
+            },
         })
     }
 }
@@ -402,6 +432,7 @@ pub(crate) struct SessionRecordPickle {
     outbox: Vec<SentPickle>,
     resent: Vec<MessageId>,
     group_owed: Vec<Owed>,
+    resync: Option<Resync>,
 }
 
 impl PickleKind for SessionRecordPickle {

@@ -6,8 +6,9 @@ use zeroize::Zeroizing;
 
 use super::framing::{
     MAX_RECEIPT_IDS, frame_group_key_request, frame_group_keys, frame_group_resend, frame_heal, frame_resend,
-    frame_retry_receipt, is_message,
+    frame_resync, frame_retry_receipt, is_message,
 };
+use super::record::Resync;
 use super::resend::{MessageId, OUTBOX_NAMESPACE, OutboxRowPickle, row_key};
 use super::send::{FanOut, Outgoing};
 use super::user::DeviceStatus;
@@ -391,6 +392,14 @@ impl<S: Store> Conversations<S> {
                 outbox.mark_owed(id, now, max_age);
             }
         }
+        // A resync request this device sent, lost on the way (§13.11).
+        let resync = self.sessions(work, &from)?.resync;
+        if let Some(mut r) = resync
+            && !r.owed
+            && r.mark_owed(ids.contains(&r.sent_as))
+        {
+            self.sessions_mut(work, &from)?.resync = Some(r);
+        }
         received.set_kind(ReceivedKind::RetryRequested);
         Ok(())
     }
@@ -419,7 +428,8 @@ impl<S: Store> Conversations<S> {
                 // them owed.
                 let owed = this.sessions(work, address)?.outbox.owed(now, max_age);
                 let group_owed = this.owed_group_messages(work, address, now)?;
-                if owed.is_empty() && group_owed.is_empty() {
+                let resync_owed = this.sessions(work, address)?.resync.is_some_and(|r| r.owed);
+                if owed.is_empty() && group_owed.is_empty() && !resync_owed {
                     // Marks that can no longer be sent are cleared.
                     if !this.sessions(work, address)?.group_owed.owed().is_empty() {
                         this.sessions_mut(work, address)?.group_owed.sent_again();
@@ -433,8 +443,13 @@ impl<S: Store> Conversations<S> {
                 let mut sent = Vec::with_capacity(owed.len() + group_owed.len());
                 let mut events = Vec::new();
                 // Each item with the kept 1:1 message it sends again.
-                let mut items = Vec::with_capacity(owed.len() + group_owed.len());
+                let mut items = Vec::with_capacity(owed.len() + group_owed.len() + 1);
                 let mut lost = Vec::new();
+                // A lost resync request first: a new one (§13.11).
+                let resync_at = items.len();
+                if resync_owed {
+                    items.push((None, frame_resync(now)));
+                }
                 for id in &owed {
                     // A row the store lost (or the application deleted) is
                     // skipped: nothing else can be sent for it.
@@ -450,16 +465,19 @@ impl<S: Store> Conversations<S> {
                         .map(|(group_id, id, plaintext)| (None, frame_group_resend(group_id, id, plaintext))),
                 );
                 let mut resent = Vec::with_capacity(owed.len());
+                let mut resync_as = None;
                 for (i, (id, item)) in items.into_iter().enumerate() {
                     // A bundle can only start the first: the others go on
                     // the session it started.
                     let bundles = if i == 0 { bundles } else { &[] };
                     match this.fan_out(work, vec![(address.clone(), item)], bundles, now, false)? {
                         FanOut::Sent { messages, events: e } => {
-                            if let (Some(id), Some((_, bytes))) = (id, messages.first())
-                                && let Ok(envelope) = Envelope::decode(bytes)
-                            {
-                                resent.push((id, MessageId::of(&envelope)));
+                            let sent_as =
+                                messages.first().and_then(|(_, b)| Envelope::decode(b).ok()).map(|e| MessageId::of(&e));
+                            match (id, sent_as) {
+                                (Some(id), Some(sent_as)) => resent.push((id, sent_as)),
+                                (None, Some(sent_as)) if resync_owed && i == resync_at => resync_as = Some(sent_as),
+                                _ => {}
                             }
                             sent.extend(messages);
                             events.extend(e);
@@ -476,6 +494,9 @@ impl<S: Store> Conversations<S> {
                     record.outbox.resent_as(&id, sent_as);
                 }
                 record.group_owed.sent_again();
+                if let (Some(r), Some(sent_as)) = (record.resync.as_mut(), resync_as) {
+                    *r = Resync { sent_as, owed: false, resends: r.resends.saturating_add(1) };
+                }
                 Ok::<_, SendError>(FanOut::Sent { messages: sent, events })
             })?;
             self.release(fan, pending, |_| Ok(Vec::new()))

@@ -6,11 +6,14 @@
 
 use super::framing::frame_resync;
 use super::receive::{Received, ReceivedKind};
-use super::send::Outgoing;
+use super::record::Resync;
+use super::resend::MessageId;
+use super::send::{FanOut, Outgoing};
 use super::trust::Event;
 use super::work::Work;
 use super::{ConversationError, Conversations, ReceiveError, SendError};
 use crate::address::Address;
+use crate::message::Envelope;
 use crate::store::Store;
 
 impl<S: Store> Conversations<S> {
@@ -113,8 +116,17 @@ impl<S: Store> Conversations<S> {
         let resync = frame_resync(now);
         super::bundles::fetching(source, |bundles| {
             self.sync()?;
-            let (fan, pending) = self
-                .run(|this, work| this.fan_out(work, vec![(address.clone(), resync.clone())], bundles, now, false))?;
+            let (fan, pending) = self.run(|this, work| {
+                let fan = this.fan_out(work, vec![(address.clone(), resync.clone())], bundles, now, false)?;
+                // Remembered, to send again if lost as a message would be.
+                if let FanOut::Sent { messages, .. } = &fan
+                    && let Some(envelope) = messages.first().and_then(|(_, b)| Envelope::decode(b).ok())
+                {
+                    let sent_as = MessageId::of(&envelope);
+                    this.sessions_mut(work, address)?.resync = Some(Resync { sent_as, owed: false, resends: 0 });
+                }
+                Ok::<_, SendError>(fan)
+            })?;
             self.release(fan, pending, |_| Ok(Vec::new()))
         })
     }
