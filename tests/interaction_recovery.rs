@@ -98,3 +98,17 @@ fn a_restored_device_that_read_a_first_message_replayed_to_it() {
     ];
     run_steps(&[false; 7], &steps, 0).unwrap();
 }
+
+#[test]
+fn a_device_restored_twice_from_one_backup() {
+    use Fate::*;
+    let steps = [
+        Step::Direct { from: 0, to: 0, fates: vec![Delay] },
+        Step::Snapshot(0),
+        Step::Direct { from: 3, to: 0, fates: vec![Deliver] },
+        Step::Restore(0),
+        Step::Direct { from: 0, to: 0, fates: vec![Deliver] },
+        Step::Restore(0),
+    ];
+    run_steps(&[false; 7], &steps, 0).unwrap();
+}

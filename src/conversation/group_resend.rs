@@ -224,6 +224,13 @@ impl GroupOwed {
         self.entries.iter().filter(|e| e.owed).map(|e| (e.group_id.clone(), e.id)).collect()
     }
 
+    /// Starts every re-send count again (a resync from a restored device).
+    pub(crate) fn reset_resends(&mut self) {
+        for entry in &mut self.entries {
+            entry.resends = 0;
+        }
+    }
+
     /// Counts every owed message as sent again once, and no longer owed.
     pub(crate) fn sent_again(&mut self) {
         for entry in self.entries.iter_mut().filter(|e| e.owed) {

@@ -68,6 +68,9 @@ pub(crate) struct SessionRecord {
     /// The last resync request sent to the device (§13.11), to send again
     /// if it is lost as a message would be.
     pub(crate) resync: Option<Resync>,
+    /// When this device last took a resync request from the device
+    /// (§13.11): one an hour at most starts the re-send counts again.
+    pub(crate) resync_taken_at: Option<u64>,
 }
 
 /// A resync request sent (docs/PROTOCOL.md §13.11): the name of the
@@ -114,6 +117,7 @@ impl SessionRecord {
             resent: Resent::default(),
             group_owed: GroupOwed::default(),
             resync: None,
+            resync_taken_at: None,
         }
     }
 
@@ -354,6 +358,7 @@ impl SessionRecord {
             resent: self.resent.pickle(),
             group_owed: self.group_owed.pickle(),
             resync: self.resync,
+            resync_taken_at: self.resync_taken_at,
         }
     }
 
@@ -396,6 +401,7 @@ impl SessionRecord {
                 Some(r) if r.resends > super::resend::MAX_RESENDS_PER_MESSAGE => return Err(PickleError::Invalid),
                 other => other,
             },
+            resync_taken_at: pickle.resync_taken_at,
         })
     }
 }
@@ -433,6 +439,7 @@ pub(crate) struct SessionRecordPickle {
     resent: Vec<MessageId>,
     group_owed: Vec<Owed>,
     resync: Option<Resync>,
+    resync_taken_at: Option<u64>,
 }
 
 impl PickleKind for SessionRecordPickle {

@@ -214,6 +214,14 @@ impl Outbox {
         any
     }
 
+    /// Starts every kept message's re-send count again (a resync from a
+    /// restored device: what it read since is gone).
+    pub(crate) fn reset_resends(&mut self) {
+        for s in &mut self.sent {
+            s.resends = 0;
+        }
+    }
+
     /// Every kept message, oldest first.
     pub(crate) fn ids(&self) -> Vec<MessageId> {
         self.sent.iter().map(|s| s.id).collect()

@@ -145,6 +145,19 @@ impl<S: Store> Conversations<S> {
         let from = received.from().clone();
         self.check_trusted(work, &from, true)?;
         let max_age = self.config.resend_max_age;
+        // The device lost what it read since its backup, re-sends
+        // included: the counts start again, at most once an hour, so a
+        // flood of resyncs still sends each message at most twice an hour.
+        let fresh = self
+            .sessions(work, &from)?
+            .resync_taken_at
+            .is_none_or(|t| now >= t.saturating_add(super::recovery::MIN_HEAL_INTERVAL_SECS));
+        if fresh {
+            let record = self.sessions_mut(work, &from)?;
+            record.outbox.reset_resends();
+            record.group_owed.reset_resends();
+            record.resync_taken_at = Some(now);
+        }
         let record = self.sessions(work, &from)?;
         let ids: Vec<_> =
             record.outbox.ids().into_iter().filter(|id| record.outbox.would_owe(id, now, max_age)).collect();
