@@ -835,7 +835,10 @@ mod tests {
             (Box::new(DecryptError::Decode(decode.clone())), decode.to_string()),
             (Box::new(GroupError::Decode(decode.clone())), decode.to_string()),
             (Box::new(FirstMessageError::Decode(decode.clone())), decode.to_string()),
-            (Box::new(FirstMessageError::Message(DecryptError::NotForThisSession)), DecryptError::NotForThisSession.to_string()),
+            (
+                Box::new(FirstMessageError::Message(DecryptError::NotForThisSession)),
+                DecryptError::NotForThisSession.to_string(),
+            ),
             (Box::new(DecodeError::InvalidKey(key.clone())), key.to_string()),
             (Box::new(StartError::InvalidKey(key.clone())), key.to_string()),
             (Box::new(EncryptError::InvalidKey(key.clone())), key.to_string()),
