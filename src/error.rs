@@ -832,17 +832,17 @@ mod tests {
     fn a_wrapped_error_is_either_the_source_or_in_the_text_never_both() {
         let (decode, key) = (DecodeError::Truncated, KeyError::NotOnCurve);
         let wrapped: Vec<(Box<dyn Error>, String)> = vec![
-            (Box::new(DecryptError::Decode(decode.clone())), decode.to_string()),
-            (Box::new(GroupError::Decode(decode.clone())), decode.to_string()),
-            (Box::new(FirstMessageError::Decode(decode.clone())), decode.to_string()),
+            (Box::new(DecryptError::Decode(decode)), decode.to_string()),
+            (Box::new(GroupError::Decode(decode)), decode.to_string()),
+            (Box::new(FirstMessageError::Decode(decode)), decode.to_string()),
             (
                 Box::new(FirstMessageError::Message(DecryptError::NotForThisSession)),
                 DecryptError::NotForThisSession.to_string(),
             ),
-            (Box::new(DecodeError::InvalidKey(key.clone())), key.to_string()),
-            (Box::new(StartError::InvalidKey(key.clone())), key.to_string()),
-            (Box::new(EncryptError::InvalidKey(key.clone())), key.to_string()),
-            (Box::new(DecryptError::InvalidKey(key.clone())), key.to_string()),
+            (Box::new(DecodeError::InvalidKey(key)), key.to_string()),
+            (Box::new(StartError::InvalidKey(key)), key.to_string()),
+            (Box::new(EncryptError::InvalidKey(key)), key.to_string()),
+            (Box::new(DecryptError::InvalidKey(key)), key.to_string()),
         ];
         for (e, inner) in &wrapped {
             match e.source() {
