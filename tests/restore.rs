@@ -39,14 +39,6 @@ fn message_id(bytes: &[u8]) -> ([u8; 32], u32) {
     }
 }
 
-/// Reads and commits; the kind and plaintext.
-fn read(w: &mut World, at: &Address, from: &Address, bytes: &[u8]) -> (ReceivedKind, Vec<u8>) {
-    let r = w.get(at).receive(from, bytes, NOW).unwrap();
-    let out = (r.kind(), r.plaintext().to_vec());
-    w.get(at).commit_received(r, vec![]).unwrap();
-    out
-}
-
 #[test]
 fn a_restored_device_never_reuses_a_key_and_reads_again_exactly_once_what_it_lost() {
     let (mut w, a, b) = alice_and_bob();
@@ -71,11 +63,11 @@ fn a_restored_device_never_reuses_a_key_and_reads_again_exactly_once_what_it_los
     let ask = w.get(&b).request_resync(&a, &mut source, NOW).unwrap();
     assert_eq!(ask.messages.len(), 1);
     used.insert(message_id(&ask.messages[0].1));
-    assert_eq!(read(&mut w, &a, &b, &ask.messages[0].1).0, ReceivedKind::RetryRequested);
+    assert_eq!(w.read(&a, &b, &ask.messages[0].1).0, ReceivedKind::RetryRequested);
     let again = w.get(&a).resend(&b, &mut |_: &[Address]| Ok(Vec::new()), NOW).unwrap();
     let mut read_again = Vec::new();
     for (_, m) in &again.messages {
-        let (kind, text) = read(&mut w, &b, &a, m);
+        let (kind, text) = w.read(&b, &a, m);
         if kind == ReceivedKind::Message {
             read_again.push(text);
         }

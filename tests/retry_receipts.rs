@@ -52,14 +52,6 @@ fn resend(w: &mut World, sender: &Address, to: &Address, now: u64) -> Vec<Vec<u8
         .collect()
 }
 
-/// Reads and commits; the kind and the plaintext.
-fn read(w: &mut World, at: &Address, from: &Address, bytes: &[u8]) -> (ReceivedKind, Vec<u8>) {
-    let r = w.get(at).receive(from, bytes, NOW).unwrap();
-    let out = (r.kind(), r.plaintext().to_vec());
-    w.get(at).commit_received(r, vec![]).unwrap();
-    out
-}
-
 #[test]
 fn a_message_that_failed_is_sent_again_after_a_receipt_and_read_exactly_once() {
     let (mut w, a, b) = alice_and_bob();
@@ -71,7 +63,7 @@ fn a_message_that_failed_is_sent_again_after_a_receipt_and_read_exactly_once() {
     assert_eq!(receipt(&mut w, &b, &a, &corrupted, NOW), ReceivedKind::RetryRequested);
     let again = resend(&mut w, &a, &b, NOW);
     assert_eq!(again.len(), 1);
-    assert_eq!(read(&mut w, &b, &a, &again[0]), (ReceivedKind::Message, b"the lost one".to_vec()));
+    assert_eq!(w.read(&b, &a, &again[0]), (ReceivedKind::Message, b"the lost one".to_vec()));
     // The intact original arriving late no longer reads: its key went
     // with the re-send, so it is not delivered twice.
     assert!(matches!(w.deliver(&a, &b, &m), Err(ReceiveError::Decrypt(DecryptError::DuplicateOrExpired))));
@@ -163,10 +155,10 @@ fn a_device_restored_from_a_backup_heals_asks_and_reads_what_it_missed() {
         Ok(vec![(a.clone(), fresh.clone())])
     };
     let heal = w.get(&b).heal(&a, &mut directory, NOW).unwrap();
-    assert_eq!(read(&mut w, &a, &b, &heal.messages[0].1).0, ReceivedKind::SessionHealed);
+    assert_eq!(w.read(&a, &b, &heal.messages[0].1).0, ReceivedKind::SessionHealed);
     assert_eq!(receipt(&mut w, &b, &a, &m, NOW), ReceivedKind::RetryRequested);
     let again = resend(&mut w, &a, &b, NOW);
-    assert_eq!(read(&mut w, &b, &a, &again[0]), (ReceivedKind::Message, b"sent while you were away".to_vec()));
+    assert_eq!(w.read(&b, &a, &again[0]), (ReceivedKind::Message, b"sent while you were away".to_vec()));
     exchange(&mut w, &a, &b, 2);
     assert!(w.converged(&a, &b));
 }
@@ -208,7 +200,7 @@ fn a_blocked_device_gets_nothing_sent_again_until_approved_and_then_gets_it() {
     w.approve(&a, &b);
     let again = resend(&mut w, &a, &b, NOW);
     assert_eq!(again.len(), 1);
-    assert_eq!(read(&mut w, &b, &a, &again[0]), (ReceivedKind::Message, b"wait for it".to_vec()));
+    assert_eq!(w.read(&b, &a, &again[0]), (ReceivedKind::Message, b"wait for it".to_vec()));
 }
 
 #[test]

@@ -287,10 +287,15 @@ impl Sim {
     fn resend(&mut self, at: &Address, to: &Address) {
         let out = self.with(at, |d, source, now| d.resend(to, &mut &mut *source, now)).unwrap();
         RESENT.fetch_add(out.messages.len(), Ordering::Relaxed);
+        self.dispatch(at, out);
+    }
+
+    /// Puts what `at` sent (an operation's messages) on the reliable
+    /// queue, after checking its keys, and acts on its events.
+    fn dispatch(&mut self, at: &Address, out: dmseal::Outgoing) {
         self.sent_1to1(at, &out.messages);
-        for (to, bytes) in out.messages {
-            self.queue.push(Wire { from: at.clone(), to, bytes, group: false });
-        }
+        self.on_events(at, &out.events);
+        self.queue.extend(out.messages.into_iter().map(|(to, bytes)| Wire { from: at.clone(), to, bytes, group: false }));
     }
 
     /// Acts on the events of an operation of `at`.
@@ -348,10 +353,7 @@ impl Sim {
                                 other => break other.unwrap(),
                             }
                         };
-                        self.sent_1to1(&at, &out.messages);
-                        for (to, bytes) in out.messages {
-                            self.queue.push(Wire { from: at.clone(), to, bytes, group: false });
-                        }
+                        self.dispatch(&at, out);
                     }
                     _ => {}
                 }
@@ -423,11 +425,7 @@ impl Sim {
             for at in restored {
                 for peer in all.iter().filter(|p| *p != at) {
                     let out = self.with(at, |d, source, now| d.request_resync(peer, &mut &mut *source, now)).unwrap();
-                    self.sent_1to1(at, &out.messages);
-                    self.on_events(at, &out.events);
-                    for (to, bytes) in out.messages {
-                        self.queue.push(Wire { from: at.clone(), to, bytes, group: false });
-                    }
+                    self.dispatch(at, out);
                 }
                 let due = core::mem::take(&mut self.apps.get_mut(at).unwrap().resend_due);
                 self.on_events(at, &due);
@@ -472,13 +470,7 @@ impl Sim {
                                     other => break other.unwrap(),
                                 }
                             };
-                            self.sent_1to1(at, &out.messages);
-                            self.queue.extend(out.messages.into_iter().map(|(to, bytes)| Wire {
-                                from: at.clone(),
-                                to,
-                                bytes,
-                                group: false,
-                            }));
+                            self.dispatch(at, out);
                         }
                         let out = self
                             .with(at, |d, source, now| {
@@ -486,13 +478,7 @@ impl Sim {
                             })
                             .unwrap();
                         RECEIPTS.fetch_add(1, Ordering::Relaxed);
-                        self.sent_1to1(at, &out.messages);
-                        self.queue.extend(out.messages.into_iter().map(|(to, bytes)| Wire {
-                            from: at.clone(),
-                            to,
-                            bytes,
-                            group: false,
-                        }));
+                        self.dispatch(at, out);
                     }
                 }
             }
@@ -503,14 +489,7 @@ impl Sim {
                 match self.with(&w.to, |d, source, now| d.heal(&w.from, &mut &mut *source, now)) {
                     Ok(out) => {
                         HEALS.fetch_add(1, Ordering::Relaxed);
-                        self.sent_1to1(&w.to, &out.messages);
-                        self.on_events(&w.to, &out.events);
-                        self.queue.extend(out.messages.into_iter().map(|(to, bytes)| Wire {
-                            from: w.to.clone(),
-                            to,
-                            bytes,
-                            group: false,
-                        }));
+                        self.dispatch(&w.to, out);
                     }
                     Err(SendError::HealedRecently { .. }) => {}
                     Err(other) => panic!("heal failed: {other:?}"),
@@ -524,14 +503,7 @@ impl Sim {
                 Err(other) => panic!("receipt failed: {other:?}"),
             };
             RECEIPTS.fetch_add(1, Ordering::Relaxed);
-            self.sent_1to1(&w.to, &out.messages);
-            self.on_events(&w.to, &out.events);
-            self.queue.extend(out.messages.into_iter().map(|(to, bytes)| Wire {
-                from: w.to.clone(),
-                to,
-                bytes,
-                group: false,
-            }));
+            self.dispatch(&w.to, out);
         }
         self.drain();
         // What is missing: skipped 1:1 keys, and group indices skipped.
@@ -539,25 +511,13 @@ impl Sim {
             for peer in all.iter().filter(|p| *p != at) {
                 let out = self.with(at, |d, source, now| d.request_missing(peer, &mut &mut *source, now)).unwrap();
                 RECEIPTS.fetch_add(out.messages.len(), Ordering::Relaxed);
-                self.sent_1to1(at, &out.messages);
-                self.queue.extend(out.messages.into_iter().map(|(to, bytes)| Wire {
-                    from: at.clone(),
-                    to,
-                    bytes,
-                    group: false,
-                }));
+                self.dispatch(at, out);
                 if self.apps[at].in_group {
                     let out = self
                         .with(at, |d, source, now| d.request_missing_group(G, peer, &mut &mut *source, now))
                         .unwrap();
                     RECEIPTS.fetch_add(out.messages.len(), Ordering::Relaxed);
-                    self.sent_1to1(at, &out.messages);
-                    self.queue.extend(out.messages.into_iter().map(|(to, bytes)| Wire {
-                        from: at.clone(),
-                        to,
-                        bytes,
-                        group: false,
-                    }));
+                    self.dispatch(at, out);
                 }
             }
         }

@@ -75,6 +75,15 @@ impl World {
         Ok(plaintext)
     }
 
+    /// Reads a 1:1 message and commits it; its kind and plaintext.
+    pub fn read(&mut self, at: &Address, from: &Address, bytes: &[u8]) -> (ReceivedKind, Vec<u8>) {
+        let d = self.get(at);
+        let r = d.receive(from, bytes, NOW).unwrap();
+        let out = (r.kind(), r.plaintext().to_vec());
+        d.commit_received(r, vec![]).unwrap();
+        out
+    }
+
     /// Approves `device` at `at` under the identity `at` shows for it (the
     /// one the person compared).
     pub fn approve(&mut self, at: &Address, device: &Address) {
