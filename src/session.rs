@@ -233,12 +233,6 @@ impl Session {
 
     /// Whether the peer's message `counter` on its chain `ratchet_key`
     /// was read in this session (docs/PROTOCOL.md §13.9).
-    /// The ratchet key of the chain this session sends on now, if it
-    /// has sent (or, for an initiator, may send) anything.
-    pub(crate) fn sending_ratchet_key(&self) -> Option<[u8; 32]> {
-        self.ratchet.our_ratchet.as_ref().map(|k| *k.public().as_bytes())
-    }
-
     pub(crate) fn read_state(&self, ratchet_key: &[u8; 32], counter: u32) -> crate::ratchet::ReadState {
         self.ratchet.read_state(ratchet_key, counter)
     }

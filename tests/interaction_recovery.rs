@@ -112,3 +112,17 @@ fn a_device_restored_twice_from_one_backup() {
     ];
     run_steps(&[false; 7], &steps, 0).unwrap();
 }
+
+#[test]
+fn a_chain_whose_successors_were_all_lost_with_a_simultaneous_start() {
+    use Fate::*;
+    let steps = [
+        Step::Direct { from: 2, to: 0, fates: vec![Deliver, Deliver, Delay] },
+        Step::Direct { from: 0, to: 0, fates: vec![Duplicate] },
+        Step::Direct { from: 0, to: 0, fates: vec![Deliver] },
+        Step::Direct { from: 0, to: 0, fates: vec![Lose] },
+        Step::Direct { from: 2, to: 0, fates: vec![Deliver] },
+        Step::Direct { from: 0, to: 0, fates: vec![Deliver, Deliver, Deliver, Lose] },
+    ];
+    run_steps(&[false; 7], &steps, 0).unwrap();
+}

@@ -157,8 +157,18 @@ fn a_device_restored_from_a_backup_heals_asks_and_reads_what_it_missed() {
     let heal = w.get(&b).heal(&a, &mut directory, NOW).unwrap();
     assert_eq!(w.read(&a, &b, &heal.messages[0].1).0, ReceivedKind::SessionHealed);
     assert_eq!(receipt(&mut w, &b, &a, &m, NOW), ReceivedKind::RetryRequested);
+    // Alice sends again what Bob asked for, and (its session having been
+    // replaced by the heal) what she had sent on it: Bob reads once what
+    // his restored store lacks ("ping 1" came after the backup); copies of
+    // what it holds are refused.
     let again = resend(&mut w, &a, &b, NOW);
-    assert_eq!(w.read(&b, &a, &again[0]), (ReceivedKind::Message, b"sent while you were away".to_vec()));
+    let read: Vec<Vec<u8>> = again
+        .iter()
+        .map(|m| w.read(&b, &a, m))
+        .filter(|(kind, _)| *kind == ReceivedKind::Message)
+        .map(|(_, text)| text)
+        .collect();
+    assert_eq!(read, [b"ping 1".to_vec(), b"sent while you were away".to_vec()]);
     exchange(&mut w, &a, &b, 2);
     assert!(w.converged(&a, &b));
 }

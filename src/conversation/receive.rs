@@ -276,15 +276,19 @@ impl<S: Store> Conversations<S> {
     ) -> Result<Received, ReceiveError> {
         let max_age = self.config.max_promotion_age;
         let first_error = if self.sessions(work, from)?.has_current() {
-            let last_chain = self.sessions(work, from)?.current().and_then(crate::Session::sending_ratchet_key);
+            let replaced = self.sessions(work, from)?.current().map(|s| *s.base_key().as_bytes());
             match self.try_sessions(work, from, |r| r.decrypt(envelope, now, max_age).map_err(ReceiveError::Decrypt)) {
                 Ok((plaintext, reader)) => {
                     let mut received = Received::new(from.clone(), ReceivedKind::Message, plaintext);
                     // The peer went back to an older session: what the
                     // replaced one sent last may never have arrived.
                     if reader == Reader::Promoted
-                        && let Some(key) = last_chain
-                        && self.sessions_mut(work, from)?.outbox.mark_chain_owed(&key, now, self.config.resend_max_age)
+                        && let Some(key) = replaced
+                        && self.sessions_mut(work, from)?.outbox.mark_session_owed(
+                            &key,
+                            now,
+                            self.config.resend_max_age,
+                        )
                     {
                         received.events.push(Event::ResendDue { address: from.clone() });
                     }
@@ -379,7 +383,7 @@ impl<S: Store> Conversations<S> {
             let record = self.sessions_mut(work, from)?;
             // A session of ours the peer never answered is replaced: what
             // we sent on it may never have arrived (§13.9).
-            if record.owe_last_chain(now, max_age) {
+            if record.owe_session(now, max_age) {
                 received.events.push(Event::ResendDue { address: from.clone() });
             }
             record.install(session, now);

@@ -79,6 +79,8 @@ pub(crate) struct SessionRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Zeroize)]
 pub(crate) struct Resync {
     pub(crate) sent_as: MessageId,
+    /// The base key of the session that carried it.
+    pub(crate) session: [u8; 32],
     pub(crate) owed: bool,
     pub(crate) resends: u8,
 }
@@ -138,15 +140,15 @@ impl SessionRecord {
     }
 
     /// Before the current session stops being current (replaced by a new
-    /// one or a promoted one, or retired): the messages it sent on its
-    /// last sending chain may never have arrived, and no later message on
-    /// that chain will show the peer they are missing, so the kept ones
-    /// are marked owed, to go again over the session that comes next
-    /// (§13.9; the peer reads each once). Returns whether any was.
-    pub(crate) fn owe_last_chain(&mut self, now: u64, max_age: u64) -> bool {
-        let Some(key) = self.current.as_ref().and_then(|e| e.session.sending_ratchet_key()) else { return false };
-        let resync = self.resync.as_mut().is_some_and(|r| r.mark_owed(r.sent_as.ratchet_key == key));
-        self.outbox.mark_chain_owed(&key, now, max_age) | resync
+    /// one or a promoted one, or retired): what it carried may never have
+    /// arrived, and no later message on it will show the peer what is
+    /// missing, so the kept messages it carried last are marked owed, to
+    /// go again over the session that comes next (§13.9; the peer reads
+    /// each once). Returns whether any was.
+    pub(crate) fn owe_session(&mut self, now: u64, max_age: u64) -> bool {
+        let Some(key) = self.current.as_ref().map(|e| *e.session.base_key().as_bytes()) else { return false };
+        let resync = self.resync.as_mut().is_some_and(|r| r.mark_owed(r.session == key));
+        self.outbox.mark_session_owed(&key, now, max_age) | resync
     }
 
     /// Retires every session after a restore from a backup (§13.11): the

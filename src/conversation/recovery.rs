@@ -330,7 +330,10 @@ impl<S: Store> Conversations<S> {
         }
         let Ok(envelope) = Envelope::decode(ciphertext) else { return Ok(()) };
         let max_age = self.config.resend_max_age;
-        self.sessions_mut(work, address)?.outbox.keep(MessageId::of(&envelope), framed, now, max_age);
+        let record = self.sessions_mut(work, address)?;
+        // The session that just carried it: the current one.
+        let Some(session) = record.current().map(|s| *s.base_key().as_bytes()) else { return Ok(()) };
+        record.outbox.keep(MessageId::of(&envelope), session, framed, now, max_age);
         Ok(())
     }
 
@@ -486,16 +489,17 @@ impl<S: Store> Conversations<S> {
                     }
                 }
                 let record = this.sessions_mut(work, address)?;
+                let session = record.current().map(|s| *s.base_key().as_bytes()).unwrap_or_default();
                 // Only what was sent counts: starting a session above may
                 // have marked more owed, for the next call.
                 let ids: Vec<MessageId> = resent.iter().map(|(id, _)| *id).chain(lost).collect();
                 record.outbox.sent_again(&ids, now, max_age);
                 for (id, sent_as) in resent {
-                    record.outbox.resent_as(&id, sent_as);
+                    record.outbox.resent_as(&id, sent_as, session);
                 }
                 record.group_owed.sent_again();
                 if let (Some(r), Some(sent_as)) = (record.resync.as_mut(), resync_as) {
-                    *r = Resync { sent_as, owed: false, resends: r.resends.saturating_add(1) };
+                    *r = Resync { sent_as, session, owed: false, resends: r.resends.saturating_add(1) };
                 }
                 Ok::<_, SendError>(FanOut::Sent { messages: sent, events })
             })?;

@@ -79,6 +79,8 @@ struct Sent {
     /// (a receipt may name either; a session that stops being current
     /// owes what it carried last).
     sent_as: MessageId,
+    /// The base key of the session that carried its latest sending.
+    session: [u8; 32],
     sent_at: u64,
     /// The content's length, for the byte bound.
     len: u32,
@@ -161,13 +163,13 @@ impl Outbox {
     }
 
     /// Keeps a sent message, within the bounds (the oldest go first).
-    pub(crate) fn keep(&mut self, id: MessageId, content: &[u8], now: u64, max_age: u64) {
+    pub(crate) fn keep(&mut self, id: MessageId, session: [u8; 32], content: &[u8], now: u64, max_age: u64) {
         self.purge(now, max_age);
         let Ok(len) = u32::try_from(content.len()) else { return };
         if max_age == 0 || content.len() > MAX_RESEND_BYTES_PER_DEVICE {
             return;
         }
-        self.sent.push_back(Sent { id, sent_as: id, sent_at: now, len, owed: false, resends: 0 });
+        self.sent.push_back(Sent { id, sent_as: id, session, sent_at: now, len, owed: false, resends: 0 });
         self.added.push((id, Zeroizing::new(content.to_vec())));
         while self.sent.len() > MAX_RESEND_MESSAGES_PER_DEVICE || self.bytes() > MAX_RESEND_BYTES_PER_DEVICE {
             if let Some(old) = self.sent.pop_front() {
@@ -196,17 +198,20 @@ impl Outbox {
         true
     }
 
-    /// Records that the kept message `id` was just sent again as `sent_as`.
-    pub(crate) fn resent_as(&mut self, id: &MessageId, sent_as: MessageId) {
-        self.sent.iter_mut().filter(|s| s.id == *id).for_each(|s| s.sent_as = sent_as);
+    /// Records that the kept message `id` was just sent again as
+    /// `sent_as`, on the session of base key `session`.
+    pub(crate) fn resent_as(&mut self, id: &MessageId, sent_as: MessageId, session: [u8; 32]) {
+        for s in self.sent.iter_mut().filter(|s| s.id == *id) {
+            s.sent_as = sent_as;
+            s.session = session;
+        }
     }
 
     /// Marks owed every kept message last sent (or sent again) on the
-    /// chain `ratchet_key` (as [`Outbox::mark_owed`] would each); returns
-    /// whether any was.
-    pub(crate) fn mark_chain_owed(&mut self, ratchet_key: &[u8; 32], now: u64, max_age: u64) -> bool {
-        let ids: Vec<MessageId> =
-            self.sent.iter().filter(|s| s.sent_as.ratchet_key == *ratchet_key).map(|s| s.id).collect();
+    /// session of base key `session` (as [`Outbox::mark_owed`] would
+    /// each); returns whether any was.
+    pub(crate) fn mark_session_owed(&mut self, session: &[u8; 32], now: u64, max_age: u64) -> bool {
+        let ids: Vec<MessageId> = self.sent.iter().filter(|s| s.session == *session).map(|s| s.id).collect();
         let mut any = false;
         for id in &ids {
             any |= self.mark_owed(id, now, max_age);
@@ -278,6 +283,7 @@ impl Outbox {
                 ratchet_key: s.id.ratchet_key,
                 counter: s.id.counter,
                 sent_as: s.sent_as,
+                session: s.session,
                 sent_at: s.sent_at,
                 len: s.len,
                 owed: s.owed,
@@ -292,6 +298,7 @@ impl Outbox {
             .map(|p| Sent {
                 id: MessageId { ratchet_key: p.ratchet_key, counter: p.counter },
                 sent_as: p.sent_as,
+                session: p.session,
                 sent_at: p.sent_at,
                 len: p.len,
                 owed: p.owed,
@@ -312,6 +319,7 @@ pub(crate) struct SentPickle {
     ratchet_key: [u8; 32],
     counter: u32,
     sent_as: MessageId,
+    session: [u8; 32],
     sent_at: u64,
     len: u32,
     owed: bool,
@@ -411,18 +419,18 @@ mod tests {
     #[test]
     fn rows_are_written_for_what_is_kept_and_deleted_for_what_goes() {
         let mut o = Outbox::default();
-        o.keep(id(1), b"one", 10, 100);
-        o.keep(id(2), b"two", 10, 100);
+        o.keep(id(1), [1; 32], b"one", 10, 100);
+        o.keep(id(2), [1; 32], b"two", 10, 100);
         assert_eq!((o.rows().0.len(), o.rows().1.len()), (2, 0));
         o.settle();
         // Kept and forgotten in one operation: no row at all.
-        o.keep(id(3), b"three", 10, 100);
+        o.keep(id(3), [1; 32], b"three", 10, 100);
         o.clear();
         let (added, dropped) = o.rows();
         assert!(added.is_empty());
         assert_eq!(dropped, &[id(1), id(2)]);
         o.settle();
-        o.keep(id(4), b"four", 10, 100);
+        o.keep(id(4), [1; 32], b"four", 10, 100);
         o.purge(200, 100);
         assert!(o.rows().0.is_empty() && o.rows().1.is_empty() && o.len() == 0);
     }
@@ -431,33 +439,33 @@ mod tests {
     fn the_outbox_keeps_at_most_its_count_and_bytes_and_drops_the_oldest() {
         let mut o = Outbox::default();
         for n in 0..=MAX_RESEND_MESSAGES_PER_DEVICE as u32 {
-            o.keep(id(n), b"hi", 10, 100);
+            o.keep(id(n), [1; 32], b"hi", 10, 100);
         }
         assert_eq!(o.len(), MAX_RESEND_MESSAGES_PER_DEVICE);
         assert!(!o.mark_owed(&id(0), 10, 100), "the oldest went");
         assert!(o.mark_owed(&id(1), 10, 100));
         let big = vec![0u8; MAX_RESEND_BYTES_PER_DEVICE / 2];
-        o.keep(id(100), &big, 10, 100);
-        o.keep(id(101), &big, 10, 100);
+        o.keep(id(100), [1; 32], &big, 10, 100);
+        o.keep(id(101), [1; 32], &big, 10, 100);
         assert!(o.bytes() <= MAX_RESEND_BYTES_PER_DEVICE);
-        o.keep(id(102), &vec![0u8; MAX_RESEND_BYTES_PER_DEVICE + 1], 10, 100);
+        o.keep(id(102), [1; 32], &vec![0u8; MAX_RESEND_BYTES_PER_DEVICE + 1], 10, 100);
         assert!(!o.mark_owed(&id(102), 10, 100), "too large to keep");
         let mut exact = Outbox::default();
-        exact.keep(id(7), &vec![0u8; MAX_RESEND_BYTES_PER_DEVICE], 10, 100);
+        exact.keep(id(7), [1; 32], &vec![0u8; MAX_RESEND_BYTES_PER_DEVICE], 10, 100);
         assert!(exact.mark_owed(&id(7), 10, 100), "the byte limit itself is kept");
     }
 
     #[test]
     fn a_kept_message_is_sent_again_at_most_the_limit_and_expires_with_its_age() {
         let mut o = Outbox::default();
-        o.keep(id(1), b"hi", 10, 100);
+        o.keep(id(1), [1; 32], b"hi", 10, 100);
         for _ in 0..MAX_RESENDS_PER_MESSAGE {
             assert!(o.mark_owed(&id(1), 10, 100));
             assert!(o.mark_owed(&id(1), 10, 100), "marking twice is marking once");
             assert_eq!(o.take_owed(10, 100).len(), 1);
         }
         assert!(!o.mark_owed(&id(1), 10, 100), "past the limit");
-        o.keep(id(2), b"hi", 10, 100);
+        o.keep(id(2), [1; 32], b"hi", 10, 100);
         assert!(o.mark_owed(&id(2), 110, 100), "at its age");
         assert!(!o.mark_owed(&id(2), 111, 100), "past its age");
         assert!(o.take_owed(111, 100).is_empty());
@@ -476,22 +484,22 @@ mod tests {
     #[test]
     fn a_message_sent_again_is_named_by_its_re_send_too_and_owed_when_that_chain_ends() {
         let mut outbox = Outbox::default();
-        outbox.keep(id(0), b"hello", 100, 1000);
+        outbox.keep(id(0), [1; 32], b"hello", 100, 1000);
         let again = MessageId { ratchet_key: [2; 32], counter: 5 };
         assert!(outbox.mark_owed(&id(0), 100, 1000));
         assert_eq!(outbox.take_owed(100, 1000), vec![id(0)]);
-        outbox.resent_as(&id(0), again);
+        outbox.resent_as(&id(0), again, [2; 32]);
         // A receipt for the re-send names the original.
         assert!(outbox.mark_owed(&again, 100, 1000));
         assert_eq!(outbox.take_owed(100, 1000), vec![id(0)]);
         // The original's chain no longer carries it; the re-send's does.
-        assert!(!outbox.mark_chain_owed(&[1; 32], 100, 1000));
-        outbox.resent_as(&id(0), again);
-        assert!(!outbox.mark_chain_owed(&[2; 32], 100, 1000), "sent again twice: no more");
+        assert!(!outbox.mark_session_owed(&[1; 32], 100, 1000));
+        outbox.resent_as(&id(0), again, [2; 32]);
+        assert!(!outbox.mark_session_owed(&[2; 32], 100, 1000), "sent again twice: no more");
         let mut outbox = Outbox::default();
-        outbox.keep(id(0), b"hello", 100, 1000);
-        outbox.keep(id(1), b"world", 100, 1000);
-        assert!(outbox.mark_chain_owed(&[1; 32], 100, 1000));
+        outbox.keep(id(0), [1; 32], b"hello", 100, 1000);
+        outbox.keep(id(1), [1; 32], b"world", 100, 1000);
+        assert!(outbox.mark_session_owed(&[1; 32], 100, 1000));
         assert_eq!(outbox.owed(100, 1000), vec![id(0), id(1)]);
         // Only what was sent counts as sent.
         outbox.sent_again(&[id(1)], 100, 1000);

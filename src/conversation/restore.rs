@@ -76,7 +76,7 @@ impl<S: Store> Conversations<S> {
             let mut events = Vec::new();
             for address in &sessions {
                 let record = this.sessions_mut(work, address)?;
-                if record.owe_last_chain(now, max_age) {
+                if record.owe_session(now, max_age) {
                     events.push(Event::ResendDue { address: address.clone() });
                 }
                 record.retire_all();
@@ -123,7 +123,9 @@ impl<S: Store> Conversations<S> {
                     && let Some(envelope) = messages.first().and_then(|(_, b)| Envelope::decode(b).ok())
                 {
                     let sent_as = MessageId::of(&envelope);
-                    this.sessions_mut(work, address)?.resync = Some(Resync { sent_as, owed: false, resends: 0 });
+                    let record = this.sessions_mut(work, address)?;
+                    let session = record.current().map(|s| *s.base_key().as_bytes()).unwrap_or_default();
+                    record.resync = Some(Resync { sent_as, session, owed: false, resends: 0 });
                 }
                 Ok::<_, SendError>(fan)
             })?;

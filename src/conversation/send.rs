@@ -428,7 +428,7 @@ impl<S: Store> Conversations<S> {
                         .map_err(|error| SendError::Bundle { address: address.clone(), error })?;
                     let resend_max_age = self.config.resend_max_age;
                     let record = self.sessions_mut(work, address)?;
-                    if record.owe_last_chain(now, resend_max_age) {
+                    if record.owe_session(now, resend_max_age) {
                         events.push(Event::ResendDue { address: address.clone() });
                     }
                     record.install(session, now);

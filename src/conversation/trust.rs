@@ -45,13 +45,13 @@ pub enum Event {
         /// The device.
         address: Address,
     },
-    /// Messages this device sent to the device on the last chain of a
-    /// session that stopped being current (the device started or went
-    /// back to another session, this device started a new one, or it was
-    /// restored from a backup) were marked to be sent again: they may
-    /// never have arrived, and nothing later on that chain would show the
-    /// device they are missing. Call [`crate::Conversations::resend`] for
-    /// it; the device reads each once.
+    /// Messages this device sent to the device on a session that stopped
+    /// being current (the device started or went back to another session,
+    /// this device started a new one, or it was restored from a backup)
+    /// were marked to be sent again: they may never have arrived, and
+    /// nothing later on that session would show the device they are
+    /// missing. Call [`crate::Conversations::resend`] for it; the device
+    /// reads each once (copies of what it read are refused).
     ResendDue {
         /// The device.
         address: Address,
