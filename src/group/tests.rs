@@ -523,3 +523,383 @@ fn a_distribution_closing_its_own_state_is_ignored_and_the_group_still_reloads()
     let next = alice.encrypt_with_rng(&mut r, b"m1", 0).unwrap();
     assert_eq!(restored.decrypt(&next.message).unwrap().plaintext, b"m1", "not closed at 0");
 }
+
+/// Alice's messages 0 to `n` - 1 on one state; the first carries the
+/// distribution for Bob, who has not received it.
+fn sent_on_one_state(alice: &mut Group, r: &mut rand_chacha::ChaCha20Rng, n: u8) -> (Vec<u8>, Vec<Vec<u8>>) {
+    let first = alice.encrypt_with_rng(r, &[0], 0).unwrap();
+    let distribution = first.distributions[0].bytes.to_vec();
+    let mut sent = vec![first.message];
+    for i in 1..n {
+        let out = alice.encrypt_with_rng(r, &[i], 0).unwrap();
+        assert!(out.distributions.is_empty());
+        sent.push(out.message);
+    }
+    (distribution, sent)
+}
+
+fn state_of(message: &[u8]) -> StateId {
+    GroupMessage::decode(message).unwrap().state_id
+}
+
+#[test]
+fn a_distribution_of_a_state_already_held_changes_nothing() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(52);
+    let (distribution, sent) = sent_on_one_state(&mut alice, &mut r, 4);
+    bob.receive_distribution(b"alice", &distribution).unwrap();
+    bob.decrypt(&sent[2]).unwrap();
+    let before = bob.pickle().to_bytes();
+    // The same distribution again, and a later one (from index 4 on, as
+    // for a device that lost the state).
+    let later = alice.distribution(b"bob", 0).unwrap();
+    bob.receive_distribution(b"alice", &distribution).unwrap();
+    bob.receive_distribution(b"alice", &later.bytes).unwrap();
+    assert_eq!(bob.pickle().to_bytes(), before);
+    assert_eq!(bob.decrypt(&sent[2]), Err(GroupError::Duplicate), "a read index stays read");
+    for i in [0u8, 1, 3] {
+        let read = bob.decrypt(&sent[usize::from(i)]).unwrap();
+        assert_eq!((read.plaintext, read.verified), (vec![i], true), "earlier unread indices stay readable");
+    }
+}
+
+#[test]
+fn a_held_state_delivered_by_another_member_is_refused_even_with_an_owner_signature_for_it() {
+    use super::message::owner_message;
+    let (mut alice, mut bob) = pair();
+    bob.add_member(b"dave").unwrap();
+    let mut r = rng(53);
+    let (distribution, sent) = sent_on_one_state(&mut alice, &mut r, 1);
+    bob.receive_distribution(b"alice", &distribution).unwrap();
+    // Alice's state key also signs Dave as its owner (she gave him the
+    // record, or the key): Bob holds the state as Alice's already.
+    let mut record = SenderKeyRecord::decode(&distribution, TYPE_GROUP_DISTRIBUTION).unwrap();
+    record.owner = b"dave".to_vec();
+    record.owner_signature =
+        alice.outbound.as_ref().unwrap().signing.sign(&owner_message(GROUP, &record.state_id, b"dave"));
+    assert!(record.owned_by(b"dave"));
+    let before = bob.pickle().to_bytes();
+    assert_eq!(
+        bob.receive_distribution(b"dave", &record.encode(TYPE_GROUP_DISTRIBUTION)),
+        Err(GroupError::StateOwnedByAnotherMember)
+    );
+    assert_eq!(bob.pickle().to_bytes(), before);
+    assert_eq!(bob.decrypt(&sent[0]).unwrap().sender, b"alice");
+}
+
+#[test]
+fn a_verified_distribution_replaces_an_imported_copy_and_keeps_what_the_copy_read() {
+    let mut alice = Group::new(GROUP, b"alice").unwrap();
+    alice.add_member(b"bob.1").unwrap();
+    alice.add_member(b"bob.2").unwrap();
+    let mut bob1 = Group::new(GROUP, b"bob.1").unwrap();
+    bob1.add_member(b"alice").unwrap();
+    let mut bob2 = Group::new(GROUP, b"bob.2").unwrap();
+    bob2.add_member(b"alice").unwrap();
+    let mut r = rng(54);
+    let first = alice.encrypt_with_rng(&mut r, &[0], 0).unwrap();
+    let to = |who: &[u8]| first.distributions.iter().find(|d| d.to == who).unwrap().bytes.clone();
+    let mut sent = vec![first.message.clone()];
+    for i in 1..8u8 {
+        sent.push(alice.encrypt_with_rng(&mut r, &[i], 0).unwrap().message);
+    }
+    bob1.receive_distribution(b"alice", &to(b"bob.1")).unwrap();
+    // Bob's second device imports the state from index 2 on and reads 5,
+    // then 3, unverified.
+    let export = bob1.export_sender_state(b"alice", 2).unwrap();
+    bob2.import_sender_state(b"alice", &export).unwrap();
+    for i in [5usize, 3] {
+        assert!(!bob2.decrypt(&sent[i]).unwrap().verified);
+    }
+    // Alice's own distribution (from index 0) arrives: its keys replace
+    // the imported ones, less the indices read.
+    bob2.receive_distribution(b"alice", &to(b"bob.2")).unwrap();
+    for i in [0usize, 1, 2, 4, 6, 7] {
+        let read = bob2.decrypt(&sent[i]).unwrap();
+        assert_eq!((read.index, read.verified), (i as u32, true));
+    }
+    for i in [3usize, 5] {
+        assert_eq!(bob2.decrypt(&sent[i]), Err(GroupError::Duplicate), "index {i} was read");
+    }
+}
+
+#[test]
+fn a_state_arriving_after_its_successor_is_closed_at_the_last_index_the_successor_named() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(55);
+    let (old_distribution, old) = sent_on_one_state(&mut alice, &mut r, 4);
+    // A copy of the old state (say, stolen) that posts on after the
+    // rotation.
+    let mut copy = alice.outbound.clone().unwrap();
+    alice.rotate();
+    let next = alice.encrypt_with_rng(&mut r, b"next", 0).unwrap();
+    let forged = copy.encrypt(GROUP, b"forged").unwrap();
+    // The successor's distribution comes first.
+    bob.receive_distribution(b"alice", &next.distributions[0].bytes).unwrap();
+    bob.receive_distribution(b"alice", &old_distribution).unwrap();
+    assert_eq!(bob.decrypt(&forged), Err(GroupError::StateClosed { index: 4, last: 3 }));
+    assert_eq!(bob.decrypt(&old[3]).unwrap().index, 3);
+    // The last index read again is a duplicate, like any other.
+    assert_eq!(bob.decrypt(&old[3]), Err(GroupError::Duplicate));
+    assert_eq!(bob.decrypt(&old[0]).unwrap().index, 0);
+    assert_eq!(bob.decrypt(&next.message).unwrap().plaintext, b"next");
+}
+
+/// Alice sending one message on each of `n` states, every distribution
+/// delivered to Bob in order.
+fn one_message_per_state(seed: u8, n: usize) -> (Group, Vec<GroupOutgoing>) {
+    let (mut alice, mut bob) = pair();
+    alice.set_rotation_policy(RotationPolicy { max_messages: 1, ..RotationPolicy::default() }).unwrap();
+    let mut r = rng(seed);
+    let outs: Vec<GroupOutgoing> = (0..n)
+        .map(|i| {
+            let out = alice.encrypt_with_rng(&mut r, &i.to_be_bytes(), 0).unwrap();
+            bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
+            out
+        })
+        .collect();
+    (bob, outs)
+}
+
+#[test]
+fn the_newest_max_sender_states_per_member_states_stay_readable() {
+    let (mut bob, outs) = one_message_per_state(56, MAX_SENDER_STATES_PER_MEMBER + 1);
+    // Messages in flight across the rotations still read; the oldest
+    // state was evicted.
+    assert_eq!(bob.decrypt(&outs[0].message), Err(GroupError::UnknownSenderState));
+    for out in &outs[1..] {
+        assert!(bob.decrypt(&out.message).is_ok());
+    }
+}
+
+#[test]
+fn a_redelivered_distribution_of_any_remembered_retired_state_brings_nothing_back() {
+    let (mut bob, outs) = one_message_per_state(57, MAX_SENDER_STATES_PER_MEMBER + MAX_RETIRED_STATES_PER_MEMBER);
+    // The first state is the oldest retired one still remembered, the one
+    // before the live states the newest.
+    for out in [&outs[0], &outs[MAX_RETIRED_STATES_PER_MEMBER - 1]] {
+        bob.receive_distribution(b"alice", &out.distributions[0].bytes).unwrap();
+        assert_eq!(bob.decrypt(&out.message), Err(GroupError::UnknownSenderState));
+    }
+}
+
+#[test]
+fn decrypt_from_reads_only_its_senders_states_and_tells_a_stranger_from_keys_not_here_yet() {
+    let mut alice = Group::new(GROUP, b"alice").unwrap();
+    alice.add_member(b"bob").unwrap();
+    let mut carol = Group::new(GROUP, b"carol").unwrap();
+    carol.add_member(b"bob").unwrap();
+    let mut bob = Group::new(GROUP, b"bob").unwrap();
+    bob.add_member(b"alice").unwrap();
+    bob.add_member(b"carol").unwrap();
+    let mut r = rng(58);
+    let from_alice = alice.encrypt_with_rng(&mut r, b"alice's", 0).unwrap();
+    let from_carol = carol.encrypt_with_rng(&mut r, b"carol's", 0).unwrap();
+    bob.receive_distribution(b"alice", &from_alice.distributions[0].bytes).unwrap();
+    let before = bob.pickle().to_bytes();
+    assert_eq!(bob.decrypt_from(b"carol", &from_alice.message), Err(GroupError::UnexpectedSender));
+    // Carol's keys have not arrived: keep her message. From a stranger,
+    // it will never read here.
+    assert_eq!(bob.decrypt_from(b"carol", &from_carol.message), Err(GroupError::UnknownSenderState));
+    assert_eq!(bob.decrypt(&from_carol.message), Err(GroupError::UnknownSenderState));
+    assert_eq!(bob.decrypt_from(b"mallory", &from_carol.message), Err(GroupError::NotAMember));
+    assert_eq!(bob.pickle().to_bytes(), before);
+    assert_eq!(bob.decrypt_from(b"alice", &from_alice.message).unwrap().plaintext, b"alice's");
+    bob.receive_distribution(b"carol", &from_carol.distributions[0].bytes).unwrap();
+    let read = bob.decrypt_from(b"carol", &from_carol.message).unwrap();
+    assert_eq!((read.sender.as_slice(), read.plaintext.as_slice()), (b"carol".as_slice(), b"carol's".as_slice()));
+}
+
+#[test]
+fn a_batch_reads_as_one_by_one_checking_signatures_together_and_a_bad_one_fails_alone() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(59);
+    let (distribution, sent) = sent_on_one_state(&mut alice, &mut r, 5);
+    bob.receive_distribution(b"alice", &distribution).unwrap();
+    let (results, work) = crate::work::measure(|| bob.decrypt_batch(&[&sent[2], &sent[0], &sent[1], &sent[1]]));
+    let read: Vec<_> = results.iter().map(|r| r.as_ref().map(|p| p.plaintext.clone())).collect();
+    assert_eq!(read, [Ok(vec![2]), Ok(vec![0]), Ok(vec![1]), Err(&GroupError::Duplicate)]);
+    assert_eq!(work.signature_checks, 0, "one batch verification, no message checked alone");
+    // A bad signature fails only its own message, and uses nothing up.
+    let mut bad = sent[3].clone();
+    *bad.last_mut().unwrap() ^= 1;
+    let results = bob.decrypt_batch_with_rng(&mut r, &[&bad, &sent[4]]);
+    assert_eq!(results[0], Err(GroupError::BadSignature));
+    assert_eq!(results[1].as_ref().unwrap().plaintext, [4]);
+    assert_eq!(bob.decrypt(&sent[3]).unwrap().plaintext, [3]);
+}
+
+#[test]
+fn a_resent_message_with_a_key_here_deletes_it_so_the_original_reads_as_a_duplicate() {
+    let (mut bob, sent) = messages_at(500, &[500, 501, 502, 503, 3_000]);
+    let state = state_of(&sent[&500]);
+    assert_eq!(bob.take_resent(b"alice", &state, 501), Ok(true));
+    assert_eq!(bob.decrypt(&sent[&501]), Err(GroupError::Duplicate));
+    // Taken or read already: Duplicate, and nothing changes.
+    bob.decrypt(&sent[&500]).unwrap();
+    let before = bob.pickle().to_bytes();
+    assert_eq!(bob.take_resent(b"alice", &state, 501), Err(GroupError::Duplicate));
+    assert_eq!(bob.take_resent(b"alice", &state, 500), Err(GroupError::Duplicate), "the state's start, read");
+    // Below the state's start this device never had a key: the caller
+    // remembers the message.
+    for index in [0, 499] {
+        assert_eq!(bob.take_resent(b"alice", &state, index), Ok(false));
+    }
+    assert_eq!(bob.pickle().to_bytes(), before);
+    // Only the index taken loses its key.
+    assert_eq!(bob.take_resent(b"alice", &state, 502), Ok(true));
+    assert_eq!(bob.decrypt(&sent[&503]).unwrap().index, 503);
+    // Past the window, as for decrypt.
+    bob.decrypt(&sent[&3_000]).unwrap();
+    assert_eq!(bob.take_resent(b"alice", &state, 999), Err(GroupError::OutsideWindow { index: 999, oldest: 1_000 }));
+}
+
+#[test]
+fn a_resent_message_is_taken_only_from_a_member_for_its_own_states_still_open() {
+    let mut alice = Group::new(GROUP, b"alice").unwrap();
+    alice.add_member(b"bob").unwrap();
+    let mut carol = Group::new(GROUP, b"carol").unwrap();
+    carol.add_member(b"bob").unwrap();
+    let mut bob = Group::new(GROUP, b"bob").unwrap();
+    bob.add_member(b"alice").unwrap();
+    bob.add_member(b"carol").unwrap();
+    let mut r = rng(60);
+    let (distribution, old) = sent_on_one_state(&mut alice, &mut r, 4);
+    let from_carol = carol.encrypt_with_rng(&mut r, b"carol's", 0).unwrap();
+    bob.receive_distribution(b"alice", &distribution).unwrap();
+    bob.receive_distribution(b"carol", &from_carol.distributions[0].bytes).unwrap();
+    alice.rotate();
+    let next = alice.encrypt_with_rng(&mut r, b"next", 0).unwrap();
+    bob.receive_distribution(b"alice", &next.distributions[0].bytes).unwrap();
+    let (old_state, carols) = (state_of(&old[0]), state_of(&from_carol.message));
+
+    let before = bob.pickle().to_bytes();
+    assert_eq!(bob.take_resent(b"mallory", &old_state, 1), Err(GroupError::NotAMember));
+    assert_eq!(bob.take_resent(b"carol", &old_state, 1), Err(GroupError::UnexpectedSender));
+    assert_eq!(bob.take_resent(b"alice", &carols, 0), Err(GroupError::UnexpectedSender));
+    // The next state closed the old one at index 3.
+    assert_eq!(bob.take_resent(b"alice", &old_state, 4), Err(GroupError::StateClosed { index: 4, last: 3 }));
+    // A state not here (its distribution lost, or not yet come).
+    assert_eq!(bob.take_resent(b"alice", &[9; STATE_ID_LEN], 0), Ok(false));
+    assert_eq!(bob.pickle().to_bytes(), before);
+    assert_eq!(bob.take_resent(b"alice", &old_state, 3), Ok(true));
+    assert_eq!(bob.take_resent(b"carol", &carols, 0), Ok(true));
+    // A revoked state.
+    assert!(bob.reset_member(b"alice"));
+    assert_eq!(bob.take_resent(b"alice", &old_state, 1), Err(GroupError::SenderRemoved));
+}
+
+#[test]
+fn keys_before_an_index_are_lacking_when_the_state_is_not_here_or_was_received_from_that_index_on() {
+    let (bob, sent) = messages_at(500, &[500]);
+    let state = state_of(&sent[&500]);
+    assert!(bob.lacks_keys_before(&[9; STATE_ID_LEN], 10), "a state not here");
+    for index in [0, 499, 500] {
+        assert!(bob.lacks_keys_before(&state, index), "index {index}");
+    }
+    for index in [501, 502, u32::MAX] {
+        assert!(!bob.lacks_keys_before(&state, index), "index {index}");
+    }
+    let (bob, sent) = messages_at(0, &[0]);
+    let state = state_of(&sent[&0]);
+    assert!(bob.lacks_keys_before(&state, 0));
+    assert!(!bob.lacks_keys_before(&state, 1));
+}
+
+#[test]
+fn missing_messages_are_the_unread_indices_with_keys_below_the_newest_read() {
+    let (mut bob, sent) = messages_at(0, &[0, 1, 2, 3, 4, 5, 6]);
+    let state = state_of(&sent[&0]);
+    assert!(bob.missing_from(b"alice", 32).is_empty(), "nothing read: none known sent");
+    bob.decrypt(&sent[&0]).unwrap();
+    assert!(bob.missing_from(b"alice", 32).is_empty());
+    bob.decrypt(&sent[&5]).unwrap();
+    bob.decrypt(&sent[&2]).unwrap();
+    // 6 was not seen to be sent yet.
+    assert_eq!(bob.missing_from(b"alice", 32), [(state, 1), (state, 3), (state, 4)]);
+    assert_eq!(bob.missing_from(b"alice", 2), [(state, 1), (state, 3)]);
+    assert!(bob.missing_from(b"alice", 0).is_empty());
+    assert!(bob.missing_from(b"carol", 32).is_empty(), "not a member");
+    // Taken by a re-send: no longer missing.
+    assert_eq!(bob.take_resent(b"alice", &state, 3), Ok(true));
+    assert_eq!(bob.missing_from(b"alice", 32), [(state, 1), (state, 4)]);
+
+    // A state received from a later index: nothing before its start.
+    let (mut bob, sent) = messages_at(500, &[500, 503]);
+    let state = state_of(&sent[&500]);
+    bob.decrypt(&sent[&503]).unwrap();
+    assert_eq!(bob.missing_from(b"alice", 32), [(state, 500), (state, 501), (state, 502)]);
+}
+
+#[test]
+fn missing_messages_of_a_closed_state_run_to_its_last_index_newest_state_first() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(61);
+    let (old_distribution, old) = sent_on_one_state(&mut alice, &mut r, 6);
+    bob.receive_distribution(b"alice", &old_distribution).unwrap();
+    bob.decrypt(&old[0]).unwrap();
+    bob.decrypt(&old[2]).unwrap();
+    let a = state_of(&old[0]);
+    assert_eq!(bob.missing_from(b"alice", 32), [(a, 1)]);
+    alice.rotate();
+    let (next_distribution, next) = sent_on_one_state(&mut alice, &mut r, 3);
+    bob.receive_distribution(b"alice", &next_distribution).unwrap();
+    bob.decrypt(&next[2]).unwrap();
+    let b = state_of(&next[0]);
+    assert_eq!(bob.missing_from(b"alice", 32), [(b, 0), (b, 1), (a, 1), (a, 3), (a, 4), (a, 5)]);
+    assert_eq!(bob.missing_from(b"alice", 3), [(b, 0), (b, 1), (a, 1)]);
+}
+
+#[test]
+fn missing_messages_include_the_last_32_of_a_closed_state_never_received_unless_revoked() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(62);
+    // Bob never gets the first state's distribution.
+    let (_, old) = sent_on_one_state(&mut alice, &mut r, 40);
+    alice.rotate();
+    let next = alice.encrypt_with_rng(&mut r, b"next", 0).unwrap();
+    bob.receive_distribution(b"alice", &next.distributions[0].bytes).unwrap();
+    let a = state_of(&old[0]);
+    let last_32: Vec<(StateId, u32)> = (8..=39).map(|i| (a, i)).collect();
+    assert_eq!(bob.missing_from(b"alice", 40), last_32);
+    assert_eq!(bob.missing_from(b"alice", 2), last_32[..2]);
+    // Bob resets Alice (her identity changed); her device rotates again,
+    // closing a state that is revoked here.
+    assert!(bob.reset_member(b"alice"));
+    alice.rotate();
+    let after = alice.encrypt_with_rng(&mut r, b"after", 0).unwrap();
+    bob.receive_distribution(b"alice", &after.distributions[0].bytes).unwrap();
+    assert!(bob.missing_from(b"alice", 40).is_empty());
+}
+
+#[test]
+fn past_max_group_state_nodes_the_nodes_of_the_oldest_indices_are_evicted() {
+    let (mut alice, mut bob) = pair();
+    let mut r = rng(63);
+    let (distribution, sent) = sent_on_one_state(&mut alice, &mut r, 2);
+    let out = alice.outbound.as_mut().unwrap();
+    out.cover = out.cover.suffix_from(16);
+    let sixteen = alice.encrypt_with_rng(&mut r, b"16", 0).unwrap().message;
+    // A distribution with as many nodes as a state may hold: Alice's keys
+    // of indices 0 to 31 in one node, then single indices 32, 34, ...
+    let mut record = SenderKeyRecord::decode(&distribution, TYPE_GROUP_DISTRIBUTION).unwrap();
+    let root = Cover::from_root(record.nodes[0].key);
+    let mut nodes = root.within(0, 31).boxed_nodes();
+    assert_eq!(nodes.len(), 1);
+    for k in 0..(MAX_GROUP_STATE_NODES as u32 - 1) {
+        nodes.push(root.descend(32 + 2 * k).unwrap().leaf);
+    }
+    record.nodes = nodes;
+    bob.receive_distribution(b"alice", &record.encode(TYPE_GROUP_DISTRIBUTION)).unwrap();
+    // Reading 0 splits the first node into five: the four covering the
+    // oldest indices (1 to 15) are evicted.
+    bob.decrypt(&sent[0]).unwrap();
+    assert_eq!(bob.decrypt(&sent[1]), Err(GroupError::Duplicate));
+    assert_eq!(bob.decrypt(&sixteen).unwrap().index, 16);
+    // The state still fits a pickle.
+    let mut restored = Group::from_pickle(&bob.pickle()).unwrap();
+    let out = alice.outbound.as_mut().unwrap();
+    out.cover = out.cover.suffix_from(32);
+    let far = alice.encrypt_with_rng(&mut r, b"32", 0).unwrap().message;
+    assert_eq!(restored.decrypt(&far).unwrap().index, 32);
+}
