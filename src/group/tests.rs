@@ -685,13 +685,7 @@ fn a_redelivered_distribution_of_any_remembered_retired_state_brings_nothing_bac
 
 #[test]
 fn decrypt_from_reads_only_its_senders_states_and_tells_a_stranger_from_keys_not_here_yet() {
-    let mut alice = Group::new(GROUP, b"alice").unwrap();
-    alice.add_member(b"bob").unwrap();
-    let mut carol = Group::new(GROUP, b"carol").unwrap();
-    carol.add_member(b"bob").unwrap();
-    let mut bob = Group::new(GROUP, b"bob").unwrap();
-    bob.add_member(b"alice").unwrap();
-    bob.add_member(b"carol").unwrap();
+    let (mut alice, mut carol, mut bob) = alice_and_carol_to_bob();
     let mut r = rng(58);
     let from_alice = alice.encrypt_with_rng(&mut r, b"alice's", 0).unwrap();
     let from_carol = carol.encrypt_with_rng(&mut r, b"carol's", 0).unwrap();
@@ -756,13 +750,7 @@ fn a_resent_message_with_a_key_here_deletes_it_so_the_original_reads_as_a_duplic
 
 #[test]
 fn a_resent_message_is_taken_only_from_a_member_for_its_own_states_still_open() {
-    let mut alice = Group::new(GROUP, b"alice").unwrap();
-    alice.add_member(b"bob").unwrap();
-    let mut carol = Group::new(GROUP, b"carol").unwrap();
-    carol.add_member(b"bob").unwrap();
-    let mut bob = Group::new(GROUP, b"bob").unwrap();
-    bob.add_member(b"alice").unwrap();
-    bob.add_member(b"carol").unwrap();
+    let (mut alice, mut carol, mut bob) = alice_and_carol_to_bob();
     let mut r = rng(60);
     let (distribution, old) = sent_on_one_state(&mut alice, &mut r, 4);
     let from_carol = carol.encrypt_with_rng(&mut r, b"carol's", 0).unwrap();
@@ -902,4 +890,16 @@ fn past_max_group_state_nodes_the_nodes_of_the_oldest_indices_are_evicted() {
     out.cover = out.cover.suffix_from(32);
     let far = alice.encrypt_with_rng(&mut r, b"32", 0).unwrap().message;
     assert_eq!(restored.decrypt(&far).unwrap().index, 32);
+}
+
+/// Alice and Carol, each with Bob as a member, and Bob with both.
+fn alice_and_carol_to_bob() -> (Group, Group, Group) {
+    let mut alice = Group::new(GROUP, b"alice").unwrap();
+    alice.add_member(b"bob").unwrap();
+    let mut carol = Group::new(GROUP, b"carol").unwrap();
+    carol.add_member(b"bob").unwrap();
+    let mut bob = Group::new(GROUP, b"bob").unwrap();
+    bob.add_member(b"alice").unwrap();
+    bob.add_member(b"carol").unwrap();
+    (alice, carol, bob)
 }
