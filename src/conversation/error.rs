@@ -506,3 +506,71 @@ impl ReceiveError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Every variant's text: not empty, and different from every other
+    /// variant's of the same type, so the text tells the cases apart.
+    fn distinct<E: fmt::Display>(errors: &[E]) {
+        let texts: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert!(texts.iter().all(|t| !t.is_empty()), "{texts:?}");
+        let unique: BTreeSet<&String> = texts.iter().collect();
+        assert_eq!(unique.len(), texts.len(), "{texts:?}");
+    }
+
+    #[test]
+    fn every_conversation_error_variant_has_its_own_text() {
+        let a = Address::new("alice", 1).unwrap();
+        distinct(&[
+            ConversationError::Store(StoreError::Conflict { expected: 1, found: 2 }),
+            ConversationError::Record(PickleError::Invalid),
+            ConversationError::Address(AddressError::EmptyUserId),
+            ConversationError::TooManyDevices { user: "alice".into(), max: 32 },
+            ConversationError::UnknownDevice(a.clone()),
+            ConversationError::IdentityMismatch(a.clone()),
+            ConversationError::DeviceListed(a.clone()),
+            ConversationError::OwnAddress,
+            ConversationError::ForeignOutboxRow,
+            ConversationError::WrongDevice { stored: a.clone() },
+            ConversationError::NoRequest(a.clone()),
+            ConversationError::UnknownGroup,
+            ConversationError::GroupExists,
+            ConversationError::Group(GroupError::NotAMember),
+            ConversationError::ConfigChanged { stored: ConversationConfig::new() },
+        ]);
+        distinct(&[
+            SendError::NeedBundles(vec![a.clone()]),
+            SendError::Blocked(vec![(a.clone(), DeviceStatus::AwaitingApproval)]),
+            SendError::NoDevices { user: "alice".into() },
+            SendError::UnexpectedBundle(a.clone()),
+            SendError::Bundle { address: a.clone(), error: StartError::OwnBundle },
+            SendError::Encrypt { address: a.clone(), error: EncryptError::ChainExhausted },
+            SendError::Group(GroupError::NotAMember),
+            SendError::BundleSource("directory down".into()),
+            SendError::NotAMessage,
+            SendError::HealedRecently { address: a.clone(), retry_at: 7 },
+            SendError::Conversation(ConversationError::UnknownGroup),
+        ]);
+        distinct(&[
+            ReceiveError::Decode(DecodeError::Truncated),
+            ReceiveError::NotAContact,
+            ReceiveError::FirstMessage(FirstMessageError::Replay),
+            ReceiveError::Accept(AcceptError::Replay),
+            ReceiveError::Decrypt(DecryptError::AuthenticationFailed),
+            ReceiveError::NoSession,
+            ReceiveError::TooManyDevices,
+            ReceiveError::Group(GroupError::NotAMember),
+            ReceiveError::OtherInstance,
+            ReceiveError::StaleBatch,
+            ReceiveError::UntrustedSender,
+            ReceiveError::UnknownContent { content_type: Some(9) },
+            ReceiveError::Conversation(ConversationError::UnknownGroup),
+        ]);
+    }
+}
