@@ -23,6 +23,8 @@ mod sender_key;
 mod tree;
 
 #[cfg(test)]
+mod resend_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};

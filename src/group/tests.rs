@@ -49,7 +49,7 @@ fn opens(leaves: &[Node], state_id: &StateId, bytes: &[u8]) -> usize {
     count
 }
 
-fn pair() -> (Group, Group) {
+pub(super) fn pair() -> (Group, Group) {
     let mut alice = Group::new(GROUP, b"alice").unwrap();
     let mut bob = Group::new(GROUP, b"bob").unwrap();
     alice.add_member(b"bob").unwrap();
@@ -286,7 +286,7 @@ fn resetting_a_member_revokes_its_states_keeps_it_a_member_and_rotates_our_state
 /// `start` (her message at `start` carries Bob's distribution; with
 /// `start` > 0 her state begins with a message at index 0 made before Bob
 /// was a member), having read nothing.
-fn messages_at(start: u32, indices: &[u32]) -> (Group, BTreeMap<u32, Vec<u8>>) {
+pub(super) fn messages_at(start: u32, indices: &[u32]) -> (Group, BTreeMap<u32, Vec<u8>>) {
     let mut alice = Group::new(GROUP, b"alice").unwrap();
     alice
         .set_rotation_policy(RotationPolicy { max_messages: MAX_ROTATION_MESSAGES, ..RotationPolicy::default() })
@@ -526,7 +526,7 @@ fn a_distribution_closing_its_own_state_is_ignored_and_the_group_still_reloads()
 
 /// Alice's messages 0 to `n` - 1 on one state; the first carries the
 /// distribution for Bob, who has not received it.
-fn sent_on_one_state(alice: &mut Group, r: &mut rand_chacha::ChaCha20Rng, n: u8) -> (Vec<u8>, Vec<Vec<u8>>) {
+pub(super) fn sent_on_one_state(alice: &mut Group, r: &mut rand_chacha::ChaCha20Rng, n: u8) -> (Vec<u8>, Vec<Vec<u8>>) {
     let first = alice.encrypt_with_rng(r, &[0], 0).unwrap();
     let distribution = first.distributions[0].bytes.to_vec();
     let mut sent = vec![first.message];
@@ -538,7 +538,7 @@ fn sent_on_one_state(alice: &mut Group, r: &mut rand_chacha::ChaCha20Rng, n: u8)
     (distribution, sent)
 }
 
-fn state_of(message: &[u8]) -> StateId {
+pub(super) fn state_of(message: &[u8]) -> StateId {
     GroupMessage::decode(message).unwrap().state_id
 }
 
@@ -724,143 +724,6 @@ fn a_batch_reads_as_one_by_one_checking_signatures_together_and_a_bad_one_fails_
 }
 
 #[test]
-fn a_resent_message_with_a_key_here_deletes_it_so_the_original_reads_as_a_duplicate() {
-    let (mut bob, sent) = messages_at(500, &[500, 501, 502, 503, 3_000]);
-    let state = state_of(&sent[&500]);
-    assert_eq!(bob.take_resent(b"alice", &state, 501), Ok(true));
-    assert_eq!(bob.decrypt(&sent[&501]), Err(GroupError::Duplicate));
-    // Taken or read already: Duplicate, and nothing changes.
-    bob.decrypt(&sent[&500]).unwrap();
-    let before = bob.pickle().to_bytes();
-    assert_eq!(bob.take_resent(b"alice", &state, 501), Err(GroupError::Duplicate));
-    assert_eq!(bob.take_resent(b"alice", &state, 500), Err(GroupError::Duplicate), "the state's start, read");
-    // Below the state's start this device never had a key: the caller
-    // remembers the message.
-    for index in [0, 499] {
-        assert_eq!(bob.take_resent(b"alice", &state, index), Ok(false));
-    }
-    assert_eq!(bob.pickle().to_bytes(), before);
-    // Only the index taken loses its key.
-    assert_eq!(bob.take_resent(b"alice", &state, 502), Ok(true));
-    assert_eq!(bob.decrypt(&sent[&503]).unwrap().index, 503);
-    // Past the window, as for decrypt.
-    bob.decrypt(&sent[&3_000]).unwrap();
-    assert_eq!(bob.take_resent(b"alice", &state, 999), Err(GroupError::OutsideWindow { index: 999, oldest: 1_000 }));
-}
-
-#[test]
-fn a_resent_message_is_taken_only_from_a_member_for_its_own_states_still_open() {
-    let (mut alice, mut carol, mut bob) = alice_and_carol_to_bob();
-    let mut r = rng(60);
-    let (distribution, old) = sent_on_one_state(&mut alice, &mut r, 4);
-    let from_carol = carol.encrypt_with_rng(&mut r, b"carol's", 0).unwrap();
-    bob.receive_distribution(b"alice", &distribution).unwrap();
-    bob.receive_distribution(b"carol", &from_carol.distributions[0].bytes).unwrap();
-    alice.rotate();
-    let next = alice.encrypt_with_rng(&mut r, b"next", 0).unwrap();
-    bob.receive_distribution(b"alice", &next.distributions[0].bytes).unwrap();
-    let (old_state, carols) = (state_of(&old[0]), state_of(&from_carol.message));
-
-    let before = bob.pickle().to_bytes();
-    assert_eq!(bob.take_resent(b"mallory", &old_state, 1), Err(GroupError::NotAMember));
-    assert_eq!(bob.take_resent(b"carol", &old_state, 1), Err(GroupError::UnexpectedSender));
-    assert_eq!(bob.take_resent(b"alice", &carols, 0), Err(GroupError::UnexpectedSender));
-    // The next state closed the old one at index 3.
-    assert_eq!(bob.take_resent(b"alice", &old_state, 4), Err(GroupError::StateClosed { index: 4, last: 3 }));
-    // A state not here (its distribution lost, or not yet come).
-    assert_eq!(bob.take_resent(b"alice", &[9; STATE_ID_LEN], 0), Ok(false));
-    assert_eq!(bob.pickle().to_bytes(), before);
-    assert_eq!(bob.take_resent(b"alice", &old_state, 3), Ok(true));
-    assert_eq!(bob.take_resent(b"carol", &carols, 0), Ok(true));
-    // A revoked state.
-    assert!(bob.reset_member(b"alice"));
-    assert_eq!(bob.take_resent(b"alice", &old_state, 1), Err(GroupError::SenderRemoved));
-}
-
-#[test]
-fn keys_before_an_index_are_lacking_when_the_state_is_not_here_or_was_received_from_that_index_on() {
-    let (bob, sent) = messages_at(500, &[500]);
-    let state = state_of(&sent[&500]);
-    assert!(bob.lacks_keys_before(&[9; STATE_ID_LEN], 10), "a state not here");
-    for index in [0, 499, 500] {
-        assert!(bob.lacks_keys_before(&state, index), "index {index}");
-    }
-    for index in [501, 502, u32::MAX] {
-        assert!(!bob.lacks_keys_before(&state, index), "index {index}");
-    }
-    let (bob, sent) = messages_at(0, &[0]);
-    let state = state_of(&sent[&0]);
-    assert!(bob.lacks_keys_before(&state, 0));
-    assert!(!bob.lacks_keys_before(&state, 1));
-}
-
-#[test]
-fn missing_messages_are_the_unread_indices_with_keys_below_the_newest_read() {
-    let (mut bob, sent) = messages_at(0, &[0, 1, 2, 3, 4, 5, 6]);
-    let state = state_of(&sent[&0]);
-    assert!(bob.missing_from(b"alice", 32).is_empty(), "nothing read: none known sent");
-    bob.decrypt(&sent[&0]).unwrap();
-    assert!(bob.missing_from(b"alice", 32).is_empty());
-    bob.decrypt(&sent[&5]).unwrap();
-    bob.decrypt(&sent[&2]).unwrap();
-    // 6 was not seen to be sent yet.
-    assert_eq!(bob.missing_from(b"alice", 32), [(state, 1), (state, 3), (state, 4)]);
-    assert_eq!(bob.missing_from(b"alice", 2), [(state, 1), (state, 3)]);
-    assert!(bob.missing_from(b"alice", 0).is_empty());
-    assert!(bob.missing_from(b"carol", 32).is_empty(), "not a member");
-    // Taken by a re-send: no longer missing.
-    assert_eq!(bob.take_resent(b"alice", &state, 3), Ok(true));
-    assert_eq!(bob.missing_from(b"alice", 32), [(state, 1), (state, 4)]);
-
-    // A state received from a later index: nothing before its start.
-    let (mut bob, sent) = messages_at(500, &[500, 503]);
-    let state = state_of(&sent[&500]);
-    bob.decrypt(&sent[&503]).unwrap();
-    assert_eq!(bob.missing_from(b"alice", 32), [(state, 500), (state, 501), (state, 502)]);
-}
-
-#[test]
-fn missing_messages_of_a_closed_state_run_to_its_last_index_newest_state_first() {
-    let (mut alice, mut bob) = pair();
-    let mut r = rng(61);
-    let (old_distribution, old) = sent_on_one_state(&mut alice, &mut r, 6);
-    bob.receive_distribution(b"alice", &old_distribution).unwrap();
-    bob.decrypt(&old[0]).unwrap();
-    bob.decrypt(&old[2]).unwrap();
-    let a = state_of(&old[0]);
-    assert_eq!(bob.missing_from(b"alice", 32), [(a, 1)]);
-    alice.rotate();
-    let (next_distribution, next) = sent_on_one_state(&mut alice, &mut r, 3);
-    bob.receive_distribution(b"alice", &next_distribution).unwrap();
-    bob.decrypt(&next[2]).unwrap();
-    let b = state_of(&next[0]);
-    assert_eq!(bob.missing_from(b"alice", 32), [(b, 0), (b, 1), (a, 1), (a, 3), (a, 4), (a, 5)]);
-    assert_eq!(bob.missing_from(b"alice", 3), [(b, 0), (b, 1), (a, 1)]);
-}
-
-#[test]
-fn missing_messages_include_the_last_32_of_a_closed_state_never_received_unless_revoked() {
-    let (mut alice, mut bob) = pair();
-    let mut r = rng(62);
-    // Bob never gets the first state's distribution.
-    let (_, old) = sent_on_one_state(&mut alice, &mut r, 40);
-    alice.rotate();
-    let next = alice.encrypt_with_rng(&mut r, b"next", 0).unwrap();
-    bob.receive_distribution(b"alice", &next.distributions[0].bytes).unwrap();
-    let a = state_of(&old[0]);
-    let last_32: Vec<(StateId, u32)> = (8..=39).map(|i| (a, i)).collect();
-    assert_eq!(bob.missing_from(b"alice", 40), last_32);
-    assert_eq!(bob.missing_from(b"alice", 2), last_32[..2]);
-    // Bob resets Alice (her identity changed); her device rotates again,
-    // closing a state that is revoked here.
-    assert!(bob.reset_member(b"alice"));
-    alice.rotate();
-    let after = alice.encrypt_with_rng(&mut r, b"after", 0).unwrap();
-    bob.receive_distribution(b"alice", &after.distributions[0].bytes).unwrap();
-    assert!(bob.missing_from(b"alice", 40).is_empty());
-}
-
-#[test]
 fn past_max_group_state_nodes_the_nodes_of_the_oldest_indices_are_evicted() {
     let (mut alice, mut bob) = pair();
     let mut r = rng(63);
@@ -893,7 +756,7 @@ fn past_max_group_state_nodes_the_nodes_of_the_oldest_indices_are_evicted() {
 }
 
 /// Alice and Carol, each with Bob as a member, and Bob with both.
-fn alice_and_carol_to_bob() -> (Group, Group, Group) {
+pub(super) fn alice_and_carol_to_bob() -> (Group, Group, Group) {
     let mut alice = Group::new(GROUP, b"alice").unwrap();
     alice.add_member(b"bob").unwrap();
     let mut carol = Group::new(GROUP, b"carol").unwrap();
