@@ -163,6 +163,7 @@ macro_rules! debug_event {
 mod account;
 mod address;
 mod bundle;
+pub mod content;
 mod conversation;
 mod error;
 mod group;
@@ -192,6 +193,7 @@ mod work;
 pub use crate::account::{Account, PendingSession};
 pub use crate::address::{Address, AddressError};
 pub use crate::bundle::PreKeyBundle;
+pub use crate::content::{Content, Destination, MessageId, Padding};
 pub use crate::conversation::{
     BundleSource, BundleSourceError, ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceInfo,
     DeviceStatus, Event, GROUP_OUTBOX_NAMESPACE, GroupSend, Incoming, OUTBOX_NAMESPACE, Outbound, Outgoing,
@@ -219,6 +221,10 @@ pub use crate::x3dh::{ClassicX3dh, SessionSetup, conversation_context};
 /// docs/PROTOCOL.md §9 lists them with the wire rules.
 pub mod limits {
     pub use crate::address::MAX_USER_ID_LEN;
+    pub use crate::content::{
+        DEFAULT_PADDING_CAP, MAX_PAYLOAD_KIND_LEN, MAX_REACTION_LEN, MAX_RECEIPT_MESSAGES, MAX_TIMER_CLOCK_SKEW,
+        MIN_PADDED_LEN,
+    };
     pub use crate::conversation::{
         DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE, DEFAULT_RESEND_MAX_AGE, MAX_CACHED_RECORDS,
         MAX_DEVICES_PER_USER, MAX_GROUP_OWED_PER_DEVICE, MAX_GROUP_RESEND_BYTES, MAX_GROUP_RESEND_MESSAGES,

@@ -7,6 +7,7 @@ use super::groups::GroupSend;
 use super::send::Outgoing;
 use crate::address::Address;
 use crate::bundle::PreKeyBundle;
+use crate::content::Content;
 use crate::store::Store;
 
 /// How many times one `send_fetching` call asks its source: once for the
@@ -74,11 +75,12 @@ impl<S: Store> Conversations<S> {
     pub fn send_fetching(
         &mut self,
         user: &str,
-        plaintext: &[u8],
+        content: impl Into<Content>,
         source: &mut impl BundleSource,
         now: u64,
     ) -> Result<Outgoing, SendError> {
-        fetching(source, |bundles| self.send(user, plaintext, bundles, now))
+        let content = content.into();
+        fetching(source, |bundles| self.send(user, &content, bundles, now))
     }
 
     /// [`Conversations::send_group`], fetching the bundles it needs from
@@ -109,11 +111,12 @@ impl<S: Store> Conversations<S> {
     pub fn send_group_fetching(
         &mut self,
         group_id: &[u8],
-        plaintext: &[u8],
+        content: impl Into<Content>,
         source: &mut impl BundleSource,
         now: u64,
     ) -> Result<GroupSend, SendError> {
-        fetching(source, |bundles| self.send_group(group_id, plaintext, bundles, now))
+        let content = content.into();
+        fetching(source, |bundles| self.send_group(group_id, &content, bundles, now))
     }
 }
 

@@ -2,6 +2,8 @@
 //! an unanswered session is used, and how long a replaced session may
 //! become current again.
 
+use crate::content::Padding;
+
 /// libsignal's limit on how long an unanswered outgoing session is used:
 /// 30 days.
 pub const DEFAULT_MAX_UNACKNOWLEDGED_AGE: u64 = 30 * 24 * 60 * 60;
@@ -87,6 +89,11 @@ pub struct ConversationConfig {
     /// and deleted once older. `0` keeps nothing. Default
     /// [`crate::limits::DEFAULT_RESEND_MAX_AGE`] (24 hours).
     pub resend_max_age: u64,
+    /// How plaintexts are padded before encryption (docs/PROTOCOL.md
+    /// §13.13), so the server sees a size bucket rather than a length.
+    /// Receivers remove any padding, whatever their own setting. Default
+    /// [`Padding::Padme`].
+    pub padding: Padding,
 }
 
 impl Default for ConversationConfig {
@@ -112,6 +119,7 @@ impl ConversationConfig {
             max_unacknowledged_age: DEFAULT_MAX_UNACKNOWLEDGED_AGE,
             max_promotion_age: DEFAULT_MAX_PROMOTION_AGE,
             resend_max_age: super::resend::DEFAULT_RESEND_MAX_AGE,
+            padding: Padding::Padme,
         }
     }
 
@@ -133,6 +141,13 @@ impl ConversationConfig {
     #[must_use]
     pub const fn with_max_promotion_age(mut self, secs: u64) -> Self {
         self.max_promotion_age = secs;
+        self
+    }
+
+    /// This config with [`ConversationConfig::padding`] set.
+    #[must_use]
+    pub const fn with_padding(mut self, padding: Padding) -> Self {
+        self.padding = padding;
         self
     }
 

@@ -247,6 +247,14 @@ pub enum SendError {
     /// are not a 1:1 message: there is no message to name. Nothing was
     /// committed.
     NotAMessage,
+    /// The content cannot be sent: a limit exceeded
+    /// ([`crate::limits::MAX_PAYLOAD_KIND_LEN`],
+    /// [`crate::limits::MAX_REACTION_LEN`],
+    /// [`crate::limits::MAX_RECEIPT_MESSAGES`]), an empty receipt or
+    /// reaction, an edit whose new content is not a text or a payload, or
+    /// a [`crate::Content::Unknown`] with a kind this version knows.
+    /// Nothing was committed.
+    InvalidContent,
     /// [`crate::Conversations::heal`] healed the conversation with this
     /// device less than [`crate::limits::MIN_HEAL_INTERVAL_SECS`] ago.
     /// Nothing was committed.
@@ -273,6 +281,7 @@ impl fmt::Display for SendError {
             Self::Group(_) => f.write_str("the group layer refused"),
             Self::BundleSource(_) => f.write_str("the bundle source failed"),
             Self::NotAMessage => f.write_str("not a 1:1 message: nothing to name in a retry receipt"),
+            Self::InvalidContent => f.write_str("content that cannot be encoded (a limit exceeded, or a bad edit)"),
             Self::HealedRecently { address, retry_at } => {
                 write!(f, "the session with {address} was healed recently; heal again from {retry_at}")
             }
@@ -384,6 +393,12 @@ pub enum ReceiveError {
         /// The content type byte, if there was one.
         content_type: Option<u8>,
     },
+    /// A plaintext whose padding or content envelope does not decode
+    /// (docs/PROTOCOL.md §13.12, §13.13): a known content kind with a
+    /// malformed body, text that is not UTF-8, a limit exceeded. A kind
+    /// this version does not know is not an error: it arrives as
+    /// [`crate::Content::Unknown`].
+    MalformedContent,
     /// The store or a stored record failed; see [`ConversationError`].
     Conversation(ConversationError),
 }
@@ -403,6 +418,7 @@ impl fmt::Display for ReceiveError {
             Self::OtherInstance => f.write_str("received by another Conversations instance"),
             Self::StaleBatch => f.write_str("the batch can no longer be committed; receive again"),
             Self::UnknownContent { content_type } => write!(f, "unknown content type {content_type:?}"),
+            Self::MalformedContent => f.write_str("the message's content does not decode"),
             Self::Conversation(e) => write!(f, "{e}"),
         }
     }
@@ -554,6 +570,7 @@ mod tests {
             SendError::Group(GroupError::NotAMember),
             SendError::BundleSource("directory down".into()),
             SendError::NotAMessage,
+            SendError::InvalidContent,
             SendError::HealedRecently { address: a.clone(), retry_at: 7 },
             SendError::Conversation(ConversationError::UnknownGroup),
         ]);
@@ -570,6 +587,7 @@ mod tests {
             ReceiveError::StaleBatch,
             ReceiveError::UntrustedSender,
             ReceiveError::UnknownContent { content_type: Some(9) },
+            ReceiveError::MalformedContent,
             ReceiveError::Conversation(ConversationError::UnknownGroup),
         ]);
     }

@@ -32,6 +32,10 @@ const FRAME_GROUP_RESEND: u8 = 0x07;
 /// Content type: this device was restored from a backup (docs/PROTOCOL.md
 /// §13.11): send again everything kept for it. The body is `u64 at`.
 const FRAME_RESYNC: u8 = 0x08;
+/// Content type: a copy of a message for the sender's own other devices
+/// (a sync transcript, docs/PROTOCOL.md §13.12): `u8 len || user ||
+/// envelope`, the user it was sent to and the message.
+const FRAME_TRANSCRIPT: u8 = 0x09;
 /// The most messages one retry receipt names.
 pub(crate) const MAX_RECEIPT_IDS: usize = 32;
 /// One message id in a receipt: ratchet key and counter.
@@ -40,8 +44,11 @@ const ID_LEN: usize = 32 + 4;
 /// What a decrypted 1:1 plaintext holds.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Content<'a> {
-    /// The application's bytes.
+    /// An application message: its content envelope (§13.12).
     Message(&'a [u8]),
+    /// A copy of a message this device's user sent to `user` from
+    /// another device: its content envelope.
+    Transcript { user: &'a [u8], envelope: &'a [u8] },
     /// A sender-key distribution for a group.
     GroupKeys(&'a [u8]),
     /// A request for this device's sender keys of the group it names.
@@ -52,8 +59,9 @@ pub(crate) enum Content<'a> {
     /// since the Unix epoch).
     RetryReceipt { ids: Vec<MessageId>, at: u64 },
     /// A message of the sender's sent again: its original's name, and
-    /// the original content (an application message).
-    Resend { id: MessageId, body: &'a [u8] },
+    /// the original content (an application message or a transcript,
+    /// framed).
+    Resend { id: MessageId, original: &'a [u8] },
     /// The sender could not read these messages of ours in the group.
     GroupRetryReceipt { group_id: &'a [u8], ids: Vec<GroupMessageId>, at: u64 },
     /// A group message of the sender's sent again: its group, its
@@ -67,9 +75,20 @@ pub(crate) enum Content<'a> {
     Unknown(Option<u8>),
 }
 
-/// `content type || body` for an application message.
-pub(crate) fn frame_message(body: &[u8]) -> Zeroizing<Vec<u8>> {
-    frame(FRAME_MESSAGE, body)
+/// `content type || envelope` for an application message.
+pub(crate) fn frame_message(envelope: &[u8]) -> Zeroizing<Vec<u8>> {
+    frame(FRAME_MESSAGE, envelope)
+}
+
+/// `content type || u8 len || user || envelope` for a copy to this
+/// user's own other devices of a message sent to `user`.
+pub(crate) fn frame_transcript(user: &str, envelope: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut body = Zeroizing::new(Vec::with_capacity(1 + user.len() + envelope.len()));
+    // User ids are at most MAX_USER_ID_LEN (255) bytes.
+    body.push(u8::try_from(user.len()).unwrap_or(u8::MAX));
+    body.extend_from_slice(user.as_bytes());
+    body.extend_from_slice(envelope);
+    frame(FRAME_TRANSCRIPT, &body)
 }
 
 /// `content type || body` for a group distribution.
@@ -186,10 +205,10 @@ pub(crate) fn frame_resync(at: u64) -> Zeroizing<Vec<u8>> {
     frame(FRAME_RESYNC, &at.to_be_bytes())
 }
 
-/// Whether a framed plaintext is an application message (the only content
-/// kept to be sent again).
+/// Whether a framed plaintext is an application message or a transcript
+/// (the only content kept to be sent again).
 pub(crate) fn is_message(framed: &[u8]) -> bool {
-    framed.first() == Some(&FRAME_MESSAGE)
+    matches!(framed.first(), Some(&(FRAME_MESSAGE | FRAME_TRANSCRIPT)))
 }
 
 fn frame(kind: u8, body: &[u8]) -> Zeroizing<Vec<u8>> {
@@ -203,6 +222,12 @@ fn frame(kind: u8, body: &[u8]) -> Zeroizing<Vec<u8>> {
 pub(crate) fn unframe(plaintext: &[u8]) -> Content<'_> {
     match plaintext.split_first() {
         Some((&FRAME_MESSAGE, body)) => Content::Message(body),
+        Some((&FRAME_TRANSCRIPT, body)) => {
+            match body.split_first().and_then(|(&len, rest)| rest.split_at_checked(usize::from(len))) {
+                Some((user, envelope)) => Content::Transcript { user, envelope },
+                None => Content::Unknown(Some(FRAME_TRANSCRIPT)),
+            }
+        }
         Some((&FRAME_GROUP_KEYS, body)) => Content::GroupKeys(body),
         Some((&FRAME_GROUP_KEY_REQUEST, body)) => Content::GroupKeyRequest(body),
         Some((&FRAME_HEAL, [])) => Content::Heal,
@@ -210,9 +235,9 @@ pub(crate) fn unframe(plaintext: &[u8]) -> Content<'_> {
             Some((at, ids)) => Content::RetryReceipt { ids, at },
             None => Content::Unknown(Some(FRAME_RETRY_RECEIPT)),
         },
-        // Only an application message is ever sent again.
+        // Only an application message or a transcript is ever sent again.
         Some((&FRAME_RESEND, body)) => match MessageId::decode(body) {
-            Some((id, [FRAME_MESSAGE, body @ ..])) => Content::Resend { id, body },
+            Some((id, original)) if is_message(original) => Content::Resend { id, original },
             _ => Content::Unknown(Some(FRAME_RESEND)),
         },
         Some((&FRAME_GROUP_RETRY_RECEIPT, body)) => match read_group_receipt(body) {
@@ -250,8 +275,14 @@ mod tests {
                     proptest::prop_assert!(!ids.is_empty() && ids.len() <= MAX_RECEIPT_IDS);
                     proptest::prop_assert_eq!(&frame_retry_receipt(&ids, at)[..], &bytes[..]);
                 }
-                Content::Resend { id, body } => {
-                    proptest::prop_assert_eq!(&frame_resend(&id, &frame_message(body))[..], &bytes[..]);
+                Content::Resend { id, original } => {
+                    proptest::prop_assert_eq!(&frame_resend(&id, original)[..], &bytes[..]);
+                }
+                Content::Transcript { user, envelope } => {
+                    let user = core::str::from_utf8(user);
+                    if let Ok(user) = user {
+                        proptest::prop_assert_eq!(&frame_transcript(user, envelope)[..], &bytes[..]);
+                    }
                 }
                 Content::GroupRetryReceipt { group_id, ids, at } => {
                     proptest::prop_assert!(!ids.is_empty() && ids.len() <= MAX_RECEIPT_IDS);
@@ -349,7 +380,13 @@ mod tests {
         over.extend_from_slice(&[0; ID_LEN]);
         assert_eq!(unframe(&over), Content::Unknown(Some(0x04)), "one past the limit");
         assert_eq!(unframe(&frame_retry_receipt(&[], 5)), Content::Unknown(Some(0x04)), "none");
-        assert_eq!(unframe(&frame_resend(&id, &frame_message(b"hi"))), Content::Resend { id, body: b"hi" });
+        let hi = frame_message(b"hi");
+        assert_eq!(unframe(&frame_resend(&id, &hi)), Content::Resend { id, original: &hi });
+        let copy = frame_transcript("bob", b"hi");
+        assert_eq!(unframe(&copy), Content::Transcript { user: b"bob", envelope: b"hi" });
+        assert_eq!(unframe(&frame_resend(&id, &copy)), Content::Resend { id, original: &copy });
+        assert_eq!(unframe(&[0x09, 4, b'b']), Content::Unknown(Some(0x09)), "a user cut short");
+        assert_eq!(unframe(&[0x09]), Content::Unknown(Some(0x09)), "no user length");
         assert_eq!(unframe(&frame_resend(&id, &frame_heal())), Content::Unknown(Some(0x05)), "only messages");
         assert_eq!(unframe(&[0x04, 0]), Content::Unknown(Some(0x04)), "a receipt has its exact length");
         assert_eq!(unframe(&[0x05, 0]), Content::Unknown(Some(0x05)));

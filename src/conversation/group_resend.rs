@@ -107,6 +107,8 @@ pub(crate) struct Kept {
 pub(crate) struct Annex {
     pub(crate) kept: Vec<Kept>,
     pub(crate) resent: Vec<GroupMessageId>,
+    /// The group's disappearing-message timer (§13.12).
+    pub(crate) timer: crate::content::timer::TimerState,
 }
 
 impl Annex {
@@ -127,7 +129,7 @@ impl Annex {
 
     /// Writes this annex into `group`.
     pub(crate) fn store(&self, group: &mut Group) {
-        group.annex = if self.kept.is_empty() && self.resent.is_empty() {
+        group.annex = if self.kept.is_empty() && self.resent.is_empty() && self.timer == Default::default() {
             Vec::new()
         } else {
             postcard::to_allocvec(self).unwrap_or_default()
@@ -507,6 +509,7 @@ impl<S: Store> Conversations<S> {
         group_id: &[u8],
         id: &GroupMessageId,
         body: &[u8],
+        now: u64,
     ) -> Result<(), ReceiveError> {
         let from = received.from().clone();
         // Not signed by the sender state: only the 1:1 session vouches for
@@ -526,9 +529,8 @@ impl<S: Store> Conversations<S> {
         if !fresh {
             return Err(ReceiveError::Group(GroupError::Duplicate));
         }
-        received.set_plaintext(body);
         received.set_group(ReceivedKind::GroupMessage, group_id);
-        Ok(())
+        self.take_group_letter(work, received, group_id, body, now)
     }
 }
 

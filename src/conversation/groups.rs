@@ -6,7 +6,7 @@
 //! application decides membership (`create_group`, `add_group_member`,
 //! `remove_group_member`) on every member device, as it does device lists.
 
-use super::framing::frame_group_keys;
+use super::framing::{Content as Framed, frame_group_keys, frame_message, unframe};
 use super::group_resend::was_resent;
 use super::receive::{Received, ReceivedKind};
 use super::send::{FanOut, Outbound, Outgoing, app_rows};
@@ -15,6 +15,7 @@ use super::work::Work;
 use super::{ConversationError, Conversations, ReceiveError, SendError};
 use crate::address::Address;
 use crate::bundle::PreKeyBundle;
+use crate::content::{Content, Destination, MessageId, unpad};
 use crate::group::Group;
 use crate::store::{AppWrite, Store};
 
@@ -25,6 +26,12 @@ use crate::store::{AppWrite, Store};
 pub struct GroupSend {
     /// The group message: the same bytes for every member.
     pub message: Vec<u8>,
+    /// The id of the message (docs/PROTOCOL.md §13.12), for edits,
+    /// reactions and receipts that refer to it.
+    pub message_id: MessageId,
+    /// When the sender's own copy expires under the group's
+    /// disappearing-message timer (`now` plus the timer), or `None`.
+    pub expires_at: Option<u64>,
     /// Sender-key distributions, each encrypted over the 1:1 session with
     /// its device (empty unless this sender state is new to someone):
     /// deliver them before, or with, the group message.
@@ -170,7 +177,8 @@ impl<S: Store> Conversations<S> {
             .ok_or(ConversationError::UnknownGroup)
     }
 
-    /// Encrypts `plaintext` to the group, and the sender-key distributions
+    /// Encrypts `content` (any [`Content`]; plain bytes are a payload, a
+    /// string is text) to the group, padded (§13.13), and the sender-key distributions
     /// it needs to the member devices that lack this device's current
     /// sender state (each over its 1:1 session), then commits the group
     /// state and the sessions together. Bundles work as in
@@ -207,11 +215,11 @@ impl<S: Store> Conversations<S> {
     pub fn send_group(
         &mut self,
         group_id: &[u8],
-        plaintext: &[u8],
+        content: impl Into<Content>,
         bundles: &[(Address, PreKeyBundle)],
         now: u64,
     ) -> Result<GroupSend, SendError> {
-        self.send_group_with(group_id, plaintext, bundles, now, |_| Vec::new())
+        self.send_group_with(group_id, content, bundles, now, |_| Vec::new())
     }
 
     /// [`Conversations::send_group`] with rows of the application's own
@@ -243,30 +251,35 @@ impl<S: Store> Conversations<S> {
     /// # Errors
     ///
     /// As [`Conversations::send_group`].
-    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "send_group", skip_all, fields(group_id_len = group_id.len(), bytes = plaintext.len(), bundles = bundles.len())))]
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "send_group", skip_all, fields(group_id_len = group_id.len(), bundles = bundles.len())))]
     pub fn send_group_with(
         &mut self,
         group_id: &[u8],
-        plaintext: &[u8],
+        content: impl Into<Content>,
         bundles: &[(Address, PreKeyBundle)],
         now: u64,
         app: impl FnOnce(&[Outbound<'_>]) -> Vec<AppWrite>,
     ) -> Result<GroupSend, SendError> {
+        let content = content.into();
         self.sync()?;
-        let ((message, fan, kept), mut pending) = self.run(|this, work| {
+        let padding = self.config.padding;
+        let ((message, fan, kept, letter), mut pending) = self.run(|this, work| {
+            let letter = this.new_letter(work, &Destination::Group(group_id.to_vec()), content, now)?;
+            let plaintext = frame_message(&letter.bytes);
             let (out, seq) = this.group_mut_with_rng(work, group_id, |group, rng| {
                 let seq = group.sends();
-                Ok::<_, SendError>((group.encrypt_with_rng(rng, plaintext, now).map_err(SendError::Group)?, seq))
+                let padded = padding.pad(&plaintext);
+                Ok::<_, SendError>((group.encrypt_with_rng(rng, &padded, now).map_err(SendError::Group)?, seq))
             })?;
             // Kept to send again if a member asks (§13.10).
-            let kept = this.keep_group_message(work, group_id, seq, &out.message, plaintext, now)?;
+            let kept = this.keep_group_message(work, group_id, seq, &out.message, &plaintext, now)?;
             let mut items = Vec::with_capacity(out.distributions.len());
             for d in &out.distributions {
                 let address = Address::decode(&d.to).map_err(|_| SendError::Group(crate::GroupError::NotAMember))?;
                 items.push((address, frame_group_keys(&d.bytes)));
             }
             let fan = this.fan_out(work, items, bundles, now, false)?;
-            Ok::<_, SendError>((out.message, fan, kept))
+            Ok::<_, SendError>((out.message, fan, kept, letter))
         })?;
         if let FanOut::Blocked { changed, .. } = &fan {
             // Nothing is sent, so the group must still owe the distributions
@@ -292,7 +305,7 @@ impl<S: Store> Conversations<S> {
             rows.extend(kept);
             Ok(rows)
         })?;
-        Ok(GroupSend { message, distributions })
+        Ok(GroupSend { message, message_id: letter.id, expires_at: letter.expires_at, distributions })
     }
 
     /// Decrypts a group message of `group_id` that the transport says
@@ -359,7 +372,7 @@ impl<S: Store> Conversations<S> {
         group_id: &[u8],
         from: &Address,
         bytes: &[u8],
-        _now: u64,
+        now: u64,
     ) -> Result<Received, ReceiveError> {
         // Decryption is transactional: on failure the group is as it was.
         let member = from.encode();
@@ -367,12 +380,38 @@ impl<S: Store> Conversations<S> {
             let read = group.decrypt_from(&member, bytes).map_err(ReceiveError::Group)?;
             Ok::<_, ReceiveError>((read, was_resent(group, bytes)))
         })?;
-        let mut received = Received::new(from.clone(), ReceivedKind::GroupMessage, read.plaintext);
+        let mut received = Received::new(from.clone(), ReceivedKind::GroupMessage, Vec::new());
         received.set_group(ReceivedKind::GroupMessage, group_id);
         if resent {
             // Read already, by a re-send (§13.10): its key is used up now.
             received.unreadable(ReceiveError::Group(crate::GroupError::Duplicate));
+            return Ok(received);
+        }
+        match unpad(&read.plaintext) {
+            Some(plaintext) => self.take_group_letter(work, &mut received, group_id, plaintext, now)?,
+            None => received.unreadable(ReceiveError::MalformedContent),
         }
         Ok(received)
+    }
+
+    /// Reads a group message's plaintext (framed, unpadded): only an
+    /// application message (§13.12).
+    pub(super) fn take_group_letter(
+        &mut self,
+        work: &mut Work,
+        received: &mut Received,
+        group_id: &[u8],
+        framed: &[u8],
+        now: u64,
+    ) -> Result<(), ReceiveError> {
+        match unframe(framed) {
+            Framed::Message(envelope) => {
+                self.take_letter(work, received, envelope, Destination::Group(group_id.to_vec()), now)
+            }
+            _ => {
+                received.unreadable(ReceiveError::UnknownContent { content_type: framed.first().copied() });
+                Ok(())
+            }
+        }
     }
 }

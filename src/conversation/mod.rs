@@ -19,6 +19,7 @@ mod bundles;
 mod cache;
 mod config;
 mod contacts;
+mod envelope;
 mod error;
 mod framing;
 mod group_resend;

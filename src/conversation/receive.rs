@@ -6,14 +6,16 @@
 use zeroize::Zeroizing;
 
 use super::cache::Pending;
-use super::framing::{Content, unframe};
+use super::envelope::{expiry, transcript_user};
+use super::framing::{Content as Framed, unframe};
 use super::record::{Reader, SessionRecord};
-use super::resend::MessageId;
+use super::resend::MessageId as SentId;
 use super::sync::SyncState;
 use super::trust::{DeviceCap, Event, FirstMessageRoute, IdentityChange, route_first_message};
 use super::work::Work;
 use super::{ConversationError, Conversations, ReceiveError};
 use crate::address::Address;
+use crate::content::{Content, ContentEnvelope, Destination, MessageId, unpad};
 use crate::error::DecryptError;
 use crate::error::FirstMessageError;
 use crate::message::{Envelope, PreKeyMessage};
@@ -84,11 +86,24 @@ pub struct Received {
     plaintext: Zeroizing<Vec<u8>>,
     kind: ReceivedKind,
     group_id: Option<Vec<u8>>,
+    /// The envelope of an application message.
+    letter: Option<Letter>,
     events: Vec<Event>,
     /// Why the content of a [`ReceivedKind::Unreadable`] message could not
     /// be used.
     content_error: Option<ReceiveError>,
     pub(super) commit: Commit,
+}
+
+/// What an application message's envelope said (docs/PROTOCOL.md
+/// §13.12).
+struct Letter {
+    id: MessageId,
+    sent_at: u64,
+    expires_at: Option<u64>,
+    content: Zeroizing<Content>,
+    conversation: Destination,
+    sent_by_me: bool,
 }
 
 impl Received {
@@ -98,6 +113,7 @@ impl Received {
             plaintext: Zeroizing::new(plaintext),
             kind,
             group_id: None,
+            letter: None,
             events: Vec::new(),
             content_error: None,
             commit: Commit::InBatch,
@@ -110,6 +126,7 @@ impl Received {
         self.kind = ReceivedKind::Unreadable;
         self.plaintext = Zeroizing::new(Vec::new());
         self.group_id = None;
+        self.letter = None;
         self.content_error = Some(error);
     }
 
@@ -131,13 +148,78 @@ impl Received {
         self.kind = kind;
     }
 
-    pub(super) fn set_plaintext(&mut self, plaintext: &[u8]) {
-        self.plaintext = Zeroizing::new(plaintext.to_vec());
-    }
-
     pub(super) fn set_group(&mut self, kind: ReceivedKind, group_id: &[u8]) {
         self.kind = kind;
         self.group_id = Some(group_id.to_vec());
+    }
+
+    pub(super) fn push_event(&mut self, event: Event) {
+        self.events.push(event);
+    }
+
+    /// Sets what an application message's envelope carried, read at `now`.
+    pub(super) fn set_letter(
+        &mut self,
+        envelope: ContentEnvelope,
+        conversation: Destination,
+        sent_by_me: bool,
+        now: u64,
+    ) {
+        let ContentEnvelope { id, sent_at, timer, content, .. } = envelope;
+        self.plaintext = Zeroizing::new(content.plain_bytes().to_vec());
+        self.letter = Some(Letter {
+            id,
+            sent_at,
+            expires_at: expiry(now, timer),
+            content: Zeroizing::new(content),
+            conversation,
+            sent_by_me,
+        });
+    }
+
+    /// The id its sender gave the message; `None` for a message that is
+    /// not an application message (group keys, a heal, unreadable
+    /// content...).
+    pub fn message_id(&self) -> Option<MessageId> {
+        self.letter.as_ref().map(|l| l.id)
+    }
+
+    /// The message's content; `None` for a message that is not an
+    /// application message.
+    pub fn content(&self) -> Option<&Content> {
+        self.letter.as_ref().map(|l| &*l.content)
+    }
+
+    /// When its sender sent it, by the sender's clock (seconds since the
+    /// Unix epoch; a sender's clock can be wrong, so order a conversation
+    /// by arrival and show this as information).
+    pub fn sent_at(&self) -> Option<u64> {
+        self.letter.as_ref().map(|l| l.sent_at)
+    }
+
+    /// When the message disappears: `now` (of the call that read it) plus
+    /// the sender's disappearing-message timer, or `None` without a timer.
+    /// Write the application's row of it with this expiry
+    /// ([`crate::store::AppWrite::expires_at`]), so
+    /// [`crate::store::Store::purge_expired`] deletes it.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.letter.as_ref().and_then(|l| l.expires_at)
+    }
+
+    /// The conversation the message belongs to: the 1:1 conversation with
+    /// the sender's user, the group, or, for a copy of a message this
+    /// device's user sent from another device, the conversation it was
+    /// sent to.
+    pub fn conversation(&self) -> Option<&Destination> {
+        self.letter.as_ref().map(|l| &l.conversation)
+    }
+
+    /// For a message this device's user sent from another of their
+    /// devices (a sync transcript, or their own group message): the
+    /// conversation it was sent to ("sent by me, to X"). `None` for a
+    /// message of someone else.
+    pub fn sent_to(&self) -> Option<&Destination> {
+        self.letter.as_ref().filter(|l| l.sent_by_me).map(|l| &l.conversation)
     }
 
     /// For a [`ReceivedKind::Unreadable`] message, why its content could
@@ -182,6 +264,9 @@ impl core::fmt::Debug for Received {
             .field("from", &self.from)
             .field("plaintext_len", &self.plaintext.len())
             .field("kind", &self.kind)
+            .field("message_id", &self.message_id())
+            .field("conversation", &self.conversation())
+            .field("expires_at", &self.expires_at())
             .field("events", &self.events)
             .field("content_error", &self.content_error)
             .finish_non_exhaustive()
@@ -248,8 +333,7 @@ impl<S: Store> Conversations<S> {
         };
         // Its content already arrived by a re-send (§13.9): read, but not
         // delivered twice.
-        if received.kind == ReceivedKind::Message
-            && self.sessions(work, from)?.resent.contains(&MessageId::of(&envelope))
+        if received.kind == ReceivedKind::Message && self.sessions(work, from)?.resent.contains(&SentId::of(&envelope))
         {
             received.unreadable(ReceiveError::Decrypt(DecryptError::DuplicateOrExpired));
             return Ok(received);
@@ -401,53 +485,84 @@ impl<S: Store> Conversations<S> {
     /// still advances when it is committed, so the conversation stays in
     /// step.
     fn read_content(&mut self, work: &mut Work, received: &mut Received, now: u64) -> Result<(), ReceiveError> {
-        let plaintext = core::mem::take(&mut received.plaintext);
-        match unframe(&plaintext) {
-            Content::Message(body) => received.plaintext = Zeroizing::new(body.to_vec()),
-            Content::GroupKeys(body) if received.kind == ReceivedKind::Message => {
+        let padded = core::mem::take(&mut received.plaintext);
+        let Some(plaintext) = unpad(&padded) else {
+            received.unreadable(ReceiveError::MalformedContent);
+            return Ok(());
+        };
+        let message = received.kind == ReceivedKind::Message;
+        match unframe(plaintext) {
+            Framed::Message(_) | Framed::Transcript { .. } => self.read_message(work, received, plaintext, now)?,
+            Framed::GroupKeys(body) if message => {
                 let taken = self.take_distribution(work, received, body);
                 received.settle(taken)?;
             }
-            Content::GroupKeyRequest(group_id) if received.kind == ReceivedKind::Message => {
+            Framed::GroupKeyRequest(group_id) if message => {
                 let taken = self.take_key_request(work, received, group_id);
                 received.settle(taken)?;
             }
-            Content::Heal if received.kind == ReceivedKind::Message => {
+            Framed::Heal if message => {
                 received.kind = ReceivedKind::SessionHealed;
                 received.events.push(Event::SessionHealed { address: received.from.clone() });
             }
-            Content::Heal => received.unreadable(ReceiveError::UnknownContent { content_type: Some(3) }),
-            Content::RetryReceipt { ids, .. } if received.kind == ReceivedKind::Message => {
+            Framed::RetryReceipt { ids, .. } if message => {
                 let taken = self.take_retry_receipt(work, received, &ids, now);
                 received.settle(taken)?;
             }
-            Content::Resend { id, body } if received.kind == ReceivedKind::Message => {
-                self.take_resend(work, received, &id, body)?;
+            Framed::Resend { id, original } if message => {
+                self.take_resend(work, received, &id, original, now)?;
             }
-            Content::GroupRetryReceipt { group_id, ids, .. } if received.kind == ReceivedKind::Message => {
+            Framed::GroupRetryReceipt { group_id, ids, .. } if message => {
                 let taken = self.take_group_retry_receipt(work, received, group_id, &ids, now);
                 received.settle(taken)?;
             }
-            Content::GroupResend { group_id, id, body } if received.kind == ReceivedKind::Message => {
-                let taken = self.take_group_resend(work, received, group_id, &id, body);
+            Framed::GroupResend { group_id, id, body } if message => {
+                let taken = self.take_group_resend(work, received, group_id, &id, body, now);
                 received.settle(taken)?;
             }
-            Content::Resync { .. } if received.kind == ReceivedKind::Message => {
+            Framed::Resync { .. } if message => {
                 let taken = self.take_resync(work, received, now);
                 received.settle(taken)?;
             }
-            Content::Resync { .. } => received.unreadable(ReceiveError::UnknownContent { content_type: Some(8) }),
-            Content::GroupRetryReceipt { .. } => {
-                received.unreadable(ReceiveError::UnknownContent { content_type: Some(6) });
+            // Control content inside a message request is not used.
+            other => {
+                let _ = other;
+                let content_type = plaintext.first().copied();
+                received.unreadable(ReceiveError::UnknownContent { content_type });
             }
-            Content::GroupResend { .. } => received.unreadable(ReceiveError::UnknownContent { content_type: Some(7) }),
-            Content::RetryReceipt { .. } => received.unreadable(ReceiveError::UnknownContent { content_type: Some(4) }),
-            Content::Resend { .. } => received.unreadable(ReceiveError::UnknownContent { content_type: Some(5) }),
-            Content::GroupKeys(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(1) }),
-            Content::GroupKeyRequest(_) => received.unreadable(ReceiveError::UnknownContent { content_type: Some(2) }),
-            Content::Unknown(content_type) => received.unreadable(ReceiveError::UnknownContent { content_type }),
         }
         Ok(())
+    }
+
+    /// Reads an application message or a transcript (framed, unpadded):
+    /// a transcript only from a device of this device's own user, naming
+    /// a valid user id.
+    pub(super) fn read_message(
+        &mut self,
+        work: &mut Work,
+        received: &mut Received,
+        framed: &[u8],
+        now: u64,
+    ) -> Result<(), ReceiveError> {
+        match unframe(framed) {
+            Framed::Message(envelope) => {
+                let conversation = Destination::User(received.from.user().to_owned());
+                self.take_letter(work, received, envelope, conversation, now)
+            }
+            Framed::Transcript { user, envelope } if received.from.user() == self.me.user() => {
+                match transcript_user(user) {
+                    Some(conversation) => self.take_letter(work, received, envelope, conversation, now),
+                    None => {
+                        received.unreadable(ReceiveError::MalformedContent);
+                        Ok(())
+                    }
+                }
+            }
+            _ => {
+                received.unreadable(ReceiveError::UnknownContent { content_type: framed.first().copied() });
+                Ok(())
+            }
+        }
     }
 
     /// Commits a received message's changes, with the application's own

@@ -532,7 +532,8 @@ impl<S: Store> Conversations<S> {
         work: &mut Work,
         received: &mut Received,
         id: &MessageId,
-        body: &[u8],
+        original: &[u8],
+        now: u64,
     ) -> Result<(), ReceiveError> {
         let from = received.from().clone();
         if self.sessions(work, &from)?.read_state(id) == ReadState::Read
@@ -544,8 +545,7 @@ impl<S: Store> Conversations<S> {
         let record = self.sessions_mut(work, &from)?;
         record.forget_skipped(id);
         record.resent.insert(*id);
-        received.set_plaintext(body);
-        Ok(())
+        self.read_message(work, received, original, now)
     }
 
     /// Asks `address` again for the messages of it this device skipped

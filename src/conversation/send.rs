@@ -7,13 +7,14 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use zeroize::Zeroizing;
 
-use super::framing::frame_message;
+use super::framing::{frame_message, frame_transcript};
 use super::trust::{DeviceCap, Event, IdentityChange};
 use super::user::DeviceStatus;
 use super::work::Work;
 use super::{ConversationError, Conversations, SendError};
 use crate::address::Address;
 use crate::bundle::PreKeyBundle;
+use crate::content::{Content, Destination, MessageId};
 use crate::error::StartError;
 use crate::store::{AppWrite, Store};
 
@@ -29,6 +30,13 @@ static SENDS: AtomicU64 = AtomicU64::new(1);
 pub struct Outgoing {
     /// The bytes to deliver to each device.
     pub messages: Vec<(Address, Vec<u8>)>,
+    /// The id of the message sent (docs/PROTOCOL.md §13.12), for edits,
+    /// reactions and receipts that refer to it; `None` for what is not an
+    /// application message (a heal, a retry receipt, group keys...).
+    pub message_id: Option<MessageId>,
+    /// When the sender's own copy expires under the conversation's
+    /// disappearing-message timer (`now` plus the timer), or `None`.
+    pub expires_at: Option<u64>,
     /// The store generation after the commit.
     pub generation: u64,
     /// What the application must know about: devices learned while
@@ -129,9 +137,14 @@ pub(super) enum FanOut {
 }
 
 impl<S: Store> Conversations<S> {
-    /// Encrypts `plaintext` to every listed device of `user` and to this
+    /// Encrypts `content` to every listed device of `user` and to this
     /// device's own other listed devices, commits, and returns the
-    /// ciphertexts. Devices without a session that can send need a
+    /// ciphertexts. `content` is any [`Content`] (plain bytes are a payload
+    /// of the application's format, a string is text); it goes in a content
+    /// envelope with a fresh [`MessageId`], `now` and the conversation's
+    /// disappearing-message timer, padded ([`crate::ConversationConfig::padding`]).
+    /// The copies for this device's own other devices are sync transcripts
+    /// that name `user` ([`crate::Received::sent_to`]). Devices without a session that can send need a
     /// bundle: pass the ones fetched after [`SendError::NeedBundles`] in
     /// `bundles`. Writing to someone whose message request is pending
     /// accepts the request.
@@ -163,11 +176,11 @@ impl<S: Store> Conversations<S> {
     pub fn send(
         &mut self,
         user: &str,
-        plaintext: &[u8],
+        content: impl Into<Content>,
         bundles: &[(Address, PreKeyBundle)],
         now: u64,
     ) -> Result<Outgoing, SendError> {
-        self.send_with(user, plaintext, bundles, now, |_| Vec::new())
+        self.send_with(user, content, bundles, now, |_| Vec::new())
     }
 
     /// [`Conversations::send`] with rows of the application's own
@@ -199,18 +212,19 @@ impl<S: Store> Conversations<S> {
     /// # Errors
     ///
     /// As [`Conversations::send`].
-    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "send", skip_all, fields(user = user, bytes = plaintext.len(), bundles = bundles.len())))]
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "send", skip_all, fields(user = user, bundles = bundles.len())))]
     pub fn send_with(
         &mut self,
         user: &str,
-        plaintext: &[u8],
+        content: impl Into<Content>,
         bundles: &[(Address, PreKeyBundle)],
         now: u64,
         app: impl FnOnce(&[Outbound<'_>]) -> Vec<AppWrite>,
     ) -> Result<Outgoing, SendError> {
+        let content = content.into();
         self.sync()?;
         let me = self.me.clone();
-        let (fan, pending) = self.run(|this, work| {
+        let ((fan, letter), pending) = self.run(|this, work| {
             // The recipients: the user's listed devices and our own others.
             let mut targets = Vec::new();
             let mut owners = vec![user];
@@ -228,22 +242,34 @@ impl<S: Store> Conversations<S> {
             if targets.is_empty() {
                 return Err(SendError::NoDevices { user: user.to_owned() });
             }
-            let framed = frame_message(plaintext);
-            let items = targets.into_iter().map(|a| (a, framed.clone())).collect();
+            let letter = this.new_letter(work, &Destination::User(user.to_owned()), content, now)?;
+            // The user's devices get the message; our own, a transcript
+            // that names the user (§13.12).
+            let (message, transcript) = (frame_message(&letter.bytes), frame_transcript(user, &letter.bytes));
+            let items = targets
+                .into_iter()
+                .map(|a| {
+                    let framed = if a.user() == me.user() { transcript.clone() } else { message.clone() };
+                    (a, framed)
+                })
+                .collect();
             let fan = this.fan_out(work, items, bundles, now, true)?;
             // Sending to someone makes them a contact.
             if matches!(fan, FanOut::Sent { .. }) && !this.user(work, user)?.contact {
                 this.user_mut(work, user)?.contact = true;
             }
-            Ok(fan)
+            Ok((fan, letter))
         })?;
-        self.release(fan, pending, |messages| {
+        let mut out = self.release(fan, pending, |messages| {
             app_rows(
                 messages.iter().map(|(a, _)| Some(a)),
                 &messages.iter().map(|(_, m)| &m[..]).collect::<Vec<_>>(),
                 app,
             )
-        })
+        })?;
+        out.message_id = Some(letter.id);
+        out.expires_at = letter.expires_at;
+        Ok(out)
     }
 
     /// Commits a fan-out (with the application's rows) and releases its
@@ -260,7 +286,7 @@ impl<S: Store> Conversations<S> {
                 let rows = app(&messages)?;
                 let generation = self.commit(pending, rows)?;
                 debug_event!(devices = messages.len(), events = events.len(), "sent");
-                Ok(Outgoing { messages, generation, events })
+                Ok(Outgoing { messages, message_id: None, expires_at: None, generation, events })
             }
             FanOut::Blocked { blocked, .. } => {
                 debug_event!(blocked = blocked.len(), "blocked");
@@ -411,7 +437,9 @@ impl<S: Store> Conversations<S> {
         let max_age = self.config.max_unacknowledged_age;
         let mut messages = Vec::with_capacity(items.len());
         let mut need = Vec::new();
-        for (address, plaintext) in items {
+        let padding = self.config.padding;
+        for (address, framed) in items {
+            let plaintext = &padding.pad(framed);
             if accept_requests && !self.user(work, address.user())?.contact {
                 self.absorb_request(work, address)?;
             }
@@ -436,7 +464,7 @@ impl<S: Store> Conversations<S> {
                     // identity is the device's now: it passed the checks
                     // above).
                     record.retain_identity(bundle.identity());
-                    self.keep_for_resend(work, address, plaintext, &first, now)?;
+                    self.keep_for_resend(work, address, framed, &first, now)?;
                     messages.push((address.clone(), first));
                 }
                 None => {
@@ -461,7 +489,7 @@ impl<S: Store> Conversations<S> {
                     })?;
                     match sent {
                         Some(bytes) => {
-                            self.keep_for_resend(work, address, plaintext, &bytes, now)?;
+                            self.keep_for_resend(work, address, framed, &bytes, now)?;
                             messages.push((address.clone(), bytes));
                         }
                         None => need.push(address.clone()),

@@ -74,6 +74,20 @@ fn send_content(
     from.release(fan, pending, |_| Ok(Vec::new())).unwrap().messages.remove(0).1
 }
 
+/// A group message's plaintext (§13.12): a text in an envelope, framed.
+fn group_plaintext(text: &str) -> Vec<u8> {
+    let envelope = crate::content::ContentEnvelope {
+        id: crate::MessageId::from_bytes([1; 16]),
+        sent_at: 0,
+        timer: 0,
+        timer_version: 0,
+        content: crate::Content::Text(text.into()),
+    };
+    let mut bytes = Vec::new();
+    envelope.encode(&mut bytes);
+    super::framing::frame_message(&bytes).to_vec()
+}
+
 #[test]
 fn a_group_resend_is_taken_only_from_a_trusted_device() {
     use super::framing::frame_group_resend;
@@ -86,7 +100,8 @@ fn a_group_resend_is_taken_only_from_a_trusted_device() {
     bob.create_group(b"g", &[addr("alice")]).unwrap();
     let id = GroupMessageId { state_id: [9; 16], index: 0 };
     // From the trusted device: delivered as its group message.
-    let resend = send_content(&mut alice, &addr("bob"), frame_group_resend(b"g", &id, b"hello group"), &[]);
+    let resend =
+        send_content(&mut alice, &addr("bob"), frame_group_resend(b"g", &id, &group_plaintext("hello group")), &[]);
     let read = bob.receive(&addr("alice"), &resend, 0).unwrap();
     assert_eq!((read.kind(), read.plaintext()), (ReceivedKind::GroupMessage, &b"hello group"[..]));
     bob.commit_received(read, vec![]).unwrap();
@@ -96,8 +111,12 @@ fn a_group_resend_is_taken_only_from_a_trusted_device() {
     other.set_devices("bob", &[1]).unwrap();
     let bundle = bob.account().prekey_bundle(None, None).unwrap();
     let id = GroupMessageId { state_id: [9; 16], index: 1 };
-    let forged =
-        send_content(&mut other, &addr("bob"), frame_group_resend(b"g", &id, b"send money"), &[(addr("bob"), bundle)]);
+    let forged = send_content(
+        &mut other,
+        &addr("bob"),
+        frame_group_resend(b"g", &id, &group_plaintext("send money")),
+        &[(addr("bob"), bundle)],
+    );
     let read = bob.receive(&addr("alice"), &forged, 0).unwrap();
     assert_eq!(read.kind(), ReceivedKind::Unreadable);
     assert!(matches!(read.content_error(), Some(super::ReceiveError::UntrustedSender)), "{:?}", read.content_error());

@@ -56,6 +56,18 @@ pub enum Event {
         /// The device.
         address: Address,
     },
+    /// A conversation's disappearing-message timer changed
+    /// ([`crate::Content::Timer`]), by a change newer than the one held
+    /// (a change delivered late is read but changes nothing, and reports
+    /// nothing). Messages this device sends there from now on carry it.
+    TimerChanged {
+        /// The conversation.
+        conversation: crate::Destination,
+        /// The timer in seconds; `0` for none.
+        seconds: u32,
+        /// The device that changed it.
+        by: Address,
+    },
 }
 
 /// What seeing an identity for a device did to its record.

@@ -8,6 +8,8 @@ use zeroize::Zeroizing;
 
 use super::config::{ContactPolicy, ConversationConfig};
 use crate::address::Address;
+use crate::content::Padding;
+use crate::content::timer::TimerState;
 use crate::error::PickleError;
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 use crate::labels;
@@ -135,11 +137,20 @@ pub(crate) struct UserRecord {
     /// policy.
     pub(crate) contact: bool,
     pub(crate) devices: BTreeMap<u32, DeviceRecord>,
+    /// The disappearing-message timer of the 1:1 conversation with the
+    /// user (docs/PROTOCOL.md §13.12).
+    pub(crate) timer: TimerState,
 }
 
 impl UserRecord {
     pub(crate) fn new(user: &str) -> Self {
-        Self { user: user.to_owned(), verified: false, contact: false, devices: BTreeMap::new() }
+        Self {
+            user: user.to_owned(),
+            verified: false,
+            contact: false,
+            devices: BTreeMap::new(),
+            timer: TimerState::default(),
+        }
     }
 
     /// The status a device gets when it first appears.
@@ -177,6 +188,7 @@ impl UserRecord {
                         .collect(),
                 })
                 .collect(),
+            timer: self.timer.clone(),
         }
     }
 
@@ -219,7 +231,13 @@ impl UserRecord {
                 return Err(PickleError::Invalid);
             }
         }
-        Ok(Self { user: user.to_owned(), verified: pickle.verified, contact: pickle.contact, devices })
+        Ok(Self {
+            user: user.to_owned(),
+            verified: pickle.verified,
+            contact: pickle.contact,
+            devices,
+            timer: pickle.timer.clone(),
+        })
     }
 }
 
@@ -267,6 +285,7 @@ pub(crate) struct UserRecordPickle {
     verified: bool,
     contact: bool,
     devices: Vec<DevicePickle>,
+    timer: TimerState,
 }
 
 impl PickleKind for UserRecordPickle {
@@ -297,6 +316,9 @@ pub(crate) struct ConfigPickle {
     max_unacknowledged_age: u64,
     max_promotion_age: u64,
     resend_max_age: u64,
+    /// `0` Padmé, `1` powers of two (with `padding_cap`), `2` off.
+    padding: u8,
+    padding_cap: u64,
 }
 
 impl ConfigPickle {
@@ -306,6 +328,8 @@ impl ConfigPickle {
             max_unacknowledged_age: config.max_unacknowledged_age,
             max_promotion_age: config.max_promotion_age,
             resend_max_age: config.resend_max_age,
+            padding: config.padding.to_parts().0,
+            padding_cap: config.padding.to_parts().1,
         }
     }
 
@@ -315,7 +339,8 @@ impl ConfigPickle {
             .with_contact_policy(policy)
             .with_max_unacknowledged_age(self.max_unacknowledged_age)
             .with_max_promotion_age(self.max_promotion_age)
-            .with_resend_max_age(self.resend_max_age))
+            .with_resend_max_age(self.resend_max_age)
+            .with_padding(Padding::from_parts(self.padding, self.padding_cap).ok_or(PickleError::Invalid)?))
     }
 }
 

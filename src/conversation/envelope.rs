@@ -1,0 +1,179 @@
+//! Content envelopes in conversations (docs/PROTOCOL.md §13.12): the
+//! envelope of an outgoing message under its conversation's timer, and an
+//! incoming one read into a [`Received`], with timer changes applied.
+
+use zeroize::Zeroizing;
+
+use super::group_resend::Annex;
+use super::receive::{Received, ReceivedKind};
+use super::trust::Event;
+use super::work::Work;
+use super::{ConversationError, Conversations, ReceiveError, SendError};
+use crate::content::timer::TimerState;
+use crate::content::{Content, ContentEnvelope, Destination, MessageId};
+use crate::store::Store;
+
+/// An outgoing message's envelope, encoded, and what the sender keeps of
+/// it.
+pub(super) struct Letter {
+    /// The envelope's bytes.
+    pub(super) bytes: Zeroizing<Vec<u8>>,
+    /// The message's id.
+    pub(super) id: MessageId,
+    /// When the sender's copy expires.
+    pub(super) expires_at: Option<u64>,
+}
+
+/// When a message read (or sent) at `now` under `timer` expires.
+pub(super) fn expiry(now: u64, timer: u32) -> Option<u64> {
+    (timer != 0).then(|| now.saturating_add(u64::from(timer)))
+}
+
+impl<S: Store> Conversations<S> {
+    /// The disappearing-message timer of `conversation`, in seconds (`0`
+    /// for none): what this device's messages there carry. Changed by
+    /// sending a [`Content::Timer`] there, or by reading a newer change
+    /// from another device ([`crate::Event::TimerChanged`]).
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::{Content, Destination};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// alice.set_devices("bob", &[1])?;
+    /// let bundle = bob.account().prekey_bundle(None, None)?;
+    /// // Messages to Bob disappear a day after they are read.
+    /// let sent = alice.send("bob", Content::Timer { seconds: 86_400 }, &[(b.clone(), bundle)], now)?;
+    /// assert_eq!(alice.timer(&Destination::User("bob".into()))?, 86_400);
+    /// let read = bob.receive(&a, &sent.messages[0].1, now)?;
+    /// bob.commit_received(read, vec![])?;
+    /// assert_eq!(bob.timer(&Destination::User("alice".into()))?, 86_400);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConversationError`] if the store fails or a record does not
+    /// open.
+    pub fn timer(&mut self, conversation: &Destination) -> Result<u32, ConversationError> {
+        self.sync()?;
+        let (state, _) = self.run(|this, work| this.timer_state(work, conversation))?;
+        Ok(state.seconds)
+    }
+
+    /// The timer of `conversation` as this operation sees it.
+    fn timer_state(&mut self, work: &mut Work, conversation: &Destination) -> Result<TimerState, ConversationError> {
+        Ok(match conversation {
+            Destination::User(user) => self.user(work, user)?.timer.clone(),
+            Destination::Group(id) => self.group(work, id)?.map(|g| Annex::of(g).timer).unwrap_or_default(),
+        })
+    }
+
+    /// Applies a timer change to `conversation` if it is newer than the
+    /// one held; returns whether it applied.
+    fn apply_timer(
+        &mut self,
+        work: &mut Work,
+        conversation: &Destination,
+        change: TimerState,
+        now: u64,
+    ) -> Result<bool, ConversationError> {
+        match conversation {
+            Destination::User(user) => {
+                let mut timer = self.user(work, user)?.timer.clone();
+                if !timer.apply(change, now) {
+                    return Ok(false);
+                }
+                self.user_mut(work, user)?.timer = timer;
+                Ok(true)
+            }
+            Destination::Group(id) => {
+                let Some(group) = self.group(work, id)? else { return Ok(false) };
+                let mut annex = Annex::of(group);
+                if !annex.timer.apply(change, now) {
+                    return Ok(false);
+                }
+                annex.store(self.group_mut(work, id)?);
+                Ok(true)
+            }
+        }
+    }
+
+    /// The envelope of a message to `conversation`: a fresh id, `now`, and
+    /// the conversation's timer. A [`Content::Timer`] changes the timer
+    /// first (in this operation's working set: it commits with the send).
+    pub(super) fn new_letter(
+        &mut self,
+        work: &mut Work,
+        conversation: &Destination,
+        content: Content,
+        now: u64,
+    ) -> Result<Letter, SendError> {
+        if !content.is_valid() {
+            return Err(SendError::InvalidContent);
+        }
+        let held = self.timer_state(work, conversation)?;
+        let (timer, timer_version) = match content {
+            Content::Timer { seconds } => {
+                let change = TimerState { seconds, version: held.next_version(), at: now, setter: self.me.encode() };
+                let version = change.version;
+                self.apply_timer(work, conversation, change, now)?;
+                (seconds, version)
+            }
+            _ => (held.seconds, 0),
+        };
+        let id = MessageId::random(&mut *self.rng);
+        let envelope = ContentEnvelope { id, sent_at: now, timer, timer_version, content };
+        let mut bytes = Zeroizing::new(Vec::new());
+        envelope.encode(&mut bytes);
+        Ok(Letter { bytes, id, expires_at: expiry(now, timer) })
+    }
+
+    /// Reads the envelope of an application message of `conversation`
+    /// into `received`; one that does not decode makes the message
+    /// unreadable ([`ReceiveError::MalformedContent`]). A timer change
+    /// applies if it is newer than the one held (not from a message
+    /// request: nothing of a request's conversation is kept before it is
+    /// accepted).
+    pub(super) fn take_letter(
+        &mut self,
+        work: &mut Work,
+        received: &mut Received,
+        envelope: &[u8],
+        conversation: Destination,
+        now: u64,
+    ) -> Result<(), ReceiveError> {
+        let Some(envelope) = ContentEnvelope::decode(envelope) else {
+            received.unreadable(ReceiveError::MalformedContent);
+            return Ok(());
+        };
+        let from = received.from().clone();
+        if let Content::Timer { seconds } = envelope.content
+            && received.kind() != ReceivedKind::Request
+        {
+            let change =
+                TimerState { seconds, version: envelope.timer_version, at: envelope.sent_at, setter: from.encode() };
+            if self.apply_timer(work, &conversation, change, now)? {
+                received.push_event(Event::TimerChanged {
+                    conversation: conversation.clone(),
+                    seconds,
+                    by: from.clone(),
+                });
+            }
+        }
+        let sent_by_me = from.user() == self.me.user();
+        received.set_letter(envelope, conversation, sent_by_me, now);
+        Ok(())
+    }
+}
+
+/// A conversation id from a transcript's user bytes: a valid user id.
+pub(super) fn transcript_user(user: &[u8]) -> Option<Destination> {
+    let user = core::str::from_utf8(user).ok()?;
+    crate::address::check_user_id(user).ok()?;
+    Some(Destination::User(user.to_owned()))
+}
