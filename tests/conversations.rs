@@ -857,6 +857,10 @@ impl Store for Writable {
     fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.inner.app_row(namespace, key)
     }
+
+    fn purge_expired(&self, now: u64) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.inner.purge_expired(now)
+    }
 }
 
 fn is_foreign_record(e: &ConversationError) -> bool {

@@ -65,6 +65,46 @@ impl<S: Store> Conversations<S> {
         Ok(state.seconds)
     }
 
+    /// Deletes what has expired at `now`: the application's rows written
+    /// with an expiry ([`crate::store::AppWrite::expires_at`], in one
+    /// transaction, their bytes overwritten where the store can; see
+    /// [`Store::purge_expired`]). Returns the rows deleted (namespace,
+    /// key), so the application can drop them from its views. Call it on
+    /// a timer, and when the app starts.
+    ///
+    /// ```
+    /// # use dmseal::store::MemoryStore;
+    /// # use dmseal::{Address, ConversationConfig, Conversations, StorageKey};
+    /// use dmseal::store::{AppWrite, Store};
+    /// use dmseal::Content;
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let (config, now) = (ConversationConfig::new(), 1_800_000_000);
+    /// # let (a, b) = (Address::new("alice", 1)?, Address::new("bob", 1)?);
+    /// # let mut alice = Conversations::open(MemoryStore::new(), StorageKey::generate(), a.clone(), config)?;
+    /// # let mut bob = Conversations::open(MemoryStore::new(), StorageKey::generate(), b.clone(), config)?;
+    /// # alice.set_devices("bob", &[1])?;
+    /// # let bundle = bob.account().prekey_bundle(None, None)?;
+    /// let on = alice.send("bob", Content::Timer { seconds: 60 }, &[(b.clone(), bundle)], now)?;
+    /// let read = bob.receive(&a, &on.messages[0].1, now)?;
+    /// bob.commit_received(read, vec![])?;
+    /// let sent = alice.send("bob", "gone in a minute", &[], now)?;
+    /// let read = bob.receive(&a, &sent.messages[0].1, now)?;
+    /// let expires_at = read.expires_at().ok_or("a timer is on")?;
+    /// let row = AppWrite::put("inbox", b"msg-2".to_vec(), read.plaintext()).expires_at(expires_at);
+    /// bob.commit_received(read, vec![row])?;
+    /// assert_eq!(bob.purge_expired(now + 60)?, [("inbox".to_owned(), b"msg-2".to_vec())]);
+    /// assert_eq!(bob.store().app_row("inbox", b"msg-2")?, None);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ConversationError::Store`] when the store fails; then nothing is
+    /// deleted.
+    pub fn purge_expired(&mut self, now: u64) -> Result<Vec<(String, Vec<u8>)>, ConversationError> {
+        Ok(self.store.purge_expired(now)?)
+    }
+
     /// The timer of `conversation` as this operation sees it.
     fn timer_state(&mut self, work: &mut Work, conversation: &Destination) -> Result<TimerState, ConversationError> {
         Ok(match conversation {

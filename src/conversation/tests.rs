@@ -122,3 +122,26 @@ fn a_group_resend_is_taken_only_from_a_trusted_device() {
     assert!(matches!(read.content_error(), Some(super::ReceiveError::UntrustedSender)), "{:?}", read.content_error());
     assert!(read.plaintext().is_empty());
 }
+
+/// A sync transcript says "sent by me": only a device of this device's
+/// own user may send one. From anyone else it is unreadable content.
+#[test]
+fn a_transcript_is_read_only_from_a_device_of_ones_own_user() {
+    let mut alice = open(MemoryStore::new(), "alice", 1, ContactPolicy::Anyone);
+    alice.set_devices("bob", &[1]).unwrap();
+    let mut bob = open(MemoryStore::new(), "bob", 2, ContactPolicy::Anyone);
+    bob.set_devices("alice", &[1]).unwrap();
+    assert_eq!(first_message(&mut alice, &mut bob), ReceivedKind::Message);
+    let envelope = &group_plaintext("I owe Carol nothing")[1..];
+    let forged = send_content(&mut alice, &addr("bob"), super::framing::frame_transcript("carol", envelope), &[]);
+    let read = bob.receive(&addr("alice"), &forged, 0).unwrap();
+    assert_eq!(read.kind(), ReceivedKind::Unreadable);
+    assert!(matches!(read.content_error(), Some(super::ReceiveError::UnknownContent { content_type: Some(0x09) })));
+    assert_eq!((read.sent_to(), read.content()), (None, None));
+    bob.commit_received(read, vec![]).unwrap();
+    // A message of Alice's own framing is hers, in her conversation.
+    let plain = send_content(&mut alice, &addr("bob"), super::framing::frame_message(envelope), &[]);
+    let read = bob.receive(&addr("alice"), &plain, 0).unwrap();
+    assert_eq!(read.conversation(), Some(&crate::Destination::User("alice".into())));
+    assert_eq!(read.plaintext(), b"I owe Carol nothing");
+}

@@ -33,6 +33,7 @@ pub fn check<S: Store>(make: impl Fn() -> S) {
     commits_are_numbered_and_applied(&make());
     a_stale_commit_is_refused_and_changes_nothing(&make());
     deletes_remove_rows(&make());
+    expired_rows_are_purged_and_others_kept(&make());
 }
 
 fn commits_are_numbered_and_applied<S: Store>(store: &S) {
@@ -101,4 +102,32 @@ fn deletes_remove_rows<S: Store>(store: &S) {
     assert_eq!(store.session_addresses().unwrap(), Vec::<Address>::new());
     assert_eq!(store.load_user("bob").unwrap(), None);
     assert_eq!(store.app_row("inbox", b"k").unwrap(), None);
+}
+
+fn expired_rows_are_purged_and_others_kept<S: Store>(store: &S) {
+    let rows = [
+        AppWrite::put("inbox", b"a".to_vec(), b"1".to_vec()).expires_at(100),
+        AppWrite::put("inbox", b"b".to_vec(), b"2".to_vec()).expires_at(200),
+        AppWrite::put("inbox", b"c".to_vec(), b"3".to_vec()),
+        AppWrite::put("attachments", b"a".to_vec(), b"4".to_vec()).expires_at(100),
+        // Written with an expiry, then again without: kept.
+        AppWrite::put("inbox", b"d".to_vec(), b"5".to_vec()).expires_at(50),
+    ];
+    store.commit(0, &ChangeSet::default().with_app_writes(rows)).unwrap();
+    let again = ChangeSet::default().with_app_writes([AppWrite::put("inbox", b"d".to_vec(), b"6".to_vec())]);
+    store.commit(1, &again).unwrap();
+    assert_eq!(store.purge_expired(99).unwrap(), Vec::<(String, Vec<u8>)>::new(), "nothing expired yet");
+    assert_eq!(
+        store.purge_expired(100).unwrap(),
+        [("attachments".to_owned(), b"a".to_vec()), ("inbox".to_owned(), b"a".to_vec())],
+        "the rows at their expiry, in order"
+    );
+    assert_eq!(store.app_row("inbox", b"a").unwrap(), None);
+    assert_eq!(store.app_row("attachments", b"a").unwrap(), None);
+    assert_eq!(store.app_row("inbox", b"b").unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(store.purge_expired(100).unwrap(), Vec::<(String, Vec<u8>)>::new(), "purged once");
+    assert_eq!(store.purge_expired(u64::MAX).unwrap(), [("inbox".to_owned(), b"b".to_vec())]);
+    assert_eq!(store.app_row("inbox", b"c").unwrap().as_deref(), Some(&b"3"[..]));
+    assert_eq!(store.app_row("inbox", b"d").unwrap().as_deref(), Some(&b"6"[..]));
+    assert_eq!(store.generation().unwrap(), 2, "purging does not change the generation");
 }

@@ -24,6 +24,8 @@ struct Inner {
     requests: BTreeMap<Address, Vec<u8>>,
     groups: BTreeMap<Vec<u8>, Vec<u8>>,
     app: BTreeMap<(String, Vec<u8>), Vec<u8>>,
+    /// The expiry of each application row that has one.
+    expiries: BTreeMap<(String, Vec<u8>), u64>,
 }
 
 impl MemoryStore {
@@ -155,7 +157,12 @@ impl Store for MemoryStore {
             apply(&mut next.groups, group, value.as_deref());
         }
         for w in &changes.app {
-            apply(&mut next.app, &(w.namespace().to_owned(), w.key().to_vec()), w.value());
+            let name = (w.namespace().to_owned(), w.key().to_vec());
+            match w.expiry() {
+                Some(at) => next.expiries.insert(name.clone(), at),
+                None => next.expiries.remove(&name),
+            };
+            apply(&mut next.app, &name, w.value());
         }
         next.generation = expected.saturating_add(1);
         Ok(next.generation)
@@ -163,6 +170,20 @@ impl Store for MemoryStore {
 
     fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock().app.get(&(namespace.to_owned(), key.to_vec())).cloned())
+    }
+
+    fn purge_expired(&self, now: u64) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut inner = self.lock();
+        let inner = &mut *inner;
+        let expired: Vec<(String, Vec<u8>)> =
+            inner.expiries.iter().filter(|(_, at)| **at <= now).map(|(name, _)| name.clone()).collect();
+        for name in &expired {
+            inner.expiries.remove(name);
+            if let Some(mut value) = inner.app.remove(name) {
+                zeroize::Zeroize::zeroize(&mut value);
+            }
+        }
+        Ok(expired)
     }
 }
 

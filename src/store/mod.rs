@@ -67,6 +67,8 @@ pub struct AppWrite {
     namespace: String,
     key: Vec<u8>,
     value: AppValue,
+    /// When the row expires ([`AppWrite::expires_at`]).
+    expires_at: Option<u64>,
 }
 
 /// What an [`AppWrite`] writes.
@@ -85,17 +87,48 @@ enum AppValue {
 impl AppWrite {
     /// Writes `value` at (`namespace`, `key`).
     pub fn put(namespace: impl Into<String>, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Self {
-        Self { namespace: namespace.into(), key: key.into(), value: AppValue::Put(value.into()) }
+        Self { namespace: namespace.into(), key: key.into(), value: AppValue::Put(value.into()), expires_at: None }
     }
 
     /// Deletes the row at (`namespace`, `key`).
     pub fn delete(namespace: impl Into<String>, key: impl Into<Vec<u8>>) -> Self {
-        Self { namespace: namespace.into(), key: key.into(), value: AppValue::Delete }
+        Self { namespace: namespace.into(), key: key.into(), value: AppValue::Delete, expires_at: None }
+    }
+
+    /// This write, with the row deleted by [`Store::purge_expired`] once
+    /// `at` (seconds since the Unix epoch) is reached: a message row of a
+    /// disappearing conversation ([`crate::Received::expires_at`],
+    /// [`crate::Outgoing::expires_at`]). Writing the row again without an
+    /// expiry clears it.
+    ///
+    /// ```
+    /// use dmseal::store::{AppWrite, ChangeSet, MemoryStore, Store};
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let store = MemoryStore::new();
+    /// let row = AppWrite::put("inbox", b"msg-1".to_vec(), b"see you at 8".to_vec()).expires_at(1_800_000_060);
+    /// store.commit(0, &ChangeSet::default().with_app_writes([row]))?;
+    /// assert!(store.purge_expired(1_800_000_059)?.is_empty());
+    /// assert_eq!(store.purge_expired(1_800_000_060)?, [("inbox".to_owned(), b"msg-1".to_vec())]);
+    /// assert_eq!(store.app_row("inbox", b"msg-1")?, None);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn expires_at(mut self, at: u64) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// When the row expires, if it does.
+    pub fn expiry(&self) -> Option<u64> {
+        match self.value {
+            AppValue::Delete => None,
+            _ => self.expires_at,
+        }
     }
 
     /// Writes ciphertext `index` of the send numbered `send`, once known.
     pub(crate) fn sent(namespace: String, key: Vec<u8>, send: u64, index: usize) -> Self {
-        Self { namespace, key, value: AppValue::Sent { send, index } }
+        Self { namespace, key, value: AppValue::Sent { send, index }, expires_at: None }
     }
 
     /// Fills in the ciphertexts of the send numbered `send`: `None` if the
@@ -405,6 +438,19 @@ pub trait Store: PreKeyStore + IdentityStore + SessionStore + GroupStore + Send 
     ///
     /// [`StoreError::Backend`] when the storage fails.
     fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Deletes, in one transaction, every application row whose expiry
+    /// ([`AppWrite::expires_at`]) is at or before `now`, and returns their
+    /// names (namespace, key), in order. The store makes their bytes
+    /// unrecoverable where it can ([`SqliteStore`](crate::store::SqliteStore)
+    /// overwrites them). It does not change the generation: dmseal's
+    /// records are untouched.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the storage fails; then nothing is
+    /// deleted.
+    fn purge_expired(&self, now: u64) -> Result<Vec<(String, Vec<u8>)>, StoreError>;
 }
 
 #[cfg(any(test, feature = "test-util"))]
@@ -463,5 +509,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).app_row(namespace, key)
+    }
+
+    fn purge_expired(&self, now: u64) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        (**self).purge_expired(now)
     }
 }

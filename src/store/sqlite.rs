@@ -13,7 +13,7 @@ use crate::address::Address;
 /// The schema version this build writes, and the newest it reads: a
 /// database at an older version is migrated on open, one at a newer
 /// version is refused with [`StoreError::SchemaVersion`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The migrations, in order: `MIGRATIONS[i]` takes a database from schema
 /// version `i` to `i + 1`, version 0 being the empty database. A new schema
@@ -56,6 +56,9 @@ const MIGRATIONS: &[&str] = &[
          value BLOB NOT NULL,
          PRIMARY KEY (namespace, key)
      );",
+    // 1 -> 2: application rows may expire (disappearing messages).
+    "ALTER TABLE app_rows ADD COLUMN expires_at INTEGER;
+     CREATE INDEX app_rows_expiry ON app_rows (expires_at) WHERE expires_at IS NOT NULL;",
 ];
 
 // Every schema version has its migration.
@@ -90,7 +93,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// | `sessions` | (`user TEXT`, `device INTEGER`) | `record BLOB` |
 /// | `requests` | (`user TEXT`, `device INTEGER`) | `record BLOB` |
 /// | `groups` | `group_id BLOB` | `record BLOB` |
-/// | `app_rows` | (`namespace TEXT`, `key BLOB`) | `value BLOB` |
+/// | `app_rows` | (`namespace TEXT`, `key BLOB`) | `value BLOB`, `expires_at INTEGER` (null: never), indexed where set |
 ///
 /// `meta` is a `WITHOUT ROWID` table (a few small rows). The record tables
 /// are ordinary rowid tables: their rows hold sealed records of hundreds of
@@ -527,10 +530,15 @@ impl Store for SqliteStore {
             match write.value() {
                 Some(value) => tx
                     .prepare_cached(
-                        "INSERT INTO app_rows (namespace, key, value) VALUES (?1, ?2, ?3)
-                         ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value",
+                        "INSERT INTO app_rows (namespace, key, value, expires_at) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT (namespace, key) DO UPDATE
+                         SET value = excluded.value, expires_at = excluded.expires_at",
                     )
-                    .and_then(|mut s| s.execute(params![write.namespace(), write.key(), value])),
+                    .and_then(|mut s| {
+                        // Stored as a signed integer: an expiry past i64::MAX is never.
+                        let expires_at = write.expiry().and_then(|at| i64::try_from(at).ok());
+                        s.execute(params![write.namespace(), write.key(), value, expires_at])
+                    }),
                 None => tx
                     .prepare_cached("DELETE FROM app_rows WHERE namespace = ?1 AND key = ?2")
                     .and_then(|mut s| s.execute(params![write.namespace(), write.key()])),
@@ -544,6 +552,41 @@ impl Store for SqliteStore {
 
     fn app_row(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         self.load("SELECT value FROM app_rows WHERE namespace = ?1 AND key = ?2", params![namespace, key])
+    }
+
+    /// One `BEGIN IMMEDIATE` transaction selects and deletes the expired
+    /// rows (`secure_delete` overwrites their bytes in the pages written),
+    /// then a `wal_checkpoint(TRUNCATE)` copies those pages into the
+    /// database file and empties the write-ahead log, so no older frame
+    /// there still holds the rows. A checkpoint that another connection's
+    /// reader holds up is left for SQLite's next one.
+    fn purge_expired(&self, now: u64) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let now = i64::try_from(now).unwrap_or(i64::MAX);
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).or_backend()?;
+        let expired = {
+            let mut select = tx
+                .prepare_cached(
+                    "SELECT namespace, key FROM app_rows WHERE expires_at IS NOT NULL AND expires_at <= ?1
+                     ORDER BY namespace, key",
+                )
+                .or_backend()?;
+            let rows = select.query_map([now], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?)));
+            rows.and_then(Iterator::collect::<Result<Vec<_>, _>>).or_backend()?
+        };
+        if expired.is_empty() {
+            return Ok(expired);
+        }
+        tx.execute("DELETE FROM app_rows WHERE expires_at IS NOT NULL AND expires_at <= ?1", [now]).or_backend()?;
+        tx.commit().or_backend()?;
+        if self.path.is_some() {
+            // (busy, log frames, checkpointed frames): a busy checkpoint is
+            // not an error, the rows are deleted either way.
+            let _: (i64, i64, i64) = conn
+                .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .or_backend()?;
+        }
+        Ok(expired)
     }
 }
 

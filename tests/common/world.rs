@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 
 use dmseal::store::{MemoryStore, Store};
 use dmseal::{
-    Address, BundleSourceError, ConversationConfig, Conversations, PreKeyBundle, ReceiveError, ReceivedKind, SendError,
+    Address, BundleSourceError, Content, ConversationConfig, Conversations, PreKeyBundle, ReceiveError, ReceivedKind,
+    SendError,
 };
 
 pub const NOW: u64 = 1_800_000_000;
@@ -53,7 +54,7 @@ impl World {
     }
 
     /// Sends from `from` to `user`, fetching bundles when asked.
-    pub fn send(&mut self, from: &Address, user: &str, text: &[u8], now: u64) -> Vec<(Address, Vec<u8>)> {
+    pub fn send(&mut self, from: &Address, user: &str, text: impl Into<Content>, now: u64) -> Vec<(Address, Vec<u8>)> {
         let mut sender = self.devices.remove(from).unwrap();
         let mut directory = |need: &[Address]| -> Result<Vec<(Address, PreKeyBundle)>, BundleSourceError> {
             Ok(need.iter().map(|a| (a.clone(), bundle(self.devices.get_mut(a).unwrap()))).collect())
@@ -161,10 +162,11 @@ pub fn group_world(group: &[u8], members: &[Address]) -> (World, Vec<Address>) {
 }
 
 /// Sends to a group, fetching bundles when asked.
-pub fn send_group(w: &mut World, from: &Address, group: &[u8], text: &[u8]) -> dmseal::GroupSend {
+pub fn send_group(w: &mut World, from: &Address, group: &[u8], text: impl Into<Content>) -> dmseal::GroupSend {
+    let text = text.into();
     let mut bundles = Vec::new();
     loop {
-        match w.get(from).send_group(group, text, &bundles, NOW) {
+        match w.get(from).send_group(group, &text, &bundles, NOW) {
             Ok(out) => return out,
             Err(SendError::NeedBundles(need)) if bundles.is_empty() => {
                 bundles = need.iter().map(|a| (a.clone(), bundle(w.get(a)))).collect();
