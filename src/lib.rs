@@ -222,8 +222,7 @@ pub use crate::x3dh::{ClassicX3dh, SessionSetup, conversation_context};
 pub mod limits {
     pub use crate::address::MAX_USER_ID_LEN;
     pub use crate::content::{
-        DEFAULT_PADDING_CAP, MAX_PAYLOAD_KIND_LEN, MAX_REACTION_LEN, MAX_RECEIPT_MESSAGES, MAX_TIMER_CLOCK_SKEW,
-        MIN_PADDED_LEN,
+        MAX_PAYLOAD_KIND_LEN, MAX_REACTION_LEN, MAX_RECEIPT_MESSAGES, MAX_TIMER_CLOCK_SKEW, MIN_PADDED_LEN,
     };
     pub use crate::conversation::{
         DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE, DEFAULT_RESEND_MAX_AGE, MAX_CACHED_RECORDS,

@@ -32,7 +32,7 @@ use core::fmt;
 use zeroize::Zeroize;
 
 pub(crate) use self::padding::unpad;
-pub use self::padding::{DEFAULT_PADDING_CAP, MIN_PADDED_LEN, Padding};
+pub use self::padding::{MIN_PADDED_LEN, Padding};
 pub use self::timer::MAX_TIMER_CLOCK_SKEW;
 
 /// The longest type name of a [`Content::Payload`]: 64 bytes of UTF-8.

@@ -9,9 +9,6 @@ use zeroize::Zeroizing;
 /// (except [`Padding::Off`]). A short text and a receipt look alike.
 pub const MIN_PADDED_LEN: usize = 64;
 
-/// [`Padding::PowerOfTwo`]'s default cap: 16 KiB.
-pub const DEFAULT_PADDING_CAP: usize = 16 * 1024;
-
 /// The end marker of a padded plaintext.
 const MARKER: u8 = 0x80;
 
@@ -49,9 +46,11 @@ impl Padding {
             Self::Off => n,
             Self::Padme => padme(n.max(MIN_PADDED_LEN)),
             Self::PowerOfTwo { cap } => {
-                let cap = cap.max(MIN_PADDED_LEN).checked_next_power_of_two().unwrap_or(DEFAULT_PADDING_CAP);
                 let n = n.max(MIN_PADDED_LEN);
-                if n <= cap { n.checked_next_power_of_two().unwrap_or(n) } else { n.div_ceil(cap).saturating_mul(cap) }
+                match cap.max(MIN_PADDED_LEN).checked_next_power_of_two() {
+                    Some(cap) if n > cap => n.div_ceil(cap).saturating_mul(cap),
+                    _ => n.checked_next_power_of_two().unwrap_or(n),
+                }
             }
         }
     }

@@ -141,3 +141,134 @@ proptest::proptest! {
         }
     }
 }
+
+/// The JSON form of a content in `tests/vectors/content_envelope.json`.
+fn content_json(content: &Content, timer_version: u32) -> serde_json::Value {
+    use serde_json::json;
+    match content {
+        Content::Text(text) => json!({ "kind": "text", "text": text }),
+        Content::Payload { kind, bytes } => json!({ "kind": "payload", "type": kind, "bytes": h(bytes) }),
+        Content::Edit { target, content } => {
+            json!({ "kind": "edit", "target": h(target.as_bytes()), "content": content_json(content, 0) })
+        }
+        Content::Delete { target } => json!({ "kind": "delete", "target": h(target.as_bytes()) }),
+        Content::Reaction { target, emoji, remove } => {
+            json!({ "kind": "reaction", "target": h(target.as_bytes()), "emoji": emoji, "remove": remove })
+        }
+        Content::Receipt { kind, ids } => json!({
+            "kind": "receipt",
+            "receipt": if *kind == ReceiptKind::Read { "read" } else { "delivered" },
+            "ids": ids.iter().map(|i| h(i.as_bytes())).collect::<Vec<_>>(),
+        }),
+        Content::Timer { seconds } => json!({ "kind": "timer", "seconds": seconds, "version": timer_version }),
+        Content::Unknown { kind, body } => json!({ "kind": "unknown", "kind_byte": kind, "body": h(body) }),
+    }
+}
+
+/// `tests/vectors/content_envelope.json` (docs/PROTOCOL.md §11, §13.12,
+/// §13.13): envelopes of every kind with their bytes, envelopes a reader
+/// must refuse, and padded lengths and bytes.
+#[test]
+fn vector_content_envelope() {
+    use serde_json::json;
+    let target = MessageId::from_bytes(*b"\x01\x23\x45\x67\x89\xab\xcd\xef\xfe\xdc\xba\x98\x76\x54\x32\x10");
+    let mut contents = samples();
+    contents.truncate(contents.len() - 2);
+    contents.retain(|c| !matches!(c, Content::Receipt { ids, .. } if ids.len() > 2));
+    contents.push(Content::Receipt { kind: ReceiptKind::Read, ids: vec![target, MessageId::from_bytes([0xee; 16])] });
+    contents.push(Content::Unknown { kind: 0x42, body: b"from a newer version".to_vec() });
+    let envelopes: Vec<_> = contents
+        .into_iter()
+        .enumerate()
+        .map(|(n, content)| {
+            let timer_version = if matches!(content, Content::Timer { .. }) { 7 } else { 0 };
+            let timer = match content {
+                Content::Timer { seconds } => seconds,
+                _ => [0, 60, 86_400][n % 3],
+            };
+            let env = ContentEnvelope {
+                id: MessageId::from_bytes([n as u8; 16]),
+                sent_at: 1_800_000_000 + n as u64,
+                timer,
+                timer_version,
+                content,
+            };
+            let mut bytes = Vec::new();
+            env.encode(&mut bytes);
+            assert_eq!(ContentEnvelope::decode(&bytes).as_ref(), Some(&env));
+            json!({
+                "id": h(env.id.as_bytes()),
+                "sent_at": env.sent_at,
+                "timer": env.timer,
+                "content": content_json(&env.content, env.timer_version),
+                "bytes": h(&bytes),
+            })
+        })
+        .collect();
+    let header = [&[0x5a; 16][..], &1_800_000_000u64.to_be_bytes(), &60u32.to_be_bytes()].concat();
+    let with = |body: &[u8]| [&header[..], body].concat();
+    let malformed: Vec<Vec<u8>> = vec![
+        header[..27].to_vec(),
+        header.clone(),
+        with(&[KIND_TEXT, 0xc3]),
+        with(&[KIND_PAYLOAD]),
+        with(&[KIND_PAYLOAD, 3, b'a']),
+        with(&[&[KIND_PAYLOAD, 65][..], &[b'k'; 65]].concat()),
+        with(&[KIND_PAYLOAD, 1, 0xff]),
+        with(&[&[KIND_EDIT][..], &[7; 16]].concat()),
+        with(&[&[KIND_EDIT][..], &[7; 16], &[KIND_DELETE], &[7; 16]].concat()),
+        with(&[&[KIND_DELETE][..], &[7; 15]].concat()),
+        with(&[&[KIND_DELETE][..], &[7; 17]].concat()),
+        with(&[&[KIND_REACTION][..], &[7; 16], &[0]].concat()),
+        with(&[&[KIND_REACTION][..], &[7; 16], &[2, b'x']].concat()),
+        with(&[&[KIND_REACTION][..], &[7; 16], &[0], &[b'e'; 65]].concat()),
+        with(&[KIND_RECEIPT, 1]),
+        with(&[&[KIND_RECEIPT, 2][..], &[7; 16]].concat()),
+        with(&[&[KIND_RECEIPT, 0][..], &[7; 20]].concat()),
+        with(&[&[KIND_RECEIPT, 0][..], &[7; 16 * (MAX_RECEIPT_MESSAGES + 1)]].concat()),
+        with(&[KIND_TIMER, 0, 0, 0]),
+        with(&[KIND_TIMER, 0, 0, 0, 1, 0]),
+    ];
+    for bytes in &malformed {
+        assert_eq!(ContentEnvelope::decode(bytes), None, "{}", h(bytes));
+    }
+    let policies = [
+        ("padme", 0usize, Padding::Padme),
+        ("power_of_two", 1024, Padding::PowerOfTwo { cap: 1024 }),
+        ("power_of_two", 100, Padding::PowerOfTwo { cap: 100 }),
+        ("off", 0, Padding::Off),
+    ];
+    let lengths = [0usize, 1, 62, 63, 64, 65, 71, 72, 127, 128, 300, 511, 512, 1000, 1023, 1024, 1025, 4000, 70_000];
+    let padded_lengths: Vec<_> = policies
+        .iter()
+        .flat_map(|(name, cap, p)| {
+            lengths
+                .iter()
+                .map(move |len| json!({ "policy": name, "cap": cap, "len": len, "padded_len": p.padded_len(*len) }))
+        })
+        .collect();
+    let examples: Vec<_> = [b"\x00hi".to_vec(), vec![0x11; 70]]
+        .iter()
+        .map(|plaintext| json!({ "policy": "padme", "plaintext": h(plaintext), "padded": h(&Padding::Padme.pad(plaintext)[..]) }))
+        .collect();
+    let unpad_refused: Vec<Vec<u8>> =
+        vec![vec![], vec![0; 64], [&[0x00, 0x41][..], &[0; 62]].concat(), vec![0x80, 0x81]];
+    for bytes in &unpad_refused {
+        assert_eq!(unpad(bytes), None);
+    }
+    crate::vectors::check(
+        "content_envelope.json",
+        json!({
+            "section": "docs/PROTOCOL.md §13.12, §13.13",
+            "envelopes": envelopes,
+            "malformed": malformed.iter().map(h).collect::<Vec<_>>(),
+            "padded_lengths": padded_lengths,
+            "padded": examples,
+            "unpad_refused": unpad_refused.iter().map(h).collect::<Vec<_>>(),
+        }),
+    );
+}
+
+fn h(bytes: impl AsRef<[u8]>) -> String {
+    hex::encode(bytes)
+}

@@ -325,6 +325,8 @@ mod tests {
             { "content": "group_retry_receipt", "group_id": "", "at": at, "ids": [gid(&g1), gid(&g2)], "bytes": h(&frame_group_retry_receipt(b"", &[g1, g2], at)[..]) },
             { "content": "group_resend", "group_id": h(b"family"), "id": gid(&g2), "plaintext": h(b"hello all"), "bytes": h(&frame_group_resend(b"family", &g2, b"hello all")[..]) },
             { "content": "resync", "at": at, "bytes": h(&frame_resync(at)[..]) },
+            { "content": "transcript", "user": "bob", "envelope": h(b"(an envelope, 13.12)"), "bytes": h(&frame_transcript("bob", b"(an envelope, 13.12)")[..]) },
+            { "content": "resend", "id": id(&second), "original": h(&frame_transcript("bob", b"hello")[..]), "bytes": h(&frame_resend(&second, &frame_transcript("bob", b"hello"))[..]) },
         ]);
         let many: Vec<MessageId> = (0..=MAX_RECEIPT_IDS as u32).map(|n| MessageId { counter: n, ..first }).collect();
         let mut too_many = frame_retry_receipt(&many[..MAX_RECEIPT_IDS], at).to_vec();
@@ -346,6 +348,8 @@ mod tests {
             frame_resync(at)[..8].to_vec(),
             [&frame_resync(at)[..], &[0]].concat(),
             vec![0xff, 1, 2, 3],
+            vec![0x09],
+            vec![0x09, 4, b'b', b'o', b'b'],
         ];
         for bytes in &unknown {
             assert!(matches!(unframe(bytes), Content::Unknown(_)), "{}", h(bytes));
@@ -353,7 +357,7 @@ mod tests {
         crate::vectors::check(
             "conversation_content.json",
             json!({
-                "section": "docs/PROTOCOL.md §13.6, §13.7, §13.8, §13.9, §13.10, §13.11",
+                "section": "docs/PROTOCOL.md §13.6, §13.7, §13.8, §13.9, §13.10, §13.11, §13.12",
                 "valid": valid,
                 "unknown": unknown.iter().map(h).collect::<Vec<_>>(),
             }),

@@ -23,6 +23,11 @@ one and two message ids, re-send), and plaintexts that must read as an
 unknown content type (empty, a heal with a body, receipts with no ids, a
 cut id or 33 ids, a re-send of anything but a message, unknown types).
 
+content_envelope.json (§13.12, §13.13): every content envelope rebuilt
+from its fields and read back, envelopes that must be refused, the padded
+length of each size under each padding policy, padded bytes, and padded
+plaintexts whose padding must be refused.
+
 Run from the repository root:  python3 tests/vectors/verify.py
 Needs the standard library and the `cryptography` package.  ML-KEM-768
 (FIPS 203) is implemented below in pure Python, because the vectors fix the
@@ -63,6 +68,7 @@ VECTOR_FILES = [
     "x3dh_without_one_time_prekey.json",
     "group_sender_keys.json",          # §12, checked by run_group_file
     "conversation_content.json",       # §13.6-§13.9, checked by run_content_file
+    "content_envelope.json",           # §13.12-§13.13, checked by run_envelope_file
 ]
 
 # ---------------------------------------------------------------- §2 labels
@@ -2322,8 +2328,10 @@ def read_content(b):
         if len(ids_bytes) % 36 == 0 and 1 <= n <= MAX_RECEIPT_IDS:
             ids = [(ids_bytes[36 * i:36 * i + 32], rd32(ids_bytes, 36 * i + 32)) for i in range(n)]
             return ("retry_receipt", {"at": int.from_bytes(body[:8], "big"), "ids": ids})
-    if t == 0x05 and len(body) >= 37 and body[36] == 0x00:
+    if t == 0x05 and len(body) >= 37 and body[36] in (0x00, 0x09):
         return ("resend", {"id": (body[:32], rd32(body, 32)), "original": body[36:]})
+    if t == 0x09 and body and len(body) >= 1 + body[0]:
+        return ("transcript", {"user": body[1:1 + body[0]], "envelope": body[1 + body[0]:]})
     if t == 0x08 and len(body) == 8:
         return ("resync", {"at": int.from_bytes(body, "big")})
     if t in (0x06, 0x07) and body and body[0] <= 64 and len(body) >= 1 + body[0]:
@@ -2358,6 +2366,9 @@ def run_content_file(c, fname):
             built = b"\x05" + H(e["id"]["ratchet_key"]) + u32(e["id"]["counter"]) + H(e["original"])
         elif kind == "resync":
             built = b"\x08" + u64(e["at"])
+        elif kind == "transcript":
+            user = e["user"].encode()
+            built = b"\x09" + bytes([len(user)]) + user + H(e["envelope"])
         elif kind == "group_retry_receipt":
             g = H(e["group_id"])
             built = (b"\x06" + bytes([len(g)]) + g + u64(e["at"])
@@ -2373,6 +2384,146 @@ def run_content_file(c, fname):
         c.eq("%s: unknown[%d] reads as an unknown type" % (fname, n), read_content(H(b))[0], "unknown")
 
 
+# ------------------------------------------------- §13.12 content envelope
+ENVELOPE_KINDS = {"text": 1, "payload": 2, "edit": 3, "delete": 4, "reaction": 5, "receipt": 6, "timer": 7}
+
+
+def build_kind(content):
+    """kind byte || body of a content (§13.12), from its JSON fields."""
+    H = bytes.fromhex
+    k = content["kind"]
+    if k == "text":
+        return b"\x01" + content["text"].encode()
+    if k == "payload":
+        name = content["type"].encode()
+        return b"\x02" + bytes([len(name)]) + name + H(content["bytes"])
+    if k == "edit":
+        return b"\x03" + H(content["target"]) + build_kind(content["content"])
+    if k == "delete":
+        return b"\x04" + H(content["target"])
+    if k == "reaction":
+        return b"\x05" + H(content["target"]) + bytes([1 if content["remove"] else 0]) + content["emoji"].encode()
+    if k == "receipt":
+        return b"\x06" + bytes([1 if content["receipt"] == "read" else 0]) + b"".join(H(i) for i in content["ids"])
+    if k == "timer":
+        return b"\x07" + u32(content["version"])
+    if k == "unknown":
+        return bytes([content["kind_byte"]]) + H(content["body"])
+    raise ValueError(k)
+
+
+def utf8(b):
+    try:
+        return b.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def read_kind(b, timer):
+    """The content of kind || body as a JSON-like dict, or None if a known
+    kind's body is malformed."""
+    if not b:
+        return None
+    k, body = b[0], b[1:]
+    if k == 1:
+        text = utf8(body)
+        return None if text is None else {"kind": "text", "text": text}
+    if k == 2:
+        if not body or len(body) < 1 + body[0] or body[0] > 64:
+            return None
+        name = utf8(body[1:1 + body[0]])
+        return None if name is None else {"kind": "payload", "type": name, "bytes": body[1 + body[0]:].hex()}
+    if k == 3:
+        if len(body) < 17 or body[16] not in (1, 2):
+            return None
+        inner = read_kind(body[16:], timer)
+        return None if inner is None else {"kind": "edit", "target": body[:16].hex(), "content": inner}
+    if k == 4:
+        return {"kind": "delete", "target": body.hex()} if len(body) == 16 else None
+    if k == 5:
+        if len(body) < 17 or body[16] not in (0, 1) or not 1 <= len(body) - 17 <= 64:
+            return None
+        emoji = utf8(body[17:])
+        if emoji is None:
+            return None
+        return {"kind": "reaction", "target": body[:16].hex(), "emoji": emoji, "remove": body[16] == 1}
+    if k == 6:
+        if not body or body[0] not in (0, 1):
+            return None
+        ids = body[1:]
+        if len(ids) % 16 or not 1 <= len(ids) // 16 <= 100:
+            return None
+        return {"kind": "receipt", "receipt": "read" if body[0] else "delivered",
+                "ids": [ids[16 * i:16 * i + 16].hex() for i in range(len(ids) // 16)]}
+    if k == 7:
+        return {"kind": "timer", "seconds": timer, "version": rd32(body, 0)} if len(body) == 4 else None
+    return {"kind": "unknown", "kind_byte": k, "body": body.hex()}
+
+
+def read_envelope(b):
+    if len(b) < 29:
+        return None
+    timer = rd32(b, 24)
+    content = read_kind(b[28:], timer)
+    if content is None:
+        return None
+    return {"id": b[:16].hex(), "sent_at": int.from_bytes(b[16:24], "big"), "timer": timer, "content": content}
+
+
+def padme(n):
+    e = n.bit_length() - 1
+    s_ = e.bit_length() - 1 + 1
+    mask = (1 << (e - s_)) - 1
+    return (n + mask) & ~mask
+
+
+def padded_len(policy, cap, length):
+    """§13.13 from its text."""
+    n = length + 1
+    if policy == "off":
+        return n
+    big = max(n, 64)
+    if policy == "padme":
+        return padme(big)
+    c = 1 << (max(cap, 64) - 1).bit_length()
+    if big <= c:
+        return 1 << (big - 1).bit_length()
+    return -(-big // c) * c
+
+
+def unpad(b):
+    end = len(b)
+    while end and b[end - 1] == 0:
+        end -= 1
+    if not end or b[end - 1] != 0x80:
+        return None
+    return b[:end - 1]
+
+
+def run_envelope_file(c, fname):
+    """§13.12-§13.13: envelopes rebuilt from their fields and read back,
+    malformed ones refused, padded lengths and bytes, bad padding refused."""
+    v = json.load(open(os.path.join(HERE, fname)))
+    H = bytes.fromhex
+    for n, e in enumerate(v["envelopes"]):
+        built = H(e["id"]) + u64(e["sent_at"]) + u32(e["timer"]) + build_kind(e["content"])
+        c.eq("%s: envelopes[%d] built from its fields" % (fname, n), built.hex(), e["bytes"])
+        want = {"id": e["id"], "sent_at": e["sent_at"], "timer": e["timer"], "content": e["content"]}
+        c.eq("%s: envelopes[%d] reads back" % (fname, n), read_envelope(H(e["bytes"])), want)
+    for n, b in enumerate(v["malformed"]):
+        c.eq("%s: malformed[%d] refused" % (fname, n), read_envelope(H(b)), None)
+    for n, p in enumerate(v["padded_lengths"]):
+        c.eq("%s: padded_lengths[%d] %s cap %d len %d" % (fname, n, p["policy"], p["cap"], p["len"]),
+             padded_len(p["policy"], p["cap"], p["len"]), p["padded_len"])
+    for n, p in enumerate(v["padded"]):
+        plain = H(p["plaintext"])
+        built = plain + b"\x80" + bytes(padded_len(p["policy"], 0, len(plain)) - len(plain) - 1)
+        c.eq("%s: padded[%d] built" % (fname, n), built.hex(), p["padded"])
+        c.eq("%s: padded[%d] unpads" % (fname, n), unpad(H(p["padded"])), plain)
+    for n, b in enumerate(v["unpad_refused"]):
+        c.eq("%s: unpad_refused[%d]" % (fname, n), unpad(H(b)), None)
+
+
 def main():
     c = Checker()
     check_primitives(c)
@@ -2382,6 +2533,8 @@ def main():
                 run_group_file(c, f)
             elif f.startswith("conversation_"):
                 run_content_file(c, f)
+            elif f.startswith("content_"):
+                run_envelope_file(c, f)
             else:
                 run_file(c, f)
         except Exception as e:  # any crash is a failure
