@@ -815,4 +815,31 @@ mod tests {
             conn.query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |r| r.get(0)).unwrap();
         assert_eq!(version, i64::from(SCHEMA_VERSION));
     }
+
+    /// A version-1 database (before application rows could expire) keeps
+    /// its rows and generation, and its rows can expire afterwards.
+    #[test]
+    fn a_version_1_database_is_migrated_on_open() {
+        let db = TempDb::new();
+        {
+            let conn = Connection::open(db.path()).unwrap();
+            conn.execute_batch(super::MIGRATIONS[0]).unwrap();
+            conn.execute_batch(
+                "INSERT INTO meta (name, value) VALUES ('schema_version', 1);
+                 UPDATE meta SET value = 3 WHERE name = 'generation';
+                 INSERT INTO app_rows (namespace, key, value) VALUES ('inbox', x'01', x'aa');",
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(db.path()).unwrap();
+        assert_eq!(store.generation().unwrap(), 3);
+        assert_eq!(store.app_row("inbox", &[1]).unwrap(), Some(vec![0xaa]));
+        let expiring = AppWrite::put("inbox", vec![2], vec![0xbb]).expires_at(10);
+        store.commit(3, &ChangeSet::default().with_app_writes([expiring])).unwrap();
+        assert_eq!(store.purge_expired(10).unwrap(), [("inbox".to_owned(), vec![2])]);
+        assert_eq!(store.app_row("inbox", &[1]).unwrap(), Some(vec![0xaa]));
+        let version: i64 =
+            store.lock().query_row("SELECT value FROM meta WHERE name = 'schema_version'", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 2);
+    }
 }
