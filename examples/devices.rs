@@ -9,7 +9,8 @@
 //! a laptop restored from an old backup says so (`restored_from_backup`),
 //! heals its conversation with Bob, and asks for what it lost
 //! (`request_resync`): each message it had read since the backup comes
-//! back once.
+//! back once; Bob turns on disappearing messages, every device applies
+//! the timer, and the expired messages leave every database.
 //! Run with `cargo run --example devices`.
 
 use std::collections::BTreeMap;
@@ -18,8 +19,8 @@ use std::path::{Path, PathBuf};
 
 use dmseal::store::{AppWrite, SqliteStore, Store};
 use dmseal::{
-    Address, BundleSourceError, ConversationConfig, Conversations, DecryptError, Event, PreKeyBundle, ReceiveError,
-    ReceivedKind, SendError, StorageKey,
+    Address, BundleSourceError, Content, ConversationConfig, Conversations, DecryptError, Destination, Event,
+    PreKeyBundle, ReceiveError, ReceivedKind, SendError, StorageKey,
 };
 
 type Device = Conversations<SqliteStore>;
@@ -124,10 +125,9 @@ impl App {
     }
 
     /// Sends to a user, fetching bundles from the server when asked.
-    fn send(&mut self, user: &str, text: &str, server: &mut Server) -> Result<(), SendError> {
+    fn send(&mut self, user: &str, content: impl Into<Content>, server: &mut Server) -> Result<(), SendError> {
         let me = self.device.me().clone();
-        let out =
-            self.device.send_fetching(user, text.as_bytes(), &mut Self::directory(&me, &mut server.bundles), NOW)?;
+        let out = self.device.send_fetching(user, content, &mut Self::directory(&me, &mut server.bundles), NOW)?;
         // Every operation reports what it noticed in its result.
         for event in &out.events {
             println!("  {me} is told: {event:?}");
@@ -200,31 +200,53 @@ impl App {
         let mut events = Vec::new();
         for (from, bytes) in server.mailboxes.remove(self.device.me()).unwrap_or_default() {
             let received = self.device.receive(&from, &bytes, NOW)?;
-            let text = match received.kind() {
-                ReceivedKind::GroupKeys => format!(
-                    "(sender keys for group {:?})",
-                    String::from_utf8_lossy(received.group_id().unwrap_or_default())
-                ),
-                ReceivedKind::SessionHealed => "(a new session: the old one broke)".to_owned(),
-                ReceivedKind::RetryRequested => "(asks for a message it could not read)".to_owned(),
-                ReceivedKind::Unreadable => match received.content_error() {
-                    Some(ReceiveError::Decrypt(DecryptError::DuplicateOrExpired)) => {
-                        "(a copy of a message read already: not shown again)".to_owned()
-                    }
-                    Some(e) => format!("(not shown: {e})"),
-                    None => "(not shown)".to_owned(),
+            let text = match (received.kind(), received.content(), received.sent_to()) {
+                (_, Some(Content::Timer { seconds }), _) => format!("(disappearing messages: {seconds} s)"),
+                (_, Some(content), Some(to)) => format!("{} (sent by me, to {to})", show(content)),
+                (_, Some(content), None) => show(content),
+                (kind, ..) => match kind {
+                    ReceivedKind::GroupKeys => format!(
+                        "(sender keys for group {:?})",
+                        String::from_utf8_lossy(received.group_id().unwrap_or_default())
+                    ),
+                    ReceivedKind::SessionHealed => "(a new session: the old one broke)".to_owned(),
+                    ReceivedKind::RetryRequested => "(asks for a message it could not read)".to_owned(),
+                    ReceivedKind::Unreadable => match received.content_error() {
+                        Some(ReceiveError::Decrypt(DecryptError::DuplicateOrExpired)) => {
+                            "(a copy of a message read already: not shown again)".to_owned()
+                        }
+                        Some(e) => format!("(not shown: {e})"),
+                        None => "(not shown)".to_owned(),
+                    },
+                    _ => String::from_utf8_lossy(received.plaintext()).into_owned(),
                 },
-                _ => String::from_utf8_lossy(received.plaintext()).into_owned(),
             };
             events.extend(received.events().iter().cloned());
-            let row = AppWrite::put("inbox", format!("{from}:{text}").into_bytes(), received.plaintext().to_vec());
-            self.device.commit_received(received, vec![row])?;
+            // The inbox row of a message, by its id; it disappears with
+            // the message when the conversation has a timer.
+            let mut rows = Vec::new();
+            if let Some(id) = received.message_id() {
+                let row = AppWrite::put("inbox", id.to_string(), text.clone().into_bytes());
+                rows.push(match received.expires_at() {
+                    Some(at) => row.expires_at(at),
+                    None => row,
+                });
+            }
+            self.device.commit_received(received, rows)?;
             println!("  {} read from {from}: {text}", self.device.me());
         }
         for e in &events {
             println!("  {} is told: {e:?}", self.device.me());
         }
         Ok(events)
+    }
+}
+
+/// How the example shows a message's content.
+fn show(content: &Content) -> String {
+    match content {
+        Content::Text(text) => text.clone(),
+        other => format!("{other:?}"),
     }
 }
 
@@ -365,6 +387,22 @@ fn main() -> Result<(), Box<dyn Error>> {
     alice_laptop.read(&mut server)?;
     for app in [&mut alice_phone, &mut alice_tablet] {
         app.read(&mut server)?;
+    }
+
+    println!("\n9. Bob turns on disappearing messages: every device applies the timer");
+    bob.send("alice", Content::Timer { seconds: 3600 }, &mut server)?;
+    bob.send("alice", "This one disappears in an hour", &mut server)?;
+    for app in [&mut alice_phone, &mut alice_laptop, &mut alice_tablet] {
+        app.read(&mut server)?;
+        let timer = app.device.timer(&Destination::User("bob".into()))?;
+        assert_eq!(timer, 3600);
+    }
+    // An hour later each app purges: the rows are gone from its database
+    // file (SQLite's secure_delete and a truncated write-ahead log).
+    for app in [&mut alice_phone, &mut alice_laptop, &mut alice_tablet] {
+        let gone = app.device.purge_expired(NOW + 3600)?;
+        println!("  {} deleted {} expired message(s)", app.device.me(), gone.len());
+        assert_eq!(gone.len(), 2, "the timer change and the message");
     }
 
     drop((alice_phone, alice_laptop, alice_tablet, bob));
