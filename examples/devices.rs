@@ -343,9 +343,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     let backup = dir.join("alice-2.backup");
     let mut alice_laptop = alice_laptop.backup(&backup)?;
     for round in 1..=2 {
-        bob.send("alice", &format!("Message {round} after the backup"), &mut server)?;
+        bob.send("alice", format!("Message {round} after the backup"), &mut server)?;
         alice_laptop.read(&mut server)?;
-        alice_laptop.send("bob", &format!("Reply {round}"), &mut server)?;
+        alice_laptop.send("bob", format!("Reply {round}"), &mut server)?;
         bob.read(&mut server)?;
     }
     let mut alice_laptop = alice_laptop.restore(&backup)?;
