@@ -214,7 +214,7 @@ fn floor(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, setup, same_chain, ahead, ping_pong, pickles, conversation, floor);
+criterion_group!(benches, setup, same_chain, ahead, ping_pong, pickles, conversation, padding, floor);
 criterion_main!(benches);
 
 /// Alice and Bob (device 1 each, listing each other) with an acknowledged
@@ -360,6 +360,33 @@ fn conversation(c: &mut Criterion) {
         }
         drop((alice, bob));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+    g.finish();
+}
+
+/// What padding costs a send (docs/PROTOCOL.md §13.13): one
+/// `Conversations::send` of typical sizes with Padmé and with padding
+/// off, keeping no sent messages so the padding is most of the
+/// difference. The bytes it adds are printed once (they do not vary).
+fn padding(c: &mut Criterion) {
+    use dmseal::store::MemoryStore;
+    use dmseal::{Address, ConversationConfig, Conversations, Padding};
+    let mut g = c.benchmark_group("padding");
+    g.sample_size(30).measurement_time(std::time::Duration::from_secs(2));
+    for len in [20usize, 200, 1024, 16 * 1024] {
+        let payload = vec![0x5a; len];
+        for (name, padding) in [("Padme", Padding::Padme), ("off", Padding::Off)] {
+            let open = |user: &str| {
+                let config = ConversationConfig::new().with_resend_max_age(0).with_padding(padding);
+                Conversations::open(MemoryStore::new(), [7; 32], Address::new(user, 1).unwrap(), config).unwrap()
+            };
+            let (mut alice, _) = conversation_pair(open);
+            let size = alice.send("bob", &payload, &[], 0).unwrap().messages[0].1.len();
+            eprintln!("padding: {len} B payload, {name}: {size} B on the wire");
+            g.bench_function(format!("send {len} B, {name}"), |b| {
+                b.iter(|| alice.send("bob", &payload, &[], 0).unwrap())
+            });
+        }
     }
     g.finish();
 }
