@@ -251,6 +251,8 @@ pub(crate) struct ChainKeyPickle {
 pub(crate) struct SkippedKeyPickle {
     pub(crate) index: u32,
     pub(crate) seed: [u8; 32],
+    /// When it was skipped (seconds since the Unix epoch; `0` unknown).
+    pub(crate) at: u64,
 }
 
 /// A receiving chain in a pickle.

@@ -54,7 +54,7 @@ fn keys_that_open(state: &DoubleRatchet, seen: &[X25519PublicKey], session: &Ses
     let mut ad = session.session_ad.to_vec();
     ad.extend_from_slice(message.header());
     let mut candidates: Vec<MessageKey> =
-        state.receiving.iter().flat_map(|c| c.skipped.values().map(|k| (**k).clone())).collect();
+        state.receiving.iter().flat_map(|c| c.skipped.values().map(|k| (*k.key).clone())).collect();
     for chain in reachable_chains(state, seen) {
         candidates.extend(chain_keys(&chain, MAX_CHAIN_JUMP));
     }

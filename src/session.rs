@@ -162,10 +162,17 @@ impl Session {
     ///
     /// As [`Session::decrypt`].
     pub fn decrypt_envelope(&mut self, envelope: &Envelope) -> Result<Vec<u8>, DecryptError> {
+        self.decrypt_envelope_at(envelope, 0)
+    }
+
+    /// [`Session::decrypt_envelope`], recording the keys it skips as
+    /// skipped at `now`, so that they can be deleted by age
+    /// ([`Session::expire_skipped`]).
+    pub(crate) fn decrypt_envelope_at(&mut self, envelope: &Envelope, now: u64) -> Result<Vec<u8>, DecryptError> {
         match envelope {
             Envelope::Normal(message) => {
                 let ad = self.associated_data(&[], message.header());
-                let plaintext = self.ratchet.decrypt(message, &ad)?;
+                let plaintext = self.ratchet.decrypt(message, &ad, now)?;
                 // A reply proves the responder holds the session.
                 self.pending_prefix = None;
                 Ok(plaintext)
@@ -175,7 +182,7 @@ impl Session {
                     return Err(DecryptError::NotForThisSession);
                 }
                 let ad = self.associated_data(message.prefix_bytes(), message.message().header());
-                self.ratchet.decrypt(message.message(), &ad)
+                self.ratchet.decrypt(message.message(), &ad, now)
             }
         }
     }
@@ -247,6 +254,17 @@ impl Session {
         self.ratchet.forget_skipped(ratchet_key, counter)
     }
 
+    /// Deletes the skipped message keys stored at or before `before`;
+    /// returns how many.
+    pub(crate) fn expire_skipped(&mut self, before: u64) -> usize {
+        self.ratchet.expire_skipped(before)
+    }
+
+    /// Whether a skipped message key stored at or before `before` is kept.
+    pub(crate) fn has_skipped_before(&self, before: u64) -> bool {
+        self.ratchet.has_skipped_before(before)
+    }
+
     fn associated_data(&self, prefix: &[u8], header: &[u8]) -> Vec<u8> {
         let mut ad = Vec::with_capacity(32 + prefix.len() + header.len());
         ad.extend_from_slice(&self.session_ad);
@@ -278,7 +296,7 @@ mod pickling {
     use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
     use crate::ratchet::{
         ChainKey, DoubleRatchet, MAX_EVICTED_CHAIN_RECORDS, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
-        MessageKey, ReceiverChain, RootKey,
+        MessageKey, ReceiverChain, RootKey, SkippedKey,
     };
 
     /// The longest prekey-message prefix: with a one-time prekey id and the
@@ -337,7 +355,7 @@ mod pickling {
                         skipped: c
                             .skipped
                             .values()
-                            .map(|mk| SkippedKeyPickle { index: mk.index, seed: mk.seed })
+                            .map(|s| SkippedKeyPickle { index: s.key.index, seed: s.key.seed, at: s.at })
                             .collect(),
                     })
                     .collect(),
@@ -397,7 +415,7 @@ mod pickling {
                 }
                 let mut skipped = BTreeMap::new();
                 for s in &c.skipped {
-                    let key = Box::new(MessageKey { seed: s.seed, index: s.index });
+                    let key = SkippedKey { key: Box::new(MessageKey { seed: s.seed, index: s.index }), at: s.at };
                     if skipped.insert(s.index, key).is_some() {
                         return Err(PickleError::Invalid);
                     }
@@ -502,7 +520,7 @@ mod tests {
             let c = &mut p.receiving[0];
             let seed = c.skipped[0].seed;
             c.chain_key.as_mut().unwrap().index = n as u32 + 1;
-            c.skipped = (0..n as u32).map(|index| crate::pickle::SkippedKeyPickle { index, seed }).collect();
+            c.skipped = (0..n as u32).map(|index| crate::pickle::SkippedKeyPickle { index, seed, at: 0 }).collect();
         });
     }
 

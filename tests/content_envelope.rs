@@ -6,10 +6,8 @@
 mod common;
 
 use dmseal::content::{Padding, ReceiptKind};
-use dmseal::store::{AppWrite, SqliteStore, Store};
-use dmseal::{
-    Address, Content, ConversationConfig, Conversations, Destination, Event, NormalMessage, ReceivedKind, SendError,
-};
+use dmseal::store::Store;
+use dmseal::{Address, Content, ConversationConfig, Destination, Event, NormalMessage, ReceivedKind, SendError};
 
 use self::common::world::*;
 
@@ -189,8 +187,10 @@ fn a_group_timer_applies_on_every_member_device() {
 }
 
 /// A temporary SQLite database file, removed with its WAL files.
+#[cfg(feature = "sqlite")]
 struct TempDb(std::path::PathBuf);
 
+#[cfg(feature = "sqlite")]
 impl TempDb {
     fn new(name: &str) -> Self {
         let path = std::env::temp_dir().join(format!("dmseal-{name}-{}.db", std::process::id()));
@@ -220,18 +220,23 @@ impl TempDb {
     }
 }
 
+#[cfg(feature = "sqlite")]
 impl Drop for TempDb {
     fn drop(&mut self) {
         self.remove();
     }
 }
 
+#[cfg(feature = "sqlite")]
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+#[cfg(feature = "sqlite")]
 #[test]
 fn expired_app_rows_are_gone_after_purge_expired_and_the_file_no_longer_holds_their_bytes() {
+    use dmseal::Conversations;
+    use dmseal::store::{AppWrite, SqliteStore};
     let db = TempDb::new("purge");
     let (a, b) = (addr("alice", 1), addr("bob", 1));
     let mut alice = device("alice", 1);
@@ -321,4 +326,42 @@ fn padded_sizes_fall_in_the_documented_buckets() {
     assert_eq!(short[0].1.len(), longer[0].1.len());
     assert_eq!(w.deliver(&a, &b, &short[0].1).unwrap(), b"ok");
     assert_eq!(w.deliver(&a, &b, &longer[0].1).unwrap(), b"see you at the station at eight");
+}
+
+/// A lost message does not keep its key forever: `purge_expired` deletes
+/// skipped keys stored at least `skipped_key_max_age` ago; one stored
+/// later is kept and still reads.
+#[test]
+fn skipped_keys_older_than_the_configured_age_are_deleted_by_purge_expired() {
+    let age = 7 * DAY;
+    let config = ConversationConfig::default().with_skipped_key_max_age(age);
+    let (a, b) = (addr("alice", 1), addr("bob", 1));
+    let mut alice = device("alice", 1);
+    alice.set_devices("bob", &[1]).unwrap();
+    let mut bob = device_with("bob", 1, config);
+    bob.set_devices("alice", &[1]).unwrap();
+    let bundle = bundle(&mut bob);
+    let first = alice.send("bob", "hi", &[(b.clone(), bundle)], NOW).unwrap();
+    let r = bob.receive(&a, &first.messages[0].1, NOW).unwrap();
+    bob.commit_received(r, vec![]).unwrap();
+    // Two messages are lost on the way (for now); the third arrives.
+    let lost: Vec<Vec<u8>> =
+        (0..2).map(|i| alice.send("bob", format!("lost {i}"), &[], NOW).unwrap().messages.remove(0).1).collect();
+    let third = alice.send("bob", "third", &[], NOW).unwrap();
+    let r = bob.receive(&a, &third.messages[0].1, NOW).unwrap();
+    bob.commit_received(r, vec![]).unwrap();
+    // One second short of the age: kept, and the first late one reads.
+    bob.purge_expired(NOW + age - 1).unwrap();
+    let r = bob.receive(&a, &lost[0], NOW + age - 1).unwrap();
+    assert_eq!(r.plaintext(), b"lost 0");
+    bob.commit_received(r, vec![]).unwrap();
+    // At the age: the other key is gone, and its message is given up on.
+    let generation = bob.store().generation().unwrap();
+    bob.purge_expired(NOW + age).unwrap();
+    assert_eq!(bob.store().generation().unwrap(), generation + 1, "one commit");
+    let late = bob.receive(&a, &lost[1], NOW + age);
+    assert!(matches!(late, Err(dmseal::ReceiveError::Decrypt(dmseal::DecryptError::DuplicateOrExpired))), "{late:?}");
+    // Nothing left to delete: no commit.
+    bob.purge_expired(NOW + 2 * age).unwrap();
+    assert_eq!(bob.store().generation().unwrap(), generation + 1);
 }

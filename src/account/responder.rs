@@ -121,7 +121,7 @@ impl Account {
             pending_prefix: None,
         };
         let plaintext = session
-            .decrypt_envelope(&Envelope::PreKey(Box::new(message.clone())))
+            .decrypt_envelope_at(&Envelope::PreKey(Box::new(message.clone())), now)
             .map_err(FirstMessageError::Message)?;
         Ok(PendingSession {
             session,

@@ -15,6 +15,12 @@ pub const DEFAULT_MAX_UNACKNOWLEDGED_AGE: u64 = 30 * 24 * 60 * 60;
 /// the peer.
 pub const DEFAULT_MAX_PROMOTION_AGE: u64 = 7 * 24 * 60 * 60;
 
+/// How long a skipped message key is kept before
+/// [`crate::Conversations::purge_expired`] deletes it: 30 days. A message
+/// later than that is given up on; until then its key waits (lost
+/// messages are usually asked for again within a day, by retry receipts).
+pub const DEFAULT_SKIPPED_KEY_MAX_AGE: u64 = 30 * 24 * 60 * 60;
+
 /// Who may start a conversation with this device.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]
@@ -94,6 +100,13 @@ pub struct ConversationConfig {
     /// Receivers remove any padding, whatever their own setting. Default
     /// [`Padding::Padme`].
     pub padding: Padding,
+    /// How long, in seconds, a skipped message key (kept for a message
+    /// that has not arrived while later ones did) is kept:
+    /// [`crate::Conversations::purge_expired`] deletes older ones, and the
+    /// message is given up on (a retry receipt can still ask for it while
+    /// its sender keeps it). Default [`DEFAULT_SKIPPED_KEY_MAX_AGE`] (30
+    /// days).
+    pub skipped_key_max_age: u64,
 }
 
 impl Default for ConversationConfig {
@@ -120,6 +133,7 @@ impl ConversationConfig {
             max_promotion_age: DEFAULT_MAX_PROMOTION_AGE,
             resend_max_age: super::resend::DEFAULT_RESEND_MAX_AGE,
             padding: Padding::Padme,
+            skipped_key_max_age: DEFAULT_SKIPPED_KEY_MAX_AGE,
         }
     }
 
@@ -141,6 +155,13 @@ impl ConversationConfig {
     #[must_use]
     pub const fn with_max_promotion_age(mut self, secs: u64) -> Self {
         self.max_promotion_age = secs;
+        self
+    }
+
+    /// This config with [`ConversationConfig::skipped_key_max_age`] set.
+    #[must_use]
+    pub const fn with_skipped_key_max_age(mut self, secs: u64) -> Self {
+        self.skipped_key_max_age = secs;
         self
     }
 

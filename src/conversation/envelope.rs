@@ -65,12 +65,18 @@ impl<S: Store> Conversations<S> {
         Ok(state.seconds)
     }
 
-    /// Deletes what has expired at `now`: the application's rows written
-    /// with an expiry ([`crate::store::AppWrite::expires_at`], in one
-    /// transaction, their bytes overwritten where the store can; see
-    /// [`Store::purge_expired`]). Returns the rows deleted (namespace,
-    /// key), so the application can drop them from its views. Call it on
-    /// a timer, and when the app starts.
+    /// Deletes what has expired at `now`, and returns the application's
+    /// rows it deleted (namespace, key) so the app can drop them from its
+    /// views. Call it on a timer, and when the app starts.
+    ///
+    /// - The application's rows written with an expiry
+    ///   ([`crate::store::AppWrite::expires_at`]): deleted in one
+    ///   transaction, their bytes overwritten where the store can
+    ///   ([`Store::purge_expired`]).
+    /// - Skipped message keys (kept for messages that have not arrived)
+    ///   stored more than [`crate::ConversationConfig::skipped_key_max_age`]
+    ///   before `now`, in every session: those messages are given up on,
+    ///   so a lost message does not keep its key forever. One commit.
     ///
     /// ```
     /// # use dmseal::store::MemoryStore;
@@ -99,9 +105,24 @@ impl<S: Store> Conversations<S> {
     ///
     /// # Errors
     ///
-    /// [`ConversationError::Store`] when the store fails; then nothing is
-    /// deleted.
+    /// [`ConversationError::Store`] when the store fails, or
+    /// [`ConversationError::Record`]; the application's rows and the
+    /// skipped keys are purged in separate transactions, each whole or
+    /// not at all.
+    #[cfg_attr(feature = "tracing", tracing::instrument(level = "debug", name = "purge_expired", skip_all))]
     pub fn purge_expired(&mut self, now: u64) -> Result<Vec<(String, Vec<u8>)>, ConversationError> {
+        let before = now.saturating_sub(self.config.skipped_key_max_age);
+        let addresses = self.store.session_addresses()?;
+        let _deleted = self.operate(|this, work| {
+            let mut deleted = 0;
+            for address in &addresses {
+                if this.sessions(work, address)?.has_skipped_before(before) {
+                    deleted += this.sessions_mut(work, address)?.expire_skipped(before);
+                }
+            }
+            Ok::<_, ConversationError>(deleted)
+        })?;
+        debug_event!(skipped_keys = _deleted, "purged");
         Ok(self.store.purge_expired(now)?)
     }
 

@@ -48,7 +48,10 @@ pub use self::bundles::{BundleSource, BundleSourceError};
 pub use self::cache::MAX_CACHED_RECORDS;
 use self::cache::RecordCache;
 use self::cache::open_device;
-pub use self::config::{ContactPolicy, ConversationConfig, DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE};
+pub use self::config::{
+    ContactPolicy, ConversationConfig, DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE,
+    DEFAULT_SKIPPED_KEY_MAX_AGE,
+};
 pub use self::error::{ConversationError, ReceiveError, SendError};
 pub use self::group_resend::{
     GROUP_OUTBOX_NAMESPACE, MAX_GROUP_OWED_PER_DEVICE, MAX_GROUP_RESEND_BYTES, MAX_GROUP_RESEND_MESSAGES,

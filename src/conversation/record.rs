@@ -233,7 +233,7 @@ impl SessionRecord {
         max_promotion_age: u64,
     ) -> Result<(Vec<u8>, Reader), DecryptError> {
         let first_error = match self.current.as_mut() {
-            Some(current) => match attempt(&mut current.session, envelope) {
+            Some(current) => match attempt(&mut current.session, envelope, now) {
                 Ok(plaintext) => return Ok((plaintext, Reader::Current)),
                 Err(e) => e,
             },
@@ -247,7 +247,7 @@ impl SessionRecord {
         }
         for i in 0..self.previous.len() {
             let Some(previous) = self.previous.get_mut(i) else { break };
-            if let Ok(plaintext) = attempt(&mut previous.entry.session, envelope) {
+            if let Ok(plaintext) = attempt(&mut previous.entry.session, envelope, now) {
                 // Demoted at 0: retired by a restore, never current again.
                 if previous.demoted_at == 0 || now.saturating_sub(previous.demoted_at) > max_promotion_age {
                     return Ok((plaintext, Reader::Previous));
@@ -334,6 +334,26 @@ impl SessionRecord {
         }
     }
 
+    /// The sessions of this record: the current one, then the previous
+    /// ones, newest first.
+    fn sessions(&self) -> impl Iterator<Item = &Session> {
+        self.current.iter().map(|e| &e.session).chain(self.previous.iter().map(|p| &p.entry.session))
+    }
+
+    /// Whether a session here keeps a skipped message key stored at or
+    /// before `before`.
+    pub(crate) fn has_skipped_before(&self, before: u64) -> bool {
+        self.sessions().any(|s| s.has_skipped_before(before))
+    }
+
+    /// Deletes, in every session here, the skipped message keys stored at
+    /// or before `before`; returns how many.
+    pub(crate) fn expire_skipped(&mut self, before: u64) -> usize {
+        let current = self.current.iter_mut().map(|e| &mut e.session);
+        let previous = self.previous.iter_mut().map(|p| &mut p.entry.session);
+        current.chain(previous).map(|s| s.expire_skipped(before)).sum()
+    }
+
     pub(crate) fn current(&self) -> Option<&Session> {
         self.current.as_ref().map(|e| &e.session)
     }
@@ -410,10 +430,10 @@ impl SessionRecord {
 
 /// One session tried on one message (counted in tests: the work bound of
 /// a forged message is in sessions tried).
-fn attempt(session: &mut Session, envelope: &Envelope) -> Result<Vec<u8>, DecryptError> {
+fn attempt(session: &mut Session, envelope: &Envelope, now: u64) -> Result<Vec<u8>, DecryptError> {
     #[cfg(test)]
     crate::work::count_session_attempt();
-    session.decrypt_envelope(envelope)
+    session.decrypt_envelope_at(envelope, now)
 }
 
 /// A session in a record pickle: its creation time and, for a previous

@@ -319,6 +319,7 @@ pub(crate) struct ConfigPickle {
     /// `0` Padmé, `1` powers of two (with `padding_cap`), `2` off.
     padding: u8,
     padding_cap: u64,
+    skipped_key_max_age: u64,
 }
 
 impl ConfigPickle {
@@ -330,6 +331,7 @@ impl ConfigPickle {
             resend_max_age: config.resend_max_age,
             padding: config.padding.to_parts().0,
             padding_cap: config.padding.to_parts().1,
+            skipped_key_max_age: config.skipped_key_max_age,
         }
     }
 
@@ -340,7 +342,8 @@ impl ConfigPickle {
             .with_max_unacknowledged_age(self.max_unacknowledged_age)
             .with_max_promotion_age(self.max_promotion_age)
             .with_resend_max_age(self.resend_max_age)
-            .with_padding(Padding::from_parts(self.padding, self.padding_cap).ok_or(PickleError::Invalid)?))
+            .with_padding(Padding::from_parts(self.padding, self.padding_cap).ok_or(PickleError::Invalid)?)
+            .with_skipped_key_max_age(self.skipped_key_max_age))
     }
 }
 

@@ -57,25 +57,34 @@ pub const MAX_EVICTED_CHAIN_RECORDS: usize = 64;
 pub(crate) struct ReceiverChain {
     pub(crate) ratchet_key: X25519PublicKey,
     pub(crate) chain_key: Option<ChainKey>,
+    pub(crate) skipped: std::collections::BTreeMap<u32, SkippedKey>,
+}
+
+/// A skipped message key and when it was skipped (the `now` of the
+/// decryption that stored it; `0` when the caller gave no time).
+#[derive(Clone)]
+pub(crate) struct SkippedKey {
     /// Boxed, so eviction and removal drop (and wipe) the key where it
     /// lies instead of moving its bytes out of the map's nodes.
-    pub(crate) skipped: std::collections::BTreeMap<u32, Box<MessageKey>>,
+    pub(crate) key: Box<MessageKey>,
+    pub(crate) at: u64,
 }
 
 impl ReceiverChain {
     #[allow(clippy::vec_box, reason = "moving a box moves a pointer, not the key bytes")]
-    fn insert_skipped(&mut self, keys: Vec<Box<MessageKey>>) {
-        for mk in keys {
-            self.skipped.insert(mk.index, mk);
+    fn insert_skipped(&mut self, keys: Vec<Box<MessageKey>>, at: u64) {
+        for key in keys {
+            self.skipped.insert(key.index, SkippedKey { key, at });
         }
         while self.skipped.len() > MAX_SKIPPED_KEYS_PER_CHAIN {
             self.skipped.pop_first();
         }
     }
 
-    /// Stores the keys up to (not including) `length` and closes the chain.
-    /// Called only with an authenticated length within the jump limit.
-    fn close_at(&mut self, length: u32) {
+    /// Stores the keys up to (not including) `length` (skipped at `at`)
+    /// and closes the chain. Called only with an authenticated length
+    /// within the jump limit.
+    fn close_at(&mut self, length: u32, at: u64) {
         if let Some(ck) = self.chain_key.as_ref()
             && length > ck.index
         {
@@ -84,7 +93,7 @@ impl ReceiverChain {
             if let Some(adv) = ck.advance_to(length.saturating_sub(1), keep_from(length)) {
                 let mut keys = adv.skipped;
                 keys.push(Box::new(adv.message_key.clone()));
-                self.insert_skipped(keys);
+                self.insert_skipped(keys, at);
             }
         }
         // Wipe the chain key in place (a `take` would leave its bytes).
@@ -192,9 +201,9 @@ impl DoubleRatchet {
         Ok(out)
     }
 
-    /// Decrypts `message` under associated data `ad`. On any error the
-    /// state is unchanged.
-    pub(crate) fn decrypt(&mut self, message: &NormalMessage, ad: &[u8]) -> Result<Vec<u8>, DecryptError> {
+    /// Decrypts `message` under associated data `ad`; keys it skips are
+    /// stored as skipped at `now`. On any error the state is unchanged.
+    pub(crate) fn decrypt(&mut self, message: &NormalMessage, ad: &[u8], now: u64) -> Result<Vec<u8>, DecryptError> {
         let counter = message.counter();
         if counter > MAX_COUNTER {
             // No sender produces this counter; no key exists for it.
@@ -206,8 +215,9 @@ impl DoubleRatchet {
             let Some(chain) = self.receiving.get_mut(pos) else {
                 return Err(DecryptError::AuthenticationFailed);
             };
-            if let Some(mk) = chain.skipped.get(&counter) {
-                let plaintext = mk.cipher_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
+            if let Some(skipped) = chain.skipped.get(&counter) {
+                let plaintext =
+                    skipped.key.cipher_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
                 chain.skipped.remove(&counter);
                 return Ok(plaintext);
             }
@@ -221,7 +231,7 @@ impl DoubleRatchet {
             let (plaintext, adv) = advance_and_open(ck, counter, ad, ciphertext)?;
             // Commit.
             chain.chain_key = Some(adv.next);
-            chain.insert_skipped(adv.skipped);
+            chain.insert_skipped(adv.skipped, now);
             return Ok(plaintext);
         }
 
@@ -246,11 +256,11 @@ impl DoubleRatchet {
         // Commit. The previous chain is closed only now that its announced
         // length is authenticated.
         if let Some(previous) = self.receiving.front_mut() {
-            previous.close_at(message.previous_counter());
+            previous.close_at(message.previous_counter(), now);
         }
         let mut fresh =
             Box::new(ReceiverChain { ratchet_key: theirs, chain_key: Some(adv.next), skipped: Default::default() });
-        fresh.insert_skipped(adv.skipped);
+        fresh.insert_skipped(adv.skipped, now);
         self.receiving.push_front(fresh);
         while self.receiving.len() > MAX_RECEIVING_CHAINS {
             if let Some(evicted) = self.receiving.pop_back() {
@@ -271,6 +281,28 @@ impl DoubleRatchet {
     /// How many skipped message keys are stored, over all chains.
     pub(crate) fn skipped_keys(&self) -> usize {
         self.receiving.iter().map(|c| c.skipped_len()).sum()
+    }
+
+    /// Whether a skipped message key stored at or before `before` is kept.
+    pub(crate) fn has_skipped_before(&self, before: u64) -> bool {
+        self.receiving.iter().any(|c| c.skipped.values().any(|s| s.at <= before))
+    }
+
+    /// Deletes every skipped message key stored at or before `before`:
+    /// the messages they were kept for are given up on (they then read as
+    /// [`ReadState::Read`], and fail with `DuplicateOrExpired` if they
+    /// arrive). Returns how many were deleted.
+    pub(crate) fn expire_skipped(&mut self, before: u64) -> usize {
+        if !self.has_skipped_before(before) {
+            return 0;
+        }
+        let mut deleted = 0;
+        for chain in &mut self.receiving {
+            let n = chain.skipped.len();
+            chain.skipped.retain(|_, s| s.at > before);
+            deleted += n - chain.skipped.len();
+        }
+        deleted
     }
 
     /// Whether the message `counter` of the peer's chain `ratchet_key` was

@@ -196,3 +196,43 @@ fn the_unread_end_of_a_closed_chain_still_reads() {
     assert_eq!(b.decrypt(&ms[1]).unwrap(), 1u32.to_be_bytes());
     assert_eq!(b.skipped_message_keys(), 0);
 }
+
+/// Decrypts a message recording `now` as the time of the keys it skips.
+fn decrypt_at(s: &mut Session, bytes: &[u8], now: u64) -> Result<Vec<u8>, DecryptError> {
+    s.decrypt_envelope_at(&crate::message::Envelope::decode(bytes).unwrap(), now)
+}
+
+/// Skipped keys remember when they were skipped; expiring deletes those
+/// stored at or before a time and keeps the later ones, and survives a
+/// pickle.
+#[test]
+fn skipped_keys_expire_by_the_time_they_were_skipped() {
+    let (mut a, mut b) = established(63);
+    let msgs = send_many(&mut a, 6);
+    // Messages 0 and 1 skipped at 100, 3 at 200 (after 2 and 4 read).
+    decrypt_at(&mut b, &msgs[2], 100).unwrap();
+    decrypt_at(&mut b, &msgs[4], 200).unwrap();
+    assert_eq!(b.skipped_message_keys(), 3);
+    let mut b = Session::from_pickle(&b.pickle()).unwrap();
+    assert!(!b.has_skipped_before(99));
+    assert!(b.has_skipped_before(100), "at the limit");
+    assert_eq!(b.expire_skipped(99), 0, "one second before the limit: nothing");
+    assert_eq!(b.expire_skipped(100), 2, "at it: the two skipped at 100");
+    assert_eq!(b.skipped_message_keys(), 1);
+    assert_eq!(decrypt_at(&mut b, &msgs[0], 300), Err(DecryptError::DuplicateOrExpired), "given up on");
+    assert_eq!(decrypt_at(&mut b, &msgs[3], 300).unwrap(), 3u32.to_be_bytes(), "skipped later: kept");
+    assert_eq!(b.expire_skipped(u64::MAX), 0);
+    // The closing of a chain stamps the keys it stores too.
+    let (mut a, mut b) = established(64);
+    let first = send_many(&mut a, 3);
+    decrypt_at(&mut b, &first[0], 10).unwrap();
+    let reply = b.encrypt_with_rng(&mut rng(1), b"r").unwrap();
+    a.decrypt(&reply).unwrap();
+    // A new ratchet key (send_many's generator would make the same one).
+    let next = a.encrypt_with_rng(&mut rng(91), b"next").unwrap();
+    // Reading the next chain closes the first at length 3: keys 1 and 2.
+    decrypt_at(&mut b, &next, 20).unwrap();
+    assert_eq!(b.skipped_message_keys(), 2);
+    assert_eq!(b.expire_skipped(19), 0);
+    assert_eq!(b.expire_skipped(20), 2);
+}

@@ -102,15 +102,11 @@ impl AppWrite {
     /// expiry clears it.
     ///
     /// ```
-    /// use dmseal::store::{AppWrite, ChangeSet, MemoryStore, Store};
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let store = MemoryStore::new();
+    /// use dmseal::store::AppWrite;
     /// let row = AppWrite::put("inbox", b"msg-1".to_vec(), b"see you at 8".to_vec()).expires_at(1_800_000_060);
-    /// store.commit(0, &ChangeSet::default().with_app_writes([row]))?;
-    /// assert!(store.purge_expired(1_800_000_059)?.is_empty());
-    /// assert_eq!(store.purge_expired(1_800_000_060)?, [("inbox".to_owned(), b"msg-1".to_vec())]);
-    /// assert_eq!(store.app_row("inbox", b"msg-1")?, None);
-    /// # Ok(()) }
+    /// assert_eq!(row.expiry(), Some(1_800_000_060));
+    /// // Commit it like any row (`commit_received`, `send_with`); see
+    /// // `Conversations::purge_expired` for the whole round.
     /// ```
     #[must_use]
     pub fn expires_at(mut self, at: u64) -> Self {
