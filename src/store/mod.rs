@@ -438,7 +438,7 @@ pub trait Store: PreKeyStore + IdentityStore + SessionStore + GroupStore + Send 
     /// Deletes, in one transaction, every application row whose expiry
     /// ([`AppWrite::expires_at`]) is at or before `now`, and returns their
     /// names (namespace, key), in order. The store makes their bytes
-    /// unrecoverable where it can ([`SqliteStore`](crate::store::SqliteStore)
+    /// unrecoverable where it can (`SqliteStore`
     /// overwrites them). It does not change the generation: dmseal's
     /// records are untouched.
     ///
