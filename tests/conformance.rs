@@ -567,3 +567,66 @@ fn the_driver_runs_devices_through_requests_groups_and_restarts() {
     assert_eq!(read(&mut d, "alice", "bob.1", &back), [json!(hex(b"anyone?"))]);
     d.err(json!({"cmd": "device_requests", "party": "nobody"}), "UnknownParty");
 }
+
+#[test]
+fn the_driver_sends_typed_content_with_timers_and_purges_expired_rows() {
+    let mut d = Driver::start();
+    let now = 1_800_000_000u64;
+    d.ok(json!({"cmd": "device_create", "party": "alice", "address": "alice.1", "seed": "21".repeat(32)}));
+    d.ok(json!({"cmd": "device_create", "party": "laptop", "address": "alice.2", "seed": "22".repeat(32)}));
+    d.ok(json!({"cmd": "device_create", "party": "bob", "address": "bob.1", "seed": "23".repeat(32)}));
+    d.ok(json!({"cmd": "device_set_devices", "party": "alice", "user": "bob", "devices": [1]}));
+    d.ok(json!({"cmd": "device_set_devices", "party": "alice", "user": "alice", "devices": [1, 2]}));
+    let bob_bundle = s(&d.ok(json!({"cmd": "device_bundle", "party": "bob"}))["bundle"]);
+    let laptop_bundle = s(&d.ok(json!({"cmd": "device_bundle", "party": "laptop"}))["bundle"]);
+    let timer = d.ok(json!({"cmd": "device_send", "party": "alice", "to": "bob", "now": now,
+        "content": {"kind": "timer", "seconds": 60}, "bundles": {"bob.1": bob_bundle, "alice.2": laptop_bundle}}));
+    assert_eq!(timer["expires_at"], json!(now + 60));
+    let text = d.ok(json!({"cmd": "device_send", "party": "alice", "to": "bob", "now": now,
+        "content": {"kind": "text", "text": "hi Bob"}}));
+    let id = s(&text["message_id"]);
+    assert_eq!(id.len(), 32);
+    let to = |sent: &Value, device: &str| {
+        sent["messages"].as_array().unwrap().iter().find(|m| m["to"] == json!(device)).unwrap()["bytes"].clone()
+    };
+    let got = d.ok(
+        json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": to(&timer, "bob.1"), "now": now}),
+    );
+    assert_eq!(got["content"], json!({"kind": "timer", "seconds": 60}));
+    assert_eq!(
+        got["events"],
+        json!([{"event": "NewDevice", "address": "alice.1", "status": "Trusted"},
+               {"event": "TimerChanged", "conversation": {"user": "alice"}, "seconds": 60, "by": "alice.1"}])
+    );
+    let got = d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": to(&text, "bob.1"),
+        "now": now + 1, "store_as": "01"}));
+    assert_eq!(got["content"], json!({"kind": "text", "text": "hi Bob"}));
+    assert_eq!((got["message_id"].clone(), got["sent_at"].clone()), (json!(id), json!(now)));
+    assert_eq!((got["conversation"].clone(), got["sent_to"].clone()), (json!({"user": "alice"}), Value::Null));
+    assert_eq!(got["expires_at"], json!(now + 61));
+    assert_eq!(
+        d.ok(json!({"cmd": "device_timer", "party": "bob", "conversation": {"user": "alice"}}))["seconds"],
+        json!(60)
+    );
+    // The laptop's copy is a transcript: sent by Alice, to Bob.
+    let copy = d.ok(json!({"cmd": "device_receive", "party": "laptop", "from": "alice.1", "bytes": to(&timer, "alice.2"), "now": now}));
+    assert_eq!(copy["sent_to"], json!({"user": "bob"}));
+    assert_eq!(
+        d.ok(json!({"cmd": "device_timer", "party": "laptop", "conversation": {"user": "bob"}}))["seconds"],
+        json!(60)
+    );
+    // The inbox row goes at its expiry.
+    assert_eq!(d.ok(json!({"cmd": "device_purge_expired", "party": "bob", "now": now + 60}))["deleted"], json!([]));
+    assert_eq!(
+        d.ok(json!({"cmd": "device_purge_expired", "party": "bob", "now": now + 61}))["deleted"],
+        json!([{"namespace": "inbox", "key": "01"}])
+    );
+    d.err(
+        json!({"cmd": "device_send", "party": "alice", "to": "bob", "now": now, "content": {"kind": "poll"}}),
+        "BadCommand",
+    );
+    d.err(
+        json!({"cmd": "device_send", "party": "alice", "to": "bob", "now": now, "content": {"kind": "unknown", "kind_byte": 1, "body": ""}}),
+        "InvalidContent",
+    );
+}

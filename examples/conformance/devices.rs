@@ -87,6 +87,12 @@ fn event(e: &Event) -> Value {
         Event::MessageRequest { address } => json!({ "event": "MessageRequest", "address": address.to_string() }),
         Event::SessionHealed { address } => json!({ "event": "SessionHealed", "address": address.to_string() }),
         Event::ResendDue { address } => json!({ "event": "ResendDue", "address": address.to_string() }),
+        Event::TimerChanged { conversation, seconds, by } => json!({
+            "event": "TimerChanged",
+            "conversation": crate::content::destination(conversation),
+            "seconds": seconds,
+            "by": by.to_string(),
+        }),
         other => json!({ "event": format!("{other:?}") }),
     }
 }
@@ -233,11 +239,13 @@ impl Device {
                 ok(vec![])
             }
             "device_send" => {
-                let (user, plaintext, now, mut source) =
-                    (text(cmd, "to")?, bytes(cmd, "plaintext")?, number(cmd, "now")?, directory(cmd)?);
-                let sent = c.send_fetching(user, &plaintext, &mut source, now).map_err(lib)?;
+                let (user, content, now, mut source) =
+                    (text(cmd, "to")?, crate::content::of_command(cmd)?, number(cmd, "now")?, directory(cmd)?);
+                let sent = c.send_fetching(user, content, &mut source, now).map_err(lib)?;
                 ok(vec![
                     ("messages", messages(&sent.messages)),
+                    ("message_id", json!(sent.message_id.map(|i| i.to_string()))),
+                    ("expires_at", json!(sent.expires_at)),
                     ("events", events(&sent.events)),
                     ("generation", json!(sent.generation)),
                 ])
@@ -261,11 +269,13 @@ impl Device {
                 ok(vec![("members", Value::Array(list.iter().map(|a| json!(a.to_string())).collect()))])
             }
             "device_send_group" => {
-                let (group, plaintext, now, mut source) =
-                    (bytes(cmd, "group_id")?, bytes(cmd, "plaintext")?, number(cmd, "now")?, directory(cmd)?);
-                let sent = c.send_group_fetching(&group, &plaintext, &mut source, now).map_err(lib)?;
+                let (group, content, now, mut source) =
+                    (bytes(cmd, "group_id")?, crate::content::of_command(cmd)?, number(cmd, "now")?, directory(cmd)?);
+                let sent = c.send_group_fetching(&group, content, &mut source, now).map_err(lib)?;
                 ok(vec![
                     ("message", json!(hex::encode(&sent.message))),
+                    ("message_id", json!(sent.message_id.to_string())),
+                    ("expires_at", json!(sent.expires_at)),
                     ("distributions", messages(&sent.distributions.messages)),
                     ("events", events(sent.events())),
                     ("generation", json!(sent.distributions.generation)),
@@ -348,6 +358,16 @@ impl Device {
                 let generation = self.conversations.commit_received(received, Vec::new()).map_err(lib)?;
                 ok(vec![("generation", json!(generation))])
             }
+            "device_timer" => {
+                let seconds = self.conversations.timer(&crate::content::destination_of(cmd)?).map_err(lib)?;
+                ok(vec![("seconds", json!(seconds))])
+            }
+            "device_purge_expired" => {
+                let gone = self.conversations.purge_expired(number(cmd, "now")?).map_err(lib)?;
+                let gone: Vec<Value> =
+                    gone.iter().map(|(ns, key)| json!({ "namespace": ns, "key": hex::encode(key) })).collect();
+                ok(vec![("deleted", Value::Array(gone))])
+            }
             "device_snapshot" => {
                 let name = text(cmd, "snapshot")?.to_string();
                 self.snapshots.insert(name, self.store.snapshot());
@@ -368,14 +388,32 @@ impl Device {
             ("group_id", json!(received.group_id().map(hex::encode))),
             ("events", events(received.events())),
             ("content_error", json!(received.content_error().map(|e| crate::lib(e).error))),
+            ("message_id", json!(received.message_id().map(|i| i.to_string()))),
+            ("sent_at", json!(received.sent_at())),
+            ("expires_at", json!(received.expires_at())),
+            ("conversation", received.conversation().map_or(Value::Null, crate::content::destination)),
+            ("sent_to", received.sent_to().map_or(Value::Null, crate::content::destination)),
+            ("content", received.content().map_or(Value::Null, crate::content::to_json)),
         ];
+        // `store_as`: the application's inbox row of the message, written
+        // with the message's expiry in the same commit.
+        let rows = match cmd.get("store_as") {
+            None => Vec::new(),
+            Some(_) => {
+                let row = dmseal::store::AppWrite::put("inbox", bytes(cmd, "store_as")?, received.plaintext());
+                vec![match received.expires_at() {
+                    Some(at) => row.expires_at(at),
+                    None => row,
+                }]
+            }
+        };
         if cmd.get("commit").and_then(Value::as_bool) == Some(false) {
             self.next_received += 1;
             let id = format!("received-{}", self.next_received);
             self.received.insert(id.clone(), received);
             fields.push(("received", json!(id)));
         } else {
-            let generation = self.conversations.commit_received(received, Vec::new()).map_err(lib)?;
+            let generation = self.conversations.commit_received(received, rows).map_err(lib)?;
             fields.push(("generation", json!(generation)));
         }
         ok(fields)

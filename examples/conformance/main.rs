@@ -16,6 +16,7 @@ use rand_chacha::ChaCha20Rng;
 use rand_core::SeedableRng;
 use serde_json::{Map, Value, json};
 
+mod content;
 mod devices;
 
 /// The longest command line read; longer lines get an error result.
