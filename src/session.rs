@@ -538,6 +538,36 @@ mod tests {
     }
 
     #[test]
+    fn a_prekey_message_of_another_session_is_not_for_this_one() {
+        let (_, mut b) = crate::testing::established_unacknowledged(32);
+        let (mut other, _) = crate::testing::established_unacknowledged(33);
+        let foreign = other.encrypt(b"for another session").unwrap();
+        let before = b.pickle().to_bytes();
+        assert_eq!(b.decrypt(&foreign), Err(DecryptError::NotForThisSession));
+        assert_eq!(b.pickle().to_bytes(), before);
+        // An initiator session takes no prekey message, even its own peer's.
+        let (mut a, _) = established(34);
+        assert_eq!(a.decrypt(&foreign), Err(DecryptError::NotForThisSession));
+    }
+
+    #[test]
+    fn a_restored_session_keeps_the_key_agreement_that_set_it_up() {
+        let (a, b) = established(45);
+        let mut rng = crate::testing::rng(46);
+        let legacy = crate::Account::new_classic_only_with_rng(&mut rng);
+        let mut alice = crate::Account::new_with_rng(&mut rng);
+        alice.set_classic_x3dh(crate::ClassicX3dh::AcceptAndInitiate);
+        let bundle = legacy.prekey_bundle(None, None).unwrap();
+        let (classic, _) = alice.start_session_with_rng(&mut rng, &bundle, b"ctx", b"hi").unwrap();
+        let setups = [&a, &b, &classic].map(Session::setup);
+        assert_eq!(setups, [SessionSetup::Pqxdh, SessionSetup::Pqxdh, SessionSetup::ClassicX3dh]);
+        for s in [&a, &b, &classic] {
+            let restored = Session::from_pickle(&s.pickle()).unwrap();
+            assert_eq!((restored.setup(), restored.role()), (s.setup(), s.role()));
+        }
+    }
+
+    #[test]
     fn session_ids_route_prekey_messages() {
         let (mut a, b) = crate::testing::established_unacknowledged(31);
         let m = a.encrypt(b"again").unwrap();

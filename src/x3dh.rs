@@ -244,6 +244,11 @@ mod tests {
         assert_ne!(conversation_context(b"ab", b"c"), conversation_context(b"a", b"bc"));
         assert_ne!(conversation_context(b"a", b"b"), conversation_context(b"b", b"a"));
         assert_eq!(conversation_context(b"alice/1", b"bob/2"), b"\x00\x07alice/1\x00\x05bob/2");
+        // An oversized part is longer than u16::MAX bytes by itself, so the
+        // padding to MAX_CONTEXT_LEN + 1 before it is belt and braces: no
+        // other padding length could make the context acceptable (the
+        // mutants `+ 1` -> `- 1` / `* 1` there are equivalent).
         assert!(conversation_context(&[0; 70_000], b"b").len() > MAX_CONTEXT_LEN);
+        assert!(conversation_context(&[0; 2_000], &[0; 70_000]).len() > MAX_CONTEXT_LEN);
     }
 }

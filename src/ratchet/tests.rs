@@ -236,3 +236,70 @@ fn skipped_keys_expire_by_the_time_they_were_skipped() {
     assert_eq!(b.expire_skipped(19), 0);
     assert_eq!(b.expire_skipped(20), 2);
 }
+
+/// The ratchet key bytes a message was sent under.
+fn chain_of(bytes: &[u8]) -> [u8; 32] {
+    NormalMessage::decode(bytes).unwrap().ratchet_key().to_bytes()
+}
+
+#[test]
+fn a_message_is_unread_while_it_can_still_read_and_read_once_its_chain_is_past_it() {
+    let (mut a, mut b) = established(94);
+    let ms = send_many(&mut a, 4);
+    let chain = chain_of(&ms[0]);
+    b.decrypt(&ms[2]).unwrap();
+    // 0 and 1 skipped (their keys kept), 2 read, 3 ahead of the chain.
+    assert_eq!(b.read_state(&chain, 0), ReadState::Unread);
+    assert_eq!(b.read_state(&chain, 1), ReadState::Unread);
+    assert_eq!(b.read_state(&chain, 2), ReadState::Read);
+    assert_eq!(b.read_state(&chain, 3), ReadState::Unread);
+    b.decrypt(&ms[0]).unwrap();
+    assert_eq!(b.read_state(&chain, 0), ReadState::Read);
+    assert_eq!(b.read_state(&chain, 1), ReadState::Unread);
+    // A chain this session never held.
+    assert_eq!(b.read_state(&[7; 32], 0), ReadState::Unknown);
+}
+
+/// Bob with two of Alice's chains, each with its messages 0 and 1 skipped
+/// (their keys kept) and 2 read; the messages of the older chain, then
+/// of the newer.
+fn two_chains_with_gaps(seed: u8) -> (Session, Vec<Vec<u8>>, Vec<Vec<u8>>) {
+    let (mut a, mut b) = established(seed);
+    let mut r = rng(seed.wrapping_add(1));
+    let old: Vec<_> = (0..3u8).map(|i| a.encrypt_with_rng(&mut r, &[i]).unwrap()).collect();
+    b.decrypt(&old[2]).unwrap();
+    a.decrypt(&b.encrypt_with_rng(&mut r, b"reply").unwrap()).unwrap();
+    let new: Vec<_> = (0..3u8).map(|i| a.encrypt_with_rng(&mut r, &[i]).unwrap()).collect();
+    b.decrypt(&new[2]).unwrap();
+    assert_ne!(chain_of(&old[0]), chain_of(&new[0]));
+    (b, old, new)
+}
+
+#[test]
+fn missing_lists_the_kept_keys_newest_chain_first_and_lowest_counter_first_up_to_the_limit() {
+    let (b, old, new) = two_chains_with_gaps(95);
+    let (older, newer) = (chain_of(&old[0]), chain_of(&new[0]));
+    assert_eq!(b.missing(10), vec![(newer, 0), (newer, 1), (older, 0), (older, 1)]);
+    assert_eq!(b.missing(3), vec![(newer, 0), (newer, 1), (older, 0)]);
+    assert_eq!(b.missing(0), vec![]);
+    let (_, nothing_skipped) = established(97);
+    assert_eq!(nothing_skipped.missing(10), vec![]);
+}
+
+#[test]
+fn a_forgotten_skipped_message_no_longer_reads_and_the_others_still_do() {
+    let (mut b, old, new) = two_chains_with_gaps(98);
+    let (older, newer) = (chain_of(&old[0]), chain_of(&new[0]));
+    assert!(b.forget_skipped(&older, 1));
+    assert!(!b.forget_skipped(&older, 1), "already forgotten");
+    assert!(!b.forget_skipped(&older, 2), "read: no key kept");
+    assert!(!b.forget_skipped(&[7; 32], 0), "a chain this session never held");
+    assert_eq!(b.missing(10), vec![(newer, 0), (newer, 1), (older, 0)]);
+    assert_eq!(b.decrypt(&old[1]), Err(DecryptError::DuplicateOrExpired));
+    assert_eq!(b.read_state(&older, 1), ReadState::Read);
+    // The same counter on the other chain, and the rest, are untouched.
+    assert_eq!(b.decrypt(&new[1]).unwrap(), [1]);
+    assert_eq!(b.decrypt(&new[0]).unwrap(), [0]);
+    assert_eq!(b.decrypt(&old[0]).unwrap(), [0]);
+    assert_eq!(b.skipped_message_keys(), 0);
+}
