@@ -28,12 +28,15 @@ mod conversation_receive {
 mod recovery {
     include!("../fuzz/logic/recovery.rs");
 }
+mod content {
+    include!("../fuzz/logic/content.rs");
+}
 
 use std::path::PathBuf;
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 8] = [
+const TARGETS: [Target; 9] = [
     ("decode_wire", decode_wire::run),
     ("session_decrypt", session_decrypt::run),
     ("open_first_message", open_first_message::run),
@@ -42,6 +45,7 @@ const TARGETS: [Target; 8] = [
     ("interaction", interaction::run),
     ("conversation_receive", conversation_receive::run),
     ("recovery", recovery::run),
+    ("content", content::run),
 ];
 
 fn corpus(target: &str) -> PathBuf {
@@ -139,4 +143,23 @@ fn write_seed_corpus() {
     write("conversation_receive", "message", &[&[0u8][..], &one_to_one[0]].concat());
     write("conversation_receive", "group-keys-as-mallory", &[&[1u8][..], &one_to_one[1]].concat());
     write("conversation_receive", "group-message", &[&[2u8][..], &group_message].concat());
+    // Content: every envelope of the content vectors as an application
+    // message (with the padding marker added by the harness), transcripts
+    // from an own device and from another user, and edge cases.
+    let vectors: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/content_envelope.json")).unwrap(),
+    )
+    .unwrap();
+    let envelopes = vectors["envelopes"].as_array().unwrap();
+    let bytes = |e: &serde_json::Value| hex::decode(e["bytes"].as_str().unwrap()).unwrap();
+    for (n, e) in envelopes.iter().enumerate() {
+        let name = format!("{n:02}-{}", e["content"]["kind"].as_str().unwrap());
+        write("content", &name, &[&[2u8, 0x00][..], &bytes(e)].concat());
+    }
+    let env = bytes(&envelopes[0]);
+    write("content", "transcript-own-device", &[&[3u8, 0x09, 3][..], b"bob", &env].concat());
+    write("content", "transcript-other-user", &[&[2u8, 0x09, 3][..], b"bob", &env].concat());
+    write("content", "padded-by-sender", &[&[0u8, 0x00][..], &env, &[0x80], &[0; 20]].concat());
+    write("content", "no-marker", &[&[0u8, 0x00][..], &env].concat());
+    write("content", "heal", &[2u8, 0x03]);
 }
