@@ -365,3 +365,27 @@ fn skipped_keys_older_than_the_configured_age_are_deleted_by_purge_expired() {
     bob.purge_expired(NOW + 2 * age).unwrap();
     assert_eq!(bob.store().generation().unwrap(), generation + 1);
 }
+
+/// The copy a sender keeps to send again (docs/PROTOCOL.md §13.9) of a
+/// disappearing message goes at the message's expiry: asked for later,
+/// it is not sent again.
+#[test]
+fn a_disappearing_message_is_not_kept_to_send_again_past_its_expiry() {
+    let (mut w, a, b) = alice_and_bob();
+    let no_bundles = &mut |_: &[dmseal::Address]| Ok(Vec::new());
+    for (timer, purge_at, resent) in [(0, NOW + 60, 1), (60, NOW + 59, 1), (60, NOW + 60, 0)] {
+        let on = w.send(&a, "bob", Content::Timer { seconds: timer }, NOW);
+        w.deliver(&a, &b, &on[0].1).unwrap();
+        let lost = w.send(&a, "bob", "lost on the way", NOW);
+        // Bob asks for it; Alice purges before she answers.
+        let receipt = w.get(&b).send_retry_receipt(&a, &lost[0].1, no_bundles, NOW).unwrap();
+        let r = w.get(&a).receive(&b, &receipt.messages[0].1, NOW).unwrap();
+        w.get(&a).commit_received(r, vec![]).unwrap();
+        assert!(w.get(&a).purge_expired(purge_at).unwrap().is_empty(), "dmseal's own rows are not the app's");
+        let again = w.get(&a).resend(&b, no_bundles, NOW).unwrap();
+        assert_eq!(again.messages.len(), resent, "timer {timer}, purged at {purge_at}");
+        for (_, bytes) in &again.messages {
+            assert_eq!(w.deliver(&a, &b, bytes).unwrap(), b"lost on the way");
+        }
+    }
+}

@@ -130,9 +130,14 @@ impl Pending {
             changes.set_session(address, Some(pickle::encrypt(&record.pickle(), key, &owner, rng)));
             // Outbox contents live in rows of their own (§13.9).
             let (added, dropped) = record.outbox.rows();
-            for (id, content) in added {
+            for (id, content, expires_at) in added {
                 let row = pickle::encrypt(&OutboxRowPickle::new(address, id, content), key, &owner, rng);
-                rows.push(AppWrite::put(OUTBOX_NAMESPACE, row_key(address, id), row));
+                let row = AppWrite::put(OUTBOX_NAMESPACE, row_key(address, id), row);
+                // Purged with the message's other copies (§13.12).
+                rows.push(match expires_at {
+                    Some(at) => row.expires_at(*at),
+                    None => row,
+                });
             }
             rows.extend(dropped.iter().map(|id| AppWrite::delete(OUTBOX_NAMESPACE, row_key(address, id))));
         }

@@ -73,6 +73,9 @@ impl<S: Store> Conversations<S> {
     ///   ([`crate::store::AppWrite::expires_at`]): deleted in one
     ///   transaction, their bytes overwritten where the store can
     ///   ([`Store::purge_expired`]).
+    /// - The copies this device kept to send again
+    ///   ([`Conversations::resend`]) of its disappearing messages, at the
+    ///   same expiry (not reported: they are dmseal's rows).
     /// - Skipped message keys (kept for messages that have not arrived)
     ///   stored more than [`crate::ConversationConfig::skipped_key_max_age`]
     ///   before `now`, in every session: those messages are given up on,
@@ -123,7 +126,13 @@ impl<S: Store> Conversations<S> {
             Ok::<_, ConversationError>(deleted)
         })?;
         debug_event!(skipped_keys = _deleted, "purged");
-        Ok(self.store.purge_expired(now)?)
+        // dmseal's own rows (kept copies of disappearing messages) go
+        // too; the application hears only of its own.
+        let mut rows = self.store.purge_expired(now)?;
+        rows.retain(|(namespace, _)| {
+            namespace != super::OUTBOX_NAMESPACE && namespace != super::GROUP_OUTBOX_NAMESPACE
+        });
+        Ok(rows)
     }
 
     /// The timer of `conversation` as this operation sees it.

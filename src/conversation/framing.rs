@@ -205,6 +205,18 @@ pub(crate) fn frame_resync(at: u64) -> Zeroizing<Vec<u8>> {
     frame(FRAME_RESYNC, &at.to_be_bytes())
 }
 
+/// The disappearing-message timer of an application message or a
+/// transcript (framed, unpadded), in seconds, from its envelope header
+/// (docs/PROTOCOL.md §13.12); `None` for other content or none set.
+pub(crate) fn letter_timer(framed: &[u8]) -> Option<u32> {
+    let envelope = match unframe(framed) {
+        Content::Message(envelope) | Content::Transcript { envelope, .. } => envelope,
+        _ => return None,
+    };
+    let timer = u32::from_be_bytes(envelope.get(24..28)?.try_into().ok()?);
+    (timer != 0).then_some(timer)
+}
+
 /// Whether a framed plaintext is an application message or a transcript
 /// (the only content kept to be sent again).
 pub(crate) fn is_message(framed: &[u8]) -> bool {

@@ -332,7 +332,12 @@ impl<S: Store> Conversations<S> {
         if kept {
             let row = GroupOutboxRowPickle::new(group_id, &id, plaintext);
             let sealed = pickle::encrypt(&row, &self.key, &self.me.encode(), &mut *self.rng);
-            rows.push(AppWrite::put(GROUP_OUTBOX_NAMESPACE, group_row_key(group_id, &id), sealed));
+            let row = AppWrite::put(GROUP_OUTBOX_NAMESPACE, group_row_key(group_id, &id), sealed);
+            // A disappearing message is not kept past its own expiry.
+            rows.push(match super::framing::letter_timer(plaintext).and_then(|t| super::envelope::expiry(now, t)) {
+                Some(at) => row.expires_at(at),
+                None => row,
+            });
         }
         Ok(rows)
     }

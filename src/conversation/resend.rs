@@ -103,8 +103,9 @@ pub(crate) fn row_key(address: &Address, id: &MessageId) -> Vec<u8> {
     key
 }
 
-/// A message kept in this operation and its content: a row to write.
-pub(crate) type AddedRow = (MessageId, Zeroizing<Vec<u8>>);
+/// A message kept in this operation, its content, and when the content
+/// disappears (its timer, §13.12): a row to write, with that expiry.
+pub(crate) type AddedRow = (MessageId, Zeroizing<Vec<u8>>, Option<u64>);
 
 /// The sent messages kept for one recipient device, oldest first, and the
 /// rows to write and delete when the record commits.
@@ -133,7 +134,7 @@ impl Outbox {
     /// never written, if it was kept in this operation).
     fn forget(&mut self, id: MessageId) {
         let before = self.added.len();
-        self.added.retain(|(a, _)| *a != id);
+        self.added.retain(|(a, _, _)| *a != id);
         if self.added.len() == before {
             self.dropped.push(id);
         }
@@ -170,7 +171,9 @@ impl Outbox {
             return;
         }
         self.sent.push_back(Sent { id, sent_as: id, session, sent_at: now, len, owed: false, resends: 0 });
-        self.added.push((id, Zeroizing::new(content.to_vec())));
+        // A disappearing message is not kept past its own expiry.
+        let expires_at = super::framing::letter_timer(content).and_then(|t| super::envelope::expiry(now, t));
+        self.added.push((id, Zeroizing::new(content.to_vec()), expires_at));
         while self.sent.len() > MAX_RESEND_MESSAGES_PER_DEVICE || self.bytes() > MAX_RESEND_BYTES_PER_DEVICE {
             if let Some(old) = self.sent.pop_front() {
                 self.forget(old.id);
@@ -245,7 +248,7 @@ impl Outbox {
     /// The content of a message kept in this operation (not yet in its
     /// row).
     pub(crate) fn added(&self, id: &MessageId) -> Option<&[u8]> {
-        self.added.iter().find(|(a, _)| a == id).map(|(_, c)| &c[..])
+        self.added.iter().find(|(a, _, _)| a == id).map(|(_, c, _)| &c[..])
     }
 
     /// Counts the messages `ids` (owed, just sent) as sent again, and
