@@ -80,8 +80,12 @@
 //! (simultaneous initiation, promotion, expiry), reports new devices and
 //! changed identities and blocks sending until the application approves
 //! them, applies a contact policy, and carries group sender keys over the
-//! 1:1 sessions ([`Conversations::send_group`]). `cargo run --example
-//! devices` walks through it.
+//! 1:1 sessions ([`Conversations::send_group`]). What it carries is typed
+//! [`Content`] in a content envelope ([`content`]): message ids and
+//! timestamps, text and application payloads, edits, reactions, receipts,
+//! sync transcripts for the sender's own devices, disappearing-message
+//! timers, and padding to size buckets. `cargo run --example devices`
+//! walks through it.
 //!
 //! ## Persistence
 //!
@@ -126,6 +130,12 @@
 //! | [`DEFAULT_MAX_UNACKNOWLEDGED_AGE`](limits::DEFAULT_MAX_UNACKNOWLEDGED_AGE) | 30 days | how long an unanswered outgoing session is used |
 //! | [`DEFAULT_MAX_PROMOTION_AGE`](limits::DEFAULT_MAX_PROMOTION_AGE) | 7 days | how long after it was replaced a session may become current again |
 //! | [`MAX_CACHED_RECORDS`](limits::MAX_CACHED_RECORDS) | 4,096 | decoded records a [`Conversations`] keeps in memory |
+//! | [`MAX_PAYLOAD_KIND_LEN`](limits::MAX_PAYLOAD_KIND_LEN) | 64 bytes | type name of a [`Content::Payload`] |
+//! | [`MAX_REACTION_LEN`](limits::MAX_REACTION_LEN) | 64 bytes | a reaction |
+//! | [`MAX_RECEIPT_MESSAGES`](limits::MAX_RECEIPT_MESSAGES) | 100 | message ids in one delivery or read receipt |
+//! | [`MAX_TIMER_CLOCK_SKEW`](limits::MAX_TIMER_CLOCK_SKEW) | 1 day | how far ahead of the reader's clock a timer change may be dated and still apply |
+//! | [`MIN_PADDED_LEN`](limits::MIN_PADDED_LEN) | 64 bytes | smallest padded plaintext |
+//! | [`DEFAULT_SKIPPED_KEY_MAX_AGE`](limits::DEFAULT_SKIPPED_KEY_MAX_AGE) | 30 days | how long a skipped message key is kept by [`Conversations::purge_expired`] |
 //!
 //! One forged message in a session costs at most one X25519,
 //! [`MAX_CHAIN_JUMP`](limits::MAX_CHAIN_JUMP) + [`MAX_SKIPPED_KEYS_PER_CHAIN`](limits::MAX_SKIPPED_KEYS_PER_CHAIN) + 2 HMAC-SHA256
