@@ -389,3 +389,23 @@ fn a_disappearing_message_is_not_kept_to_send_again_past_its_expiry() {
         }
     }
 }
+
+/// A timer change that cannot go out (a device awaits approval) changes
+/// nothing here either, so this device never disagrees with the others.
+#[test]
+fn a_blocked_timer_change_does_not_change_the_timer() {
+    let (mut w, a, b) = alice_and_bob();
+    let m = w.send(&a, "bob", "hi", NOW);
+    w.deliver(&a, &b, &m[0].1).unwrap();
+    let laptop = bundle(&mut device("bob", 2));
+    let alice = w.get(&a);
+    alice.set_verified("bob", true).unwrap();
+    alice.set_devices("bob", &[1, 2]).unwrap();
+    let chat = Destination::User("bob".into());
+    let blocked = alice.send("bob", Content::Timer { seconds: 60 }, &[(addr("bob", 2), laptop)], NOW);
+    assert!(matches!(blocked, Err(SendError::Blocked(_))), "{blocked:?}");
+    assert_eq!(alice.timer(&chat).unwrap(), 0);
+    alice.set_devices("bob", &[1]).unwrap();
+    let on = alice.send("bob", Content::Timer { seconds: 60 }, &[], NOW).unwrap();
+    assert_eq!((alice.timer(&chat).unwrap(), on.expires_at), (60, Some(NOW + 60)));
+}

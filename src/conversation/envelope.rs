@@ -22,6 +22,9 @@ pub(super) struct Letter {
     pub(super) id: MessageId,
     /// When the sender's copy expires.
     pub(super) expires_at: Option<u64>,
+    /// For a [`Content::Timer`], the change to apply once the message is
+    /// sure to go out ([`Conversations::apply_own_timer`]).
+    timer_change: Option<TimerState>,
 }
 
 /// When a message read (or sent) at `now` under `timer` expires.
@@ -174,8 +177,11 @@ impl<S: Store> Conversations<S> {
     }
 
     /// The envelope of a message to `conversation`: a fresh id, `now`, and
-    /// the conversation's timer. A [`Content::Timer`] changes the timer
-    /// first (in this operation's working set: it commits with the send).
+    /// the conversation's timer. A [`Content::Timer`] carries its new
+    /// timer and makes a change, applied by
+    /// [`Conversations::apply_own_timer`] once the send will go out (a
+    /// blocked send commits what it learned, but must not change the
+    /// timer).
     pub(super) fn new_letter(
         &mut self,
         work: &mut Work,
@@ -187,20 +193,33 @@ impl<S: Store> Conversations<S> {
             return Err(SendError::InvalidContent);
         }
         let held = self.timer_state(work, conversation)?;
-        let (timer, timer_version) = match content {
+        let (timer, timer_version, timer_change) = match content {
             Content::Timer { seconds } => {
                 let change = TimerState { seconds, version: held.next_version(), at: now, setter: self.me.encode() };
-                let version = change.version;
-                self.apply_timer(work, conversation, change, now)?;
-                (seconds, version)
+                (seconds, change.version, Some(change))
             }
-            _ => (held.seconds, 0),
+            _ => (held.seconds, 0, None),
         };
         let id = MessageId::random(&mut *self.rng);
         let envelope = ContentEnvelope { id, sent_at: now, timer, timer_version, content };
         let mut bytes = Zeroizing::new(Vec::new());
         envelope.encode(&mut bytes);
-        Ok(Letter { bytes, id, expires_at: expiry(now, timer) })
+        Ok(Letter { bytes, id, expires_at: expiry(now, timer), timer_change })
+    }
+
+    /// Applies the timer change of a letter this device sends, if it has
+    /// one, in this operation's working set (it commits with the send).
+    pub(super) fn apply_own_timer(
+        &mut self,
+        work: &mut Work,
+        conversation: &Destination,
+        letter: &Letter,
+        now: u64,
+    ) -> Result<(), ConversationError> {
+        if let Some(change) = &letter.timer_change {
+            self.apply_timer(work, conversation, change.clone(), now)?;
+        }
+        Ok(())
     }
 
     /// Reads the envelope of an application message of `conversation`

@@ -264,13 +264,16 @@ impl<S: Store> Conversations<S> {
         self.sync()?;
         let padding = self.config.padding;
         let ((message, fan, kept, letter), mut pending) = self.run(|this, work| {
-            let letter = this.new_letter(work, &Destination::Group(group_id.to_vec()), content, now)?;
+            let conversation = Destination::Group(group_id.to_vec());
+            let letter = this.new_letter(work, &conversation, content, now)?;
             let plaintext = frame_message(&letter.bytes);
             let (out, seq) = this.group_mut_with_rng(work, group_id, |group, rng| {
                 let seq = group.sends();
                 let padded = padding.pad(&plaintext);
                 Ok::<_, SendError>((group.encrypt_with_rng(rng, &padded, now).map_err(SendError::Group)?, seq))
             })?;
+            // A blocked send drops the group's changes, this one with them.
+            this.apply_own_timer(work, &conversation, &letter, now)?;
             // Kept to send again if a member asks (§13.10).
             let kept = this.keep_group_message(work, group_id, seq, &out.message, &plaintext, now)?;
             let mut items = Vec::with_capacity(out.distributions.len());

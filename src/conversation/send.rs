@@ -242,7 +242,8 @@ impl<S: Store> Conversations<S> {
             if targets.is_empty() {
                 return Err(SendError::NoDevices { user: user.to_owned() });
             }
-            let letter = this.new_letter(work, &Destination::User(user.to_owned()), content, now)?;
+            let conversation = Destination::User(user.to_owned());
+            let letter = this.new_letter(work, &conversation, content, now)?;
             // The user's devices get the message; our own, a transcript
             // that names the user (§13.12).
             let (message, transcript) = (frame_message(&letter.bytes), frame_transcript(user, &letter.bytes));
@@ -254,9 +255,12 @@ impl<S: Store> Conversations<S> {
                 })
                 .collect();
             let fan = this.fan_out(work, items, bundles, now, true)?;
-            // Sending to someone makes them a contact.
-            if matches!(fan, FanOut::Sent { .. }) && !this.user(work, user)?.contact {
-                this.user_mut(work, user)?.contact = true;
+            if matches!(fan, FanOut::Sent { .. }) {
+                this.apply_own_timer(work, &conversation, &letter, now)?;
+                // Sending to someone makes them a contact.
+                if !this.user(work, user)?.contact {
+                    this.user_mut(work, user)?.contact = true;
+                }
             }
             Ok((fan, letter))
         })?;
