@@ -409,3 +409,42 @@ fn a_blocked_timer_change_does_not_change_the_timer() {
     let on = alice.send("bob", Content::Timer { seconds: 60 }, &[], NOW).unwrap();
     assert_eq!((alice.timer(&chat).unwrap(), on.expires_at), (60, Some(NOW + 60)));
 }
+
+/// A device awaiting approval (here a new device of a verified user, as a
+/// server could add one) can neither change a conversation's timer nor
+/// pass for one's own device with a transcript.
+#[test]
+fn a_device_awaiting_approval_cannot_change_timers_or_send_transcripts() {
+    let (mut w, a, b) = alice_and_bob();
+    let m = w.send(&a, "bob", "hi", NOW);
+    w.deliver(&a, &b, &m[0].1).unwrap();
+    w.get(&b).set_verified("alice", true).unwrap();
+    // Alice's phone treats her own user as verified too: new devices of
+    // hers wait for approval there.
+    w.get(&a).set_verified("alice", true).unwrap();
+    // "alice.9", written in by a server: Bob's device has not approved it.
+    let ghost_address = addr("alice", 9);
+    let mut ghost = device("alice", 9);
+    ghost.set_devices("bob", &[1]).unwrap();
+    ghost.set_devices("alice", &[1, 9]).unwrap();
+    w.add(ghost);
+    let chat = Destination::User("alice".into());
+    let off = w.send(&ghost_address, "bob", Content::Timer { seconds: 60 }, NOW);
+    let r = w.get(&b).receive(&ghost_address, bytes_for(&off, &b), NOW).unwrap();
+    assert!(!r.events().iter().any(|e| matches!(e, Event::TimerChanged { .. })), "{:?}", r.events());
+    w.get(&b).commit_received(r, vec![]).unwrap();
+    assert_eq!(w.get(&b).timer(&chat).unwrap(), 0, "not applied");
+    // Alice's real device reads the ghost's transcript as untrusted.
+    let copy = w.send(&ghost_address, "bob", "sent by Alice, honest", NOW);
+    let r = w.get(&a).receive(&ghost_address, bytes_for(&copy, &a), NOW).unwrap();
+    assert_eq!(r.kind(), ReceivedKind::Unreadable);
+    assert!(matches!(r.content_error(), Some(dmseal::ReceiveError::UntrustedSender)), "{r:?}");
+    assert_eq!(r.sent_to(), None);
+    w.get(&a).commit_received(r, vec![]).unwrap();
+    // Once Bob approves the device, its timer changes apply.
+    w.approve(&b, &ghost_address);
+    let on = w.send(&ghost_address, "bob", Content::Timer { seconds: 600 }, NOW + 1);
+    let r = w.get(&b).receive(&ghost_address, bytes_for(&on, &b), NOW + 1).unwrap();
+    w.get(&b).commit_received(r, vec![]).unwrap();
+    assert_eq!(w.get(&b).timer(&chat).unwrap(), 600);
+}

@@ -80,7 +80,7 @@ impl<S: Store> Conversations<S> {
     ///   ([`Conversations::resend`]) of its disappearing messages, at the
     ///   same expiry (not reported: they are dmseal's rows).
     /// - Skipped message keys (kept for messages that have not arrived)
-    ///   stored more than [`crate::ConversationConfig::skipped_key_max_age`]
+    ///   stored at least [`crate::ConversationConfig::skipped_key_max_age`]
     ///   before `now`, in every session: those messages are given up on,
     ///   so a lost message does not keep its key forever. One commit.
     ///
@@ -119,11 +119,18 @@ impl<S: Store> Conversations<S> {
     pub fn purge_expired(&mut self, now: u64) -> Result<Vec<(String, Vec<u8>)>, ConversationError> {
         let before = now.saturating_sub(self.config.skipped_key_max_age);
         let addresses = self.store.session_addresses()?;
+        let requests = self.store.request_addresses()?;
         let _deleted = self.operate(|this, work| {
             let mut deleted = 0;
             for address in &addresses {
                 if this.sessions(work, address)?.has_skipped_before(before) {
                     deleted += this.sessions_mut(work, address)?.expire_skipped(before);
+                }
+            }
+            // Message requests hold sessions too.
+            for address in &requests {
+                if this.request(work, address)?.is_some_and(|r| r.has_skipped_before(before)) {
+                    deleted += this.request_mut(work, address)?.as_mut().map_or(0, |r| r.expire_skipped(before));
                 }
             }
             Ok::<_, ConversationError>(deleted)
@@ -201,7 +208,8 @@ impl<S: Store> Conversations<S> {
             _ => (held.seconds, 0, None),
         };
         let id = MessageId::random(&mut *self.rng);
-        let envelope = ContentEnvelope { id, sent_at: now, timer, timer_version, content };
+        // Holds this device's copy of the content: wiped when dropped.
+        let envelope = Zeroizing::new(ContentEnvelope { id, sent_at: now, timer, timer_version, content });
         let mut bytes = Zeroizing::new(Vec::new());
         envelope.encode(&mut bytes);
         Ok(Letter { bytes, id, expires_at: expiry(now, timer), timer_change })
@@ -240,9 +248,11 @@ impl<S: Store> Conversations<S> {
             received.unreadable(ReceiveError::MalformedContent);
             return Ok(());
         };
+        let mut envelope = Zeroizing::new(envelope);
         let from = received.from().clone();
         if let Content::Timer { seconds } = envelope.content
             && received.kind() != ReceivedKind::Request
+            && self.may_set_timer(work, &from, &conversation)?
         {
             let change =
                 TimerState { seconds, version: envelope.timer_version, at: envelope.sent_at, setter: from.encode() };
@@ -255,8 +265,42 @@ impl<S: Store> Conversations<S> {
             }
         }
         let sent_by_me = from.user() == self.me.user();
-        received.set_letter(envelope, conversation, sent_by_me, now);
+        received.set_letter(&mut envelope, conversation, sent_by_me, now);
         Ok(())
+    }
+
+    /// Whether a timer change from `from` may apply to `conversation`: in
+    /// a group, any member (its sender keys came from a trusted device); in
+    /// a 1:1 conversation, only a trusted device under the identity of its
+    /// session, as for group keys (a device awaiting approval, or whose
+    /// identity changed, cannot switch a timer off).
+    fn may_set_timer(
+        &mut self,
+        work: &mut Work,
+        from: &crate::address::Address,
+        conversation: &Destination,
+    ) -> Result<bool, ReceiveError> {
+        if let Destination::Group(_) = conversation {
+            return Ok(true);
+        }
+        match self.check_trusted(work, from, false) {
+            Ok(()) => Ok(true),
+            Err(ReceiveError::UntrustedSender) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether `framed` (an application message or a transcript,
+    /// unpadded) holds an envelope that decodes: checked before a re-send
+    /// uses up its original.
+    pub(super) fn letter_decodes(framed: &[u8]) -> bool {
+        match super::framing::unframe(framed) {
+            super::framing::Content::Message(envelope) => ContentEnvelope::decode(envelope).is_some(),
+            super::framing::Content::Transcript { user, envelope } => {
+                transcript_user(user).is_some() && ContentEnvelope::decode(envelope).is_some()
+            }
+            _ => false,
+        }
     }
 }
 

@@ -387,8 +387,10 @@ pub enum ReceiveError {
     /// its identity changed) or not under its recorded identity: refused,
     /// so a forged device cannot speak in a group as a member.
     UntrustedSender,
-    /// A 1:1 plaintext of a content type this version does not know (or
-    /// none), or a group distribution inside a message request.
+    /// A plaintext of a content type this version does not know (or
+    /// none), or one not used where it arrived: control content inside a
+    /// message request, a transcript from another user, a group plaintext
+    /// that is not an application message (docs/PROTOCOL.md §13.6).
     UnknownContent {
         /// The content type byte, if there was one.
         content_type: Option<u8>,

@@ -521,6 +521,12 @@ impl<S: Store> Conversations<S> {
         // it, so only a trusted device under that session's identity may
         // speak in the group this way (as for distributions, §13.7).
         self.check_trusted(work, &from, false)?;
+        // A group plaintext is an application message; one that does not
+        // decode uses nothing up (§13.6).
+        if !matches!(super::framing::unframe(body), super::framing::Content::Message(_)) || !Self::letter_decodes(body)
+        {
+            return Err(ReceiveError::MalformedContent);
+        }
         let member = from.encode();
         let fresh = self.try_group(work, group_id, |g| {
             if g.take_resent(&member, &id.state_id, id.index).map_err(ReceiveError::Group)? {

@@ -59,11 +59,14 @@ pub enum ReceivedKind {
     /// commit it, then call [`Conversations::resend`] for the sender (a
     /// message no longer kept, or sent again too often, is not sent).
     RetryRequested,
-    /// A 1:1 message whose content could not be used
-    /// ([`Received::content_error`]): a content type from a newer version,
-    /// group keys for a group this device does not have (create groups
-    /// before their keys arrive) or from a device that is not trusted. No
-    /// plaintext; commit it anyway, so the session stays in step.
+    /// A message whose content could not be used
+    /// ([`Received::content_error`]): a 1:1 content type from a newer
+    /// version, group keys or a transcript from a device that is not
+    /// trusted, content that does not decode
+    /// ([`ReceiveError::MalformedContent`]), in 1:1 or group messages. No
+    /// plaintext; commit it anyway, so the session (or the group state)
+    /// stays in step. (An unknown *kind* of envelope content is not
+    /// unreadable: it arrives as [`Content::Unknown`].)
     Unreadable,
 }
 
@@ -160,12 +163,13 @@ impl Received {
     /// Sets what an application message's envelope carried, read at `now`.
     pub(super) fn set_letter(
         &mut self,
-        envelope: ContentEnvelope,
+        envelope: &mut ContentEnvelope,
         conversation: Destination,
         sent_by_me: bool,
         now: u64,
     ) {
-        let ContentEnvelope { id, sent_at, timer, content, .. } = envelope;
+        let (id, sent_at, timer) = (envelope.id, envelope.sent_at, envelope.timer);
+        let content = core::mem::replace(&mut envelope.content, Content::Text(String::new()));
         self.plaintext = Zeroizing::new(content.plain_bytes().to_vec());
         self.letter = Some(Letter {
             id,
@@ -239,8 +243,11 @@ impl Received {
         &self.from
     }
 
-    /// The plaintext (authenticated: it decrypted under a session with
-    /// `from`, or under `from`'s group sender state).
+    /// The bytes of a text ([`Content::Text`], UTF-8) or a payload
+    /// ([`Content::Payload`]); empty for any other content and for
+    /// control messages. Authenticated: it decrypted under a session with
+    /// `from`, or under `from`'s group sender state. [`Received::content`]
+    /// gives the typed content.
     pub fn plaintext(&self) -> &[u8] {
         &self.plaintext
     }
@@ -550,6 +557,14 @@ impl<S: Store> Conversations<S> {
                 self.take_letter(work, received, envelope, conversation, now)
             }
             Framed::Transcript { user, envelope } if received.from.user() == self.me.user() => {
+                // "Sent by me" only from a trusted device of mine, under
+                // the identity of its session (not one awaiting approval).
+                let from = received.from.clone();
+                let trusted = self.check_trusted(work, &from, false);
+                received.settle(trusted)?;
+                if received.kind == ReceivedKind::Unreadable {
+                    return Ok(());
+                }
                 match transcript_user(user) {
                     Some(conversation) => self.take_letter(work, received, envelope, conversation, now),
                     None => {

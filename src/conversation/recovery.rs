@@ -542,6 +542,11 @@ impl<S: Store> Conversations<S> {
             received.unreadable(ReceiveError::Decrypt(crate::DecryptError::DuplicateOrExpired));
             return Ok(());
         }
+        // Content that does not decode uses nothing up (§13.6).
+        if !Self::letter_decodes(original) {
+            received.unreadable(ReceiveError::MalformedContent);
+            return Ok(());
+        }
         let record = self.sessions_mut(work, &from)?;
         record.forget_skipped(id);
         record.resent.insert(*id);

@@ -145,3 +145,25 @@ fn a_transcript_is_read_only_from_a_device_of_ones_own_user() {
     assert_eq!(read.conversation(), Some(&crate::Destination::User("alice".into())));
     assert_eq!(read.plaintext(), b"I owe Carol nothing");
 }
+
+/// A re-send (0x05) whose content does not decode is unreadable and uses
+/// nothing up: the original still reads when it arrives.
+#[test]
+fn a_malformed_resend_does_not_use_up_its_original() {
+    use super::framing::{frame_message, frame_resend};
+    use super::resend::MessageId;
+    let mut alice = open(MemoryStore::new(), "alice", 1, ContactPolicy::Anyone);
+    alice.set_devices("bob", &[1]).unwrap();
+    let mut bob = open(MemoryStore::new(), "bob", 2, ContactPolicy::Anyone);
+    bob.set_devices("alice", &[1]).unwrap();
+    assert_eq!(first_message(&mut alice, &mut bob), ReceivedKind::Message);
+    let lost = alice.send("bob", b"late", &[], 0).unwrap().messages.remove(0).1;
+    let id = MessageId::of(&crate::Envelope::decode(&lost).unwrap());
+    let forged = send_content(&mut alice, &addr("bob"), frame_resend(&id, &frame_message(b"not an envelope")), &[]);
+    let read = bob.receive(&addr("alice"), &forged, 0).unwrap();
+    assert_eq!(read.kind(), ReceivedKind::Unreadable);
+    assert!(matches!(read.content_error(), Some(super::ReceiveError::MalformedContent)));
+    bob.commit_received(read, vec![]).unwrap();
+    let read = bob.receive(&addr("alice"), &lost, 0).unwrap();
+    assert_eq!(read.plaintext(), b"late");
+}

@@ -535,8 +535,9 @@ impl Store for SqliteStore {
                          SET value = excluded.value, expires_at = excluded.expires_at",
                     )
                     .and_then(|mut s| {
-                        // Stored as a signed integer: an expiry past i64::MAX is never.
-                        let expires_at = write.expiry().and_then(|at| i64::try_from(at).ok());
+                        // Stored as a signed integer: an expiry past i64::MAX is
+                        // i64::MAX, as `purge_expired` reads a `now` past it.
+                        let expires_at = write.expiry().map(|at| i64::try_from(at).unwrap_or(i64::MAX));
                         s.execute(params![write.namespace(), write.key(), value, expires_at])
                     }),
                 None => tx
