@@ -86,7 +86,9 @@ pub(super) enum Commit {
 #[must_use = "nothing is stored until commit_received: the message decrypts again if offered again"]
 pub struct Received {
     from: Address,
-    plaintext: Zeroizing<Vec<u8>>,
+    /// The decrypted plaintext, until its content is read
+    /// (`read_content` takes it).
+    raw: Zeroizing<Vec<u8>>,
     kind: ReceivedKind,
     group_id: Option<Vec<u8>>,
     /// The envelope of an application message.
@@ -113,7 +115,7 @@ impl Received {
     pub(super) fn new(from: Address, kind: ReceivedKind, plaintext: Vec<u8>) -> Self {
         Self {
             from,
-            plaintext: Zeroizing::new(plaintext),
+            raw: Zeroizing::new(plaintext),
             kind,
             group_id: None,
             letter: None,
@@ -127,7 +129,7 @@ impl Received {
     /// session still advances when committed.
     pub(super) fn unreadable(&mut self, error: ReceiveError) {
         self.kind = ReceivedKind::Unreadable;
-        self.plaintext = Zeroizing::new(Vec::new());
+        self.raw = Zeroizing::new(Vec::new());
         self.group_id = None;
         self.letter = None;
         self.content_error = Some(error);
@@ -170,7 +172,6 @@ impl Received {
     ) {
         let (id, sent_at, timer) = (envelope.id, envelope.sent_at, envelope.timer);
         let content = core::mem::replace(&mut envelope.content, Content::Text(String::new()));
-        self.plaintext = Zeroizing::new(content.plain_bytes().to_vec());
         self.letter = Some(Letter {
             id,
             sent_at,
@@ -249,7 +250,7 @@ impl Received {
     /// `from`, or under `from`'s group sender state. [`Received::content`]
     /// gives the typed content.
     pub fn plaintext(&self) -> &[u8] {
-        &self.plaintext
+        self.letter.as_ref().map_or(&[], |l| l.content.plain_bytes())
     }
 
     /// A conversation message, a message request, group traffic, or
@@ -269,7 +270,7 @@ impl core::fmt::Debug for Received {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Received")
             .field("from", &self.from)
-            .field("plaintext_len", &self.plaintext.len())
+            .field("plaintext_len", &self.plaintext().len())
             .field("kind", &self.kind)
             .field("message_id", &self.message_id())
             .field("conversation", &self.conversation())
@@ -492,7 +493,7 @@ impl<S: Store> Conversations<S> {
     /// still advances when it is committed, so the conversation stays in
     /// step.
     fn read_content(&mut self, work: &mut Work, received: &mut Received, now: u64) -> Result<(), ReceiveError> {
-        let padded = core::mem::take(&mut received.plaintext);
+        let padded = core::mem::take(&mut received.raw);
         let Some(plaintext) = unpad(&padded) else {
             received.unreadable(ReceiveError::MalformedContent);
             return Ok(());
