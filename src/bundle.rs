@@ -2,8 +2,8 @@
 
 use crate::error::DecodeError;
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
-use crate::prekeys::{KNOWN_CAPABILITIES, OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic};
-use crate::wire::{KEY_TYPE_ML_KEM_768, Reader, TYPE_BUNDLE, Writer};
+use crate::prekeys::{OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic};
+use crate::wire::{Reader, TYPE_BUNDLE, Writer};
 
 /// Flag bit: a one-time prekey follows.
 const FLAG_ONE_TIME_PREKEY: u8 = 0x01;
@@ -70,21 +70,13 @@ impl PreKeyBundle {
         if self.pq_prekey.is_some() {
             flags |= FLAG_PQ_PREKEY;
         }
-        w.u8(flags)
-            .bytes(&self.identity.encode())
-            .u32(self.signed_prekey.id())
-            .bytes(self.signed_prekey.key().as_bytes())
-            .bytes(self.signed_prekey.signature())
-            .u8(self.signed_prekey.capabilities());
+        w.u8(flags).bytes(&self.identity.encode());
+        self.signed_prekey.write(&mut w);
         if let Some(otk) = &self.one_time_prekey {
             w.u32(otk.id()).bytes(otk.key().as_bytes());
         }
         if let Some(pq) = &self.pq_prekey {
-            w.u8(pq.kind().to_byte())
-                .u32(pq.id())
-                .u8(KEY_TYPE_ML_KEM_768)
-                .bytes(pq.key().as_bytes())
-                .bytes(pq.signature());
+            pq.write(&mut w);
         }
         w.finish()
     }
@@ -100,14 +92,14 @@ impl PreKeyBundle {
         r.header(TYPE_BUNDLE)?;
         let flags = r.flags(FLAG_ONE_TIME_PREKEY | FLAG_PQ_PREKEY)?;
         let identity = PublicIdentity::read(&mut r)?;
-        let signed_prekey = SignedPreKeyPublic::new(r.u32()?, r.x25519()?, r.array()?, r.flags(KNOWN_CAPABILITIES)?);
+        let signed_prekey = SignedPreKeyPublic::read(&mut r)?;
         let one_time_prekey = if flags & FLAG_ONE_TIME_PREKEY != 0 {
             Some(OneTimePreKeyPublic::new(r.u32()?, r.x25519()?))
         } else {
             None
         };
         let pq_prekey = if flags & FLAG_PQ_PREKEY != 0 {
-            Some(PqPreKeyPublic::new(r.pq_kind()?, r.u32()?, r.ml_kem_key()?, r.array()?))
+            Some(PqPreKeyPublic::read(&mut r)?)
         } else {
             None
         };

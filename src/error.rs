@@ -102,6 +102,16 @@ pub enum DecodeError {
     /// An identity's Ed25519 key did not sign its X25519 key: the identity
     /// is forged or corrupted.
     BadIdentityBinding,
+    /// A PQ prekey of the other kind where the encoding allows only one:
+    /// a one-time key in an identity upload or a last-resort key in a
+    /// prekey batch (docs/PROTOCOL.md §4.6, §4.7).
+    UnexpectedPqPreKeyKind {
+        /// The kind byte found.
+        found: u8,
+    },
+    /// The prekey ids of a batch do not rise strictly (docs/PROTOCOL.md
+    /// §4.7): a key repeated, or out of order.
+    PreKeysOutOfOrder,
 }
 
 impl fmt::Display for DecodeError {
@@ -123,6 +133,8 @@ impl fmt::Display for DecodeError {
             Self::InvalidText => f.write_str("text field is empty or not UTF-8"),
             Self::InvalidKey(_) => f.write_str("invalid key"),
             Self::BadIdentityBinding => f.write_str("identity binding signature is invalid"),
+            Self::UnexpectedPqPreKeyKind { found } => write!(f, "PQ prekey kind {found:#04x} is not allowed here"),
+            Self::PreKeysOutOfOrder => f.write_str("prekey ids do not rise strictly"),
         }
     }
 }

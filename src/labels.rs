@@ -11,6 +11,12 @@ pub(crate) const SIG_IDENTITY_BINDING: &[u8] = b"dmseal:v1:sig:identity-binding"
 pub(crate) const SIG_SIGNED_PREKEY: &[u8] = b"dmseal:v1:sig:signed-prekey";
 /// Ed25519 signature by an identity over a PQ prekey (kind, id and key).
 pub(crate) const SIG_PQ_PREKEY: &[u8] = b"dmseal:v1:sig:pq-prekey";
+/// Ed25519 signature by an identity over an identity upload to a prekey
+/// directory (everything before the signature).
+pub(crate) const SIG_IDENTITY_UPLOAD: &[u8] = b"dmseal:v1:sig:identity-upload";
+/// Ed25519 signature by an identity over a batch of one-time prekeys
+/// uploaded to a prekey directory (everything before the signature).
+pub(crate) const SIG_PREKEY_BATCH: &[u8] = b"dmseal:v1:sig:prekey-batch";
 
 /// SHA-256 over the whole first-message transcript (X3DH).
 pub(crate) const HASH_TRANSCRIPT: &[u8] = b"dmseal:v1:hash:x3dh-transcript";
@@ -77,6 +83,8 @@ pub(crate) const ALL: &[&[u8]] = &[
     SIG_IDENTITY_BINDING,
     SIG_SIGNED_PREKEY,
     SIG_PQ_PREKEY,
+    SIG_IDENTITY_UPLOAD,
+    SIG_PREKEY_BATCH,
     HASH_TRANSCRIPT,
     HASH_SESSION_AD,
     HASH_SAFETY_NUMBER,

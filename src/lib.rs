@@ -175,6 +175,7 @@ mod address;
 mod bundle;
 pub mod content;
 mod conversation;
+pub mod directory;
 mod error;
 mod group;
 mod identity;

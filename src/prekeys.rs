@@ -16,8 +16,16 @@ use crate::identity::{IdentityKeyPair, PublicIdentity};
 use crate::labels;
 use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
 use crate::primitives::kem::{MlKemKeyPair, MlKemPublicKey};
+use crate::error::DecodeError;
 use crate::primitives::signature::SIGNATURE_LEN;
-use crate::wire::{KEY_TYPE_ML_KEM_768, KEY_TYPE_X25519};
+use crate::wire::{KEY_TYPE_ML_KEM_768, KEY_TYPE_X25519, Reader, Writer};
+
+/// Length of a signed prekey field on the wire: id, key, signature,
+/// capabilities (docs/PROTOCOL.md §4.2).
+pub(crate) const SIGNED_PREKEY_FIELD_LEN: usize = 4 + 32 + SIGNATURE_LEN + 1;
+/// Length of a PQ prekey field on the wire: kind, id, key type, key,
+/// signature (docs/PROTOCOL.md §4.2).
+pub(crate) const PQ_PREKEY_FIELD_LEN: usize = 1 + 4 + 1 + crate::ML_KEM_768_PUBLIC_KEY_LEN + SIGNATURE_LEN;
 
 /// The most one-time X25519 prekeys an account stores (published or not).
 /// Generating more is refused with [`PreKeyError::TooManyOneTimePreKeys`];
@@ -81,8 +89,14 @@ impl SignedPreKeyPublic {
         self.capabilities & CAPABILITY_PQ_PREKEYS != 0
     }
 
-    pub(crate) fn capabilities(&self) -> u8 {
-        self.capabilities
+    /// Writes the signed prekey field (docs/PROTOCOL.md §4.2).
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u32(self.id).bytes(self.key.as_bytes()).bytes(&self.signature).u8(self.capabilities);
+    }
+
+    /// Reads a signed prekey field; the signature is not checked here.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self::new(r.u32()?, r.x25519()?, r.array()?, r.flags(KNOWN_CAPABILITIES)?))
     }
 
     /// Whether the signature would verify had the owner signed the PQ
@@ -204,6 +218,20 @@ pub struct PqPreKeyPublic {
 impl PqPreKeyPublic {
     pub(crate) fn new(kind: PqPreKeyKind, id: u32, key: MlKemPublicKey, signature: [u8; SIGNATURE_LEN]) -> Self {
         Self { kind, id, key, signature }
+    }
+
+    /// Writes the PQ prekey field (docs/PROTOCOL.md §4.2).
+    pub(crate) fn write(&self, w: &mut Writer) {
+        w.u8(self.kind.to_byte())
+            .u32(self.id)
+            .u8(KEY_TYPE_ML_KEM_768)
+            .bytes(self.key.as_bytes())
+            .bytes(&self.signature);
+    }
+
+    /// Reads a PQ prekey field; the signature is not checked here.
+    pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Self::new(r.pq_kind()?, r.u32()?, r.ml_kem_key()?, r.array()?))
     }
 
     /// One-time or last-resort.

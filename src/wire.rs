@@ -37,6 +37,12 @@ pub(crate) const TYPE_GROUP_MESSAGE: u8 = 0x04;
 pub(crate) const TYPE_GROUP_DISTRIBUTION: u8 = 0x05;
 /// Type byte of an exported group sender state (history sharing).
 pub(crate) const TYPE_GROUP_EXPORT: u8 = 0x06;
+/// Type byte of an identity upload (identity, signed prekey, last-resort
+/// PQ prekey) to a prekey directory.
+pub(crate) const TYPE_IDENTITY_UPLOAD: u8 = 0x07;
+/// Type byte of a batch of one-time prekeys uploaded to a prekey
+/// directory.
+pub(crate) const TYPE_PREKEY_BATCH: u8 = 0x08;
 
 /// Key-type byte of an X25519 public key in signed encodings (PQXDH's
 /// `EncodeEC`): identity bindings and signed prekey signatures.
@@ -92,6 +98,10 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn u16(&mut self) -> Result<u16, DecodeError> {
         Ok(u16::from_be_bytes(self.array()?))
+    }
+
+    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
+        Ok(u64::from_be_bytes(self.array()?))
     }
 
     /// Reads an unsigned LEB128 varint of at most 5 bytes holding a `u32`
@@ -200,6 +210,11 @@ impl Writer {
     }
 
     pub(crate) fn u32(&mut self, v: u32) -> &mut Self {
+        self.out.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub(crate) fn u64(&mut self, v: u64) -> &mut Self {
         self.out.extend_from_slice(&v.to_be_bytes());
         self
     }

@@ -48,7 +48,7 @@
 
 mod memory;
 #[cfg(feature = "sqlite")]
-mod sqlite;
+pub(crate) mod sqlite;
 
 use core::fmt;
 

@@ -66,7 +66,7 @@ const _: () = assert!(MIGRATIONS.len() == SCHEMA_VERSION as usize);
 
 /// How long a connection waits for another one's lock (another thread's
 /// or process's transaction) before failing with a busy error.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A [`Store`] in a SQLite database (a file, or memory for tests).
 ///
@@ -168,12 +168,12 @@ impl core::fmt::Display for SqliteStoreError {
 impl std::error::Error for SqliteStoreError {}
 
 /// Wraps any error as [`StoreError::Backend`].
-fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+pub(crate) fn backend(e: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Backend(Box::new(e))
 }
 
 /// `Result::map_err(backend)`, shorter.
-trait OrBackend<T> {
+pub(crate) trait OrBackend<T> {
     fn or_backend(self) -> Result<T, StoreError>;
 }
 
