@@ -98,11 +98,7 @@ impl PreKeyBundle {
         } else {
             None
         };
-        let pq_prekey = if flags & FLAG_PQ_PREKEY != 0 {
-            Some(PqPreKeyPublic::read(&mut r)?)
-        } else {
-            None
-        };
+        let pq_prekey = if flags & FLAG_PQ_PREKEY != 0 { Some(PqPreKeyPublic::read(&mut r)?) } else { None };
         r.finish()?;
         Ok(Self { identity, signed_prekey, one_time_prekey, pq_prekey })
     }

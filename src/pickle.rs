@@ -345,6 +345,9 @@ pub struct AccountPickle {
     /// [`crate::ClassicX3dh`] as a byte: 0 refuse, 1 accept, 2 accept and
     /// initiate.
     pub(crate) classic_x3dh: u8,
+    /// When the current signed prekey became current, if known
+    /// ([`crate::Account::signed_prekey_since`]).
+    pub(crate) signed_prekey_since: Option<u64>,
 }
 
 pickle_api_impl!(AccountPickle, TYPE_ACCOUNT, labels::KDF_PICKLE_ACCOUNT);

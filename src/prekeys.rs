@@ -11,12 +11,12 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rand_core::CryptoRng;
 
+use crate::error::DecodeError;
 use crate::error::PreKeyError;
 use crate::identity::{IdentityKeyPair, PublicIdentity};
 use crate::labels;
 use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
 use crate::primitives::kem::{MlKemKeyPair, MlKemPublicKey};
-use crate::error::DecodeError;
 use crate::primitives::signature::SIGNATURE_LEN;
 use crate::wire::{KEY_TYPE_ML_KEM_768, KEY_TYPE_X25519, Reader, Writer};
 
@@ -549,6 +549,10 @@ pub(crate) struct PreKeys {
     pub(crate) one_time: OneTimeStore<OneTimePreKey>,
     pub(crate) last_resort_pq: Rotation<PqPreKey>,
     pub(crate) one_time_pq: OneTimeStore<PqPreKey>,
+    /// When the current signed prekey became current (the `now` of its
+    /// rotation), if known: `None` for an account's first signed prekey
+    /// until prekey maintenance dates it.
+    pub(crate) signed_since: Option<u64>,
 }
 
 impl PreKeys {
@@ -567,6 +571,7 @@ impl PreKeys {
                 next_id: 2,
             },
             one_time_pq: OneTimeStore::default(),
+            signed_since: None,
         }
     }
 

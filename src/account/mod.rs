@@ -157,7 +157,17 @@ impl Account {
         let identity = &self.identity;
         let capabilities = self.prekeys.signed.current.capabilities;
         self.prekeys.signed.rotate(now, grace_secs, |id| SignedPreKey::generate(identity, id, capabilities, rng))?;
+        self.prekeys.signed_since = Some(now);
         Ok(self.signed_prekey())
+    }
+
+    /// When the current signed prekey became current: the `now` of the
+    /// rotation that made it, or of the first
+    /// [`crate::Conversations::prekey_maintenance`]; `None` for a new
+    /// account's first signed prekey until then. Prekey maintenance
+    /// rotates on this schedule.
+    pub fn signed_prekey_since(&self) -> Option<u64> {
+        self.prekeys.signed_since
     }
 
     /// Deletes retired signed prekeys and retired last-resort PQ prekeys

@@ -143,6 +143,7 @@ impl Account {
             one_time_pq_prekeys: p.one_time_pq.keys.values().map(pq_to).collect(),
             next_one_time_pq_prekey_id: p.one_time_pq.next_id,
             classic_x3dh: self.classic_x3dh.to_byte(),
+            signed_prekey_since: p.signed_since,
         }
     }
 
@@ -208,6 +209,7 @@ impl Account {
             one_time: store_from(one_time, pickle.next_one_time_prekey_id, MAX_ONE_TIME_PREKEYS)?,
             last_resort_pq: rotation_from(last_resort, pickle.next_last_resort_pq_prekey_id)?,
             one_time_pq: store_from(one_time_pq, pickle.next_one_time_pq_prekey_id, MAX_PQ_ONE_TIME_PREKEYS)?,
+            signed_since: pickle.signed_prekey_since,
         };
         let classic_x3dh = ClassicX3dh::from_byte(pickle.classic_x3dh).ok_or(PickleError::Invalid)?;
         Ok(Self { identity, prekeys, classic_x3dh })

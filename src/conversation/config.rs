@@ -2,6 +2,7 @@
 //! an unanswered session is used, and how long a replaced session may
 //! become current again.
 
+use super::prekeys::PreKeyPolicy;
 use crate::content::Padding;
 
 /// libsignal's limit on how long an unanswered outgoing session is used:
@@ -107,6 +108,9 @@ pub struct ConversationConfig {
     /// its sender keeps it). Default [`DEFAULT_SKIPPED_KEY_MAX_AGE`] (30
     /// days).
     pub skipped_key_max_age: u64,
+    /// How [`crate::Conversations::prekey_maintenance`] keeps this
+    /// device's prekeys on a directory. Default [`PreKeyPolicy::new`].
+    pub prekeys: PreKeyPolicy,
 }
 
 impl Default for ConversationConfig {
@@ -134,6 +138,7 @@ impl ConversationConfig {
             resend_max_age: super::resend::DEFAULT_RESEND_MAX_AGE,
             padding: Padding::Padme,
             skipped_key_max_age: DEFAULT_SKIPPED_KEY_MAX_AGE,
+            prekeys: PreKeyPolicy::new(),
         }
     }
 
@@ -162,6 +167,13 @@ impl ConversationConfig {
     #[must_use]
     pub const fn with_skipped_key_max_age(mut self, secs: u64) -> Self {
         self.skipped_key_max_age = secs;
+        self
+    }
+
+    /// This config with [`ConversationConfig::prekeys`] set.
+    #[must_use]
+    pub const fn with_prekey_policy(mut self, policy: PreKeyPolicy) -> Self {
+        self.prekeys = policy;
         self
     }
 

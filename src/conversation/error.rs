@@ -6,7 +6,8 @@ use super::config::ConversationConfig;
 use super::user::DeviceStatus;
 use crate::address::{Address, AddressError};
 use crate::error::{
-    AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, PickleError, StartError,
+    AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, PickleError, PreKeyError,
+    StartError,
 };
 use crate::store::StoreError;
 
@@ -76,6 +77,9 @@ pub enum ConversationError {
         /// The settings the store holds.
         stored: ConversationConfig,
     },
+    /// Managing prekeys failed ([`crate::Conversations::prekey_maintenance`]):
+    /// prekey ids are exhausted.
+    PreKey(PreKeyError),
 }
 
 impl fmt::Display for ConversationError {
@@ -102,6 +106,7 @@ impl fmt::Display for ConversationError {
             Self::ConfigChanged { .. } => {
                 f.write_str("the store holds other settings; open with them, then call set_config")
             }
+            Self::PreKey(_) => f.write_str("managing prekeys failed"),
         }
     }
 }
@@ -113,6 +118,7 @@ impl std::error::Error for ConversationError {
             Self::Record(e) => Some(e),
             Self::Address(e) => Some(e),
             Self::Group(e) => Some(e),
+            Self::PreKey(e) => Some(e),
             _ => None,
         }
     }
@@ -140,6 +146,12 @@ impl ConversationError {
     /// ```
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Store(e) if e.is_transient())
+    }
+}
+
+impl From<PreKeyError> for ConversationError {
+    fn from(e: PreKeyError) -> Self {
+        Self::PreKey(e)
     }
 }
 
@@ -561,6 +573,7 @@ mod tests {
             ConversationError::GroupExists,
             ConversationError::Group(GroupError::NotAMember),
             ConversationError::ConfigChanged { stored: ConversationConfig::new() },
+            ConversationError::PreKey(PreKeyError::IdsExhausted),
         ]);
         distinct(&[
             SendError::NeedBundles(vec![a.clone()]),

@@ -25,6 +25,7 @@ mod framing;
 mod group_resend;
 mod groups;
 mod key;
+mod prekeys;
 mod receive;
 mod record;
 mod recovery;
@@ -59,6 +60,10 @@ pub use self::group_resend::{
 };
 pub use self::groups::GroupSend;
 pub use self::key::StorageKey;
+pub use self::prekeys::{
+    DEFAULT_ONE_TIME_PREKEY_TARGET, DEFAULT_PQ_ONE_TIME_PREKEY_TARGET, DEFAULT_PREKEY_ROTATION_SECS, PreKeyPolicy,
+    PreKeyUploads,
+};
 pub use self::receive::{Received, ReceivedKind};
 pub use self::record::{MAX_PREVIOUS_SESSIONS, MAX_SESSIONS_TRIED};
 pub use self::recovery::MIN_HEAL_INTERVAL_SECS;

@@ -320,6 +320,10 @@ pub(crate) struct ConfigPickle {
     padding: u8,
     padding_cap: u64,
     skipped_key_max_age: u64,
+    prekey_one_time_target: u32,
+    prekey_pq_one_time_target: u32,
+    prekey_rotation_secs: u64,
+    prekey_grace_secs: u64,
 }
 
 impl ConfigPickle {
@@ -332,6 +336,10 @@ impl ConfigPickle {
             padding: config.padding.to_parts().0,
             padding_cap: config.padding.to_parts().1,
             skipped_key_max_age: config.skipped_key_max_age,
+            prekey_one_time_target: config.prekeys.one_time_target,
+            prekey_pq_one_time_target: config.prekeys.pq_one_time_target,
+            prekey_rotation_secs: config.prekeys.rotation_secs,
+            prekey_grace_secs: config.prekeys.grace_secs,
         }
     }
 
@@ -343,7 +351,12 @@ impl ConfigPickle {
             .with_max_promotion_age(self.max_promotion_age)
             .with_resend_max_age(self.resend_max_age)
             .with_padding(Padding::from_parts(self.padding, self.padding_cap).ok_or(PickleError::Invalid)?)
-            .with_skipped_key_max_age(self.skipped_key_max_age))
+            .with_skipped_key_max_age(self.skipped_key_max_age)
+            .with_prekey_policy(
+                super::PreKeyPolicy::new()
+                    .with_targets(self.prekey_one_time_target, self.prekey_pq_one_time_target)
+                    .with_rotation(self.prekey_rotation_secs, self.prekey_grace_secs),
+            ))
     }
 }
 

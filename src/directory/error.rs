@@ -63,10 +63,10 @@ impl core::fmt::Display for DirectoryError {
         match self {
             Self::Malformed(_) => f.write_str("upload is malformed"),
             Self::BadSignature { what } => write!(f, "{what} signature does not verify"),
-            Self::MissingPqPreKey => f.write_str("identity upload lacks the last-resort PQ prekey its signed prekey promises"),
-            Self::UnexpectedPqPreKey => {
-                f.write_str("identity upload has a last-resort PQ prekey but no PQ capability")
+            Self::MissingPqPreKey => {
+                f.write_str("identity upload lacks the last-resort PQ prekey its signed prekey promises")
             }
+            Self::UnexpectedPqPreKey => f.write_str("identity upload has a last-resort PQ prekey but no PQ capability"),
             Self::UnknownDevice => f.write_str("no identity upload for this device"),
             Self::IdentityChanged => f.write_str("this device address is held by another identity"),
             Self::StaleUpload => f.write_str("upload is older than what the directory holds"),

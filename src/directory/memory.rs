@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use super::store::{Claim, DeviceRow, DirectoryStore};
 use super::PreKeyCounts;
+use super::store::{Claim, DeviceRow, DirectoryStore};
 use crate::address::Address;
 use crate::store::StoreError;
 

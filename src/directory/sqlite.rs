@@ -133,7 +133,15 @@ impl DirectoryStore for SqliteDirectory {
                 "SELECT upload, one_time_mark, pq_mark, last_batch, version FROM directory_devices
                  WHERE user = ?1 AND device = ?2",
                 params![device.user(), device.device()],
-                |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?, r.get::<_, i64>(4)?)),
+                |r| {
+                    Ok((
+                        r.get::<_, Vec<u8>>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Vec<u8>>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                },
             )
             .optional()
             .or_backend()?;

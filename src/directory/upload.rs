@@ -108,11 +108,8 @@ impl IdentityUpload {
         let identity = PublicIdentity::read(&mut r)?;
         let uploaded_at = r.u64()?;
         let signed_prekey = SignedPreKeyPublic::read(&mut r)?;
-        let last_resort = if flags & FLAG_LAST_RESORT != 0 {
-            Some(read_pq(&mut r, PqPreKeyKind::LastResort)?)
-        } else {
-            None
-        };
+        let last_resort =
+            if flags & FLAG_LAST_RESORT != 0 { Some(read_pq(&mut r, PqPreKeyKind::LastResort)?) } else { None };
         let signature = r.array()?;
         r.finish()?;
         Ok(Self { identity, uploaded_at, signed_prekey, last_resort, signature })
@@ -371,11 +368,7 @@ impl Account {
         // Check both caps before generating either kind: all or nothing.
         let stored = self.prekeys.one_time.keys.len();
         if stored.saturating_add(one_time) > MAX_ONE_TIME_PREKEYS {
-            return Err(PreKeyError::TooManyOneTimePreKeys {
-                stored,
-                requested: one_time,
-                max: MAX_ONE_TIME_PREKEYS,
-            });
+            return Err(PreKeyError::TooManyOneTimePreKeys { stored, requested: one_time, max: MAX_ONE_TIME_PREKEYS });
         }
         let stored = self.prekeys.one_time_pq.keys.len();
         if stored.saturating_add(pq_one_time) > MAX_PQ_ONE_TIME_PREKEYS {
