@@ -15,7 +15,7 @@ use crate::primitives::dh::X25519KeyPair;
 use crate::session::Session;
 use crate::{Account, PreKeyMessage, SafetyNumber, x3dh};
 
-fn h(bytes: &[u8]) -> String {
+pub(crate) fn h(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 

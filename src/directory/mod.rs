@@ -319,3 +319,6 @@ fn read_pq_field(field: &[u8]) -> Result<PqPreKeyPublic, DirectoryError> {
     r.finish().map_err(corrupt)?;
     Ok(key)
 }
+
+#[cfg(test)]
+mod vectors;

@@ -69,12 +69,15 @@ VECTOR_FILES = [
     "group_sender_keys.json",          # §12, checked by run_group_file
     "conversation_content.json",       # §13.6-§13.9, checked by run_content_file
     "content_envelope.json",           # §13.12-§13.13, checked by run_envelope_file
+    "prekey_uploads.json",             # §4.6-§4.7, checked by run_uploads_file
 ]
 
 # ---------------------------------------------------------------- §2 labels
 L_SIG_BINDING = b"dmseal:v1:sig:identity-binding"
 L_SIG_SPK = b"dmseal:v1:sig:signed-prekey"
 L_SIG_PQ = b"dmseal:v1:sig:pq-prekey"
+L_SIG_UPLOAD = b"dmseal:v1:sig:identity-upload"
+L_SIG_BATCH = b"dmseal:v1:sig:prekey-batch"
 L_HASH_T = b"dmseal:v1:hash:x3dh-transcript"
 L_HASH_AD = b"dmseal:v1:hash:session-ad"
 L_HASH_SN = b"dmseal:v1:hash:safety-number"
@@ -88,6 +91,9 @@ L_CHAIN_NEXT = b"dmseal:v1:chain:next"
 # ---------------------------------------------------------------- §9 limits
 WIRE_VERSION = 1
 T_BUNDLE, T_PREKEY, T_NORMAL = 1, 2, 3
+T_IDENTITY_UPLOAD, T_PREKEY_BATCH = 7, 8
+MAX_ONE_TIME_PREKEYS = 1000
+MAX_PQ_ONE_TIME_PREKEYS = 200
 PUBLIC_IDENTITY_LEN = 128
 MAX_CONTEXT_LEN = 1024
 MAX_CHAIN_JUMP = 25_000
@@ -2523,6 +2529,195 @@ def run_envelope_file(c, fname):
     for n, b in enumerate(v["unpad_refused"]):
         c.eq("%s: unpad_refused[%d]" % (fname, n), unpad(H(b)), None)
 
+# ---------------------------------------------------------------- §4.6-§4.7 uploads
+class Rd:
+    """A cursor that raises Truncated past the end."""
+
+    def __init__(self, b):
+        self.b, self.o = b, 0
+
+    def take(self, n):
+        if self.o + n > len(self.b):
+            raise ProtoError("Truncated")
+        out = self.b[self.o:self.o + n]
+        self.o += n
+        return out
+
+    def int(self, n):
+        return int.from_bytes(self.take(n), "big")
+
+    def end(self):
+        if self.o != len(self.b):
+            raise ProtoError("TrailingBytes")
+
+
+def read_pq_field(r, want_kind):
+    """§4.2 PQ prekey field; its kind must be want_kind (§4.6, §4.7)."""
+    kind = r.int(1)
+    if kind not in (PQ_ONE_TIME, PQ_LAST_RESORT):
+        raise ProtoError("UnknownPqPreKeyKind")
+    pq_id = r.int(4)
+    if r.int(1) != KT_MLKEM768:
+        raise ProtoError("UnknownKeyType")
+    ek = r.take(MLKEM_EK_LEN)
+    if not mlkem_ek_check(ek):
+        raise ProtoError("InvalidKey(InvalidKemKey)")
+    sig = r.take(64)
+    if kind != want_kind:
+        raise ProtoError("UnexpectedPqPreKeyKind")
+    return dict(kind=kind, id=pq_id, key=ek, sig=sig)
+
+
+def decode_identity_upload(b):
+    """§4.6: returns the fields; signatures are checked by verify_identity_upload."""
+    check_header(b, T_IDENTITY_UPLOAD)
+    r = Rd(b)
+    r.take(2)
+    flags = r.int(1)
+    if flags & ~0x01:
+        raise ProtoError("UnknownFlags")
+    ident = r.take(128)
+    decode_identity(ident)
+    at = r.int(8)
+    spk_id = r.int(4)
+    spk = check_x25519(r.take(32))
+    spk_sig = r.take(64)
+    caps = r.int(1)
+    if caps & ~CAP_PQ:
+        raise ProtoError("UnknownFlags")
+    pq = read_pq_field(r, PQ_LAST_RESORT) if flags & 0x01 else None
+    body_end = r.o
+    sig = r.take(64)
+    r.end()
+    return dict(identity=ident, at=at, spk_id=spk_id, spk=spk, spk_sig=spk_sig, caps=caps, pq=pq,
+                body=b[:body_end], sig=sig)
+
+
+def verify_identity_upload(u):
+    """§4.6 order: signed prekey, PQ prekey, PQ presence, upload signature.
+    Returns None or the failing part / error name."""
+    ed = u["identity"][:32]
+    if not verify_sig(ed, spk_msg(u["spk_id"], u["spk"], u["caps"]), u["spk_sig"]):
+        return "signed prekey"
+    pq = u["pq"]
+    if pq is not None and not verify_sig(ed, pq_msg(pq["kind"], pq["id"], pq["key"]), pq["sig"]):
+        return "last-resort PQ prekey"
+    if pq is None and u["caps"] & CAP_PQ:
+        return "MissingPqPreKey"
+    if pq is not None and not u["caps"] & CAP_PQ:
+        return "UnexpectedPqPreKey"
+    if not verify_sig(ed, L_SIG_UPLOAD + u["body"], u["sig"]):
+        return "identity upload"
+    return None
+
+
+def decode_prekey_batch(b):
+    """§4.7: counts checked before entries, ids rising, kinds one-time."""
+    check_header(b, T_PREKEY_BATCH)
+    r = Rd(b)
+    r.take(2)
+    ident = r.take(128)
+    decode_identity(ident)
+    n = r.int(2)
+    if n > MAX_ONE_TIME_PREKEYS:
+        raise ProtoError("TooLong")
+    one_time, last = [], None
+    for _ in range(n):
+        k_id = r.int(4)
+        key = check_x25519(r.take(32))
+        if last is not None and k_id <= last:
+            raise ProtoError("PreKeysOutOfOrder")
+        one_time.append((k_id, key))
+        last = k_id
+    m = r.int(2)
+    if m > MAX_PQ_ONE_TIME_PREKEYS:
+        raise ProtoError("TooLong")
+    pq, last = [], None
+    for _ in range(m):
+        k = read_pq_field(r, PQ_ONE_TIME)
+        if last is not None and k["id"] <= last:
+            raise ProtoError("PreKeysOutOfOrder")
+        pq.append(k)
+        last = k["id"]
+    body_end = r.o
+    sig = r.take(64)
+    r.end()
+    return dict(identity=ident, one_time=one_time, pq=pq, body=b[:body_end], sig=sig)
+
+
+def verify_prekey_batch(bt):
+    ed = bt["identity"][:32]
+    for k in bt["pq"]:
+        if not verify_sig(ed, pq_msg(k["kind"], k["id"], k["key"]), k["sig"]):
+            return "one-time PQ prekey"
+    if not verify_sig(ed, L_SIG_BATCH + bt["body"], bt["sig"]):
+        return "prekey batch"
+    return None
+
+
+def build_identity(sec):
+    """§4.1 public identity from the two secrets (Ed25519 signing is deterministic)."""
+    H = bytes.fromhex
+    seed, xp = H(sec["identity_ed25519_private"]), H(sec["identity_x25519_private"])
+    x = x25519_pub(xp)
+    return seed, ed_pub(seed) + x + ed_sign(seed, binding_msg(x))
+
+
+def build_pq_field(seed, kind, k):
+    ek, _ = mlkem_keygen(bytes.fromhex(k["seed_d"]), bytes.fromhex(k["seed_z"]))
+    return bytes([kind]) + u32(k["id"]) + bytes([KT_MLKEM768]) + ek + ed_sign(seed, pq_msg(kind, k["id"], ek))
+
+
+def build_identity_upload(sec, at):
+    seed, ident = build_identity(sec)
+    spk = sec["signed_prekey"]
+    spk_pub = x25519_pub(bytes.fromhex(spk["private"]))
+    lr = sec["last_resort_pq_prekey"]
+    body = bytes([WIRE_VERSION, T_IDENTITY_UPLOAD, 0x01 if lr else 0x00]) + ident + u64(at)
+    body += u32(spk["id"]) + spk_pub + ed_sign(seed, spk_msg(spk["id"], spk_pub, spk["capabilities"]))
+    body += bytes([spk["capabilities"]])
+    if lr:
+        body += build_pq_field(seed, PQ_LAST_RESORT, lr)
+    return body + ed_sign(seed, L_SIG_UPLOAD + body)
+
+
+def build_prekey_batch(sec):
+    seed, ident = build_identity(sec)
+    body = bytes([WIRE_VERSION, T_PREKEY_BATCH]) + ident + u16(len(sec["one_time_prekeys"]))
+    for k in sec["one_time_prekeys"]:
+        body += u32(k["id"]) + x25519_pub(bytes.fromhex(k["private"]))
+    body += u16(len(sec["pq_one_time_prekeys"]))
+    for k in sec["pq_one_time_prekeys"]:
+        body += build_pq_field(seed, PQ_ONE_TIME, k)
+    return body + ed_sign(seed, L_SIG_BATCH + body)
+
+
+def run_uploads_file(c, fname):
+    """§4.6-§4.7: uploads rebuilt from their secrets, decoded and verified;
+    malformed ones refused with the named error; bad signatures named."""
+    v = json.load(open(os.path.join(HERE, fname)))
+    H = bytes.fromhex
+    for acct, up in (("account", "identity_upload"), ("classic_account", "classic_identity_upload")):
+        built = build_identity_upload(v[acct], v[up]["uploaded_at"])
+        c.eq("%s: %s rebuilt from its secrets" % (fname, up), built.hex(), v[up]["bytes"])
+        u = decode_identity_upload(H(v[up]["bytes"]))
+        c.eq("%s: %s verifies" % (fname, up), verify_identity_upload(u), None)
+        c.eq("%s: %s length" % (fname, up), len(H(v[up]["bytes"])), 1558 if v[acct]["last_resort_pq_prekey"] else 304)
+    built = build_prekey_batch(v["account"])
+    c.eq("%s: prekey_batch rebuilt from its secrets" % fname, built.hex(), v["prekey_batch"]["bytes"])
+    bt = decode_prekey_batch(H(v["prekey_batch"]["bytes"]))
+    c.eq("%s: prekey_batch verifies" % fname, verify_prekey_batch(bt), None)
+    n, m = len(bt["one_time"]), len(bt["pq"])
+    c.eq("%s: prekey_batch length" % fname, len(built), 198 + 36 * n + 1254 * m)
+    decoders = {"identity_upload": decode_identity_upload, "prekey_batch": decode_prekey_batch}
+    for i, e in enumerate(v["malformed"]):
+        c.raises("%s: malformed[%d] %s" % (fname, i, e["error"]), lambda: decoders[e["type"]](H(e["bytes"])),
+                 e["error"])
+    verifiers = {"identity_upload": lambda b: verify_identity_upload(decode_identity_upload(b)),
+                 "prekey_batch": lambda b: verify_prekey_batch(decode_prekey_batch(b))}
+    for i, e in enumerate(v["bad_signatures"]):
+        c.eq("%s: bad_signatures[%d] %s" % (fname, i, e["what"]), verifiers[e["type"]](H(e["bytes"])), e["what"])
+
 
 def main():
     c = Checker()
@@ -2535,6 +2730,8 @@ def main():
                 run_content_file(c, f)
             elif f.startswith("content_"):
                 run_envelope_file(c, f)
+            elif f.startswith("prekey_"):
+                run_uploads_file(c, f)
             else:
                 run_file(c, f)
         except Exception as e:  # any crash is a failure
