@@ -106,6 +106,9 @@
 //! | [`MAX_EVICTED_CHAIN_RECORDS`](limits::MAX_EVICTED_CHAIN_RECORDS) | 64 | evicted chains recognised (8-byte key prefix each) |
 //! | [`MAX_ONE_TIME_PREKEYS`](limits::MAX_ONE_TIME_PREKEYS) | 1,000 | one-time prekeys stored |
 //! | [`MAX_PQ_ONE_TIME_PREKEYS`](limits::MAX_PQ_ONE_TIME_PREKEYS) | 200 | one-time ML-KEM prekeys stored |
+//! | [`DEFAULT_ONE_TIME_PREKEY_TARGET`](limits::DEFAULT_ONE_TIME_PREKEY_TARGET) | 100 | one-time prekeys [`Conversations::prekey_maintenance`] keeps on a directory (ML-KEM: [`DEFAULT_PQ_ONE_TIME_PREKEY_TARGET`](limits::DEFAULT_PQ_ONE_TIME_PREKEY_TARGET), 50) |
+//! | [`DEFAULT_PREKEY_ROTATION_SECS`](limits::DEFAULT_PREKEY_ROTATION_SECS) | 7 days | how often prekey maintenance rotates the signed and last-resort prekeys |
+//! | [`DEFAULT_LOW_WATER_ONE_TIME`](limits::DEFAULT_LOW_WATER_ONE_TIME) | 20 | one-time prekeys below which a directory reports low (ML-KEM: [`DEFAULT_LOW_WATER_PQ_ONE_TIME`](limits::DEFAULT_LOW_WATER_PQ_ONE_TIME), 10) |
 //! | [`MAX_SIGNED_PREKEY_GRACE_SECS`](limits::MAX_SIGNED_PREKEY_GRACE_SECS) | 30 days | how long a retired signed prekey stays usable |
 //! | [`MAX_RETIRED_SIGNED_PREKEYS`](limits::MAX_RETIRED_SIGNED_PREKEYS) | 8 | retired signed prekeys kept |
 //! | [`MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`](limits::MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY) | 4,096 | first messages without a one-time prekey, per signed prekey |
@@ -150,8 +153,10 @@
 //!
 //! ## What dmseal does not do
 //!
-//! No transport, no server, no key or device directory (the application
-//! says which devices a user has), no clock. It does not hide
+//! No transport, no server, no device directory (the application says
+//! which devices a user has), no clock. For servers it has a prekey
+//! directory ([`directory`]): the rules for storing uploaded prekeys and
+//! handing out bundles, over a store the server runs. It does not hide
 //! metadata (who talks to whom, when, how much) from the server, and it
 //! does not back up history across reinstalls. See `SECURITY.md` for the
 //! threat model and `docs/PROTOCOL.md` for the exact bytes.

@@ -3,6 +3,8 @@
 //! hand out a one-time prekey twice (also from several processes on one
 //! SQLite file), the fall-back to last-resort keys, and
 //! `Conversations::prekey_maintenance`.
+#![cfg(feature = "sqlite")]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 mod common;
 
