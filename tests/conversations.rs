@@ -809,6 +809,14 @@ impl IdentityStore for Writable {
             None => self.inner.load_user(user),
         }
     }
+
+    fn user_ids(&self) -> Result<Vec<String>, StoreError> {
+        let mut ids = self.inner.user_ids()?;
+        ids.extend(self.users.lock().unwrap().keys().cloned());
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
+    }
 }
 
 impl SessionStore for Writable {

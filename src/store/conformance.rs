@@ -52,6 +52,7 @@ fn commits_are_numbered_and_applied<S: Store>(store: &S) {
     assert_eq!(store.load_account().unwrap().as_deref(), Some(&b"account"[..]));
     assert_eq!(store.load_user("alice").unwrap().as_deref(), Some(&b"user"[..]));
     assert_eq!(store.load_user("bob").unwrap(), None);
+    assert_eq!(store.user_ids().unwrap(), vec!["alice".to_owned()]);
     assert_eq!(store.load_sessions(&alice).unwrap().as_deref(), Some(&b"sessions"[..]));
     assert_eq!(store.load_sessions(&address("alice", 2)).unwrap(), None);
     assert_eq!(store.load_request(&address("mallory", 7)).unwrap().as_deref(), Some(&b"request"[..]));

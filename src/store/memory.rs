@@ -97,6 +97,10 @@ impl IdentityStore for MemoryStore {
     fn load_user(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.lock().users.get(user).cloned())
     }
+
+    fn user_ids(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self.lock().users.keys().cloned().collect())
+    }
 }
 
 impl SessionStore for MemoryStore {

@@ -353,6 +353,15 @@ pub trait IdentityStore {
     ///
     /// [`StoreError::Backend`] when the storage fails.
     fn load_user(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The ids of every user with a record, in byte order. Read when this
+    /// device links a new device of its user
+    /// ([`crate::Conversations::link_device`]), to hand over contacts.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Backend`] when the storage fails.
+    fn user_ids(&self) -> Result<Vec<String>, StoreError>;
 }
 
 /// Where sessions and message requests are kept, per address.
@@ -463,6 +472,10 @@ impl<S: PreKeyStore + ?Sized> PreKeyStore for std::sync::Arc<S> {
 impl<S: IdentityStore + ?Sized> IdentityStore for std::sync::Arc<S> {
     fn load_user(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).load_user(user)
+    }
+
+    fn user_ids(&self) -> Result<Vec<String>, StoreError> {
+        (**self).user_ids()
     }
 }
 

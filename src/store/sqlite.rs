@@ -396,6 +396,14 @@ impl IdentityStore for SqliteStore {
     fn load_user(&self, user: &str) -> Result<Option<Vec<u8>>, StoreError> {
         self.load("SELECT record FROM users WHERE user = ?1", [user])
     }
+
+    fn user_ids(&self) -> Result<Vec<String>, StoreError> {
+        // TEXT's BINARY collation orders by bytes, as `String`'s `Ord`.
+        let conn = self.lock();
+        let mut statement = conn.prepare_cached("SELECT user FROM users ORDER BY user").or_backend()?;
+        let rows = statement.query_map([], |r| r.get::<_, String>(0)).or_backend()?;
+        rows.map(|row| row.or_backend()).collect()
+    }
 }
 
 impl SessionStore for SqliteStore {
