@@ -112,6 +112,9 @@ pub enum DecodeError {
     /// The prekey ids of a batch do not rise strictly (docs/PROTOCOL.md
     /// §4.7): a key repeated, or out of order.
     PreKeysOutOfOrder,
+    /// A device link statement names the new device as its own linker
+    /// (docs/PROTOCOL.md §13.14).
+    SelfLink,
 }
 
 impl fmt::Display for DecodeError {
@@ -135,6 +138,7 @@ impl fmt::Display for DecodeError {
             Self::BadIdentityBinding => f.write_str("identity binding signature is invalid"),
             Self::UnexpectedPqPreKeyKind { found } => write!(f, "PQ prekey kind {found:#04x} is not allowed here"),
             Self::PreKeysOutOfOrder => f.write_str("prekey ids do not rise strictly"),
+            Self::SelfLink => f.write_str("device link names the device as its own linker"),
         }
     }
 }

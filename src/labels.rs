@@ -17,6 +17,13 @@ pub(crate) const SIG_IDENTITY_UPLOAD: &[u8] = b"dmseal:v1:sig:identity-upload";
 /// Ed25519 signature by an identity over a batch of one-time prekeys
 /// uploaded to a prekey directory (everything before the signature).
 pub(crate) const SIG_PREKEY_BATCH: &[u8] = b"dmseal:v1:sig:prekey-batch";
+/// Ed25519 signature by an existing device over a device link statement
+/// (everything before the signature).
+pub(crate) const SIG_DEVICE_LINK: &[u8] = b"dmseal:v1:sig:device-link";
+/// HKDF info for the key that seals a link handover to the new device.
+pub(crate) const KDF_LINK_KEY: &[u8] = b"dmseal:v1:kdf:link-key";
+/// HKDF info for the sealed link handover (a pickle, docs/PROTOCOL.md §8.2).
+pub(crate) const KDF_LINK_HANDOVER: &[u8] = b"dmseal:v1:kdf:link-handover";
 
 /// SHA-256 over the whole first-message transcript (X3DH).
 pub(crate) const HASH_TRANSCRIPT: &[u8] = b"dmseal:v1:hash:x3dh-transcript";
@@ -85,6 +92,9 @@ pub(crate) const ALL: &[&[u8]] = &[
     SIG_PQ_PREKEY,
     SIG_IDENTITY_UPLOAD,
     SIG_PREKEY_BATCH,
+    SIG_DEVICE_LINK,
+    KDF_LINK_KEY,
+    KDF_LINK_HANDOVER,
     HASH_TRANSCRIPT,
     HASH_SESSION_AD,
     HASH_SAFETY_NUMBER,

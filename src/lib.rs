@@ -185,6 +185,7 @@ mod error;
 mod group;
 mod identity;
 mod labels;
+mod link;
 mod message;
 mod pickle;
 mod prekeys;
@@ -212,8 +213,9 @@ pub use crate::bundle::PreKeyBundle;
 pub use crate::content::{Content, Destination, MessageId, Padding};
 pub use crate::conversation::{
     BundleSource, BundleSourceError, ContactPolicy, ConversationConfig, ConversationError, Conversations, DeviceInfo,
-    DeviceStatus, Event, GROUP_OUTBOX_NAMESPACE, GroupSend, Incoming, OUTBOX_NAMESPACE, Outbound, Outgoing,
-    PreKeyPolicy, PreKeyUploads, ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError, StorageKey,
+    DeviceStatus, Event, GROUP_OUTBOX_NAMESPACE, GroupSend, Incoming, LinkCompleted, LinkError, OUTBOX_NAMESPACE,
+    Outbound, Outgoing, PreKeyPolicy, PreKeyUploads, ReceiveError, Received, ReceivedBatch, ReceivedKind, SendError,
+    StorageKey,
 };
 pub use crate::error::{
     AcceptError, DecodeError, DecryptError, EncryptError, FirstMessageError, GroupError, KeyError, PickleError,
@@ -221,6 +223,7 @@ pub use crate::error::{
 };
 pub use crate::group::{Distribution, Group, GroupOutgoing, GroupPickle, GroupPlaintext, RotationPolicy};
 pub use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
+pub use crate::link::{DeviceLink, LinkOffer};
 pub use crate::message::{Envelope, NormalMessage, PreKeyMessage};
 pub use crate::pickle::{AccountPickle, PICKLE_VERSION, SessionPickle};
 pub use crate::prekeys::{OneTimePreKeyPublic, PqPreKeyKind, PqPreKeyPublic, SignedPreKeyPublic};
@@ -244,8 +247,9 @@ pub mod limits {
         DEFAULT_MAX_PROMOTION_AGE, DEFAULT_MAX_UNACKNOWLEDGED_AGE, DEFAULT_ONE_TIME_PREKEY_TARGET,
         DEFAULT_PQ_ONE_TIME_PREKEY_TARGET, DEFAULT_PREKEY_ROTATION_SECS, DEFAULT_RESEND_MAX_AGE,
         DEFAULT_SKIPPED_KEY_MAX_AGE, MAX_CACHED_RECORDS, MAX_DEVICES_PER_USER, MAX_GROUP_OWED_PER_DEVICE,
-        MAX_GROUP_RESEND_BYTES, MAX_GROUP_RESEND_MESSAGES, MAX_GROUP_RESENT_RECORDS, MAX_PENDING_GROUP_KEYS_PER_DEVICE,
-        MAX_PREVIOUS_SESSIONS, MAX_RESEND_BYTES_PER_DEVICE, MAX_RESEND_MESSAGES_PER_DEVICE, MAX_RESENDS_PER_MESSAGE,
+        MAX_GROUP_RESEND_BYTES, MAX_GROUP_RESEND_MESSAGES, MAX_GROUP_RESENT_RECORDS, MAX_LINK_HANDOVER_LEN,
+        MAX_LINK_HISTORY_BYTES, MAX_LINK_OFFER_AGE, MAX_PENDING_GROUP_KEYS_PER_DEVICE, MAX_PREVIOUS_SESSIONS,
+        MAX_RESEND_BYTES_PER_DEVICE, MAX_RESEND_MESSAGES_PER_DEVICE, MAX_RESENDS_PER_MESSAGE,
         MAX_RESENT_RECORDS_PER_DEVICE, MAX_SESSIONS_TRIED, MAX_UNLISTED_DEVICES_PER_USER, MIN_HEAL_INTERVAL_SECS,
     };
     pub use crate::directory::{DEFAULT_LOW_WATER_ONE_TIME, DEFAULT_LOW_WATER_PQ_ONE_TIME};

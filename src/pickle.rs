@@ -37,6 +37,7 @@ pub(crate) const TYPE_USER_RECORD: u8 = 5;
 pub(crate) const TYPE_DEVICE_RECORD: u8 = 6;
 pub(crate) const TYPE_OUTBOX_ROW: u8 = 7;
 pub(crate) const TYPE_GROUP_OUTBOX_ROW: u8 = 8;
+pub(crate) const TYPE_LINK_HANDOVER: u8 = 9;
 const HEADER_LEN: usize = 4 + 1 + 4;
 const SALT_LEN: usize = 32;
 
@@ -348,6 +349,9 @@ pub struct AccountPickle {
     /// When the current signed prekey became current, if known
     /// ([`crate::Account::signed_prekey_since`]).
     pub(crate) signed_prekey_since: Option<u64>,
+    /// The statement of the device that linked this one, if it was linked
+    /// ([`crate::Account::device_link`]): a `DeviceLink` encoding.
+    pub(crate) device_link: Option<Vec<u8>>,
 }
 
 pickle_api_impl!(AccountPickle, TYPE_ACCOUNT, labels::KDF_PICKLE_ACCOUNT);

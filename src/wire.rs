@@ -43,6 +43,13 @@ pub(crate) const TYPE_IDENTITY_UPLOAD: u8 = 0x07;
 /// Type byte of a batch of one-time prekeys uploaded to a prekey
 /// directory.
 pub(crate) const TYPE_PREKEY_BATCH: u8 = 0x08;
+/// Type byte of a device link statement (an existing device vouching for
+/// a new device of the same person).
+pub(crate) const TYPE_DEVICE_LINK: u8 = 0x09;
+/// Type byte of a link offer (the QR code a new device shows).
+pub(crate) const TYPE_LINK_OFFER: u8 = 0x0a;
+/// Type byte of a link handover (sealed to the new device).
+pub(crate) const TYPE_LINK_HANDOVER: u8 = 0x0b;
 
 /// Key-type byte of an X25519 public key in signed encodings (PQXDH's
 /// `EncodeEC`): identity bindings and signed prekey signatures.

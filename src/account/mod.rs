@@ -30,6 +30,8 @@ pub struct Account {
     pub(crate) prekeys: PreKeys,
     /// Whether classic X3DH (no PQ prekey) is accepted or started.
     pub(crate) classic_x3dh: ClassicX3dh,
+    /// The statement of the device that linked this one, if any.
+    pub(crate) device_link: Option<crate::link::DeviceLink>,
 }
 
 impl Account {
@@ -37,7 +39,12 @@ impl Account {
     /// of the original or dropped. Not public: two live copies of one
     /// account would hand out the same one-time prekeys.
     pub(crate) fn duplicate(&self) -> Self {
-        Self { identity: self.identity.clone(), prekeys: self.prekeys.clone(), classic_x3dh: self.classic_x3dh }
+        Self {
+            identity: self.identity.clone(),
+            prekeys: self.prekeys.clone(),
+            classic_x3dh: self.classic_x3dh,
+            device_link: self.device_link.clone(),
+        }
     }
 }
 
@@ -67,7 +74,7 @@ impl Account {
     pub fn new_with_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let identity = IdentityKeyPair::generate(rng);
         let prekeys = PreKeys::generate(&identity, CAPABILITY_PQ_PREKEYS, rng);
-        Self { identity, prekeys, classic_x3dh: ClassicX3dh::Refuse }
+        Self { identity, prekeys, classic_x3dh: ClassicX3dh::Refuse, device_link: None }
     }
 
     /// An account that behaves as a peer **without post-quantum support**
@@ -80,7 +87,7 @@ impl Account {
     pub fn new_classic_only_with_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let identity = IdentityKeyPair::generate(rng);
         let prekeys = PreKeys::generate(&identity, 0, rng);
-        Self { identity, prekeys, classic_x3dh: ClassicX3dh::AcceptAndInitiate }
+        Self { identity, prekeys, classic_x3dh: ClassicX3dh::AcceptAndInitiate, device_link: None }
     }
 
     /// Whether this account publishes PQ prekeys (every account except
@@ -159,6 +166,13 @@ impl Account {
         self.prekeys.signed.rotate(now, grace_secs, |id| SignedPreKey::generate(identity, id, capabilities, rng))?;
         self.prekeys.signed_since = Some(now);
         Ok(self.signed_prekey())
+    }
+
+    /// The statement of the existing device that linked this one
+    /// ([`crate::Conversations::complete_link`]), if it was linked. It
+    /// travels with the first messages of this device's sessions.
+    pub fn device_link(&self) -> Option<&crate::link::DeviceLink> {
+        self.device_link.as_ref()
     }
 
     /// When the current signed prekey became current: the `now` of the

@@ -144,6 +144,7 @@ impl Account {
             next_one_time_pq_prekey_id: p.one_time_pq.next_id,
             classic_x3dh: self.classic_x3dh.to_byte(),
             signed_prekey_since: p.signed_since,
+            device_link: self.device_link.as_ref().map(crate::link::DeviceLink::encode),
         }
     }
 
@@ -212,6 +213,17 @@ impl Account {
             signed_since: pickle.signed_prekey_since,
         };
         let classic_x3dh = ClassicX3dh::from_byte(pickle.classic_x3dh).ok_or(PickleError::Invalid)?;
-        Ok(Self { identity, prekeys, classic_x3dh })
+        // A link statement must be about this account's identity.
+        let device_link = match &pickle.device_link {
+            Some(bytes) => {
+                let link = crate::link::DeviceLink::decode(bytes).map_err(|_| PickleError::Invalid)?;
+                if link.identity() != identity.public() {
+                    return Err(PickleError::Invalid);
+                }
+                Some(link)
+            }
+            None => None,
+        };
+        Ok(Self { identity, prekeys, classic_x3dh, device_link })
     }
 }

@@ -80,6 +80,9 @@ pub enum ConversationError {
     /// Managing prekeys failed ([`crate::Conversations::prekey_maintenance`]):
     /// prekey ids are exhausted.
     PreKey(PreKeyError),
+    /// Linking a device was refused ([`crate::Conversations::link_device`],
+    /// [`crate::Conversations::complete_link`]).
+    Link(super::link::LinkError),
 }
 
 impl fmt::Display for ConversationError {
@@ -107,6 +110,7 @@ impl fmt::Display for ConversationError {
                 f.write_str("the store holds other settings; open with them, then call set_config")
             }
             Self::PreKey(_) => f.write_str("managing prekeys failed"),
+            Self::Link(_) => f.write_str("linking a device was refused"),
         }
     }
 }
@@ -119,6 +123,7 @@ impl std::error::Error for ConversationError {
             Self::Address(e) => Some(e),
             Self::Group(e) => Some(e),
             Self::PreKey(e) => Some(e),
+            Self::Link(e) => Some(e),
             _ => None,
         }
     }
@@ -574,6 +579,7 @@ mod tests {
             ConversationError::Group(GroupError::NotAMember),
             ConversationError::ConfigChanged { stored: ConversationConfig::new() },
             ConversationError::PreKey(PreKeyError::IdsExhausted),
+            ConversationError::Link(super::super::link::LinkError::Expired),
         ]);
         distinct(&[
             SendError::NeedBundles(vec![a.clone()]),

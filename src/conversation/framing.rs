@@ -36,6 +36,11 @@ const FRAME_RESYNC: u8 = 0x08;
 /// (a sync transcript, docs/PROTOCOL.md §13.12): `u8 len || user ||
 /// envelope`, the user it was sent to and the message.
 const FRAME_TRANSCRIPT: u8 = 0x09;
+/// Content type: a device link statement (docs/PROTOCOL.md §13.14) in
+/// front of a message of a session a linked device started: `u16 len ||
+/// statement || inner plaintext` (a content type and its body, never
+/// itself `0x0a`).
+const FRAME_LINKED: u8 = 0x0a;
 /// The most messages one retry receipt names.
 pub(crate) const MAX_RECEIPT_IDS: usize = 32;
 /// One message id in a receipt: ratchet key and counter.
@@ -89,6 +94,32 @@ pub(crate) fn frame_transcript(user: &str, envelope: &[u8]) -> Zeroizing<Vec<u8>
     body.extend_from_slice(user.as_bytes());
     body.extend_from_slice(envelope);
     frame(FRAME_TRANSCRIPT, &body)
+}
+
+/// `0x0a || u16 len || link || inner` (docs/PROTOCOL.md §13.14).
+pub(crate) fn frame_linked(link: &[u8], inner: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(3 + link.len() + inner.len()));
+    out.push(FRAME_LINKED);
+    // A link statement is at most a few hundred bytes.
+    out.extend_from_slice(&u16::try_from(link.len()).unwrap_or(u16::MAX).to_be_bytes());
+    out.extend_from_slice(link);
+    out.extend_from_slice(inner);
+    out
+}
+
+/// Splits a linked-device prefix off a plaintext: the statement and the
+/// inner plaintext, or none and the plaintext as it is when it has no
+/// well-formed prefix (it is then read as it is: `0x0a` alone, cut short
+/// or nested, is an unknown content type).
+pub(crate) fn split_link(plaintext: &[u8]) -> (Option<&[u8]>, &[u8]) {
+    if let Some((&FRAME_LINKED, rest)) = plaintext.split_first()
+        && let Some((len, rest)) = rest.split_first_chunk::<2>()
+        && let Some((link, inner)) = rest.split_at_checked(usize::from(u16::from_be_bytes(*len)))
+        && inner.first().is_some_and(|&t| t != FRAME_LINKED)
+    {
+        return (Some(link), inner);
+    }
+    (None, plaintext)
 }
 
 /// `content type || body` for a group distribution.

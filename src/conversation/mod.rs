@@ -25,6 +25,7 @@ mod framing;
 mod group_resend;
 mod groups;
 mod key;
+mod link;
 mod prekeys;
 mod receive;
 mod record;
@@ -60,6 +61,7 @@ pub use self::group_resend::{
 };
 pub use self::groups::GroupSend;
 pub use self::key::StorageKey;
+pub use self::link::{LinkCompleted, LinkError, MAX_LINK_HANDOVER_LEN, MAX_LINK_HISTORY_BYTES, MAX_LINK_OFFER_AGE};
 pub use self::prekeys::{
     DEFAULT_ONE_TIME_PREKEY_TARGET, DEFAULT_PQ_ONE_TIME_PREKEY_TARGET, DEFAULT_PREKEY_ROTATION_SECS, PreKeyPolicy,
     PreKeyUploads,
@@ -117,6 +119,8 @@ pub struct Conversations<S: Store> {
     instance: u64,
     /// Counts batches, so only the latest can commit.
     batches: u64,
+    /// The link offer this device showed, until it is answered.
+    pending_link: Option<self::link::PendingLink>,
     rng: Box<dyn CryptoRng + Send + Sync>,
 }
 
@@ -229,6 +233,7 @@ impl<S: Store> Conversations<S> {
             state: SyncState::Current,
             instance: INSTANCES.fetch_add(1, Ordering::Relaxed),
             batches: 0,
+            pending_link: None,
             rng,
         })
     }

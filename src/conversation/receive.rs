@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use super::cache::Pending;
 use super::envelope::{expiry, transcript_user};
-use super::framing::{Content as Framed, unframe};
+use super::framing::{Content as Framed, split_link, unframe};
 use super::record::{Reader, SessionRecord};
 use super::resend::MessageId as SentId;
 use super::sync::SyncState;
@@ -498,6 +498,14 @@ impl<S: Store> Conversations<S> {
             received.unreadable(ReceiveError::MalformedContent);
             return Ok(());
         };
+        // A linked device's statement comes first on its new sessions
+        // (§13.14); the message itself follows.
+        let (link, plaintext) = split_link(plaintext);
+        if let Some(link) = link
+            && let Some(event) = self.take_link(work, &received.from.clone(), link)?
+        {
+            received.events.push(event);
+        }
         let message = received.kind == ReceivedKind::Message;
         match unframe(plaintext) {
             Framed::Message(_) | Framed::Transcript { .. } => self.read_message(work, received, plaintext, now)?,

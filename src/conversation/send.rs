@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use zeroize::Zeroizing;
 
-use super::framing::{frame_message, frame_transcript};
+use super::framing::{frame_linked, frame_message, frame_transcript};
 use super::trust::{DeviceCap, Event, IdentityChange};
 use super::user::DeviceStatus;
 use super::work::Work;
@@ -442,8 +442,16 @@ impl<S: Store> Conversations<S> {
         let mut messages = Vec::with_capacity(items.len());
         let mut need = Vec::new();
         let padding = self.config.padding;
+        let link = self.account_in(work).device_link().map(crate::link::DeviceLink::encode);
         for (address, framed) in items {
-            let plaintext = &padding.pad(framed);
+            // A linked device shows its link statement on every message
+            // of a session until the peer answers (§13.14).
+            let starts = bundles.iter().any(|(a, _)| a == address)
+                || self.sessions(work, address)?.current().is_some_and(|s| !s.is_acknowledged());
+            let plaintext = &match &link {
+                Some(link) if starts => padding.pad(&frame_linked(link, framed)),
+                _ => padding.pad(framed),
+            };
             if accept_requests && !self.user(work, address.user())?.contact {
                 self.absorb_request(work, address)?;
             }

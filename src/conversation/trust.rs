@@ -68,6 +68,15 @@ pub enum Event {
         /// The device that changed it.
         by: Address,
     },
+    /// A device showed a link statement (docs/PROTOCOL.md §13.14) signed
+    /// by a device of the same user that this device trusts: it is
+    /// trusted now without an approval, as linked by `by`.
+    DeviceLinked {
+        /// The linked device.
+        address: Address,
+        /// The trusted device that linked it.
+        by: Address,
+    },
 }
 
 /// What seeing an identity for a device did to its record.
@@ -89,7 +98,8 @@ impl DeviceRecord {
     /// any device new to the fan-out does.
     fn enter_fan_out(&mut self, user_verified: bool) -> DeviceStatus {
         self.listed = true;
-        if user_verified && self.status == DeviceStatus::Trusted {
+        // A device a trusted device linked keeps that trust.
+        if user_verified && self.status == DeviceStatus::Trusted && self.linked_by.is_none() {
             self.status = DeviceStatus::AwaitingApproval;
         }
         self.status
@@ -116,6 +126,8 @@ impl DeviceRecord {
             Some(_) => {
                 self.identity = Some(identity.clone());
                 self.status = DeviceStatus::IdentityChanged;
+                // The link vouched for the old identity only.
+                self.linked_by = None;
                 // Keys the old identity sent are never applied.
                 self.pending_keys.clear();
                 IdentityChange::Changed

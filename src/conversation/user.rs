@@ -102,11 +102,15 @@ pub(crate) struct DeviceRecord {
     /// Its distributions for groups not ready for them yet, oldest first
     /// (at most [`MAX_PENDING_GROUP_KEYS_PER_DEVICE`]).
     pub(crate) pending_keys: Vec<PendingKeys>,
+    /// The device of the same user that linked it under its identity
+    /// (docs/PROTOCOL.md §13.14), if its trust came from a link: such a
+    /// device stays trusted when it enters the fan-out.
+    pub(crate) linked_by: Option<u32>,
 }
 
 impl DeviceRecord {
     pub(crate) fn new(identity: Option<PublicIdentity>, status: DeviceStatus, listed: bool) -> Self {
-        Self { identity, status, listed, post_quantum: false, pending_keys: Vec::new() }
+        Self { identity, status, listed, post_quantum: false, pending_keys: Vec::new(), linked_by: None }
     }
 
     /// Keeps a distribution for later, dropping the oldest past the cap.
@@ -186,6 +190,7 @@ impl UserRecord {
                             distribution: p.distribution.to_vec(),
                         })
                         .collect(),
+                    linked_by: d.linked_by,
                 })
                 .collect(),
             timer: self.timer.clone(),
@@ -225,8 +230,19 @@ impl UserRecord {
                     distribution: Zeroizing::new(p.distribution.clone()),
                 });
             }
-            let device =
-                DeviceRecord { identity, status, listed: d.listed, post_quantum: d.post_quantum, pending_keys };
+            // Only a device with an identity can have been linked, and
+            // never by itself.
+            if d.linked_by.is_some_and(|by| by == d.device || identity.is_none()) {
+                return Err(PickleError::Invalid);
+            }
+            let device = DeviceRecord {
+                identity,
+                status,
+                listed: d.listed,
+                post_quantum: d.post_quantum,
+                pending_keys,
+                linked_by: d.linked_by,
+            };
             if devices.insert(d.device, device).is_some() {
                 return Err(PickleError::Invalid);
             }
@@ -265,6 +281,7 @@ pub(crate) struct DevicePickle {
     listed: bool,
     post_quantum: bool,
     pending_keys: Vec<PendingKeysPickle>,
+    linked_by: Option<u32>,
 }
 
 /// A pending distribution in a device pickle. It holds sender keys, so it
@@ -286,6 +303,22 @@ pub(crate) struct UserRecordPickle {
     contact: bool,
     devices: Vec<DevicePickle>,
     timer: TimerState,
+}
+
+impl UserRecordPickle {
+    /// The user it is the record of.
+    pub(crate) fn user(&self) -> &str {
+        &self.user
+    }
+
+    /// The same record without the group keys kept for its devices (they
+    /// were sent to this device, not to another).
+    pub(crate) fn without_pending_keys(mut self) -> Self {
+        for d in &mut self.devices {
+            d.pending_keys.clear();
+        }
+        self
+    }
 }
 
 impl PickleKind for UserRecordPickle {
