@@ -85,7 +85,11 @@
 //! timestamps, text and application payloads, edits, reactions, receipts,
 //! sync transcripts for the sender's own devices, disappearing-message
 //! timers, and padding to size buckets. `cargo run --example devices`
-//! walks through it.
+//! walks through it. A person's new device is linked from one they have
+//! ([`Conversations::link_offer`], [`Conversations::link_device`],
+//! [`Conversations::complete_link`]), and their contacts trust it without
+//! an approval; `cargo run --example linking` shows that with a prekey
+//! directory ([`directory`]) as the server.
 //!
 //! ## Persistence
 //!
@@ -108,6 +112,9 @@
 //! | [`MAX_PQ_ONE_TIME_PREKEYS`](limits::MAX_PQ_ONE_TIME_PREKEYS) | 200 | one-time ML-KEM prekeys stored |
 //! | [`DEFAULT_ONE_TIME_PREKEY_TARGET`](limits::DEFAULT_ONE_TIME_PREKEY_TARGET) | 100 | one-time prekeys [`Conversations::prekey_maintenance`] keeps on a directory (ML-KEM: [`DEFAULT_PQ_ONE_TIME_PREKEY_TARGET`](limits::DEFAULT_PQ_ONE_TIME_PREKEY_TARGET), 50) |
 //! | [`DEFAULT_PREKEY_ROTATION_SECS`](limits::DEFAULT_PREKEY_ROTATION_SECS) | 7 days | how often prekey maintenance rotates the signed and last-resort prekeys |
+//! | [`MAX_LINK_OFFER_AGE`](limits::MAX_LINK_OFFER_AGE) | 10 minutes | how long a link offer can be answered |
+//! | [`MAX_LINK_HISTORY_BYTES`](limits::MAX_LINK_HISTORY_BYTES) | 8 MiB | history one link hands over |
+//! | [`MAX_LINK_HANDOVER_LEN`](limits::MAX_LINK_HANDOVER_LEN) | 32 MiB | longest link handover opened |
 //! | [`DEFAULT_LOW_WATER_ONE_TIME`](limits::DEFAULT_LOW_WATER_ONE_TIME) | 20 | one-time prekeys below which a directory reports low (ML-KEM: [`DEFAULT_LOW_WATER_PQ_ONE_TIME`](limits::DEFAULT_LOW_WATER_PQ_ONE_TIME), 10) |
 //! | [`MAX_SIGNED_PREKEY_GRACE_SECS`](limits::MAX_SIGNED_PREKEY_GRACE_SECS) | 30 days | how long a retired signed prekey stays usable |
 //! | [`MAX_RETIRED_SIGNED_PREKEYS`](limits::MAX_RETIRED_SIGNED_PREKEYS) | 8 | retired signed prekeys kept |

@@ -209,3 +209,124 @@ impl LinkOffer {
         Ok(Self { device, identity, secret, created_at })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rand_chacha::ChaCha20Rng;
+    use rand_chacha::rand_core::SeedableRng;
+    use serde_json::json;
+
+    use super::*;
+    use crate::Account;
+    use crate::vectors::{check, h};
+
+    const AT: u64 = 1_800_000_000;
+
+    fn accounts() -> (Account, Account) {
+        let mut rng = ChaCha20Rng::from_seed([12; 32]);
+        (Account::new_with_rng(&mut rng), Account::new_with_rng(&mut rng))
+    }
+
+    fn statement(linker: &Account, new: &Account) -> DeviceLink {
+        let device = Address::new("alice", 2).unwrap();
+        DeviceLink::sign(&linker.identity, 1, device, new.identity().clone(), AT)
+    }
+
+    #[test]
+    fn a_statement_round_trips_and_verifies_only_under_its_signer() {
+        let (phone, laptop) = accounts();
+        let link = statement(&phone, &laptop);
+        let bytes = link.encode();
+        assert_eq!(bytes.len(), 147 + 5 + 64);
+        let decoded = DeviceLink::decode(&bytes).unwrap();
+        assert_eq!(decoded, link);
+        assert!(decoded.verify(phone.identity()));
+        assert!(!decoded.verify(laptop.identity()));
+        assert_eq!(decoded.linked_by(), Address::new("alice", 1).unwrap());
+        // Every bit of the signed part and the signature counts.
+        for i in [2, 3, 10, 145, 147, bytes.len() - 1] {
+            let mut bad = bytes.clone();
+            bad[i] ^= 0x01;
+            if let Ok(l) = DeviceLink::decode(&bad) {
+                assert!(!l.verify(phone.identity()), "{i}");
+            }
+        }
+    }
+
+    #[test]
+    fn malformed_statements_and_offers_are_refused() {
+        let (phone, laptop) = accounts();
+        let bytes = statement(&phone, &laptop).encode();
+        let mut self_link = bytes.clone();
+        self_link[3 + 5 + 128 + 4 + 3] = 2; // linked_by = 2, the device itself
+        assert_eq!(DeviceLink::decode(&self_link).unwrap_err(), DecodeError::SelfLink);
+        assert_eq!(DeviceLink::decode(&bytes[..bytes.len() - 1]).unwrap_err(), DecodeError::Truncated);
+        assert_eq!(DeviceLink::decode(&[bytes.as_slice(), &[0]].concat()).unwrap_err(), DecodeError::TrailingBytes);
+        let mut empty_user = bytes.clone();
+        empty_user.splice(2..8, [0u8]);
+        assert_eq!(DeviceLink::decode(&empty_user).unwrap_err(), DecodeError::InvalidText);
+        let offer = LinkOffer::new(Address::new("alice", 2).unwrap(), laptop.identity().clone(), [9; 32], AT);
+        let encoded = offer.encode();
+        assert_eq!(encoded.len(), 175 + 5);
+        assert_eq!(LinkOffer::decode(&encoded).unwrap(), offer);
+        assert_eq!(LinkOffer::decode(&encoded[..encoded.len() - 1]).unwrap_err(), DecodeError::Truncated);
+        // The secret stays out of Debug.
+        assert!(!format!("{offer:?}").contains("9, 9"));
+    }
+
+    fn secrets(a: &Account) -> serde_json::Value {
+        json!({
+            "identity_ed25519_private": h(a.identity.signing().secret_bytes().as_slice()),
+            "identity_x25519_private": h(a.identity.agreement().secret_bytes().as_slice()),
+        })
+    }
+
+    #[test]
+    fn vector_device_link() {
+        let (phone, laptop) = accounts();
+        let link = statement(&phone, &laptop);
+        let bytes = link.encode();
+        let offer = LinkOffer::new(Address::new("alice", 2).unwrap(), laptop.identity().clone(), [0x5a; 32], AT - 30);
+        let ephemeral = crate::primitives::dh::X25519KeyPair::from_secret_bytes([0x42; 32]);
+        let shared = ephemeral.diffie_hellman(&laptop.identity().agreement_key()).unwrap();
+        let key = crate::primitives::kdf::hkdf_sha256::<32>(
+            offer.secret(),
+            shared.as_bytes(),
+            &[crate::labels::KDF_LINK_KEY, ephemeral.public().as_bytes(), &laptop.identity().key_bytes()],
+        );
+        let inner = [&[0x00u8][..], b"an envelope would follow"].concat();
+        let framed = crate::conversation::frame_linked_for_vectors(&bytes, &inner);
+        let mut self_link = bytes.clone();
+        self_link[3 + 5 + 128 + 4 + 3] = 2;
+        let mut bad_signature = bytes.clone();
+        let last = bad_signature.len() - 1;
+        bad_signature[last] ^= 0x01;
+        check(
+            "device_link.json",
+            json!({
+                "description": "A device link statement (§13.14) signed by Alice's phone (device 1) for her laptop \
+                                (device 2), a link offer, the handover key derivation, and a message framed with the \
+                                statement (content type 0x0a). Malformed statements carry the error of the first \
+                                failing field. All bytes are lowercase hex. See docs/PROTOCOL.md §11.",
+                "linker": secrets(&phone),
+                "new_device": secrets(&laptop),
+                "statement": {
+                    "user": "alice", "device": 2, "linked_by": 1, "linked_at": AT, "bytes": h(&bytes),
+                },
+                "offer": { "user": "alice", "device": 2, "secret": h(offer.secret()), "created_at": AT - 30, "bytes": h(&offer.encode()) },
+                "handover_key": {
+                    "ephemeral_private": h(&[0x42; 32]),
+                    "ephemeral_public": h(ephemeral.public().as_bytes()),
+                    "key": h(key.as_slice()),
+                },
+                "framed_message": { "inner": h(&inner), "bytes": h(&framed) },
+                "malformed": [
+                    { "bytes": h(&self_link), "error": "SelfLink" },
+                    { "bytes": h(&bytes[..bytes.len() - 1]), "error": "Truncated" },
+                    { "bytes": h(&[bytes.as_slice(), &[0]].concat()), "error": "TrailingBytes" },
+                ],
+                "bad_signature": h(&bad_signature),
+            }),
+        );
+    }
+}

@@ -75,6 +75,8 @@ fn a_phone_links_a_laptop_and_a_verified_contact_accepts_it_and_can_send_to_it_a
     assert_eq!(received.kind(), ReceivedKind::Message);
     assert_eq!(received.plaintext(), b"hi from my laptop");
     assert!(received.events().contains(&Event::DeviceLinked { address: laptop.clone(), by: phone.clone() }));
+    // Reported as new, with the status it ends with.
+    assert!(received.events().contains(&Event::NewDevice { address: laptop.clone(), status: DeviceStatus::Trusted }));
     w.get(&bob).commit_received(received, vec![]).unwrap();
     assert_eq!(status(&mut w, &bob, &laptop), Some(DeviceStatus::Trusted));
 

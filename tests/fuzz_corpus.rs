@@ -101,6 +101,8 @@ fn write_seed_corpus() {
     write("decode_wire", "prekey-message", &first);
     write("decode_wire", "normal-message", &normal);
     write("decode_wire", "identity", &alice.identity().encode());
+    write("decode_wire", "identity-upload", &bob.identity_upload(1_800_000_000).encode());
+    write("decode_wire", "prekey-batch", &bob.publish_prekeys_with_rng(&mut r, 2, 1).unwrap().encode());
     // Messages for the fixed pair the session target builds
     // (fuzz/logic/common.rs), so the seeds reach real decryption.
     let (fixed_bob, mut fa, mut fb) = session_decrypt::pair();

@@ -1,7 +1,8 @@
 // Every wire decoder on arbitrary bytes: no panic, and whatever decodes
 // re-encodes to exactly the same bytes (the encodings are canonical).
 
-use dmseal::{Envelope, NormalMessage, PreKeyBundle, PreKeyMessage, PublicIdentity};
+use dmseal::directory::{IdentityUpload, PreKeyBatch};
+use dmseal::{DeviceLink, Envelope, LinkOffer, NormalMessage, PreKeyBundle, PreKeyMessage, PublicIdentity};
 
 pub(crate) fn run(data: &[u8]) {
     if let Ok(b) = PreKeyBundle::decode(data) {
@@ -16,6 +17,20 @@ pub(crate) fn run(data: &[u8]) {
     }
     if let Ok(i) = PublicIdentity::decode(data) {
         assert_eq!(i.encode().as_slice(), data);
+    }
+    if let Ok(u) = IdentityUpload::decode(data) {
+        assert_eq!(u.encode(), data, "identity upload re-encodes differently");
+        let _ = u.verify();
+    }
+    if let Ok(b) = PreKeyBatch::decode(data) {
+        assert_eq!(b.encode(), data, "prekey batch re-encodes differently");
+        let _ = b.verify();
+    }
+    if let Ok(l) = DeviceLink::decode(data) {
+        assert_eq!(l.encode(), data, "device link re-encodes differently");
+    }
+    if let Ok(o) = LinkOffer::decode(data) {
+        assert_eq!(o.encode(), data, "link offer re-encodes differently");
     }
     let _ = Envelope::decode(data);
 }

@@ -86,6 +86,12 @@ use crate::pickle;
 use crate::primitives::rng::os_rng;
 use crate::store::Store;
 
+/// The `0x0a` framing of a linked device's message, for the test vectors.
+#[cfg(test)]
+pub(crate) fn frame_linked_for_vectors(link: &[u8], inner: &[u8]) -> Vec<u8> {
+    self::framing::frame_linked(link, inner).to_vec()
+}
+
 /// Numbers [`Conversations`] instances within the process, so a
 /// [`Received`] is committed only by the instance that made it.
 static INSTANCES: AtomicU64 = AtomicU64::new(1);

@@ -12,6 +12,7 @@ use super::record::{Reader, SessionRecord};
 use super::resend::MessageId as SentId;
 use super::sync::SyncState;
 use super::trust::{DeviceCap, Event, FirstMessageRoute, IdentityChange, route_first_message};
+use super::user::DeviceStatus;
 use super::work::Work;
 use super::{ConversationError, Conversations, ReceiveError};
 use crate::address::Address;
@@ -504,6 +505,15 @@ impl<S: Store> Conversations<S> {
         if let Some(link) = link
             && let Some(event) = self.take_link(work, &received.from.clone(), link)?
         {
+            // A device first seen in this message is reported with the
+            // status it ends with.
+            for e in &mut received.events {
+                if let Event::NewDevice { address, status } = e
+                    && *address == received.from
+                {
+                    *status = DeviceStatus::Trusted;
+                }
+            }
             received.events.push(event);
         }
         let message = received.kind == ReceivedKind::Message;

@@ -70,6 +70,7 @@ VECTOR_FILES = [
     "conversation_content.json",       # §13.6-§13.9, checked by run_content_file
     "content_envelope.json",           # §13.12-§13.13, checked by run_envelope_file
     "prekey_uploads.json",             # §4.6-§4.7, checked by run_uploads_file
+    "device_link.json",                # §13.14, checked by run_link_file
 ]
 
 # ---------------------------------------------------------------- §2 labels
@@ -78,6 +79,8 @@ L_SIG_SPK = b"dmseal:v1:sig:signed-prekey"
 L_SIG_PQ = b"dmseal:v1:sig:pq-prekey"
 L_SIG_UPLOAD = b"dmseal:v1:sig:identity-upload"
 L_SIG_BATCH = b"dmseal:v1:sig:prekey-batch"
+L_SIG_LINK = b"dmseal:v1:sig:device-link"
+L_KDF_LINK_KEY = b"dmseal:v1:kdf:link-key"
 L_HASH_T = b"dmseal:v1:hash:x3dh-transcript"
 L_HASH_AD = b"dmseal:v1:hash:session-ad"
 L_HASH_SN = b"dmseal:v1:hash:safety-number"
@@ -92,6 +95,7 @@ L_CHAIN_NEXT = b"dmseal:v1:chain:next"
 WIRE_VERSION = 1
 T_BUNDLE, T_PREKEY, T_NORMAL = 1, 2, 3
 T_IDENTITY_UPLOAD, T_PREKEY_BATCH = 7, 8
+T_DEVICE_LINK, T_LINK_OFFER = 9, 10
 MAX_ONE_TIME_PREKEYS = 1000
 MAX_PQ_ONE_TIME_PREKEYS = 200
 PUBLIC_IDENTITY_LEN = 128
@@ -2719,6 +2723,79 @@ def run_uploads_file(c, fname):
         c.eq("%s: bad_signatures[%d] %s" % (fname, i, e["what"]), verifiers[e["type"]](H(e["bytes"])), e["what"])
 
 
+# ---------------------------------------------------------------- §13.14 linking
+def user_field(user):
+    u = user.encode()
+    return bytes([len(u)]) + u
+
+
+def build_device_link(linker_sec, new_sec, st):
+    seed, _ = build_identity(linker_sec)
+    _, new_ident = build_identity(new_sec)
+    body = bytes([WIRE_VERSION, T_DEVICE_LINK]) + user_field(st["user"]) + u32(st["device"]) + new_ident
+    body += u32(st["linked_by"]) + u64(st["linked_at"])
+    return body + ed_sign(seed, L_SIG_LINK + body)
+
+
+def decode_device_link(b):
+    """§13.14 statement: returns (fields, signed part, signature)."""
+    check_header(b, T_DEVICE_LINK)
+    r = Rd(b)
+    r.take(2)
+    n = r.int(1)
+    user = r.take(n)
+    try:
+        user = user.decode()
+    except UnicodeDecodeError:
+        raise ProtoError("InvalidText")
+    if not user:
+        raise ProtoError("InvalidText")
+    device = r.int(4)
+    ident = r.take(128)
+    decode_identity(ident)
+    linked_by = r.int(4)
+    if linked_by == device:
+        raise ProtoError("SelfLink")
+    linked_at = r.int(8)
+    signed_end = r.o
+    sig = r.take(64)
+    r.end()
+    return dict(user=user, device=device, identity=ident, linked_by=linked_by, linked_at=linked_at), b[:signed_end], sig
+
+
+def run_link_file(c, fname):
+    """§13.14: the statement and offer rebuilt, the handover key derived,
+    the 0x0a framing, malformed statements refused, a bad signature."""
+    v = json.load(open(os.path.join(HERE, fname)))
+    H = bytes.fromhex
+    st = v["statement"]
+    built = build_device_link(v["linker"], v["new_device"], st)
+    c.eq("%s: statement rebuilt from its secrets" % fname, built.hex(), st["bytes"])
+    fields, signed, sig = decode_device_link(H(st["bytes"]))
+    linker_ed = ed_pub(H(v["linker"]["identity_ed25519_private"]))
+    c.check("%s: statement verifies under the linker" % fname, verify_sig(linker_ed, L_SIG_LINK + signed, sig))
+    new_ed = ed_pub(H(v["new_device"]["identity_ed25519_private"]))
+    c.check("%s: statement does not verify under the new device" % fname, not verify_sig(new_ed, L_SIG_LINK + signed, sig))
+    o = v["offer"]
+    _, new_ident = build_identity(v["new_device"])
+    offer = bytes([WIRE_VERSION, T_LINK_OFFER]) + user_field(o["user"]) + u32(o["device"]) + new_ident
+    offer += H(o["secret"]) + u64(o["created_at"])
+    c.eq("%s: offer rebuilt" % fname, offer.hex(), o["bytes"])
+    hk = v["handover_key"]
+    e_pub = x25519_pub(H(hk["ephemeral_private"]))
+    c.eq("%s: ephemeral public" % fname, e_pub.hex(), hk["ephemeral_public"])
+    shared = dh(H(hk["ephemeral_private"]), new_ident[32:64])
+    key = hkdf(H(o["secret"]), shared, L_KDF_LINK_KEY + e_pub + new_ident[:64], 32)
+    c.eq("%s: handover key" % fname, key.hex(), hk["key"])
+    fm = v["framed_message"]
+    framed = bytes([0x0a]) + u16(len(built)) + built + H(fm["inner"])
+    c.eq("%s: framed message" % fname, framed.hex(), fm["bytes"])
+    for i, e in enumerate(v["malformed"]):
+        c.raises("%s: malformed[%d] %s" % (fname, i, e["error"]), lambda: decode_device_link(H(e["bytes"])), e["error"])
+    _, signed, sig = decode_device_link(H(v["bad_signature"]))
+    c.check("%s: bad signature refused" % fname, not verify_sig(linker_ed, L_SIG_LINK + signed, sig))
+
+
 def main():
     c = Checker()
     check_primitives(c)
@@ -2732,6 +2809,8 @@ def main():
                 run_envelope_file(c, f)
             elif f.startswith("prekey_"):
                 run_uploads_file(c, f)
+            elif f.startswith("device_link"):
+                run_link_file(c, f)
             else:
                 run_file(c, f)
         except Exception as e:  # any crash is a failure
