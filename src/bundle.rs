@@ -2,6 +2,7 @@
 
 use crate::error::DecodeError;
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
+use crate::link::{DeviceLink, read_link, write_link};
 use crate::prekeys::{OneTimePreKeyPublic, PqPreKeyPublic, SignedPreKeyPublic};
 use crate::wire::{Reader, TYPE_BUNDLE, Writer};
 
@@ -9,6 +10,8 @@ use crate::wire::{Reader, TYPE_BUNDLE, Writer};
 const FLAG_ONE_TIME_PREKEY: u8 = 0x01;
 /// Flag bit: a PQ prekey follows.
 const FLAG_PQ_PREKEY: u8 = 0x02;
+/// Flag bit: a device link statement follows (docs/PROTOCOL.md §13.14).
+const FLAG_DEVICE_LINK: u8 = 0x04;
 
 /// What an initiator needs to start a session with someone offline: their
 /// identity, signed prekey, a signed PQ prekey (one-time if the server has
@@ -25,6 +28,7 @@ pub struct PreKeyBundle {
     signed_prekey: SignedPreKeyPublic,
     one_time_prekey: Option<OneTimePreKeyPublic>,
     pq_prekey: Option<PqPreKeyPublic>,
+    device_link: Option<DeviceLink>,
 }
 
 impl PreKeyBundle {
@@ -37,7 +41,22 @@ impl PreKeyBundle {
         one_time_prekey: Option<OneTimePreKeyPublic>,
         pq_prekey: Option<PqPreKeyPublic>,
     ) -> Self {
-        Self { identity, signed_prekey, one_time_prekey, pq_prekey }
+        Self { identity, signed_prekey, one_time_prekey, pq_prekey, device_link: None }
+    }
+
+    /// The same bundle carrying the owner's device link statement: the
+    /// existing device of the same user that linked it (docs/PROTOCOL.md
+    /// §13.14). A sender who trusts that device trusts this one without
+    /// an approval.
+    #[must_use]
+    pub fn with_device_link(mut self, link: Option<DeviceLink>) -> Self {
+        self.device_link = link;
+        self
+    }
+
+    /// The owner's device link statement, if it carries one.
+    pub fn device_link(&self) -> Option<&DeviceLink> {
+        self.device_link.as_ref()
     }
 
     /// The PQ prekey, if the bundle has one.
@@ -70,6 +89,9 @@ impl PreKeyBundle {
         if self.pq_prekey.is_some() {
             flags |= FLAG_PQ_PREKEY;
         }
+        if self.device_link.is_some() {
+            flags |= FLAG_DEVICE_LINK;
+        }
         w.u8(flags).bytes(&self.identity.encode());
         self.signed_prekey.write(&mut w);
         if let Some(otk) = &self.one_time_prekey {
@@ -77,6 +99,9 @@ impl PreKeyBundle {
         }
         if let Some(pq) = &self.pq_prekey {
             pq.write(&mut w);
+        }
+        if let Some(link) = &self.device_link {
+            write_link(&mut w, link);
         }
         w.finish()
     }
@@ -90,7 +115,7 @@ impl PreKeyBundle {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(TYPE_BUNDLE)?;
-        let flags = r.flags(FLAG_ONE_TIME_PREKEY | FLAG_PQ_PREKEY)?;
+        let flags = r.flags(FLAG_ONE_TIME_PREKEY | FLAG_PQ_PREKEY | FLAG_DEVICE_LINK)?;
         let identity = PublicIdentity::read(&mut r)?;
         let signed_prekey = SignedPreKeyPublic::read(&mut r)?;
         let one_time_prekey = if flags & FLAG_ONE_TIME_PREKEY != 0 {
@@ -99,7 +124,8 @@ impl PreKeyBundle {
             None
         };
         let pq_prekey = if flags & FLAG_PQ_PREKEY != 0 { Some(PqPreKeyPublic::read(&mut r)?) } else { None };
+        let device_link = if flags & FLAG_DEVICE_LINK != 0 { Some(read_link(&mut r, &identity)?) } else { None };
         r.finish()?;
-        Ok(Self { identity, signed_prekey, one_time_prekey, pq_prekey })
+        Ok(Self { identity, signed_prekey, one_time_prekey, pq_prekey, device_link })
     }
 }

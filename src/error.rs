@@ -115,6 +115,9 @@ pub enum DecodeError {
     /// A device link statement names the new device as its own linker
     /// (docs/PROTOCOL.md §13.14).
     SelfLink,
+    /// A device link statement in a bundle or an identity upload is about
+    /// another identity than the one it comes with.
+    LinkMismatch,
 }
 
 impl fmt::Display for DecodeError {
@@ -139,6 +142,7 @@ impl fmt::Display for DecodeError {
             Self::UnexpectedPqPreKeyKind { found } => write!(f, "PQ prekey kind {found:#04x} is not allowed here"),
             Self::PreKeysOutOfOrder => f.write_str("prekey ids do not rise strictly"),
             Self::SelfLink => f.write_str("device link names the device as its own linker"),
+            Self::LinkMismatch => f.write_str("device link is about another identity"),
         }
     }
 }

@@ -23,6 +23,24 @@ fn read_address(r: &mut Reader<'_>) -> Result<Address, DecodeError> {
     Address::new(user, device).map_err(|_| DecodeError::InvalidText)
 }
 
+/// Writes `u16 len ‖ statement`, as bundles and identity uploads carry it.
+pub(crate) fn write_link(w: &mut Writer, link: &DeviceLink) {
+    let bytes = link.encode();
+    // A statement is at most 2 + 1 + 255 + 4 + 128 + 12 + 64 bytes.
+    w.u16(u16::try_from(bytes.len()).unwrap_or(u16::MAX)).bytes(&bytes);
+}
+
+/// Reads `u16 len ‖ statement`; the statement must be about `identity`
+/// (`DecodeError::LinkMismatch` otherwise).
+pub(crate) fn read_link(r: &mut Reader<'_>, identity: &PublicIdentity) -> Result<DeviceLink, DecodeError> {
+    let len = usize::from(r.u16()?);
+    let link = DeviceLink::decode(r.bytes(len)?)?;
+    if link.identity() != identity {
+        return Err(DecodeError::LinkMismatch);
+    }
+    Ok(link)
+}
+
 /// A statement, signed by an existing device of a person, that a new
 /// device (its address and identity) is theirs too. The new device
 /// attaches it to the first messages of its sessions; a device that trusts
@@ -298,6 +316,8 @@ mod tests {
         let framed = crate::conversation::frame_linked_for_vectors(&bytes, &inner);
         let mut self_link = bytes.clone();
         self_link[3 + 5 + 128 + 4 + 3] = 2;
+        let mut linked = laptop.duplicate();
+        linked.device_link = Some(link.clone());
         let mut bad_signature = bytes.clone();
         let last = bad_signature.len() - 1;
         bad_signature[last] ^= 0x01;
@@ -326,6 +346,9 @@ mod tests {
                     { "bytes": h(&[bytes.as_slice(), &[0]].concat()), "error": "TrailingBytes" },
                 ],
                 "bad_signature": h(&bad_signature),
+                "bundle_with_link": h(&linked.prekey_bundle(None, None).unwrap().encode()),
+                "identity_upload_with_link": h(&linked.identity_upload(AT).encode()),
+                "bundle_with_foreign_link": h(&phone.prekey_bundle(None, None).unwrap().with_device_link(Some(link.clone())).encode()),
             }),
         );
     }

@@ -205,3 +205,50 @@ fn the_linked_device_gets_the_groups_with_their_members() {
     got.sort();
     assert_eq!(got, vec![members[0].clone(), members[1].clone(), members[2].clone()]);
 }
+
+#[test]
+fn a_verified_contact_who_writes_first_trusts_the_linked_device_from_its_bundle() {
+    use dmseal::directory::{Directory, MemoryDirectory, PreKeyCounts};
+    let (mut w, phone, bob) = verified_contacts();
+    let directory = Directory::new(MemoryDirectory::new());
+    let laptop = addr("alice", 2);
+    w.add(device("alice", 2));
+    // The laptop keeps its prekeys on the directory, then is linked and
+    // uploads its identity again, now with the link.
+    let uploads = w.get(&laptop).prekey_maintenance(NOW, PreKeyCounts::default()).unwrap();
+    directory.publish_identity(&laptop, &uploads.identity.unwrap().encode()).unwrap();
+    directory.publish_prekeys(&laptop, &uploads.batch.unwrap().encode()).unwrap();
+    let done = link(&mut w, &phone, &laptop, &[]);
+    assert!(done.identity_upload.device_link().is_some());
+    directory.publish_identity(&laptop, &done.identity_upload.encode()).unwrap();
+
+    // Bob's server lists the laptop before it ever wrote: awaiting approval.
+    w.get(&bob).set_devices("alice", &[1, 2]).unwrap();
+    assert_eq!(status(&mut w, &bob, &laptop), Some(DeviceStatus::AwaitingApproval));
+    // Bob writes; the laptop's bundle from the directory shows the link.
+    let mut bob_device = w.devices.remove(&bob).unwrap();
+    let mut source = |need: &[Address]| -> Result<Vec<(Address, PreKeyBundle)>, BundleSourceError> {
+        need.iter().map(|a| Ok((a.clone(), directory.claim_bundle(a)?.bundle))).collect()
+    };
+    let out = bob_device.send_fetching("alice", "hi, Alice's laptop", &mut source, NOW).unwrap();
+    assert!(out.events.contains(&Event::DeviceLinked { address: laptop.clone(), by: phone.clone() }));
+    w.add(bob_device);
+    assert_eq!(status(&mut w, &bob, &laptop), Some(DeviceStatus::Trusted));
+    let to_laptop = out.messages.iter().find(|(a, _)| *a == laptop).unwrap().1.clone();
+    assert_eq!(w.deliver(&bob, &laptop, &to_laptop).unwrap(), b"hi, Alice's laptop");
+}
+
+#[test]
+fn a_bundle_whose_link_is_about_another_identity_does_not_decode() {
+    let (mut w, phone, _bob) = verified_contacts();
+    let laptop = addr("alice", 2);
+    w.add(device("alice", 2));
+    link(&mut w, &phone, &laptop, &[]);
+    let with_link = w.get(&laptop).account().prekey_bundle(None, None).unwrap();
+    assert!(with_link.device_link().is_some());
+    assert_eq!(PreKeyBundle::decode(&with_link.encode()).unwrap(), with_link);
+    // Put the laptop's statement on the phone's bundle.
+    let phone_bundle = w.get(&phone).account().prekey_bundle(None, None).unwrap();
+    let forged = phone_bundle.with_device_link(with_link.device_link().cloned());
+    assert_eq!(PreKeyBundle::decode(&forged.encode()).unwrap_err(), dmseal::DecodeError::LinkMismatch);
+}

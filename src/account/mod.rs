@@ -458,7 +458,8 @@ impl Account {
             None => self.last_resort_pq_prekey(),
         };
         let pq = self.publishes_pq_prekeys().then_some(pq);
-        Ok(PreKeyBundle::new(self.identity().clone(), self.signed_prekey(), otk, pq))
+        Ok(PreKeyBundle::new(self.identity().clone(), self.signed_prekey(), otk, pq)
+            .with_device_link(self.device_link.clone()))
     }
 
     // Sessions.

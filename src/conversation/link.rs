@@ -104,6 +104,12 @@ pub struct LinkCompleted {
     pub groups: usize,
     /// History rows written to the store.
     pub history: usize,
+    /// This device's identity upload, now carrying the link statement:
+    /// upload it to the prekey directory
+    /// ([`crate::directory::Directory::publish_identity`]) so the bundles
+    /// others fetch show the link too, and a contact who writes first
+    /// trusts this device at once.
+    pub identity_upload: crate::directory::IdentityUpload,
 }
 
 /// The offer this device showed, kept in memory until it is answered.
@@ -378,6 +384,7 @@ impl<S: Store> Conversations<S> {
                 users: handover.users.len(),
                 groups,
                 history: history.len(),
+                identity_upload: this.account_in(work).identity_upload(now),
             })
         })?;
         self.commit(pending, history)?;
@@ -385,8 +392,8 @@ impl<S: Store> Conversations<S> {
         Ok(completed)
     }
 
-    /// Reads a link statement that came with a message (content type
-    /// `0x0a`, docs/PROTOCOL.md §13.14): if it is about the sending device
+    /// Takes a link statement that came with a message (content type
+    /// `0x0a`) or a bundle (docs/PROTOCOL.md §13.14): if it is about the device
     /// and its pinned identity, and signed by a trusted device of the same
     /// user under its pinned identity (or by this device), the sending
     /// device becomes trusted as linked by that device
@@ -397,9 +404,8 @@ impl<S: Store> Conversations<S> {
         &mut self,
         work: &mut super::work::Work,
         from: &Address,
-        bytes: &[u8],
+        link: &DeviceLink,
     ) -> Result<Option<Event>, ConversationError> {
-        let Ok(link) = DeviceLink::decode(bytes) else { return Ok(None) };
         if link.device() != from {
             return Ok(None);
         }

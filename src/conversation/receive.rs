@@ -502,8 +502,8 @@ impl<S: Store> Conversations<S> {
         // A linked device's statement comes first on its new sessions
         // (§13.14); the message itself follows.
         let (link, plaintext) = split_link(plaintext);
-        if let Some(link) = link
-            && let Some(event) = self.take_link(work, &received.from.clone(), link)?
+        if let Some(link) = link.and_then(|bytes| crate::link::DeviceLink::decode(bytes).ok())
+            && let Some(event) = self.take_link(work, &received.from.clone(), &link)?
         {
             // A device first seen in this message is reported with the
             // status it ends with.

@@ -150,6 +150,10 @@ impl<S: DirectoryStore> Directory<S> {
     pub fn publish_identity(&self, device: &Address, upload: &[u8]) -> Result<(), DirectoryError> {
         let new = IdentityUpload::decode(upload)?;
         new.verify()?;
+        // A link statement names the device it is about.
+        if new.device_link().is_some_and(|l| l.device() != device) {
+            return Err(DirectoryError::Malformed(crate::DecodeError::LinkMismatch));
+        }
         let Some(row) = self.store.load(device)? else {
             let row = DeviceRow::new(upload.to_vec());
             return Ok(self.store.save(device, None, &row, &[], &[])?);
@@ -240,7 +244,8 @@ impl<S: DirectoryStore> Directory<S> {
             Some(field) => Some(read_pq_field(field)?),
             None => upload.last_resort_pq_prekey().cloned(),
         };
-        let bundle = PreKeyBundle::new(upload.identity().clone(), upload.signed_prekey().clone(), one_time, pq);
+        let bundle = PreKeyBundle::new(upload.identity().clone(), upload.signed_prekey().clone(), one_time, pq)
+            .with_device_link(upload.device_link().cloned());
         let low = claim.left.one_time < self.low_water.one_time || claim.left.pq_one_time < self.low_water.pq_one_time;
         Ok(ClaimedBundle { bundle, left: claim.left, low })
     }

@@ -12,6 +12,7 @@ use crate::account::Account;
 use crate::error::{DecodeError, PreKeyError};
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 use crate::labels;
+use crate::link::{DeviceLink, read_link, write_link};
 use crate::prekeys::{
     MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS, OneTimePreKeyPublic, PQ_PREKEY_FIELD_LEN, PqPreKeyKind,
     PqPreKeyPublic, SIGNED_PREKEY_FIELD_LEN, SignedPreKeyPublic,
@@ -22,6 +23,8 @@ use crate::wire::{Reader, TYPE_IDENTITY_UPLOAD, TYPE_PREKEY_BATCH, Writer};
 
 /// Flag bit of an identity upload: a last-resort PQ prekey follows.
 const FLAG_LAST_RESORT: u8 = 0x01;
+/// Flag bit of an identity upload: a device link statement follows.
+const FLAG_DEVICE_LINK: u8 = 0x02;
 
 /// Length of one one-time X25519 prekey in a batch: id and key.
 const ONE_TIME_ENTRY_LEN: usize = 4 + 32;
@@ -38,6 +41,7 @@ pub struct IdentityUpload {
     uploaded_at: u64,
     signed_prekey: SignedPreKeyPublic,
     last_resort: Option<PqPreKeyPublic>,
+    device_link: Option<DeviceLink>,
     signature: [u8; SIGNATURE_LEN],
 }
 
@@ -74,15 +78,29 @@ impl IdentityUpload {
         self.last_resort.as_ref()
     }
 
+    /// The statement of the device that linked this one, if it was
+    /// linked (docs/PROTOCOL.md §13.14); bundles carry it.
+    pub fn device_link(&self) -> Option<&DeviceLink> {
+        self.device_link.as_ref()
+    }
+
     fn body(&self) -> Writer {
         let len = 3 + PUBLIC_IDENTITY_LEN + 8 + SIGNED_PREKEY_FIELD_LEN + PQ_PREKEY_FIELD_LEN + SIGNATURE_LEN;
         let mut w = Writer::with_header(TYPE_IDENTITY_UPLOAD, len);
-        w.u8(if self.last_resort.is_some() { FLAG_LAST_RESORT } else { 0 })
-            .bytes(&self.identity.encode())
-            .u64(self.uploaded_at);
+        let mut flags = 0;
+        if self.last_resort.is_some() {
+            flags |= FLAG_LAST_RESORT;
+        }
+        if self.device_link.is_some() {
+            flags |= FLAG_DEVICE_LINK;
+        }
+        w.u8(flags).bytes(&self.identity.encode()).u64(self.uploaded_at);
         self.signed_prekey.write(&mut w);
         if let Some(pq) = &self.last_resort {
             pq.write(&mut w);
+        }
+        if let Some(link) = &self.device_link {
+            write_link(&mut w, link);
         }
         w
     }
@@ -104,15 +122,16 @@ impl IdentityUpload {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(TYPE_IDENTITY_UPLOAD)?;
-        let flags = r.flags(FLAG_LAST_RESORT)?;
+        let flags = r.flags(FLAG_LAST_RESORT | FLAG_DEVICE_LINK)?;
         let identity = PublicIdentity::read(&mut r)?;
         let uploaded_at = r.u64()?;
         let signed_prekey = SignedPreKeyPublic::read(&mut r)?;
         let last_resort =
             if flags & FLAG_LAST_RESORT != 0 { Some(read_pq(&mut r, PqPreKeyKind::LastResort)?) } else { None };
+        let device_link = if flags & FLAG_DEVICE_LINK != 0 { Some(read_link(&mut r, &identity)?) } else { None };
         let signature = r.array()?;
         r.finish()?;
-        Ok(Self { identity, uploaded_at, signed_prekey, last_resort, signature })
+        Ok(Self { identity, uploaded_at, signed_prekey, last_resort, device_link, signature })
     }
 
     /// Checks every signature under the upload's own identity (§3.2): the
@@ -322,6 +341,7 @@ impl Account {
             uploaded_at: now,
             signed_prekey: self.signed_prekey(),
             last_resort: self.publishes_pq_prekeys().then(|| self.last_resort_pq_prekey()),
+            device_link: self.device_link.clone(),
             signature: [0; SIGNATURE_LEN],
         };
         upload.signature =

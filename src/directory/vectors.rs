@@ -66,7 +66,7 @@ fn uploads() -> Value {
     };
     let empty = Account::new_with_rng(&mut rng).publish_prekeys_with_rng(&mut rng, 0, 0).unwrap().encode();
     let malformed = [
-        ("identity_upload", with(&upload, 2, &[0x03]), "UnknownFlags"),
+        ("identity_upload", with(&upload, 2, &[0x05]), "UnknownFlags"),
         ("identity_upload", with(&upload, 240, &[0x01]), "UnexpectedPqPreKeyKind"),
         ("identity_upload", upload[..upload.len() - 1].to_vec(), "Truncated"),
         ("identity_upload", [upload.as_slice(), &[0]].concat(), "TrailingBytes"),

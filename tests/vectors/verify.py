@@ -118,6 +118,7 @@ PQ_ONE_TIME = 0x01
 PQ_LAST_RESORT = 0x02
 F_OPK = 0x01          # bundle / prekey message flag: one-time prekey (id)
 F_PQ = 0x02           # bundle / prekey message flag: PQ prekey / KEM ciphertext
+F_LINK = 0x04         # bundle flag: a device link statement follows (§13.14)
 CAP_PQ = 0x01         # §3.3 signed prekey capability: publishes PQ prekeys
 
 
@@ -666,7 +667,7 @@ def decode_bundle(b):
     if len(b) < 3:
         raise ProtoError("Truncated")
     flags = b[2]
-    if flags & ~(F_OPK | F_PQ):
+    if flags & ~(F_OPK | F_PQ | F_LINK):
         raise ProtoError("UnknownFlags")
     if len(b) < 3 + 128:
         raise ProtoError("Truncated")
@@ -721,10 +722,16 @@ def decode_bundle(b):
         sig = b[o + 6 + MLKEM_EK_LEN:o + 70 + MLKEM_EK_LEN]
         pq = dict(kind=kind, id=pq_id, key=ek, sig=sig)
         end = o + 70 + MLKEM_EK_LEN
+    link = None
+    if flags & F_LINK:
+        r = Rd(b)
+        r.o = end
+        link = read_link_field(r, ident)
+        end = r.o
     if len(b) != end:
         raise ProtoError("TrailingBytes")
     return dict(identity=ident, spk_id=spk_id, spk=spk, spk_sig=spk_sig, caps=caps,
-                opk_id=opk_id, opk=opk, pq=pq)
+                opk_id=opk_id, opk=opk, pq=pq, link=link)
 
 
 def decode_normal(b):
@@ -744,7 +751,7 @@ def decode_prekey(b):
     if len(b) < 3:
         raise ProtoError("Truncated")
     flags = b[2]
-    if flags & ~(F_OPK | F_PQ):
+    if flags & ~(F_OPK | F_PQ | F_LINK):
         raise ProtoError("UnknownFlags")
     if len(b) < 131:
         raise ProtoError("Truncated")
@@ -1928,7 +1935,7 @@ def run_file(c, fname):
     c.raises("%s: bundle with trailing byte refused (§4.2)" % tag,
              lambda: decode_bundle(bundle + b"\x00"), "TrailingBytes")
     c.raises("%s: bundle with an undefined flag bit refused (§4.2)" % tag,
-             lambda: decode_bundle(bundle[:2] + bytes([bundle[2] | 0x04]) + bundle[3:]),
+             lambda: decode_bundle(bundle[:2] + bytes([bundle[2] | 0x08]) + bundle[3:]),
              "UnknownFlags")
     c.raises("%s: bundle with a reserved capabilities bit (0x02) refused (§3.3, §4.2)" % tag,
              lambda: decode_bundle(bundle[:231] + bytes([bundle[231] | 0x02]) + bundle[232:]),
@@ -2572,13 +2579,23 @@ def read_pq_field(r, want_kind):
     return dict(kind=kind, id=pq_id, key=ek, sig=sig)
 
 
+def read_link_field(r, ident):
+    """u16 len || device link statement (§13.14), about identity `ident`."""
+    n = r.int(2)
+    raw = r.take(n)
+    fields, _, _ = decode_device_link(raw)
+    if fields["identity"] != ident:
+        raise ProtoError("LinkMismatch")
+    return raw
+
+
 def decode_identity_upload(b):
     """§4.6: returns the fields; signatures are checked by verify_identity_upload."""
     check_header(b, T_IDENTITY_UPLOAD)
     r = Rd(b)
     r.take(2)
     flags = r.int(1)
-    if flags & ~0x01:
+    if flags & ~0x03:
         raise ProtoError("UnknownFlags")
     ident = r.take(128)
     decode_identity(ident)
@@ -2590,11 +2607,12 @@ def decode_identity_upload(b):
     if caps & ~CAP_PQ:
         raise ProtoError("UnknownFlags")
     pq = read_pq_field(r, PQ_LAST_RESORT) if flags & 0x01 else None
+    link = read_link_field(r, ident) if flags & 0x02 else None
     body_end = r.o
     sig = r.take(64)
     r.end()
     return dict(identity=ident, at=at, spk_id=spk_id, spk=spk, spk_sig=spk_sig, caps=caps, pq=pq,
-                body=b[:body_end], sig=sig)
+                link=link, body=b[:body_end], sig=sig)
 
 
 def verify_identity_upload(u):
@@ -2794,6 +2812,14 @@ def run_link_file(c, fname):
         c.raises("%s: malformed[%d] %s" % (fname, i, e["error"]), lambda: decode_device_link(H(e["bytes"])), e["error"])
     _, signed, sig = decode_device_link(H(v["bad_signature"]))
     c.check("%s: bad signature refused" % fname, not verify_sig(linker_ed, L_SIG_LINK + signed, sig))
+    bundle = decode_bundle(H(v["bundle_with_link"]))
+    c.eq("%s: bundle carries the statement" % fname, bundle["link"], H(st["bytes"]))
+    c.eq("%s: bundle identity is the new device's" % fname, bundle["identity"], new_ident)
+    up = decode_identity_upload(H(v["identity_upload_with_link"]))
+    c.eq("%s: identity upload carries the statement" % fname, up["link"], H(st["bytes"]))
+    c.eq("%s: identity upload with the statement verifies" % fname, verify_identity_upload(up), None)
+    c.raises("%s: a statement on another identity's bundle" % fname,
+             lambda: decode_bundle(H(v["bundle_with_foreign_link"])), "LinkMismatch")
 
 
 def main():
