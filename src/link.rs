@@ -2,7 +2,7 @@
 //! the offer the new device shows as a QR code, and the link statement
 //! the existing device signs for it.
 
-use crate::address::{Address, MAX_USER_ID_LEN};
+use crate::address::Address;
 use crate::error::DecodeError;
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 use crate::labels;
@@ -10,7 +10,7 @@ use crate::primitives::signature::SIGNATURE_LEN;
 use crate::wire::{Reader, TYPE_DEVICE_LINK, TYPE_LINK_OFFER, Writer};
 
 /// Writes a user id as `u8 len ‖ bytes`; ids are at most
-/// [`MAX_USER_ID_LEN`] (255) bytes, as [`Address`] guarantees.
+/// `MAX_USER_ID_LEN` (255) bytes, as [`Address`] guarantees.
 fn write_user(w: &mut Writer, user: &str) {
     w.u8(u8::try_from(user.len()).unwrap_or(u8::MAX)).bytes(user.as_bytes());
 }
@@ -19,7 +19,6 @@ fn read_address(r: &mut Reader<'_>) -> Result<Address, DecodeError> {
     let len = usize::from(r.u8()?);
     let user = core::str::from_utf8(r.bytes(len)?).map_err(|_| DecodeError::InvalidText)?;
     let device = r.u32()?;
-    debug_assert!(len <= MAX_USER_ID_LEN);
     Address::new(user, device).map_err(|_| DecodeError::InvalidText)
 }
 
