@@ -79,6 +79,8 @@ fn a_phone_links_a_laptop_and_a_verified_contact_accepts_it_and_can_send_to_it_a
     assert!(received.events().contains(&Event::NewDevice { address: laptop.clone(), status: DeviceStatus::Trusted }));
     w.get(&bob).commit_received(received, vec![]).unwrap();
     assert_eq!(status(&mut w, &bob, &laptop), Some(DeviceStatus::Trusted));
+    let info = w.get(&bob).devices("alice").unwrap().into_iter().find(|i| i.address == laptop).unwrap();
+    assert_eq!(info.linked_by, Some(phone.clone()));
 
     // Bob's server now lists the laptop: it stays trusted, and Bob sends
     // to both of Alice's devices with no approval.

@@ -262,3 +262,99 @@ fn sessions_from_directory_bundles_are_pqxdh_and_maintenance_survives_a_reopen()
     let session = alice.begin_session(&bundle, b"context").unwrap();
     assert_eq!(session.setup(), SessionSetup::Pqxdh);
 }
+
+mod model {
+    use std::collections::BTreeSet;
+
+    use dmseal::directory::{Directory, MemoryDirectory, SqliteDirectory};
+    use dmseal::{Account, Address};
+    use proptest::prelude::*;
+
+    use super::NOW;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Upload(usize),
+        Replay(usize),
+        Claim,
+        Rotate,
+        OldIdentity(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            3 => (0usize..4).prop_map(Op::Upload),
+            1 => any::<usize>().prop_map(Op::Replay),
+            4 => Just(Op::Claim),
+            1 => Just(Op::Rotate),
+            1 => any::<usize>().prop_map(Op::OldIdentity),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Any sequence of uploads, replays, rotations and claims: the
+        /// memory and SQLite stores answer alike, no one-time prekey is
+        /// handed out twice, and every key handed out was uploaded.
+        #[test]
+        fn both_stores_agree_and_never_hand_out_a_key_twice(ops in proptest::collection::vec(op(), 1..30)) {
+            let device = Address::new("bob", 1).unwrap();
+            let memory = Directory::new(MemoryDirectory::new());
+            let sqlite = Directory::new(SqliteDirectory::open_in_memory().unwrap());
+            let mut account = Account::new();
+            let mut at = NOW;
+            let first = account.identity_upload(at).encode();
+            memory.publish_identity(&device, &first).unwrap();
+            sqlite.publish_identity(&device, &first).unwrap();
+            let (mut batches, mut identities) = (Vec::new(), vec![first]);
+            let (mut uploaded, mut claimed) = (BTreeSet::new(), BTreeSet::new());
+            for op in ops {
+                match op {
+                    Op::Upload(n) => {
+                        let batch = account.publish_prekeys(n, 0).unwrap();
+                        let bytes = batch.encode();
+                        let (a, b) = (memory.publish_prekeys(&device, &bytes), sqlite.publish_prekeys(&device, &bytes));
+                        prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+                        if a.is_ok() {
+                            uploaded.extend(batch.one_time_prekeys().iter().map(|k| k.id()));
+                        }
+                        batches.push(bytes);
+                    }
+                    Op::Replay(i) if !batches.is_empty() => {
+                        let bytes = &batches[i % batches.len()];
+                        let (a, b) = (memory.publish_prekeys(&device, bytes), sqlite.publish_prekeys(&device, bytes));
+                        prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+                    }
+                    Op::Claim => {
+                        let (a, b) = (memory.claim_bundle(&device).unwrap(), sqlite.claim_bundle(&device).unwrap());
+                        prop_assert_eq!(&a.bundle, &b.bundle);
+                        prop_assert_eq!(a.left, b.left);
+                        if let Some(k) = a.bundle.one_time_prekey() {
+                            prop_assert!(claimed.insert(k.id()), "key {} handed out twice", k.id());
+                            prop_assert!(uploaded.contains(&k.id()));
+                        }
+                        prop_assert_eq!(a.bundle.signed_prekey(), &account.signed_prekey());
+                    }
+                    Op::Rotate => {
+                        at += 60;
+                        account.rotate_signed_prekey(at, 60).unwrap();
+                        let bytes = account.identity_upload(at).encode();
+                        memory.publish_identity(&device, &bytes).unwrap();
+                        sqlite.publish_identity(&device, &bytes).unwrap();
+                        identities.push(bytes);
+                    }
+                    Op::OldIdentity(i) => {
+                        let bytes = &identities[i % identities.len()];
+                        let (a, b) = (memory.publish_identity(&device, bytes), sqlite.publish_identity(&device, bytes));
+                        prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+                        // Only the newest upload is accepted again.
+                        prop_assert_eq!(a.is_ok(), Some(bytes) == identities.last());
+                    }
+                    Op::Replay(_) => {}
+                }
+                prop_assert_eq!(memory.counts(&device).unwrap(), sqlite.counts(&device).unwrap());
+            }
+        }
+    }
+}

@@ -92,6 +92,7 @@ impl<S: Store> Conversations<S> {
                     identity: d.identity.clone(),
                     status: d.status,
                     listed: d.listed,
+                    linked_by: d.linked_by.map(|by| record.address(by)).transpose()?,
                 })
             })
             .collect()

@@ -270,6 +270,10 @@ pub struct DeviceInfo {
     pub status: DeviceStatus,
     /// Whether it is in the application's device list for its user.
     pub listed: bool,
+    /// The device of the same user whose link statement made it trusted
+    /// (docs/PROTOCOL.md §13.14), if its trust came from a link: show it
+    /// ("linked by Alice's phone").
+    pub linked_by: Option<Address>,
 }
 
 /// A device in a user record pickle.
