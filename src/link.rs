@@ -7,7 +7,7 @@ use crate::error::DecodeError;
 use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 use crate::labels;
 use crate::primitives::signature::SIGNATURE_LEN;
-use crate::wire::{Reader, TYPE_DEVICE_LINK, TYPE_LINK_OFFER, Writer};
+use crate::wire::{Reader, TYPE_DEVICE_LINK, TYPE_LINK_OFFER, Writer, signed_message};
 
 /// Writes a user id as `u8 len ‖ bytes`; ids are at most
 /// `MAX_USER_ID_LEN` (255) bytes, as [`Address`] guarantees.
@@ -109,11 +109,7 @@ impl DeviceLink {
     }
 
     fn signed_bytes(&self) -> Vec<u8> {
-        let body = self.body().finish();
-        let mut m = Vec::with_capacity(labels::SIG_DEVICE_LINK.len() + body.len());
-        m.extend_from_slice(labels::SIG_DEVICE_LINK);
-        m.extend_from_slice(&body);
-        m
+        signed_message(labels::SIG_DEVICE_LINK, &self.body().finish())
     }
 
     /// The byte encoding (docs/PROTOCOL.md §13.14).

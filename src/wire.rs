@@ -58,6 +58,15 @@ pub(crate) const KEY_TYPE_X25519: u8 = 0x01;
 /// `EncodeKEM`), in PQ prekey signatures and on the wire.
 pub(crate) const KEY_TYPE_ML_KEM_768: u8 = 0x02;
 
+/// `label ‖ body`: the message an encoding's own signature covers (an
+/// identity upload, a prekey batch, a device link statement).
+pub(crate) fn signed_message(label: &[u8], body: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(label.len() + body.len());
+    m.extend_from_slice(label);
+    m.extend_from_slice(body);
+    m
+}
+
 /// A cursor over untrusted bytes. Every read is bounds-checked and fails
 /// with [`DecodeError::Truncated`] instead of panicking.
 pub(crate) struct Reader<'a> {

@@ -219,21 +219,21 @@ fn make_room(account: &mut Account, policy: &PreKeyPolicy, on_directory: PreKeyC
     } else {
         0
     };
-    let published = account.published_one_time_prekey_ids();
+    let stored = account.prekeys.one_time.keys.len();
     let stale = stale_ids(
-        &published,
+        &account.published_one_time_prekey_ids(),
         on_directory.one_time,
-        account.prekeys.one_time.keys.len(),
+        stored,
         one_time,
         MAX_ONE_TIME_PREKEYS,
     );
     let mut removed = account.remove_one_time_prekeys(&stale);
     one_time = one_time.min(MAX_ONE_TIME_PREKEYS.saturating_sub(account.prekeys.one_time.keys.len()));
-    let published = account.published_pq_one_time_prekey_ids();
+    let stored = account.prekeys.one_time_pq.keys.len();
     let stale = stale_ids(
-        &published,
+        &account.published_pq_one_time_prekey_ids(),
         on_directory.pq_one_time,
-        account.prekeys.one_time_pq.keys.len(),
+        stored,
         pq,
         MAX_PQ_ONE_TIME_PREKEYS,
     );

@@ -19,7 +19,7 @@ use crate::prekeys::{
 };
 use crate::primitives::rng::os_rng;
 use crate::primitives::signature::SIGNATURE_LEN;
-use crate::wire::{Reader, TYPE_IDENTITY_UPLOAD, TYPE_PREKEY_BATCH, Writer};
+use crate::wire::{Reader, TYPE_IDENTITY_UPLOAD, TYPE_PREKEY_BATCH, Writer, signed_message};
 
 /// Flag bit of an identity upload: a last-resort PQ prekey follows.
 const FLAG_LAST_RESORT: u8 = 0x01;
@@ -157,7 +157,7 @@ impl IdentityUpload {
             None if self.signed_prekey.publishes_pq_prekeys() => return Err(DirectoryError::MissingPqPreKey),
             _ => {}
         }
-        let signed = signed_bytes(labels::SIG_IDENTITY_UPLOAD, &self.body().finish());
+        let signed = signed_message(labels::SIG_IDENTITY_UPLOAD, &self.body().finish());
         if self.identity.signing_key().verify(&signed, &self.signature).is_err() {
             return Err(DirectoryError::BadSignature { what: "identity upload" });
         }
@@ -281,19 +281,12 @@ impl PreKeyBatch {
         if self.pq_one_time.iter().any(|k| !k.verify(&self.identity)) {
             return Err(DirectoryError::BadSignature { what: "one-time PQ prekey" });
         }
-        let signed = signed_bytes(labels::SIG_PREKEY_BATCH, &self.body().finish());
+        let signed = signed_message(labels::SIG_PREKEY_BATCH, &self.body().finish());
         if self.identity.signing_key().verify(&signed, &self.signature).is_err() {
             return Err(DirectoryError::BadSignature { what: "prekey batch" });
         }
         Ok(())
     }
-}
-
-fn signed_bytes(label: &[u8], body: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(label.len() + body.len());
-    m.extend_from_slice(label);
-    m.extend_from_slice(body);
-    m
 }
 
 fn read_pq(r: &mut Reader<'_>, kind: PqPreKeyKind) -> Result<PqPreKeyPublic, DecodeError> {
@@ -345,7 +338,7 @@ impl Account {
             signature: [0; SIGNATURE_LEN],
         };
         upload.signature =
-            self.identity.signing().sign(&signed_bytes(labels::SIG_IDENTITY_UPLOAD, &upload.body().finish()));
+            self.identity.signing().sign(&signed_message(labels::SIG_IDENTITY_UPLOAD, &upload.body().finish()));
         upload
     }
 
@@ -408,7 +401,8 @@ impl Account {
         self.mark_pq_one_time_prekeys_published(&ids)?;
         let mut batch =
             PreKeyBatch { identity: self.identity().clone(), one_time, pq_one_time, signature: [0; SIGNATURE_LEN] };
-        batch.signature = self.identity.signing().sign(&signed_bytes(labels::SIG_PREKEY_BATCH, &batch.body().finish()));
+        batch.signature =
+            self.identity.signing().sign(&signed_message(labels::SIG_PREKEY_BATCH, &batch.body().finish()));
         Ok(batch)
     }
 }
