@@ -630,3 +630,53 @@ fn the_driver_sends_typed_content_with_timers_and_purges_expired_rows() {
         "InvalidContent",
     );
 }
+
+#[test]
+fn the_driver_keeps_prekeys_and_links_a_device() {
+    let mut d = Driver::start();
+    let now = 1_800_000_000u64;
+    d.ok(json!({"cmd": "device_create", "party": "phone", "address": "alice.1", "seed": "21".repeat(32)}));
+    d.ok(json!({"cmd": "device_create", "party": "laptop", "address": "alice.2", "seed": "22".repeat(32)}));
+    d.ok(json!({"cmd": "device_create", "party": "bob", "address": "bob.1", "seed": "23".repeat(32)}));
+
+    // Prekey maintenance: the first call uploads everything, the next
+    // nothing.
+    let up =
+        d.ok(json!({"cmd": "device_prekey_maintenance", "party": "bob", "now": now, "one_time": 0, "pq_one_time": 0}));
+    assert_eq!(s(&up["identity_upload"]).len(), 2 * 1558);
+    assert_eq!(s(&up["batch"]).len(), 2 * (198 + 100 * 36 + 50 * 1254));
+    let again = d.ok(
+        json!({"cmd": "device_prekey_maintenance", "party": "bob", "now": now + 1, "one_time": 100, "pq_one_time": 50}),
+    );
+    assert_eq!((again["identity_upload"].clone(), again["batch"].clone()), (Value::Null, Value::Null));
+
+    // The phone and Bob talk; Bob verifies Alice.
+    d.ok(json!({"cmd": "device_set_devices", "party": "phone", "user": "bob", "devices": [1]}));
+    d.ok(json!({"cmd": "device_set_devices", "party": "bob", "user": "alice", "devices": [1]}));
+    let bundle = s(&d.ok(json!({"cmd": "device_bundle", "party": "bob", "one_time_prekey": true}))["bundle"]);
+    let sent = d.ok(json!({"cmd": "device_send", "party": "phone", "to": "bob", "plaintext": hex(b"hi"), "now": now, "bundles": {"bob.1": bundle}}));
+    d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.1", "bytes": sent["messages"][0]["bytes"], "now": now}));
+    d.ok(json!({"cmd": "device_set_verified", "party": "bob", "user": "alice", "verified": true}));
+
+    // Linking.
+    let offer = s(&d.ok(json!({"cmd": "device_link_offer", "party": "laptop", "now": now}))["offer"]);
+    let handover =
+        s(&d.ok(json!({"cmd": "device_link_device", "party": "phone", "offer": offer, "now": now}))["handover"]);
+    d.err(json!({"cmd": "device_complete_link", "party": "laptop", "handover": handover, "now": now + 600}), "Expired");
+    let done = d.ok(json!({"cmd": "device_complete_link", "party": "laptop", "handover": handover, "now": now + 5}));
+    assert_eq!(done["linked_by"], json!("alice.1"));
+    d.err(json!({"cmd": "device_complete_link", "party": "laptop", "handover": handover, "now": now + 6}), "NoOffer");
+
+    // The laptop writes to Bob, who trusts it as linked by the phone.
+    d.ok(json!({"cmd": "device_set_devices", "party": "laptop", "user": "alice", "devices": []}));
+    let bundle = s(&d.ok(json!({"cmd": "device_bundle", "party": "bob", "one_time_prekey": true}))["bundle"]);
+    let sent = d.ok(json!({"cmd": "device_send", "party": "laptop", "to": "bob", "plaintext": hex(b"from the laptop"), "now": now, "bundles": {"bob.1": bundle}}));
+    let got = d.ok(json!({"cmd": "device_receive", "party": "bob", "from": "alice.2", "bytes": sent["messages"][0]["bytes"], "now": now}));
+    assert_eq!(got["plaintext"], json!(hex(b"from the laptop")));
+    assert_eq!(
+        got["events"],
+        json!([{"event": "NewDevice", "address": "alice.2", "status": "Trusted"}, {"event": "DeviceLinked", "address": "alice.2", "by": "alice.1"}])
+    );
+    let devices = d.ok(json!({"cmd": "device_devices", "party": "bob", "user": "alice"}));
+    assert_eq!(devices["devices"][1]["linked_by"], json!("alice.1"));
+}

@@ -87,6 +87,9 @@ fn event(e: &Event) -> Value {
         Event::MessageRequest { address } => json!({ "event": "MessageRequest", "address": address.to_string() }),
         Event::SessionHealed { address } => json!({ "event": "SessionHealed", "address": address.to_string() }),
         Event::ResendDue { address } => json!({ "event": "ResendDue", "address": address.to_string() }),
+        Event::DeviceLinked { address, by } => {
+            json!({ "event": "DeviceLinked", "address": address.to_string(), "by": by.to_string() })
+        }
         Event::TimerChanged { conversation, seconds, by } => json!({
             "event": "TimerChanged",
             "conversation": crate::content::destination(conversation),
@@ -94,6 +97,15 @@ fn event(e: &Event) -> Value {
             "by": by.to_string(),
         }),
         other => json!({ "event": format!("{other:?}") }),
+    }
+}
+
+/// A linking failure named by its `LinkError` variant (`Expired`,
+/// `Forged`, …); other errors as usual.
+fn link_error(e: dmseal::ConversationError) -> Failure {
+    match e {
+        dmseal::ConversationError::Link(inner) => lib(inner),
+        other => lib(other),
     }
 }
 
@@ -203,6 +215,7 @@ impl Device {
                             "status": status_name(d.status),
                             "listed": d.listed,
                             "identity": d.identity.as_ref().map(|i| hex::encode(i.encode())),
+                            "linked_by": d.linked_by.as_ref().map(ToString::to_string),
                         })
                     })
                     .collect();
@@ -374,6 +387,36 @@ impl Device {
                 ok(vec![])
             }
             "device_restart" => self.restart(cmd),
+            "device_prekey_maintenance" => {
+                let on_directory = dmseal::directory::PreKeyCounts::new(
+                    u32::try_from(number(cmd, "one_time")?).unwrap_or(u32::MAX),
+                    u32::try_from(number(cmd, "pq_one_time")?).unwrap_or(u32::MAX),
+                );
+                let uploads = c.prekey_maintenance(number(cmd, "now")?, on_directory).map_err(lib)?;
+                ok(vec![
+                    ("identity_upload", json!(uploads.identity.map(|u| hex::encode(u.encode())))),
+                    ("batch", json!(uploads.batch.map(|b| hex::encode(b.encode())))),
+                    ("retired", json!(uploads.retired)),
+                ])
+            }
+            "device_link_offer" => {
+                let offer = c.link_offer(number(cmd, "now")?);
+                ok(vec![("offer", json!(hex::encode(offer.encode())))])
+            }
+            "device_link_device" => {
+                let offer = dmseal::LinkOffer::decode(&bytes(cmd, "offer")?).map_err(lib)?;
+                let handover = c.link_device(&offer, &[], number(cmd, "now")?).map_err(link_error)?;
+                ok(vec![("handover", json!(hex::encode(handover)))])
+            }
+            "device_complete_link" => {
+                let done = c.complete_link(&bytes(cmd, "handover")?, number(cmd, "now")?).map_err(link_error)?;
+                ok(vec![
+                    ("linked_by", json!(done.linked_by.to_string())),
+                    ("users", json!(done.users)),
+                    ("groups", json!(done.groups)),
+                    ("identity_upload", json!(hex::encode(done.identity_upload.encode()))),
+                ])
+            }
             other => Err(fail("UnknownCommand", other)),
         }
     }
