@@ -49,6 +49,7 @@ fn try_send(w: &mut World, from: &Address, user: &str, text: &str) -> Result<Vec
 #[test]
 fn a_phone_links_a_laptop_and_a_verified_contact_accepts_it_and_can_send_to_it_at_once() {
     let (mut w, phone, bob) = verified_contacts();
+    w.get(&phone).set_verified("bob", true).unwrap();
     let laptop = addr("alice", 2);
     w.add(device("alice", 2));
     let inbox = AppWrite::put("inbox", b"m1".to_vec(), b"an old message".to_vec());
@@ -61,6 +62,7 @@ fn a_phone_links_a_laptop_and_a_verified_contact_accepts_it_and_can_send_to_it_a
     assert_eq!(bob_info.len(), 1);
     assert_eq!(bob_info[0].status, DeviceStatus::Trusted);
     assert_eq!(bob_info[0].identity.as_ref(), Some(w.get(&bob).account().identity()));
+    assert!(w.get(&laptop).is_verified("bob").unwrap());
     assert_eq!(w.get(&laptop).store().app_row("inbox", b"m1").unwrap().as_deref(), Some(&b"an old message"[..]));
     assert!(w.get(&laptop).account().device_link().is_some());
     // The phone trusts the laptop already.

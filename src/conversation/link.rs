@@ -356,8 +356,9 @@ impl<S: Store> Conversations<S> {
             for mut record in users {
                 if record.user == me.user() {
                     record.devices.remove(&me.device());
-                    let mut linking = DeviceRecord::new(Some(linker_identity.clone()), DeviceStatus::Trusted, true);
-                    linking.post_quantum = this.account.publishes_pq_prekeys();
+                    // Whether it sets up PQXDH is learned from its first
+                    // session, as for any device.
+                    let linking = DeviceRecord::new(Some(linker_identity.clone()), DeviceStatus::Trusted, true);
                     record.devices.insert(linker.device(), linking);
                 }
                 let held = this.user_mut(work, &record.user.clone())?;
