@@ -18,6 +18,9 @@ fn write_user(w: &mut Writer, user: &str) {
 fn read_address(r: &mut Reader<'_>) -> Result<Address, DecodeError> {
     let len = usize::from(r.u8()?);
     let user = core::str::from_utf8(r.bytes(len)?).map_err(|_| DecodeError::InvalidText)?;
+    if user.is_empty() {
+        return Err(DecodeError::InvalidText);
+    }
     let device = r.u32()?;
     Address::new(user, device).map_err(|_| DecodeError::InvalidText)
 }

@@ -52,6 +52,9 @@ fn a_phone_links_a_laptop_and_a_verified_contact_accepts_it_and_can_send_to_it_a
     w.get(&phone).set_verified("bob", true).unwrap();
     let laptop = addr("alice", 2);
     w.add(device("alice", 2));
+    // The laptop's app listed the phone already (identity unknown): the
+    // link pins it under the identity that signed the statement.
+    w.get(&laptop).set_devices("alice", &[1]).unwrap();
     let inbox = AppWrite::put("inbox", b"m1".to_vec(), b"an old message".to_vec());
     let done = link(&mut w, &phone, &laptop, &[inbox]);
     assert_eq!(done.linked_by, phone);
@@ -65,8 +68,11 @@ fn a_phone_links_a_laptop_and_a_verified_contact_accepts_it_and_can_send_to_it_a
     assert!(w.get(&laptop).is_verified("bob").unwrap());
     assert_eq!(w.get(&laptop).store().app_row("inbox", b"m1").unwrap().as_deref(), Some(&b"an old message"[..]));
     assert!(w.get(&laptop).account().device_link().is_some());
-    // The phone trusts the laptop already.
+    // The phone trusts the laptop already, and the laptop the phone.
     assert_eq!(status(&mut w, &phone, &laptop), Some(DeviceStatus::Trusted));
+    let phone_info = w.get(&laptop).devices("alice").unwrap().into_iter().find(|i| i.address == phone).unwrap();
+    assert_eq!(phone_info.status, DeviceStatus::Trusted);
+    assert_eq!(phone_info.identity.as_ref(), Some(w.get(&phone).account().identity()));
 
     // The laptop writes to Bob; its first message shows the link.
     w.get(&laptop).set_devices("bob", &[1]).unwrap();
@@ -255,4 +261,40 @@ fn a_bundle_whose_link_is_about_another_identity_does_not_decode() {
     let phone_bundle = w.get(&phone).account().prekey_bundle(None, None).unwrap();
     let forged = phone_bundle.with_device_link(with_link.device_link().cloned());
     assert_eq!(PreKeyBundle::decode(&forged.encode()).unwrap_err(), dmseal::DecodeError::LinkMismatch);
+}
+
+#[test]
+fn linking_a_reinstalled_device_drops_what_its_old_identity_had() {
+    let (mut w, phone, _bob) = verified_contacts();
+    // An old install of device 2 talked to the phone.
+    let laptop = addr("alice", 2);
+    w.add(device("alice", 2));
+    w.get(&laptop).set_devices("alice", &[1]).unwrap();
+    w.get(&phone).set_devices("alice", &[2]).unwrap();
+    let sent = try_send(&mut w, &laptop, "alice", "old install").unwrap();
+    w.deliver(&laptop, &phone, &sent[0].1).unwrap();
+    assert!(w.get(&phone).current_session_base_key(&laptop).unwrap().is_some());
+    // Reinstalled (a new identity at the same address), then linked.
+    w.devices.remove(&laptop);
+    w.add(device_with_seed("alice", 2, 99));
+    link(&mut w, &phone, &laptop, &[]);
+    let info = w.get(&phone).devices("alice").unwrap().into_iter().find(|i| i.address == laptop).unwrap();
+    assert_eq!(info.identity.as_ref(), Some(w.get(&laptop).account().identity()));
+    assert_eq!((info.status, info.linked_by), (DeviceStatus::Trusted, Some(phone.clone())));
+    // The old identity's session is gone.
+    assert_eq!(w.get(&phone).current_session_base_key(&laptop).unwrap(), None);
+}
+
+/// A device whose account comes from its own seed (another install).
+fn device_with_seed(user: &str, id: u32, seed: u64) -> Device {
+    use rand_chacha::rand_core::SeedableRng;
+    let rng = rand_chacha::ChaCha20Rng::seed_from_u64(seed);
+    dmseal::Conversations::open_with_rng(
+        rng,
+        dmseal::store::MemoryStore::new(),
+        [7; 32],
+        addr(user, id),
+        dmseal::ConversationConfig::default(),
+    )
+    .unwrap()
 }

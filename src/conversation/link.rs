@@ -9,6 +9,7 @@ use rand_core::Rng;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use super::trust::IdentityChange;
 use super::user::{
     DeviceRecord, DeviceStatus, MAX_DEVICES_PER_USER, MAX_UNLISTED_DEVICES_PER_USER, UserRecord, UserRecordPickle,
 };
@@ -236,8 +237,9 @@ impl<S: Store> Conversations<S> {
             let record = this.user_mut(work, new.user())?;
             let changed = match record.devices.get_mut(&new.device()) {
                 Some(d) => {
-                    let changed = d.identity.as_ref().is_some_and(|i| *i != identity);
-                    d.identity = Some(identity.clone());
+                    // As any identity change (§13.4): keys the old
+                    // identity sent and its link mark go.
+                    let changed = d.see_identity(&identity) == IdentityChange::Changed;
                     d.status = DeviceStatus::Trusted;
                     d.linked_by = Some(this.me.device());
                     changed
@@ -356,25 +358,37 @@ impl<S: Store> Conversations<S> {
             for mut record in users {
                 if record.user == me.user() {
                     record.devices.remove(&me.device());
-                    // Whether it sets up PQXDH is learned from its first
-                    // session, as for any device.
-                    let linking = DeviceRecord::new(Some(linker_identity.clone()), DeviceStatus::Trusted, true);
-                    record.devices.insert(linker.device(), linking);
+                    record.devices.remove(&linker.device());
                 }
                 let held = this.user_mut(work, &record.user.clone())?;
                 merge_user(held, record);
+            }
+            // The linking device, pinned under the identity that signed
+            // the statement, whatever this device held for its address
+            // (sessions of another identity go, §13.4). Whether it sets
+            // up PQXDH is learned from its first session.
+            let held = this.user_mut(work, me.user())?;
+            let previous = held.devices.get(&linker.device()).and_then(|d| d.identity.clone());
+            let mut linking = DeviceRecord::new(Some(linker_identity.clone()), DeviceStatus::Trusted, true);
+            linking.post_quantum = held.devices.get(&linker.device()).is_some_and(|d| d.post_quantum);
+            held.devices.insert(linker.device(), linking);
+            if previous.is_some_and(|p| p != linker_identity) {
+                this.drop_old_identity(work, &linker, &linker_identity)?;
             }
             let mut groups = 0usize;
             for g in &handover.groups {
                 if this.peek_group(&g.group_id, |_| ())?.is_some() {
                     continue;
                 }
-                let mut group = Group::new(&g.group_id, &me.encode())?;
-                let mut members: Vec<Vec<u8>> = g.members.clone();
-                members.push(linker.encode());
-                for member in members.iter().filter(|m| **m != me.encode()) {
-                    if Address::decode(member).is_ok() && !group.members().any(|m| m == &member[..]) {
-                        group.add_member(member)?;
+                // A group the handover cannot describe is a forged
+                // handover: the linking device holds only valid ones.
+                let mut group = Group::new(&g.group_id, &me.encode()).map_err(|_| LinkError::Forged)?;
+                let mut members: std::collections::BTreeSet<Vec<u8>> = g.members.iter().cloned().collect();
+                members.insert(linker.encode());
+                members.remove(&me.encode());
+                for member in &members {
+                    if Address::decode(member).is_ok() {
+                        group.add_member(member).map_err(|_| LinkError::Forged)?;
                     }
                 }
                 this.insert_group(work, group)?;

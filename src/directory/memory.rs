@@ -68,11 +68,11 @@ impl DirectoryStore for MemoryDirectory {
         pq_one_time: &[(u32, Vec<u8>)],
     ) -> Result<(), StoreError> {
         let mut devices = self.lock();
-        let entry = devices.entry(device.clone()).or_default();
-        let found = entry.row.as_ref().map(|r| r.version);
+        let found = devices.get(device).and_then(|d| d.row.as_ref()).map(|r| r.version);
         if found != expected {
             return Err(StoreError::Conflict { expected: expected.unwrap_or(0), found: found.unwrap_or(0) });
         }
+        let entry = devices.entry(device.clone()).or_default();
         let mut stored = row.clone();
         stored.version = found.map_or(1, |v| v.saturating_add(1));
         entry.row = Some(stored);

@@ -99,8 +99,9 @@ pub struct ClaimedBundle {
     pub bundle: PreKeyBundle,
     /// One-time prekeys left for the device after this claim.
     pub left: PreKeyCounts,
-    /// Whether either count is below the directory's low-water mark: time
-    /// to ask the device to upload a batch.
+    /// Whether either count is below the directory's low-water mark (the
+    /// PQ count only for a device that publishes PQ prekeys): time to ask
+    /// the device to upload a batch.
     pub low: bool,
 }
 
@@ -246,7 +247,9 @@ impl<S: DirectoryStore> Directory<S> {
         };
         let bundle = PreKeyBundle::new(upload.identity().clone(), upload.signed_prekey().clone(), one_time, pq)
             .with_device_link(upload.device_link().cloned());
-        let low = claim.left.one_time < self.low_water.one_time || claim.left.pq_one_time < self.low_water.pq_one_time;
+        // A classic-only device has no PQ prekeys to run low on.
+        let pq_low = upload.last_resort_pq_prekey().is_some() && claim.left.pq_one_time < self.low_water.pq_one_time;
+        let low = claim.left.one_time < self.low_water.one_time || pq_low;
         Ok(ClaimedBundle { bundle, left: claim.left, low })
     }
 

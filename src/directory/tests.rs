@@ -290,11 +290,14 @@ fn claims_take_the_lowest_ids_report_low_counts_and_fall_back_to_last_resort_key
 #[test]
 fn a_classic_only_device_gets_bundles_without_a_pq_prekey() {
     let mut classic = Account::new_classic_only_with_rng(&mut ChaCha20Rng::seed_from_u64(16));
-    let d = directory_with(&classic);
-    d.publish_prekeys(&bob(), &classic.publish_prekeys(1, 0).unwrap().encode()).unwrap();
+    let d = directory_with(&classic).with_low_water(PreKeyCounts::new(1, 10));
+    d.publish_prekeys(&bob(), &classic.publish_prekeys(2, 0).unwrap().encode()).unwrap();
     let claim = d.claim_bundle(&bob()).unwrap();
     assert!(claim.bundle.pq_prekey().is_none());
     assert!(claim.bundle.one_time_prekey().is_some());
+    // No PQ prekeys to run low on: only the X25519 count decides.
+    assert!(!claim.low);
+    assert!(d.claim_bundle(&bob()).unwrap().low);
 }
 
 #[test]

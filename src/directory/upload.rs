@@ -141,8 +141,9 @@ impl IdentityUpload {
     ///
     /// # Errors
     ///
-    /// [`DirectoryError::BadSignature`] or
-    /// [`DirectoryError::MissingPqPreKey`].
+    /// [`DirectoryError::BadSignature`],
+    /// [`DirectoryError::MissingPqPreKey`] or
+    /// [`DirectoryError::UnexpectedPqPreKey`].
     pub fn verify(&self) -> Result<(), DirectoryError> {
         if !self.signed_prekey.verify(&self.identity) {
             return Err(DirectoryError::BadSignature { what: "signed prekey" });

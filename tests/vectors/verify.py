@@ -751,7 +751,7 @@ def decode_prekey(b):
     if len(b) < 3:
         raise ProtoError("Truncated")
     flags = b[2]
-    if flags & ~(F_OPK | F_PQ | F_LINK):
+    if flags & ~(F_OPK | F_PQ):
         raise ProtoError("UnknownFlags")
     if len(b) < 131:
         raise ProtoError("Truncated")
