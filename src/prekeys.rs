@@ -371,6 +371,31 @@ impl<K> Default for OneTimeStore<K> {
 }
 
 impl<K: OneTimeKey> OneTimeStore<K> {
+    /// Whether `count` more keys fit under `max` and within the ids left:
+    /// the id after the last of them, or the refusal [`Self::generate`]
+    /// would give.
+    pub(crate) fn check_room(&self, count: usize, max: usize) -> Result<u32, PreKeyError> {
+        let stored = self.keys.len();
+        if stored.saturating_add(count) > max {
+            return Err(PreKeyError::TooManyOneTimePreKeys { stored, requested: count, max });
+        }
+        let count_u32 = u32::try_from(count).map_err(|_| PreKeyError::IdsExhausted)?;
+        self.next_id.checked_add(count_u32).ok_or(PreKeyError::IdsExhausted)
+    }
+
+    /// Deletes the oldest published keys, never one of the newest
+    /// `keep_newest` published ones, so that `adding` more keys fit under
+    /// `max` (as far as that allows). Returns how many were deleted and
+    /// how many keys fit now, at most `adding`.
+    pub(crate) fn make_room(&mut self, adding: usize, keep_newest: usize, max: usize) -> (usize, usize) {
+        let published = self.published_ids();
+        let excess = self.keys.len().saturating_add(adding).saturating_sub(max);
+        let deletable = published.len().saturating_sub(keep_newest);
+        let doomed: Vec<u32> = published.into_iter().take(excess.min(deletable)).collect();
+        let removed = self.remove(&doomed);
+        (removed, adding.min(max.saturating_sub(self.keys.len())))
+    }
+
     /// Adds `count` keys made by `make(id)`, refusing to pass `max`.
     /// Returns the new ids.
     pub(crate) fn generate(
@@ -379,12 +404,7 @@ impl<K: OneTimeKey> OneTimeStore<K> {
         max: usize,
         mut make: impl FnMut(u32) -> K,
     ) -> Result<Vec<u32>, PreKeyError> {
-        let stored = self.keys.len();
-        if stored.saturating_add(count) > max {
-            return Err(PreKeyError::TooManyOneTimePreKeys { stored, requested: count, max });
-        }
-        let count_u32 = u32::try_from(count).map_err(|_| PreKeyError::IdsExhausted)?;
-        let end = self.next_id.checked_add(count_u32).ok_or(PreKeyError::IdsExhausted)?;
+        let end = self.check_room(count, max)?;
         let ids: Vec<u32> = (self.next_id..end).collect();
         for id in &ids {
             self.keys.insert(*id, make(*id));

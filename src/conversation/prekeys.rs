@@ -209,44 +209,19 @@ fn rotate_if_due(
 /// oldest published ones the directory no longer holds if the account
 /// needs the room; and how many were deleted.
 fn make_room(account: &mut Account, policy: &PreKeyPolicy, on_directory: PreKeyCounts) -> (usize, usize, usize) {
-    let want = |target: u32, max: usize, held: u32| {
-        let target = usize::try_from(target).unwrap_or(usize::MAX).min(max);
-        target.saturating_sub(usize::try_from(held).unwrap_or(usize::MAX))
-    };
-    let mut one_time = want(policy.one_time_target, MAX_ONE_TIME_PREKEYS, on_directory.one_time);
-    let mut pq = if account.publishes_pq_prekeys() {
+    let count = |n: u32| usize::try_from(n).unwrap_or(usize::MAX);
+    let want = |target: u32, max: usize, held: u32| count(target).min(max).saturating_sub(count(held));
+    let one_time = want(policy.one_time_target, MAX_ONE_TIME_PREKEYS, on_directory.one_time);
+    let pq = if account.publishes_pq_prekeys() {
         want(policy.pq_one_time_target, MAX_PQ_ONE_TIME_PREKEYS, on_directory.pq_one_time)
     } else {
         0
     };
-    let stored = account.prekeys.one_time.keys.len();
-    let stale = stale_ids(
-        &account.published_one_time_prekey_ids(),
-        on_directory.one_time,
-        stored,
-        one_time,
-        MAX_ONE_TIME_PREKEYS,
-    );
-    let mut removed = account.remove_one_time_prekeys(&stale);
-    one_time = one_time.min(MAX_ONE_TIME_PREKEYS.saturating_sub(account.prekeys.one_time.keys.len()));
-    let stored = account.prekeys.one_time_pq.keys.len();
-    let stale = stale_ids(
-        &account.published_pq_one_time_prekey_ids(),
-        on_directory.pq_one_time,
-        stored,
-        pq,
-        MAX_PQ_ONE_TIME_PREKEYS,
-    );
-    removed = removed.saturating_add(account.remove_pq_one_time_prekeys(&stale));
-    pq = pq.min(MAX_PQ_ONE_TIME_PREKEYS.saturating_sub(account.prekeys.one_time_pq.keys.len()));
-    (one_time, pq, removed)
-}
-
-/// The oldest published ids (ascending `published`) to delete so that
-/// `adding` more keys fit under `max`, never one of the newest
-/// `on_directory`.
-fn stale_ids(published: &[u32], on_directory: u32, stored: usize, adding: usize, max: usize) -> Vec<u32> {
-    let excess = stored.saturating_add(adding).saturating_sub(max);
-    let claimable = published.len().saturating_sub(usize::try_from(on_directory).unwrap_or(usize::MAX));
-    published.iter().take(excess.min(claimable)).copied().collect()
+    // The directory hands out the lowest ids first: the keys it still
+    // holds are the newest `on_directory` published ones.
+    let (removed, one_time) =
+        account.prekeys.one_time.make_room(one_time, count(on_directory.one_time), MAX_ONE_TIME_PREKEYS);
+    let (removed_pq, pq) =
+        account.prekeys.one_time_pq.make_room(pq, count(on_directory.pq_one_time), MAX_PQ_ONE_TIME_PREKEYS);
+    (one_time, pq, removed.saturating_add(removed_pq))
 }

@@ -379,19 +379,9 @@ impl Account {
         one_time: usize,
         pq_one_time: usize,
     ) -> Result<PreKeyBatch, PreKeyError> {
-        // Check both caps before generating either kind: all or nothing.
-        let stored = self.prekeys.one_time.keys.len();
-        if stored.saturating_add(one_time) > MAX_ONE_TIME_PREKEYS {
-            return Err(PreKeyError::TooManyOneTimePreKeys { stored, requested: one_time, max: MAX_ONE_TIME_PREKEYS });
-        }
-        let stored = self.prekeys.one_time_pq.keys.len();
-        if stored.saturating_add(pq_one_time) > MAX_PQ_ONE_TIME_PREKEYS {
-            return Err(PreKeyError::TooManyOneTimePreKeys {
-                stored,
-                requested: pq_one_time,
-                max: MAX_PQ_ONE_TIME_PREKEYS,
-            });
-        }
+        // Check both kinds before generating either: all or nothing.
+        self.prekeys.one_time.check_room(one_time, MAX_ONE_TIME_PREKEYS)?;
+        self.prekeys.one_time_pq.check_room(pq_one_time, MAX_PQ_ONE_TIME_PREKEYS)?;
         self.generate_one_time_prekeys_with_rng(rng, one_time)?;
         self.generate_pq_one_time_prekeys_with_rng(rng, pq_one_time)?;
         let one_time = self.unpublished_one_time_prekeys();
