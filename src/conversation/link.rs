@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::trust::IdentityChange;
-use super::user::{
-    DeviceRecord, DeviceStatus, MAX_DEVICES_PER_USER, MAX_UNLISTED_DEVICES_PER_USER, UserRecord, UserRecordPickle,
-};
+use super::user::{DeviceStatus, MAX_DEVICES_PER_USER, MAX_UNLISTED_DEVICES_PER_USER, UserRecord, UserRecordPickle};
 use super::{Conversations, Event};
 use crate::ConversationError;
 use crate::address::Address;
@@ -113,11 +111,6 @@ pub struct LinkCompleted {
     pub identity_upload: crate::directory::IdentityUpload,
 }
 
-/// The offer this device showed, kept in memory until it is answered.
-pub(super) struct PendingLink {
-    offer: LinkOffer,
-}
-
 /// A group as the handover carries it: its id and its members.
 #[derive(Serialize, Deserialize)]
 struct GroupHandoverPickle {
@@ -179,7 +172,7 @@ impl<S: Store> Conversations<S> {
         let mut secret = Zeroizing::new([0u8; 32]);
         self.rng.fill_bytes(secret.as_mut());
         let offer = LinkOffer::new(self.me.clone(), self.account.identity().clone(), *secret, now);
-        self.pending_link = Some(PendingLink { offer: offer.clone() });
+        self.pending_link = Some(offer.clone());
         offer
     }
 
@@ -193,7 +186,8 @@ impl<S: Store> Conversations<S> {
     /// their devices, identities, trust and verified marks, timers), every
     /// group with its members, and `history`: application rows (at most
     /// [`MAX_LINK_HISTORY_BYTES`] of keys and values) the new device writes
-    /// as they are.
+    /// as they are, with their expiry (deletions in `history` are
+    /// skipped: there is nothing to delete on a new device).
     ///
     /// Only link a device whose screen you are looking at: whoever gets
     /// this device to read their code gets a device the user's contacts
@@ -234,27 +228,12 @@ impl<S: Store> Conversations<S> {
             // The new device is trusted here under the identity in its
             // code; sessions of any identity it had before go.
             let identity = offer.identity().clone();
-            let record = this.user_mut(work, new.user())?;
-            let changed = match record.devices.get_mut(&new.device()) {
-                Some(d) => {
-                    // As any identity change (§13.4): keys the old
-                    // identity sent and its link mark go.
-                    let changed = d.see_identity(&identity) == IdentityChange::Changed;
-                    d.status = DeviceStatus::Trusted;
-                    d.linked_by = Some(this.me.device());
-                    changed
-                }
-                None => {
-                    record.add_unlisted(new.device(), Some(identity.clone())).map_err(|cap| {
-                        ConversationError::TooManyDevices { user: new.user().to_owned(), max: cap.max }
-                    })?;
-                    if let Some(d) = record.devices.get_mut(&new.device()) {
-                        d.status = DeviceStatus::Trusted;
-                        d.linked_by = Some(this.me.device());
-                    }
-                    false
-                }
-            };
+            let me = this.me.device();
+            let changed = this
+                .user_mut(work, new.user())?
+                .trust_linked(new.device(), &identity, Some(me))
+                .map_err(|cap| ConversationError::TooManyDevices { user: new.user().to_owned(), max: cap.max })?
+                == IdentityChange::Changed;
             if changed {
                 this.drop_old_identity(work, &new, &identity)?;
             }
@@ -315,7 +294,7 @@ impl<S: Store> Conversations<S> {
     /// [`LinkError::Malformed`], [`LinkError::TooLarge`]), or a store
     /// error; nothing changed then (and the offer stays open).
     pub fn complete_link(&mut self, handover: &[u8], now: u64) -> Result<LinkCompleted, ConversationError> {
-        let offer = self.pending_link.as_ref().map(|p| p.offer.clone()).ok_or(LinkError::NoOffer)?;
+        let offer = self.pending_link.clone().ok_or(LinkError::NoOffer)?;
         if now >= offer.created_at().saturating_add(MAX_LINK_OFFER_AGE) || now < offer.created_at() {
             return Err(LinkError::Expired.into());
         }
@@ -352,8 +331,8 @@ impl<S: Store> Conversations<S> {
             })
             .collect();
         let me = self.me.clone();
-        self.sync()?;
-        let (completed, pending) = self.run(|this, work| {
+        let history_len = history.len();
+        let completed = self.operate_with(history, |this, work| {
             this.account_mut(work).device_link = Some(link.clone());
             for mut record in users {
                 if record.user == me.user() {
@@ -365,14 +344,19 @@ impl<S: Store> Conversations<S> {
             }
             // The linking device, pinned under the identity that signed
             // the statement, whatever this device held for its address
-            // (sessions of another identity go, §13.4). Whether it sets
-            // up PQXDH is learned from its first session.
-            let held = this.user_mut(work, me.user())?;
-            let previous = held.devices.get(&linker.device()).and_then(|d| d.identity.clone());
-            let mut linking = DeviceRecord::new(Some(linker_identity.clone()), DeviceStatus::Trusted, true);
-            linking.post_quantum = held.devices.get(&linker.device()).is_some_and(|d| d.post_quantum);
-            held.devices.insert(linker.device(), linking);
-            if previous.is_some_and(|p| p != linker_identity) {
+            // (sessions of another identity go, §13.4).
+            let own = this.user_mut(work, me.user())?;
+            let change = own
+                .trust_linked(linker.device(), &linker_identity, None)
+                .map_err(|cap| ConversationError::TooManyDevices { user: me.user().to_owned(), max: cap.max })?;
+            // Listed, so this device's copies reach it, within the cap.
+            let listed = own.listed().count();
+            if let Some(d) = own.devices.get_mut(&linker.device())
+                && listed < MAX_DEVICES_PER_USER
+            {
+                d.listed = true;
+            }
+            if change == IdentityChange::Changed {
                 this.drop_old_identity(work, &linker, &linker_identity)?;
             }
             let mut groups = 0usize;
@@ -398,11 +382,10 @@ impl<S: Store> Conversations<S> {
                 linked_by: linker.clone(),
                 users: handover.users.len(),
                 groups,
-                history: history.len(),
+                history: history_len,
                 identity_upload: this.account_in(work).identity_upload(now),
             })
         })?;
-        self.commit(pending, history)?;
         self.pending_link = None;
         Ok(completed)
     }
@@ -420,16 +403,17 @@ impl<S: Store> Conversations<S> {
         work: &mut super::work::Work,
         from: &Address,
         link: &DeviceLink,
-    ) -> Result<Option<Event>, ConversationError> {
+        events: &mut Vec<Event>,
+    ) -> Result<(), ConversationError> {
         if link.device() != from {
-            return Ok(None);
+            return Ok(());
         }
         let linker = link.linked_by();
         let own_identity = self.account_in(work).identity().clone();
         let user = self.user(work, from.user())?;
-        let Some(device) = user.devices.get(&from.device()) else { return Ok(None) };
+        let Some(device) = user.devices.get(&from.device()) else { return Ok(()) };
         if device.identity.as_ref() != Some(link.identity()) || device.linked_by.is_some() {
-            return Ok(None);
+            return Ok(());
         }
         let linker_identity = if linker == self.me {
             Some(own_identity)
@@ -440,13 +424,22 @@ impl<S: Store> Conversations<S> {
                 .and_then(|d| d.identity.clone())
         };
         if !linker_identity.is_some_and(|i| link.verify(&i)) {
-            return Ok(None);
+            return Ok(());
         }
-        if let Some(device) = self.user_mut(work, from.user())?.devices.get_mut(&from.device()) {
-            device.status = DeviceStatus::Trusted;
-            device.linked_by = Some(linker.device());
+        // The identity is the one pinned (checked above): nothing else
+        // about the device changes, and it is known, so no cap applies.
+        let _ = self.user_mut(work, from.user())?.trust_linked(from.device(), link.identity(), Some(linker.device()));
+        // A device first seen by this operation is reported with the
+        // status it ends with.
+        for e in events.iter_mut() {
+            if let Event::NewDevice { address, status } = e
+                && address == from
+            {
+                *status = DeviceStatus::Trusted;
+            }
         }
-        Ok(Some(Event::DeviceLinked { address: from.clone(), by: linker }))
+        events.push(Event::DeviceLinked { address: from.clone(), by: linker });
+        Ok(())
     }
 }
 

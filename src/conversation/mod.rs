@@ -126,7 +126,7 @@ pub struct Conversations<S: Store> {
     /// Counts batches, so only the latest can commit.
     batches: u64,
     /// The link offer this device showed, until it is answered.
-    pending_link: Option<self::link::PendingLink>,
+    pending_link: Option<crate::link::LinkOffer>,
     rng: Box<dyn CryptoRng + Send + Sync>,
 }
 

@@ -12,7 +12,6 @@ use super::record::{Reader, SessionRecord};
 use super::resend::MessageId as SentId;
 use super::sync::SyncState;
 use super::trust::{DeviceCap, Event, FirstMessageRoute, IdentityChange, route_first_message};
-use super::user::DeviceStatus;
 use super::work::Work;
 use super::{ConversationError, Conversations, ReceiveError};
 use crate::address::Address;
@@ -502,19 +501,8 @@ impl<S: Store> Conversations<S> {
         // A linked device's statement comes first on its new sessions
         // (§13.14); the message itself follows.
         let (link, plaintext) = split_link(plaintext);
-        if let Some(link) = link.and_then(|bytes| crate::link::DeviceLink::decode(bytes).ok())
-            && let Some(event) = self.take_link(work, &received.from.clone(), &link)?
-        {
-            // A device first seen in this message is reported with the
-            // status it ends with.
-            for e in &mut received.events {
-                if let Event::NewDevice { address, status } = e
-                    && *address == received.from
-                {
-                    *status = DeviceStatus::Trusted;
-                }
-            }
-            received.events.push(event);
+        if let Some(link) = link.and_then(|bytes| crate::link::DeviceLink::decode(bytes).ok()) {
+            self.take_link(work, &received.from.clone(), &link, &mut received.events)?;
         }
         let message = received.kind == ReceivedKind::Message;
         match unframe(plaintext) {

@@ -389,17 +389,8 @@ impl<S: Store> Conversations<S> {
         // A bundle of a linked device shows who linked it (§13.14): a
         // trusted linker makes it trusted before the block check.
         for (address, bundle) in bundles {
-            if let Some(link) = bundle.device_link()
-                && let Some(event) = self.take_link(work, address, link)?
-            {
-                for e in &mut learned.events {
-                    if let Event::NewDevice { address: a, status } = e
-                        && a == address
-                    {
-                        *status = DeviceStatus::Trusted;
-                    }
-                }
-                learned.events.push(event);
+            if let Some(link) = bundle.device_link() {
+                self.take_link(work, address, link, &mut learned.events)?;
             }
         }
         Ok(learned)

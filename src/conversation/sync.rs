@@ -83,9 +83,19 @@ impl<S: Store> Conversations<S> {
         &mut self,
         op: impl FnOnce(&mut Self, &mut Work) -> Result<T, E>,
     ) -> Result<T, E> {
+        self.operate_with(Vec::new(), op)
+    }
+
+    /// [`Conversations::operate`], committing the application rows `app`
+    /// in the same transaction.
+    pub(super) fn operate_with<T, E: From<ConversationError>>(
+        &mut self,
+        app: Vec<AppWrite>,
+        op: impl FnOnce(&mut Self, &mut Work) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.sync()?;
         let (value, pending) = self.run(op)?;
-        self.commit(pending, Vec::new())?;
+        self.commit(pending, app)?;
         Ok(value)
     }
 

@@ -299,6 +299,32 @@ impl UserRecord {
         Some(d.enter_fan_out(verified))
     }
 
+    /// Trusts `device` under `identity` on a link's word (docs/PROTOCOL.md
+    /// §13.14): learned or changed as any identity seen (a change drops
+    /// the old identity's pending keys and link mark, and the caller
+    /// drops its sessions), then trusted, with `linked_by` recorded (none
+    /// for the linking device itself). A device not known yet is recorded
+    /// unlisted. Returns what seeing the identity did.
+    pub(crate) fn trust_linked(
+        &mut self,
+        device: u32,
+        identity: &PublicIdentity,
+        linked_by: Option<u32>,
+    ) -> Result<IdentityChange, DeviceCap> {
+        let change = match self.devices.get_mut(&device) {
+            Some(d) => d.see_identity(identity),
+            None => {
+                self.add_unlisted(device, Some(identity.clone()))?;
+                IdentityChange::Learned
+            }
+        };
+        if let Some(d) = self.devices.get_mut(&device) {
+            d.status = DeviceStatus::Trusted;
+            d.linked_by = linked_by;
+        }
+        Ok(change)
+    }
+
     /// Whether sending to `device` is blocked, and why.
     pub(crate) fn blocked(&self, device: u32) -> Option<DeviceStatus> {
         let status = self.devices.get(&device)?.status;
