@@ -153,7 +153,7 @@ impl DirectoryStore for SqliteDirectory {
             one_time_mark: column_u32(one_time_mark)?,
             pq_mark: column_u32(pq_mark)?,
             last_batch,
-            version: u64::try_from(version).map_err(backend_range)?,
+            version: u64::try_from(version).map_err(backend)?,
             counts: counts(&tx, device)?,
         };
         Ok(Some(row))
@@ -177,11 +177,11 @@ impl DirectoryStore for SqliteDirectory {
             )
             .optional()
             .or_backend()?;
-        let found = found.map(u64::try_from).transpose().map_err(backend_range)?;
+        let found = found.map(u64::try_from).transpose().map_err(backend)?;
         if found != expected {
             return Err(StoreError::Conflict { expected: expected.unwrap_or(0), found: found.unwrap_or(0) });
         }
-        let version = i64::try_from(found.map_or(1, |v| v.saturating_add(1))).map_err(backend_range)?;
+        let version = i64::try_from(found.map_or(1, |v| v.saturating_add(1))).map_err(backend)?;
         tx.execute(
             "INSERT INTO directory_devices (user, device, upload, one_time_mark, pq_mark, last_batch, version)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
@@ -272,8 +272,4 @@ impl DirectoryStore for SqliteDirectory {
         tx.commit().or_backend()?;
         Ok(rows > 0)
     }
-}
-
-fn backend_range(e: core::num::TryFromIntError) -> StoreError {
-    backend(e)
 }
