@@ -22,6 +22,9 @@ pub(crate) const SIG_PREKEY_BATCH: &[u8] = b"dmseal:v1:sig:prekey-batch";
 pub(crate) const SIG_DEVICE_LINK: &[u8] = b"dmseal:v1:sig:device-link";
 /// HKDF info for the key that seals a link handover to the new device.
 pub(crate) const KDF_LINK_KEY: &[u8] = b"dmseal:v1:kdf:link-key";
+/// HKDF info expanding an attachment key into its chunk key and key
+/// commitment (docs/PROTOCOL.md §14.2).
+pub(crate) const KDF_ATTACHMENT: &[u8] = b"dmseal:v1:kdf:attachment";
 /// HKDF info for the sealed link handover (a pickle, docs/PROTOCOL.md §8.2).
 pub(crate) const KDF_LINK_HANDOVER: &[u8] = b"dmseal:v1:kdf:link-handover";
 
@@ -95,6 +98,7 @@ pub(crate) const ALL: &[&[u8]] = &[
     SIG_DEVICE_LINK,
     KDF_LINK_KEY,
     KDF_LINK_HANDOVER,
+    KDF_ATTACHMENT,
     HASH_TRANSCRIPT,
     HASH_SESSION_AD,
     HASH_SAFETY_NUMBER,

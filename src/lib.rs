@@ -184,6 +184,7 @@ macro_rules! debug_event {
 
 mod account;
 mod address;
+pub mod attachment;
 mod bundle;
 pub mod content;
 mod conversation;

@@ -31,8 +31,8 @@ use core::fmt;
 
 use zeroize::Zeroize;
 
-pub(crate) use self::padding::unpad;
 pub use self::padding::{MIN_PADDED_LEN, Padding};
+pub(crate) use self::padding::{padme, unpad};
 pub use self::timer::MAX_TIMER_CLOCK_SKEW;
 
 /// The longest type name of a [`Content::Payload`]: 64 bytes of UTF-8.
@@ -52,6 +52,7 @@ const KIND_DELETE: u8 = 0x04;
 const KIND_REACTION: u8 = 0x05;
 const KIND_RECEIPT: u8 = 0x06;
 const KIND_TIMER: u8 = 0x07;
+const KIND_ATTACHMENT: u8 = 0x08;
 
 /// The header before the kind: id (16), `u64 sent_at`, `u32 timer`.
 const HEADER_LEN: usize = 16 + 8 + 4;
@@ -219,6 +220,9 @@ pub enum Content {
         /// The new timer, in seconds; `0` for none.
         seconds: u32,
     },
+    /// A file sent apart from the message: the pointer to its encrypted
+    /// blob ([`crate::attachment`]), with the key that decrypts it.
+    Attachment(crate::attachment::AttachmentPointer),
     /// A content kind this version does not know (from a newer version):
     /// delivered as it is, for the application to ignore or show as
     /// "update to see this message".
@@ -253,14 +257,14 @@ impl Content {
     /// and an edit's new content a text or a payload.
     pub(crate) fn is_valid(&self) -> bool {
         match self {
-            Self::Text(_) | Self::Delete { .. } | Self::Timer { .. } => true,
+            Self::Text(_) | Self::Delete { .. } | Self::Timer { .. } | Self::Attachment(_) => true,
             Self::Payload { kind, .. } => kind.len() <= MAX_PAYLOAD_KIND_LEN,
             Self::Edit { content, .. } => {
                 matches!(**content, Self::Text(_) | Self::Payload { .. }) && content.is_valid()
             }
             Self::Reaction { emoji, .. } => (1..=MAX_REACTION_LEN).contains(&emoji.len()),
             Self::Receipt { ids, .. } => (1..=MAX_RECEIPT_MESSAGES).contains(&ids.len()),
-            Self::Unknown { kind, .. } => *kind == 0 || *kind > KIND_TIMER,
+            Self::Unknown { kind, .. } => *kind == 0 || *kind > KIND_ATTACHMENT,
         }
     }
 
@@ -306,6 +310,10 @@ impl Content {
             Self::Timer { .. } => {
                 out.push(KIND_TIMER);
                 out.extend_from_slice(&timer_version.to_be_bytes());
+            }
+            Self::Attachment(pointer) => {
+                out.push(KIND_ATTACHMENT);
+                pointer.encode(out);
             }
             Self::Unknown { kind, body } => {
                 out.push(*kind);
@@ -370,6 +378,7 @@ impl Content {
                 let version = <[u8; 4]>::try_from(body).ok()?;
                 return Some((Self::Timer { seconds: timer }, u32::from_be_bytes(version)));
             }
+            KIND_ATTACHMENT => Self::Attachment(crate::attachment::AttachmentPointer::from_bytes(body).ok()?),
             _ => Self::Unknown { kind, body: body.to_vec() },
         };
         Some((content, 0))
@@ -387,6 +396,7 @@ impl Zeroize for Content {
             Self::Edit { content, .. } => content.zeroize(),
             Self::Reaction { emoji, .. } => emoji.zeroize(),
             Self::Unknown { body, .. } => body.zeroize(),
+            Self::Attachment(pointer) => pointer.zeroize(),
             Self::Delete { .. } | Self::Receipt { .. } | Self::Timer { .. } => {}
         }
     }

@@ -44,7 +44,10 @@ impl Padding {
         let n = len.saturating_add(1);
         match self {
             Self::Off => n,
-            Self::Padme => padme(n.max(MIN_PADDED_LEN)),
+            Self::Padme => {
+                let n = n.max(MIN_PADDED_LEN);
+                u64::try_from(n).ok().and_then(|n| usize::try_from(padme(n)).ok()).unwrap_or(n)
+            }
             Self::PowerOfTwo { cap } => {
                 let n = n.max(MIN_PADDED_LEN);
                 match cap.max(MIN_PADDED_LEN).checked_next_power_of_two() {
@@ -94,15 +97,17 @@ pub(crate) fn unpad(padded: &[u8]) -> Option<&[u8]> {
 }
 
 /// Padmé: `n` rounded up so that only its top `floor(log2 e) + 1` bits
-/// may be set, where `e = floor(log2 n)`.
-fn padme(n: usize) -> usize {
+/// may be set, where `e = floor(log2 n)`; `n` itself where that would pass
+/// `u64::MAX`. Message padding and attachment sizes
+/// ([`crate::attachment`]) use it.
+pub(crate) fn padme(n: u64) -> u64 {
     if n < 2 {
         return n;
     }
     let e = n.ilog2();
     let s = e.ilog2() + 1;
     let last_bits = e - s;
-    let mask = (1usize << last_bits) - 1;
+    let mask = (1u64 << last_bits) - 1;
     n.checked_add(mask).map_or(n, |m| m & !mask)
 }
 

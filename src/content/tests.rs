@@ -162,6 +162,7 @@ fn content_json(content: &Content, timer_version: u32) -> serde_json::Value {
         }),
         Content::Timer { seconds } => json!({ "kind": "timer", "seconds": seconds, "version": timer_version }),
         Content::Unknown { kind, body } => json!({ "kind": "unknown", "kind_byte": kind, "body": h(body) }),
+        Content::Attachment(pointer) => json!({ "kind": "attachment", "pointer": h(pointer.to_bytes()) }),
     }
 }
 

@@ -76,3 +76,39 @@ impl AeadKey {
         Self { key, nonce }
     }
 }
+
+/// A ChaCha20-Poly1305 key used under many nonces that its owner never
+/// repeats: an attachment's chunk key (docs/PROTOCOL.md §14), one nonce
+/// per chunk. Zeroized on drop, no `Debug`.
+#[derive(Zeroize, ZeroizeOnDrop)]
+pub(crate) struct StreamKey {
+    key: [u8; 32],
+}
+
+impl StreamKey {
+    pub(crate) fn new(key: [u8; 32]) -> Self {
+        Self { key }
+    }
+
+    /// Encrypts `buf` in place under `nonce` (no associated data) and
+    /// returns the tag.
+    pub(crate) fn seal_in_place(&self, nonce: &[u8; 12], buf: &mut [u8]) -> [u8; TAG_LEN] {
+        let cipher = ChaCha20Poly1305::new(&self.key.into());
+        // Only fails past 2^38 bytes; a chunk is at most 64 KiB.
+        cipher.encrypt_inout_detached(&(*nonce).into(), &[], buf.into()).map(Into::into).unwrap_or([0; TAG_LEN])
+    }
+
+    /// Checks `tag` over `buf` under `nonce`, then decrypts `buf` in
+    /// place. On failure `buf` is left as it was.
+    pub(crate) fn open_in_place(
+        &self,
+        nonce: &[u8; 12],
+        buf: &mut [u8],
+        tag: &[u8; TAG_LEN],
+    ) -> Result<(), AeadFailure> {
+        #[cfg(test)]
+        crate::work::count_aead();
+        let cipher = ChaCha20Poly1305::new(&self.key.into());
+        cipher.decrypt_inout_detached(&(*nonce).into(), &[], buf.into(), &(*tag).into()).map_err(|_| AeadFailure)
+    }
+}

@@ -28,6 +28,7 @@ mod tests {
         zeroizes_on_drop::<super::dh::X25519KeyPair>();
         zeroizes_on_drop::<super::signature::Ed25519KeyPair>();
         zeroizes_on_drop::<super::aead::AeadKey>();
+        zeroizes_on_drop::<super::aead::StreamKey>();
         zeroizes_on_drop::<super::siv::SivKey>();
         zeroizes_on_drop::<super::kem::MlKemKeyPair>();
         zeroizes_on_drop::<crate::ratchet::RootKey>();

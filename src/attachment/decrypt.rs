@@ -1,0 +1,228 @@
+//! Decrypting an attachment, as a stream or one chunk at a time, without
+//! I/O (docs/PROTOCOL.md §14.4).
+
+use core::fmt;
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::layout::{ChunkKeys, Layout};
+use super::{ATTACHMENT_HEADER_LEN, AttachmentError, AttachmentPointer};
+use crate::primitives::aead::TAG_LEN;
+
+/// What opens one attachment's header and chunks: its keys and layout.
+/// Shared by [`AttachmentDecryptor`] and [`super::AttachmentReader`].
+pub(crate) struct Opener {
+    keys: ChunkKeys,
+    pub(crate) layout: Layout,
+    pub(crate) digest: [u8; 32],
+}
+
+impl Opener {
+    pub(crate) fn new(pointer: &AttachmentPointer) -> Self {
+        Self { keys: ChunkKeys::derive(&pointer.key), layout: pointer.layout, digest: pointer.digest }
+    }
+
+    pub(crate) fn check_header(&self, header: &[u8]) -> Result<(), AttachmentError> {
+        self.keys.check_header(header)
+    }
+
+    /// The length of chunk `index` in the blob (plaintext and tag).
+    pub(crate) fn sealed_len(&self, index: u64) -> usize {
+        self.layout.plain_len(index) + TAG_LEN
+    }
+
+    /// Authenticates chunk `index` (`sealed`: its ciphertext and tag) and
+    /// appends the file's bytes in it to `out`, after checking that its
+    /// padding is zero. On failure `out` is as it was.
+    pub(crate) fn open_into(&self, index: u64, sealed: &[u8], out: &mut Vec<u8>) -> Result<(), AttachmentError> {
+        if index >= self.layout.chunks {
+            return Err(AttachmentError::NoSuchChunk { index, chunks: self.layout.chunks });
+        }
+        let expected = self.sealed_len(index);
+        if sealed.len() != expected {
+            return Err(if sealed.len() < expected {
+                AttachmentError::Truncated
+            } else {
+                AttachmentError::TrailingBytes
+            });
+        }
+        let (body, tag) = sealed.split_at(expected - TAG_LEN);
+        let tag = <&[u8; TAG_LEN]>::try_from(tag).map_err(|_| AttachmentError::Truncated)?;
+        let start = out.len();
+        out.extend_from_slice(body);
+        let opened = match out.get_mut(start..) {
+            Some(buf) => self.keys.open(index, self.layout.is_last(index), buf, tag).is_ok(),
+            None => false,
+        };
+        if !opened {
+            out.truncate(start);
+            return Err(AttachmentError::Chunk { index });
+        }
+        let keep = start + self.layout.data_len(index);
+        if out.get(keep..).is_some_and(|padding| padding.iter().any(|&b| b != 0)) {
+            zeroize::Zeroize::zeroize(out.get_mut(start..).unwrap_or_default());
+            out.truncate(start);
+            return Err(AttachmentError::Padding { index });
+        }
+        out.truncate(keep);
+        Ok(())
+    }
+}
+
+/// The next part of the blob a streaming decryptor waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Next {
+    Header,
+    Chunk(u64),
+    End,
+}
+
+/// Decrypts one attachment: as a stream, checking every chunk as it
+/// completes and the digest at the end, or one chunk at a time
+/// ([`AttachmentDecryptor::open_chunk`]) for reading a range.
+///
+/// Memory is bounded by one chunk. Each chunk is authenticated before any
+/// of its plaintext is released, so what [`AttachmentDecryptor::update`]
+/// returns is the sender's; truncation, reordering, duplication and
+/// chunks from another file are refused (docs/PROTOCOL.md §14.4). Only
+/// [`AttachmentDecryptor::finish`] says the blob was complete and is the
+/// one the pointer's digest names.
+pub struct AttachmentDecryptor {
+    opener: Opener,
+    next: Next,
+    /// The incomplete header or chunk at the end of what was given.
+    pending: Vec<u8>,
+    hasher: Sha256,
+}
+
+impl AttachmentDecryptor {
+    /// A decryptor for the blob `pointer` names.
+    pub fn new(pointer: &AttachmentPointer) -> Self {
+        Self { opener: Opener::new(pointer), next: Next::Header, pending: Vec::new(), hasher: Sha256::new() }
+    }
+
+    /// Takes the next `ciphertext` bytes of the blob and appends to `out`
+    /// the file's bytes of every chunk they complete. On an error nothing
+    /// changes: `out` and the decryptor are as they were before the call.
+    pub fn update(&mut self, ciphertext: &[u8], out: &mut Vec<u8>) -> Result<(), AttachmentError> {
+        let (next, hasher, pending, out_len) = (self.next, self.hasher.clone(), self.pending.len(), out.len());
+        let result = self.take(ciphertext, out);
+        if result.is_err() {
+            self.next = next;
+            self.hasher = hasher;
+            self.pending.truncate(pending);
+            zeroize::Zeroize::zeroize(out.get_mut(out_len..).unwrap_or_default());
+            out.truncate(out_len);
+        }
+        result
+    }
+
+    fn take(&mut self, ciphertext: &[u8], out: &mut Vec<u8>) -> Result<(), AttachmentError> {
+        let mut input = ciphertext;
+        if !self.pending.is_empty() {
+            let want = self.part_len().saturating_sub(self.pending.len());
+            let (head, rest) = input.split_at(want.min(input.len()));
+            self.pending.extend_from_slice(head);
+            input = rest;
+            if self.pending.len() < self.part_len() {
+                return Ok(());
+            }
+            // Opening does not change `pending`; it is cleared only once
+            // the whole call succeeds.
+            let part = core::mem::take(&mut self.pending);
+            let opened = self.open_part(&part, out);
+            self.pending = part;
+            opened?;
+        }
+        loop {
+            let len = self.part_len();
+            if self.next == Next::End {
+                if !input.is_empty() {
+                    return Err(AttachmentError::TrailingBytes);
+                }
+                break;
+            }
+            match input.split_at_checked(len) {
+                Some((part, rest)) => {
+                    self.open_part(part, out)?;
+                    input = rest;
+                }
+                None => break,
+            }
+        }
+        self.pending.clear();
+        self.pending.extend_from_slice(input);
+        Ok(())
+    }
+
+    /// The length of the part the decryptor waits for.
+    fn part_len(&self) -> usize {
+        match self.next {
+            Next::Header => ATTACHMENT_HEADER_LEN,
+            Next::Chunk(index) => self.opener.sealed_len(index),
+            Next::End => 0,
+        }
+    }
+
+    /// Checks the header or opens the next chunk, then moves on.
+    fn open_part(&mut self, part: &[u8], out: &mut Vec<u8>) -> Result<(), AttachmentError> {
+        match self.next {
+            Next::Header => self.opener.check_header(part)?,
+            Next::Chunk(index) => self.opener.open_into(index, part, out)?,
+            Next::End => return Err(AttachmentError::TrailingBytes),
+        }
+        self.hasher.update(part);
+        self.next = match self.next {
+            Next::Chunk(index) if !self.opener.layout.is_last(index) => Next::Chunk(index + 1),
+            Next::Header => Next::Chunk(0),
+            _ => Next::End,
+        };
+        Ok(())
+    }
+
+    /// Ends the blob: [`AttachmentError::Truncated`] if it stopped before
+    /// its last chunk, [`AttachmentError::DigestMismatch`] if it is not the
+    /// blob the pointer's digest names. Only after this returns `Ok` is
+    /// the file known to be whole.
+    pub fn finish(self) -> Result<(), AttachmentError> {
+        if self.next != Next::End {
+            return Err(AttachmentError::Truncated);
+        }
+        let digest: [u8; 32] = self.hasher.finalize().into();
+        if digest != self.opener.digest {
+            return Err(AttachmentError::DigestMismatch);
+        }
+        Ok(())
+    }
+
+    /// Checks a blob's first [`ATTACHMENT_HEADER_LEN`] bytes: the version,
+    /// and the key commitment ([`AttachmentError::WrongKey`] for a blob of
+    /// another attachment). Optional before [`AttachmentDecryptor::open_chunk`]:
+    /// a chunk under another key fails anyway, this only says why.
+    pub fn check_header(&self, header: &[u8]) -> Result<(), AttachmentError> {
+        self.opener.check_header(header)
+    }
+
+    /// Opens chunk `index` alone (`sealed`: the blob's bytes in
+    /// [`AttachmentPointer::chunk_span`]) and returns the file's bytes in
+    /// it, from file offset `index` × [`super::ATTACHMENT_CHUNK_LEN`]: for
+    /// reading a range, such as seeking in a video. The chunk is
+    /// authenticated in its place (a chunk moved, or from another file,
+    /// is refused); the digest is not checked, since it needs the whole
+    /// blob. Changes nothing.
+    pub fn open_chunk(&self, index: u64, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, AttachmentError> {
+        let mut out = Zeroizing::new(Vec::with_capacity(sealed.len()));
+        self.opener.open_into(index, sealed, &mut out)?;
+        Ok(out)
+    }
+}
+
+impl fmt::Debug for AttachmentDecryptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttachmentDecryptor")
+            .field("size", &self.opener.layout.size)
+            .field("next", &self.next)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,357 @@
+//! [`std::io`] adapters: an [`AttachmentWriter`] that encrypts what is
+//! written to it, and an [`AttachmentReader`] that decrypts a blob as it is
+//! read, and seeks when the blob can.
+
+use core::fmt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::decrypt::Opener;
+use super::{ATTACHMENT_CHUNK_LEN, ATTACHMENT_HEADER_LEN, AttachmentEncryptor, AttachmentError, AttachmentPointer};
+
+/// Encrypts everything written to it into `W`, chunk by chunk: memory
+/// stays at about two chunks whatever the file's size.
+/// [`AttachmentWriter::finish`] writes the last chunks and returns the
+/// pointer.
+///
+/// ```
+/// use std::io::Write;
+/// use dmseal::attachment::{AttachmentReader, AttachmentWriter};
+///
+/// # fn main() -> std::io::Result<()> {
+/// let mut writer = AttachmentWriter::new(Vec::new());
+/// writer.write_all(b"a photo's bytes")?;
+/// let (blob, mut pointer) = writer.finish()?;
+/// pointer.set_content_type("image/jpeg")?;
+///
+/// let mut photo = Vec::new();
+/// std::io::Read::read_to_end(&mut AttachmentReader::new(&blob[..], &pointer), &mut photo)?;
+/// assert_eq!(photo, b"a photo's bytes");
+/// # Ok(())
+/// # }
+/// ```
+pub struct AttachmentWriter<W: Write> {
+    inner: W,
+    encryptor: AttachmentEncryptor,
+    /// Ciphertext not yet written to `inner`, from `written` on.
+    out: Vec<u8>,
+    written: usize,
+}
+
+impl<W: Write> AttachmentWriter<W> {
+    /// Encrypts into `inner` under a fresh key from the operating system.
+    pub fn new(inner: W) -> Self {
+        Self::with_encryptor(inner, AttachmentEncryptor::new())
+    }
+
+    /// Encrypts into `inner` with `encryptor` (made with a chosen RNG, say).
+    pub fn with_encryptor(inner: W, encryptor: AttachmentEncryptor) -> Self {
+        Self { inner, encryptor, out: Vec::with_capacity(2 * ATTACHMENT_CHUNK_LEN), written: 0 }
+    }
+
+    /// Writes the rest of the blob (the last chunk and the padding), flushes
+    /// `inner`, and returns it with the pointer.
+    pub fn finish(mut self) -> io::Result<(W, AttachmentPointer)> {
+        self.drain()?;
+        loop {
+            let pointer = self.encryptor.finish(&mut self.out)?;
+            self.drain()?;
+            if let Some(pointer) = pointer {
+                self.inner.flush()?;
+                return Ok((self.inner, pointer));
+            }
+        }
+    }
+
+    /// The writer underneath.
+    pub fn get_ref(&self) -> &W {
+        &self.inner
+    }
+
+    /// Writes the pending ciphertext to `inner`. What an error interrupts
+    /// stays pending for the next call.
+    fn drain(&mut self) -> io::Result<()> {
+        while let Some(pending) = self.out.get(self.written..).filter(|p| !p.is_empty()) {
+            match self.inner.write(pending) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => self.written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        self.out.clear();
+        self.written = 0;
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for AttachmentWriter<W> {
+    /// Takes all of `buf` (after writing what an earlier error left
+    /// pending) and writes the chunks it completes.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.drain()?;
+        self.encryptor.update(buf, &mut self.out)?;
+        // `buf` is taken: an error writing its chunks is reported by the
+        // next call (or `flush`, or `finish`), which writes them first.
+        let _ = self.drain();
+        Ok(buf.len())
+    }
+
+    /// Writes the pending chunks and flushes `inner`. The chunk being
+    /// filled stays in memory until more comes or the writer finishes.
+    fn flush(&mut self) -> io::Result<()> {
+        self.drain()?;
+        self.inner.flush()
+    }
+}
+
+impl<W: Write> fmt::Debug for AttachmentWriter<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttachmentWriter").field("encryptor", &self.encryptor).finish_non_exhaustive()
+    }
+}
+
+/// Where the underlying reader is, in chunks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Inner {
+    /// At the blob's start, before the header.
+    Start,
+    /// At the start of chunk `n` (past the last: at the end).
+    Chunk(u64),
+    /// Unknown, after a failed read: every read fails (with the
+    /// attachment error, if that was the cause) until a seek.
+    Lost(Option<AttachmentError>),
+}
+
+/// Decrypts a blob as it is read from `R`: each chunk is authenticated
+/// before any of it is returned, and the end of the file is reported
+/// (`Ok(0)`) only after the last chunk, no trailing byte and, when the
+/// blob was read from start to end, the pointer's digest were checked.
+/// Errors are [`io::Error`]s holding an [`AttachmentError`]
+/// ([`AttachmentError::from_io`]); after one, reads fail until a seek.
+///
+/// When `R` can seek, so can the reader: it then reads only the chunks
+/// holding the bytes asked for (seeking in a video), each authenticated
+/// in its place. A reader that skipped a chunk cannot check the digest,
+/// and does not ([`AttachmentReader::digest_checked`]). Memory stays at
+/// about two chunks.
+pub struct AttachmentReader<R: Read> {
+    inner: R,
+    opener: Opener,
+    where_inner: Inner,
+    header_ok: bool,
+    /// The file's bytes of chunk `chunk`.
+    plain: Zeroizing<Vec<u8>>,
+    chunk: Option<u64>,
+    /// The position in the file.
+    pos: u64,
+    /// The blob's SHA-256 over the header and the chunks read in order;
+    /// `None` once a chunk was skipped.
+    hasher: Option<Sha256>,
+    /// The next chunk the hasher needs.
+    hashed: u64,
+    /// Whether the last chunk was read (and, with the hasher, the end
+    /// checked).
+    ended: bool,
+    /// The chunk being read.
+    sealed: Vec<u8>,
+}
+
+impl<R: Read> AttachmentReader<R> {
+    /// Decrypts the blob `pointer` names, read from `inner` (positioned at
+    /// the blob's start).
+    pub fn new(inner: R, pointer: &AttachmentPointer) -> Self {
+        Self {
+            inner,
+            opener: Opener::new(pointer),
+            where_inner: Inner::Start,
+            header_ok: false,
+            plain: Zeroizing::new(Vec::new()),
+            chunk: None,
+            pos: 0,
+            hasher: Some(Sha256::new()),
+            hashed: 0,
+            ended: false,
+            sealed: Vec::new(),
+        }
+    }
+
+    /// Whether the whole blob was read in order and matched the pointer's
+    /// digest. A reader that seeked past a chunk never sets it.
+    pub fn digest_checked(&self) -> bool {
+        self.ended && self.hasher.is_some()
+    }
+
+    /// The reader underneath.
+    pub fn into_inner(self) -> R {
+        self.inner
+    }
+
+    /// Runs `step`; if it fails, `inner`'s place is lost.
+    fn guarded(&mut self, step: impl FnOnce(&mut Self) -> io::Result<()>) -> io::Result<()> {
+        if let Inner::Lost(cause) = &self.where_inner {
+            return Err(match cause {
+                Some(e) => e.clone().into(),
+                None => io::Error::other("attachment reader lost its place after an error; seek to go on"),
+            });
+        }
+        let result = step(self);
+        if let Err(e) = &result {
+            self.where_inner = Inner::Lost(AttachmentError::from_io(e).cloned());
+        }
+        result
+    }
+
+    /// Reads exactly `len` bytes from `inner` into `sealed`;
+    /// [`AttachmentError::Truncated`] at an early end.
+    fn fill(&mut self, len: usize) -> io::Result<()> {
+        self.sealed.resize(len, 0);
+        let mut got = 0;
+        while let Some(rest) = self.sealed.get_mut(got..).filter(|r| !r.is_empty()) {
+            match self.inner.read(rest) {
+                Ok(0) => return Err(AttachmentError::Truncated.into()),
+                Ok(n) => got += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads and checks the header (`inner` is at the blob's start).
+    fn header(&mut self) -> io::Result<()> {
+        self.fill(ATTACHMENT_HEADER_LEN)?;
+        self.opener.check_header(&self.sealed)?;
+        if let Some(hasher) = &mut self.hasher {
+            hasher.update(&self.sealed);
+        }
+        self.header_ok = true;
+        self.where_inner = Inner::Chunk(0);
+        Ok(())
+    }
+
+    /// Reads and opens chunk `index`, where `inner` is.
+    fn load(&mut self, index: u64) -> io::Result<()> {
+        self.guarded(|reader| {
+            if reader.where_inner == Inner::Start {
+                reader.header()?;
+            }
+            if reader.where_inner != Inner::Chunk(index) {
+                return Err(io::Error::other("attachment reader lost its place"));
+            }
+            reader.fill(reader.opener.sealed_len(index))?;
+            let mut plain = Zeroizing::new(Vec::with_capacity(ATTACHMENT_CHUNK_LEN));
+            reader.opener.open_into(index, &reader.sealed, &mut plain)?;
+            if reader.hashed != index {
+                reader.hasher = None;
+            }
+            if let Some(hasher) = &mut reader.hasher {
+                hasher.update(&reader.sealed);
+                reader.hashed = index + 1;
+            }
+            reader.where_inner = Inner::Chunk(index + 1);
+            reader.plain = plain;
+            reader.chunk = Some(index);
+            if reader.opener.layout.is_last(index) {
+                reader.end()?;
+            }
+            Ok(())
+        })
+    }
+
+    /// After the last chunk: no trailing byte, and the digest, if every
+    /// chunk was read in order.
+    fn end(&mut self) -> io::Result<()> {
+        if let Some(hasher) = &self.hasher {
+            let mut byte = [0u8; 1];
+            loop {
+                match self.inner.read(&mut byte) {
+                    Ok(0) => break,
+                    Ok(_) => return Err(AttachmentError::TrailingBytes.into()),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => return Err(e),
+                }
+            }
+            let digest: [u8; 32] = hasher.clone().finalize().into();
+            if digest != self.opener.digest {
+                return Err(AttachmentError::DigestMismatch.into());
+            }
+        }
+        self.ended = true;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for AttachmentReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let chunk_len = ATTACHMENT_CHUNK_LEN as u64;
+        if self.pos >= self.opener.layout.size {
+            // The end: read any chunk of pure padding (in order, so the
+            // digest can be checked) before saying so.
+            while !self.ended && self.hasher.is_some() {
+                let next = match self.where_inner {
+                    Inner::Chunk(n) => n,
+                    Inner::Start | Inner::Lost(_) => 0,
+                };
+                self.load(next)?;
+            }
+            return Ok(0);
+        }
+        let index = self.pos / chunk_len;
+        if self.chunk != Some(index) {
+            self.load(index)?;
+        }
+        let offset = usize::try_from(self.pos - index * chunk_len).unwrap_or(usize::MAX);
+        let available = self.plain.get(offset..).unwrap_or_default();
+        let n = available.len().min(buf.len());
+        if let (Some(dst), Some(src)) = (buf.get_mut(..n), available.get(..n)) {
+            dst.copy_from_slice(src);
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Read + Seek> Seek for AttachmentReader<R> {
+    /// Moves to a position in the file (not the blob), and `inner` to the
+    /// chunk holding it; the chunk is read by the next `read`. A seek to
+    /// the end or past it gives up the digest check unless every chunk
+    /// was read.
+    fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
+        let size = self.opener.layout.size;
+        let target = match to {
+            SeekFrom::Start(n) => Some(n),
+            SeekFrom::End(d) => size.checked_add_signed(d),
+            SeekFrom::Current(d) => self.pos.checked_add_signed(d),
+        }
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the attachment"))?;
+        if target < size {
+            let index = target / ATTACHMENT_CHUNK_LEN as u64;
+            if self.chunk != Some(index) && self.where_inner != Inner::Chunk(index) {
+                if !self.header_ok {
+                    self.inner.seek(SeekFrom::Start(0))?;
+                    self.where_inner = Inner::Start;
+                    self.guarded(Self::header)?;
+                }
+                self.inner.seek(SeekFrom::Start(self.opener.layout.chunk_offset(index)))?;
+                self.where_inner = Inner::Chunk(index);
+            }
+        } else if !self.ended {
+            self.hasher = None;
+        }
+        self.pos = target;
+        Ok(target)
+    }
+}
+
+impl<R: Read> fmt::Debug for AttachmentReader<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AttachmentReader")
+            .field("size", &self.opener.layout.size)
+            .field("pos", &self.pos)
+            .field("digest_checked", &self.digest_checked())
+            .finish_non_exhaustive()
+    }
+}

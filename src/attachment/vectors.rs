@@ -1,0 +1,1 @@
+//! The attachment test vectors (`tests/vectors/attachments.json`).
