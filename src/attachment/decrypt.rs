@@ -3,12 +3,10 @@
 
 use core::fmt;
 
-use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
-
 use super::layout::{ChunkKeys, Layout};
 use super::{ATTACHMENT_HEADER_LEN, AttachmentError, AttachmentPointer};
 use crate::primitives::aead::TAG_LEN;
+use sha2::{Digest, Sha256};
 
 /// What opens one attachment's header and chunks: its keys and layout.
 /// Shared by [`AttachmentDecryptor`] and [`super::AttachmentReader`].
@@ -205,16 +203,14 @@ impl AttachmentDecryptor {
     }
 
     /// Opens chunk `index` alone (`sealed`: the blob's bytes in
-    /// [`AttachmentPointer::chunk_span`]) and returns the file's bytes in
-    /// it, from file offset `index` × [`super::ATTACHMENT_CHUNK_LEN`]: for
-    /// reading a range, such as seeking in a video. The chunk is
-    /// authenticated in its place (a chunk moved, or from another file,
-    /// is refused); the digest is not checked, since it needs the whole
-    /// blob. Changes nothing.
-    pub fn open_chunk(&self, index: u64, sealed: &[u8]) -> Result<Zeroizing<Vec<u8>>, AttachmentError> {
-        let mut out = Zeroizing::new(Vec::with_capacity(sealed.len()));
-        self.opener.open_into(index, sealed, &mut out)?;
-        Ok(out)
+    /// [`AttachmentPointer::chunk_span`]) and appends the file's bytes in
+    /// it, from file offset `index` × [`super::ATTACHMENT_CHUNK_LEN`], to
+    /// `out`: for reading a range, such as seeking in a video. The chunk is
+    /// authenticated in its place (a chunk moved, or from another file, is
+    /// refused); the digest is not checked, since it needs the whole blob.
+    /// Changes nothing, and on an error leaves `out` as it was.
+    pub fn open_chunk(&self, index: u64, sealed: &[u8], out: &mut Vec<u8>) -> Result<(), AttachmentError> {
+        self.opener.open_into(index, sealed, out)
     }
 }
 

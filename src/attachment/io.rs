@@ -168,7 +168,7 @@ impl<R: Read> AttachmentReader<R> {
             opener: Opener::new(pointer),
             where_inner: Inner::Start,
             header_ok: false,
-            plain: Zeroizing::new(Vec::new()),
+            plain: Zeroizing::new(Vec::with_capacity(ATTACHMENT_CHUNK_LEN)),
             chunk: None,
             pos: 0,
             hasher: Some(Sha256::new()),
@@ -242,8 +242,11 @@ impl<R: Read> AttachmentReader<R> {
                 return Err(io::Error::other("attachment reader lost its place"));
             }
             reader.fill(reader.opener.sealed_len(index))?;
-            let mut plain = Zeroizing::new(Vec::with_capacity(ATTACHMENT_CHUNK_LEN));
-            reader.opener.open_into(index, &reader.sealed, &mut plain)?;
+            // One buffer for every chunk: each overwrites the last, and
+            // the buffer is wiped when the reader is dropped.
+            reader.chunk = None;
+            reader.plain.clear();
+            reader.opener.open_into(index, &reader.sealed, &mut reader.plain)?;
             if reader.hashed != index {
                 reader.hasher = None;
             }
@@ -252,7 +255,6 @@ impl<R: Read> AttachmentReader<R> {
                 reader.hashed = index + 1;
             }
             reader.where_inner = Inner::Chunk(index + 1);
-            reader.plain = plain;
             reader.chunk = Some(index);
             if reader.opener.layout.is_last(index) {
                 reader.end()?;

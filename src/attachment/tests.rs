@@ -183,7 +183,7 @@ fn wrong_key_and_bad_headers_are_refused() {
     let wrong = AttachmentDecryptor::new(&AttachmentPointer::from_bytes(&wrong).unwrap());
     let span = pointer.chunk_span(0).unwrap();
     assert_eq!(
-        wrong.open_chunk(0, &blob[span.start as usize..span.end as usize]).err(),
+        wrong.open_chunk(0, &blob[span.start as usize..span.end as usize], &mut Vec::new()).err(),
         Some(AttachmentError::Chunk { index: 0 })
     );
 }
@@ -216,7 +216,7 @@ fn another_blob_under_the_same_key_fails_the_digest() {
     // Chunk by chunk, it reads: range reads trust the key alone.
     let decryptor = AttachmentDecryptor::new(&pointer);
     let span = pointer.chunk_span(1).unwrap();
-    assert!(decryptor.open_chunk(1, &forged[span.start as usize..span.end as usize]).is_ok());
+    assert!(decryptor.open_chunk(1, &forged[span.start as usize..span.end as usize], &mut Vec::new()).is_ok());
 }
 
 /// Non-zero bytes in the padding (only a key holder can put them there)
@@ -345,11 +345,12 @@ fn chunks_open_alone_from_their_spans() {
     let mut whole = Vec::new();
     for index in 0..pointer.chunk_count() {
         let span = pointer.chunk_span(index).unwrap();
-        whole.extend_from_slice(&decryptor.open_chunk(index, &blob[span.start as usize..span.end as usize]).unwrap());
+        decryptor.open_chunk(index, &blob[span.start as usize..span.end as usize], &mut whole).unwrap();
     }
     assert_eq!(whole, data);
-    assert_eq!(decryptor.open_chunk(3, &[]).err(), Some(AttachmentError::NoSuchChunk { index: 3, chunks: 3 }));
-    assert_eq!(decryptor.open_chunk(0, &blob[33..100]).err(), Some(AttachmentError::Truncated));
+    assert_eq!(decryptor.open_chunk(3, &[], &mut whole), Err(AttachmentError::NoSuchChunk { index: 3, chunks: 3 }));
+    assert_eq!(decryptor.open_chunk(0, &blob[33..100], &mut whole), Err(AttachmentError::Truncated));
+    assert_eq!(whole, data, "a refused chunk adds nothing");
 }
 
 proptest! {

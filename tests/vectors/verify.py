@@ -28,6 +28,17 @@ from its fields and read back, envelopes that must be refused, the padded
 length of each size under each padding policy, padded bytes, and padded
 plaintexts whose padding must be refused.
 
+attachments.json (§14, with the Padmé rounding of §13.13 and the content
+envelope kind 0x08 of §13.12): each blob rebuilt from its key and file
+(chunk key and commitment by HKDF, padded length, chunk count, blob length,
+header, every chunk's offset, plaintext length, nonce and tag under
+ChaCha20-Poly1305, the digest, the whole blob where listed) and read back
+by a strict reader following §14.4 steps 1-4; damaged blobs, a forged size
+and blobs of another file under the same key refused with the listed error
+(and chunk index); attachment pointers (§14.5) decoded, checked against
+their blob cases and re-encoded; the content envelope carrying one read and
+rebuilt; malformed pointers refused, alone and inside an envelope.
+
 Run from the repository root:  python3 tests/vectors/verify.py
 Needs the standard library and the `cryptography` package.  ML-KEM-768
 (FIPS 203) is implemented below in pure Python, because the vectors fix the
@@ -47,7 +58,7 @@ import json
 import os
 import sys
 
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.exceptions import InvalidSignature, InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -58,6 +69,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
     X25519PublicKey,
 )
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -71,6 +83,7 @@ VECTOR_FILES = [
     "content_envelope.json",           # §13.12-§13.13, checked by run_envelope_file
     "prekey_uploads.json",             # §4.6-§4.7, checked by run_uploads_file
     "device_link.json",                # §13.14, checked by run_link_file
+    "attachments.json",                # §14, checked by run_attachments_file
 ]
 
 # ---------------------------------------------------------------- §2 labels
@@ -81,6 +94,7 @@ L_SIG_UPLOAD = b"dmseal:v1:sig:identity-upload"
 L_SIG_BATCH = b"dmseal:v1:sig:prekey-batch"
 L_SIG_LINK = b"dmseal:v1:sig:device-link"
 L_KDF_LINK_KEY = b"dmseal:v1:kdf:link-key"
+L_KDF_ATTACHMENT = b"dmseal:v1:kdf:attachment"
 L_HASH_T = b"dmseal:v1:hash:x3dh-transcript"
 L_HASH_AD = b"dmseal:v1:hash:session-ad"
 L_HASH_SN = b"dmseal:v1:hash:safety-number"
@@ -2402,7 +2416,8 @@ def run_content_file(c, fname):
 
 
 # ------------------------------------------------- §13.12 content envelope
-ENVELOPE_KINDS = {"text": 1, "payload": 2, "edit": 3, "delete": 4, "reaction": 5, "receipt": 6, "timer": 7}
+ENVELOPE_KINDS = {"text": 1, "payload": 2, "edit": 3, "delete": 4, "reaction": 5, "receipt": 6, "timer": 7,
+                  "attachment": 8}
 
 
 def build_kind(content):
@@ -2424,6 +2439,8 @@ def build_kind(content):
         return b"\x06" + bytes([1 if content["receipt"] == "read" else 0]) + b"".join(H(i) for i in content["ids"])
     if k == "timer":
         return b"\x07" + u32(content["version"])
+    if k == "attachment":
+        return b"\x08" + encode_pointer(pointer_of(content))
     if k == "unknown":
         return bytes([content["kind_byte"]]) + H(content["body"])
     raise ValueError(k)
@@ -2474,6 +2491,12 @@ def read_kind(b, timer):
                 "ids": [ids[16 * i:16 * i + 16].hex() for i in range(len(ids) // 16)]}
     if k == 7:
         return {"kind": "timer", "seconds": timer, "version": rd32(body, 0)} if len(body) == 4 else None
+    if k == 8:
+        try:
+            ptr = decode_pointer(body)
+        except ProtoError:  # MalformedPointer: the envelope is MalformedContent
+            return None
+        return dict(kind="attachment", **pointer_json(ptr))
     return {"kind": "unknown", "kind_byte": k, "body": body.hex()}
 
 
@@ -2822,6 +2845,352 @@ def run_link_file(c, fname):
              lambda: decode_bundle(H(v["bundle_with_foreign_link"])), "LinkMismatch")
 
 
+# ---------------------------------------------------------------- §14 attachments
+ATTACHMENT_VERSION = 1
+ATTACHMENT_HEADER_LEN = 33
+ATTACHMENT_CHUNK_LEN = 65_536          # C
+ATTACHMENT_TAG_LEN = 16                # Poly1305 tag of every chunk
+MAX_ATTACHMENT_LEN = 2**40
+MIN_ATTACHMENT_PADDED_LEN = 1024
+MAX_ATTACHMENT_CONTENT_TYPE_LEN = 128
+MAX_ATTACHMENT_FILE_NAME_LEN = 255
+MAX_ATTACHMENT_LOCATION_LEN = 2048
+
+
+class AttachmentError(ProtoError):
+    """A §14.4 reading error; `index` is the chunk for Chunk and Padding."""
+
+    def __init__(self, name, index=None):
+        super().__init__(name)
+        self.name, self.index = name, index
+
+
+def attachment_keys(key):
+    """§14.2: (chunk_key, commitment) = HKDF-SHA256(salt "", ikm K, info, 64) split in two."""
+    assert len(key) == 32
+    okm = hkdf(b"", key, L_KDF_ATTACHMENT, 64)
+    return okm[:32], okm[32:]
+
+
+def attachment_layout(size):
+    """§14.3: padded, n, and each chunk's (index, blob offset, plaintext length)."""
+    if not 0 <= size <= MAX_ATTACHMENT_LEN:
+        raise ValueError("size past MAX_ATTACHMENT_LEN")
+    padded = padme(max(size, MIN_ATTACHMENT_PADDED_LEN))
+    n = -(-padded // ATTACHMENT_CHUNK_LEN)
+    assert n >= 1
+    chunks = []
+    for i in range(n):
+        ln = min((i + 1) * ATTACHMENT_CHUNK_LEN, padded) - i * ATTACHMENT_CHUNK_LEN
+        off = ATTACHMENT_HEADER_LEN + i * (ATTACHMENT_CHUNK_LEN + ATTACHMENT_TAG_LEN)
+        chunks.append((i, off, ln))
+    return padded, n, chunks
+
+
+def attachment_nonce(i, n):
+    """§14.3: 0x00 0x00 0x00 || u64(i) || last_i."""
+    return b"\x00\x00\x00" + u64(i) + (b"\x01" if i == n - 1 else b"\x00")
+
+
+def attachment_file(size):
+    """§11: byte i of a test file is i mod 251."""
+    return bytes(i % 251 for i in range(size))
+
+
+def encrypt_attachment(key, data):
+    """§14.3: returns (blob, digest, per-chunk details)."""
+    chunk_key, commitment = attachment_keys(key)
+    size = len(data)
+    padded, n, layout = attachment_layout(size)
+    p = data + bytes(padded - size)
+    aead = ChaCha20Poly1305(chunk_key)
+    blob = bytearray(bytes([ATTACHMENT_VERSION]) + commitment)
+    details = []
+    for i, off, ln in layout:
+        assert len(blob) == off
+        nonce = attachment_nonce(i, n)
+        sealed = aead.encrypt(nonce, p[i * ATTACHMENT_CHUNK_LEN:i * ATTACHMENT_CHUNK_LEN + ln], b"")
+        assert len(sealed) == ln + ATTACHMENT_TAG_LEN
+        blob += sealed
+        details.append(dict(index=i, offset=off, plaintext_len=ln, nonce=nonce.hex(),
+                            tag=sealed[-ATTACHMENT_TAG_LEN:].hex()))
+    blob = bytes(blob)
+    return blob, sha256(blob), details
+
+
+def decrypt_attachment(blob, key, digest, size):
+    """§14.4, steps 1-4 in order, reading the whole blob.  Raises
+    AttachmentError (UnsupportedVersion, WrongKey, Chunk(i), Padding(i),
+    Truncated, TrailingBytes, DigestMismatch); returns the file.
+
+    Bytes are taken as the steps need them: a blob that ends before the
+    header or before the end of the chunk being read is Truncated there
+    (step 3's "fewer bytes"); bytes after S_{n-1} are TrailingBytes."""
+    chunk_key, commitment = attachment_keys(key)
+    padded, n, layout = attachment_layout(size)
+    # step 1
+    if len(blob) < ATTACHMENT_HEADER_LEN:
+        raise AttachmentError("Truncated")
+    if blob[0] != ATTACHMENT_VERSION:
+        raise AttachmentError("UnsupportedVersion")
+    if not hmac.compare_digest(blob[1:ATTACHMENT_HEADER_LEN], commitment):
+        raise AttachmentError("WrongKey")
+    # step 2
+    aead = ChaCha20Poly1305(chunk_key)
+    out = bytearray()
+    end = ATTACHMENT_HEADER_LEN
+    for i, off, ln in layout:
+        end = off + ln + ATTACHMENT_TAG_LEN
+        if len(blob) < end:
+            raise AttachmentError("Truncated")
+        try:
+            p_i = aead.decrypt(attachment_nonce(i, n), blob[off:end], b"")
+        except InvalidTag:
+            raise AttachmentError("Chunk", i)
+        start = i * ATTACHMENT_CHUNK_LEN          # file offset of P_i[0]
+        keep = max(0, min(ln, size - start))      # P_i's bytes below file offset `size`
+        if any(p_i[keep:]):
+            raise AttachmentError("Padding", i)
+        out += p_i[:keep]
+    # step 3
+    if len(blob) > end:
+        raise AttachmentError("TrailingBytes")
+    assert len(blob) == end == ATTACHMENT_HEADER_LEN + padded + ATTACHMENT_TAG_LEN * n
+    # step 4
+    if not hmac.compare_digest(sha256(blob), digest):
+        raise AttachmentError("DigestMismatch")
+    assert len(out) == size
+    return bytes(out)
+
+
+def read_error(fn):
+    """(error name, chunk index) of a failing read, or ("ok", None)."""
+    try:
+        fn()
+    except AttachmentError as e:
+        return e.name, e.index
+    return "ok", None
+
+
+def encode_pointer(ptr):
+    """§14.5; refuses (as a sender does) what a reader would refuse."""
+    ct, name, loc = (ptr[k].encode() for k in ("content_type", "file_name", "location"))
+    if (len(ptr["key"]) != 32 or len(ptr["digest"]) != 32 or not 0 <= ptr["size"] <= MAX_ATTACHMENT_LEN
+            or len(ct) > MAX_ATTACHMENT_CONTENT_TYPE_LEN or len(name) > MAX_ATTACHMENT_FILE_NAME_LEN
+            or len(loc) > MAX_ATTACHMENT_LOCATION_LEN):
+        raise ProtoError("InvalidContent")
+    return (ptr["key"] + ptr["digest"] + u64(ptr["size"]) + bytes([len(ct)]) + ct + bytes([len(name)]) + name
+            + u16(len(loc)) + loc)
+
+
+def decode_pointer(b):
+    """§14.5, strictly: cut short, trailing bytes, a length past its limit,
+    text that is not UTF-8 or a size past MAX_ATTACHMENT_LEN is
+    MalformedPointer (the reason is kept in .reason)."""
+    def bad(reason):
+        e = ProtoError("MalformedPointer")
+        e.reason = reason
+        return e
+
+    def text(raw):
+        t = utf8(raw)
+        if t is None:
+            raise bad("not UTF-8")
+        return t
+
+    r = Rd(b)
+    try:
+        key = r.take(32)
+        digest = r.take(32)
+        size = r.int(8)
+        if size > MAX_ATTACHMENT_LEN:
+            raise bad("size past MAX_ATTACHMENT_LEN")
+        t = r.int(1)
+        if t > MAX_ATTACHMENT_CONTENT_TYPE_LEN:
+            raise bad("content type too long")
+        ct = text(r.take(t))
+        f = r.int(1)
+        if f > MAX_ATTACHMENT_FILE_NAME_LEN:
+            raise bad("file name too long")
+        name = text(r.take(f))
+        l_ = r.int(2)
+        if l_ > MAX_ATTACHMENT_LOCATION_LEN:
+            raise bad("location too long")
+        loc = text(r.take(l_))
+        r.end()
+    except ProtoError as e:
+        if str(e) == "MalformedPointer":
+            raise
+        raise bad(str(e))  # Truncated / TrailingBytes
+    return dict(key=key, digest=digest, size=size, content_type=ct, file_name=name, location=loc)
+
+
+def pointer_json(ptr):
+    """A decoded pointer as in the vector file (hex for the byte fields)."""
+    return dict(key=ptr["key"].hex(), digest=ptr["digest"].hex(), size=ptr["size"],
+                content_type=ptr["content_type"], file_name=ptr["file_name"], location=ptr["location"])
+
+
+def pointer_of(fields):
+    """A pointer from vector fields; a text field that is not listed is empty."""
+    H = bytes.fromhex
+    return dict(key=H(fields["key"]), digest=H(fields["digest"]), size=fields["size"],
+                content_type=fields.get("content_type", ""), file_name=fields.get("file_name", ""),
+                location=fields.get("location", ""))
+
+
+def damage_blob(blob, d):
+    """§11: one change to a blob (`op` truncate / flip / append / swap_chunks / set_version)."""
+    b = bytearray(blob)
+    op = d["op"]
+    if op == "truncate":
+        return bytes(b[:d["at"]])
+    if op == "flip":
+        b[d["at"]] ^= 0x01          # bit 0
+        return bytes(b)
+    if op == "append":
+        return bytes(b) + b"\x00"
+    if op == "swap_chunks":
+        c0 = ATTACHMENT_HEADER_LEN
+        c1 = c0 + ATTACHMENT_CHUNK_LEN + ATTACHMENT_TAG_LEN
+        c2 = c1 + ATTACHMENT_CHUNK_LEN + ATTACHMENT_TAG_LEN
+        assert len(b) >= c2  # both chunks full-size, so the swap keeps every offset
+        return bytes(b[:c0] + b[c1:c2] + b[c0:c1] + b[c2:])
+    if op == "set_version":
+        b[0] = 2
+        return bytes(b)
+    raise ValueError(op)
+
+
+def run_attachments_file(c, fname):
+    """§14: blobs rebuilt field by field and read back; damaged blobs, a
+    forged size and other files under the same key refused as listed;
+    pointers and their envelope decoded and re-encoded; malformed pointers
+    refused."""
+    v = json.load(open(os.path.join(HERE, fname)))
+    H = bytes.fromhex
+    f = fname
+    # §11: sizes 0, 5, 1,024, 1,025, 65,536, 65,537, 140,000 under keys 01..01 to 07..07
+    c.eq("%s: blob sizes as §11 lists them" % f, [b["size"] for b in v["blobs"]],
+         [0, 5, 1024, 1025, 65536, 65537, 140000])
+    built = {}
+    for n, b in enumerate(v["blobs"]):
+        tag = "%s: blobs[%d] size %d" % (f, n, b["size"])
+        key = H(b["key"])
+        c.eq("%s key is %02x..%02x" % (tag, n + 1, n + 1), key, bytes([n + 1]) * 32)
+        data = attachment_file(b["size"])
+        chunk_key, commitment = attachment_keys(key)
+        c.eq("%s chunk_key" % tag, chunk_key, b["chunk_key"])
+        c.eq("%s commitment" % tag, commitment, b["commitment"])
+        padded, cnt, _ = attachment_layout(b["size"])
+        c.eq("%s padded_len" % tag, padded, b["padded_len"])
+        c.eq("%s chunk_count" % tag, cnt, b["chunk_count"])
+        blob, digest, details = encrypt_attachment(key, data)
+        built[b["size"]] = (blob, b)
+        c.eq("%s blob_len" % tag, len(blob), b["blob_len"])
+        c.eq("%s blob_len = 33 + padded + 16n" % tag, b["blob_len"], 33 + b["padded_len"] + 16 * b["chunk_count"])
+        c.eq("%s header" % tag, blob[:ATTACHMENT_HEADER_LEN], b["header"])
+        c.eq("%s number of chunks listed" % tag, len(b["chunks"]), cnt)
+        for j, ch in enumerate(b["chunks"]):
+            got = details[j] if j < len(details) else None
+            c.eq("%s chunks[%d] index, offset, plaintext_len, nonce, tag" % (tag, j), got,
+                 {k: ch[k] for k in ("index", "offset", "plaintext_len", "nonce", "tag")})
+            if got:
+                c.eq("%s chunks[%d] tag ends the chunk in the blob" % (tag, j),
+                     blob[ch["offset"] + ch["plaintext_len"]:ch["offset"] + ch["plaintext_len"] + 16], ch["tag"])
+        c.eq("%s digest" % tag, digest, b["digest"])
+        if b.get("blob") is not None:
+            c.eq("%s whole blob" % tag, blob, b["blob"])
+        else:
+            c.check("%s blob omitted only when over 4,096 bytes" % tag, b["blob_len"] > 4096)
+        listed = H(b["blob"]) if b.get("blob") is not None else blob
+        c.eq("%s reads back" % tag, read_error(lambda: decrypt_attachment(listed, key, H(b["digest"]), b["size"]))
+             + (decrypt_attachment(listed, key, H(b["digest"]), b["size"]) == data,), ("ok", None, True))
+        c.eq("%s under another key: WrongKey" % tag,
+             read_error(lambda: decrypt_attachment(listed, bytes(32), H(b["digest"]), b["size"])), ("WrongKey", None))
+    # §14.3 worked examples
+    c.eq("%s: §14.3 example, 5 bytes" % f, attachment_layout(5)[:2] + (len(built[5][0]),), (1024, 1, 1073))
+    c.eq("%s: §14.3 example, 65,537 bytes" % f, attachment_layout(65537)[:2], (67584, 2))
+
+    # damaged copies of the 140,000-byte case
+    big, bcase = built[140000]
+    bkey, bdigest = H(bcase["key"]), H(bcase["digest"])
+    for n, d in enumerate(v["damaged"]):
+        got = read_error(lambda: decrypt_attachment(damage_blob(big, d["damage"]), bkey, bdigest, 140000))
+        c.eq("%s: damaged[%d] %s: %s%s" % (f, n, d["name"], d["error"],
+                                           "" if d.get("chunk") is None else " chunk %d" % d["chunk"]),
+             got, (d["error"], d.get("chunk")))
+
+    # forged size
+    fs = v["forged_size"]
+    fblob, fcase = built[fs["case_size"]]
+    cut = fblob[:fs["cut_at"]]
+    c.eq("%s: forged_size cut is right after chunk 0" % f, fs["cut_at"], fcase["chunks"][1]["offset"])
+    c.eq("%s: forged_size read as %d bytes: %s chunk %d" % (f, fs["size"], fs["error"], fs["chunk"]),
+         read_error(lambda: decrypt_attachment(cut, H(fcase["key"]), H(fcase["digest"]), fs["size"])),
+         (fs["error"], fs["chunk"]))
+
+    # same key, another file
+    sk = v["same_key_other_file"]
+    s5 = built[5][1]
+    k5 = H(s5["key"])
+    other = H(sk["other_blob"])
+    c.eq("%s: same_key_other_file other_blob rebuilt (file \"other\")" % f,
+         encrypt_attachment(k5, b"other")[0], other)
+    c.eq("%s: same_key_other_file other_blob with the size-5 pointer: DigestMismatch" % f,
+         read_error(lambda: decrypt_attachment(other, k5, H(s5["digest"]), 5)), ("DigestMismatch", None))
+    c.eq("%s: same_key_other_file other_blob with its own digest reads" % f,
+         read_error(lambda: decrypt_attachment(other, k5, sha256(other), 5)), ("ok", None))
+    six = H(sk["six_byte_blob"])
+    c.eq("%s: same_key_other_file six_byte_blob rebuilt (file 00..05)" % f,
+         encrypt_attachment(k5, bytes(range(6)))[0], six)
+    c.eq("%s: same_key_other_file six_byte_blob as 5 bytes, own digest: Padding chunk 0" % f,
+         read_error(lambda: decrypt_attachment(six, k5, sha256(six), 5)), ("Padding", 0))
+    c.eq("%s: same_key_other_file six_byte_blob as 6 bytes reads" % f,
+         read_error(lambda: decrypt_attachment(six, k5, sha256(six), 6)), ("ok", None))
+
+    # pointers
+    fields = ("key", "digest", "size", "content_type", "file_name", "location")
+    for n, p in enumerate(v["pointers"]):
+        tag = "%s: pointers[%d] %s" % (f, n, p["name"])
+        raw = H(p["bytes"])
+        ptr = decode_pointer(raw)
+        got = pointer_json(ptr)
+        listed = [k for k in fields if k in p]
+        c.eq("%s decodes (listed fields: %s)" % (tag, ", ".join(listed)), {k: got[k] for k in listed},
+             {k: p[k] for k in listed})
+        # a pointer entry may leave out the key and digest (then its blob case, found by
+        # size, gives them) and empty text fields
+        case = built.get(p["size"], (None, None))[1]
+        c.check("%s names a blob case" % tag, case is not None)
+        want = pointer_json(pointer_of(dict({"key": case["key"], "digest": case["digest"]}, **p)))
+        c.eq("%s is its blob case's pointer (unlisted text fields empty)" % tag, got, want)
+        c.eq("%s re-encodes" % tag, encode_pointer(ptr), raw)
+        c.eq("%s reads its blob" % tag,
+             read_error(lambda: decrypt_attachment(built[case["size"]][0], ptr["key"], ptr["digest"], ptr["size"])),
+             ("ok", None))
+        env = p.get("envelope")
+        if env is not None:
+            eb = H(env["bytes"])
+            want = {"id": env["id"], "sent_at": env["sent_at"], "timer": env["timer"],
+                    "content": dict(kind="attachment", **want)}
+            c.eq("%s envelope reads back" % tag, read_envelope(eb), want)
+            c.eq("%s envelope kind 0x08 body is the pointer" % tag, eb[28:], b"\x08" + raw)
+            rebuilt = H(env["id"]) + u64(env["sent_at"]) + u32(env["timer"]) + build_kind(want["content"])
+            c.eq("%s envelope built from its fields" % tag, rebuilt, eb)
+    c.check("%s: one pointer carries an envelope" % f, sum(1 for p in v["pointers"] if p.get("envelope")) == 1)
+    for n, m in enumerate(v["malformed_pointers"]):
+        raw = H(m["bytes"])
+        c.raises("%s: malformed_pointers[%d] %s refused" % (f, n, m["name"]), lambda: decode_pointer(raw),
+                 "MalformedPointer")
+        env = H("31" * 16) + u64(1800000000) + u32(0) + b"\x08" + raw
+        c.eq("%s: malformed_pointers[%d] inside an envelope: MalformedContent" % (f, n), read_envelope(env), None)
+    # an edit may not carry an attachment (§13.12: new content must be text or a payload)
+    p1 = H(v["pointers"][0]["bytes"])
+    c.eq("%s: an edit carrying an attachment is MalformedContent" % f,
+         read_envelope(H("31" * 16) + u64(1) + u32(0) + b"\x03" + H("07" * 16) + b"\x08" + p1), None)
+
+
 def main():
     c = Checker()
     check_primitives(c)
@@ -2837,6 +3206,8 @@ def main():
                 run_uploads_file(c, f)
             elif f.startswith("device_link"):
                 run_link_file(c, f)
+            elif f.startswith("attachments"):
+                run_attachments_file(c, f)
             else:
                 run_file(c, f)
         except Exception as e:  # any crash is a failure
