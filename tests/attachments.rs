@@ -87,7 +87,7 @@ mod tokio_adapters {
         for piece in data.chunks(5_000) {
             writer.write_all(piece).await.unwrap();
         }
-        let (mut out, pointer) = writer.finish().await.unwrap();
+        let (out, pointer) = writer.finish().await.unwrap();
         out.sync_all().await.unwrap();
         drop(out);
         assert_eq!(tokio::fs::metadata(&path).await.unwrap().len(), pointer.blob_len());
