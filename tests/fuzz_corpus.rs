@@ -31,12 +31,15 @@ mod recovery {
 mod content {
     include!("../fuzz/logic/content.rs");
 }
+mod attachment {
+    include!("../fuzz/logic/attachment.rs");
+}
 
 use std::path::PathBuf;
 
 type Target = (&'static str, fn(&[u8]));
 
-const TARGETS: [Target; 9] = [
+const TARGETS: [Target; 10] = [
     ("decode_wire", decode_wire::run),
     ("session_decrypt", session_decrypt::run),
     ("open_first_message", open_first_message::run),
@@ -46,6 +49,7 @@ const TARGETS: [Target; 9] = [
     ("conversation_receive", conversation_receive::run),
     ("recovery", recovery::run),
     ("content", content::run),
+    ("attachment", attachment::run),
 ];
 
 fn corpus(target: &str) -> PathBuf {
@@ -164,4 +168,22 @@ fn write_seed_corpus() {
     write("content", "padded-by-sender", &[&[0u8, 0x00][..], &env, &[0x80], &[0; 20]].concat());
     write("content", "no-marker", &[&[0u8, 0x00][..], &env].concat());
     write("content", "heal", &[2u8, 0x03]);
+    // Attachments: a pointer with every field, a genuine blob for mode 1
+    // (size 300), and files for mode 2 intact, cut and flipped.
+    let mut encryptor = dmseal::attachment::AttachmentEncryptor::new_with_rng(&mut ChaCha20Rng::from_seed([5; 32]));
+    let mut blob300 = Vec::new();
+    encryptor.update(&[0x61; 300], &mut blob300).unwrap();
+    let mut pointer300 = loop {
+        if let Some(p) = encryptor.finish(&mut blob300).unwrap() {
+            break p;
+        }
+    };
+    pointer300.set_content_type("image/png").unwrap();
+    pointer300.set_file_name("a.png").unwrap();
+    pointer300.set_location("https://blobs.example/1").unwrap();
+    write("attachment", "pointer", &[&[0u8][..], &pointer300.to_bytes()].concat());
+    write("attachment", "genuine-blob", &[&[1u8, 0x01, 0x2c][..], &blob300].concat());
+    write("attachment", "intact", &[&[2u8, 0, 0, 9][..], b"a small file"].concat());
+    write("attachment", "cut", &[&[2u8, 1, 0, 40][..], b"a small file"].concat());
+    write("attachment", "flipped", &[&[2u8, 2, 3, 100][..], b"a small file"].concat());
 }
