@@ -91,6 +91,18 @@
 //! an approval; `cargo run --example linking` shows that with a prekey
 //! directory ([`directory`]) as the server.
 //!
+//! ## Attachments
+//!
+//! Files travel apart from messages ([`attachment`]): each is encrypted
+//! under its own key into chunks that are authenticated one by one, so a
+//! file of any size streams through a few chunks of memory
+//! ([`attachment::AttachmentWriter`], [`attachment::AttachmentReader`],
+//! and tokio's `AsyncWrite`/`AsyncRead` with the `tokio` feature), and a
+//! range (seeking in a video) decrypts only the chunks it touches. The
+//! message carries an [`attachment::AttachmentPointer`] as
+//! [`Content::Attachment`]. `cargo run --example attachment` sends a
+//! file from Alice to Bob.
+//!
 //! ## Persistence
 //!
 //! [`Conversations`] persists everything itself. Used directly, every call
@@ -120,6 +132,8 @@
 //! | [`MAX_RETIRED_SIGNED_PREKEYS`](limits::MAX_RETIRED_SIGNED_PREKEYS) | 8 | retired signed prekeys kept |
 //! | [`MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY`](limits::MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY) | 4,096 | first messages without a one-time prekey, per signed prekey |
 //! | [`MAX_CONTEXT_LEN`](limits::MAX_CONTEXT_LEN) | 1,024 bytes | conversation context |
+//! | [`MAX_ATTACHMENT_LEN`](limits::MAX_ATTACHMENT_LEN) | 1 TiB | largest attachment |
+//! | [`ATTACHMENT_CHUNK_LEN`](limits::ATTACHMENT_CHUNK_LEN) | 64 KiB | attachment bytes authenticated together (memory per stream, and what a seek decrypts) |
 //! | [`MAX_GROUP_WINDOW`](limits::MAX_GROUP_WINDOW) | 2,000 | how far behind the newest read a group message may be |
 //! | [`MAX_GROUP_STATE_NODES`](limits::MAX_GROUP_STATE_NODES) | 2,100 | key-tree nodes per sender state |
 //! | [`MAX_SENDER_STATES_PER_MEMBER`](limits::MAX_SENDER_STATES_PER_MEMBER) | 5 | sender states kept per group member |
@@ -248,6 +262,10 @@ pub use crate::x3dh::{ClassicX3dh, SessionSetup, conversation_context};
 /// docs/PROTOCOL.md §9 lists them with the wire rules.
 pub mod limits {
     pub use crate::address::MAX_USER_ID_LEN;
+    pub use crate::attachment::{
+        ATTACHMENT_CHUNK_LEN, MAX_ATTACHMENT_CONTENT_TYPE_LEN, MAX_ATTACHMENT_FILE_NAME_LEN, MAX_ATTACHMENT_LEN,
+        MAX_ATTACHMENT_LOCATION_LEN, MIN_ATTACHMENT_PADDED_LEN,
+    };
     pub use crate::content::{
         MAX_PAYLOAD_KIND_LEN, MAX_REACTION_LEN, MAX_RECEIPT_MESSAGES, MAX_TIMER_CLOCK_SKEW, MIN_PADDED_LEN,
     };

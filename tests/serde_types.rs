@@ -29,3 +29,18 @@ fn public_value_types_round_trip_and_are_checked_when_read() {
     bytes[100] ^= 1;
     assert!(serde_json::from_str::<PublicIdentity>(&serde_json::to_string(&bytes).unwrap()).is_err());
 }
+
+/// An attachment's content keeps its pointer, the key included (an app
+/// storing a message must keep the key to open the file later), as the
+/// pointer's own encoding; a malformed one is refused when read.
+#[test]
+fn attachment_content_round_trips_with_its_pointer() {
+    let (blob, mut pointer) = dmseal::attachment::encrypt(b"a document").unwrap();
+    pointer.set_file_name("notes.txt").unwrap();
+    let content = dmseal::Content::Attachment(pointer);
+    let json = round_trip(&content);
+    let back: dmseal::Content = serde_json::from_str(&json).unwrap();
+    let dmseal::Content::Attachment(back) = back else { panic!("{json}") };
+    assert_eq!(dmseal::attachment::decrypt(&back, &blob).unwrap().as_slice(), b"a document");
+    assert!(serde_json::from_str::<dmseal::attachment::AttachmentPointer>("[1,2,3]").is_err());
+}
