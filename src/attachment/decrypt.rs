@@ -89,69 +89,62 @@ enum Next {
 pub struct AttachmentDecryptor {
     opener: Opener,
     next: Next,
-    /// The incomplete header or chunk at the end of what was given.
+    /// The bytes of the part `next` given so far (fewer than its length).
     pending: Vec<u8>,
+    /// Blob bytes of the parts before `next`.
+    taken: u64,
     hasher: Sha256,
 }
 
 impl AttachmentDecryptor {
     /// A decryptor for the blob `pointer` names.
     pub fn new(pointer: &AttachmentPointer) -> Self {
-        Self { opener: Opener::new(pointer), next: Next::Header, pending: Vec::new(), hasher: Sha256::new() }
+        Self { opener: Opener::new(pointer), next: Next::Header, pending: Vec::new(), taken: 0, hasher: Sha256::new() }
     }
 
     /// Takes the next `ciphertext` bytes of the blob and appends to `out`
-    /// the file's bytes of every chunk they complete. On an error nothing
-    /// changes: `out` and the decryptor are as they were before the call.
+    /// the file's bytes of every chunk they complete.
+    ///
+    /// On an error, nothing of the part that failed (the header or a
+    /// chunk) is kept or released: `out` holds the file bytes of the
+    /// chunks before it, and the decryptor waits for that part again from
+    /// its start, which is blob offset [`AttachmentDecryptor::blob_offset`]
+    /// (to fetch again, say). The parts before it stay taken.
     pub fn update(&mut self, ciphertext: &[u8], out: &mut Vec<u8>) -> Result<(), AttachmentError> {
-        let (next, hasher, pending, out_len) = (self.next, self.hasher.clone(), self.pending.len(), out.len());
-        let result = self.take(ciphertext, out);
-        if result.is_err() {
-            self.next = next;
-            self.hasher = hasher;
-            self.pending.truncate(pending);
-            zeroize::Zeroize::zeroize(out.get_mut(out_len..).unwrap_or_default());
-            out.truncate(out_len);
-        }
-        result
-    }
-
-    fn take(&mut self, ciphertext: &[u8], out: &mut Vec<u8>) -> Result<(), AttachmentError> {
         let mut input = ciphertext;
-        if !self.pending.is_empty() {
-            let want = self.part_len().saturating_sub(self.pending.len());
+        while !input.is_empty() {
+            if self.next == Next::End {
+                return Err(AttachmentError::TrailingBytes);
+            }
+            let len = self.part_len();
+            let want = len.saturating_sub(self.pending.len());
+            if self.pending.is_empty() && input.len() >= len {
+                // A whole part in the input: opened where it lies.
+                let (part, rest) = input.split_at(len);
+                self.open_part(part, out)?;
+                input = rest;
+                continue;
+            }
             let (head, rest) = input.split_at(want.min(input.len()));
             self.pending.extend_from_slice(head);
             input = rest;
-            if self.pending.len() < self.part_len() {
-                return Ok(());
-            }
-            // Opening does not change `pending`; it is cleared only once
-            // the whole call succeeds.
-            let part = core::mem::take(&mut self.pending);
-            let opened = self.open_part(&part, out);
-            self.pending = part;
-            opened?;
-        }
-        loop {
-            let len = self.part_len();
-            if self.next == Next::End {
-                if !input.is_empty() {
-                    return Err(AttachmentError::TrailingBytes);
-                }
-                break;
-            }
-            match input.split_at_checked(len) {
-                Some((part, rest)) => {
-                    self.open_part(part, out)?;
-                    input = rest;
-                }
-                None => break,
+            if self.pending.len() == len {
+                // Opened or refused, the part leaves `pending`: a refused
+                // part is given again from its start.
+                let part = core::mem::take(&mut self.pending);
+                let opened = self.open_part(&part, out);
+                self.pending = part;
+                self.pending.clear();
+                opened?;
             }
         }
-        self.pending.clear();
-        self.pending.extend_from_slice(input);
         Ok(())
+    }
+
+    /// How many bytes of the blob the decryptor has taken: after an
+    /// error, where the part that failed starts.
+    pub fn blob_offset(&self) -> u64 {
+        self.taken + self.pending.len() as u64
     }
 
     /// The length of the part the decryptor waits for.
@@ -163,7 +156,8 @@ impl AttachmentDecryptor {
         }
     }
 
-    /// Checks the header or opens the next chunk, then moves on.
+    /// Checks the header or opens the next chunk, then moves on. On an
+    /// error nothing changes.
     fn open_part(&mut self, part: &[u8], out: &mut Vec<u8>) -> Result<(), AttachmentError> {
         match self.next {
             Next::Header => self.opener.check_header(part)?,
@@ -171,6 +165,7 @@ impl AttachmentDecryptor {
             Next::End => return Err(AttachmentError::TrailingBytes),
         }
         self.hasher.update(part);
+        self.taken += part.len() as u64;
         self.next = match self.next {
             Next::Chunk(index) if !self.opener.layout.is_last(index) => Next::Chunk(index + 1),
             Next::Header => Next::Chunk(0),
@@ -182,20 +177,22 @@ impl AttachmentDecryptor {
     /// Ends the blob: [`AttachmentError::Truncated`] if it stopped before
     /// its last chunk, [`AttachmentError::DigestMismatch`] if it is not the
     /// blob the pointer's digest names. Only after this returns `Ok` is
-    /// the file known to be whole.
-    pub fn finish(self) -> Result<(), AttachmentError> {
+    /// the file known to be whole. Changes nothing: after `Truncated`, the
+    /// rest of the blob can still be given.
+    pub fn finish(&self) -> Result<(), AttachmentError> {
         if self.next != Next::End {
             return Err(AttachmentError::Truncated);
         }
-        let digest: [u8; 32] = self.hasher.finalize().into();
+        let digest: [u8; 32] = self.hasher.clone().finalize().into();
         if digest != self.opener.digest {
             return Err(AttachmentError::DigestMismatch);
         }
         Ok(())
     }
 
-    /// Checks a blob's first [`ATTACHMENT_HEADER_LEN`] bytes: the version,
-    /// and the key commitment ([`AttachmentError::WrongKey`] for a blob of
+    /// Checks a blob's first [`ATTACHMENT_HEADER_LEN`] bytes (`blob` may
+    /// hold more, which are ignored; fewer are [`AttachmentError::Truncated`]):
+    /// the version, and the key commitment ([`AttachmentError::WrongKey`] for a blob of
     /// another attachment). Optional before [`AttachmentDecryptor::open_chunk`]:
     /// a chunk under another key fails anyway, this only says why.
     pub fn check_header(&self, header: &[u8]) -> Result<(), AttachmentError> {

@@ -66,7 +66,10 @@ impl AttachmentEncryptor {
         Self::new_with_rng(&mut os_rng())
     }
 
-    /// [`AttachmentEncryptor::new`] with a caller-supplied RNG.
+    /// [`AttachmentEncryptor::new`] with the key drawn from `rng`, which
+    /// must never give the same key twice: a generator seeded with a fixed
+    /// value would, and two files under one key lose their
+    /// confidentiality and integrity.
     pub fn new_with_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let mut key = Zeroizing::new([0u8; 32]);
         rng.fill_bytes(key.as_mut());

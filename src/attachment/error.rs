@@ -59,7 +59,9 @@ pub enum AttachmentError {
         /// How many chunks the attachment has.
         chunks: u64,
     },
-    /// The encryptor was used after it returned the pointer.
+    /// The encryptor was given plaintext after
+    /// [`super::AttachmentEncryptor::finish`] began, or asked to finish
+    /// after it returned the pointer.
     Finished,
 }
 

@@ -119,20 +119,17 @@ impl ChunkKeys {
         header
     }
 
-    /// Checks a header against this key (the commitment in constant time).
-    pub(crate) fn check_header(&self, header: &[u8]) -> Result<(), super::AttachmentError> {
+    /// Checks the header at the start of `blob` against this key (the
+    /// commitment in constant time); what follows the header is ignored.
+    pub(crate) fn check_header(&self, blob: &[u8]) -> Result<(), super::AttachmentError> {
         use subtle::ConstantTimeEq;
-        match header.split_first() {
-            Some((&ATTACHMENT_VERSION, commitment)) if commitment.len() == 32 => {
-                if bool::from(commitment.ct_eq(&self.commitment)) {
-                    Ok(())
-                } else {
-                    Err(super::AttachmentError::WrongKey)
-                }
-            }
-            Some((&ATTACHMENT_VERSION, _)) | None => Err(super::AttachmentError::Truncated),
-            Some((&version, _)) => Err(super::AttachmentError::UnsupportedVersion(version)),
+        let Some((&version, commitment)) = blob.get(..ATTACHMENT_HEADER_LEN).and_then(<[u8]>::split_first) else {
+            return Err(super::AttachmentError::Truncated);
+        };
+        if version != ATTACHMENT_VERSION {
+            return Err(super::AttachmentError::UnsupportedVersion(version));
         }
+        if bool::from(commitment.ct_eq(&self.commitment)) { Ok(()) } else { Err(super::AttachmentError::WrongKey) }
     }
 
     /// Encrypts `buf` (chunk `index`'s plaintext) in place; returns the tag.

@@ -109,7 +109,10 @@ pub fn encrypt(file: &[u8]) -> Result<(Vec<u8>, AttachmentPointer), AttachmentEr
 /// byte missing or extra, and the pointer's digest checked.
 pub fn decrypt(pointer: &AttachmentPointer, blob: &[u8]) -> Result<Zeroizing<Vec<u8>>, AttachmentError> {
     let mut decryptor = AttachmentDecryptor::new(pointer);
-    let mut file = Zeroizing::new(Vec::with_capacity(usize::try_from(pointer.size()).unwrap_or(0).min(blob.len())));
+    // Room for the padded size, so the buffer never moves (a move would
+    // leave a copy of the plaintext behind, unwiped).
+    let room = usize::try_from(pointer.layout.padded).unwrap_or(usize::MAX).min(blob.len());
+    let mut file = Zeroizing::new(Vec::with_capacity(room));
     decryptor.update(blob, &mut file)?;
     decryptor.finish()?;
     Ok(file)

@@ -83,13 +83,17 @@ impl AttachmentPointer {
         &self.content_type
     }
 
-    /// The file name the application set; empty if none.
+    /// The file name the application set; empty if none. It comes from
+    /// the sender: never use it as a path as it is (`../` and the like).
     pub fn file_name(&self) -> &str {
         &self.file_name
     }
 
     /// Where the application uploaded the blob (a URL, an object id);
-    /// empty if none. Receivers fetch the blob from there.
+    /// empty if none. Receivers fetch the blob from there. It comes from
+    /// the sender: fetch only from your own storage's hosts, or fetching
+    /// tells a host of the sender's choosing your address and when you
+    /// read (and may reach hosts inside your network).
     pub fn location(&self) -> &str {
         &self.location
     }

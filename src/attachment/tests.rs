@@ -237,26 +237,66 @@ fn non_zero_padding_is_refused() {
     refused(&short, &forged, &AttachmentError::Padding { index: 0 });
 }
 
-/// A refused update changes nothing: the right bytes then go on.
+/// A refused chunk leaves nothing behind: the decryptor keeps the chunks
+/// before it and waits for it again from its start, also when the damage
+/// was in bytes an earlier call gave.
 #[test]
-fn a_refused_update_changes_nothing() {
+fn a_refused_chunk_is_given_again_from_its_start() {
     let data = file(3 * CHUNK, 11);
     let (blob, pointer) = seal(&data, 11, CHUNK);
+    let span = |i: u64| pointer.chunk_span(i).unwrap();
+    // Damage at the end of chunk 2, in a call that also completes chunk 1.
     let mut decryptor = AttachmentDecryptor::new(&pointer);
     let mut out = Vec::new();
-    let split = pointer.chunk_span(1).unwrap().start as usize + 500;
+    let split = span(1).start as usize + 500;
     decryptor.update(&blob[..split], &mut out).unwrap();
-    assert_eq!(out.len(), CHUNK);
-    let before = out.clone();
-    // The rest of chunk 1 and all of chunk 2, with chunk 2 damaged.
+    assert_eq!((out.len(), decryptor.blob_offset()), (CHUNK, split as u64));
     let mut bad = blob[split..].to_vec();
     let last = bad.len() - 1;
     bad[last] ^= 1;
     assert_eq!(decryptor.update(&bad, &mut out), Err(AttachmentError::Chunk { index: 2 }));
-    assert_eq!(out, before, "chunk 1's plaintext was taken back");
-    decryptor.update(&blob[split..], &mut out).unwrap();
+    assert_eq!(out, &data[..2 * CHUNK], "chunk 1 is kept, nothing of chunk 2");
+    assert_eq!(decryptor.blob_offset(), span(2).start);
+    assert_eq!(decryptor.finish(), Err(AttachmentError::Truncated), "finish changes nothing");
+    decryptor.update(&blob[span(2).start as usize..], &mut out).unwrap();
     decryptor.finish().unwrap();
     assert_eq!(out, data);
+
+    // Damage in the bytes of chunk 1 an earlier call left pending.
+    let mut damaged = blob.clone();
+    damaged[span(1).start as usize + 10] ^= 1;
+    let mut decryptor = AttachmentDecryptor::new(&pointer);
+    let mut out = Vec::new();
+    decryptor.update(&damaged[..split], &mut out).unwrap();
+    assert_eq!(decryptor.update(&damaged[split..], &mut out), Err(AttachmentError::Chunk { index: 1 }));
+    assert_eq!((out.len() as u64, decryptor.blob_offset()), (CHUNK as u64, span(1).start));
+    decryptor.update(&blob[span(1).start as usize..], &mut out).unwrap();
+    decryptor.finish().unwrap();
+    assert_eq!(out, data);
+    // After the end, a byte more is refused and changes nothing.
+    assert_eq!(decryptor.update(&[0], &mut out), Err(AttachmentError::TrailingBytes));
+    decryptor.finish().unwrap();
+}
+
+/// Faults are found part by part, in order: the first failing part
+/// names the error, whatever follows it.
+#[test]
+fn the_first_failing_part_names_the_error() {
+    let (blob, pointer) = seal(&file(2 * CHUNK + 100, 12), 12, CHUNK);
+    let mut two = blob.clone();
+    two[40] ^= 1;
+    two.truncate(pointer.chunk_span(2).unwrap().start as usize + 5);
+    refused(&pointer, &two, &AttachmentError::Chunk { index: 0 });
+    let mut last_and_extra = blob.clone();
+    let end = last_and_extra.len() - 1;
+    last_and_extra[end] ^= 1;
+    last_and_extra.push(0);
+    refused(&pointer, &last_and_extra, &AttachmentError::Chunk { index: 2 });
+    // A header check given more than the header reads only the header.
+    let decryptor = AttachmentDecryptor::new(&pointer);
+    decryptor.check_header(&blob).unwrap();
+    assert_eq!(decryptor.check_header(&blob[..32]), Err(AttachmentError::Truncated));
+    assert_eq!(decryptor.check_header(&[2]), Err(AttachmentError::Truncated), "lengths first");
 }
 
 /// The encryptor refuses plaintext past the limit, taking nothing, and
@@ -287,7 +327,8 @@ fn the_encryptor_stops_at_its_limits() {
 fn the_writer_and_reader_round_trip() {
     let data = file(2 * CHUNK + 777, 12);
     let mut writer = AttachmentWriter::new(Vec::new());
-    for piece in data.chunks(10_000) {
+    assert_eq!(writer.write(&data).unwrap(), CHUNK, "one chunk per write");
+    for piece in data[CHUNK..].chunks(10_000) {
         writer.write_all(piece).unwrap();
     }
     writer.flush().unwrap();
@@ -332,6 +373,90 @@ fn seeking_reads_only_the_chunks_it_touches() {
     assert_eq!(tail, &data[data.len() - 5..]);
     assert!(!reader.digest_checked(), "chunks were skipped");
     assert!(reader.seek(SeekFrom::Current(-(data.len() as i64) - 1)).is_err(), "before the start");
+}
+
+/// Learning the size by seeking to the end, asking the position, and
+/// seeking away and back before reading on keep the reader in place and
+/// the digest checked; once checked it stays so.
+#[test]
+fn ordinary_seek_patterns_keep_the_digest_check() {
+    let data = file(4 * CHUNK + 10, 20);
+    let (blob, pointer) = seal(&data, 20, CHUNK);
+    let mut reader = AttachmentReader::new(std::io::Cursor::new(&blob), &pointer);
+    assert_eq!(reader.seek(SeekFrom::End(0)).unwrap(), data.len() as u64);
+    assert_eq!(reader.stream_position().unwrap(), data.len() as u64);
+    reader.seek(SeekFrom::Start(0)).unwrap();
+    let mut head = [0u8; 10];
+    reader.read_exact(&mut head).unwrap();
+    // Away to chunk 3 without reading, then back into the held chunk 0.
+    reader.seek(SeekFrom::Start(3 * CHUNK as u64 + 5)).unwrap();
+    reader.seek(SeekFrom::Start(10)).unwrap();
+    let mut rest = Vec::new();
+    reader.read_to_end(&mut rest).unwrap();
+    assert_eq!(rest, &data[10..]);
+    assert!(reader.digest_checked(), "every chunk was read in order");
+    reader.seek(SeekFrom::Start(CHUNK as u64)).unwrap();
+    reader.read_exact(&mut head).unwrap();
+    assert_eq!(&head, &data[CHUNK..CHUNK + 10]);
+    assert!(reader.digest_checked(), "stays checked");
+}
+
+/// A blob inside a larger file (after 1,000 other bytes) seeks from its
+/// own start.
+#[test]
+fn a_blob_inside_a_larger_file_seeks_from_its_own_start() {
+    let data = file(3 * CHUNK, 21);
+    let (blob, pointer) = seal(&data, 21, CHUNK);
+    let mut container = vec![0xee; 1000];
+    container.extend_from_slice(&blob);
+    let mut cursor = std::io::Cursor::new(&container);
+    cursor.set_position(1000);
+    let mut reader = AttachmentReader::new(cursor, &pointer);
+    reader.seek(SeekFrom::Start(2 * CHUNK as u64 + 3)).unwrap();
+    let mut buf = [0u8; 20];
+    reader.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, &data[2 * CHUNK + 3..2 * CHUNK + 23]);
+}
+
+/// A refused end (a byte after the blob) is refused again by the next
+/// read: the last chunk is not served from memory.
+#[test]
+fn a_refused_end_stays_refused() {
+    let (mut blob, pointer) = seal(&file(100, 22), 22, CHUNK);
+    blob.push(1);
+    let mut reader = AttachmentReader::new(&blob[..], &pointer);
+    let mut buf = [0u8; 10];
+    let err = reader.read(&mut buf).unwrap_err();
+    assert_eq!(AttachmentError::from_io(&err), Some(&AttachmentError::TrailingBytes));
+    let again = reader.read(&mut buf).unwrap_err();
+    assert_eq!(AttachmentError::from_io(&again), Some(&AttachmentError::TrailingBytes));
+}
+
+/// A reader or writer underneath that claims more bytes than it was given
+/// room for is an error, not a panic.
+#[test]
+fn an_underlying_reader_or_writer_that_overcounts_is_refused() {
+    #[derive(Debug)]
+    struct Liar;
+    impl Read for Liar {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            Ok(buf.len() + 1)
+        }
+    }
+    impl Write for Liar {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            Ok(buf.len() + 1)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let (_, pointer) = seal(b"x", 23, CHUNK);
+    let err = AttachmentReader::new(Liar, &pointer).read(&mut [0u8; 4]).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    let mut writer = AttachmentWriter::new(Liar);
+    writer.write_all(b"abc").unwrap();
+    assert_eq!(writer.finish().unwrap_err().kind(), std::io::ErrorKind::InvalidData);
 }
 
 /// `open_chunk` gives each chunk's file bytes, from the spans the pointer

@@ -5,6 +5,8 @@
 use core::fmt;
 use core::pin::Pin;
 use core::task::{Context, Poll, ready};
+
+use rand_core::CryptoRng;
 use std::io;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -13,8 +15,8 @@ use zeroize::Zeroizing;
 use super::{ATTACHMENT_CHUNK_LEN, AttachmentDecryptor, AttachmentEncryptor, AttachmentError, AttachmentPointer};
 
 /// Encrypts everything written to it into `W`, like
-/// [`super::AttachmentWriter`]: memory stays at about two chunks plus the
-/// largest single write. [`AsyncAttachmentWriter::finish`] writes the last
+/// [`super::AttachmentWriter`]: memory stays at about three chunks (each
+/// `poll_write` takes at most one chunk). [`AsyncAttachmentWriter::finish`] writes the last
 /// chunks and returns the pointer; `shutdown` does the same and shuts `W`
 /// down, after which [`AsyncAttachmentWriter::pointer`] has the pointer.
 ///
@@ -45,11 +47,16 @@ pub struct AsyncAttachmentWriter<W> {
 impl<W: AsyncWrite + Unpin> AsyncAttachmentWriter<W> {
     /// Encrypts into `inner` under a fresh key from the operating system.
     pub fn new(inner: W) -> Self {
-        Self::with_encryptor(inner, AttachmentEncryptor::new())
+        Self::from_encryptor(inner, AttachmentEncryptor::new())
     }
 
-    /// Encrypts into `inner` with `encryptor`.
-    pub fn with_encryptor(inner: W, encryptor: AttachmentEncryptor) -> Self {
+    /// [`AsyncAttachmentWriter::new`] with the key drawn from `rng`, which
+    /// must never give the same key twice.
+    pub fn new_with_rng<R: CryptoRng + ?Sized>(inner: W, rng: &mut R) -> Self {
+        Self::from_encryptor(inner, AttachmentEncryptor::new_with_rng(rng))
+    }
+
+    fn from_encryptor(inner: W, encryptor: AttachmentEncryptor) -> Self {
         Self { inner, encryptor, out: Vec::with_capacity(2 * ATTACHMENT_CHUNK_LEN), written: 0, pointer: None }
     }
 
@@ -72,11 +79,22 @@ impl<W: AsyncWrite + Unpin> AsyncAttachmentWriter<W> {
         &self.inner
     }
 
+    /// The writer underneath. Writing to it directly breaks the blob.
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
+    }
+
     /// Writes the pending ciphertext to `inner`.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while let Some(pending) = self.out.get(self.written..).filter(|p| !p.is_empty()) {
             match ready!(Pin::new(&mut self.inner).poll_write(cx, pending)) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) if n > pending.len() => {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        "the writer reported more bytes than it was given",
+                    )));
+                }
                 Ok(n) => self.written += n,
                 Err(e) => return Poll::Ready(Err(e)),
             }
@@ -102,11 +120,12 @@ impl<W: AsyncWrite + Unpin> AsyncWrite for AsyncAttachmentWriter<W> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
         ready!(this.poll_drain(cx))?;
-        this.encryptor.update(buf, &mut this.out)?;
-        // `buf` is taken; its chunks are written now if `inner` is ready,
-        // else by the next call.
+        let taken = buf.get(..ATTACHMENT_CHUNK_LEN).unwrap_or(buf);
+        this.encryptor.update(taken, &mut this.out)?;
+        // `taken` is taken; its chunks are written now if `inner` is
+        // ready, else by the next call.
         let _ = this.poll_drain(cx);
-        Poll::Ready(Ok(buf.len()))
+        Poll::Ready(Ok(taken.len()))
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -163,6 +182,16 @@ impl<R: AsyncRead + Unpin> AsyncAttachmentReader<R> {
     }
 
     /// The reader underneath.
+    pub fn get_ref(&self) -> &R {
+        &self.inner
+    }
+
+    /// The reader underneath. Reading from it directly breaks the reader.
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
+    /// The reader underneath.
     pub fn into_inner(self) -> R {
         self.inner
     }
@@ -171,7 +200,9 @@ impl<R: AsyncRead + Unpin> AsyncAttachmentReader<R> {
 impl<R: AsyncRead + Unpin> AsyncRead for AsyncAttachmentReader<R> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        loop {
+        // Chunks of pure padding give no bytes: yield now and then, so a
+        // source that is always ready cannot hold the executor.
+        for _ in 0..YIELD_AFTER_READS {
             if let Some(ready) = this.plain.get(this.taken..).filter(|p| !p.is_empty()) {
                 let n = ready.len().min(buf.remaining());
                 buf.put_slice(ready.get(..n).unwrap_or_default());
@@ -190,7 +221,7 @@ impl<R: AsyncRead + Unpin> AsyncRead for AsyncAttachmentReader<R> {
             ready!(Pin::new(&mut this.inner).poll_read(cx, &mut read))?;
             let result = if read.filled().is_empty() {
                 // The end of the blob: complete, and the one the digest names?
-                this.decryptor.take().map_or(Ok(()), AttachmentDecryptor::finish)
+                this.decryptor.take().map_or(Ok(()), |d| d.finish())
             } else {
                 decryptor.update(read.filled(), &mut this.plain)
             };
@@ -203,8 +234,14 @@ impl<R: AsyncRead + Unpin> AsyncRead for AsyncAttachmentReader<R> {
                 return Poll::Ready(Ok(()));
             }
         }
+        cx.waker().wake_by_ref();
+        Poll::Pending
     }
 }
+
+/// How many reads from the source one `poll_read` makes without returning
+/// a byte before it yields.
+const YIELD_AFTER_READS: usize = 64;
 
 impl<R> fmt::Debug for AsyncAttachmentReader<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

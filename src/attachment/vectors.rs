@@ -66,6 +66,20 @@ fn blob_case(n: u8, size: usize) -> (Value, Vec<u8>, AttachmentPointer) {
 /// A damaged copy of `blob` and the error it must give.
 fn damage(name: &str, op: Value, error: &AttachmentError, pointer: &AttachmentPointer, blob: &[u8]) -> Value {
     let mut damaged = blob.to_vec();
+    apply(&op, pointer, blob, &mut damaged);
+    check_refused(name, json!({ "name": name, "damage": op }), error, pointer, &damaged)
+}
+
+/// Several changes, applied in order.
+fn damage_all(name: &str, ops: Value, error: &AttachmentError, pointer: &AttachmentPointer, blob: &[u8]) -> Value {
+    let mut damaged = blob.to_vec();
+    for op in ops.as_array().unwrap() {
+        apply(op, pointer, blob, &mut damaged);
+    }
+    check_refused(name, json!({ "name": name, "damages": ops }), error, pointer, &damaged)
+}
+
+fn apply(op: &Value, pointer: &AttachmentPointer, blob: &[u8], damaged: &mut Vec<u8>) {
     match (op["op"].as_str().unwrap(), op["at"].as_u64().map(|a| a as usize)) {
         ("truncate", Some(at)) => damaged.truncate(at),
         ("flip", Some(at)) => damaged[at] ^= 0x01,
@@ -80,7 +94,16 @@ fn damage(name: &str, op: Value, error: &AttachmentError, pointer: &AttachmentPo
         ("set_version", _) => damaged[0] = 2,
         other => panic!("{other:?}"),
     }
-    assert_eq!(decrypt(pointer, &damaged).err().as_ref(), Some(error), "{name}");
+}
+
+fn check_refused(
+    name: &str,
+    mut entry: Value,
+    error: &AttachmentError,
+    pointer: &AttachmentPointer,
+    damaged: &[u8],
+) -> Value {
+    assert_eq!(decrypt(pointer, damaged).err().as_ref(), Some(error), "{name}");
     let (error_name, index) = match error {
         AttachmentError::Chunk { index } => ("Chunk", Some(index)),
         AttachmentError::Padding { index } => ("Padding", Some(index)),
@@ -91,7 +114,9 @@ fn damage(name: &str, op: Value, error: &AttachmentError, pointer: &AttachmentPo
         AttachmentError::DigestMismatch => ("DigestMismatch", None),
         other => panic!("{other:?}"),
     };
-    json!({ "name": name, "damage": op, "error": error_name, "chunk": index })
+    entry["error"] = json!(error_name);
+    entry["chunk"] = json!(index);
+    entry
 }
 
 #[test]
@@ -169,6 +194,25 @@ fn vector_attachments() {
         damage("version 2", json!({ "op": "set_version" }), &AttachmentError::UnsupportedVersion(2), pointer, blob),
     ];
 
+    // Two faults: the first failing part names the error.
+    let start2 = pointer.chunk_span(2).unwrap().start;
+    let two_faults = vec![
+        damage_all(
+            "a bit of chunk 0 flipped, and the blob cut inside chunk 2",
+            json!([{ "op": "flip", "at": 40 }, { "op": "truncate", "at": start2 + 5 }]),
+            &AttachmentError::Chunk { index: 0 },
+            pointer,
+            blob,
+        ),
+        damage_all(
+            "a bit of the last tag flipped, and a byte appended",
+            json!([{ "op": "flip", "at": blob.len() - 1 }, { "op": "append" }]),
+            &AttachmentError::Chunk { index: 2 },
+            pointer,
+            blob,
+        ),
+    ];
+
     // A blob cut after chunk 0 and read as a one-chunk file (a forged
     // size): chunk 0 was not sealed as the last.
     let (blob6, pointer6) = &kept[5];
@@ -238,10 +282,12 @@ fn vector_attachments() {
             "description": "Attachment blobs (docs/PROTOCOL.md §14): the file of each case is byte i = i mod 251 for i < size. \
                 Each case gives the key, the derived chunk key and commitment, the header, every chunk's nonce and tag, \
                 the digest, and the whole blob when it is at most 4,096 bytes. `damaged` applies one change to the blob \
-                of the last case (size 140,000) and names the error a reader must give. `pointers` gives pointer \
+                of the last case (size 140,000) and names the error a reader must give; `two_faults` applies two, in \
+                order, and names the error of the first failing part. `pointers` gives pointer \
                 encodings and a content envelope (kind 0x08) carrying one; `malformed_pointers` must all be refused.",
             "blobs": blobs,
             "damaged": damaged,
+            "two_faults": two_faults,
             "forged_size": {
                 "note": "the blob of the 65,537-byte case cut after chunk 0 and read with its pointer's size set to 65,536: chunk 0 fails (it was not sealed as the last)",
                 "case_size": 65_537,

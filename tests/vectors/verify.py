@@ -3046,7 +3046,7 @@ def damage_blob(blob, d):
     if op == "truncate":
         return bytes(b[:d["at"]])
     if op == "flip":
-        b[d["at"]] ^= 0x01          # bit 0
+        b[d["at"]] ^= 0x01          # the least significant bit
         return bytes(b)
     if op == "append":
         return bytes(b) + b"\x00"
@@ -3119,6 +3119,16 @@ def run_attachments_file(c, fname):
         got = read_error(lambda: decrypt_attachment(damage_blob(big, d["damage"]), bkey, bdigest, 140000))
         c.eq("%s: damaged[%d] %s: %s%s" % (f, n, d["name"], d["error"],
                                            "" if d.get("chunk") is None else " chunk %d" % d["chunk"]),
+             got, (d["error"], d.get("chunk")))
+
+    # two faults in one blob: the first failing part names the error
+    for n, d in enumerate(v["two_faults"]):
+        damaged = big
+        for op in d["damages"]:
+            damaged = damage_blob(damaged, op)
+        got = read_error(lambda: decrypt_attachment(damaged, bkey, bdigest, 140000))
+        c.eq("%s: two_faults[%d] %s: %s%s" % (f, n, d["name"], d["error"],
+                                             "" if d.get("chunk") is None else " chunk %d" % d["chunk"]),
              got, (d["error"], d.get("chunk")))
 
     # forged size
