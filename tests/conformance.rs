@@ -680,3 +680,40 @@ fn the_driver_keeps_prekeys_and_links_a_device() {
     let devices = d.ok(json!({"cmd": "device_devices", "party": "bob", "user": "alice"}));
     assert_eq!(devices["devices"][1]["linked_by"], json!("alice.1"));
 }
+
+#[test]
+fn the_driver_encrypts_decrypts_and_reads_ranges_of_attachments() {
+    let mut d = Driver::start();
+    // Big commands: a short id (`ok` would repeat the command in it).
+    let mut ok = |d: &mut Driver, mut cmd: Value| {
+        cmd["id"] = json!(1);
+        let result = d.call(cmd);
+        assert_eq!(result["ok"], json!(true), "{} {}", result["error"], result["detail"]);
+        result
+    };
+    let file: Vec<u8> = (0..90_000u32).map(|i| (i % 199) as u8).collect();
+    let sealed = ok(&mut d, json!({ "cmd": "attachment_encrypt", "file": hex(&file), "seed": hex(&[9; 32]) }));
+    let (blob, pointer) = (s(&sealed["blob"]), s(&sealed["pointer"]));
+    // The library opens what the driver sealed.
+    let blob_bytes = ::hex::decode(&blob).unwrap();
+    let pointer_value = dmseal::attachment::AttachmentPointer::from_bytes(&::hex::decode(&pointer).unwrap()).unwrap();
+    assert_eq!(dmseal::attachment::decrypt(&pointer_value, &blob_bytes).unwrap().as_slice(), &file[..]);
+    assert_eq!(s(&sealed["digest"]), hex(pointer_value.digest()));
+    // The driver opens it back, and a range.
+    let opened = ok(&mut d, json!({ "cmd": "attachment_decrypt", "pointer": pointer, "blob": blob }));
+    assert_eq!(s(&opened["file"]), hex(&file));
+    let range = ok(
+        &mut d,
+        json!({ "cmd": "attachment_read_range", "pointer": pointer, "blob": blob, "offset": 70_000, "len": 100 }),
+    );
+    assert_eq!(s(&range["bytes"]), hex(&file[70_000..70_100]));
+    // Damage names its chunk; a cut is Truncated.
+    let mut flipped = blob_bytes.clone();
+    flipped[70_000] ^= 1;
+    d.err(json!({ "cmd": "attachment_decrypt", "pointer": pointer, "blob": hex(&flipped) }), "Chunk");
+    d.err(json!({ "cmd": "attachment_decrypt", "pointer": pointer, "blob": hex(&blob_bytes[..1000]) }), "Truncated");
+    d.err(json!({ "cmd": "attachment_decrypt", "pointer": "00", "blob": blob }), "MalformedPointer");
+    // The same seed gives the same blob.
+    let again = ok(&mut d, json!({ "cmd": "attachment_encrypt", "file": hex(&file), "seed": hex(&[9; 32]) }));
+    assert_eq!(s(&again["blob"]), blob);
+}

@@ -74,6 +74,10 @@ pub(crate) fn parse(v: &Value) -> Result<Content, Failure> {
                 .collect::<Result<_, _>>()?,
         },
         "timer" => Content::Timer { seconds: u32_of(c, "seconds")? },
+        "attachment" => Content::Attachment(
+            dmseal::attachment::AttachmentPointer::from_bytes(&hex_of(c, "pointer")?)
+                .map_err(|e| fail("BadCommand", format!("content.pointer: {e}")))?,
+        ),
         "unknown" => Content::Unknown {
             kind: u8::try_from(u32_of(c, "kind_byte")?).map_err(|_| fail("BadCommand", "content.kind_byte"))?,
             body: hex_of(c, "body")?,
@@ -103,6 +107,7 @@ pub(crate) fn to_json(content: &Content) -> Value {
         }),
         Content::Timer { seconds } => json!({ "kind": "timer", "seconds": seconds }),
         Content::Unknown { kind, body } => json!({ "kind": "unknown", "kind_byte": kind, "body": h(body) }),
+        Content::Attachment(pointer) => json!({ "kind": "attachment", "pointer": h(&pointer.to_bytes()) }),
         other => json!({ "kind": format!("{other:?}") }),
     }
 }

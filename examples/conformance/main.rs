@@ -6,7 +6,9 @@
 #![allow(missing_docs)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, Read, Write};
+use std::io::{BufRead, Read, Seek, Write};
+
+use dmseal::attachment::{AttachmentEncryptor, AttachmentError, AttachmentPointer, AttachmentReader};
 
 use dmseal::{
     Account, AccountPickle, ClassicX3dh, Envelope, Group, GroupPickle, PreKeyBundle, PreKeyMessage, SafetyNumber,
@@ -197,6 +199,46 @@ impl Driver {
             }
             "pickle_party" => self.pickle_party(cmd),
             "restore_party" => self.restore_party(cmd),
+            "attachment_encrypt" => {
+                let file = bytes(cmd, "file")?;
+                let mut rng = ChaCha20Rng::from_seed(seed(cmd)?);
+                let mut encryptor = AttachmentEncryptor::new_with_rng(&mut rng);
+                let mut blob = Vec::new();
+                encryptor.update(&file, &mut blob).map_err(lib)?;
+                let pointer = loop {
+                    if let Some(pointer) = encryptor.finish(&mut blob).map_err(lib)? {
+                        break pointer;
+                    }
+                };
+                ok(vec![
+                    ("blob", json!(hex::encode(&blob))),
+                    ("pointer", json!(hex::encode(pointer.to_bytes()))),
+                    ("digest", json!(hex::encode(pointer.digest()))),
+                ])
+            }
+            "attachment_decrypt" => {
+                let pointer = AttachmentPointer::from_bytes(&bytes(cmd, "pointer")?).map_err(lib)?;
+                let blob = bytes(cmd, "blob")?;
+                let file = dmseal::attachment::decrypt(&pointer, &blob).map_err(lib)?;
+                ok(vec![("file", json!(hex::encode(&file)))])
+            }
+            "attachment_read_range" => {
+                let pointer = AttachmentPointer::from_bytes(&bytes(cmd, "pointer")?).map_err(lib)?;
+                let blob = bytes(cmd, "blob")?;
+                let (offset, len) = (number(cmd, "offset")?, number(cmd, "len")?);
+                let mut reader = AttachmentReader::new(std::io::Cursor::new(&blob), &pointer);
+                let mut out = Vec::new();
+                let read = reader
+                    .seek(std::io::SeekFrom::Start(offset))
+                    .and_then(|_| (&mut reader).take(len).read_to_end(&mut out));
+                if let Err(e) = read {
+                    return Err(match AttachmentError::from_io(&e) {
+                        Some(e) => lib(e),
+                        None => fail("Io", e.to_string()),
+                    });
+                }
+                ok(vec![("bytes", json!(hex::encode(&out)))])
+            }
             "group_create" => {
                 let (group, id, me) = (text(cmd, "group")?.to_string(), bytes(cmd, "group_id")?, bytes(cmd, "me")?);
                 let p = self.party(cmd)?;
