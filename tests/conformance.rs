@@ -685,7 +685,7 @@ fn the_driver_keeps_prekeys_and_links_a_device() {
 fn the_driver_encrypts_decrypts_and_reads_ranges_of_attachments() {
     let mut d = Driver::start();
     // Big commands: a short id (`ok` would repeat the command in it).
-    let mut ok = |d: &mut Driver, mut cmd: Value| {
+    let ok = |d: &mut Driver, mut cmd: Value| {
         cmd["id"] = json!(1);
         let result = d.call(cmd);
         assert_eq!(result["ok"], json!(true), "{} {}", result["error"], result["detail"]);
