@@ -38,12 +38,10 @@ impl Opener {
             return Err(AttachmentError::NoSuchChunk { index, chunks: self.layout.chunks });
         }
         let expected = self.sealed_len(index);
-        if sealed.len() != expected {
-            return Err(if sealed.len() < expected {
-                AttachmentError::Truncated
-            } else {
-                AttachmentError::TrailingBytes
-            });
+        match sealed.len().cmp(&expected) {
+            core::cmp::Ordering::Less => return Err(AttachmentError::Truncated),
+            core::cmp::Ordering::Greater => return Err(AttachmentError::TrailingBytes),
+            core::cmp::Ordering::Equal => {}
         }
         let (body, tag) = sealed.split_at(expected - TAG_LEN);
         let tag = <&[u8; TAG_LEN]>::try_from(tag).map_err(|_| AttachmentError::Truncated)?;

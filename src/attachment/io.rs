@@ -395,7 +395,7 @@ impl<R: Read + Seek> AttachmentReader<R> {
                 // Where the reader is in the blob, hence where it starts.
                 let at = match self.where_inner {
                     Inner::Start => 0,
-                    Inner::Chunk(k) if self.header_ok => self.opener.layout.chunk_offset(k),
+                    Inner::Chunk(k) => self.opener.layout.chunk_offset(k),
                     _ => return Err(io::Error::other("attachment reader lost its place before its first seek")),
                 };
                 let base = self.inner.stream_position()?.checked_sub(at).ok_or_else(bad_count)?;

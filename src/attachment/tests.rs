@@ -411,9 +411,16 @@ fn a_blob_inside_a_larger_file_seeks_from_its_own_start() {
     container.extend_from_slice(&blob);
     let mut cursor = std::io::Cursor::new(&container);
     cursor.set_position(1000);
-    let mut reader = AttachmentReader::new(cursor, &pointer);
+    let mut reader = AttachmentReader::new(cursor.clone(), &pointer);
     reader.seek(SeekFrom::Start(2 * CHUNK as u64 + 3)).unwrap();
     let mut buf = [0u8; 20];
+    reader.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, &data[2 * CHUNK + 3..2 * CHUNK + 23]);
+    // The first seek after reading: the start is found from where the
+    // reader is.
+    let mut reader = AttachmentReader::new(cursor, &pointer);
+    reader.read_exact(&mut buf).unwrap();
+    reader.seek(SeekFrom::Start(2 * CHUNK as u64 + 3)).unwrap();
     reader.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, &data[2 * CHUNK + 3..2 * CHUNK + 23]);
 }
@@ -454,6 +461,7 @@ fn an_underlying_reader_or_writer_that_overcounts_is_refused() {
     let (_, pointer) = seal(b"x", 23, CHUNK);
     let err = AttachmentReader::new(Liar, &pointer).read(&mut [0u8; 4]).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
+    assert_eq!(AttachmentError::from_io(&err), None, "the count is refused before any byte is used");
     let mut writer = AttachmentWriter::new(Liar);
     writer.write_all(b"abc").unwrap();
     assert_eq!(writer.finish().unwrap_err().kind(), std::io::ErrorKind::InvalidData);
@@ -519,4 +527,179 @@ proptest! {
         }
         prop_assert!(open(&pointer, &blob, 9_000).is_err());
     }
+}
+
+/// `Debug` shows sizes and progress, never a key or plaintext; errors
+/// read as sentences and map to the `io::ErrorKind` an app would expect.
+#[test]
+fn debug_display_and_io_kinds() {
+    let mut encryptor = AttachmentEncryptor::with_key([0x77; 32]);
+    let mut blob = Vec::new();
+    encryptor.update(b"secret words", &mut blob).unwrap();
+    let shown = format!("{encryptor:?}");
+    assert!(shown.contains("size: 12") && shown.contains("AttachmentEncryptor"), "{shown}");
+    assert!(!shown.contains("secret") && !shown.contains("119"), "{shown}");
+    while encryptor.finish(&mut blob).unwrap().is_none() {}
+    let (_, pointer) = seal(b"secret words", 30, CHUNK);
+    let decryptor = AttachmentDecryptor::new(&pointer);
+    let shown = format!("{decryptor:?}");
+    assert!(shown.contains("size: 12") && shown.contains("Header"), "{shown}");
+    let writer = AttachmentWriter::new(Vec::new());
+    assert!(format!("{writer:?}").contains("AttachmentEncryptor"));
+    let reader = AttachmentReader::new(&blob[..], &pointer);
+    assert!(format!("{reader:?}").contains("digest_checked: false"));
+
+    for (error, text) in [
+        (AttachmentError::UnsupportedVersion(2), "version 2"),
+        (AttachmentError::WrongKey, "key"),
+        (AttachmentError::Chunk { index: 4 }, "chunk 4"),
+        (AttachmentError::Padding { index: 5 }, "chunk 5"),
+        (AttachmentError::Truncated, "cut short"),
+        (AttachmentError::TrailingBytes, "follow"),
+        (AttachmentError::DigestMismatch, "digest"),
+        (AttachmentError::TooLarge { max: 9 }, "9 bytes"),
+        (AttachmentError::FieldTooLong { field: "location", len: 3, max: 2 }, "location is 3 bytes"),
+        (AttachmentError::MalformedPointer, "pointer"),
+        (AttachmentError::NoSuchChunk { index: 7, chunks: 3 }, "7 of 3"),
+        (AttachmentError::Finished, "finished"),
+    ] {
+        assert!(error.to_string().contains(text), "{error}");
+    }
+    use std::io::ErrorKind;
+    for (error, kind) in [
+        (AttachmentError::Truncated, ErrorKind::UnexpectedEof),
+        (AttachmentError::TooLarge { max: 1 }, ErrorKind::InvalidInput),
+        (AttachmentError::Finished, ErrorKind::InvalidInput),
+        (AttachmentError::NoSuchChunk { index: 1, chunks: 1 }, ErrorKind::InvalidInput),
+        (AttachmentError::FieldTooLong { field: "file name", len: 1, max: 0 }, ErrorKind::InvalidInput),
+        (AttachmentError::Chunk { index: 0 }, ErrorKind::InvalidData),
+        (AttachmentError::DigestMismatch, ErrorKind::InvalidData),
+    ] {
+        let io = std::io::Error::from(error.clone());
+        assert_eq!(io.kind(), kind, "{error}");
+        assert_eq!(AttachmentError::from_io(&io), Some(&error));
+    }
+    assert_eq!(AttachmentError::from_io(&std::io::Error::other("disk")), None);
+}
+
+/// A reader and writer underneath that are interrupted every other call,
+/// move at most 7 bytes a call, count flushes, and can fail for good.
+#[derive(Debug, Default)]
+struct Flaky {
+    data: Vec<u8>,
+    at: usize,
+    calls: usize,
+    flushes: usize,
+    /// Fail with `Other` once this many bytes went through.
+    fail_after: Option<usize>,
+}
+
+impl Flaky {
+    fn step(&mut self) -> std::io::Result<()> {
+        self.calls += 1;
+        if self.calls % 2 == 0 {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
+        match self.fail_after {
+            Some(n) if self.at >= n || self.data.len() >= n => Err(std::io::Error::other("gone")),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Read for Flaky {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.step()?;
+        let n = buf.len().min(7).min(self.data.len() - self.at);
+        buf[..n].copy_from_slice(&self.data[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
+impl Write for Flaky {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.step()?;
+        let n = buf.len().min(7);
+        self.data.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.flushes += 1;
+        Ok(())
+    }
+}
+
+/// Interrupted calls are retried and short counts continued; a lasting
+/// error is returned, not retried forever; `flush` reaches the writer.
+#[test]
+fn interrupted_and_short_io_is_retried_and_lasting_errors_are_returned() {
+    let data = file(CHUNK + 3000, 31);
+    let mut writer = AttachmentWriter::new(Flaky::default());
+    writer.write_all(&data).unwrap();
+    writer.flush().unwrap();
+    assert_eq!(writer.get_ref().flushes, 1);
+    let (flaky, pointer) = writer.finish().unwrap();
+    assert_eq!(flaky.data.len() as u64, pointer.blob_len());
+    let blob = flaky.data.clone();
+    let mut reader = AttachmentReader::new(Flaky { data: blob.clone(), ..Flaky::default() }, &pointer);
+    let mut back = Vec::new();
+    reader.read_to_end(&mut back).unwrap();
+    assert_eq!(back, data);
+    assert!(reader.digest_checked());
+    assert_eq!(reader.position(), data.len() as u64);
+
+    // Failing for good: the error comes back, in the header, in a chunk,
+    // and at the check for a trailing byte.
+    for fail_after in [10, 5000, blob.len()] {
+        let mut reader = AttachmentReader::new(
+            Flaky { data: blob.clone(), fail_after: Some(fail_after), ..Flaky::default() },
+            &pointer,
+        );
+        let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(err.to_string(), "gone", "{fail_after}");
+    }
+    let mut writer = AttachmentWriter::new(Flaky { fail_after: Some(100), ..Flaky::default() });
+    writer.write_all(&data[..CHUNK]).unwrap();
+    // Sealing chunk 0 fails to write it; the error comes with the next call.
+    assert_eq!(writer.write(&data[CHUNK..]).unwrap(), 3000);
+    assert_eq!(writer.write(&data).unwrap_err().to_string(), "gone");
+    assert_eq!(writer.flush().unwrap_err().to_string(), "gone", "flush writes what is pending first");
+}
+
+/// A file whose padding fills whole chunks after its data (2^25 + 1
+/// bytes: 15 chunks of pure padding): read in order, the padding chunks
+/// are read and the digest checked before the end; cut inside them, the
+/// blob is refused; after a seek, the end comes at the file's last byte.
+#[test]
+fn chunks_of_pure_padding_are_read_before_the_end() {
+    let size = (1usize << 25) + 1;
+    let data = file(size, 32);
+    let (blob, pointer) = seal(&data, 32, 1 << 20);
+    assert_eq!(pointer.chunk_count(), 528, "data in chunks 0 to 512, padding alone in 513 to 527");
+    let mut reader = AttachmentReader::new(&blob[..], &pointer);
+    let mut back = Vec::with_capacity(size);
+    reader.read_to_end(&mut back).unwrap();
+    assert!(back == data && reader.digest_checked());
+
+    let cut = &blob[..pointer.chunk_span(520).unwrap().start as usize];
+    let err = AttachmentReader::new(cut, &pointer).read_to_end(&mut Vec::new()).unwrap_err();
+    assert_eq!(AttachmentError::from_io(&err), Some(&AttachmentError::Truncated));
+
+    // A seek past chunk 0: the end comes at the last data byte, unchecked.
+    let mut seeking = AttachmentReader::new(std::io::Cursor::new(cut), &pointer);
+    seeking.seek(SeekFrom::Start(size as u64 - 10)).unwrap();
+    let mut tail = Vec::new();
+    seeking.read_to_end(&mut tail).unwrap();
+    assert_eq!((tail.as_slice(), seeking.digest_checked()), (&data[size - 10..], false));
+
+    // Every data chunk read in order, then `inner` moved away: the end
+    // needs no more reading, and is not the digest's.
+    let mut moved = AttachmentReader::new(std::io::Cursor::new(&blob), &pointer);
+    let mut sink = vec![0u8; size];
+    moved.read_exact(&mut sink).unwrap();
+    moved.seek(SeekFrom::Start(5)).unwrap();
+    moved.seek(SeekFrom::End(0)).unwrap();
+    assert_eq!(moved.read(&mut [0u8; 4]).unwrap(), 0);
+    assert!(!moved.digest_checked());
 }
