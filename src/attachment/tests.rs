@@ -597,7 +597,7 @@ struct Flaky {
 impl Flaky {
     fn step(&mut self) -> std::io::Result<()> {
         self.calls += 1;
-        if self.calls % 2 == 0 {
+        if self.calls.is_multiple_of(2) {
             return Err(std::io::ErrorKind::Interrupted.into());
         }
         match self.fail_after {
