@@ -12,6 +12,7 @@ use super::{
     ATTACHMENT_CHUNK_LEN, AttachmentError, MAX_ATTACHMENT_CONTENT_TYPE_LEN, MAX_ATTACHMENT_FILE_NAME_LEN,
     MAX_ATTACHMENT_LOCATION_LEN,
 };
+use crate::wire::Reader;
 
 /// Everything a receiver needs for one encrypted file: its key, the
 /// SHA-256 digest of its encrypted blob, its size, and the application's
@@ -148,21 +149,18 @@ impl AttachmentPointer {
     }
 
     fn decode(bytes: &[u8]) -> Option<Self> {
-        let (key, rest) = bytes.split_first_chunk::<32>()?;
-        let (digest, rest) = rest.split_first_chunk::<32>()?;
-        let (size, rest) = rest.split_first_chunk::<8>()?;
-        let layout = Layout::new(u64::from_be_bytes(*size))?;
-        let (content_type, rest) = field(rest, 1, MAX_ATTACHMENT_CONTENT_TYPE_LEN)?;
-        let (file_name, rest) = field(rest, 1, MAX_ATTACHMENT_FILE_NAME_LEN)?;
-        let (location, rest) = field(rest, 2, MAX_ATTACHMENT_LOCATION_LEN)?;
-        if !rest.is_empty() {
-            return None;
-        }
-        let mut pointer = Self::new(Zeroizing::new(*key), *digest, layout);
-        pointer.content_type = content_type;
-        pointer.file_name = file_name;
-        pointer.location = location;
-        Some(pointer)
+        let mut r = Reader::new(bytes);
+        let key = Zeroizing::new(r.array::<32>().ok()?);
+        let digest = r.array::<32>().ok()?;
+        let layout = Layout::new(r.u64().ok()?)?;
+        let len = usize::from(r.u8().ok()?);
+        let content_type = text(&mut r, len, MAX_ATTACHMENT_CONTENT_TYPE_LEN)?;
+        let len = usize::from(r.u8().ok()?);
+        let file_name = text(&mut r, len, MAX_ATTACHMENT_FILE_NAME_LEN)?;
+        let len = usize::from(r.u16().ok()?);
+        let location = text(&mut r, len, MAX_ATTACHMENT_LOCATION_LEN)?;
+        r.finish().ok()?;
+        Some(Self { key, digest, layout, content_type, file_name, location })
     }
 }
 
@@ -175,16 +173,13 @@ fn set(slot: &mut String, value: &str, field: &'static str, max: usize) -> Resul
     Ok(())
 }
 
-/// A UTF-8 field behind a big-endian length of `prefix` bytes, at most
-/// `max` bytes long.
-fn field(bytes: &[u8], prefix: usize, max: usize) -> Option<(String, &[u8])> {
-    let (len, rest) = bytes.split_at_checked(prefix)?;
-    let len = len.iter().fold(0usize, |n, &b| (n << 8) | usize::from(b));
+/// The next `len` bytes as UTF-8, if `len` is at most `max` (checked
+/// before anything is read).
+fn text(r: &mut Reader<'_>, len: usize, max: usize) -> Option<String> {
     if len > max {
         return None;
     }
-    let (text, rest) = rest.split_at_checked(len)?;
-    Some((core::str::from_utf8(text).ok()?.to_owned(), rest))
+    Some(core::str::from_utf8(r.bytes(len).ok()?).ok()?.to_owned())
 }
 
 impl PartialEq for AttachmentPointer {
