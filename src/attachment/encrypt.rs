@@ -55,9 +55,9 @@ pub struct AttachmentEncryptor {
     header_sent: bool,
     /// The blob's SHA-256 so far.
     hasher: Sha256,
-    /// Set by the first [`AttachmentEncryptor::finish`]: the layout.
+    /// Set by the first [`AttachmentEncryptor::finish`]: the layout. The
+    /// encryptor is done once every chunk of it is sealed.
     finishing: Option<Layout>,
-    done: bool,
 }
 
 impl AttachmentEncryptor {
@@ -94,7 +94,6 @@ impl AttachmentEncryptor {
             header_sent: false,
             hasher: Sha256::new(),
             finishing: None,
-            done: false,
         }
     }
 
@@ -121,10 +120,7 @@ impl AttachmentEncryptor {
         let mut input = plaintext;
         while !input.is_empty() {
             if self.buffer.len() == ATTACHMENT_CHUNK_LEN {
-                let chunk = core::mem::take(&mut *self.buffer);
-                self.seal(&chunk, false, out);
-                *self.buffer = chunk;
-                self.buffer.clear();
+                self.seal_buffer(false, out);
             }
             if self.buffer.is_empty() && input.len() > ATTACHMENT_CHUNK_LEN {
                 // A whole chunk with more after it: sealed straight from
@@ -148,7 +144,7 @@ impl AttachmentEncryptor {
     /// the zero padding up to the size bucket), and the last call returns
     /// the pointer. After that, [`AttachmentError::Finished`].
     pub fn finish(&mut self, out: &mut Vec<u8>) -> Result<Option<AttachmentPointer>, AttachmentError> {
-        if self.done {
+        if self.is_done() {
             return Err(AttachmentError::Finished);
         }
         self.send_header(out);
@@ -160,16 +156,17 @@ impl AttachmentEncryptor {
         self.finishing = Some(layout);
         self.buffer.resize(layout.plain_len(self.index), 0);
         let last = layout.is_last(self.index);
-        let chunk = core::mem::take(&mut *self.buffer);
-        self.seal(&chunk, last, out);
-        *self.buffer = chunk;
-        self.buffer.clear();
+        self.seal_buffer(last, out);
         if !last {
             return Ok(None);
         }
-        self.done = true;
         let digest: [u8; 32] = self.hasher.clone().finalize().into();
         Ok(Some(AttachmentPointer::new(self.key.clone(), digest, layout)))
+    }
+
+    /// Whether the pointer was returned: every chunk of the layout sealed.
+    fn is_done(&self) -> bool {
+        self.finishing.is_some_and(|layout| self.index >= layout.chunks)
     }
 
     fn send_header(&mut self, out: &mut Vec<u8>) {
@@ -179,6 +176,15 @@ impl AttachmentEncryptor {
             out.extend_from_slice(&header);
             self.header_sent = true;
         }
+    }
+
+    /// Seals the buffered plaintext as chunk `index` and empties the
+    /// buffer (its allocation is kept for the next chunk).
+    fn seal_buffer(&mut self, last: bool, out: &mut Vec<u8>) {
+        let chunk = core::mem::take(&mut *self.buffer);
+        self.seal(&chunk, last, out);
+        *self.buffer = chunk;
+        self.buffer.clear();
     }
 
     /// Seals `plaintext` as chunk `index` onto `out` and moves on.
@@ -207,7 +213,7 @@ impl fmt::Debug for AttachmentEncryptor {
         f.debug_struct("AttachmentEncryptor")
             .field("size", &self.size)
             .field("chunks_sealed", &self.index)
-            .field("done", &self.done)
+            .field("done", &self.is_done())
             .finish_non_exhaustive()
     }
 }
