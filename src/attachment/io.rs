@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::decrypt::Opener;
+use super::layout::Layout;
 use super::{ATTACHMENT_CHUNK_LEN, ATTACHMENT_HEADER_LEN, AttachmentEncryptor, AttachmentError, AttachmentPointer};
 
 /// The error of a reader or writer that reports more bytes than it was
@@ -342,16 +343,10 @@ impl<R: Read> AttachmentReader<R> {
         }
         Ok(())
     }
-
-    /// The last chunk holding bytes of the file.
-    fn last_data_chunk(&self) -> u64 {
-        self.opener.layout.size.saturating_sub(1) / ATTACHMENT_CHUNK_LEN as u64
-    }
 }
 
 impl<R: Read> Read for AttachmentReader<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let chunk_len = ATTACHMENT_CHUNK_LEN as u64;
         if self.pos >= self.opener.layout.size {
             // The end of the file. If every chunk of it was read in order,
             // read the chunks of pure padding too, so the blob's end and
@@ -363,7 +358,7 @@ impl<R: Read> Read for AttachmentReader<R> {
             let size = self.opener.layout.size;
             let in_place =
                 self.where_inner == Inner::Chunk(self.hashed) || (self.where_inner == Inner::Start && self.hashed == 0);
-            if !in_place || (size > 0 && self.hashed <= self.last_data_chunk()) {
+            if !in_place || (size > 0 && self.hashed <= self.opener.layout.last_data_chunk()) {
                 self.hasher = None;
             }
             while self.hasher.is_some() {
@@ -371,11 +366,10 @@ impl<R: Read> Read for AttachmentReader<R> {
             }
             return Ok(0);
         }
-        let index = self.pos / chunk_len;
+        let (index, offset) = Layout::chunk_of(self.pos);
         if self.chunk != Some(index) {
             self.load(index)?;
         }
-        let offset = usize::try_from(self.pos - index * chunk_len).unwrap_or(usize::MAX);
         let available = self.plain.get(offset..).unwrap_or_default();
         let n = available.len().min(buf.len());
         if let (Some(dst), Some(src)) = (buf.get_mut(..n), available.get(..n)) {
@@ -426,7 +420,7 @@ impl<R: Read + Seek> Seek for AttachmentReader<R> {
         }
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "seek before the start of the attachment"))?;
         if target < size {
-            let index = target / ATTACHMENT_CHUNK_LEN as u64;
+            let (index, _) = Layout::chunk_of(target);
             // With the chunk held, `inner` must be at the next one.
             let next = if self.chunk == Some(index) { index + 1 } else { index };
             if self.where_inner != Inner::Chunk(next) {

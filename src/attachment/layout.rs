@@ -61,6 +61,16 @@ impl Layout {
         ATTACHMENT_HEADER_LEN as u64 + self.padded + self.chunks * TAG
     }
 
+    /// The chunk that holds file offset `offset`, and the offset within it.
+    pub(crate) fn chunk_of(offset: u64) -> (u64, usize) {
+        (offset / CHUNK, usize::try_from(offset % CHUNK).unwrap_or(0))
+    }
+
+    /// The last chunk holding bytes of the file (chunk 0 for an empty one).
+    pub(crate) fn last_data_chunk(&self) -> u64 {
+        Self::chunk_of(self.size.saturating_sub(1)).0
+    }
+
     /// How many of chunk `index`'s plaintext bytes are the attachment's
     /// (the rest is padding).
     pub(crate) fn data_len(&self, index: u64) -> usize {

@@ -9,8 +9,7 @@ use zeroize::{Zeroize, Zeroizing};
 
 use super::layout::Layout;
 use super::{
-    ATTACHMENT_CHUNK_LEN, AttachmentError, MAX_ATTACHMENT_CONTENT_TYPE_LEN, MAX_ATTACHMENT_FILE_NAME_LEN,
-    MAX_ATTACHMENT_LOCATION_LEN,
+    AttachmentError, MAX_ATTACHMENT_CONTENT_TYPE_LEN, MAX_ATTACHMENT_FILE_NAME_LEN, MAX_ATTACHMENT_LOCATION_LEN,
 };
 use crate::wire::Reader;
 
@@ -64,7 +63,7 @@ impl AttachmentPointer {
     /// The chunk that holds byte `offset` of the file; `None` at or past
     /// its end.
     pub fn chunk_of(&self, offset: u64) -> Option<u64> {
-        (offset < self.layout.size).then(|| offset / ATTACHMENT_CHUNK_LEN as u64)
+        (offset < self.layout.size).then(|| Layout::chunk_of(offset).0)
     }
 
     /// The bytes of the blob that hold chunk `index` (a range to fetch
