@@ -15,7 +15,7 @@ use super::{ATTACHMENT_CHUNK_LEN, ATTACHMENT_HEADER_LEN, AttachmentEncryptor, At
 
 /// The error of a reader or writer that reports more bytes than it was
 /// given room for.
-fn bad_count() -> io::Error {
+pub(super) fn bad_count() -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         "the underlying reader or writer reported more bytes than it had room for",

@@ -12,6 +12,7 @@ use std::io;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use zeroize::Zeroizing;
 
+use super::io::bad_count;
 use super::{ATTACHMENT_CHUNK_LEN, AttachmentDecryptor, AttachmentEncryptor, AttachmentError, AttachmentPointer};
 
 /// Encrypts everything written to it into `W`, like
@@ -89,12 +90,7 @@ impl<W: AsyncWrite + Unpin> AsyncAttachmentWriter<W> {
         while let Some(pending) = self.out.get(self.written..).filter(|p| !p.is_empty()) {
             match ready!(Pin::new(&mut self.inner).poll_write(cx, pending)) {
                 Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
-                Ok(n) if n > pending.len() => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "the writer reported more bytes than it was given",
-                    )));
-                }
+                Ok(n) if n > pending.len() => return Poll::Ready(Err(bad_count())),
                 Ok(n) => self.written += n,
                 Err(e) => return Poll::Ready(Err(e)),
             }
