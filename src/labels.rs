@@ -86,6 +86,13 @@ pub(crate) const KDF_RECORD_GROUP_OUTBOX: &[u8] = b"dmseal:v1:kdf:record-group-o
 pub(crate) const CHAIN_MESSAGE: &[u8] = b"dmseal:v1:chain:message";
 /// HMAC-SHA256 input deriving the next chain key from a chain key.
 pub(crate) const CHAIN_NEXT: &[u8] = b"dmseal:v1:chain:next";
+/// HKDF info of a root step that mixes a KEM epoch key with the DH output.
+pub(crate) const KDF_KEM_ROOT: &[u8] = b"dmseal:v1:kdf:kem-root";
+/// HKDF info prefix deriving a KEM epoch's key and confirmation tag.
+pub(crate) const KDF_KEM_EPOCH: &[u8] = b"dmseal:v1:kdf:kem-epoch";
+/// SHA-256 prefix of the check value sent with a KEM ratchet's
+/// encapsulation key.
+pub(crate) const HASH_KEM_EK: &[u8] = b"dmseal:v1:hash:kem-ek";
 
 /// Every label, for the uniqueness test and for documentation checks.
 #[cfg(test)]
@@ -110,6 +117,9 @@ pub(crate) const ALL: &[&[u8]] = &[
     KDF_PICKLE_SESSION,
     CHAIN_MESSAGE,
     CHAIN_NEXT,
+    KDF_KEM_ROOT,
+    KDF_KEM_EPOCH,
+    HASH_KEM_EK,
     SIG_GROUP_MESSAGE,
     SIG_GROUP_OWNER,
     HASH_GROUP_STATE_ID,

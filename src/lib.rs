@@ -247,7 +247,7 @@ pub use crate::group::{Distribution, Group, GroupOutgoing, GroupPickle, GroupPla
 pub use crate::identity::{PUBLIC_IDENTITY_LEN, PublicIdentity};
 pub use crate::link::{DeviceLink, LinkOffer};
 pub use crate::message::{Envelope, NormalMessage, PreKeyMessage};
-pub use crate::pickle::{AccountPickle, PICKLE_VERSION, SessionPickle};
+pub use crate::pickle::{AccountPickle, MIN_PICKLE_VERSION, PICKLE_VERSION, SessionPickle};
 pub use crate::prekeys::{OneTimePreKeyPublic, PqPreKeyKind, PqPreKeyPublic, SignedPreKeyPublic};
 pub use crate::primitives::dh::X25519PublicKey;
 pub use crate::primitives::kem::{ML_KEM_768_CIPHERTEXT_LEN, ML_KEM_768_PUBLIC_KEY_LEN, MlKemPublicKey};

@@ -7,17 +7,23 @@ use crate::prekeys::PqPreKeyKind;
 use crate::primitives::dh::X25519PublicKey;
 use crate::primitives::kem::ML_KEM_768_CIPHERTEXT_LEN;
 use crate::primitives::siv::SIV_LEN as TAG_LEN;
-use crate::wire::{MAX_VARINT_U32_LEN, Reader, TYPE_MESSAGE, TYPE_PREKEY_MESSAGE, Writer};
+use crate::ratchet::erasure::CHUNK_LEN;
+use crate::ratchet::kem::KemHeader;
+use crate::wire::{MAX_VARINT_U32_LEN, Reader, TYPE_KEM_MESSAGE, TYPE_MESSAGE, TYPE_PREKEY_MESSAGE, Writer};
 
 /// Longest normal message header: version, type, ratchet key, then the
-/// previous-chain length and the counter as varints of up to 5 bytes.
-pub(crate) const MAX_MESSAGE_HEADER_LEN: usize = 2 + 32 + 2 * MAX_VARINT_U32_LEN;
+/// previous-chain length and the counter as varints of up to 5 bytes and,
+/// with the KEM ratchet, the epoch varint, the chunk byte and a chunk.
+pub(crate) const MAX_MESSAGE_HEADER_LEN: usize = 2 + 32 + 3 * MAX_VARINT_U32_LEN + 1 + CHUNK_LEN;
 
 /// Flag bit of a prekey message: a one-time prekey id follows.
 const FLAG_ONE_TIME_PREKEY: u8 = 0x01;
 /// Flag bit of a prekey message: PQ prekey kind, id and KEM ciphertext
 /// follow (PQXDH).
 const FLAG_PQ: u8 = 0x02;
+/// Flag bit of a prekey message: the session runs the KEM ratchet (its
+/// messages are of type `0x0c`).
+const FLAG_KEM_RATCHET: u8 = 0x04;
 
 /// The PQXDH fields of a first message: which PQ prekey was used, and the
 /// ML-KEM ciphertext encapsulated to it.
@@ -34,6 +40,8 @@ pub struct NormalMessage {
     ratchet_key: X25519PublicKey,
     previous_counter: u32,
     counter: u32,
+    /// The KEM ratchet's fields (type `0x0c`); `None` for type `0x03`.
+    kem: Option<KemHeader>,
     /// Length of the header (it varies with the varint counters).
     header_len: usize,
     /// The full encoding; the header is its first `header_len` bytes and
@@ -42,10 +50,25 @@ pub struct NormalMessage {
 }
 
 impl NormalMessage {
-    /// Appends a normal message header to `out`.
-    pub(crate) fn write_header(out: &mut Vec<u8>, ratchet_key: X25519PublicKey, previous_counter: u32, counter: u32) {
-        let mut w = Writer::append_to(core::mem::take(out), TYPE_MESSAGE);
+    /// Appends a normal message header to `out`: type `0x03`, or `0x0c`
+    /// with the KEM fields.
+    pub(crate) fn write_header(
+        out: &mut Vec<u8>,
+        ratchet_key: X25519PublicKey,
+        previous_counter: u32,
+        counter: u32,
+        kem: Option<&KemHeader>,
+    ) {
+        let kind = if kem.is_some() { TYPE_KEM_MESSAGE } else { TYPE_MESSAGE };
+        let mut w = Writer::append_to(core::mem::take(out), kind);
         w.bytes(ratchet_key.as_bytes()).varint_u32(previous_counter).varint_u32(counter);
+        if let Some(kem) = kem {
+            w.varint_u32(kem.epoch);
+            match &kem.chunk {
+                None => w.u8(0),
+                Some((index, data)) => w.u8(index.saturating_add(1)).bytes(data),
+            };
+        }
         *out = w.finish();
     }
 
@@ -57,15 +80,27 @@ impl NormalMessage {
     /// a ciphertext shorter than the tag.
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
-        r.header(TYPE_MESSAGE)?;
+        let with_kem = bytes.get(1) == Some(&TYPE_KEM_MESSAGE);
+        r.header(if with_kem { TYPE_KEM_MESSAGE } else { TYPE_MESSAGE })?;
         let ratchet_key = r.x25519()?;
         let previous_counter = r.varint_u32()?;
         let counter = r.varint_u32()?;
+        let kem = if with_kem {
+            let epoch = r.varint_u32()?;
+            let chunk = match r.u8()? {
+                0 => None,
+                // 1 ..= 255: every index up to MAX_CHUNK_INDEX.
+                c => Some((c.saturating_sub(1), r.array::<CHUNK_LEN>()?)),
+            };
+            Some(KemHeader { epoch, chunk })
+        } else {
+            None
+        };
         let header_len = r.consumed(bytes);
         if r.rest().len() < TAG_LEN {
             return Err(DecodeError::Truncated);
         }
-        Ok(Self { ratchet_key, previous_counter, counter, header_len, bytes: bytes.to_vec() })
+        Ok(Self { ratchet_key, previous_counter, counter, kem, header_len, bytes: bytes.to_vec() })
     }
 
     /// The sender's current ratchet public key.
@@ -81,6 +116,22 @@ impl NormalMessage {
     /// This message's index in its chain.
     pub fn counter(&self) -> u32 {
         self.counter
+    }
+
+    /// For a message of a session with the KEM ratchet (type `0x0c`), the
+    /// number of KEM epochs mixed into its chain's root; `None` for a
+    /// message without the KEM ratchet (type `0x03`).
+    pub fn kem_epoch(&self) -> Option<u32> {
+        self.kem.as_ref().map(|k| k.epoch)
+    }
+
+    /// The index of the KEM-ratchet chunk this message carries, if any.
+    pub fn kem_chunk_index(&self) -> Option<u8> {
+        self.kem.as_ref().and_then(|k| k.chunk.as_ref()).map(|(i, _)| *i)
+    }
+
+    pub(crate) fn kem(&self) -> Option<&KemHeader> {
+        self.kem.as_ref()
     }
 
     /// The encoding.
@@ -104,7 +155,7 @@ impl NormalMessage {
     pub(crate) fn forge_counters(bytes: &[u8], previous_counter: u32, counter: u32) -> Vec<u8> {
         let m = Self::decode(bytes).unwrap_or_else(|e| unreachable!("not a normal message: {e}"));
         let mut out = Vec::new();
-        Self::write_header(&mut out, m.ratchet_key, previous_counter, counter);
+        Self::write_header(&mut out, m.ratchet_key, previous_counter, counter, m.kem.as_ref());
         out.extend_from_slice(m.ciphertext());
         out
     }
@@ -116,6 +167,8 @@ impl core::fmt::Debug for NormalMessage {
             .field("ratchet_key", &self.ratchet_key)
             .field("previous_counter", &self.previous_counter)
             .field("counter", &self.counter)
+            .field("kem_epoch", &self.kem_epoch())
+            .field("kem_chunk_index", &self.kem_chunk_index())
             .field("ciphertext_len", &self.ciphertext().len())
             .finish()
     }
@@ -150,9 +203,13 @@ impl PreKeyMessage {
         base_key: &X25519PublicKey,
         one_time_prekey_id: Option<u32>,
         pq: Option<&PqFields>,
+        kem_ratchet: bool,
     ) -> Vec<u8> {
         let mut w = Writer::with_header(TYPE_PREKEY_MESSAGE, 3 + PUBLIC_IDENTITY_LEN + 45 + ML_KEM_768_CIPHERTEXT_LEN);
         let mut flags = 0;
+        if kem_ratchet {
+            flags |= FLAG_KEM_RATCHET;
+        }
         if one_time_prekey_id.is_some() {
             flags |= FLAG_ONE_TIME_PREKEY;
         }
@@ -178,7 +235,7 @@ impl PreKeyMessage {
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         let mut r = Reader::new(bytes);
         r.header(TYPE_PREKEY_MESSAGE)?;
-        let flags = r.flags(FLAG_ONE_TIME_PREKEY | FLAG_PQ)?;
+        let flags = r.flags(FLAG_ONE_TIME_PREKEY | FLAG_PQ | FLAG_KEM_RATCHET)?;
         // Cheap fields first: the binding signature is checked last.
         let identity_bytes = r.bytes(PUBLIC_IDENTITY_LEN)?;
         let signed_prekey_id = r.u32()?;
@@ -191,6 +248,12 @@ impl PreKeyMessage {
         };
         let prefix_len = r.consumed(bytes);
         let inner = NormalMessage::decode(r.rest())?;
+        let kem_ratchet = flags & FLAG_KEM_RATCHET != 0;
+        if kem_ratchet != inner.kem.is_some() {
+            let (found, expected) =
+                if kem_ratchet { (TYPE_MESSAGE, TYPE_KEM_MESSAGE) } else { (TYPE_KEM_MESSAGE, TYPE_MESSAGE) };
+            return Err(DecodeError::WrongType { found, expected });
+        }
         let initiator = PublicIdentity::decode(identity_bytes)?;
         Ok(Self {
             initiator,
@@ -242,6 +305,13 @@ impl PreKeyMessage {
         self.pq.as_ref()
     }
 
+    /// Whether the session this message starts runs the KEM ratchet
+    /// (docs/PROTOCOL.md §6.9): flag bit `0x04`, and its inner message is
+    /// of type `0x0c`.
+    pub fn kem_ratchet(&self) -> bool {
+        self.inner.kem.is_some()
+    }
+
     /// The encoding.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
@@ -266,6 +336,7 @@ impl core::fmt::Debug for PreKeyMessage {
             .field("base_key", &self.base_key)
             .field("one_time_prekey_id", &self.one_time_prekey_id)
             .field("pq_prekey", &self.pq_prekey())
+            .field("kem_ratchet", &self.kem_ratchet())
             .field("inner", &self.inner)
             .finish()
     }
@@ -304,7 +375,7 @@ mod tests {
     fn overhead(previous_counter: u32, counter: u32) -> usize {
         let key = crate::primitives::dh::X25519KeyPair::generate(&mut rng(1)).public();
         let mut bytes = Vec::new();
-        NormalMessage::write_header(&mut bytes, key, previous_counter, counter);
+        NormalMessage::write_header(&mut bytes, key, previous_counter, counter, None);
         bytes.extend_from_slice(&[0u8; TAG_LEN]);
         let m = NormalMessage::decode(&bytes).unwrap();
         assert_eq!((m.previous_counter(), m.counter()), (previous_counter, counter));
@@ -321,14 +392,14 @@ mod tests {
         assert_eq!(overhead(1 << 21, 0), 55);
         assert_eq!(overhead(1 << 21, 1 << 21), 58);
         assert_eq!(overhead(u32::MAX, u32::MAX), 60);
-        assert_eq!(60, MAX_MESSAGE_HEADER_LEN + TAG_LEN);
+        assert_eq!(60 + 5 + 1 + CHUNK_LEN, MAX_MESSAGE_HEADER_LEN + TAG_LEN);
     }
 
     #[test]
     fn a_non_minimal_counter_is_refused() {
         let key = crate::primitives::dh::X25519KeyPair::generate(&mut rng(2)).public();
         let mut bytes = Vec::new();
-        NormalMessage::write_header(&mut bytes, key, 0, 5);
+        NormalMessage::write_header(&mut bytes, key, 0, 5, None);
         bytes.truncate(bytes.len() - 1);
         bytes.extend_from_slice(&[0x85, 0x00]); // 5, overlong
         bytes.extend_from_slice(&[0u8; TAG_LEN]);

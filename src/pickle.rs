@@ -25,8 +25,23 @@ use crate::labels;
 use crate::primitives::aead::{AeadKey, TAG_LEN};
 use crate::primitives::kdf::hkdf_sha256;
 
-/// The pickle format version this crate writes and reads.
-pub const PICKLE_VERSION: u32 = 1;
+/// The pickle format version this crate writes. It reads this one and
+/// every version back to [`MIN_PICKLE_VERSION`], migrating older pickles
+/// as it reads them (docs/PROTOCOL.md §8.4).
+pub const PICKLE_VERSION: u32 = 2;
+
+/// The oldest pickle format version this crate reads: version 1, from
+/// before the KEM ratchet. Its sessions restore without the KEM ratchet.
+pub const MIN_PICKLE_VERSION: u32 = 1;
+
+/// Refuses a pickle version this crate does not read.
+pub(crate) fn check_version(found: u32) -> Result<(), PickleError> {
+    if (MIN_PICKLE_VERSION..=PICKLE_VERSION).contains(&found) {
+        Ok(())
+    } else {
+        Err(PickleError::UnsupportedVersion { found, supported: PICKLE_VERSION })
+    }
+}
 
 const MAGIC: &[u8; 4] = b"DMSP";
 const TYPE_ACCOUNT: u8 = 1;
@@ -72,10 +87,7 @@ fn check_header(bytes: &[u8], kind: u8) -> Result<&[u8], PickleError> {
     }
     let mut v = [0u8; 4];
     v.copy_from_slice(version);
-    let version = u32::from_be_bytes(v);
-    if version != PICKLE_VERSION {
-        return Err(PickleError::UnsupportedVersion { found: version, supported: PICKLE_VERSION });
-    }
+    check_version(u32::from_be_bytes(v))?;
     Ok(rest)
 }
 
@@ -108,9 +120,7 @@ pub(crate) fn from_bytes<P: PickleKind>(bytes: &[u8]) -> Result<P, PickleError> 
     if !rest.is_empty() {
         return Err(PickleError::Malformed);
     }
-    if pickle.version() != PICKLE_VERSION {
-        return Err(PickleError::UnsupportedVersion { found: pickle.version(), supported: PICKLE_VERSION });
-    }
+    check_version(pickle.version())?;
     Ok(pickle)
 }
 
@@ -148,20 +158,21 @@ pub(crate) fn decrypt<P: PickleKind>(bytes: &[u8], key: &[u8; 32], context: &[u8
     if !rest.is_empty() {
         return Err(PickleError::Malformed);
     }
-    if pickle.version() != PICKLE_VERSION {
-        return Err(PickleError::UnsupportedVersion { found: pickle.version(), supported: PICKLE_VERSION });
-    }
+    check_version(pickle.version())?;
     Ok(pickle)
 }
 
 /// Implements the pickle API (bytes, encryption) for a pickle type.
 macro_rules! pickle_api_impl {
     ($ty:ident, $kind:expr, $label:expr) => {
+        $crate::pickle::pickle_api!($ty, $kind, $label, version);
+    };
+    ($ty:ident, $kind:expr, $label:expr, $($version:ident).+) => {
         impl $crate::pickle::PickleKind for $ty {
             const TYPE: u8 = $kind;
             const LABEL: &'static [u8] = $label;
             fn version(&self) -> u32 {
-                self.version
+                self.$($version).+
             }
         }
 
@@ -232,7 +243,7 @@ macro_rules! pickle_api_impl {
 
         impl core::fmt::Debug for $ty {
             fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-                f.debug_struct(stringify!($ty)).field("version", &self.version).finish_non_exhaustive()
+                f.debug_struct(stringify!($ty)).field("version", &self.$($version).+).finish_non_exhaustive()
             }
         }
     };
@@ -264,11 +275,9 @@ pub(crate) struct ReceiverChainPickle {
     pub(crate) skipped: Vec<SkippedKeyPickle>,
 }
 
-/// A versioned snapshot of a [`crate::Session`], from
-/// [`crate::Session::pickle`]. Holds private keys: zeroized on drop, and
-/// its `Debug` shows only the version.
+/// The fields of a session pickle from version 1 on.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
-pub struct SessionPickle {
+pub(crate) struct SessionCorePickle {
     pub(crate) version: u32,
     pub(crate) initiator: bool,
     pub(crate) post_quantum: bool,
@@ -285,7 +294,72 @@ pub struct SessionPickle {
     pub(crate) evicted_chains: Vec<[u8; 8]>,
 }
 
-pickle_api_impl!(SessionPickle, TYPE_SESSION, labels::KDF_PICKLE_SESSION);
+/// One decoder chunk of a KEM ratchet pickle.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct KemChunkPickle {
+    pub(crate) index: u8,
+    #[serde(with = "byte_string")]
+    pub(crate) data: Vec<u8>,
+}
+
+/// A session's KEM ratchet (docs/PROTOCOL.md §8.3): the epochs mixed,
+/// then the state of the epoch in progress. `state` is 0 (`EkPending`),
+/// 1 (`SendingEk`: `secret` is the key pair's 64-byte seed), 2
+/// (`Decapsulated`: `secret` is the epoch key), 3 (`ReceivingEk`), 4
+/// (`EkReceived`: `secret` is the peer's encapsulation key) or 5
+/// (`SendingCt`: `secret` is the epoch key, `payload` the ciphertext
+/// payload); `chunks` holds the decoder's chunks in states 1 and 3.
+#[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub(crate) struct KemRatchetPickle {
+    pub(crate) mixed: u32,
+    pub(crate) state: u8,
+    #[serde(with = "byte_string")]
+    pub(crate) secret: Vec<u8>,
+    #[serde(with = "byte_string")]
+    pub(crate) payload: Vec<u8>,
+    pub(crate) next: u8,
+    pub(crate) delivered: bool,
+    pub(crate) chunks: Vec<KemChunkPickle>,
+}
+
+/// A versioned snapshot of a [`crate::Session`], from
+/// [`crate::Session::pickle`]. Holds private keys: zeroized on drop, and
+/// its `Debug` shows only the version.
+///
+/// Version 2 adds the KEM ratchet after the fields of version 1; a
+/// version-1 pickle reads as a session without it.
+#[derive(Serialize, Zeroize, ZeroizeOnDrop, Clone)]
+pub struct SessionPickle {
+    pub(crate) core: SessionCorePickle,
+    /// Written from version 2 on.
+    pub(crate) kem: Option<KemRatchetPickle>,
+}
+
+impl<'de> Deserialize<'de> for SessionPickle {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Fields;
+        impl<'de> serde::de::Visitor<'de> for Fields {
+            type Value = SessionPickle;
+            fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.write_str("a session pickle")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<SessionPickle, A::Error> {
+                use serde::de::Error;
+                let core: SessionCorePickle = seq.next_element()?.ok_or_else(|| A::Error::invalid_length(0, &self))?;
+                // Version 1 ends here; version 2 adds the KEM ratchet.
+                let kem = if core.version >= 2 {
+                    seq.next_element()?.ok_or_else(|| A::Error::invalid_length(1, &self))?
+                } else {
+                    None
+                };
+                Ok(SessionPickle { core, kem })
+            }
+        }
+        d.deserialize_struct("SessionPickle", &["core", "kem"], Fields)
+    }
+}
+
+pickle_api_impl!(SessionPickle, TYPE_SESSION, labels::KDF_PICKLE_SESSION, core.version);
 
 /// A replay-record entry in a pickle.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]

@@ -63,8 +63,11 @@ pub const MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY: usize = 4_096;
 /// Capability bit of a signed prekey: its owner publishes PQ prekeys, so
 /// a bundle of it without one was stripped (docs/PROTOCOL.md §3.3).
 pub(crate) const CAPABILITY_PQ_PREKEYS: u8 = 0x01;
+/// Capability bit of a signed prekey: its owner runs the KEM ratchet
+/// (docs/PROTOCOL.md §6.9), so sessions started from it do too.
+pub(crate) const CAPABILITY_KEM_RATCHET: u8 = 0x02;
 /// Every capability bit this version knows; others are refused.
-pub(crate) const KNOWN_CAPABILITIES: u8 = CAPABILITY_PQ_PREKEYS;
+pub(crate) const KNOWN_CAPABILITIES: u8 = CAPABILITY_PQ_PREKEYS | CAPABILITY_KEM_RATCHET;
 
 /// The public half of a signed prekey, as published in a bundle, with the
 /// capabilities its owner signed with it.
@@ -87,6 +90,13 @@ impl SignedPreKeyPublic {
     /// ([`crate::StartError::PqPreKeyStripped`]).
     pub fn publishes_pq_prekeys(&self) -> bool {
         self.capabilities & CAPABILITY_PQ_PREKEYS != 0
+    }
+
+    /// Whether the owner signed, with this prekey, that it runs the KEM
+    /// ratchet: sessions started from it then run it too
+    /// ([`crate::Session::kem_ratchet`]).
+    pub fn runs_kem_ratchet(&self) -> bool {
+        self.capabilities & CAPABILITY_KEM_RATCHET != 0
     }
 
     /// Writes the signed prekey field (docs/PROTOCOL.md §4.2).

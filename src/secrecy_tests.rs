@@ -35,7 +35,7 @@ fn reachable_chains(state: &DoubleRatchet, seen: &[X25519PublicKey]) -> Vec<Chai
         for root in &roots {
             for ours in &privates {
                 for theirs in seen {
-                    if let Ok((r, c)) = root.advance(ours, theirs) {
+                    if let Ok((r, c)) = root.advance(ours, theirs, None) {
                         chains.push(c);
                         next_roots.push(r);
                     }

@@ -120,7 +120,13 @@ impl Session {
         // One buffer: prefix, header, then the plaintext sealed in place.
         let mut bytes = Vec::with_capacity(prefix.len() + MAX_MESSAGE_HEADER_LEN + plaintext.len() + TAG_LEN);
         bytes.extend_from_slice(prefix);
-        NormalMessage::write_header(&mut bytes, out.ratchet_key, out.previous_counter, out.message_key.index);
+        NormalMessage::write_header(
+            &mut bytes,
+            out.ratchet_key,
+            out.previous_counter,
+            out.message_key.index,
+            out.kem.as_ref(),
+        );
         let ad = self.associated_data(prefix, bytes.get(prefix.len()..).unwrap_or_default());
         let body_start = bytes.len();
         bytes.extend_from_slice(plaintext);
@@ -214,6 +220,20 @@ impl Session {
         self.role
     }
 
+    /// Whether this session runs the KEM ratchet (docs/PROTOCOL.md §6.9):
+    /// fresh ML-KEM-768 exchanges mixed into its root keys, so that it
+    /// heals from a compromise against an adversary who can break X25519.
+    /// Negotiated at setup: both accounts must sign the capability.
+    pub fn kem_ratchet(&self) -> bool {
+        self.ratchet.kem.is_some()
+    }
+
+    /// How many KEM-ratchet epochs are mixed into this session's current
+    /// root key (0 without the KEM ratchet, and until the first completes).
+    pub fn kem_epochs(&self) -> u32 {
+        self.ratchet.kem.as_ref().map_or(0, |k| k.mixed)
+    }
+
     /// Which key agreement set this session up: PQXDH, or (only where the
     /// account allowed it) classic X3DH.
     pub fn setup(&self) -> SessionSetup {
@@ -292,8 +312,11 @@ mod pickling {
     use super::{Role, Session, SessionSetup};
     use crate::error::PickleError;
     use crate::identity::PublicIdentity;
-    use crate::pickle::{ChainKeyPickle, PICKLE_VERSION, ReceiverChainPickle, SessionPickle, SkippedKeyPickle};
+    use crate::pickle::{
+        ChainKeyPickle, PICKLE_VERSION, ReceiverChainPickle, SessionCorePickle, SessionPickle, SkippedKeyPickle,
+    };
     use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
+    use crate::ratchet::kem::KemRatchet;
     use crate::ratchet::{
         ChainKey, DoubleRatchet, MAX_EVICTED_CHAIN_RECORDS, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
         MessageKey, ReceiverChain, RootKey, SkippedKey,
@@ -334,7 +357,7 @@ mod pickling {
         /// ```
         pub fn pickle(&self) -> SessionPickle {
             let r = &self.ratchet;
-            SessionPickle {
+            let core = SessionCorePickle {
                 version: PICKLE_VERSION,
                 initiator: self.role == Role::Initiator,
                 post_quantum: self.setup == SessionSetup::Pqxdh,
@@ -361,7 +384,8 @@ mod pickling {
                     .collect(),
                 expecting_new_chain: r.expecting_new_chain,
                 evicted_chains: r.evicted_chains.iter().copied().collect(),
-            }
+            };
+            SessionPickle { core, kem: r.kem.as_ref().map(KemRatchet::to_pickle) }
         }
 
         /// Restores a session from a snapshot, checking every limit and key.
@@ -388,9 +412,9 @@ mod pickling {
         ///
         /// [`PickleError::UnsupportedVersion`] or [`PickleError::Invalid`].
         pub fn from_pickle(pickle: &SessionPickle) -> Result<Self, PickleError> {
-            if pickle.version != PICKLE_VERSION {
-                return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
-            }
+            let kem = pickle.kem.as_ref().map(KemRatchet::from_pickle).transpose()?;
+            let pickle = &pickle.core;
+            crate::pickle::check_version(pickle.version)?;
             let invalid = |_| PickleError::Invalid;
             let peer_identity = PublicIdentity::decode(&pickle.peer_identity).map_err(invalid)?;
             let base_key = X25519PublicKey::from_bytes(pickle.base_key).map_err(|_| PickleError::Invalid)?;
@@ -434,6 +458,7 @@ mod pickling {
                 receiving,
                 expecting_new_chain: pickle.expecting_new_chain,
                 evicted_chains: pickle.evicted_chains.iter().copied().collect(),
+                kem,
             };
             Ok(Self {
                 ratchet,
@@ -464,10 +489,10 @@ mod tests {
         let ms: Vec<_> = (0..3u8).map(|i| a.encrypt(&[i]).unwrap()).collect();
         b.decrypt(&ms[2]).unwrap();
         let mut pickle = b.pickle();
-        let chain = &mut pickle.receiving[0];
+        let chain = &mut pickle.core.receiving[0];
         assert_eq!(chain.chain_key.as_ref().unwrap().index, 3);
         assert!(Session::from_pickle(&pickle).is_ok());
-        pickle.receiving[0].skipped[0].index = 3;
+        pickle.core.receiving[0].skipped[0].index = 3;
         assert_eq!(Session::from_pickle(&pickle).err(), Some(PickleError::Invalid));
     }
 
@@ -482,15 +507,15 @@ mod tests {
         let alice = crate::Account::new_with_rng(&mut rng);
         let (a, _) = alice.start_session_with_rng(&mut rng, &bundle, b"ctx", b"hi").unwrap();
         let mut p = a.pickle();
-        assert_eq!(p.pending_prefix.as_ref().map(Vec::len), Some(1264), "docs/PROTOCOL.md §9");
+        assert_eq!(p.core.pending_prefix.as_ref().map(Vec::len), Some(1264), "docs/PROTOCOL.md §9");
         assert!(Session::from_pickle(&p).is_ok());
-        p.pending_prefix.as_mut().unwrap().push(0);
+        p.core.pending_prefix.as_mut().unwrap().push(0);
         assert_eq!(Session::from_pickle(&p).err(), Some(PickleError::Invalid));
         // Only an initiator has one.
         let (_, b) = established(42);
         let mut p = b.pickle();
         assert!(Session::from_pickle(&p).is_ok());
-        p.pending_prefix = Some(vec![0; 10]);
+        p.core.pending_prefix = Some(vec![0; 10]);
         assert_eq!(Session::from_pickle(&p).err(), Some(PickleError::Invalid));
 
         // Receiving chains, evicted chain records, skipped keys per chain.
@@ -506,8 +531,8 @@ mod tests {
             assert_eq!(Session::from_pickle(&p).err(), Some(PickleError::Invalid), "past the limit {limit}");
         };
         at_and_past(MAX_RECEIVING_CHAINS, &|p, n| {
-            let chain = p.receiving[0].clone();
-            p.receiving = (0..n)
+            let chain = p.core.receiving[0].clone();
+            p.core.receiving = (0..n)
                 .map(|i| {
                     let mut c = chain.clone();
                     c.ratchet_key = X25519KeyPair::from_secret_bytes([i as u8 + 1; 32]).public().to_bytes();
@@ -515,9 +540,9 @@ mod tests {
                 })
                 .collect();
         });
-        at_and_past(MAX_EVICTED_CHAIN_RECORDS, &|p, n| p.evicted_chains = (0..n).map(|i| [i as u8; 8]).collect());
+        at_and_past(MAX_EVICTED_CHAIN_RECORDS, &|p, n| p.core.evicted_chains = (0..n).map(|i| [i as u8; 8]).collect());
         at_and_past(MAX_SKIPPED_KEYS_PER_CHAIN, &|p, n| {
-            let c = &mut p.receiving[0];
+            let c = &mut p.core.receiving[0];
             let seed = c.skipped[0].seed;
             c.chain_key.as_mut().unwrap().index = n as u32 + 1;
             c.skipped = (0..n as u32).map(|index| crate::pickle::SkippedKeyPickle { index, seed, at: 0 }).collect();

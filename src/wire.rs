@@ -50,6 +50,9 @@ pub(crate) const TYPE_DEVICE_LINK: u8 = 0x09;
 pub(crate) const TYPE_LINK_OFFER: u8 = 0x0a;
 /// Type byte of a link handover (sealed to the new device).
 pub(crate) const TYPE_LINK_HANDOVER: u8 = 0x0b;
+/// Type byte of a [`crate::NormalMessage`] of a session with the KEM
+/// ratchet: the normal message's fields, then the KEM fields.
+pub(crate) const TYPE_KEM_MESSAGE: u8 = 0x0c;
 
 /// Key-type byte of an X25519 public key in signed encodings (PQXDH's
 /// `EncodeEC`): identity bindings and signed prekey signatures.

@@ -11,8 +11,8 @@ use crate::error::{EncryptError, KeyError, PreKeyError, StartError};
 use crate::identity::{IdentityKeyPair, PublicIdentity};
 use crate::message::{PqFields, PreKeyMessage};
 use crate::prekeys::{
-    CAPABILITY_PQ_PREKEYS, MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS, OneTimePreKey, OneTimePreKeyPublic, PqPreKey,
-    PqPreKeyKind, PqPreKeyPublic, PreKeys, SignedPreKey, SignedPreKeyPublic,
+    CAPABILITY_KEM_RATCHET, CAPABILITY_PQ_PREKEYS, MAX_ONE_TIME_PREKEYS, MAX_PQ_ONE_TIME_PREKEYS, OneTimePreKey,
+    OneTimePreKeyPublic, PqPreKey, PqPreKeyKind, PqPreKeyPublic, PreKeys, SignedPreKey, SignedPreKeyPublic,
 };
 use crate::primitives::dh::X25519KeyPair;
 use crate::primitives::rng::os_rng;
@@ -73,6 +73,19 @@ impl Account {
     /// [`Account::new`] with a caller-supplied RNG.
     pub fn new_with_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
         let identity = IdentityKeyPair::generate(rng);
+        let prekeys = PreKeys::generate(&identity, CAPABILITY_PQ_PREKEYS | CAPABILITY_KEM_RATCHET, rng);
+        Self { identity, prekeys, classic_x3dh: ClassicX3dh::Refuse, device_link: None }
+    }
+
+    /// An account that behaves as a peer from **before the KEM ratchet**
+    /// would (docs/PROTOCOL.md §6.9): it publishes PQ prekeys, but its
+    /// signed prekey does not sign the KEM-ratchet capability, so the
+    /// sessions it starts, and those started from its bundles, run without
+    /// the KEM ratchet. Its next signed-prekey rotation adds the
+    /// capability, as a software upgrade would. For interoperability tests
+    /// with older peers; never use it otherwise.
+    pub fn new_without_kem_ratchet_with_rng<R: CryptoRng + ?Sized>(rng: &mut R) -> Self {
+        let identity = IdentityKeyPair::generate(rng);
         let prekeys = PreKeys::generate(&identity, CAPABILITY_PQ_PREKEYS, rng);
         Self { identity, prekeys, classic_x3dh: ClassicX3dh::Refuse, device_link: None }
     }
@@ -94,6 +107,13 @@ impl Account {
     /// those made by [`Account::new_classic_only_with_rng`]).
     pub fn publishes_pq_prekeys(&self) -> bool {
         self.prekeys.signed.current.capabilities & CAPABILITY_PQ_PREKEYS != 0
+    }
+
+    /// Whether this account runs the KEM ratchet: its current signed
+    /// prekey signs the capability, and the sessions it starts with a peer
+    /// whose bundle signs it too run it (docs/PROTOCOL.md §6.9).
+    pub fn runs_kem_ratchet(&self) -> bool {
+        self.prekeys.signed.current.capabilities & CAPABILITY_KEM_RATCHET != 0
     }
 
     /// This account's public identity.
@@ -162,7 +182,12 @@ impl Account {
         grace_secs: u64,
     ) -> Result<SignedPreKeyPublic, PreKeyError> {
         let identity = &self.identity;
-        let capabilities = self.prekeys.signed.current.capabilities;
+        // An account that publishes PQ prekeys gains the KEM ratchet at its
+        // first rotation after an upgrade (§3.3).
+        let mut capabilities = self.prekeys.signed.current.capabilities;
+        if capabilities & CAPABILITY_PQ_PREKEYS != 0 {
+            capabilities |= CAPABILITY_KEM_RATCHET;
+        }
         self.prekeys.signed.rotate(now, grace_secs, |id| SignedPreKey::generate(identity, id, capabilities, rng))?;
         self.prekeys.signed_since = Some(now);
         Ok(self.signed_prekey())
@@ -616,7 +641,15 @@ impl Account {
             (PqFields { kind: pq.kind(), id: pq.id(), ciphertext }, secret)
         });
         let pq_fields = encapsulated.as_ref().map(|(fields, _)| fields);
-        let prefix = PreKeyMessage::prefix(self.identity(), spk.id(), &base.public(), otk.map(|k| k.id()), pq_fields);
+        let kem_ratchet = self.runs_kem_ratchet() && spk.runs_kem_ratchet();
+        let prefix = PreKeyMessage::prefix(
+            self.identity(),
+            spk.id(),
+            &base.public(),
+            otk.map(|k| k.id()),
+            pq_fields,
+            kem_ratchet,
+        );
         let otk_key = otk.map(|k| k.key());
         let transcript =
             x3dh::transcript_hash(&prefix, responder, &spk.key(), otk_key.as_ref(), pq.map(|p| p.key()), context);
@@ -624,7 +657,7 @@ impl Account {
         let (root, chain) =
             x3dh::initiator(&self.identity, &base, responder, &spk.key(), otk_key.as_ref(), kem_secret, &transcript)?;
         Ok(Session {
-            ratchet: DoubleRatchet::initiator(root, chain, ratchet_key),
+            ratchet: DoubleRatchet::initiator(root, chain, ratchet_key, kem_ratchet),
             role: Role::Initiator,
             setup: if pq.is_some() { SessionSetup::Pqxdh } else { SessionSetup::ClassicX3dh },
             peer_identity: responder.clone(),

@@ -172,9 +172,7 @@ impl Account {
     ///
     /// [`PickleError::UnsupportedVersion`] or [`PickleError::Invalid`].
     pub fn from_pickle(pickle: &AccountPickle) -> Result<Self, PickleError> {
-        if pickle.version != PICKLE_VERSION {
-            return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
-        }
+        crate::pickle::check_version(pickle.version)?;
         let identity = IdentityKeyPair::from_parts(
             Ed25519KeyPair::from_secret_bytes(&pickle.signing_key),
             X25519KeyPair::from_secret_bytes(pickle.agreement_key),

@@ -112,7 +112,7 @@ impl Account {
             &transcript,
         )?;
         let mut session = Session {
-            ratchet: DoubleRatchet::responder(root, chain, message.message().ratchet_key()),
+            ratchet: DoubleRatchet::responder(root, chain, message.message().ratchet_key(), message.kem_ratchet()),
             role: Role::Responder,
             setup: if pq.is_some() { SessionSetup::Pqxdh } else { SessionSetup::ClassicX3dh },
             peer_identity: initiator.clone(),

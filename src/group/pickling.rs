@@ -191,9 +191,7 @@ impl Group {
     ///
     /// [`PickleError::UnsupportedVersion`] or [`PickleError::Invalid`].
     pub fn from_pickle(pickle: &GroupPickle) -> Result<Self, PickleError> {
-        if pickle.version != PICKLE_VERSION {
-            return Err(PickleError::UnsupportedVersion { found: pickle.version, supported: PICKLE_VERSION });
-        }
+        crate::pickle::check_version(pickle.version)?;
         let limits_ok = pickle.id.len() <= MAX_GROUP_ID_LEN
             && pickle.me.len() <= MAX_MEMBER_ID_LEN
             && pickle.members.len() <= MAX_GROUP_MEMBERS

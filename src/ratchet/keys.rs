@@ -10,7 +10,9 @@ use crate::primitives::kdf::{hkdf_expand, hkdf_sha256, hmac_sha256, hmac_sha256_
 use crate::primitives::siv::{SIV_KEY_MATERIAL_LEN, SivKey};
 
 /// The root key. `KDF_RK(rk, dh) = HKDF(salt = rk, ikm = dh, info =
-/// KDF_ROOT)`, 64 bytes: the next root key, then a chain key.
+/// KDF_ROOT)`, 64 bytes: the next root key, then a chain key. A step that
+/// mixes a KEM epoch key `K` uses `HKDF(salt = rk, ikm = dh || K, info =
+/// KDF_KEM_ROOT)` instead.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
 pub(crate) struct RootKey(pub(crate) [u8; 32]);
 
@@ -19,9 +21,19 @@ impl RootKey {
         &self,
         ours: &X25519KeyPair,
         theirs: &X25519PublicKey,
+        kem: Option<&[u8; 32]>,
     ) -> Result<(RootKey, ChainKey), KeyError> {
         let dh = ours.diffie_hellman(theirs)?;
-        let okm = hkdf_sha256::<64>(&self.0, dh.as_bytes(), &[labels::KDF_ROOT]);
+        let okm = match kem {
+            None => hkdf_sha256::<64>(&self.0, dh.as_bytes(), &[labels::KDF_ROOT]),
+            Some(k) => {
+                let mut ikm = zeroize::Zeroizing::new([0u8; 64]);
+                let (d, e) = ikm.split_at_mut(32);
+                d.copy_from_slice(dh.as_bytes());
+                e.copy_from_slice(k);
+                hkdf_sha256::<64>(&self.0, ikm.as_slice(), &[labels::KDF_KEM_ROOT])
+            }
+        };
         Ok(split_root_and_chain(&okm))
     }
 }

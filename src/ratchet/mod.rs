@@ -10,6 +10,8 @@
 //! only after the AEAD accepts the message, so a failed decrypt leaves the
 //! state exactly as it was, without cloning the state.
 
+pub(crate) mod erasure;
+pub(crate) mod kem;
 mod keys;
 
 use std::collections::VecDeque;
@@ -17,6 +19,7 @@ use std::collections::VecDeque;
 use rand_core::CryptoRng;
 use zeroize::Zeroize;
 
+use self::kem::{KemHeader, KemRatchet};
 pub(crate) use self::keys::{ChainKey, MessageKey, RootKey, split_root_and_chain};
 use crate::error::{DecryptError, EncryptError};
 use crate::message::NormalMessage;
@@ -126,6 +129,10 @@ pub(crate) struct DoubleRatchet {
     /// First 8 bytes of the ratchet keys of evicted receiving chains,
     /// newest first.
     pub(crate) evicted_chains: VecDeque<[u8; 8]>,
+    /// The KEM ratchet, for a session that runs it (docs/PROTOCOL.md
+    /// §6.9): then every message carries its fields, and a message
+    /// without them is refused.
+    pub(crate) kem: Option<KemRatchet>,
 }
 
 /// The record kept of an evicted chain's ratchet key.
@@ -140,13 +147,20 @@ pub(crate) struct Outgoing {
     pub(crate) ratchet_key: X25519PublicKey,
     pub(crate) previous_counter: u32,
     pub(crate) message_key: MessageKey,
+    pub(crate) kem: Option<KemHeader>,
 }
 
 impl DoubleRatchet {
     /// The initiator's state after X3DH: its first ratchet key and the
     /// sending chain from the setup output.
-    pub(crate) fn initiator(root_key: RootKey, chain_key: ChainKey, our_ratchet: X25519KeyPair) -> Self {
+    pub(crate) fn initiator(
+        root_key: RootKey,
+        chain_key: ChainKey,
+        our_ratchet: X25519KeyPair,
+        kem_ratchet: bool,
+    ) -> Self {
         Self {
+            kem: kem_ratchet.then(KemRatchet::initiator),
             root_key,
             our_ratchet: Some(our_ratchet),
             sending: Some(chain_key),
@@ -159,7 +173,12 @@ impl DoubleRatchet {
 
     /// The responder's state after X3DH: a receiving chain for the
     /// initiator's first ratchet key, and no sending chain yet.
-    pub(crate) fn responder(root_key: RootKey, chain_key: ChainKey, their_ratchet: X25519PublicKey) -> Self {
+    pub(crate) fn responder(
+        root_key: RootKey,
+        chain_key: ChainKey,
+        their_ratchet: X25519PublicKey,
+        kem_ratchet: bool,
+    ) -> Self {
         let mut receiving = VecDeque::new();
         receiving.push_front(Box::new(ReceiverChain {
             ratchet_key: their_ratchet,
@@ -167,6 +186,7 @@ impl DoubleRatchet {
             skipped: Default::default(),
         }));
         Self {
+            kem: kem_ratchet.then(KemRatchet::responder),
             root_key,
             our_ratchet: None,
             sending: None,
@@ -186,7 +206,11 @@ impl DoubleRatchet {
         if self.sending.is_none() {
             let theirs = self.receiving.front().map(|c| c.ratchet_key).ok_or(EncryptError::ChainExhausted)?;
             let ours = X25519KeyPair::generate(rng);
-            let (root, chain) = self.root_key.advance(&ours, &theirs).map_err(EncryptError::InvalidKey)?;
+            let mix = self.kem.as_ref().and_then(KemRatchet::send_mix);
+            let (root, chain) = self.root_key.advance(&ours, &theirs, mix).map_err(EncryptError::InvalidKey)?;
+            if let Some(kem) = self.kem.as_mut() {
+                kem.commit_send_mix();
+            }
             self.root_key = root;
             self.our_ratchet = Some(ours);
             self.sending = Some(chain);
@@ -196,9 +220,10 @@ impl DoubleRatchet {
             return Err(EncryptError::ChainExhausted);
         };
         let (message_key, next) = chain.step().ok_or(EncryptError::ChainExhausted)?;
-        let out = Outgoing { ratchet_key: ours.public(), previous_counter: self.previous_counter, message_key };
+        let ratchet_key = ours.public();
         self.sending = Some(next);
-        Ok(out)
+        let kem = self.kem.as_mut().map(|k| KemHeader { epoch: k.mixed, chunk: k.next_chunk(rng) });
+        Ok(Outgoing { ratchet_key, previous_counter: self.previous_counter, message_key, kem })
     }
 
     /// Decrypts `message` under associated data `ad`; keys it skips are
@@ -207,6 +232,11 @@ impl DoubleRatchet {
         let counter = message.counter();
         if counter > MAX_COUNTER {
             // No sender produces this counter; no key exists for it.
+            return Err(DecryptError::AuthenticationFailed);
+        }
+        if self.kem.is_some() != message.kem().is_some() {
+            // A message of the other kind: this session's peer never sends
+            // one, so it is a forgery or a downgrade (§6.9.6).
             return Err(DecryptError::AuthenticationFailed);
         }
         let theirs = message.ratchet_key();
@@ -219,6 +249,7 @@ impl DoubleRatchet {
                 let plaintext =
                     skipped.key.cipher_key().open(ad, ciphertext).map_err(|_| DecryptError::AuthenticationFailed)?;
                 chain.skipped.remove(&counter);
+                self.receive_kem(message);
                 return Ok(plaintext);
             }
             let Some(ck) = chain.chain_key.as_ref() else {
@@ -232,6 +263,7 @@ impl DoubleRatchet {
             // Commit.
             chain.chain_key = Some(adv.next);
             chain.insert_skipped(adv.skipped, now);
+            self.receive_kem(message);
             return Ok(plaintext);
         }
 
@@ -251,7 +283,11 @@ impl DoubleRatchet {
             None => 0,
         };
         check_jump(previous_jump)?;
-        let (root, chain) = self.root_key.advance(ours, &theirs)?;
+        let mix = match (self.kem.as_ref(), message.kem()) {
+            (Some(kem), Some(header)) => kem.receive_mix(header.epoch)?,
+            _ => None,
+        };
+        let (root, chain) = self.root_key.advance(ours, &theirs, mix)?;
         let (plaintext, adv) = advance_and_open(&chain, counter, ad, ciphertext)?;
         // Commit. The previous chain is closed only now that its announced
         // length is authenticated.
@@ -270,12 +306,23 @@ impl DoubleRatchet {
         self.evicted_chains.truncate(MAX_EVICTED_CHAIN_RECORDS);
         self.expecting_new_chain = false;
         self.root_key = root;
+        if let (Some(kem), Some(header)) = (self.kem.as_mut(), message.kem()) {
+            kem.commit_receive_mix(header.epoch);
+        }
+        self.receive_kem(message);
         if let Some(old) = self.sending.as_ref() {
             self.previous_counter = old.index;
         }
         // Wipe the old sending chain key in place (a `take` would leave it).
         self.sending.zeroize();
         Ok(plaintext)
+    }
+
+    /// Takes in the KEM fields of a message that just decrypted.
+    fn receive_kem(&mut self, message: &NormalMessage) {
+        if let (Some(kem), Some(header)) = (self.kem.as_mut(), message.kem()) {
+            kem.receive(header);
+        }
     }
 
     /// How many skipped message keys are stored, over all chains.
@@ -389,5 +436,7 @@ fn check_jump(jump: u32) -> Result<(), DecryptError> {
     Ok(())
 }
 
+#[cfg(test)]
+mod kem_tests;
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,265 @@
+//! A systematic Reed–Solomon erasure code over GF(2^8) for the KEM
+//! ratchet's payloads (docs/PROTOCOL.md §6.9.3).
+//!
+//! A payload of `k` chunks of [`CHUNK_LEN`] bytes is read as `CHUNK_LEN`
+//! polynomials of degree below `k`, one per byte position: the data chunk
+//! `j` holds their values at the point `x = j`. Chunk `i` (any index below
+//! [`MAX_CHUNK_INDEX`] + 1) holds their values at `x = i`, so chunks
+//! `0 .. k` are the payload itself and later ones are parity. Any `k`
+//! distinct chunks give the payload back by Lagrange interpolation.
+//!
+//! The field is GF(2^8) with the reduction polynomial `x^8 + x^4 + x^3 +
+//! x^2 + 1` (`0x11d`), whose generator is `2`.
+
+use zeroize::Zeroize;
+
+/// The bytes of one chunk.
+pub(crate) const CHUNK_LEN: usize = 64;
+
+/// The highest chunk index: indices are `0 ..= 254`, so the wire's chunk
+/// byte (`index + 1`, `0` for none) fits a `u8`, and every index is a
+/// distinct field element.
+pub(crate) const MAX_CHUNK_INDEX: u8 = 254;
+
+/// Exponentials of the generator, twice over so that a sum of two
+/// logarithms indexes it without a reduction.
+const EXP: [u8; 510] = exp_table();
+/// Discrete logarithms; `LOG[0]` is unused.
+const LOG: [u8; 256] = log_table();
+
+const fn exp_table() -> [u8; 510] {
+    let mut t = [0u8; 510];
+    let mut x: u16 = 1;
+    let mut i = 0;
+    while i < 510 {
+        t[i] = x as u8;
+        x <<= 1;
+        if x & 0x100 != 0 {
+            x ^= 0x11d;
+        }
+        i += 1;
+    }
+    t
+}
+
+const fn log_table() -> [u8; 256] {
+    let exp = exp_table();
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 255 {
+        t[exp[i] as usize] = i as u8;
+        i += 1;
+    }
+    t
+}
+
+fn log(a: u8) -> usize {
+    LOG.get(usize::from(a)).map_or(0, |l| usize::from(*l))
+}
+
+fn exp(i: usize) -> u8 {
+    EXP.get(i).copied().unwrap_or_default()
+}
+
+fn mul(a: u8, b: u8) -> u8 {
+    if a == 0 || b == 0 { 0 } else { exp(log(a) + log(b)) }
+}
+
+/// `a / b` for a non-zero `b` (`0` when `b` is zero, which no caller
+/// passes: the points are distinct).
+fn div(a: u8, b: u8) -> u8 {
+    if a == 0 || b == 0 { 0 } else { exp(log(a) + 255 - log(b)) }
+}
+
+/// The Lagrange weights at `x` for the distinct `points`: the value at
+/// `x` of the polynomial through `(points[m], y_m)` is `Σ weights[m]·y_m`.
+fn weights(points: &[u8], x: u8) -> Vec<u8> {
+    points
+        .iter()
+        .enumerate()
+        .map(|(m, &xm)| {
+            let mut w = 1u8;
+            for (l, &xl) in points.iter().enumerate() {
+                if l != m {
+                    w = mul(w, div(x ^ xl, xm ^ xl));
+                }
+            }
+            w
+        })
+        .collect()
+}
+
+/// Chunk `index` of `payload`, whose length is a multiple of
+/// [`CHUNK_LEN`] (`k` chunks, `1 ≤ k ≤ 255`).
+pub(crate) fn chunk(payload: &[u8], index: u8) -> [u8; CHUNK_LEN] {
+    let data: Vec<&[u8]> = payload.chunks_exact(CHUNK_LEN).collect();
+    let mut out = [0u8; CHUNK_LEN];
+    if let Some(systematic) = data.get(usize::from(index)) {
+        out.copy_from_slice(systematic);
+        return out;
+    }
+    let points: Vec<u8> = (0..data.len()).filter_map(|j| u8::try_from(j).ok()).collect();
+    for (w, d) in weights(&points, index).iter().zip(&data) {
+        for (o, b) in out.iter_mut().zip(d.iter()) {
+            *o ^= mul(*w, *b);
+        }
+    }
+    out
+}
+
+/// Collects distinct chunks of one payload of `k` chunks and rebuilds it
+/// once it holds `k` of them. Holds at most `k` chunks.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct Decoder {
+    k: u8,
+    /// Received chunks by index, at most `k`, in arrival order.
+    chunks: Vec<(u8, [u8; CHUNK_LEN])>,
+}
+
+impl Decoder {
+    /// A decoder for a payload of `k` chunks (`1 ≤ k ≤ 255`).
+    pub(crate) fn new(k: u8) -> Self {
+        Self { k, chunks: Vec::with_capacity(usize::from(k)) }
+    }
+
+    /// Rebuilds a decoder from stored chunks (a pickle); `None` if they
+    /// are more than `k`, repeat an index, or an index is out of range.
+    pub(crate) fn from_chunks(k: u8, chunks: Vec<(u8, [u8; CHUNK_LEN])>) -> Option<Self> {
+        let mut d = Self::new(k);
+        if chunks.len() > usize::from(k) {
+            return None;
+        }
+        for (index, data) in chunks {
+            if index > MAX_CHUNK_INDEX || d.chunks.iter().any(|(i, _)| *i == index) {
+                return None;
+            }
+            d.chunks.push((index, data));
+        }
+        Some(d)
+    }
+
+    /// The stored chunks, for pickling.
+    pub(crate) fn chunks(&self) -> &[(u8, [u8; CHUNK_LEN])] {
+        &self.chunks
+    }
+
+    /// Adds chunk `index`; a repeated index, or one past the `k` needed,
+    /// is ignored. Returns the payload (`k · CHUNK_LEN` bytes) once `k`
+    /// distinct chunks are held.
+    pub(crate) fn add(&mut self, index: u8, data: &[u8; CHUNK_LEN]) -> Option<Vec<u8>> {
+        if index > MAX_CHUNK_INDEX || self.is_complete() || self.chunks.iter().any(|(i, _)| *i == index) {
+            return None;
+        }
+        self.chunks.push((index, *data));
+        self.is_complete().then(|| self.decode())
+    }
+
+    fn is_complete(&self) -> bool {
+        self.chunks.len() >= usize::from(self.k)
+    }
+
+    fn decode(&self) -> Vec<u8> {
+        let points: Vec<u8> = self.chunks.iter().map(|(i, _)| *i).collect();
+        let mut out = vec![0u8; usize::from(self.k) * CHUNK_LEN];
+        for (j, target) in out.chunks_exact_mut(CHUNK_LEN).enumerate() {
+            let Ok(x) = u8::try_from(j) else { continue };
+            if let Some((_, data)) = self.chunks.iter().find(|(i, _)| *i == x) {
+                target.copy_from_slice(data);
+                continue;
+            }
+            for (w, (_, data)) in weights(&points, x).iter().zip(&self.chunks) {
+                for (o, b) in target.iter_mut().zip(data.iter()) {
+                    *o ^= mul(*w, *b);
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        for (_, data) in &mut self.chunks {
+            data.zeroize();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    #[test]
+    fn the_field_tables_are_inverse_and_mul_div_agree() {
+        for a in 1..=255u8 {
+            assert_eq!(exp(log(a)), a);
+            for b in 1..=255u8 {
+                assert_eq!(div(mul(a, b), b), a);
+            }
+        }
+        // 0x11d: 2^8 = x^4 + x^3 + x^2 + 1.
+        assert_eq!(mul(0x80, 2), 0x1d);
+        assert_eq!(mul(0, 7), 0);
+    }
+
+    #[test]
+    fn the_first_k_chunks_are_the_payload() {
+        let payload: Vec<u8> = (0..3 * CHUNK_LEN).map(|i| i as u8).collect();
+        for j in 0..3u8 {
+            assert_eq!(chunk(&payload, j).as_slice(), &payload[usize::from(j) * CHUNK_LEN..][..CHUNK_LEN]);
+        }
+    }
+
+    #[test]
+    fn the_last_k_indices_rebuild_the_payload() {
+        let payload: Vec<u8> = (0..19 * CHUNK_LEN).map(|i| (i * 7 + 3) as u8).collect();
+        let mut d = Decoder::new(19);
+        let mut out = None;
+        for index in (MAX_CHUNK_INDEX - 18)..=MAX_CHUNK_INDEX {
+            assert!(out.is_none());
+            out = d.add(index, &chunk(&payload, index));
+        }
+        assert_eq!(out.unwrap(), payload);
+    }
+
+    #[test]
+    fn repeats_and_out_of_range_indices_are_ignored() {
+        let payload = vec![9u8; 2 * CHUNK_LEN];
+        let mut d = Decoder::new(2);
+        assert!(d.add(5, &chunk(&payload, 5)).is_none());
+        assert!(d.add(5, &chunk(&payload, 5)).is_none());
+        assert!(d.add(255, &[0; CHUNK_LEN]).is_none());
+        assert_eq!(d.chunks().len(), 1);
+        assert_eq!(d.add(0, &chunk(&payload, 0)).unwrap(), payload);
+        // Complete: later chunks change nothing.
+        assert!(d.add(1, &[0; CHUNK_LEN]).is_none());
+        assert!(Decoder::from_chunks(1, vec![(0, [0; CHUNK_LEN]), (1, [0; CHUNK_LEN])]).is_none());
+        assert!(Decoder::from_chunks(2, vec![(0, [0; CHUNK_LEN]), (0, [0; CHUNK_LEN])]).is_none());
+        assert!(Decoder::from_chunks(2, vec![(255, [0; CHUNK_LEN])]).is_none());
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn any_k_distinct_chunks_rebuild_the_payload(
+            k in 1u8..=20,
+            seed in any::<u64>(),
+            picks in proptest::sample::subsequence((0..=MAX_CHUNK_INDEX).collect::<Vec<u8>>(), 20),
+        ) {
+            let payload: Vec<u8> = (0..usize::from(k) * CHUNK_LEN)
+                .map(|i| (seed.wrapping_mul(i as u64 + 1) >> 13) as u8)
+                .collect();
+            let mut d = Decoder::new(k);
+            let mut got = None;
+            for &index in picks.iter().take(usize::from(k)) {
+                got = d.add(index, &chunk(&payload, index));
+            }
+            prop_assert_eq!(got.unwrap(), payload);
+        }
+    }
+}

@@ -1,0 +1,305 @@
+//! The KEM ratchet: epochs, healing against an adversary who breaks
+//! X25519, chunk loss and reordering, limits and pickles.
+
+use core::convert::Infallible;
+
+use rand_chacha::ChaCha20Rng;
+use rand_core::{SeedableRng, TryCryptoRng, TryRng};
+
+use super::erasure::CHUNK_LEN;
+use super::kem::{CT_CHUNKS, EK_CHUNKS, KemState};
+use crate::error::DecryptError;
+use crate::message::NormalMessage;
+use crate::session::Session;
+use crate::testing::{established, rng};
+use crate::{Account, PreKeyMessage};
+
+/// An RNG that hands out `prefix` first, then `inner`'s output.
+struct Scripted {
+    prefix: Vec<u8>,
+    inner: ChaCha20Rng,
+}
+
+impl TryRng for Scripted {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        let mut b = [0u8; 4];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u32::from_le_bytes(b))
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0u8; 8];
+        self.try_fill_bytes(&mut b)?;
+        Ok(u64::from_le_bytes(b))
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        let n = dst.len().min(self.prefix.len());
+        let (head, tail) = dst.split_at_mut(n);
+        head.copy_from_slice(&self.prefix[..n]);
+        self.prefix.drain(..n);
+        self.inner.try_fill_bytes(tail)
+    }
+}
+
+impl TryCryptoRng for Scripted {}
+
+fn copy(s: &Session) -> Session {
+    Session::from_pickle(&s.pickle()).unwrap()
+}
+
+fn ratchet_public(s: &Session) -> Option<[u8; 32]> {
+    s.ratchet.our_ratchet.as_ref().map(|k| k.public().to_bytes())
+}
+
+/// Alice and Bob, and an adversary who copied both their states at the
+/// start and can compute every X25519 private key they make afterwards
+/// (it "breaks X25519"), but draws its own ML-KEM randomness.
+struct Compromised {
+    real: [Session; 2],
+    spy: [Session; 2],
+    rng: ChaCha20Rng,
+    spy_rng: ChaCha20Rng,
+}
+
+impl Compromised {
+    fn new(real: (Session, Session)) -> Self {
+        let spy = [copy(&real.0), copy(&real.1)];
+        Self { real: [real.0, real.1], spy, rng: rng(71), spy_rng: rng(72) }
+    }
+
+    /// `from` sends one message; the other side reads it. Returns whether
+    /// the adversary read it too.
+    fn send(&mut self, from: usize, text: &[u8]) -> bool {
+        let to = 1 - from;
+        let before = ratchet_public(&self.real[from]);
+        let bytes = self.real[from].encrypt_with_rng(&mut self.rng, text).unwrap();
+        let after = ratchet_public(&self.real[from]);
+        // The adversary follows the sender's DH ratchet step with the
+        // sender's new private key, and its own KEM randomness.
+        let mut r = Scripted { prefix: Vec::new(), inner: ChaCha20Rng::from_seed(self.spy_rng.random()) };
+        if after != before {
+            r.prefix = self.real[from].ratchet.our_ratchet.as_ref().unwrap().secret_bytes().to_vec();
+        }
+        let _ = self.spy[from].encrypt_with_rng(&mut r, b"");
+        assert_eq!(self.real[to].decrypt(&bytes).unwrap(), text);
+        self.spy[to].decrypt(&bytes).is_ok_and(|p| p == text)
+    }
+}
+
+trait Random {
+    fn random(&mut self) -> [u8; 32];
+}
+
+impl Random for ChaCha20Rng {
+    fn random(&mut self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        let _ = self.try_fill_bytes(&mut b);
+        b
+    }
+}
+
+fn sessions_without_kem_ratchet(seed: u8) -> (Session, Session) {
+    let mut r = rng(seed);
+    let mut bob = Account::new_without_kem_ratchet_with_rng(&mut r);
+    let alice = Account::new_without_kem_ratchet_with_rng(&mut r);
+    let bundle = bob.prekey_bundle(None, None).unwrap();
+    let (mut a, first) = alice.start_session_with_rng(&mut r, &bundle, b"ctx", b"first").unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), b"ctx", 0).unwrap();
+    let mut b = bob.accept(pending).unwrap();
+    a.decrypt(&b.encrypt_with_rng(&mut r, b"reply").unwrap()).unwrap();
+    (a, b)
+}
+
+/// Runs a conversation of `rounds` rounds of two messages each way and
+/// returns, per message, whether the adversary read it.
+fn converse(c: &mut Compromised, rounds: usize) -> Vec<bool> {
+    let mut read = Vec::new();
+    for i in 0..rounds {
+        for from in [0, 0, 1, 1] {
+            read.push(c.send(from, format!("message {i} from {from}").as_bytes()));
+        }
+    }
+    read
+}
+
+#[test]
+fn without_the_kem_ratchet_an_adversary_who_breaks_x25519_reads_on_forever() {
+    let mut c = Compromised::new(sessions_without_kem_ratchet(1));
+    let read = converse(&mut c, 150);
+    assert!(read.iter().all(|r| *r), "the model of the adversary must follow a classic session");
+}
+
+#[test]
+fn the_kem_ratchet_heals_against_an_adversary_who_breaks_x25519_but_not_ml_kem() {
+    let mut c = Compromised::new(established(2));
+    assert!(c.real[0].kem_ratchet() && c.real[1].kem_ratchet());
+    let read = converse(&mut c, 150);
+    // The adversary reads along until an epoch whose key pair was made
+    // after the compromise is mixed (epoch 1's was made before: Alice's
+    // copy holds it); from then on, nothing.
+    let last_read = read.iter().rposition(|r| *r).expect("the adversary must read before healing");
+    assert!(read[..8].iter().all(|r| *r), "the adversary must follow at first");
+    assert!(last_read < 2 * 4 * 25, "healed after {last_read} messages");
+    assert!(read[last_read + 1..].iter().all(|r| !r));
+    assert!(c.real[0].kem_epochs() >= 5, "epochs: {}", c.real[0].kem_epochs());
+}
+
+#[test]
+fn an_adversary_that_copied_a_key_pair_in_flight_loses_at_the_next_epoch() {
+    let (mut a, mut b) = established(3);
+    let mut r = rng(30);
+    // Epoch 1 done, and Bob is sending epoch 2's key when both states are
+    // copied.
+    let mut i = 0u32;
+    while !matches!(b.ratchet.kem.as_ref().unwrap().state, KemState::SendingEk { .. }) {
+        a.decrypt(&b.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap()).unwrap();
+        b.decrypt(&a.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap()).unwrap();
+        i += 1;
+        assert!(i < 100);
+    }
+    assert_eq!(b.kem_epochs(), 1);
+    let mut c = Compromised::new((a, b));
+    let read = converse(&mut c, 150);
+    let last_read = read.iter().rposition(|r| *r).expect("the adversary must read before healing");
+    assert!(read[last_read + 1..].iter().all(|r| !r));
+    // Epoch 2 (copied in flight) did not heal; epoch 3 did.
+    assert!(last_read < 2 * 4 * 25, "healed after {last_read} messages");
+    assert!(c.real[0].kem_epochs() >= 5);
+}
+
+/// Delivers `bytes` to `to`, asserting the plaintext.
+fn deliver(to: &mut Session, bytes: &[u8], text: &[u8]) {
+    assert_eq!(to.decrypt(bytes).unwrap(), text);
+}
+
+#[test]
+fn epochs_advance_in_a_ping_pong_and_both_sides_agree() {
+    let (mut a, mut b) = established(4);
+    let mut r = rng(40);
+    let mut first_epoch_at = None;
+    for i in 0..200u32 {
+        let m = a.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap();
+        deliver(&mut b, &m, &i.to_be_bytes());
+        let m = b.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap();
+        deliver(&mut a, &m, &i.to_be_bytes());
+        if first_epoch_at.is_none() && b.kem_epochs() == 1 {
+            first_epoch_at = Some(i);
+        }
+    }
+    // Epoch 1: 19 chunks of the key, 18 of the ciphertext, one round trip
+    // to mix: 38 round trips at most without loss.
+    let first = first_epoch_at.unwrap();
+    assert!(first <= u32::from(EK_CHUNKS) + u32::from(CT_CHUNKS) + 1, "epoch 1 after {first} round trips");
+    assert!(a.kem_epochs() >= 5 && a.kem_epochs().abs_diff(b.kem_epochs()) <= 1);
+}
+
+#[test]
+fn every_message_of_a_kem_session_carries_the_fields_and_the_documented_overhead() {
+    let (mut a, mut b) = established(5);
+    let mut r = rng(50);
+    let m = a.encrypt_with_rng(&mut r, b"").unwrap();
+    let decoded = NormalMessage::decode(&m).unwrap();
+    assert_eq!(decoded.kem_epoch(), Some(0));
+    // Alice sends epoch 1's key: a chunk in every message.
+    assert!(decoded.kem_chunk_index().is_some());
+    assert_eq!(m.len(), 52 + 1 + 1 + CHUNK_LEN);
+    b.decrypt(&m).unwrap();
+    // Bob has nothing to send yet: the epoch and an empty chunk byte.
+    let m = b.encrypt_with_rng(&mut r, b"").unwrap();
+    assert_eq!(NormalMessage::decode(&m).unwrap().kem_chunk_index(), None);
+    assert_eq!(m.len(), 52 + 2);
+}
+
+#[test]
+fn stripping_the_kem_fields_or_a_chunk_fails_and_changes_nothing() {
+    let (mut a, mut b) = established(6);
+    let mut r = rng(60);
+    let m = a.encrypt_with_rng(&mut r, b"secret").unwrap();
+    let decoded = NormalMessage::decode(&m).unwrap();
+    let header_end = m.len() - decoded.ciphertext().len();
+    let ciphertext = decoded.ciphertext().to_vec();
+    let snapshot = b.pickle().to_bytes();
+    // As a message without the KEM ratchet (type 0x03).
+    let mut plain = Vec::new();
+    NormalMessage::write_header(&mut plain, decoded.ratchet_key(), decoded.previous_counter(), decoded.counter(), None);
+    plain.extend_from_slice(&ciphertext);
+    assert_eq!(b.decrypt(&plain), Err(DecryptError::AuthenticationFailed));
+    // Without its chunk.
+    let mut header = decoded.kem().unwrap().clone();
+    header.chunk = None;
+    let mut stripped = Vec::new();
+    NormalMessage::write_header(
+        &mut stripped,
+        decoded.ratchet_key(),
+        decoded.previous_counter(),
+        decoded.counter(),
+        Some(&header),
+    );
+    stripped.extend_from_slice(&ciphertext);
+    assert_eq!(b.decrypt(&stripped), Err(DecryptError::AuthenticationFailed));
+    // With another epoch, or a flipped chunk bit.
+    header = decoded.kem().unwrap().clone();
+    header.epoch = 1;
+    let mut other = Vec::new();
+    NormalMessage::write_header(
+        &mut other,
+        decoded.ratchet_key(),
+        decoded.previous_counter(),
+        decoded.counter(),
+        Some(&header),
+    );
+    other.extend_from_slice(&ciphertext);
+    assert_eq!(b.decrypt(&other), Err(DecryptError::AuthenticationFailed));
+    let mut flipped = m.clone();
+    flipped[header_end - 1] ^= 1;
+    assert_eq!(b.decrypt(&flipped), Err(DecryptError::AuthenticationFailed));
+    assert_eq!(b.pickle().to_bytes(), snapshot);
+    assert_eq!(b.decrypt(&m).unwrap(), b"secret");
+}
+
+#[test]
+fn a_session_without_the_kem_ratchet_refuses_kem_messages() {
+    let (mut a, mut b) = sessions_without_kem_ratchet(7);
+    assert!(!a.kem_ratchet() && !b.kem_ratchet());
+    let m = a.encrypt(b"x").unwrap();
+    let decoded = NormalMessage::decode(&m).unwrap();
+    assert_eq!(decoded.kem_epoch(), None);
+    let mut upgraded = Vec::new();
+    let header = super::kem::KemHeader { epoch: 0, chunk: None };
+    NormalMessage::write_header(
+        &mut upgraded,
+        decoded.ratchet_key(),
+        decoded.previous_counter(),
+        decoded.counter(),
+        Some(&header),
+    );
+    upgraded.extend_from_slice(decoded.ciphertext());
+    assert_eq!(b.decrypt(&upgraded), Err(DecryptError::AuthenticationFailed));
+    assert_eq!(b.decrypt(&m).unwrap(), b"x");
+}
+
+#[test]
+fn the_kem_state_survives_a_pickle_in_every_phase() {
+    let (mut a, mut b) = established(8);
+    let mut r = rng(80);
+    let mut phases = std::collections::BTreeSet::new();
+    for i in 0..120u32 {
+        let m = a.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap();
+        b.decrypt(&m).unwrap();
+        let m = b.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap();
+        a.decrypt(&m).unwrap();
+        for s in [&mut a, &mut b] {
+            let p = s.ratchet.kem.as_ref().unwrap().to_pickle();
+            phases.insert(p.state);
+            let restored = copy(s);
+            assert_eq!(restored.ratchet.kem.as_ref().unwrap().to_pickle().state, p.state);
+            assert_eq!(restored.pickle().to_bytes(), s.pickle().to_bytes());
+            *s = restored;
+        }
+    }
+    assert_eq!(phases, (0..=5).collect());
+    assert!(a.kem_epochs() >= 2);
+}
