@@ -308,7 +308,8 @@ pub(crate) struct KemChunkPickle {
 /// (`Decapsulated`: `secret` is the epoch key), 3 (`ReceivingEk`), 4
 /// (`EkReceived`: `secret` is the peer's encapsulation key) or 5
 /// (`SendingCt`: `secret` is the epoch key, `payload` the ciphertext
-/// payload); `chunks` holds the decoder's chunks in states 1 and 3.
+/// payload); `chunks` holds the decoder's chunks in states 1 and 3;
+/// `peer_seen` whether the peer is known to run the KEM ratchet.
 #[derive(Serialize, Deserialize, Zeroize, ZeroizeOnDrop, Clone)]
 pub(crate) struct KemRatchetPickle {
     pub(crate) mixed: u32,
@@ -320,6 +321,7 @@ pub(crate) struct KemRatchetPickle {
     pub(crate) next: u8,
     pub(crate) delivered: bool,
     pub(crate) chunks: Vec<KemChunkPickle>,
+    pub(crate) peer_seen: bool,
 }
 
 /// A versioned snapshot of a [`crate::Session`], from

@@ -13,6 +13,7 @@ use crate::primitives::dh::X25519PublicKey;
 use crate::primitives::rng::os_rng;
 use crate::primitives::siv::SIV_LEN as TAG_LEN;
 use crate::ratchet::DoubleRatchet;
+use crate::ratchet::kem::KemRatchet;
 use crate::x3dh::SessionSetup;
 
 /// The name of a session for routing first messages: the initiator's
@@ -178,7 +179,20 @@ impl Session {
         match envelope {
             Envelope::Normal(message) => {
                 let ad = self.associated_data(&[], message.header());
-                let plaintext = self.ratchet.decrypt(message, &ad, now)?;
+                // The peer upgraded a session set up without the KEM
+                // ratchet (§6.9.7): its first such message upgrades ours.
+                let upgrade = self.ratchet.kem.is_none() && message.kem().is_some();
+                if upgrade {
+                    if message.kem_epoch() != Some(0) {
+                        return Err(DecryptError::AuthenticationFailed);
+                    }
+                    self.ratchet.kem = Some(KemRatchet::upgrade(self.role == Role::Initiator));
+                }
+                let plaintext = self.ratchet.decrypt(message, &ad, now).inspect_err(|_| {
+                    if upgrade {
+                        self.ratchet.kem = None;
+                    }
+                })?;
                 // A reply proves the responder holds the session.
                 self.pending_prefix = None;
                 Ok(plaintext)
@@ -226,6 +240,26 @@ impl Session {
     /// Negotiated at setup: both accounts must sign the capability.
     pub fn kem_ratchet(&self) -> bool {
         self.ratchet.kem.is_some()
+    }
+
+    /// Starts the KEM ratchet in a session set up without it
+    /// (docs/PROTOCOL.md §6.9.7): from now on every message carries the
+    /// KEM fields, and the peer's session upgrades on reading the first.
+    /// Returns `false`, changing nothing, when the session already runs
+    /// it or is an initiator session whose first message has not been
+    /// answered (its prekey messages keep the setup's kind).
+    ///
+    /// **Only when the peer runs the KEM ratchet too**, e.g. its signed
+    /// prekey signs the capability
+    /// ([`crate::SignedPreKeyPublic::runs_kem_ratchet`]): a peer from
+    /// before it cannot read the messages that follow. Messages the peer
+    /// sent before it upgraded still decrypt.
+    pub fn upgrade_kem_ratchet(&mut self) -> bool {
+        if self.ratchet.kem.is_some() || self.pending_prefix.is_some() {
+            return false;
+        }
+        self.ratchet.kem = Some(KemRatchet::upgrade(self.role == Role::Initiator));
+        true
     }
 
     /// How many KEM-ratchet epochs are mixed into this session's current
@@ -309,6 +343,7 @@ impl fmt::Debug for Session {
 mod pickling {
     use std::collections::{BTreeMap, VecDeque};
 
+    use super::KemRatchet;
     use super::{Role, Session, SessionSetup};
     use crate::error::PickleError;
     use crate::identity::PublicIdentity;
@@ -316,7 +351,6 @@ mod pickling {
         ChainKeyPickle, PICKLE_VERSION, ReceiverChainPickle, SessionCorePickle, SessionPickle, SkippedKeyPickle,
     };
     use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
-    use crate::ratchet::kem::KemRatchet;
     use crate::ratchet::{
         ChainKey, DoubleRatchet, MAX_EVICTED_CHAIN_RECORDS, MAX_RECEIVING_CHAINS, MAX_SKIPPED_KEYS_PER_CHAIN,
         MessageKey, ReceiverChain, RootKey, SkippedKey,

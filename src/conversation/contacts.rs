@@ -535,4 +535,34 @@ impl<S: Store> Conversations<S> {
     ) -> Result<Option<crate::X25519PublicKey>, ConversationError> {
         self.peek_sessions(address, |r| r.current().map(Session::base_key))
     }
+
+    /// For the current session with `address`, if it runs the KEM ratchet
+    /// ([`Session::kem_ratchet`]), how many epochs are mixed into its root
+    /// ([`Session::kem_epochs`]); `None` when there is no current session
+    /// or it runs without the KEM ratchet.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn current_session_kem_epochs(&self, address: &Address) -> Result<Option<u32>, ConversationError> {
+        self.peek_sessions(address, |r| r.current().filter(|s| s.kem_ratchet()).map(Session::kem_epochs))
+    }
+
+    /// Starts the KEM ratchet in the current session with `address` when
+    /// it runs without it ([`Session::upgrade_kem_ratchet`], with its
+    /// conditions); returns whether it did. Sessions set up from now on
+    /// negotiate it by themselves; this is for sessions set up before
+    /// both devices ran it. **Only when that device runs the KEM ratchet
+    /// too** (its bundle's signed prekey signs the capability,
+    /// [`crate::SignedPreKeyPublic::runs_kem_ratchet`]): a device from
+    /// before it cannot read the messages that follow.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConversationError`] from the store.
+    pub fn upgrade_kem_ratchet(&mut self, address: &Address) -> Result<bool, ConversationError> {
+        self.operate(|this, work| {
+            Ok(this.sessions_mut(work, address)?.current_mut().is_some_and(Session::upgrade_kem_ratchet))
+        })
+    }
 }

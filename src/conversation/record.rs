@@ -358,6 +358,10 @@ impl SessionRecord {
         self.current.as_ref().map(|e| &e.session)
     }
 
+    pub(crate) fn current_mut(&mut self) -> Option<&mut Session> {
+        self.current.as_mut().map(|e| &mut e.session)
+    }
+
     pub(crate) fn previous_len(&self) -> usize {
         self.previous.len()
     }

@@ -84,17 +84,30 @@ pub(crate) struct KemRatchet {
     /// How many epochs are mixed into our current root key.
     pub(crate) mixed: u32,
     pub(crate) state: KemState,
+    /// Whether the peer is known to run the KEM ratchet: from setup, or
+    /// since its first message with the KEM fields. Until then (a session
+    /// we upgraded, §6.9.7), its messages without them still decrypt.
+    pub(crate) peer_seen: bool,
 }
 
 impl KemRatchet {
     /// The initiator sends the first epoch's encapsulation key.
     pub(crate) fn initiator() -> Self {
-        Self { mixed: 0, state: KemState::EkPending }
+        Self { mixed: 0, state: KemState::EkPending, peer_seen: true }
     }
 
     /// The responder receives it.
     pub(crate) fn responder() -> Self {
-        Self { mixed: 0, state: KemState::ReceivingEk { ek: Decoder::new(EK_CHUNKS) } }
+        Self { mixed: 0, state: KemState::ReceivingEk { ek: Decoder::new(EK_CHUNKS) }, peer_seen: true }
+    }
+
+    /// The KEM ratchet of a session set up without it, from the upgrade
+    /// on (§6.9.7): the session's initiator sends epoch 1's key, as after
+    /// a setup with it; the peer is not yet known to run it.
+    pub(crate) fn upgrade(initiator: bool) -> Self {
+        let mut kem = if initiator { Self::initiator() } else { Self::responder() };
+        kem.peer_seen = false;
+        kem
     }
 
     /// At a DH ratchet step we take when sending: the epoch key to mix,
@@ -188,6 +201,7 @@ impl KemRatchet {
     /// the epochs mixed so far. Payloads that fail their check value or
     /// key confirmation are dropped and collected again.
     pub(crate) fn receive(&mut self, header: &KemHeader) {
+        self.peer_seen = true;
         let Some((index, data)) = header.chunk.as_ref() else { return };
         if header.epoch != self.mixed {
             return;
@@ -282,6 +296,7 @@ impl KemRatchet {
             next: 0,
             delivered: false,
             chunks: Vec::new(),
+            peer_seen: self.peer_seen,
         };
         let chunks = |d: &Decoder| {
             d.chunks().iter().map(|(index, data)| KemChunkPickle { index: *index, data: data.to_vec() }).collect()
@@ -379,6 +394,6 @@ impl KemRatchet {
         if p.delivered && p.state != 1 {
             return Err(PickleError::Invalid);
         }
-        Ok(Self { mixed: p.mixed, state })
+        Ok(Self { mixed: p.mixed, state, peer_seen: p.peer_seen })
     }
 }

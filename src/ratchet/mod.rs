@@ -234,12 +234,20 @@ impl DoubleRatchet {
             // No sender produces this counter; no key exists for it.
             return Err(DecryptError::AuthenticationFailed);
         }
-        if self.kem.is_some() != message.kem().is_some() {
-            // A message of the other kind: this session's peer never sends
-            // one, so it is a forgery or a downgrade (§6.9.6).
-            return Err(DecryptError::AuthenticationFailed);
-        }
         let theirs = message.ratchet_key();
+        match (self.kem.as_ref(), message.kem()) {
+            (Some(_), Some(_)) | (None, None) => {}
+            // A session without the KEM ratchet takes such a message only
+            // as an upgrade (the session level, §6.9.7).
+            (None, Some(_)) => return Err(DecryptError::AuthenticationFailed),
+            // Without the KEM fields: only on a chain we hold, or while the
+            // peer of a session we upgraded has not sent them yet (§6.9.6).
+            (Some(kem), None) => {
+                if kem.peer_seen && !self.receiving.iter().any(|c| c.ratchet_key == theirs) {
+                    return Err(DecryptError::AuthenticationFailed);
+                }
+            }
+        }
         let ciphertext = message.ciphertext();
         if let Some(pos) = self.receiving.iter().position(|c| c.ratchet_key == theirs) {
             let Some(chain) = self.receiving.get_mut(pos) else {
