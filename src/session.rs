@@ -335,6 +335,7 @@ impl fmt::Debug for Session {
             .field("setup", &self.setup)
             .field("peer_identity", &self.peer_identity)
             .field("base_key", &self.base_key)
+            .field("kem_ratchet", &self.kem_ratchet())
             .field("acknowledged", &self.is_acknowledged())
             .finish_non_exhaustive()
     }

@@ -115,7 +115,7 @@ fn session_debug_output_is_pinned() {
         "Session { role: Initiator, setup: Pqxdh, peer_identity: PublicIdentity { signing: Ed25519PublicKey("
     ));
     assert!(d.ends_with(", acknowledged: true, .. }"));
-    assert_eq!(format!("{:?}", a.pickle()), "SessionPickle { version: 1, .. }");
+    assert_eq!(format!("{:?}", a.pickle()), "SessionPickle { version: 2, .. }");
 }
 
 #[test]
@@ -136,21 +136,25 @@ fn safety_numbers_agree_on_both_sides_and_scan() {
 #[test]
 fn per_message_overhead_is_as_documented() {
     // PQXDH adds 1,093 bytes: PQ prekey kind (1), id (4), ML-KEM-768 ciphertext (1,088).
-    // A normal message: 52 bytes while both counters are below 128.
+    // A normal message: 52 bytes while both counters are below 128; the
+    // KEM ratchet adds 2 bytes (epoch, chunk byte), and 64 with a chunk.
+    const KEM: usize = 2;
+    const CHUNK: usize = 64;
     for (with_otk, prekey_overhead) in [(true, 223 + 1093), (false, 219 + 1093)] {
         let (_alice, mut a, _bob, mut b) = pair(63, with_otk);
         let plaintext = [0u8; 100];
-        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + prekey_overhead);
+        // Alice sends the first epoch's key, a chunk per message.
+        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + prekey_overhead + KEM + CHUNK);
         let reply = b.encrypt(&plaintext).unwrap();
-        assert_eq!(reply.len(), 100 + 52);
+        assert_eq!(reply.len(), 100 + 52 + KEM);
         a.decrypt(&reply).unwrap();
-        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 52);
+        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 52 + KEM + CHUNK);
         // Counter 127 is the last with a one-byte varint; 128 takes two.
         for _ in 1..127 {
             a.encrypt(&plaintext).unwrap();
         }
-        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 52, "counter 127");
-        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 53, "counter 128");
+        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 52 + KEM + CHUNK, "counter 127");
+        assert_eq!(a.encrypt(&plaintext).unwrap().len(), 100 + 53 + KEM + CHUNK, "counter 128");
     }
 }
 
@@ -212,10 +216,10 @@ fn the_debug_output_of_every_stateful_type_is_pinned() {
         ),
         (
             format!("{a:?}"),
-            "Session { role: Initiator, setup: Pqxdh, peer_identity: PublicIdentity { signing: Ed25519PublicKey(<hex>), agreement: X25519PublicKey(<hex>), .. }, base_key: X25519PublicKey(<hex>), acknowledged: false, .. }",
+            "Session { role: Initiator, setup: Pqxdh, peer_identity: PublicIdentity { signing: Ed25519PublicKey(<hex>), agreement: X25519PublicKey(<hex>), .. }, base_key: X25519PublicKey(<hex>), kem_ratchet: true, acknowledged: false, .. }",
         ),
-        (format!("{:?}", a.pickle()), "SessionPickle { version: 1, .. }"),
-        (format!("{:?}", alice.pickle()), "AccountPickle { version: 1, .. }"),
+        (format!("{:?}", a.pickle()), "SessionPickle { version: 2, .. }"),
+        (format!("{:?}", alice.pickle()), "AccountPickle { version: 2, .. }"),
     ];
     for (got, want) in pinned {
         assert_eq!(redact_hex(&got), want);
@@ -224,7 +228,7 @@ fn the_debug_output_of_every_stateful_type_is_pinned() {
     group.add_member(b"bob").unwrap();
     let out = group.encrypt(b"group secret", 0).unwrap();
     assert_eq!(format!("{group:?}"), "Group { id_len: 1, me_len: 5, members: 1, stale: false, .. }");
-    assert_eq!(format!("{:?}", group.pickle()), "GroupPickle { version: 1, .. }");
+    assert_eq!(format!("{:?}", group.pickle()), "GroupPickle { version: 2, .. }");
     // The group message is public ciphertext; the distribution (keys) is
     // shown only by length.
     assert_eq!(

@@ -284,7 +284,16 @@ fn expired_app_rows_are_gone_after_purge_expired_and_the_file_no_longer_holds_th
 fn inner_len(bytes: &[u8]) -> usize {
     let message = NormalMessage::decode(bytes).unwrap();
     assert!(message.counter() < 128 && message.previous_counter() < 128);
-    bytes.len() - 36 - 16
+    // The KEM ratchet's epoch (one byte while below 128) and chunk byte,
+    // and the chunk when there is one (docs/PROTOCOL.md §4.3).
+    let kem = match (message.kem_epoch(), message.kem_chunk_index()) {
+        (None, _) => 0,
+        (Some(e), chunk) => {
+            assert!(e < 128);
+            2 + if chunk.is_some() { 64 } else { 0 }
+        }
+    };
+    bytes.len() - 36 - kem - 16
 }
 
 #[test]

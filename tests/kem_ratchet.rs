@@ -125,7 +125,7 @@ impl Link {
 }
 
 /// Runs `steps` of a conversation where each message is lost with
-/// probability `loss` and delivered out of order within a window; returns
+/// probability `loss` and delivered out of order within blocks; returns
 /// the number of messages sent until epoch `epochs` was mixed on both
 /// sides, if it was.
 fn run(seed: u64, steps: usize, loss: f64, skew: u32, epochs: u32) -> (Link, Option<usize>) {
@@ -139,9 +139,15 @@ fn run(seed: u64, steps: usize, loss: f64, skew: u32, epochs: u32) -> (Link, Opt
         if (f64::from(r.next_u32()) / f64::from(u32::MAX)) < loss {
             link.flight.pop();
         }
-        while link.flight.len() > 3 {
-            let pick = r.next_u32() as usize;
-            link.deliver(pick);
+        // Reordered within blocks of four: a message waits for at most
+        // three others, so no chain it belongs to is evicted (more than
+        // MAX_RECEIVING_CHAINS newer chains would make it expire, by
+        // design, with or without the KEM ratchet).
+        if link.flight.len() == 4 {
+            while !link.flight.is_empty() {
+                let pick = r.next_u32() as usize;
+                link.deliver(pick);
+            }
         }
         if done.is_none() && link.sessions.iter().all(|s| s.kem_epochs() >= epochs) {
             done = Some(link.sent);

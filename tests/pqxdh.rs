@@ -250,8 +250,9 @@ fn a_stripped_bundle_from_a_pq_capable_peer_is_refused_even_with_classic_setups_
         PreKeyBundle::new(full.identity().clone(), full.signed_prekey().clone(), full.one_time_prekey().copied(), None);
     // The same, with the signed capability bit cleared as well.
     let mut bytes = stripped.encode();
-    assert_eq!(bytes[CAPABILITIES_AT], 0x01);
-    bytes[CAPABILITIES_AT] = 0;
+    // PQ prekeys (0x01) and the KEM ratchet (0x02); clear the PQ bit.
+    assert_eq!(bytes[CAPABILITIES_AT], 0x03);
+    bytes[CAPABILITIES_AT] = 0x02;
     let cleared = PreKeyBundle::decode(&bytes).unwrap();
     // And one whose signature is simply bad.
     bytes[CAPABILITIES_AT - 1] ^= 1;
@@ -273,7 +274,7 @@ fn a_stripped_bundle_from_a_pq_capable_peer_is_refused_even_with_classic_setups_
     }
     // Unknown capability bits are refused when decoding.
     let mut unknown = full.encode();
-    unknown[CAPABILITIES_AT] = 0x03;
+    unknown[CAPABILITIES_AT] = 0x07;
     assert!(PreKeyBundle::decode(&unknown).is_err());
 }
 

@@ -303,3 +303,31 @@ fn the_kem_state_survives_a_pickle_in_every_phase() {
     assert_eq!(phases, (0..=5).collect());
     assert!(a.kem_epochs() >= 2);
 }
+
+#[test]
+fn a_sender_cycles_through_every_chunk_index_and_the_last_one_decodes() {
+    use super::MAX_KEM_CHUNK_INDEX;
+    let (mut a, mut b) = established(9);
+    let mut r = rng(90);
+    // Alice sends epoch 1's key and Bob never answers: after index 254
+    // (chunk byte 0xff) comes index 0 again.
+    let mut seen = Vec::new();
+    for _ in 0..=u32::from(MAX_KEM_CHUNK_INDEX) + 1 {
+        let m = a.encrypt_with_rng(&mut r, b"").unwrap();
+        let decoded = NormalMessage::decode(&m).unwrap();
+        seen.push(decoded.kem_chunk_index().unwrap());
+        let index = decoded.kem_chunk_index().unwrap();
+        if index == MAX_KEM_CHUNK_INDEX {
+            assert_eq!(m[m.len() - 16 - CHUNK_LEN - 1], 0xff);
+        }
+        // Bob reads only the last 18 indices (parity chunks).
+        if index > MAX_KEM_CHUNK_INDEX - 18 {
+            assert_eq!(b.decrypt(&m).unwrap(), b"");
+        }
+    }
+    // Chunk 0 was in Alice's first message (in `established`).
+    assert_eq!(seen.first(), Some(&1));
+    assert_eq!(&seen[MAX_KEM_CHUNK_INDEX as usize - 1..], &[MAX_KEM_CHUNK_INDEX, 0, 1]);
+    // Bob rebuilt the key from those and chunk 0.
+    assert!(matches!(b.ratchet.kem.as_ref().unwrap().state, KemState::EkReceived { .. }));
+}

@@ -25,6 +25,21 @@ use crate::error::{DecryptError, EncryptError};
 use crate::message::NormalMessage;
 use crate::primitives::dh::{X25519KeyPair, X25519PublicKey};
 
+/// Bytes of one KEM-ratchet chunk (docs/PROTOCOL.md §6.9.2).
+pub const KEM_CHUNK_LEN: usize = erasure::CHUNK_LEN;
+
+/// The highest KEM-ratchet chunk index: a sender cycles through
+/// `0 ..= MAX_KEM_CHUNK_INDEX` while its peer has not answered, and the
+/// wire's chunk byte (`index + 1`) covers exactly these.
+pub const MAX_KEM_CHUNK_INDEX: u8 = erasure::MAX_CHUNK_INDEX;
+
+/// Chunks of a KEM-ratchet encapsulation-key payload: any this many
+/// distinct chunks rebuild it.
+pub const KEM_EK_CHUNKS: u8 = kem::EK_CHUNKS;
+
+/// Chunks of a KEM-ratchet ciphertext payload.
+pub const KEM_CT_CHUNKS: u8 = kem::CT_CHUNKS;
+
 /// How far ahead of the next expected counter a message may claim to be,
 /// in its chain (counter) or in the previous one (previous-chain length).
 /// Checked before any chain work. One forged message costs at most one
