@@ -12,6 +12,7 @@ use rand_core::SeedableRng;
 use serde_json::{Value, json};
 
 use crate::primitives::dh::X25519KeyPair;
+use crate::ratchet::kem::KemState;
 use crate::session::Session;
 use crate::{Account, PreKeyMessage, SafetyNumber, x3dh};
 
@@ -21,28 +22,76 @@ pub(crate) fn h(bytes: &[u8]) -> String {
 
 /// The messages sent and the deliveries made, in order.
 #[derive(Default)]
-struct Log {
-    messages: Vec<Value>,
-    deliveries: Vec<Value>,
+pub(crate) struct Log {
+    pub(crate) messages: Vec<Value>,
+    pub(crate) deliveries: Vec<Value>,
 }
 
 impl Log {
-    /// A sent message, with the sender's ratchet key and how many
-    /// deliveries had happened when it was sent.
-    fn sent(&mut self, from: &str, session: &Session, bytes: &[u8], plaintext: &[u8]) {
+    /// A sent message, with the sender's ratchet key, what the KEM ratchet
+    /// drew for it (see [`encrypt_logged`]) and how many deliveries had
+    /// happened when it was sent.
+    pub(crate) fn sent(&mut self, from: &str, session: &Session, bytes: &[u8], plaintext: &[u8], kem_draws: Value) {
         let ratchet = session.ratchet.our_ratchet.as_ref().map(|k| h(k.secret_bytes().as_slice()));
         self.messages.push(json!({
             "from": from,
             "plaintext": h(plaintext),
             "bytes": h(bytes),
             "sender_ratchet_private": ratchet,
+            "kem_draws": kem_draws,
             "sent_after_deliveries": self.deliveries.len(),
         }));
     }
 
-    fn deliver(&mut self, to: &str, index: usize, plaintext: &[u8]) {
+    pub(crate) fn deliver(&mut self, to: &str, index: usize, plaintext: &[u8]) {
         self.deliveries.push(json!({ "to": to, "message": index, "plaintext": h(plaintext) }));
     }
+}
+
+/// What the KEM ratchet drew for a key pair it just made (in state
+/// `SendingEk` with its first chunk sent): the ML-KEM seed `d`, `z`.
+fn key_pair_draws(session: &Session) -> Value {
+    match session.ratchet.kem.as_ref().map(|k| &k.state) {
+        Some(KemState::SendingEk { pair, .. }) => json!({
+            "seed_d": h(&pair.seed()[..32]),
+            "seed_z": h(&pair.seed()[32..]),
+        }),
+        _ => Value::Null,
+    }
+}
+
+/// Encrypts `plaintext` and says what the KEM ratchet drew from `rng` on
+/// the way (docs/PROTOCOL.md §6.9.6): the seed of a key pair it made, or
+/// the encapsulation randomness `m` with the epoch it encapsulated for
+/// (and the resulting key, ciphertext, epoch key and tag); `null` when it
+/// drew nothing.
+pub(crate) fn encrypt_logged(session: &mut Session, rng: &mut ChaCha20Rng, plaintext: &[u8]) -> (Vec<u8>, Value) {
+    let before = session.ratchet.kem.clone();
+    let key_before = session.ratchet.our_ratchet.as_ref().map(|k| k.public());
+    let mut peek = rng.clone();
+    let bytes = session.encrypt_with_rng(rng, plaintext).unwrap();
+    let stepped = session.ratchet.our_ratchet.as_ref().map(|k| k.public()) != key_before;
+    let after = session.ratchet.kem.as_ref();
+    let draws = match (before.as_ref().map(|k| &k.state), after.map(|k| &k.state)) {
+        (Some(KemState::EkPending), Some(KemState::SendingEk { .. })) => key_pair_draws(session),
+        (Some(KemState::EkReceived { ek }), Some(KemState::SendingCt { payload, key, .. })) => {
+            let mut m = [0u8; 32];
+            if stepped {
+                rand_core::Rng::fill_bytes(&mut peek, &mut m);
+            }
+            rand_core::Rng::fill_bytes(&mut peek, &mut m);
+            json!({
+                "encapsulation_m": h(&m),
+                "epoch": after.map(|k| k.mixed + 1),
+                "encapsulation_key": h(ek.as_bytes()),
+                "ciphertext": h(&payload[..crate::ML_KEM_768_CIPHERTEXT_LEN]),
+                "epoch_key": h(key.as_slice()),
+                "tag": h(&payload[crate::ML_KEM_768_CIPHERTEXT_LEN..][..32]),
+            })
+        }
+        _ => Value::Null,
+    };
+    (bytes, draws)
 }
 
 /// Which setup a transcript uses.
@@ -122,9 +171,9 @@ fn transcript(seed: u8, mode: Mode) -> Value {
     .unwrap();
 
     let mut log = Log::default();
-    log.sent("alice", &a, &m0, b"Hi Bob, it's Alice.");
-    let m1 = a.encrypt_with_rng(&mut rng, b"Are you there?").unwrap();
-    log.sent("alice", &a, &m1, b"Are you there?");
+    log.sent("alice", &a, &m0, b"Hi Bob, it's Alice.", key_pair_draws(&a));
+    let (m1, draws) = encrypt_logged(&mut a, &mut rng, b"Are you there?");
+    log.sent("alice", &a, &m1, b"Are you there?", draws);
 
     // Bob reads the second prekey message first: it creates the session.
     let pending = bob.open_first_message(&PreKeyMessage::decode(&m1).unwrap(), context, 0).unwrap();
@@ -136,8 +185,8 @@ fn transcript(seed: u8, mode: Mode) -> Value {
     let texts: [&[u8]; 3] = [b"Yes!", b"Hello Alice.", b"How are you?"];
     let mut bob_msgs = Vec::new();
     for t in texts {
-        let m = b.encrypt_with_rng(&mut rng, t).unwrap();
-        log.sent("bob", &b, &m, t);
+        let (m, draws) = encrypt_logged(&mut b, &mut rng, t);
+        log.sent("bob", &b, &m, t, draws);
         bob_msgs.push(m);
     }
     for i in [2usize, 0, 1] {
@@ -145,27 +194,28 @@ fn transcript(seed: u8, mode: Mode) -> Value {
     }
 
     // Alice answers under a new ratchet key; Bob reads them reversed.
-    let a2 = a.encrypt_with_rng(&mut rng, b"Fine, thanks.").unwrap();
-    log.sent("alice", &a, &a2, b"Fine, thanks.");
-    let a3 = a.encrypt_with_rng(&mut rng, b"And you?").unwrap();
-    log.sent("alice", &a, &a3, b"And you?");
+    let (a2, draws) = encrypt_logged(&mut a, &mut rng, b"Fine, thanks.");
+    log.sent("alice", &a, &a2, b"Fine, thanks.", draws);
+    let (a3, draws) = encrypt_logged(&mut a, &mut rng, b"And you?");
+    log.sent("alice", &a, &a3, b"And you?", draws);
     log.deliver("bob", 6, &b.decrypt(&a3).unwrap());
     log.deliver("bob", 5, &b.decrypt(&a2).unwrap());
 
     // One more step each way.
-    let b3 = b.encrypt_with_rng(&mut rng, b"Good.").unwrap();
-    log.sent("bob", &b, &b3, b"Good.");
+    let (b3, draws) = encrypt_logged(&mut b, &mut rng, b"Good.");
+    log.sent("bob", &b, &b3, b"Good.", draws);
     log.deliver("alice", 7, &a.decrypt(&b3).unwrap());
-    let a4 = a.encrypt_with_rng(&mut rng, b"Bye!").unwrap();
-    log.sent("alice", &a, &a4, b"Bye!");
+    let (a4, draws) = encrypt_logged(&mut a, &mut rng, b"Bye!");
+    log.sent("alice", &a, &a4, b"Bye!", draws);
     log.deliver("bob", 8, &b.decrypt(&a4).unwrap());
 
     let bob_spk = bob.prekeys.signed.current.clone();
     json!({
         "description": "Session setup (PQXDH or classic X3DH) and a Double Ratchet conversation with \
                         out-of-order delivery. Private keys are X25519 scalars before clamping, Ed25519 seeds \
-                        (RFC 8032) and ML-KEM-768 seeds d and z (FIPS 203). All bytes are lowercase hex. \
-                        See docs/PROTOCOL.md §11.",
+                        (RFC 8032) and ML-KEM-768 seeds d and z (FIPS 203). With PQXDH both accounts run the \
+                        KEM ratchet (docs/PROTOCOL.md §6.9): kem_draws gives what each send drew for it. All \
+                        bytes are lowercase hex. See docs/PROTOCOL.md §11.",
         "setup_mode": if kem.is_some() { "pqxdh" } else { "x3dh" },
         "wire_version": crate::WIRE_VERSION,
         "seed": h(&[seed; 32]),

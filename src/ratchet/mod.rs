@@ -462,4 +462,6 @@ fn check_jump(jump: u32) -> Result<(), DecryptError> {
 #[cfg(test)]
 mod kem_tests;
 #[cfg(test)]
+mod kem_vectors;
+#[cfg(test)]
 mod tests;
