@@ -143,6 +143,11 @@ fn write_seed_corpus() {
     write("interaction", "tamper-duplicate-pickle", &[0, 0, 8, 5, 4, 0, 7, 0, 9, 1, 1, 0, 4, 0]);
     write("interaction", "group-and-removal", &[10, 0, 10, 2, 11, 0, 10, 0, 10, 2, 4, 0, 4, 1, 4, 2, 4, 3, 4, 4]);
     write("interaction", "out-of-order", &[0, 0, 0, 0, 0, 0, 4, 2, 4, 0, 1, 0, 4, 1, 0, 0, 4, 1, 4, 0]);
+    // Carol's sessions upgraded to the KEM ratchet, with messages in flight.
+    write("interaction", "kem-upgrade", &[2, 0, 2, 0, 11, 1, 2, 0, 4, 0, 4, 0, 4, 0, 11, 5, 3, 0, 4, 0, 4, 0]);
+    // Alice and Bob in a ping-pong long enough to complete KEM epochs.
+    let ping_pong: Vec<u8> = [0u8, 0, 4, 0, 1, 0, 4, 0].repeat(60);
+    write("interaction", "kem-epochs", &ping_pong);
     // Conversations: messages of another run's world (each run's keys are
     // fresh), under each entry point.
     let (_, one_to_one, group_message) = conversation_receive::world();

@@ -1,7 +1,9 @@
 // The interaction fuzzer: the input bytes choose actions for three parties
 // (Alice, Bob, Carol) against the real API: 1:1 sends both ways, group
 // sends, delivery in any order, drops, duplicates, tampering, pickle and
-// restore, prekey rotation, and removing a group member. After every
+// restore, prekey rotation, removing a group member, and upgrading a
+// session to the KEM ratchet. Alice and Bob run the KEM ratchet; Carol is
+// a peer from before it, so her sessions start without it. After every
 // delivery it asserts the protocol's promises:
 // - an untampered first delivery decrypts to exactly what was sent (1:1:
 //   unless its receiving chain was evicted, which the model tracks; group:
@@ -73,7 +75,11 @@ impl World {
                     group.add_member(other.as_bytes()).expect("member");
                 }
                 Party {
-                    account: Account::new_with_rng(&mut rng),
+                    account: if *me == "carol" {
+                        Account::new_without_kem_ratchet_with_rng(&mut rng)
+                    } else {
+                        Account::new_with_rng(&mut rng)
+                    },
                     sessions: BTreeMap::new(),
                     group,
                     chains: BTreeMap::new(),
@@ -92,6 +98,9 @@ impl World {
             let sj = parties[j].account.accept(pending).expect("accept");
             parties[j].chains.insert(i, vec![message.message().ratchet_key().to_bytes()]);
             parties[i].chains.insert(j, Vec::new());
+            // The KEM ratchet exactly between Alice and Bob.
+            assert_eq!(s.kem_ratchet(), j != 2, "negotiation");
+            assert_eq!(sj.kem_ratchet(), j != 2, "negotiation");
             parties[i].sessions.insert(j, s);
             parties[j].sessions.insert(i, sj);
         }
@@ -216,6 +225,18 @@ impl World {
         p.group = Group::from_pickle(&dmseal::GroupPickle::from_bytes(&g).expect("group")).expect("group restore");
     }
 
+    /// Upgrades one of Carol's sessions to the KEM ratchet (her peer's or
+    /// hers): every message still decrypts as before.
+    fn upgrade(&mut self, pick: usize) {
+        let (who, peer) = [(0usize, 2usize), (2, 0), (1, 2), (2, 1)][pick % 4];
+        if let Some(s) = self.parties[who].sessions.get_mut(&peer) {
+            let before = s.kem_ratchet();
+            let upgraded = s.upgrade_kem_ratchet();
+            assert_eq!(upgraded, !before && s.is_acknowledged(), "upgrade");
+            assert_eq!(s.kem_ratchet(), before || upgraded);
+        }
+    }
+
     fn remove_carol(&mut self) {
         for who in [0usize, 1] {
             self.parties[who].group.remove_member(b"carol");
@@ -252,6 +273,8 @@ pub(crate) fn run(data: &[u8]) {
             _ => {
                 if arg % 4 == 0 {
                     world.remove_carol();
+                } else if arg % 4 == 1 {
+                    world.upgrade(arg / 4);
                 } else {
                     let mut r = ChaCha20Rng::from_seed([arg as u8; 32]);
                     let _ = world.parties[arg % 3].account.rotate_signed_prekey_with_rng(&mut r, 0, 60);
@@ -263,4 +286,6 @@ pub(crate) fn run(data: &[u8]) {
     while !world.flight.is_empty() {
         world.deliver(0);
     }
+    // Alice and Bob always run the KEM ratchet with each other.
+    assert!(world.parties[0].sessions[&1].kem_ratchet() && world.parties[1].sessions[&0].kem_ratchet());
 }
