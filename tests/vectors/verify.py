@@ -104,10 +104,14 @@ L_KDF_ROOT = b"dmseal:v1:kdf:root"
 L_KDF_MK = b"dmseal:v1:kdf:message-keys"
 L_CHAIN_MSG = b"dmseal:v1:chain:message"
 L_CHAIN_NEXT = b"dmseal:v1:chain:next"
+L_KDF_KEM_ROOT = b"dmseal:v1:kdf:kem-root"      # §6.9.4 KDF_RK_KEM
+L_KDF_KEM_EPOCH = b"dmseal:v1:kdf:kem-epoch"    # §6.9.4 epoch key and tag
+L_HASH_KEM_EK = b"dmseal:v1:hash:kem-ek"        # §6.9.2 check value of the ek payload
 
 # ---------------------------------------------------------------- §9 limits
 WIRE_VERSION = 1
 T_BUNDLE, T_PREKEY, T_NORMAL = 1, 2, 3
+T_KEM_NORMAL = 0x0c    # §4.3 normal message with the KEM ratchet's fields
 T_IDENTITY_UPLOAD, T_PREKEY_BATCH = 7, 8
 T_DEVICE_LINK, T_LINK_OFFER = 9, 10
 MAX_ONE_TIME_PREKEYS = 1000
@@ -134,6 +138,14 @@ F_OPK = 0x01          # bundle / prekey message flag: one-time prekey (id)
 F_PQ = 0x02           # bundle / prekey message flag: PQ prekey / KEM ciphertext
 F_LINK = 0x04         # bundle flag: a device link statement follows (§13.14)
 CAP_PQ = 0x01         # §3.3 signed prekey capability: publishes PQ prekeys
+CAP_KEM = 0x02        # §3.3 signed prekey capability: runs the KEM ratchet (§6.9.1)
+F_KEM = 0x04          # prekey message flag: the session runs the KEM ratchet (§4.4)
+# §6.9.2 the KEM ratchet
+KEM_CHUNK_LEN = 64
+MAX_KEM_CHUNK_INDEX = 254
+KEM_EK_CHUNKS = 19    # ek (1184) || SHA-256(label || ek) (32)
+KEM_CT_CHUNKS = 18    # ct (1088) || tag (32) || 0^32
+MAX_MIXED = 0xFFFFFFFF
 
 
 class ProtoError(Exception):
@@ -699,7 +711,7 @@ def decode_bundle(b):
     if len(b) < 232:
         raise ProtoError("Truncated")
     caps = b[231]                          # §3.3 capabilities byte, signed
-    if caps & ~CAP_PQ:
+    if caps & ~(CAP_PQ | CAP_KEM):
         raise ProtoError("UnknownFlags")
     opk_id = opk = None
     end = 232
@@ -2627,7 +2639,7 @@ def decode_identity_upload(b):
     spk = check_x25519(r.take(32))
     spk_sig = r.take(64)
     caps = r.int(1)
-    if caps & ~CAP_PQ:
+    if caps & ~(CAP_PQ | CAP_KEM):
         raise ProtoError("UnknownFlags")
     pq = read_pq_field(r, PQ_LAST_RESORT) if flags & 0x01 else None
     link = read_link_field(r, ident) if flags & 0x02 else None
