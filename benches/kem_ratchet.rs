@@ -14,8 +14,9 @@ const CONTEXT: &[u8] = b"user:alice/device:1|user:bob/device:1";
 
 /// An acknowledged session, with or without the KEM ratchet.
 fn established(kem: bool, rng: &mut ChaCha20Rng) -> (Session, Session) {
-    let account =
-        |rng: &mut ChaCha20Rng| if kem { Account::new_with_rng(rng) } else { Account::new_without_kem_ratchet_with_rng(rng) };
+    let account = |rng: &mut ChaCha20Rng| {
+        if kem { Account::new_with_rng(rng) } else { Account::new_without_kem_ratchet_with_rng(rng) }
+    };
     let mut bob = account(rng);
     let alice = account(rng);
     let bundle = bob.prekey_bundle(None, None).unwrap();
@@ -55,7 +56,9 @@ fn converse(seed: u64, messages: usize, loss: f64, skew: u32) -> (Vec<usize>, Ve
 
 fn print_statistics() {
     println!("KEM ratchet statistics (100-byte plaintexts, seeded, 10 runs of 3,000 messages each):");
-    println!("| schedule | loss | average overhead (B) | max overhead (B) | messages to the first epoch (median) | messages per epoch after it (median) |");
+    println!(
+        "| schedule | loss | average overhead (B) | max overhead (B) | messages to the first epoch (median) | messages per epoch after it (median) |"
+    );
     println!("|---|---|---:|---:|---:|---:|");
     for (name, skew) in [("alternating", 1), ("Alice 5 : Bob 1", 5)] {
         for loss in [0.0, 0.1, 0.3] {

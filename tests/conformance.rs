@@ -717,3 +717,45 @@ fn the_driver_encrypts_decrypts_and_reads_ranges_of_attachments() {
     let again = ok(&mut d, json!({ "cmd": "attachment_encrypt", "file": hex(&file), "seed": hex(&[9; 32]) }));
     assert_eq!(s(&again["blob"]), blob);
 }
+
+#[test]
+fn the_driver_negotiates_reports_and_upgrades_the_kem_ratchet() {
+    let mut d = Driver::start();
+    for (party, seed, old) in [("alice", "21", false), ("bob", "22", false), ("carol", "23", true)] {
+        d.ok(json!({"cmd": "create_party", "party": party, "seed": seed.repeat(32), "without_kem_ratchet": old}));
+    }
+    let mut pair = |d: &mut Driver, a: &str, b: &str| {
+        let bundle = s(&d.ok(json!({"cmd": "publish_bundle", "party": b}))["bundle"]);
+        let first = d.ok(
+            json!({"cmd": "start_session", "party": a, "peer": b, "bundle": bundle, "context": "", "plaintext": "00"}),
+        );
+        let opened = d.ok(
+            json!({"cmd": "open_first_message", "party": b, "message": s(&first["message"]), "context": "", "now": 0}),
+        );
+        d.ok(json!({"cmd": "accept", "party": b, "pending": s(&opened["pending"]), "peer": a}));
+        let reply = d.ok(json!({"cmd": "encrypt", "party": b, "peer": a, "plaintext": "01"}));
+        d.ok(json!({"cmd": "decrypt", "party": a, "peer": b, "message": s(&reply["message"])}));
+    };
+    pair(&mut d, "alice", "bob");
+    pair(&mut d, "alice", "carol");
+    let info = d.ok(json!({"cmd": "kem_ratchet", "party": "alice", "peer": "bob"}));
+    assert_eq!((&info["runs"], &info["epochs"]), (&json!(true), &json!(0)));
+    assert_eq!(d.ok(json!({"cmd": "kem_ratchet", "party": "carol", "peer": "alice"}))["runs"], json!(false));
+    let up = d.ok(json!({"cmd": "upgrade_kem_ratchet", "party": "alice", "peer": "carol"}));
+    assert_eq!((&up["upgraded"], &up["runs"]), (&json!(true), &json!(true)));
+    assert_eq!(
+        d.ok(json!({"cmd": "upgrade_kem_ratchet", "party": "alice", "peer": "carol"}))["upgraded"],
+        json!(false)
+    );
+    let m = d.ok(json!({"cmd": "encrypt", "party": "alice", "peer": "carol", "plaintext": "02"}));
+    d.ok(json!({"cmd": "decrypt", "party": "carol", "peer": "alice", "message": s(&m["message"])}));
+    assert_eq!(d.ok(json!({"cmd": "kem_ratchet", "party": "carol", "peer": "alice"}))["runs"], json!(true));
+    // Forty round trips complete the first epoch.
+    for _ in 0..40 {
+        let m = d.ok(json!({"cmd": "encrypt", "party": "alice", "peer": "bob", "plaintext": "03"}));
+        d.ok(json!({"cmd": "decrypt", "party": "bob", "peer": "alice", "message": s(&m["message"])}));
+        let r = d.ok(json!({"cmd": "encrypt", "party": "bob", "peer": "alice", "plaintext": "04"}));
+        d.ok(json!({"cmd": "decrypt", "party": "alice", "peer": "bob", "message": s(&r["message"])}));
+    }
+    assert_eq!(d.ok(json!({"cmd": "kem_ratchet", "party": "bob", "peer": "alice"}))["epochs"], json!(1));
+}

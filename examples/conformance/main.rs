@@ -190,6 +190,18 @@ impl Driver {
                 let plaintext = session.decrypt_envelope(&envelope).map_err(lib)?;
                 ok(vec![("plaintext", json!(hex::encode(plaintext)))])
             }
+            "kem_ratchet" | "upgrade_kem_ratchet" => {
+                let upgrade = text(cmd, "cmd")? == "upgrade_kem_ratchet";
+                let peer = text(cmd, "peer")?.to_string();
+                let p = self.party(cmd)?;
+                let session = p.sessions.get_mut(&peer).ok_or_else(|| fail("UnknownSession", peer))?;
+                let upgraded = upgrade && session.upgrade_kem_ratchet();
+                let mut out = vec![("runs", json!(session.kem_ratchet())), ("epochs", json!(session.kem_epochs()))];
+                if upgrade {
+                    out.push(("upgraded", json!(upgraded)));
+                }
+                ok(out)
+            }
             "safety_number" => {
                 let peer = text(cmd, "peer")?.to_string();
                 let p = self.party(cmd)?;
@@ -354,6 +366,8 @@ impl Driver {
         let mut rng = ChaCha20Rng::from_seed(seed);
         let mut account = if flag(cmd, "classic_only") {
             Account::new_classic_only_with_rng(&mut rng)
+        } else if flag(cmd, "without_kem_ratchet") {
+            Account::new_without_kem_ratchet_with_rng(&mut rng)
         } else {
             Account::new_with_rng(&mut rng)
         };
