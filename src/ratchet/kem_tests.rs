@@ -142,6 +142,7 @@ fn the_kem_ratchet_heals_against_an_adversary_who_breaks_x25519_but_not_ml_kem()
     // copy holds it); from then on, nothing.
     let last_read = read.iter().rposition(|r| *r).expect("the adversary must read before healing");
     assert!(read[..8].iter().all(|r| *r), "the adversary must follow at first");
+    println!("compromise at epoch 0 in progress: last message read {last_read} of {}", read.len());
     assert!(last_read < 2 * 4 * 25, "healed after {last_read} messages");
     assert!(read[last_read + 1..].iter().all(|r| !r));
     assert!(c.real[0].kem_epochs() >= 5, "epochs: {}", c.real[0].kem_epochs());
@@ -165,6 +166,7 @@ fn an_adversary_that_copied_a_key_pair_in_flight_loses_at_the_next_epoch() {
     let read = converse(&mut c, 150);
     let last_read = read.iter().rposition(|r| *r).expect("the adversary must read before healing");
     assert!(read[last_read + 1..].iter().all(|r| !r));
+    println!("compromise at epoch 2 in progress: last message read {last_read} of {}", read.len());
     // Epoch 2 (copied in flight) did not heal; epoch 3 did.
     assert!(last_read < 2 * 4 * 25, "healed after {last_read} messages");
     assert!(c.real[0].kem_epochs() >= 5);
