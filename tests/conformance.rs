@@ -724,7 +724,7 @@ fn the_driver_negotiates_reports_and_upgrades_the_kem_ratchet() {
     for (party, seed, old) in [("alice", "21", false), ("bob", "22", false), ("carol", "23", true)] {
         d.ok(json!({"cmd": "create_party", "party": party, "seed": seed.repeat(32), "without_kem_ratchet": old}));
     }
-    let mut pair = |d: &mut Driver, a: &str, b: &str| {
+    let pair = |d: &mut Driver, a: &str, b: &str| {
         let bundle = s(&d.ok(json!({"cmd": "publish_bundle", "party": b}))["bundle"]);
         let first = d.ok(
             json!({"cmd": "start_session", "party": a, "peer": b, "bundle": bundle, "context": "", "plaintext": "00"}),

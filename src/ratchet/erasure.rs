@@ -27,6 +27,7 @@ const EXP: [u8; 510] = exp_table();
 /// Discrete logarithms; `LOG[0]` is unused.
 const LOG: [u8; 256] = log_table();
 
+#[allow(clippy::indexing_slicing, reason = "evaluated at compile time: an index out of range fails the build")]
 const fn exp_table() -> [u8; 510] {
     let mut t = [0u8; 510];
     let mut x: u16 = 1;
@@ -42,6 +43,7 @@ const fn exp_table() -> [u8; 510] {
     t
 }
 
+#[allow(clippy::indexing_slicing, reason = "evaluated at compile time: an index out of range fails the build")]
 const fn log_table() -> [u8; 256] {
     let exp = exp_table();
     let mut t = [0u8; 256];

@@ -41,7 +41,7 @@ pub(crate) const EK_CHUNKS: u8 = (EK_PAYLOAD_LEN / CHUNK_LEN) as u8;
 /// Chunks in a ciphertext payload (18).
 pub(crate) const CT_CHUNKS: u8 = (CT_PAYLOAD_LEN / CHUNK_LEN) as u8;
 
-const _: () = assert!(EK_PAYLOAD_LEN % CHUNK_LEN == 0 && CT_PAYLOAD_LEN % CHUNK_LEN == 0);
+const _: () = assert!(EK_PAYLOAD_LEN.is_multiple_of(CHUNK_LEN) && CT_PAYLOAD_LEN.is_multiple_of(CHUNK_LEN));
 
 /// One chunk as carried in a message: its index and bytes.
 pub(crate) type Chunk = (u8, [u8; CHUNK_LEN]);
