@@ -3,7 +3,10 @@
 //! dmseal turns plaintext into ciphertext and back for 1:1 conversations
 //! and group chats, and keeps the keys. Session setup follows Signal's
 //! PQXDH (X3DH plus ML-KEM-768, so recorded traffic resists a future
-//! quantum computer), messages follow the Double Ratchet, groups use
+//! quantum computer), messages follow the Double Ratchet with a KEM
+//! ratchet beside it (fresh ML-KEM-768 secrets mixed into the root, so a
+//! session also heals from a leaked state against a quantum adversary;
+//! see [`Session::kem_ratchet`]), groups use
 //! sender keys, and the application moves the bytes however it likes:
 //! dmseal does no network I/O and reads no clock (time enters as a `now`
 //! argument, seconds since the Unix epoch). Its only I/O is the optional

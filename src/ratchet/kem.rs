@@ -136,10 +136,7 @@ impl KemRatchet {
         match &self.state {
             KemState::EkPending => {
                 let pair = MlKemKeyPair::generate(rng, false);
-                let mut payload = Box::new([0u8; EK_PAYLOAD_LEN]);
-                let (key, check) = payload.split_at_mut(ML_KEM_768_PUBLIC_KEY_LEN);
-                key.copy_from_slice(pair.public().as_bytes());
-                check.copy_from_slice(&ek_check(pair.public().as_bytes()));
+                let payload = ek_payload(&pair);
                 self.state = KemState::SendingEk {
                     pair: Box::new(pair),
                     payload,
@@ -234,6 +231,15 @@ fn take_chunk(payload: &[u8], next: &mut u8) -> Chunk {
     let index = *next;
     *next = if index >= MAX_CHUNK_INDEX { 0 } else { index + 1 };
     (index, erasure::chunk(payload, index))
+}
+
+/// The payload of our encapsulation key: the key, then its check value.
+fn ek_payload(pair: &MlKemKeyPair) -> Box<[u8; EK_PAYLOAD_LEN]> {
+    let mut payload = Box::new([0u8; EK_PAYLOAD_LEN]);
+    let (key, check) = payload.split_at_mut(ML_KEM_768_PUBLIC_KEY_LEN);
+    key.copy_from_slice(pair.public().as_bytes());
+    check.copy_from_slice(&ek_check(pair.public().as_bytes()));
+    payload
 }
 
 /// `SHA-256("dmseal:v1:hash:kem-ek" || ek)`.
@@ -366,10 +372,7 @@ impl KemRatchet {
             1 if !unused(true, false, true) && p.chunks.len() < usize::from(CT_CHUNKS) => {
                 let seed: &[u8; 64] = p.secret.as_slice().try_into().map_err(|_| PickleError::Invalid)?;
                 let pair = MlKemKeyPair::from_seed(seed, false);
-                let mut payload = Box::new([0u8; EK_PAYLOAD_LEN]);
-                let (k, check) = payload.split_at_mut(ML_KEM_768_PUBLIC_KEY_LEN);
-                k.copy_from_slice(pair.public().as_bytes());
-                check.copy_from_slice(&ek_check(pair.public().as_bytes()));
+                let payload = ek_payload(&pair);
                 KemState::SendingEk {
                     pair: Box::new(pair),
                     payload,
