@@ -356,6 +356,20 @@ impl<'de> Deserialize<'de> for SessionPickle {
                 };
                 Ok(SessionPickle { core, kem })
             }
+            // Self-describing formats name the fields.
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SessionPickle, A::Error> {
+                use serde::de::Error;
+                let (mut core, mut kem) = (None, None);
+                while let Some(key) = map.next_key::<&str>()? {
+                    match key {
+                        "core" if core.is_none() => core = Some(map.next_value::<SessionCorePickle>()?),
+                        "kem" if kem.is_none() => kem = Some(map.next_value::<Option<KemRatchetPickle>>()?),
+                        other => return Err(A::Error::unknown_field(other, &["core", "kem"])),
+                    }
+                }
+                let core = core.ok_or_else(|| A::Error::missing_field("core"))?;
+                Ok(SessionPickle { core, kem: kem.flatten() })
+            }
         }
         d.deserialize_struct("SessionPickle", &["core", "kem"], Fields)
     }

@@ -333,3 +333,11 @@ fn a_sender_cycles_through_every_chunk_index_and_the_last_one_decodes() {
     // Bob rebuilt the key from those and chunk 0.
     assert!(matches!(b.ratchet.kem.as_ref().unwrap().state, KemState::EkReceived { .. }));
 }
+
+#[test]
+fn a_session_pickle_round_trips_through_a_self_describing_format_too() {
+    let (a, _) = established(10);
+    let json = serde_json::to_string(&a.pickle()).unwrap();
+    let back: crate::SessionPickle = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.to_bytes(), a.pickle().to_bytes());
+}
