@@ -80,9 +80,10 @@ fn flipping_bit_255_of_any_received_x25519_key_is_refused() {
     let alice = Account::new_with_rng(&mut r);
     let (_, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"x").unwrap();
     // Initiator identity key, base key, ratchet key of the inner message
-    // (the inner message is the last 36 + 17 bytes: header with one-byte
-    // counters, "x" and tag).
-    let inner = first.len() - (36 + 1 + 16);
+    // (the inner message is the last 36 + 66 + 17 bytes: header with
+    // one-byte counters, the KEM ratchet's epoch, chunk byte and chunk,
+    // "x" and tag).
+    let inner = first.len() - (36 + 66 + 1 + 16);
     for key_at in [3 + 32, 3 + 128 + 4, inner + 2] {
         let m = flip(&first, (key_at + 31) * 8 + 7);
         assert_eq!(PreKeyMessage::decode(&m), Err(DecodeError::InvalidKey(KeyError::NonCanonical)), "at {key_at}");
@@ -291,8 +292,11 @@ fn beginning_a_session_then_encrypting_gives_the_bytes_start_session_gives() {
     let (_bob, bundle) = bob_with_bundle(&mut r, true);
     let alice = Account::new_with_rng(&mut r);
     let (_, started) = alice.start_session_with_rng(&mut rng(41), &bundle, CONTEXT, b"hello").unwrap();
-    let mut begun = alice.begin_session_with_rng(&mut rng(41), &bundle, CONTEXT).unwrap();
-    assert_eq!(begun.encrypt_with_rng(&mut rng(42), b"hello").unwrap(), started);
+    // The same RNG through both calls: the first encryption draws the KEM
+    // ratchet's first key pair after setup's draws, as start_session does.
+    let mut same = rng(41);
+    let mut begun = alice.begin_session_with_rng(&mut same, &bundle, CONTEXT).unwrap();
+    assert_eq!(begun.encrypt_with_rng(&mut same, b"hello").unwrap(), started);
     // Until a reply, every message is a prekey message of the same session.
     let second = begun.encrypt(b"again").unwrap();
     assert!(matches!(dmseal::Envelope::decode(&second).unwrap(), dmseal::Envelope::PreKey(_)));

@@ -115,8 +115,8 @@ fn vector_kem_ratchet() {
                             indices it is rebuilt from. session: a PQXDH session (no one-time prekeys) in which \
                             both run the KEM ratchet, through three epochs; kem_draws gives what each send drew \
                             for it (a key pair's seed d, z; or the encapsulation randomness m, with the epoch's \
-                            key, ciphertext, epoch key and tag); deliveries are in order, with lost messages \
-                            never delivered; epochs_mixed gives each side's mixed count after the delivery \
+                            key, ciphertext, epoch key and tag); deliveries are listed in the order they happen, \
+                            lost messages never delivered; epochs_mixed gives each side's mixed count after the delivery \
                             where it changed. Setup is checked by the PQXDH transcripts; this file starts from \
                             its output (initial: RK0, CK0, Alice's first ratchet key R_A0 and session_ad, \
                             docs/PROTOCOL.md §5.4 steps 7 and 8). Message 0 is a prekey message: its associated \

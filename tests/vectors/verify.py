@@ -7,6 +7,24 @@ the bundle of §4.2 (with the signed capabilities byte of §3.3), then the
 Double Ratchet of §6 with the SIV message cipher of §6.1 (ChaCha20 with
 block counter 0 under an HMAC-SHA256 synthetic IV).  Every message's bytes
 are rebuilt from the keys and plaintexts, and delivered in the listed order.
+With PQXDH both accounts run the KEM ratchet (§6.9: capability 0x02,
+prekey flag 0x04, messages of type 0x0c): each send's KEM fields come from
+the sender's state and the seed d || z or randomness m in kem_draws, and
+each receiver takes the chunks in; the KEM fields are checked to be
+associated data, and the wire and kind rules of §4.3, §4.4 and §6.9.7 are
+exercised.  The classic files also check the in-band upgrade (§6.9.8) on
+copies of their sessions.
+
+kem_ratchet.json (§6.9): the GF(2^8) (0x11d) Reed-Solomon chunks of a
+19-chunk payload and its rebuilding from 19 parity chunks (Lagrange, and a
+second Gaussian-elimination decoder); then a whole session replayed from
+the setup's output (RK0, CK0, R_A0, session_ad) through three epochs with
+lost and reordered messages: every message rebuilt byte for byte by the
+sender's state machine (EkPending, SendingEk, Decapsulated, ReceivingEk,
+EkReceived, SendingCt; KDF_RK_KEM at the ek sender's DH step and on the
+ct sender's receipt of that chain), every encapsulation's ciphertext,
+epoch key and tag, every rebuilt key and ciphertext and decapsulation,
+every delivered plaintext, and the epochs_mixed checkpoints.
 
 group_sender_keys.json (§11, §12): the distribution record (state id
 derived from the signing key, owner signature), the key tree from its root
@@ -84,6 +102,7 @@ VECTOR_FILES = [
     "prekey_uploads.json",             # §4.6-§4.7, checked by run_uploads_file
     "device_link.json",                # §13.14, checked by run_link_file
     "attachments.json",                # §14, checked by run_attachments_file
+    "kem_ratchet.json",                # §6.9, checked by run_kem_file
 ]
 
 # ---------------------------------------------------------------- §2 labels
@@ -760,16 +779,32 @@ def decode_bundle(b):
                 opk_id=opk_id, opk=opk, pq=pq, link=link)
 
 
-def decode_normal(b):
-    check_header(b, T_NORMAL)
+def decode_normal(b, typ=T_NORMAL):
+    """§4.3: a normal message of type 0x03, or (typ = 0x0c) one with the KEM
+    ratchet's fields E, chunk byte and chunk before the ciphertext."""
+    check_header(b, typ)
     if len(b) < 34:
         raise ProtoError("Truncated")
     rk = check_x25519(b[2:34])
     pn, o = rd_varint(b, 34)
     n, header_len = rd_varint(b, o)
+    e = chunk = None
+    if typ == T_KEM_NORMAL:
+        e, o = rd_varint(b, header_len)
+        if o >= len(b):
+            raise ProtoError("Truncated")
+        c = b[o]
+        o += 1
+        if c >= 1:                        # chunk index c - 1 (0 ... 254) follows
+            if len(b) < o + KEM_CHUNK_LEN:
+                raise ProtoError("Truncated")
+            chunk = (c - 1, b[o:o + KEM_CHUNK_LEN])
+            o += KEM_CHUNK_LEN
+        header_len = o
     if len(b) - header_len < TAG_LEN:
         raise ProtoError("Truncated")
-    return dict(header=b[:header_len], ratchet_key=rk, pn=pn, n=n, ct=b[header_len:])
+    return dict(type=typ, header=b[:header_len], ratchet_key=rk, pn=pn, n=n, e=e, chunk=chunk,
+                ct=b[header_len:])
 
 
 def decode_prekey(b):
@@ -777,7 +812,7 @@ def decode_prekey(b):
     if len(b) < 3:
         raise ProtoError("Truncated")
     flags = b[2]
-    if flags & ~(F_OPK | F_PQ):
+    if flags & ~(F_OPK | F_PQ | F_KEM):
         raise ProtoError("UnknownFlags")
     if len(b) < 131:
         raise ProtoError("Truncated")
@@ -809,16 +844,28 @@ def decode_prekey(b):
             raise ProtoError("Truncated")
         pq = dict(kind=kind, id=pq_id, ct=b[plen + 5:plen + 5 + MLKEM_CT_LEN])
         plen += 5 + MLKEM_CT_LEN
-    inner = decode_normal(b[plen:])
+    # §4.4: the rest is decoded as a normal message of either type (a type
+    # byte other than 0x03 and 0x0c is WrongType expecting 0x03); only then
+    # must its type agree with flag bit 2 (WrongType, naming the type the
+    # flag calls for).
+    rest = b[plen:]
+    inner_type = T_KEM_NORMAL if len(rest) >= 2 and rest[1] == T_KEM_NORMAL else T_NORMAL
+    inner = decode_normal(rest, inner_type)
+    wanted = T_KEM_NORMAL if flags & F_KEM else T_NORMAL
+    if inner_type != wanted:
+        raise ProtoError("WrongType{expected:0x%02x}" % wanted)
     decode_identity(ident)                 # last: the binding check
     return dict(prefix=b[:plen], identity=ident, spk_id=spk_id, base_key=base,
-                opk_id=opk_id, pq=pq, inner=inner)
+                opk_id=opk_id, pq=pq, kem=bool(flags & F_KEM), inner=inner)
 
 
 def decode_message(b):
-    """§4.5: by byte 1."""
+    """§4.5: by byte 1: 0x02 prekey, 0x0c normal with the KEM fields,
+    anything else a normal message of type 0x03."""
     if len(b) >= 2 and b[1] == T_PREKEY:
         return "prekey", decode_prekey(b)
+    if len(b) >= 2 and b[1] == T_KEM_NORMAL:
+        return "normal", decode_normal(b, T_KEM_NORMAL)
     return "normal", decode_normal(b)
 
 
@@ -883,6 +930,264 @@ def store_skipped(chain, new):
         del chain["skipped"][min(chain["skipped"])]
 
 
+# ---------------------------------------------------------------- the KEM ratchet (§6.9)
+# GF(2^8) with the reduction polynomial x^8 + x^4 + x^3 + x^2 + 1 (0x11d), §6.9.3
+GF_POLY = 0x11D
+GF_EXP = [0] * 512
+GF_LOG = [0] * 256
+_x = 1
+for _i in range(255):
+    GF_EXP[_i] = _x
+    GF_LOG[_x] = _i
+    _x <<= 1
+    if _x & 0x100:
+        _x ^= GF_POLY
+for _i in range(255, 512):
+    GF_EXP[_i] = GF_EXP[_i - 255]
+
+
+def gf_mul(a, b):
+    if a == 0 or b == 0:
+        return 0
+    return GF_EXP[GF_LOG[a] + GF_LOG[b]]
+
+
+def gf_mul_slow(a, b):
+    """Shift-and-add multiplication modulo 0x11d (cross-check of the tables)."""
+    r = 0
+    while b:
+        if b & 1:
+            r ^= a
+        b >>= 1
+        a <<= 1
+        if a & 0x100:
+            a ^= GF_POLY
+    return r
+
+
+def gf_inv(a):
+    if a == 0:
+        raise ZeroDivisionError("GF(2^8) inverse of 0")
+    return GF_EXP[255 - GF_LOG[a]]
+
+
+def lagrange_coeffs(xs, x):
+    """Π_{l≠m} (x − x_l) / (x_m − x_l) for each m (subtraction is XOR)."""
+    out = []
+    for m, xm in enumerate(xs):
+        num = den = 1
+        for l, xl in enumerate(xs):
+            if l != m:
+                num = gf_mul(num, x ^ xl)
+                den = gf_mul(den, xm ^ xl)
+        out.append(gf_mul(num, gf_inv(den)))
+    return out
+
+
+def gf_combine(coeffs, rows):
+    """Σ_m coeffs[m] · rows[m], bytewise."""
+    out = bytearray(KEM_CHUNK_LEN)
+    for cm, row in zip(coeffs, rows):
+        if cm == 0:
+            continue
+        lc = GF_LOG[cm]
+        for j, y in enumerate(row):
+            if y:
+                out[j] ^= GF_EXP[lc + GF_LOG[y]]
+    return bytes(out)
+
+
+def rs_chunk(payload, k, i):
+    """§6.9.3 chunk i of a payload of k chunks: P_0(i) ... P_63(i)."""
+    assert len(payload) == k * KEM_CHUNK_LEN and 0 <= i <= MAX_KEM_CHUNK_INDEX
+    pieces = [payload[KEM_CHUNK_LEN * m:KEM_CHUNK_LEN * (m + 1)] for m in range(k)]
+    if i < k:
+        return pieces[i]
+    return gf_combine(lagrange_coeffs(list(range(k)), i), pieces)
+
+
+def rs_rebuild(chunks, k):
+    """§6.9.3: the payload from k distinct (index, chunk), by Lagrange
+    interpolation at x = 0 ... k-1."""
+    xs = [i for i, _ in chunks]
+    ys = [y for _, y in chunks]
+    assert len(xs) == k and len(set(xs)) == k
+    return b"".join(gf_combine(lagrange_coeffs(xs, x), ys) for x in range(k))
+
+
+def rs_rebuild_gauss(chunks, k):
+    """A second decoder (cross-check): solve the Vandermonde system for the
+    coefficients of each P_j by Gaussian elimination, then evaluate at 0..k-1."""
+    xs = [i for i, _ in chunks]
+    out = [bytearray(KEM_CHUNK_LEN) for _ in range(k)]
+    for j in range(KEM_CHUNK_LEN):
+        rows = []
+        for (x, y) in chunks:
+            row, p = [], 1
+            for _ in range(k):
+                row.append(p)
+                p = gf_mul_slow(p, x)
+            rows.append(row + [y[j]])
+        for col in range(k):
+            piv = next(r for r in range(col, k) if rows[r][col])
+            rows[col], rows[piv] = rows[piv], rows[col]
+            inv = gf_inv(rows[col][col])
+            rows[col] = [gf_mul_slow(inv, v) for v in rows[col]]
+            for r in range(k):
+                if r != col and rows[r][col]:
+                    f = rows[r][col]
+                    rows[r] = [a ^ gf_mul_slow(f, b) for a, b in zip(rows[r], rows[col])]
+        coef = [rows[r][k] for r in range(k)]
+        for x in range(k):
+            acc, p = 0, 1
+            for cf in coef:
+                acc ^= gf_mul_slow(cf, p)
+                p = gf_mul_slow(p, x)
+            out[x][j] = acc
+    return b"".join(bytes(o) for o in out)
+
+
+def ek_payload(ek):
+    """§6.9.2: ek (1184) || SHA-256("dmseal:v1:hash:kem-ek" || ek) (32), 19 chunks."""
+    return ek + sha256(L_HASH_KEM_EK + ek)
+
+
+def epoch_keys(e, ek, ct, ss):
+    """§6.9.4: (K_e, tag_e) = HKDF(salt = "", ikm = ss,
+    info = label || u32(e) || SHA-256(ek || ct), 64)."""
+    okm = hkdf(b"", ss, L_KDF_KEM_EPOCH + u32(e) + sha256(ek + ct), 64)
+    return okm[:32], okm[32:]
+
+
+def kdf_rk_kem(rk, dh_out, k):
+    """§6.9.4 KDF_RK_KEM: HKDF(salt = rk, ikm = dh_out || K, "dmseal:v1:kdf:kem-root", 64)."""
+    okm = hkdf(rk, dh_out + k, L_KDF_KEM_ROOT, 64)
+    return okm[:32], okm[32:]
+
+
+EK_PENDING, SENDING_EK, DECAPSULATED = "EkPending", "SendingEk", "Decapsulated"
+RECEIVING_EK, EK_RECEIVED, SENDING_CT = "ReceivingEk", "EkReceived", "SendingCt"
+
+
+class KemRatchet:
+    """§6.9.5 state of one side: mixed, peer_seen, the epoch in progress."""
+
+    def __init__(self, initiator, peer_seen=True):
+        self.initiator = initiator
+        self.mixed = 0
+        self.peer_seen = peer_seen
+        self.events = []               # what take-in did, for the checker
+        self._enter(EK_PENDING if initiator else RECEIVING_EK)
+
+    def _enter(self, state):
+        self.state = state
+        self.seed = self.ek = self.dk = None     # SendingEk: key pair (and its seed)
+        self.K = None                            # Decapsulated, SendingCt
+        self.peer_ek = None                      # EkReceived
+        self.payload = None                      # SendingEk (ek payload), SendingCt (ct payload)
+        self.next = 0
+        self.delivered = False
+        self.chunks = []                         # decoder: (index, chunk) in arrival order
+
+    def __eq__(self, other):
+        return isinstance(other, KemRatchet) and self.__dict__ == other.__dict__
+
+    def ek_sender(self):
+        """True when this side is the ek sender of the epoch in progress
+        (the initiator for odd epochs, the responder for even ones)."""
+        return self.initiator == ((self.mixed + 1) % 2 == 1)
+
+    def roles_consistent(self):
+        mine = self.state in (EK_PENDING, SENDING_EK, DECAPSULATED)
+        return mine == self.ek_sender()
+
+    # §6.9.6 step 1
+    def root_step_key(self):
+        """K to mix at a DH ratchet step when sending, or None (KDF_RK)."""
+        if self.state == DECAPSULATED and self.mixed < MAX_MIXED:
+            return self.K
+        return None
+
+    def mixed_on_send(self):
+        self.mixed += 1
+        self._enter(RECEIVING_EK)
+
+    # §6.9.6 step 3
+    def send_fields(self, draws):
+        """Returns (E || chunk byte || [chunk], what was drawn, chunk or None)."""
+        drew = None
+        if self.state == EK_PENDING:
+            if not draws or "seed_d" not in draws:
+                raise ProtoError("KEM ratchet needs d || z at this send (EkPending)")
+            d, z = bytes.fromhex(draws["seed_d"]), bytes.fromhex(draws["seed_z"])
+            self._enter(SENDING_EK)
+            self.seed = d + z
+            self.ek, self.dk = mlkem_keygen(d, z)
+            self.payload = ek_payload(self.ek)
+            drew = dict(kind="keygen", epoch=self.mixed + 1, ek=self.ek)
+        elif self.state == EK_RECEIVED:
+            if not draws or "encapsulation_m" not in draws:
+                raise ProtoError("KEM ratchet needs m at this send (EkReceived)")
+            m = bytes.fromhex(draws["encapsulation_m"])
+            ek = self.peer_ek
+            ss, ct = mlkem_encaps(ek, m)
+            k, tag = epoch_keys(self.mixed + 1, ek, ct, ss)
+            self._enter(SENDING_CT)
+            self.K = k
+            self.payload = ct + tag + bytes(32)
+            drew = dict(kind="encaps", epoch=self.mixed + 1, ek=ek, ct=ct, K=k, tag=tag)
+        chunk = None
+        if (self.state == SENDING_EK and not self.delivered) or self.state == SENDING_CT:
+            k = KEM_EK_CHUNKS if self.state == SENDING_EK else KEM_CT_CHUNKS
+            i = self.next
+            chunk = (i, rs_chunk(self.payload, k, i))
+            self.next = 0 if i == MAX_KEM_CHUNK_INDEX else i + 1
+        fields = varint(self.mixed) + (bytes([chunk[0] + 1]) + chunk[1] if chunk else b"\x00")
+        return fields, drew, chunk
+
+    # §6.9.7 after a type-0x0c message decrypted and was committed
+    def take_in(self, msg):
+        self.peer_seen = True
+        if msg["chunk"] is None or msg["e"] != self.mixed:
+            return
+        i, data = msg["chunk"]
+        if self.state == SENDING_EK:
+            self.delivered = True
+            if self._collect(i, data, KEM_CT_CHUNKS):
+                p = rs_rebuild(self.chunks, KEM_CT_CHUNKS)
+                ct, tag, z = p[:MLKEM_CT_LEN], p[MLKEM_CT_LEN:MLKEM_CT_LEN + 32], p[MLKEM_CT_LEN + 32:]
+                ok = False
+                if z == bytes(32):
+                    ss = mlkem_decaps(self.dk, ct)
+                    k, tag2 = epoch_keys(self.mixed + 1, self.ek, ct, ss)
+                    ok = hmac.compare_digest(tag, tag2)
+                if ok:
+                    self.events.append(("decapsulated", self.mixed + 1, ct, k))
+                    self._enter(DECAPSULATED)
+                    self.K = k
+                else:
+                    self.events.append(("ct payload refused", self.mixed + 1))
+                    self.chunks = []
+        elif self.state == RECEIVING_EK:
+            if self._collect(i, data, KEM_EK_CHUNKS):
+                p = rs_rebuild(self.chunks, KEM_EK_CHUNKS)
+                ek, h = p[:MLKEM_EK_LEN], p[MLKEM_EK_LEN:]
+                if hmac.compare_digest(h, sha256(L_HASH_KEM_EK + ek)) and mlkem_ek_check(ek):
+                    self.events.append(("ek received", self.mixed + 1, ek))
+                    self._enter(EK_RECEIVED)
+                    self.peer_ek = ek
+                else:
+                    self.events.append(("ek payload refused", self.mixed + 1))
+                    self.chunks = []
+
+    def _collect(self, i, data, k):
+        """Keep the first k distinct indices; True when it holds k."""
+        if len(self.chunks) >= k or any(j == i for j, _ in self.chunks):
+            return False
+        self.chunks.append((i, data))
+        return len(self.chunks) == k
+
+
 class Session:
     def __init__(self, initiator, peer_identity, base_key, session_ad, rk):
         self.initiator = initiator
@@ -898,18 +1203,26 @@ class Session:
         self.receiving = []            # newest first: {ratchet_key, chain:[ck,Nr]|None, skipped}
         self.expecting_new_chain = False
         self.evicted = []              # 8-byte records, newest first
+        self.kem = None                # KemRatchet when the session runs it (§6.9)
+        self.last_send = None          # what the last encrypt did (for the checker)
 
-    # §6.3
-    def encrypt(self, plaintext, fresh_ratchet_private):
+    # §6.3, with §6.9.6
+    def encrypt(self, plaintext, fresh_ratchet_private, kem_draws=None):
         if self.sending is not None and self.sending[1] > MAX_COUNTER:
             raise ProtoError("ChainExhausted")
-        made_new_key = False
+        made_new_key = mixed_now = False
         if self.sending is None:
             if not self.receiving:
                 raise ProtoError("ChainExhausted")
             peer = self.receiving[0]["ratchet_key"]
             r = fresh_ratchet_private
-            self.rk, cks = kdf_rk(self.rk, dh(r, peer))
+            k_mix = self.kem.root_step_key() if self.kem is not None else None
+            if k_mix is not None:          # §6.9.6 step 1: Decapsulated, mix K
+                self.rk, cks = kdf_rk_kem(self.rk, dh(r, peer), k_mix)
+                self.kem.mixed_on_send()
+                mixed_now = True
+            else:
+                self.rk, cks = kdf_rk(self.rk, dh(r, peer))
             self.our_priv, self.our_pub = r, x25519_pub(r)
             self.sending = [cks, 0]
             self.expecting_new_chain = True
@@ -917,11 +1230,28 @@ class Session:
         ck, n = self.sending
         seed = chain_seed(ck)
         self.sending = [chain_next(ck), n + 1]
-        header = bytes([WIRE_VERSION, T_NORMAL]) + self.our_pub + varint(self.pn) + varint(n)
+        drew = chunk = None
+        if self.kem is None:
+            header = bytes([WIRE_VERSION, T_NORMAL]) + self.our_pub + varint(self.pn) + varint(n)
+        else:
+            fields, drew, chunk = self.kem.send_fields(kem_draws)
+            header = (bytes([WIRE_VERSION, T_KEM_NORMAL]) + self.our_pub + varint(self.pn)
+                      + varint(n) + fields)
+        self.last_send = dict(mixed=mixed_now, drew=drew, chunk=chunk,
+                              e=self.kem.mixed if self.kem is not None else None)
         prefix = self.pending_prefix or b""
         ek, mk = message_keys(seed)
         ct = siv_seal(ek, mk, self.session_ad + prefix + header, plaintext)
         return prefix + header + ct, made_new_key
+
+    def upgrade_kem_ratchet(self):
+        """§6.9.8: start the KEM ratchet in a session without it; False (and
+        nothing changes) when it runs it already, or is an initiator session
+        that has not decrypted a reply."""
+        if self.kem is not None or (self.initiator and self.pending_prefix is not None):
+            return False
+        self.kem = KemRatchet(self.initiator, peer_seen=False)
+        return True
 
     def matches(self, pk):
         return (not self.initiator and key_bytes(self.peer_identity) == key_bytes(pk["identity"])
@@ -943,10 +1273,19 @@ class Session:
     def decrypt_inner(self, msg, prefix):
         trial = copy.deepcopy(self.__dict__)
         try:
+            if msg["type"] == T_KEM_NORMAL and self.kem is None:
+                # §6.9.8: a type-0x0c message to a session without the KEM
+                # ratchet is an upgrade: E != 0 fails; otherwise decrypt as if
+                # upgraded just before, keeping that state only on success
+                if msg["e"] != 0:
+                    raise ProtoError("AuthenticationFailed")
+                self.kem = KemRatchet(self.initiator, peer_seen=False)
             pt = self._decrypt(msg, prefix)
         except Exception:
             self.__dict__ = trial              # transactional
             raise
+        if msg["type"] == T_KEM_NORMAL:
+            self.kem.take_in(msg)              # §6.9.7: cannot fail the decryption
         return pt
 
     def _decrypt(self, msg, prefix):
@@ -955,6 +1294,11 @@ class Session:
         if n == 0xFFFFFFFF:
             raise ProtoError("AuthenticationFailed")
         chain = next((c for c in self.receiving if c["ratchet_key"] == rkey), None)
+        # §6.9.7 kinds: a session with the KEM ratchet refuses type 0x03
+        # unless a receiving chain has its ratchet key or peer_seen is false
+        if (self.kem is not None and msg["type"] == T_NORMAL and chain is None
+                and self.kem.peer_seen):
+            raise ProtoError("AuthenticationFailed")
         if chain is not None:
             if n in chain["skipped"]:
                 pt = siv_open(*message_keys(chain["skipped"][n]), ad, msg["ct"])
@@ -980,10 +1324,21 @@ class Session:
         if self.receiving and self.receiving[0]["chain"] is not None:
             if max(pn - self.receiving[0]["chain"][1], 0) > MAX_CHAIN_JUMP:
                 raise ProtoError("TooFarAhead")
+        # §6.9.7: after check 3.3, before the DH: which root step
+        k_mix = None
+        if msg["type"] == T_KEM_NORMAL:
+            kem, e = self.kem, msg["e"]
+            if e == kem.mixed:
+                pass
+            elif e == kem.mixed + 1 and kem.state == SENDING_CT:
+                k_mix = kem.K
+            else:
+                raise ProtoError("AuthenticationFailed")
         try:
-            rk2, ckr = kdf_rk(self.rk, dh(self.our_priv, rkey))
+            dh_out = dh(self.our_priv, rkey)
         except ProtoError:
             raise ProtoError("InvalidKey")
+        rk2, ckr = kdf_rk_kem(self.rk, dh_out, k_mix) if k_mix is not None else kdf_rk(self.rk, dh_out)
         seed, ck2, skipped = advance(ckr, 0, n)
         pt = siv_open(*message_keys(seed), ad, msg["ct"])
         # commit
@@ -1001,6 +1356,10 @@ class Session:
         if self.sending is not None:
             self.pn = self.sending[1]
             self.sending = None
+        if k_mix is not None:                  # §6.9.7 on commit: mixed = E, EkPending
+            self.kem.mixed = msg["e"]
+            self.kem._enter(EK_PENDING)
+            self.kem.events.append(("mixed on receiving", msg["e"]))
         return pt
 
 
@@ -1027,11 +1386,14 @@ def public_identity(ed_seed, x_priv):
 
 
 def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv, kem_m=None,
-                  initiate_classic=False):
+                  initiate_classic=False, kem_draws=None):
     """§5.4 (the RNG outputs are passed in; kem_m is the ML-KEM
-    encapsulation randomness, used when the bundle has a PQ prekey).
+    encapsulation randomness, used when the bundle has a PQ prekey;
+    kem_draws the KEM ratchet's d || z for the first message, §5.4 step 9).
     initiate_classic: the account's setting is ClassicX3dh::AcceptAndInitiate
-    (§5.7); otherwise (Refuse or Accept) it never starts classic X3DH."""
+    (§5.7); otherwise (Refuse or Accept) it never starts classic X3DH.
+    me["caps"] is our current signed prekey's capabilities byte (§6.9.1:
+    we run the KEM ratchet when it has 0x02)."""
     if len(context) > MAX_CONTEXT_LEN:
         raise ProtoError("ContextTooLong")
     b = decode_bundle(bundle_bytes)
@@ -1057,7 +1419,10 @@ def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv, kem_m
     elif not initiate_classic:
         raise ProtoError("MissingPqPreKey")                 # §5.7
     ek_pub = x25519_pub(ek_priv)
-    flags = (F_OPK if b["opk"] is not None else 0) | (F_PQ if pq is not None else 0)
+    # §5.4 step 6, §6.9.1: both signed prekeys sign capability 0x02
+    runs_kem = bool(me.get("caps", CAP_PQ | CAP_KEM) & CAP_KEM and b["caps"] & CAP_KEM)
+    flags = ((F_OPK if b["opk"] is not None else 0) | (F_PQ if pq is not None else 0)
+             | (F_KEM if runs_kem else 0))
     ss = ct = None
     if pq is not None:
         ss, ct = mlkem_encaps(pq["key"], kem_m)
@@ -1078,8 +1443,10 @@ def start_session(me, bundle_bytes, context, plaintext, ek_priv, ra0_priv, kem_m
     s.pn = 0
     s.expecting_new_chain = True
     s.pending_prefix = prefix
-    out, _ = s.encrypt(plaintext, None)
-    return s, out, dict(T=t, RK0=rk0, CK0=ck0, SS=ss, CT=ct,
+    if runs_kem:
+        s.kem = KemRatchet(True)               # §6.9.5: the initiator starts in EkPending
+    out, _ = s.encrypt(plaintext, None, kem_draws)
+    return s, out, dict(T=t, RK0=rk0, CK0=ck0, SS=ss, CT=ct, kem=runs_kem,
                         setup="Pqxdh" if pq is not None else "ClassicX3dh")
 
 
@@ -1162,6 +1529,8 @@ class Responder:
         s.receiving = [{"ratchet_key": m["inner"]["ratchet_key"], "chain": [ck0, 0],
                         "skipped": {}}]
         s.expecting_new_chain = False
+        if m["kem"]:
+            s.kem = KemRatchet(False)          # §5.5 step 11: the responder in ReceivingEk
         try:
             pt = s.decrypt_inner(m["inner"], m["prefix"])
         except ProtoError as e:
@@ -1626,6 +1995,202 @@ class Checker:
         return self.check(name, False, "no error, want %s" % want)
 
 
+class KemTracker:
+    """Checks of the KEM ratchet during a replay (§6.9): what each send drew
+    against the file's kem_draws, each message's KEM fields against the
+    sender's state, and what receivers rebuilt against what senders made."""
+
+    def __init__(self, c, tag):
+        self.c, self.tag = c, tag
+        self.keygen = {}       # epoch -> (who, ek)
+        self.encaps = {}       # epoch -> (who, ct, K)
+        self.role_failures = []
+
+    def ck(self, name, got, want):
+        return self.c.eq("%s: %s" % (self.tag, name), got, want)
+
+    def cc(self, name, ok, detail=""):
+        return self.c.check("%s: %s" % (self.tag, name), ok, detail)
+
+    def on_send(self, j, who, m, s):
+        """After session s of `who` encrypted message j (file entry m)."""
+        H = bytes.fromhex
+        ls, kd = s.last_send, m.get("kem_draws")
+        drew = ls["drew"] if ls else None
+        want = None if kd is None else ("keygen" if "seed_d" in kd else "encaps")
+        self.ck("message %d (%s): KEM draw at this send (state machine, §6.9.6 step 3)" % (j, who),
+                drew["kind"] if drew else None, want)
+        if drew and drew["kind"] == "keygen":
+            self.keygen[drew["epoch"]] = (who, drew["ek"])
+        if drew and drew["kind"] == "encaps" and want == "encaps":
+            self.ck("message %d (%s): encapsulation epoch (mixed + 1)" % (j, who), drew["epoch"],
+                    kd["epoch"])
+            self.ck("message %d (%s): encapsulation key = the one rebuilt from the peer's chunks"
+                    % (j, who), drew["ek"], H(kd["encapsulation_key"]))
+            kg = self.keygen.get(drew["epoch"])
+            self.cc("message %d (%s): that key is the peer's KeyGen(d, z) of epoch %d"
+                    % (j, who, drew["epoch"]),
+                    kg is not None and kg[0] != who and kg[1] == drew["ek"])
+            self.ck("message %d (%s): ML-KEM ciphertext" % (j, who), drew["ct"], H(kd["ciphertext"]))
+            self.ck("message %d (%s): epoch key K_e (§6.9.4)" % (j, who), drew["K"], H(kd["epoch_key"]))
+            self.ck("message %d (%s): confirmation tag_e (§6.9.4)" % (j, who), drew["tag"], H(kd["tag"]))
+            self.encaps[drew["epoch"]] = (who, drew["ct"], drew["K"])
+        # the KEM fields of the listed bytes are those of the sender's state
+        try:
+            kind, dm = decode_message(H(m["bytes"]))
+            inner = dm["inner"] if kind == "prekey" else dm
+            got = (inner["e"], inner["chunk"][0] if inner["chunk"] else None,
+                   inner["chunk"][1].hex() if inner["chunk"] else None)
+        except ProtoError as e:
+            got = "decode error %s" % e
+        want_f = (ls["e"], ls["chunk"][0] if ls["chunk"] else None,
+                  ls["chunk"][1].hex() if ls["chunk"] else None)
+        self.ck("message %d (%s): KEM fields (E, chunk index, chunk) are the sender state's "
+                "(E = %d, %s)" % (j, who, ls["e"], "chunk %d" % ls["chunk"][0] if ls["chunk"]
+                                  else "no chunk"), got, want_f)
+        self._roles(who, s)
+
+    def on_delivery(self, i, who, s):
+        """Drain what take-in did at `who` after delivery i."""
+        kem = s.kem
+        for ev in kem.events:
+            if ev[0] == "ek received":
+                kg = self.keygen.get(ev[1])
+                self.cc("delivery %d: %s rebuilt the encapsulation key of epoch %d from chunks "
+                        "(§6.9.3, hash and modulus check) = the peer's KeyGen(d, z)" % (i, who, ev[1]),
+                        kg is not None and kg[0] != who and kg[1] == ev[2])
+            elif ev[0] == "decapsulated":
+                en = self.encaps.get(ev[1])
+                self.cc("delivery %d: %s rebuilt the ciphertext of epoch %d, decapsulated and "
+                        "confirmed the tag: K_e = the encapsulator's" % (i, who, ev[1]),
+                        en is not None and en[0] != who and en[1] == ev[2] and en[2] == ev[3])
+            elif ev[0] == "mixed on receiving":
+                self.cc("delivery %d: %s mixed epoch %d on receiving (KDF_RK_KEM, §6.9.7)"
+                        % (i, who, ev[1]), True)
+            else:
+                self.cc("delivery %d: %s: %s for epoch %d" % (i, who, ev[0], ev[1]), False)
+        kem.events = []
+        self._roles(who, s)
+
+    def _roles(self, who, s):
+        if s.kem is not None and not s.kem.roles_consistent():
+            self.role_failures.append((who, s.kem.mixed, s.kem.state))
+
+    def finish(self):
+        self.cc("every state held by the side the roles of §6.9.5 give it (ek sender: initiator "
+                "for odd epochs)", not self.role_failures, repr(self.role_failures[:3]))
+
+
+def kem_header_split(msg):
+    """(bytes of the header before N's end, the KEM fields after it) of a
+    decoded normal message."""
+    h = msg["header"]
+    cut = 34 + len(varint(msg["pn"])) + len(varint(msg["n"]))
+    return h[:cut], h[cut:]
+
+
+def check_kem_fields_authenticated(c, name, session, dm):
+    """§4.3, §6.4: the KEM fields are in the header, which is associated
+    data: a message with E, the chunk index, a chunk byte changed or the
+    chunk dropped fails (AuthenticationFailed) and changes nothing."""
+    before, kem_f = kem_header_split(dm)
+    e_len = len(varint(dm["e"]))
+    idx, chunk = dm["chunk"]
+    variants = [
+        ("E + 1", before + varint(dm["e"] + 1) + kem_f[e_len:]),
+        ("another chunk index", before + kem_f[:e_len] + bytes([(idx + 1) % 255 + 1]) + chunk),
+        ("a chunk bit flipped", before + kem_f[:e_len] + bytes([idx + 1])
+         + bytes([chunk[0] ^ 1]) + chunk[1:]),
+        ("the chunk dropped", before + kem_f[:e_len] + b"\x00"),
+    ]
+    for what, header in variants:
+        s2 = copy.deepcopy(session)
+        snap = copy.deepcopy(s2.__dict__)
+        c.raises("%s: %s refused (KEM fields are associated data)" % (name, what),
+                 lambda h=header, s2=s2: s2.decrypt(h + dm["ct"]), "AuthenticationFailed")
+        c.check("%s: state unchanged after that failure" % name, s2.__dict__ == snap)
+
+
+def check_kem_wire_rules(c, tag, first, last, session):
+    """§4.3, §4.4, §6.9.1, §6.9.7 decoding and kind rules, on a file's
+    first (prekey) message and last normal message of type 0x0c."""
+    pm = decode_prekey(first)
+    plen = len(pm["prefix"])
+    inner = first[plen:]
+    c.raises("%s: prekey message with flag 0x04 and an inner type 0x03 refused (§4.4)" % tag,
+             lambda: decode_prekey(first[:plen] + inner[:1] + bytes([T_NORMAL]) + inner[2:]),
+             "WrongType{expected:0x0c}")
+    c.raises("%s: prekey message without flag 0x04 and an inner type 0x0c refused (§4.4)" % tag,
+             lambda: decode_prekey(first[:2] + bytes([first[2] & ~F_KEM]) + first[3:]),
+             "WrongType{expected:0x03}")
+    c.raises("%s: prekey message with an undefined flag bit (0x08) refused (§4.4)" % tag,
+             lambda: decode_prekey(first[:2] + bytes([first[2] | 0x08]) + first[3:]),
+             "UnknownFlags")
+    before, kem_f = kem_header_split(last)
+    e_len = len(varint(last["e"]))
+    raw = before + kem_f + last["ct"]
+    c.eq("%s: a type-0x0c message re-encodes from its decoded fields" % tag,
+         raw.hex(), (last["header"] + last["ct"]).hex())
+    c.raises("%s: type 0x0c cut inside E refused (§4.3)" % tag,
+             lambda: decode_normal(before, T_KEM_NORMAL), "Truncated")
+    c.raises("%s: type 0x0c cut before the chunk byte refused (§4.3)" % tag,
+             lambda: decode_normal(before + kem_f[:e_len], T_KEM_NORMAL), "Truncated")
+    c.raises("%s: type 0x0c with a chunk cut short refused (§4.3)" % tag,
+             lambda: decode_normal(before + kem_f[:e_len] + b"\x05" + bytes(63), T_KEM_NORMAL),
+             "Truncated")
+    c.raises("%s: type 0x0c with fewer than 16 bytes after the header refused (§4.3)" % tag,
+             lambda: decode_normal(last["header"] + bytes(15), T_KEM_NORMAL), "Truncated")
+    c.raises("%s: type 0x0c with a non-canonical E refused (§4.1, §4.3)" % tag,
+             lambda: decode_normal(before + b"\x80\x00" + kem_f[e_len:] + last["ct"], T_KEM_NORMAL),
+             "NonCanonicalVarint")
+    for cb in (1, 255):
+        m = decode_normal(before + kem_f[:e_len] + bytes([cb]) + bytes(64) + bytes(16), T_KEM_NORMAL)
+        c.eq("%s: chunk byte %d carries chunk index %d (§4.3)" % (tag, cb, cb - 1),
+             m["chunk"][0], cb - 1)
+    m = decode_normal(before + kem_f[:e_len] + b"\x00" + bytes(16), T_KEM_NORMAL)
+    c.check("%s: chunk byte 0: no chunk, header %d bytes (§4.3: 38 to 50)" % (tag, len(m["header"])),
+            m["chunk"] is None and 38 <= len(m["header"]) <= 50)
+    c.raises("%s: a type-0x0c message given to the 0x03 decoder is WrongType (§4.5)" % tag,
+             lambda: decode_normal(raw), "WrongType{expected:0x03}")
+    # §6.9.7 kinds: a type-0x03 message under a ratchet key no receiving
+    # chain has is refused with AuthenticationFailed, without chain work
+    # (not DuplicateOrExpired, which step 3.1 would give), and changes nothing
+    fresh_key = x25519_pub(bytes(range(1, 33)))
+    as03 = (bytes([WIRE_VERSION, T_NORMAL]) + fresh_key + varint(last["pn"]) + varint(last["n"])
+            + last["ct"])
+    snap = copy.deepcopy(session.__dict__)
+    c.raises("%s: a KEM session refuses a type-0x03 message under a new ratchet key (§6.9.7)"
+             % tag, lambda: session.decrypt(as03), "AuthenticationFailed")
+    c.check("%s: state unchanged after that refusal" % tag, session.__dict__ == snap)
+
+
+def check_upgrade(c, tag, alice, bob):
+    """§6.9.8 on copies of a session set up without the KEM ratchet (no
+    vector fixes these bytes: a consistency check of the rules alone, with
+    a fixed d || z)."""
+    a, b = copy.deepcopy(alice), copy.deepcopy(bob)
+    c.check("%s: upgrade_kem_ratchet on a session without it: true, mixed 0, peer_seen false, "
+            "initiator in EkPending (§6.9.8)" % tag,
+            a.upgrade_kem_ratchet() and a.kem.mixed == 0 and not a.kem.peer_seen
+            and a.kem.state == EK_PENDING)
+    c.check("%s: a second upgrade_kem_ratchet returns false" % tag, not a.upgrade_kem_ratchet())
+    draws = {"seed_d": "11" * 32, "seed_z": "22" * 32}
+    out, _ = a.encrypt(b"upgraded", bytes([7] * 32), draws)
+    m = decode_normal(out, T_KEM_NORMAL)
+    c.check("%s: the upgraded side sends type 0x0c with E = 0 and chunk 0" % tag,
+            out[1] == T_KEM_NORMAL and m["e"] == 0 and m["chunk"] is not None and m["chunk"][0] == 0)
+    wrong_e = kem_header_split(m)[0] + varint(1) + kem_header_split(m)[1][1:] + m["ct"]
+    b2 = copy.deepcopy(b)
+    c.raises("%s: a type-0x0c message with E != 0 to a session without the KEM ratchet "
+             "refused (§6.9.8)" % tag, lambda: b2.decrypt(wrong_e), "AuthenticationFailed")
+    c.check("%s: it stays without the KEM ratchet" % tag, b2.kem is None)
+    pt = b.decrypt(out)
+    c.check("%s: the peer decrypts the first upgraded message and is upgraded: responder in "
+            "ReceivingEk, peer_seen true, one ek chunk held (§6.9.8)" % tag,
+            pt == b"upgraded" and b.kem is not None and b.kem.state == RECEIVING_EK
+            and b.kem.peer_seen and b.kem.mixed == 0 and len(b.kem.chunks) == 1)
+
+
 def run_file(c, fname):
     tag = fname.replace(".json", "")
     v = json.load(open(os.path.join(HERE, fname)))
@@ -1638,6 +2203,11 @@ def run_file(c, fname):
     alice = {"ed": H(v["alice"]["identity_ed25519_private"]),
              "x": H(v["alice"]["identity_x25519_private"])}
     alice["pub"] = public_identity(alice["ed"], alice["x"])
+    # §11 does not list Alice's signed prekey or its capabilities.  The files'
+    # description says that with PQXDH both accounts run the KEM ratchet, and
+    # §3.3 says every account (Account::new) signs 0x03; so Alice's is taken
+    # to be 0x03 (in the classic files Bob's 0x00 decides anyway).
+    alice["caps"] = CAP_PQ | CAP_KEM
     # §11: in the classic files Bob is a classic-only account and Alice
     # starts classic setups (AcceptAndInitiate).  §11 does not name Bob's
     # ClassicX3dh setting; he must accept classic first messages, since the
@@ -1686,9 +2256,10 @@ def run_file(c, fname):
     ck("bundle length (§4.2: 232, 268, 1486 or 1522)", len(bundle),
        (268 if opk else 232) + (pq_len if pqv else 0))
     ck("bundle flags", bundle[2], (F_OPK if opk else 0) | (F_PQ if pqv else 0))
-    # §11: capabilities 1 (publishes PQ prekeys), 0 for the classic-only Bob
-    ck("signed prekey capabilities (§11: 1, or 0 in the classic files)", spk_caps,
-       0 if classic else CAP_PQ)
+    # §3.3: every account signs 0x03 (PQ prekeys and the KEM ratchet), the
+    # classic-only Bob 0x00.  (§11 still says "1, or 0 in the classic files".)
+    ck("signed prekey capabilities (§3.3: 3, or 0 for the classic-only Bob)", spk_caps,
+       0 if classic else CAP_PQ | CAP_KEM)
     ck("bundle capabilities byte at offset 231 (§4.2)", b["caps"], spk_caps)
     ck("bundle identity", b["identity"], bob.pub)
     ck("bundle signed prekey id", b["spk_id"], spk_id)
@@ -1765,8 +2336,18 @@ def run_file(c, fname):
     sa, first, derived = start_session(
         alice, bundle, context, H(msgs[0]["plaintext"]), ek_priv,
         H(st["first_ratchet_key_private"]),
-        H(st["kem_encapsulation_m"]) if pqv else None, initiate_classic=classic)
+        H(st["kem_encapsulation_m"]) if pqv else None, initiate_classic=classic,
+        kem_draws=msgs[0].get("kem_draws"))
     ck("initiator session setup kind", derived["setup"], "Pqxdh" if pqv else "ClassicX3dh")
+    # §6.9.1: the initiator runs the KEM ratchet when both signed prekeys sign 0x02
+    runs_kem = bool(spk_caps & CAP_KEM)
+    ck("initiator runs the KEM ratchet exactly when the bundle signs capability 0x02 (§6.9.1)",
+       derived["kem"], runs_kem)
+    ck("prekey message flag 0x04 (§4.4) set exactly with the KEM ratchet",
+       bool(H(msgs[0]["bytes"])[2] & F_KEM), runs_kem)
+    cc("kem_draws present (null or an object) on every message",
+       all("kem_draws" in m for m in msgs))
+    kt = KemTracker(c, tag)
     if pqv:
         ck("initiator KEM ciphertext", derived["CT"], H(st["kem_ciphertext"]))
         ck("initiator KEM shared secret SS", derived["SS"], H(st["kem_shared_secret"]))
@@ -1797,17 +2378,28 @@ def run_file(c, fname):
                 cc("message %d (%s): sender has a session when sending" % (sent, m["from"]), False)
                 sent += 1
                 continue
-            if sent == 0:
-                out, newkey = first, True
-            else:
-                out, newkey = s.encrypt(H(m["plaintext"]), rpriv)
+            try:
+                if sent == 0:
+                    out, newkey = first, True
+                else:
+                    out, newkey = s.encrypt(H(m["plaintext"]), rpriv, m.get("kem_draws"))
+            except ProtoError as e:
+                cc("message %d (%s) encrypts" % (sent, m["from"]), False, str(e))
+                sent += 1
+                continue
             ck("message %d (%s) sender ratchet private key is the session's" % (sent, m["from"]),
                s.our_priv, rpriv)
             ck("message %d (%s, after %d deliveries) bytes rebuilt (%s)" % (
                 sent, m["from"], m["sent_after_deliveries"],
                 "new ratchet key" if newkey else "same chain"), out, H(m["bytes"]))
+            if s.kem is not None:
+                kt.on_send(sent, m["from"], m, s)
+            else:
+                ck("message %d (%s): no KEM draws without the KEM ratchet" % (sent, m["from"]),
+                   m.get("kem_draws"), None)
             sent += 1
 
+    tampered = False
     for i, d in enumerate(v["deliveries"]):
         j = d["message"]
         send_upto(i)
@@ -1816,6 +2408,13 @@ def run_file(c, fname):
         cc("delivery %d: message %d goes from %s to the other party" % (i, j, m["from"]),
            d["to"] != m["from"] and d["to"] in ("alice", "bob"))
         data = H(m["bytes"])
+        recv = sessions[d["to"]]
+        if runs_kem and not tampered and recv is not None and data[1] == T_KEM_NORMAL:
+            dm = decode_normal(data, T_KEM_NORMAL)
+            if dm["chunk"] is not None:
+                tampered = True
+                check_kem_fields_authenticated(c, "%s: delivery %d (message %d)" % (tag, i, j),
+                                               recv, dm)
         try:
             if d["to"] == "bob":
                 pt, new = bob.receive(data, context)
@@ -1834,9 +2433,16 @@ def run_file(c, fname):
             ck("delivery %d: message %d to %s decrypts to the listed plaintext" % (i, j, d["to"]),
                pt, H(d["plaintext"]))
             ck("delivery %d: plaintext equals message %d's" % (i, j), d["plaintext"], m["plaintext"])
+            if sessions[d["to"]] is not None and sessions[d["to"]].kem is not None:
+                kt.on_delivery(i, d["to"], sessions[d["to"]])
         except ProtoError as e:
             cc("delivery %d: message %d to %s" % (i, j, d["to"]), False, "error %s" % e)
     send_upto(ndel)
+    if runs_kem:
+        ck("responder session runs the KEM ratchet (flag 0x04, §5.5 step 11)",
+           sessions["bob"] is not None and sessions["bob"].kem is not None, True)
+        cc("a KEM tampering check ran on a delivered message with a chunk", tampered)
+        kt.finish()
     ck("every message sent", sent, len(msgs))
     cc("every message delivered exactly once",
        sorted(d["message"] for d in v["deliveries"]) == list(range(len(msgs))))
@@ -1931,11 +2537,12 @@ def run_file(c, fname):
     # AuthenticationFailed, and the state is exactly as before
     sb = sessions["bob"]
     before = copy.deepcopy(sb.__dict__)
-    last = decode_normal(H(msgs[-1]["bytes"]))
+    _, last = decode_message(H(msgs[-1]["bytes"]))
+    last_kem = kem_header_split(last)[1]       # empty for type 0x03
 
     def forge(counter):
-        return (bytes([WIRE_VERSION, T_NORMAL]) + last["ratchet_key"] + varint(last["pn"])
-                + varint(counter) + last["ct"])
+        return (bytes([WIRE_VERSION, last["type"]]) + last["ratchet_key"] + varint(last["pn"])
+                + varint(counter) + last_kem + last["ct"])
     c.raises("%s: forged message (next counter) refused" % tag,
              lambda: sb.decrypt(forge(last["n"] + 1)), "AuthenticationFailed")
     cc("state unchanged after the failed decryption (§6.5)", sb.__dict__ == before)
@@ -1945,6 +2552,27 @@ def run_file(c, fname):
         raw = bytes([WIRE_VERSION, T_NORMAL]) + last["ratchet_key"] + bad + varint(0) + last["ct"]
         c.raises("%s: non-canonical varint %s refused (§4.1)" % (tag, bad.hex()),
                  lambda raw=raw: decode_normal(raw), "NonCanonicalVarint")
+    if runs_kem:
+        check_kem_wire_rules(c, tag, H(msgs[0]["bytes"]), last, sb)
+        # §6.9.1: a server cannot clear capability 0x02 (it is signed)
+        no_kem_cap = bundle[:231] + bytes([bundle[231] & ~CAP_KEM]) + bundle[232:]
+        c.raises("%s: bundle with capability 0x02 cleared refused (signed, §6.9.1)" % tag,
+                 lambda: start_session(alice, no_kem_cap, context, b"x", ek_priv,
+                                       H(st["first_ratchet_key_private"]),
+                                       H(st["kem_encapsulation_m"]) if pqv else None),
+                 "BadSignedPreKeySignature")
+        # §6.9.1: an initiator from before the KEM ratchet (signs 0x01) does
+        # not run it: no flag 0x04, inner message of type 0x03
+        old_alice = dict(alice, caps=CAP_PQ)
+        _, out_old, der_old = start_session(old_alice, bundle, context, H(msgs[0]["plaintext"]),
+                                            ek_priv, H(st["first_ratchet_key_private"]),
+                                            H(st["kem_encapsulation_m"]) if pqv else None)
+        pm = decode_prekey(out_old)
+        cc("an initiator signing 0x01 sends flag 0x04 clear and an inner type 0x03 (§6.9.1)",
+           not der_old["kem"] and not pm["kem"] and pm["inner"]["type"] == T_NORMAL)
+        pend_old = Responder(v["bob"]).open_first_message(out_old, context)
+        cc("the responder opens it without the KEM ratchet (§6.9.1)",
+           pend_old["session"].kem is None and pend_old["plaintext"] == H(msgs[0]["plaintext"]))
 
     # negative checks of the §1 / §3.2 rules on the vector's own data
     bad = bytearray(bob.pub)
@@ -1963,9 +2591,10 @@ def run_file(c, fname):
     c.raises("%s: bundle with an undefined flag bit refused (§4.2)" % tag,
              lambda: decode_bundle(bundle[:2] + bytes([bundle[2] | 0x08]) + bundle[3:]),
              "UnknownFlags")
-    c.raises("%s: bundle with a reserved capabilities bit (0x02) refused (§3.3, §4.2)" % tag,
-             lambda: decode_bundle(bundle[:231] + bytes([bundle[231] | 0x02]) + bundle[232:]),
-             "UnknownFlags")
+    for bit in (0x04, 0x80):
+        c.raises("%s: bundle with a reserved capabilities bit (%#04x) refused (§3.3)" % (tag, bit),
+                 lambda bit=bit: decode_bundle(bundle[:231] + bytes([bundle[231] | bit])
+                                               + bundle[232:]), "UnknownFlags")
     c.raises("%s: bundle truncated before the capabilities byte refused (§4.2)" % tag,
              lambda: decode_bundle(bytes([bundle[0], bundle[1], 0]) + bundle[3:231]),
              "Truncated")
@@ -2029,6 +2658,9 @@ def run_file(c, fname):
             cc("last-resort PQ prekey kept after accept", (pqv["kind"], pqv["id"]) in bob.pqks)
         else:
             cc("one-time PQ prekey deleted on accept", (pqv["kind"], pqv["id"]) not in bob.pqks)
+
+    if not runs_kem:
+        check_upgrade(c, tag, sessions["alice"], sessions["bob"])
 
     # §7 safety number
     sn = safety_number(key_bytes(alice["pub"]), key_bytes(bob.pub))
@@ -2760,6 +3392,12 @@ def run_uploads_file(c, fname):
         u = decode_identity_upload(H(v[up]["bytes"]))
         c.eq("%s: %s verifies" % (fname, up), verify_identity_upload(u), None)
         c.eq("%s: %s length" % (fname, up), len(H(v[up]["bytes"])), 1558 if v[acct]["last_resort_pq_prekey"] else 304)
+    ub = H(v["identity_upload"]["bytes"])
+    c.eq("%s: the rotated account's signed prekey capabilities (§3.3: 0x03)" % fname,
+         ub[239], CAP_PQ | CAP_KEM)
+    c.raises("%s: identity upload with a reserved capabilities bit (0x04) refused (§3.3, §4.6)"
+             % fname, lambda: decode_identity_upload(ub[:239] + bytes([ub[239] | 0x04]) + ub[240:]),
+             "UnknownFlags")
     built = build_prekey_batch(v["account"])
     c.eq("%s: prekey_batch rebuilt from its secrets" % fname, built.hex(), v["prekey_batch"]["bytes"])
     bt = decode_prekey_batch(H(v["prekey_batch"]["bytes"]))
@@ -2774,6 +3412,172 @@ def run_uploads_file(c, fname):
                  "prekey_batch": lambda b: verify_prekey_batch(decode_prekey_batch(b))}
     for i, e in enumerate(v["bad_signatures"]):
         c.eq("%s: bad_signatures[%d] %s" % (fname, i, e["what"]), verifiers[e["type"]](H(e["bytes"])), e["what"])
+
+
+# ---------------------------------------------------------------- §6.9 kem_ratchet.json
+def run_kem_file(c, fname):
+    """§6.9: the erasure code's vectors, then a whole session replayed from
+    the setup's output (RK0, CK0, R_A0, session_ad) through three epochs."""
+    v = json.load(open(os.path.join(HERE, fname)))
+    H = bytes.fromhex
+    tag = fname.replace(".json", "")
+    ck = lambda name, *a: c.eq("%s: %s" % (tag, name), *a)
+    cc = lambda name, *a: c.check("%s: %s" % (tag, name), *a)
+    ck("wire_version", v["wire_version"], WIRE_VERSION)
+
+    # §6.9.3 the field and the code
+    cc("GF(2^8) mod 0x11d: table multiplication = shift-and-add for all 65,536 pairs",
+       all(gf_mul(a, b) == gf_mul_slow(a, b) for a in range(256) for b in range(256)))
+    cc("GF(2^8): 2 generates the 255 non-zero elements (0x11d is primitive)",
+       len(set(GF_EXP[:255])) == 255)
+    er = v["erasure"]
+    k = er["k"]
+    payload = H(er["payload"])
+    ck("erasure: k is the ek payload's 19 chunks (§6.9.2)", k, KEM_EK_CHUNKS)
+    ck("erasure: payload is k · 64 bytes", len(payload), k * KEM_CHUNK_LEN)
+    for ch in er["chunks"]:
+        i = ch["index"]
+        ck("erasure: chunk %d = P_0(%d) ... P_63(%d) (%s)" % (
+            i, i, i, "the payload's own piece" if i < k else "parity"),
+           rs_chunk(payload, k, i), H(ch["bytes"]))
+        if i < k:
+            ck("erasure: chunk %d is payload[64·%d .. 64·%d + 64] (systematic)" % (i, i, i),
+               H(ch["bytes"]), payload[64 * i:64 * i + 64])
+    idx = er["rebuilt_from_indices"]
+    cc("erasure: rebuilt_from_indices are %d distinct indices in 0..254" % k,
+       len(idx) == k and len(set(idx)) == k and all(0 <= i <= MAX_KEM_CHUNK_INDEX for i in idx))
+    listed = {ch["index"]: H(ch["bytes"]) for ch in er["chunks"]}
+    held = [(i, listed.get(i, rs_chunk(payload, k, i))) for i in idx]
+    ck("erasure: payload rebuilt from indices %s by Lagrange interpolation" % idx,
+       rs_rebuild(held, k), payload)
+    ck("erasure: the same payload from a second decoder (Vandermonde, Gaussian elimination)",
+       rs_rebuild_gauss(held, k), payload)
+    ck("erasure: the held chunks in another order give the same payload",
+       rs_rebuild(list(reversed(held)), k), payload)
+
+    # the session
+    se = v["session"]
+    ini = se["initial"]
+    msgs, dels = se["messages"], se["deliveries"]
+    rk0, ck0, ra0 = H(ini["root_key"]), H(ini["chain_key"]), H(ini["alice_first_ratchet_private"])
+    sad = H(ini["session_ad"])
+    try:
+        pm = decode_prekey(H(msgs[0]["bytes"]))
+    except ProtoError as e:
+        cc("message 0 decodes as a prekey message", False, str(e))
+        return
+    ck("message 0: prekey flags PQ and KEM ratchet, no one-time prekey (0x06)",
+       H(msgs[0]["bytes"])[2], F_PQ | F_KEM)
+    ck("message 0: inner message of type 0x0c (§4.4 flag 0x04)", pm["inner"]["type"], T_KEM_NORMAL)
+    ck("message 0: inner ratchet key is R_A0's", pm["inner"]["ratchet_key"], x25519_pub(ra0))
+    prefix = pm["prefix"]
+    ck("message 0: prefix length (PQXDH, no one-time prekey: 1260)", len(prefix), 1260)
+    alice = Session(True, pm["identity"], pm["base_key"], sad, rk0)
+    alice.our_priv, alice.our_pub = ra0, x25519_pub(ra0)       # §5.4 step 8
+    alice.sending = [ck0, 0]
+    alice.expecting_new_chain = True
+    alice.pending_prefix = prefix
+    alice.kem = KemRatchet(True)                               # EkPending
+    bob = Session(False, pm["identity"], pm["base_key"], sad, rk0)
+    bob.receiving = [{"ratchet_key": x25519_pub(ra0), "chain": [ck0, 0], "skipped": {}}]
+    bob.kem = KemRatchet(False)                                # §5.5 step 11: ReceivingEk
+    sessions = {"alice": alice, "bob": bob}
+    kt = KemTracker(c, tag)
+
+    sa = [m["sent_after_deliveries"] for m in msgs]
+    cc("sent_after_deliveries is non-decreasing and within 0..%d" % len(dels),
+       sa == sorted(sa) and sa[0] == 0 and sa[-1] <= len(dels))
+    delivered = [d["message"] for d in dels]
+    cc("no message is delivered twice", len(set(delivered)) == len(delivered))
+    lost = sorted(set(range(len(msgs))) - set(delivered))
+    cc("%d of %d messages delivered, %d lost" % (len(delivered), len(msgs), len(lost)),
+       all(0 <= j < len(msgs) for j in delivered))
+    sent = 0
+    prefix_msgs = []
+
+    def send_upto(done):
+        nonlocal sent
+        while sent < len(msgs) and msgs[sent]["sent_after_deliveries"] <= done:
+            m = msgs[sent]
+            s = sessions[m["from"]]
+            rpriv = H(m["sender_ratchet_private"])
+            try:
+                out, newkey = s.encrypt(H(m["plaintext"]), rpriv, m["kem_draws"])
+            except ProtoError as e:
+                cc("message %d (%s) encrypts" % (sent, m["from"]), False, str(e))
+                sent += 1
+                continue
+            ck("message %d (%s, after %d deliveries) bytes rebuilt (%s%s)" % (
+                sent, m["from"], m["sent_after_deliveries"],
+                "new ratchet key" if newkey else "same chain",
+                ", mixes epoch %d (KDF_RK_KEM)" % s.kem.mixed if s.last_send["mixed"] else ""),
+               out, H(m["bytes"]))
+            ck("message %d (%s) ratchet private key is the session's" % (sent, m["from"]),
+               s.our_priv, rpriv)
+            if out[1] == T_PREKEY:
+                prefix_msgs.append(sent)
+            kt.on_send(sent, m["from"], m, s)
+            sent += 1
+
+    mixed_after = []
+    for i, d in enumerate(dels):
+        send_upto(i)
+        j = d["message"]
+        m = msgs[j]
+        cc("delivery %d: message %d was sent before it is delivered, to the other party"
+           % (i, j), j < sent and d["to"] != m["from"] and d["to"] in sessions)
+        try:
+            pt = sessions[d["to"]].decrypt(H(m["bytes"]))
+            ck("delivery %d: message %d to %s decrypts to the listed plaintext" % (i, j, d["to"]),
+               pt, H(d["plaintext"]))
+            ck("delivery %d: plaintext equals message %d's" % (i, j), d["plaintext"], m["plaintext"])
+            kt.on_delivery(i, d["to"], sessions[d["to"]])
+        except ProtoError as e:
+            cc("delivery %d: message %d to %s" % (i, j, d["to"]), False, "error %s" % e)
+        mixed_after.append((alice.kem.mixed, bob.kem.mixed))
+    send_upto(len(dels))
+    ck("every message sent", sent, len(msgs))
+    kt.finish()
+    first_to_alice = next(i for i, d in enumerate(dels) if d["to"] == "alice")
+    ck("Alice's messages are prekey messages with message 0's prefix exactly until she "
+       "decrypted a reply (delivery %d, §5.4)" % first_to_alice, prefix_msgs,
+       [j for j, m in enumerate(msgs) if m["from"] == "alice"
+        and m["sent_after_deliveries"] <= first_to_alice])
+    cc("those prekey messages carry message 0's prefix",
+       all(H(msgs[j]["bytes"])[:len(prefix)] == prefix for j in prefix_msgs))
+
+    # epochs_mixed: each side's mixed count after the listed delivery
+    for cp in se["epochs_mixed"]:
+        dd = cp["delivery"]
+        got = mixed_after[dd] if 0 <= dd < len(mixed_after) else None
+        ck("epochs_mixed after delivery %d: (alice, bob)" % dd, got and list(got),
+           [cp["alice"], cp["bob"]])
+    changes = [i for i in range(len(mixed_after))
+               if i == 0 or mixed_after[i] != mixed_after[i - 1]]
+    ck("epochs_mixed lists delivery 0 and every delivery after which (alice, bob) changed",
+       [cp["delivery"] for cp in se["epochs_mixed"]], changes)
+    ck("three epochs mixed on both sides at the end", [alice.kem.mixed, bob.kem.mixed], [3, 3])
+    ck("epoch draws: a key pair for epochs 1..4, an encapsulation for 1..3",
+       [sorted(kt.keygen), sorted(kt.encaps)], [[1, 2, 3, 4], [1, 2, 3]])
+    ck("ek senders alternate: initiator for odd epochs, responder for even (§6.9.5)",
+       [kt.keygen[e][0] for e in sorted(kt.keygen)], ["alice", "bob", "alice", "bob"])
+
+    # replays after the conversation: refused, nothing changes
+    for j in delivered:
+        m = msgs[j]
+        to = "alice" if m["from"] == "bob" else "bob"
+        snap = copy.deepcopy(sessions[to].__dict__)
+        try:
+            sessions[to].decrypt(H(m["bytes"]))
+            res = "decrypted"
+        except ProtoError as e:
+            res = str(e)
+        if res != "DuplicateOrExpired" or sessions[to].__dict__ != snap:
+            cc("replay of message %d to %s refused, state unchanged" % (j, to), False, res)
+            break
+    else:
+        cc("replay of each of the %d delivered messages refused (DuplicateOrExpired), state "
+           "unchanged" % len(delivered), True)
 
 
 # ---------------------------------------------------------------- §13.14 linking
@@ -3230,6 +4034,8 @@ def main():
                 run_link_file(c, f)
             elif f.startswith("attachments"):
                 run_attachments_file(c, f)
+            elif f.startswith("kem_ratchet"):
+                run_kem_file(c, f)
             else:
                 run_file(c, f)
         except Exception as e:  # any crash is a failure
