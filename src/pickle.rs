@@ -337,6 +337,18 @@ pub struct SessionPickle {
     pub(crate) kem: Option<KemRatchetPickle>,
 }
 
+impl SessionPickle {
+    /// A pickle read in an older version, brought to the current one (the
+    /// same session, without the KEM ratchet when it predates it), so that
+    /// writing it again gives a pickle of the current version.
+    fn migrated(mut core: SessionCorePickle, kem: Option<KemRatchetPickle>) -> Self {
+        if (MIN_PICKLE_VERSION..PICKLE_VERSION).contains(&core.version) {
+            core.version = PICKLE_VERSION;
+        }
+        Self { core, kem }
+    }
+}
+
 impl<'de> Deserialize<'de> for SessionPickle {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct Fields;
@@ -354,21 +366,26 @@ impl<'de> Deserialize<'de> for SessionPickle {
                 } else {
                     None
                 };
-                Ok(SessionPickle { core, kem })
+                Ok(SessionPickle::migrated(core, kem))
             }
             // Self-describing formats name the fields.
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<SessionPickle, A::Error> {
                 use serde::de::Error;
                 let (mut core, mut kem) = (None, None);
-                while let Some(key) = map.next_key::<&str>()? {
-                    match key {
+                while let Some(key) = map.next_key::<String>()? {
+                    match key.as_str() {
                         "core" if core.is_none() => core = Some(map.next_value::<SessionCorePickle>()?),
                         "kem" if kem.is_none() => kem = Some(map.next_value::<Option<KemRatchetPickle>>()?),
+                        "core" | "kem" => return Err(A::Error::duplicate_field("core or kem")),
                         other => return Err(A::Error::unknown_field(other, &["core", "kem"])),
                     }
                 }
-                let core = core.ok_or_else(|| A::Error::missing_field("core"))?;
-                Ok(SessionPickle { core, kem: kem.flatten() })
+                let core: SessionCorePickle = core.ok_or_else(|| A::Error::missing_field("core"))?;
+                // The KEM ratchet exists from version 2 on.
+                if core.version < 2 && kem.is_some() {
+                    return Err(A::Error::unknown_field("kem", &["core"]));
+                }
+                Ok(SessionPickle::migrated(core, kem.flatten()))
             }
         }
         d.deserialize_struct("SessionPickle", &["core", "kem"], Fields)

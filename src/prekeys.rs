@@ -66,8 +66,6 @@ pub(crate) const CAPABILITY_PQ_PREKEYS: u8 = 0x01;
 /// Capability bit of a signed prekey: its owner runs the KEM ratchet
 /// (docs/PROTOCOL.md §6.9), so sessions started from it do too.
 pub(crate) const CAPABILITY_KEM_RATCHET: u8 = 0x02;
-/// Every capability bit this version knows; others are refused.
-pub(crate) const KNOWN_CAPABILITIES: u8 = CAPABILITY_PQ_PREKEYS | CAPABILITY_KEM_RATCHET;
 
 /// The public half of a signed prekey, as published in a bundle, with the
 /// capabilities its owner signed with it.
@@ -105,8 +103,11 @@ impl SignedPreKeyPublic {
     }
 
     /// Reads a signed prekey field; the signature is not checked here.
+    /// Capability bits this version does not know are kept (the signature
+    /// covers them) and ignored, so a later capability reaches this
+    /// version without breaking it (docs/PROTOCOL.md §3.3).
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(Self::new(r.u32()?, r.x25519()?, r.array()?, r.flags(KNOWN_CAPABILITIES)?))
+        Ok(Self::new(r.u32()?, r.x25519()?, r.array()?, r.u8()?))
     }
 
     /// Whether the signature would verify had the owner signed the PQ

@@ -180,7 +180,7 @@ impl Session {
             Envelope::Normal(message) => {
                 let ad = self.associated_data(&[], message.header());
                 // The peer upgraded a session set up without the KEM
-                // ratchet (§6.9.7): its first such message upgrades ours.
+                // ratchet (§6.9.8): its first such message upgrades ours.
                 let upgrade = self.ratchet.kem.is_none() && message.kem().is_some();
                 if upgrade {
                     if message.kem_epoch() != Some(0) {
@@ -243,7 +243,7 @@ impl Session {
     }
 
     /// Starts the KEM ratchet in a session set up without it
-    /// (docs/PROTOCOL.md §6.9.7): from now on every message carries the
+    /// (docs/PROTOCOL.md §6.9.8): from now on every message carries the
     /// KEM fields, and the peer's session upgrades on reading the first.
     /// Returns `false`, changing nothing, when the session already runs
     /// it or is an initiator session whose first message has not been
@@ -260,6 +260,13 @@ impl Session {
         }
         self.ratchet.kem = Some(KemRatchet::upgrade(self.role == Role::Initiator));
         true
+    }
+
+    /// Whether the peer is known to run the KEM ratchet in this session:
+    /// it was set up with it, or the peer has sent a message with its
+    /// fields (docs/PROTOCOL.md §6.9.5, `peer_seen`).
+    pub(crate) fn peer_runs_kem_ratchet(&self) -> bool {
+        self.ratchet.kem.as_ref().is_some_and(|k| k.peer_seen)
     }
 
     /// How many KEM-ratchet epochs are mixed into this session's current

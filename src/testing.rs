@@ -31,3 +31,17 @@ pub(crate) fn established(seed: u8) -> (Session, Session) {
     assert_eq!(a.decrypt(&reply).unwrap(), b"reply");
     (a, b)
 }
+
+/// Alice and Bob, accounts from before the KEM ratchet, with an
+/// acknowledged session that runs without it.
+pub(crate) fn established_without_kem_ratchet(seed: u8) -> (Session, Session) {
+    let mut r = rng(seed);
+    let mut bob = Account::new_without_kem_ratchet_with_rng(&mut r);
+    let alice = Account::new_without_kem_ratchet_with_rng(&mut r);
+    let bundle = bob.prekey_bundle(None, None).unwrap();
+    let (mut a, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"first").unwrap();
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
+    let mut b = bob.accept(pending).unwrap();
+    a.decrypt(&b.encrypt_with_rng(&mut r, b"reply").unwrap()).unwrap();
+    (a, b)
+}

@@ -4,7 +4,7 @@ use super::*;
 use crate::error::{DecryptError, FirstMessageError};
 use crate::prekeys::{
     MAX_ONE_TIME_PREKEYS, MAX_REPLAY_RECORDS_PER_SIGNED_PREKEY, MAX_RETIRED_SIGNED_PREKEYS,
-    MAX_SIGNED_PREKEY_GRACE_SECS,
+    MAX_SIGNED_PREKEY_GRACE_SECS, SignedPreKey,
 };
 use crate::testing::{CONTEXT, rng};
 
@@ -150,4 +150,22 @@ fn one_time_prekeys_fill_to_the_cap_and_refuse_past_it() {
         bob.mark_one_time_prekeys_published(&[ids[0], 999_999]).err(),
         Some(PreKeyError::UnknownOneTimePreKey { id: 999_999 })
     );
+}
+
+#[test]
+fn a_capability_bit_from_a_later_version_is_kept_and_ignored() {
+    let mut r = rng(70);
+    let mut bob = Account::new_with_rng(&mut r);
+    // Bob's build signs a capability this one does not know (0x80).
+    bob.prekeys.signed.current = SignedPreKey::generate(&bob.identity, 1, 0x83, &mut r);
+    let bundle = crate::PreKeyBundle::decode(&bob.prekey_bundle(None, None).unwrap().encode()).unwrap();
+    assert!(bundle.signed_prekey().runs_kem_ratchet() && bundle.signed_prekey().publishes_pq_prekeys());
+    let alice = Account::new_with_rng(&mut r);
+    let (a, first) = alice.start_session_with_rng(&mut r, &bundle, CONTEXT, b"hi").unwrap();
+    assert!(a.kem_ratchet());
+    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), CONTEXT, 0).unwrap();
+    assert_eq!(pending.plaintext(), b"hi");
+    // A rotation keeps the bits it does not know.
+    bob.rotate_signed_prekey_with_rng(&mut r, 10, 0).unwrap();
+    assert_eq!(bob.prekeys.signed.current.capabilities, 0x83);
 }

@@ -186,6 +186,24 @@ impl SessionRecord {
             self.previous.push_front(Previous { entry: old, demoted_at });
         }
         self.previous.truncate(MAX_PREVIOUS_SESSIONS);
+        self.keep_kem_ratchet();
+    }
+
+    /// Keeps the KEM ratchet with a device that runs it (docs/PROTOCOL.md
+    /// §13.3): once a session here is known to run it with the peer (set
+    /// up with it, or the peer sent its fields), a current session without
+    /// it (a previous one promoted, or one set up from a stale bundle) is
+    /// upgraded, as soon as it can be (an unanswered initiator session
+    /// waits for its first reply).
+    fn keep_kem_ratchet(&mut self) {
+        if !self.entries().any(|e| e.session.peer_runs_kem_ratchet()) {
+            return;
+        }
+        if let Some(current) = self.current.as_mut()
+            && !current.session.kem_ratchet()
+        {
+            current.session.upgrade_kem_ratchet();
+        }
     }
 
     /// Drops every session (current or previous) with a peer identity other
@@ -234,7 +252,11 @@ impl SessionRecord {
     ) -> Result<(Vec<u8>, Reader), DecryptError> {
         let first_error = match self.current.as_mut() {
             Some(current) => match attempt(&mut current.session, envelope, now) {
-                Ok(plaintext) => return Ok((plaintext, Reader::Current)),
+                Ok(plaintext) => {
+                    // A reply may have made the session upgradable.
+                    self.keep_kem_ratchet();
+                    return Ok((plaintext, Reader::Current));
+                }
                 Err(e) => e,
             },
             None => DecryptError::NotForThisSession,
@@ -481,9 +503,42 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
     use super::*;
-    use crate::testing::{established, rng};
+    use crate::testing::{established, established_without_kem_ratchet, rng};
 
     const MAX_AGE: u64 = 100;
+
+    #[test]
+    fn a_promoted_session_without_the_kem_ratchet_is_upgraded_when_the_device_runs_it() {
+        // The device's old session ran without the KEM ratchet; its new one
+        // runs it. A held-back message on the old session promotes it: it
+        // is upgraded rather than taking the conversation back without it.
+        let (mut peer_old, old) = established_without_kem_ratchet(30);
+        let (_, new) = established(31);
+        let mut record = SessionRecord::new(Address::new("bob", 1).unwrap());
+        record.install(old, 10);
+        record.install(new, 1_000);
+        let held = peer_old.encrypt_with_rng(&mut rng(32), b"held back").unwrap();
+        let (_, reader) = record.decrypt(&Envelope::decode(&held).unwrap(), 1_001, MAX_AGE).unwrap();
+        assert_eq!(reader, Reader::Promoted);
+        let current = record.current_mut().unwrap();
+        assert!(current.kem_ratchet());
+        // The peer's old session upgrades on reading its next message.
+        let m = current.encrypt_with_rng(&mut rng(33), b"upgraded").unwrap();
+        assert_eq!(peer_old.decrypt(&m).unwrap(), b"upgraded");
+        assert!(peer_old.kem_ratchet());
+    }
+
+    #[test]
+    fn sessions_of_a_device_not_known_to_run_the_kem_ratchet_are_left_alone() {
+        let (mut peer_old, old) = established_without_kem_ratchet(34);
+        let (_, newer) = established_without_kem_ratchet(35);
+        let mut record = SessionRecord::new(Address::new("bob", 1).unwrap());
+        record.install(old, 10);
+        record.install(newer, 1_000);
+        let held = peer_old.encrypt_with_rng(&mut rng(36), b"held back").unwrap();
+        record.decrypt(&Envelope::decode(&held).unwrap(), 1_001, MAX_AGE).unwrap();
+        assert!(!record.current().unwrap().kem_ratchet());
+    }
 
     /// A record whose current session started at 1,000 and replaced an
     /// older one (now previous, demoted at 1,000), and a message from the

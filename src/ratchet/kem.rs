@@ -86,7 +86,7 @@ pub(crate) struct KemRatchet {
     pub(crate) state: KemState,
     /// Whether the peer is known to run the KEM ratchet: from setup, or
     /// since its first message with the KEM fields. Until then (a session
-    /// we upgraded, §6.9.7), its messages without them still decrypt.
+    /// we upgraded, §6.9.8), its messages without them still decrypt.
     pub(crate) peer_seen: bool,
 }
 
@@ -102,7 +102,7 @@ impl KemRatchet {
     }
 
     /// The KEM ratchet of a session set up without it, from the upgrade
-    /// on (§6.9.7): the session's initiator sends epoch 1's key, as after
+    /// on (§6.9.8): the session's initiator sends epoch 1's key, as after
     /// a setup with it; the peer is not yet known to run it.
     pub(crate) fn upgrade(initiator: bool) -> Self {
         let mut kem = if initiator { Self::initiator() } else { Self::responder() };

@@ -11,8 +11,7 @@ use super::kem::{CT_CHUNKS, EK_CHUNKS, KemState};
 use crate::error::DecryptError;
 use crate::message::NormalMessage;
 use crate::session::Session;
-use crate::testing::{established, rng};
-use crate::{Account, PreKeyMessage};
+use crate::testing::{established, established_without_kem_ratchet, rng};
 
 /// An RNG that hands out `prefix` first, then `inner`'s output.
 struct Scripted {
@@ -56,18 +55,20 @@ fn ratchet_public(s: &Session) -> Option<[u8; 32]> {
 
 /// Alice and Bob, and an adversary who copied both their states at the
 /// start and can compute every X25519 private key they make afterwards
-/// (it "breaks X25519"), but draws its own ML-KEM randomness.
+/// (it "breaks X25519"), but draws its own ML-KEM randomness; or, for a
+/// control run, one that also knows every ML-KEM draw (`knows_kem`).
 struct Compromised {
     real: [Session; 2],
     spy: [Session; 2],
     rng: ChaCha20Rng,
     spy_rng: ChaCha20Rng,
+    knows_kem: bool,
 }
 
 impl Compromised {
     fn new(real: (Session, Session)) -> Self {
         let spy = [copy(&real.0), copy(&real.1)];
-        Self { real: [real.0, real.1], spy, rng: rng(71), spy_rng: rng(72) }
+        Self { real: [real.0, real.1], spy, rng: rng(71), spy_rng: rng(72), knows_kem: false }
     }
 
     /// `from` sends one message; the other side reads it. Returns whether
@@ -75,12 +76,16 @@ impl Compromised {
     fn send(&mut self, from: usize, text: &[u8]) -> bool {
         let to = 1 - from;
         let before = ratchet_public(&self.real[from]);
+        let draws = self.rng.clone();
         let bytes = self.real[from].encrypt_with_rng(&mut self.rng, text).unwrap();
         let after = ratchet_public(&self.real[from]);
         // The adversary follows the sender's DH ratchet step with the
-        // sender's new private key, and its own KEM randomness.
+        // sender's new private key, and its own KEM randomness (or, in the
+        // control run, the sender's own draws, KEM ones included).
         let mut r = Scripted { prefix: Vec::new(), inner: ChaCha20Rng::from_seed(self.spy_rng.random()) };
-        if after != before {
+        if self.knows_kem {
+            r.inner = draws;
+        } else if after != before {
             r.prefix = self.real[from].ratchet.our_ratchet.as_ref().unwrap().secret_bytes().to_vec();
         }
         let _ = self.spy[from].encrypt_with_rng(&mut r, b"");
@@ -101,18 +106,6 @@ impl Random for ChaCha20Rng {
     }
 }
 
-fn sessions_without_kem_ratchet(seed: u8) -> (Session, Session) {
-    let mut r = rng(seed);
-    let mut bob = Account::new_without_kem_ratchet_with_rng(&mut r);
-    let alice = Account::new_without_kem_ratchet_with_rng(&mut r);
-    let bundle = bob.prekey_bundle(None, None).unwrap();
-    let (mut a, first) = alice.start_session_with_rng(&mut r, &bundle, b"ctx", b"first").unwrap();
-    let pending = bob.open_first_message(&PreKeyMessage::decode(&first).unwrap(), b"ctx", 0).unwrap();
-    let mut b = bob.accept(pending).unwrap();
-    a.decrypt(&b.encrypt_with_rng(&mut r, b"reply").unwrap()).unwrap();
-    (a, b)
-}
-
 /// Runs a conversation of `rounds` rounds of two messages each way and
 /// returns, per message, whether the adversary read it.
 fn converse(c: &mut Compromised, rounds: usize) -> Vec<bool> {
@@ -127,9 +120,21 @@ fn converse(c: &mut Compromised, rounds: usize) -> Vec<bool> {
 
 #[test]
 fn without_the_kem_ratchet_an_adversary_who_breaks_x25519_reads_on_forever() {
-    let mut c = Compromised::new(sessions_without_kem_ratchet(1));
+    let mut c = Compromised::new(established_without_kem_ratchet(1));
     let read = converse(&mut c, 150);
     assert!(read.iter().all(|r| *r), "the model of the adversary must follow a classic session");
+}
+
+#[test]
+fn an_adversary_that_also_knows_every_ml_kem_draw_reads_on_forever() {
+    // The control of the healing tests: with the KEM randomness known too,
+    // the same adversary follows a KEM-ratchet session to the end, so its
+    // failures below come from ML-KEM secrets alone.
+    let mut c = Compromised::new(established(2));
+    c.knows_kem = true;
+    let read = converse(&mut c, 150);
+    assert!(read.iter().all(|r| *r));
+    assert!(c.real[0].kem_epochs() >= 5 && c.spy[0].kem_epochs() == c.real[0].kem_epochs());
 }
 
 #[test]
@@ -143,7 +148,8 @@ fn the_kem_ratchet_heals_against_an_adversary_who_breaks_x25519_but_not_ml_kem()
     let last_read = read.iter().rposition(|r| *r).expect("the adversary must read before healing");
     assert!(read[..8].iter().all(|r| *r), "the adversary must follow at first");
     println!("compromise at epoch 0 in progress: last message read {last_read} of {}", read.len());
-    assert!(last_read < 2 * 4 * 25, "healed after {last_read} messages");
+    // Within two epochs of the conversation (each about 80 messages here).
+    assert!(last_read < 150, "healed after {last_read} messages");
     assert!(read[last_read + 1..].iter().all(|r| !r));
     assert!(c.real[0].kem_epochs() >= 5, "epochs: {}", c.real[0].kem_epochs());
 }
@@ -167,8 +173,8 @@ fn an_adversary_that_copied_a_key_pair_in_flight_loses_at_the_next_epoch() {
     let last_read = read.iter().rposition(|r| *r).expect("the adversary must read before healing");
     assert!(read[last_read + 1..].iter().all(|r| !r));
     println!("compromise at epoch 2 in progress: last message read {last_read} of {}", read.len());
-    // Epoch 2 (copied in flight) did not heal; epoch 3 did.
-    assert!(last_read < 2 * 4 * 25, "healed after {last_read} messages");
+    // Epoch 2 (copied in flight, Bob's key pair) did not heal; epoch 3 did.
+    assert!(last_read < 150, "healed after {last_read} messages");
     assert!(c.real[0].kem_epochs() >= 5);
 }
 
@@ -264,7 +270,7 @@ fn stripping_the_kem_fields_or_a_chunk_fails_and_changes_nothing() {
 
 #[test]
 fn a_session_without_the_kem_ratchet_refuses_kem_messages() {
-    let (mut a, mut b) = sessions_without_kem_ratchet(7);
+    let (mut a, mut b) = established_without_kem_ratchet(7);
     assert!(!a.kem_ratchet() && !b.kem_ratchet());
     let m = a.encrypt(b"x").unwrap();
     let decoded = NormalMessage::decode(&m).unwrap();
@@ -340,4 +346,122 @@ fn a_session_pickle_round_trips_through_a_self_describing_format_too() {
     let json = serde_json::to_string(&a.pickle()).unwrap();
     let back: crate::SessionPickle = serde_json::from_str(&json).unwrap();
     assert_eq!(back.to_bytes(), a.pickle().to_bytes());
+}
+
+/// Feeds `payload`'s chunks `0 .. k` to `kem` as headers naming `epoch`.
+fn feed(kem: &mut super::kem::KemRatchet, epoch: u32, payload: &[u8]) {
+    for i in 0..(payload.len() / CHUNK_LEN) as u8 {
+        kem.receive(&super::kem::KemHeader { epoch, chunk: Some((i, super::erasure::chunk(payload, i))) });
+    }
+}
+
+#[test]
+fn a_key_payload_that_fails_its_check_is_dropped_and_collected_again() {
+    use super::kem::{EK_PAYLOAD_LEN, KemRatchet};
+    let pair = crate::primitives::kem::MlKemKeyPair::generate(&mut rng(110), false);
+    let mut payload = [0u8; EK_PAYLOAD_LEN];
+    payload[..1184].copy_from_slice(pair.public().as_bytes());
+    payload[1184..]
+        .copy_from_slice(&crate::primitives::kdf::sha256(&[crate::labels::HASH_KEM_EK, pair.public().as_bytes()]));
+    // A wrong check value: dropped, the decoder starts again.
+    let mut bad = payload;
+    bad[EK_PAYLOAD_LEN - 1] ^= 1;
+    let mut kem = KemRatchet::responder();
+    feed(&mut kem, 0, &bad);
+    assert!(matches!(&kem.state, KemState::ReceivingEk { ek } if ek.chunks().is_empty()));
+    // Chunks naming another epoch count for nothing.
+    feed(&mut kem, 1, &payload);
+    assert!(matches!(&kem.state, KemState::ReceivingEk { ek } if ek.chunks().is_empty()));
+    // The genuine payload: taken.
+    feed(&mut kem, 0, &payload);
+    assert!(matches!(&kem.state, KemState::EkReceived { .. }));
+}
+
+#[test]
+fn a_ciphertext_payload_with_a_bad_tag_or_padding_is_dropped_and_collected_again() {
+    use super::kem::KemRatchet;
+    let mut ek_side = KemRatchet::initiator();
+    let mut ct_side = KemRatchet::responder();
+    let mut r = rng(111);
+    // The key travels; the ciphertext side encapsulates.
+    while !matches!(ct_side.state, KemState::EkReceived { .. }) {
+        let chunk = ek_side.next_chunk(&mut r);
+        ct_side.receive(&super::kem::KemHeader { epoch: 0, chunk });
+    }
+    ct_side.next_chunk(&mut r);
+    let KemState::SendingCt { payload, .. } = &ct_side.state else { panic!("not sending the ciphertext") };
+    let payload = payload.to_vec();
+    for (at, what) in [(1088, "tag"), (1151, "padding")] {
+        let mut bad = payload.clone();
+        bad[at] ^= 1;
+        let mut side = ek_side.clone();
+        feed(&mut side, 0, &bad);
+        assert!(
+            matches!(&side.state, KemState::SendingEk { ct, delivered: true, .. } if ct.chunks().is_empty()),
+            "a bad {what} must be dropped"
+        );
+        feed(&mut side, 0, &payload);
+        assert!(matches!(side.state, KemState::Decapsulated { .. }), "after a bad {what}");
+    }
+}
+
+#[test]
+fn a_failed_decryption_of_the_chain_that_mixes_an_epoch_changes_nothing() {
+    let (mut a, mut b) = established(12);
+    let mut r = rng(120);
+    // Run until Alice has decapsulated epoch 1: her next send mixes it.
+    while !matches!(a.ratchet.kem.as_ref().unwrap().state, KemState::Decapsulated { .. }) {
+        b.decrypt(&a.encrypt_with_rng(&mut r, b"a").unwrap()).unwrap();
+        a.decrypt(&b.encrypt_with_rng(&mut r, b"b").unwrap()).unwrap();
+    }
+    let mixing = a.encrypt_with_rng(&mut r, b"mixing").unwrap();
+    assert_eq!(NormalMessage::decode(&mixing).unwrap().kem_epoch(), Some(1));
+    let before = b.pickle().to_bytes();
+    let mut tampered = mixing.clone();
+    let last = tampered.len() - 1;
+    tampered[last] ^= 1;
+    assert_eq!(b.decrypt(&tampered), Err(DecryptError::AuthenticationFailed));
+    assert_eq!(b.pickle().to_bytes(), before);
+    assert_eq!(b.decrypt(&mixing).unwrap(), b"mixing");
+    assert_eq!((a.kem_epochs(), b.kem_epochs()), (1, 1));
+}
+
+#[test]
+fn both_sides_upgrading_at_once_agree() {
+    let (mut a, mut b) = established_without_kem_ratchet(13);
+    assert!(a.upgrade_kem_ratchet() && b.upgrade_kem_ratchet());
+    let mut r = rng(130);
+    for i in 0..60u32 {
+        // Both send before reading: messages cross.
+        let (x, y) = (
+            a.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap(),
+            b.encrypt_with_rng(&mut r, &i.to_be_bytes()).unwrap(),
+        );
+        assert_eq!(b.decrypt(&x).unwrap(), i.to_be_bytes());
+        assert_eq!(a.decrypt(&y).unwrap(), i.to_be_bytes());
+    }
+    assert!(a.kem_epochs() >= 1 && a.kem_epochs().abs_diff(b.kem_epochs()) <= 1);
+}
+
+#[test]
+fn the_last_epoch_is_mixed_and_none_after_it() {
+    use super::kem::KemRatchet;
+    let key = || zeroize::Zeroizing::new([7u8; 32]);
+    // One below the limit: mixed, and the next epoch begins.
+    let mut kem = KemRatchet { mixed: u32::MAX - 1, state: KemState::Decapsulated { key: key() }, peer_seen: true };
+    assert!(kem.send_mix().is_some());
+    kem.commit_send_mix();
+    assert_eq!(kem.mixed, u32::MAX);
+    assert!(matches!(kem.state, KemState::ReceivingEk { .. }));
+    // At the limit: nothing more is mixed, and the state stays.
+    let mut kem = KemRatchet { mixed: u32::MAX, state: KemState::Decapsulated { key: key() }, peer_seen: true };
+    assert!(kem.send_mix().is_none());
+    kem.commit_send_mix();
+    assert!(matches!(kem.state, KemState::Decapsulated { .. }) && kem.mixed == u32::MAX);
+    // A ciphertext side at the limit makes no ciphertext for an epoch past it.
+    let mut kem = KemRatchet::responder();
+    kem.mixed = u32::MAX;
+    let pair = crate::primitives::kem::MlKemKeyPair::generate(&mut rng(140), false);
+    kem.state = KemState::EkReceived { ek: Box::new(pair.public().clone()) };
+    assert_eq!(kem.next_chunk(&mut rng(141)), None);
 }

@@ -253,10 +253,10 @@ impl DoubleRatchet {
         match (self.kem.as_ref(), message.kem()) {
             (Some(_), Some(_)) | (None, None) => {}
             // A session without the KEM ratchet takes such a message only
-            // as an upgrade (the session level, §6.9.7).
+            // as an upgrade (the session level, §6.9.8).
             (None, Some(_)) => return Err(DecryptError::AuthenticationFailed),
             // Without the KEM fields: only on a chain we hold, or while the
-            // peer of a session we upgraded has not sent them yet (§6.9.6).
+            // peer of a session we upgraded has not sent them yet (§6.9.7).
             (Some(kem), None) => {
                 if kem.peer_seen && !self.receiving.iter().any(|c| c.ratchet_key == theirs) {
                     return Err(DecryptError::AuthenticationFailed);

@@ -729,9 +729,8 @@ def decode_bundle(b):
     spk_sig = b[167:231]
     if len(b) < 232:
         raise ProtoError("Truncated")
-    caps = b[231]                          # §3.3 capabilities byte, signed
-    if caps & ~(CAP_PQ | CAP_KEM):
-        raise ProtoError("UnknownFlags")
+    caps = b[231]                          # §3.3 capabilities byte, signed;
+                                           # unknown bits are kept and ignored
     opk_id = opk = None
     end = 232
     if flags & F_OPK:
@@ -2592,9 +2591,11 @@ def run_file(c, fname):
              lambda: decode_bundle(bundle[:2] + bytes([bundle[2] | 0x08]) + bundle[3:]),
              "UnknownFlags")
     for bit in (0x04, 0x80):
-        c.raises("%s: bundle with a reserved capabilities bit (%#04x) refused (§3.3)" % (tag, bit),
-                 lambda bit=bit: decode_bundle(bundle[:231] + bytes([bundle[231] | bit])
-                                               + bundle[232:]), "UnknownFlags")
+        d = decode_bundle(bundle[:231] + bytes([bundle[231] | bit]) + bundle[232:])
+        c.eq("%s: a bundle with an unknown capabilities bit (%#04x) decodes, the bit kept (§3.3)"
+             % (tag, bit), d["caps"], bundle[231] | bit)
+        c.eq("%s: ... and, added on the way, breaks the signed prekey signature (§3.3)" % tag,
+             verify_sig(bundle[3:35], spk_msg(d["spk_id"], d["spk"], d["caps"]), d["spk_sig"]), False)
     c.raises("%s: bundle truncated before the capabilities byte refused (§4.2)" % tag,
              lambda: decode_bundle(bytes([bundle[0], bundle[1], 0]) + bundle[3:231]),
              "Truncated")
@@ -3270,9 +3271,7 @@ def decode_identity_upload(b):
     spk_id = r.int(4)
     spk = check_x25519(r.take(32))
     spk_sig = r.take(64)
-    caps = r.int(1)
-    if caps & ~(CAP_PQ | CAP_KEM):
-        raise ProtoError("UnknownFlags")
+    caps = r.int(1)                        # unknown bits kept and ignored (§3.3)
     pq = read_pq_field(r, PQ_LAST_RESORT) if flags & 0x01 else None
     link = read_link_field(r, ident) if flags & 0x02 else None
     body_end = r.o
@@ -3395,9 +3394,9 @@ def run_uploads_file(c, fname):
     ub = H(v["identity_upload"]["bytes"])
     c.eq("%s: the rotated account's signed prekey capabilities (§3.3: 0x03)" % fname,
          ub[239], CAP_PQ | CAP_KEM)
-    c.raises("%s: identity upload with a reserved capabilities bit (0x04) refused (§3.3, §4.6)"
-             % fname, lambda: decode_identity_upload(ub[:239] + bytes([ub[239] | 0x04]) + ub[240:]),
-             "UnknownFlags")
+    c.eq("%s: identity upload with an unknown capabilities bit (0x04) decodes, the bit kept (§3.3, §4.6)"
+         % fname, decode_identity_upload(ub[:239] + bytes([ub[239] | 0x04]) + ub[240:])["caps"],
+         ub[239] | 0x04)
     built = build_prekey_batch(v["account"])
     c.eq("%s: prekey_batch rebuilt from its secrets" % fname, built.hex(), v["prekey_batch"]["bytes"])
     bt = decode_prekey_batch(H(v["prekey_batch"]["bytes"]))
