@@ -465,3 +465,106 @@ fn the_last_epoch_is_mixed_and_none_after_it() {
     kem.state = KemState::EkReceived { ek: Box::new(pair.public().clone()) };
     assert_eq!(kem.next_chunk(&mut rng(141)), None);
 }
+
+#[test]
+fn a_new_chain_mixes_only_the_next_epoch_and_only_after_encapsulating() {
+    use super::kem::{CT_PAYLOAD_LEN, KemRatchet};
+    let sending_ct = |mixed| KemRatchet {
+        mixed,
+        state: KemState::SendingCt {
+            payload: Box::new([0; CT_PAYLOAD_LEN]),
+            key: zeroize::Zeroizing::new([5; 32]),
+            next: 0,
+        },
+        peer_seen: true,
+    };
+    let kem = sending_ct(3);
+    assert_eq!(kem.receive_mix(3), Ok(None));
+    assert_eq!(kem.receive_mix(4), Ok(Some(&[5; 32])));
+    for wrong in [0, 2, 5, u32::MAX] {
+        assert_eq!(kem.receive_mix(wrong), Err(DecryptError::AuthenticationFailed), "epoch {wrong}");
+    }
+    // Not encapsulated yet: the next epoch cannot be mixed.
+    let mut waiting = KemRatchet::responder();
+    waiting.mixed = 3;
+    assert_eq!(waiting.receive_mix(4), Err(DecryptError::AuthenticationFailed));
+    assert_eq!(sending_ct(u32::MAX).receive_mix(u32::MAX), Ok(None));
+}
+
+#[test]
+fn every_inconsistent_kem_pickle_is_refused() {
+    use super::kem::KemRatchet;
+    use crate::pickle::KemChunkPickle;
+    let (mut a, mut b) = established(15);
+    let mut r = rng(150);
+    // One pickle of each state that holds something.
+    let mut seen: std::collections::BTreeMap<u8, crate::pickle::KemRatchetPickle> = Default::default();
+    for _ in 0..60 {
+        b.decrypt(&a.encrypt_with_rng(&mut r, b"a").unwrap()).unwrap();
+        a.decrypt(&b.encrypt_with_rng(&mut r, b"b").unwrap()).unwrap();
+        for s in [&a, &b] {
+            let p = s.ratchet.kem.as_ref().unwrap().to_pickle();
+            seen.entry(p.state).or_insert(p);
+        }
+    }
+    for p in seen.values() {
+        assert!(KemRatchet::from_pickle(p).is_ok(), "state {}", p.state);
+    }
+    type Change = fn(&mut crate::pickle::KemRatchetPickle);
+    let changes: [(&str, Change); 10] = [
+        ("unknown state", |p| p.state = 6),
+        ("next past the last index", |p| p.next = 255),
+        ("delivered outside state 1", |p| {
+            p.delivered = true;
+            if p.state == 1 {
+                (p.state, p.next) = (3, 0);
+                p.secret.clear();
+            }
+        }),
+        ("a secret where none belongs, or one byte short", |p| {
+            if p.secret.is_empty() {
+                p.secret = vec![1; 32]
+            } else {
+                p.secret.pop();
+            }
+        }),
+        ("a payload where none belongs, or one byte short", |p| {
+            if p.payload.is_empty() {
+                p.payload = vec![0; 1152]
+            } else {
+                p.payload.pop();
+            }
+        }),
+        ("chunks where none belong, or a short chunk", |p| {
+            if p.state == 1 || p.state == 3 {
+                p.chunks.push(KemChunkPickle { index: 200, data: vec![0; 63] })
+            } else {
+                p.chunks.push(KemChunkPickle { index: 0, data: vec![0; 64] })
+            }
+        }),
+        ("a repeated chunk index", |p| {
+            p.chunks.push(KemChunkPickle { index: 201, data: vec![0; 64] });
+            p.chunks.push(KemChunkPickle { index: 201, data: vec![0; 64] });
+        }),
+        ("a next index outside the sending states", |p| {
+            if p.state != 1 && p.state != 5 { p.next = 1 } else { p.state = 3 }
+        }),
+        ("a full decoder", |p| {
+            if p.state == 1 || p.state == 3 {
+                p.chunks = (0..19).map(|i| KemChunkPickle { index: i, data: vec![0; 64] }).collect();
+            } else {
+                p.state = 0
+            }
+        }),
+        ("a key the modulus check refuses, or a state without one", |p| {
+            if p.state == 4 { p.secret = vec![0xff; 1184] } else { p.state = 4 }
+        }),
+    ];
+    for (what, change) in changes {
+        for p in seen.values() {
+            let mut bad = p.clone();
+            change(&mut bad);
+            assert!(KemRatchet::from_pickle(&bad).is_err(), "{what}, state {}", p.state);
+        }
+    }
+}
