@@ -121,7 +121,8 @@ pub(crate) struct Decoder {
 impl Decoder {
     /// A decoder for a payload of `k` chunks (`1 ≤ k ≤ 255`).
     pub(crate) fn new(k: u8) -> Self {
-        Self { k, chunks: Vec::with_capacity(usize::from(k)) }
+        // Grows as chunks arrive: an idle session holds an empty decoder.
+        Self { k, chunks: Vec::new() }
     }
 
     /// Rebuilds a decoder from stored chunks (a pickle); `None` if they
