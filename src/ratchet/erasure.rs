@@ -90,22 +90,74 @@ fn weights(points: &[u8], x: u8) -> Vec<u8> {
 }
 
 /// Chunk `index` of `payload`, whose length is a multiple of
-/// [`CHUNK_LEN`] (`k` chunks, `1 ≤ k ≤ 255`).
+/// [`CHUNK_LEN`] (`k` chunks, `1 ≤ k ≤ 255`). A parity chunk costs
+/// `64 · k` multiplications; the Lagrange weights of the KEM ratchet's two
+/// payload sizes are computed at build time.
 pub(crate) fn chunk(payload: &[u8], index: u8) -> [u8; CHUNK_LEN] {
-    let data: Vec<&[u8]> = payload.chunks_exact(CHUNK_LEN).collect();
     let mut out = [0u8; CHUNK_LEN];
-    if let Some(systematic) = data.get(usize::from(index)) {
+    if let Some(systematic) = payload.chunks_exact(CHUNK_LEN).nth(usize::from(index)) {
         out.copy_from_slice(systematic);
         return out;
     }
-    let points: Vec<u8> = (0..data.len()).filter_map(|j| u8::try_from(j).ok()).collect();
-    for (w, d) in weights(&points, index).iter().zip(&data) {
-        for (o, b) in out.iter_mut().zip(d.iter()) {
-            *o ^= mul(*w, *b);
+    let k = payload.len() / CHUNK_LEN;
+    let computed: Vec<u8>;
+    let log_weights: &[u8] = match k {
+        18 => LOG_WEIGHTS_18.get(usize::from(index)).map_or(&[], |r| r.as_slice()),
+        19 => LOG_WEIGHTS_19.get(usize::from(index)).map_or(&[], |r| r.as_slice()),
+        _ => {
+            let points: Vec<u8> = (0..k).filter_map(|j| u8::try_from(j).ok()).collect();
+            computed = weights(&points, index).iter().map(|w| LOG.get(usize::from(*w)).copied().unwrap_or(0)).collect();
+            &computed
+        }
+    };
+    for (lw, d) in log_weights.iter().zip(payload.chunks_exact(CHUNK_LEN)) {
+        let lw = usize::from(*lw);
+        for (o, b) in out.iter_mut().zip(d) {
+            if *b != 0 {
+                *o ^= exp(lw + log(*b));
+            }
         }
     }
     out
 }
+
+/// The logarithms of the Lagrange weights of the parity chunks of a
+/// payload of `K` chunks: row `x` (for `K ≤ x ≤ 254`) holds, for each data
+/// chunk `m`, `log Π_{l ≠ m} (x − l) / (m − l)` (never the log of zero:
+/// the points are distinct). Rows below `K` are unused.
+#[allow(clippy::indexing_slicing, reason = "evaluated at compile time: an index out of range fails the build")]
+const fn log_weights<const K: usize>() -> [[u8; K]; 255] {
+    const fn cmul(a: u8, b: u8) -> u8 {
+        if a == 0 || b == 0 { 0 } else { EXP[LOG[a as usize] as usize + LOG[b as usize] as usize] }
+    }
+    const fn cdiv(a: u8, b: u8) -> u8 {
+        if a == 0 || b == 0 { 0 } else { EXP[LOG[a as usize] as usize + 255 - LOG[b as usize] as usize] }
+    }
+    let mut t = [[0u8; K]; 255];
+    let mut x = K;
+    while x < 255 {
+        let mut m = 0;
+        while m < K {
+            let mut w = 1u8;
+            let mut l = 0;
+            while l < K {
+                if l != m {
+                    w = cmul(w, cdiv((x ^ l) as u8, (m ^ l) as u8));
+                }
+                l += 1;
+            }
+            t[x][m] = LOG[w as usize];
+            m += 1;
+        }
+        x += 1;
+    }
+    t
+}
+
+/// [`log_weights`] for the ciphertext payload (18 chunks).
+static LOG_WEIGHTS_18: [[u8; 18]; 255] = log_weights::<18>();
+/// [`log_weights`] for the encapsulation-key payload (19 chunks).
+static LOG_WEIGHTS_19: [[u8; 19]; 255] = log_weights::<19>();
 
 /// Collects distinct chunks of one payload of `k` chunks and rebuilds it
 /// once it holds `k` of them. Holds at most `k` chunks. The payloads
@@ -199,6 +251,60 @@ mod tests {
         // 0x11d: 2^8 = x^4 + x^3 + x^2 + 1.
         assert_eq!(mul(0x80, 2), 0x1d);
         assert_eq!((mul(0, 7), mul(7, 0), div(0, 7), div(7, 0)), (0, 0, 0, 0));
+    }
+
+    #[test]
+    fn the_precomputed_weights_give_the_chunks_the_generic_ones_give() {
+        for k in [18usize, 19] {
+            let payload: Vec<u8> = (0..k * CHUNK_LEN).map(|i| (i * 13 + 5) as u8).collect();
+            let points: Vec<u8> = (0..k as u8).collect();
+            for index in k as u8..=MAX_CHUNK_INDEX {
+                let mut generic = [0u8; CHUNK_LEN];
+                for (w, d) in weights(&points, index).iter().zip(payload.chunks_exact(CHUNK_LEN)) {
+                    for (o, b) in generic.iter_mut().zip(d) {
+                        *o ^= mul(*w, *b);
+                    }
+                }
+                assert_eq!(chunk(&payload, index), generic, "k {k}, index {index}");
+            }
+        }
+    }
+
+    /// The cost of a parity chunk with the precomputed weights against
+    /// computing them per chunk, in one run:
+    /// `cargo test --release --lib -- --ignored parity_chunk_cost --nocapture`.
+    #[test]
+    #[ignore = "a timing, run by hand"]
+    fn parity_chunk_cost() {
+        let payload: Vec<u8> = (0..19 * CHUNK_LEN).map(|i| (i * 13 + 5) as u8).collect();
+        let points: Vec<u8> = (0..19).collect();
+        let generic = |index: u8| {
+            let mut out = [0u8; CHUNK_LEN];
+            for (w, d) in weights(&points, index).iter().zip(payload.chunks_exact(CHUNK_LEN)) {
+                for (o, b) in out.iter_mut().zip(d) {
+                    *o ^= mul(*w, *b);
+                }
+            }
+            out
+        };
+        let median = |f: &dyn Fn(u8) -> [u8; CHUNK_LEN]| {
+            let mut samples: Vec<f64> = (0..31)
+                .map(|_| {
+                    let t = std::time::Instant::now();
+                    for index in 19..=MAX_CHUNK_INDEX {
+                        std::hint::black_box(f(std::hint::black_box(index)));
+                    }
+                    t.elapsed().as_secs_f64() * 1e6 / f64::from(MAX_CHUNK_INDEX - 18)
+                })
+                .collect();
+            samples.sort_by(f64::total_cmp);
+            samples[15]
+        };
+        let (before, after) = (median(&generic), median(&|i| chunk(&payload, i)));
+        println!(
+            "parity chunk, k = 19: weights per chunk {before:.2} µs, precomputed {after:.2} µs, {:.2}x",
+            before / after
+        );
     }
 
     #[test]
