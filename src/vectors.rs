@@ -52,9 +52,9 @@ impl Log {
 /// `SendingEk` with its first chunk sent): the ML-KEM seed `d`, `z`.
 fn key_pair_draws(session: &Session) -> Value {
     match session.ratchet.kem.as_ref().map(|k| &k.state) {
-        Some(KemState::SendingEk { pair, .. }) => json!({
-            "seed_d": h(&pair.seed()[..32]),
-            "seed_z": h(&pair.seed()[32..]),
+        Some(KemState::SendingEk { seed, .. }) => json!({
+            "seed_d": h(&seed[..32]),
+            "seed_z": h(&seed[32..]),
         }),
         _ => Value::Null,
     }

@@ -28,7 +28,9 @@ use crate::error::{DecryptError, PickleError};
 use crate::labels;
 use crate::pickle::{KemChunkPickle, KemRatchetPickle};
 use crate::primitives::kdf::{hkdf_sha256, sha256};
-use crate::primitives::kem::{ML_KEM_768_CIPHERTEXT_LEN, ML_KEM_768_PUBLIC_KEY_LEN, MlKemKeyPair, MlKemPublicKey};
+use crate::primitives::kem::{
+    ML_KEM_768_CIPHERTEXT_LEN, ML_KEM_768_PUBLIC_KEY_LEN, MlKemKeyPair, MlKemPublicKey, SEED_LEN,
+};
 
 /// Length of the encapsulation-key payload: the key, then
 /// `SHA-256("dmseal:v1:hash:kem-ek" || key)`.
@@ -63,8 +65,15 @@ pub(crate) enum KemState {
     EkPending,
     /// We send our encapsulation key, one chunk per message, until a chunk
     /// of the ciphertext shows that the peer has it; we collect the
-    /// ciphertext.
-    SendingEk { pair: Box<MlKemKeyPair>, payload: Box<[u8; EK_PAYLOAD_LEN]>, next: u8, delivered: bool, ct: Decoder },
+    /// ciphertext. The key pair is kept as its seed (the payload holds the
+    /// encapsulation key) and expanded once, to decapsulate.
+    SendingEk {
+        seed: Zeroizing<[u8; SEED_LEN]>,
+        payload: Box<[u8; EK_PAYLOAD_LEN]>,
+        next: u8,
+        delivered: bool,
+        ct: Decoder,
+    },
     /// We decapsulated: the epoch's key is mixed into our next DH ratchet
     /// step.
     Decapsulated { key: Zeroizing<[u8; 32]> },
@@ -138,7 +147,7 @@ impl KemRatchet {
                 let pair = MlKemKeyPair::generate(rng, false);
                 let payload = ek_payload(&pair);
                 self.state = KemState::SendingEk {
-                    pair: Box::new(pair),
+                    seed: Zeroizing::new(*pair.seed()),
                     payload,
                     next: 0,
                     delivered: false,
@@ -205,10 +214,10 @@ impl KemRatchet {
         }
         let Some(epoch) = self.mixed.checked_add(1) else { return };
         match &mut self.state {
-            KemState::SendingEk { pair, delivered, ct, .. } => {
+            KemState::SendingEk { seed, delivered, ct, .. } => {
                 *delivered = true;
                 let Some(payload) = ct.add(*index, data) else { return };
-                match decapsulate(epoch, pair, &payload) {
+                match decapsulate(epoch, &MlKemKeyPair::from_seed(seed, false), &payload) {
                     Some(key) => self.state = KemState::Decapsulated { key },
                     None => *ct = Decoder::new(CT_CHUNKS),
                 }
@@ -309,9 +318,9 @@ impl KemRatchet {
         };
         match &self.state {
             KemState::EkPending => {}
-            KemState::SendingEk { pair, next, delivered, ct, .. } => {
+            KemState::SendingEk { seed, next, delivered, ct, .. } => {
                 p.state = 1;
-                p.secret = pair.seed().to_vec();
+                p.secret = seed.to_vec();
                 p.next = *next;
                 p.delivered = *delivered;
                 p.chunks = chunks(ct);
@@ -371,10 +380,9 @@ impl KemRatchet {
             0 if !unused(false, false, false) && p.next == 0 => KemState::EkPending,
             1 if !unused(true, false, true) && p.chunks.len() < usize::from(CT_CHUNKS) => {
                 let seed: &[u8; 64] = p.secret.as_slice().try_into().map_err(|_| PickleError::Invalid)?;
-                let pair = MlKemKeyPair::from_seed(seed, false);
-                let payload = ek_payload(&pair);
+                let payload = ek_payload(&MlKemKeyPair::from_seed(seed, false));
                 KemState::SendingEk {
-                    pair: Box::new(pair),
+                    seed: Zeroizing::new(*seed),
                     payload,
                     next: p.next,
                     delivered: p.delivered,
